@@ -1,0 +1,97 @@
+use serde::{Deserialize, Serialize};
+
+use crate::run_view::TaskInstance;
+use crate::{Attempt, RunState, TaskIndex, TaskName, Timestamp};
+
+/// One durable change to a run's record. The engine persists the changes of a decision in
+/// one transaction before it performs the decision's actions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Run(RunState),
+    /// The full new record of a task instance.
+    Task {
+        task: TaskName,
+        instance: TaskInstance,
+    },
+    AttemptStarted {
+        task: TaskName,
+        attempt: Attempt,
+        started_at: Timestamp,
+    },
+    /// The process an attempt runs in, so that it can be found and killed after a crash.
+    AttemptProcess {
+        task: TaskName,
+        attempt: Attempt,
+        process: ProcessIdentity,
+    },
+    AttemptFinished {
+        task: TaskName,
+        attempt: Attempt,
+        finished_at: Timestamp,
+        outcome: AttemptOutcome,
+    },
+}
+
+/// Something the engine must do once the changes that led to it are durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Start `attempt` of a task (its state is already `Running`).
+    Start { task: TaskIndex, attempt: Attempt },
+    /// Stop a running attempt; it reports back as `Failed(Cancelled)`.
+    Kill { task: TaskIndex, attempt: Attempt },
+}
+
+/// A process, identified robustly: a pid can be reused, a pid with its start time cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessIdentity {
+    /// Also the process group id: every task runs in a group of its own.
+    pub pid: i32,
+    /// Start time in clock ticks since boot (`/proc/PID/stat`, field 22).
+    pub start_ticks: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Succeeded {
+        /// What the task wrote to `$TIDEWATER_OUTPUT`, if anything.
+        output: Option<serde_json::Value>,
+    },
+    Failed {
+        reason: FailureReason,
+    },
+}
+
+/// Why an attempt failed, in terms a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The command exited with a non-zero status.
+    Exit { code: i32 },
+    /// The command was killed by a signal it was not sent by Tidewater.
+    Signal { signal: i32 },
+    /// It ran longer than its `timeout`; its process group was killed.
+    TimedOut,
+    /// The command could not be started (or its template could not be rendered).
+    CouldNotStart { message: String },
+    /// It wrote something to `$TIDEWATER_OUTPUT` that is not a JSON object.
+    BadOutput { message: String },
+    /// The process that supervised it died (crash or SIGKILL); found on recovery.
+    Lost,
+    /// Stopped on request.
+    Cancelled,
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureReason::Exit { code } => write!(f, "exited with status {code}"),
+            FailureReason::Signal { signal } => write!(f, "killed by signal {signal}"),
+            FailureReason::TimedOut => f.write_str("timed out"),
+            FailureReason::CouldNotStart { message } => write!(f, "could not start: {message}"),
+            FailureReason::BadOutput { message } => write!(f, "bad output: {message}"),
+            FailureReason::Lost => f.write_str("lost: the supervising process died"),
+            FailureReason::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}

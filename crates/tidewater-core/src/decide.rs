@@ -1,0 +1,422 @@
+//! `decide`: the one place where task and run states change.
+
+use std::time::Duration;
+
+use crate::trigger_rule::Verdict;
+use crate::{
+    Action, Attempt, AttemptOutcome, Change, FailureReason, HandlerKind, RunState, RunView,
+    TaskAction, TaskIndex, TaskInstance, TaskRole, TaskState, Timestamp, Workflow,
+};
+
+/// Something that happened to a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Begin (or resume) executing the run.
+    Start,
+    /// Time has passed: retries whose delay is over are queued again.
+    Tick,
+    /// The task queue admitted these queued tasks.
+    Admit(Vec<TaskIndex>),
+    AttemptFinished {
+        task: TaskIndex,
+        attempt: Attempt,
+        outcome: AttemptOutcome,
+    },
+    /// Stop the run: nothing new starts, running attempts are killed.
+    Cancel,
+    /// Put tasks back to pending with a fresh try budget (`retry`, `clear`).
+    Reset(Vec<TaskIndex>),
+}
+
+/// The inputs that would otherwise come from the world.
+#[derive(Debug, Clone, Copy)]
+pub struct DecideContext {
+    pub now: Timestamp,
+    /// Seeds retry jitter; the same seed gives the same delays.
+    pub jitter_seed: u64,
+}
+
+/// The outcome of `decide`: what to persist, what to do once it is persisted, and the run as
+/// it will be after the changes.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub changes: Vec<Change>,
+    pub actions: Vec<Action>,
+    pub view: RunView,
+}
+
+/// Applies `events` to a run. Pure: no IO, no clock, no randomness beyond the context.
+pub fn decide(
+    workflow: &Workflow,
+    view: &RunView,
+    events: &[Event],
+    context: DecideContext,
+) -> Decision {
+    let mut decider = Decider {
+        workflow,
+        view: view.clone(),
+        changes: Vec::new(),
+        actions: Vec::new(),
+        context,
+        to_evaluate: Vec::new(),
+        is_queued_for_evaluation: vec![false; workflow.tasks().len()],
+    };
+    for event in events {
+        decider.apply(event);
+    }
+    decider.evaluate();
+    decider.finish_run();
+    Decision {
+        changes: decider.changes,
+        actions: decider.actions,
+        view: decider.view,
+    }
+}
+
+struct Decider<'a> {
+    workflow: &'a Workflow,
+    view: RunView,
+    changes: Vec<Change>,
+    actions: Vec<Action>,
+    context: DecideContext,
+    to_evaluate: Vec<TaskIndex>,
+    is_queued_for_evaluation: Vec<bool>,
+}
+
+impl Decider<'_> {
+    fn apply(&mut self, event: &Event) {
+        let now = self.context.now;
+        match event {
+            Event::Start => {
+                if !matches!(self.view.run, RunState::Running { .. }) {
+                    self.set_run(RunState::Running { started_at: now });
+                }
+                for index in self.workflow.indices() {
+                    if self.view.task(index).state == TaskState::Pending {
+                        self.mark_for_evaluation(index);
+                    }
+                }
+            }
+            Event::Tick => {
+                for index in self.workflow.indices() {
+                    if let TaskState::UpForRetry {
+                        attempt,
+                        not_before,
+                    } = self.view.task(index).state
+                        && not_before <= now
+                    {
+                        self.update(index, |instance| {
+                            instance.state = TaskState::Queued {
+                                attempt: attempt.next(),
+                                since: now,
+                            };
+                        });
+                    }
+                }
+            }
+            Event::Admit(tasks) => {
+                for &index in tasks {
+                    let TaskState::Queued { attempt, .. } = self.view.task(index).state else {
+                        continue;
+                    };
+                    self.update(index, |instance| {
+                        instance.state = TaskState::Running {
+                            attempt,
+                            started_at: now,
+                        };
+                        instance.last_attempt = attempt.0;
+                    });
+                    self.changes.push(Change::AttemptStarted {
+                        task: self.workflow.task(index).name.clone(),
+                        attempt,
+                        started_at: now,
+                    });
+                    self.actions.push(Action::Start {
+                        task: index,
+                        attempt,
+                    });
+                }
+            }
+            Event::AttemptFinished {
+                task,
+                attempt,
+                outcome,
+            } => {
+                self.attempt_finished(*task, *attempt, outcome);
+            }
+            Event::Cancel => {
+                for index in self.workflow.indices() {
+                    match self.view.task(index).state {
+                        TaskState::Running { attempt, .. } => {
+                            self.actions.push(Action::Kill {
+                                task: index,
+                                attempt,
+                            });
+                        }
+                        TaskState::Pending
+                        | TaskState::Queued { .. }
+                        | TaskState::UpForRetry { .. } => {
+                            self.update(index, |instance| instance.state = TaskState::Cancelled);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Event::Reset(tasks) => {
+                for &index in tasks {
+                    if matches!(self.view.task(index).state, TaskState::Running { .. }) {
+                        continue;
+                    }
+                    self.update(index, |instance| {
+                        instance.state = TaskState::Pending;
+                        instance.attempt_base = instance.last_attempt;
+                        instance.output = None;
+                    });
+                    self.mark_for_evaluation(index);
+                }
+                // Handlers belong to the run's ending, which is now undone.
+                for kind in [HandlerKind::OnFailure, HandlerKind::OnSuccess] {
+                    if let Some(handler) = self.workflow.handler(kind)
+                        && !matches!(
+                            self.view.task(handler).state,
+                            TaskState::Running { .. } | TaskState::Pending
+                        )
+                    {
+                        self.update(handler, |instance| {
+                            instance.state = TaskState::Pending;
+                            instance.attempt_base = instance.last_attempt;
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn attempt_finished(&mut self, index: TaskIndex, finished: Attempt, outcome: &AttemptOutcome) {
+        let TaskState::Running { attempt, .. } = self.view.task(index).state else {
+            return; // A report about an attempt that is no longer running: already handled.
+        };
+        if attempt != finished {
+            return;
+        }
+        let now = self.context.now;
+        let task = self.workflow.task(index);
+        self.changes.push(Change::AttemptFinished {
+            task: task.name.clone(),
+            attempt,
+            finished_at: now,
+            outcome: outcome.clone(),
+        });
+        match outcome {
+            AttemptOutcome::Succeeded { output } => {
+                let output = output.clone();
+                self.update(index, |instance| {
+                    instance.state = TaskState::Succeeded {
+                        attempt,
+                        finished_at: now,
+                    };
+                    instance.output = output;
+                });
+            }
+            AttemptOutcome::Failed {
+                reason: FailureReason::Cancelled,
+            } => {
+                self.update(index, |instance| instance.state = TaskState::Cancelled);
+            }
+            AttemptOutcome::Failed { .. } => {
+                let instance = self.view.task(index);
+                let tries_used = attempt.0.saturating_sub(instance.attempt_base);
+                if tries_used <= task.retry.retries {
+                    let jitter = jitter_sample(self.context.jitter_seed, index, attempt);
+                    let delay = task.retry.delay_after(Attempt(tries_used), jitter);
+                    let not_before = now + to_chrono(delay);
+                    self.update(index, |instance| {
+                        instance.state = TaskState::UpForRetry {
+                            attempt,
+                            not_before,
+                        };
+                    });
+                } else {
+                    self.update(index, |instance| {
+                        instance.state = TaskState::Failed {
+                            attempt,
+                            finished_at: now,
+                        };
+                    });
+                }
+            }
+        }
+    }
+
+    /// Decides every pending task whose upstreams changed, until nothing more changes.
+    fn evaluate(&mut self) {
+        if !matches!(self.view.run, RunState::Running { .. }) {
+            return;
+        }
+        while let Some(index) = self.to_evaluate.pop() {
+            self.is_queued_for_evaluation[index.get()] = false;
+            let task = self.workflow.task(index);
+            if task.role != TaskRole::Step || self.view.task(index).state != TaskState::Pending {
+                continue;
+            }
+            match task.trigger.evaluate(self.view.tally(index)) {
+                None => {}
+                Some(Verdict::Run) => self.make_ready(index),
+                Some(Verdict::Skip) => {
+                    self.update(index, |instance| instance.state = TaskState::Skipped)
+                }
+                Some(Verdict::UpstreamFailed) => {
+                    self.update(index, |instance| instance.state = TaskState::UpstreamFailed)
+                }
+            }
+        }
+    }
+
+    /// Queues a task, or completes it at once when there is nothing to run (`empty`).
+    fn make_ready(&mut self, index: TaskIndex) {
+        let now = self.context.now;
+        let attempt = Attempt(self.view.task(index).last_attempt + 1);
+        match self.workflow.task(index).action {
+            TaskAction::Empty => self.update(index, |instance| {
+                instance.state = TaskState::Succeeded {
+                    attempt,
+                    finished_at: now,
+                };
+                instance.last_attempt = attempt.0;
+            }),
+            _ => self.update(index, |instance| {
+                instance.state = TaskState::Queued {
+                    attempt,
+                    since: now,
+                };
+            }),
+        }
+    }
+
+    /// Once every step is done: run the matching handler, then end the run.
+    fn finish_run(&mut self) {
+        let RunState::Running { started_at } = self.view.run else {
+            return;
+        };
+        if self.view.unfinished_steps() > 0 {
+            return;
+        }
+        let now = self.context.now;
+        let mut is_cancelled = false;
+        let mut is_failed = false;
+        for index in self.workflow.indices() {
+            if self.workflow.task(index).role != TaskRole::Step {
+                continue;
+            }
+            match self.view.task(index).state {
+                TaskState::Cancelled => is_cancelled = true,
+                TaskState::Failed { .. } | TaskState::UpstreamFailed => is_failed = true,
+                _ => {}
+            }
+        }
+        let (wanted, unwanted) = if is_failed {
+            (Some(HandlerKind::OnFailure), Some(HandlerKind::OnSuccess))
+        } else {
+            (Some(HandlerKind::OnSuccess), Some(HandlerKind::OnFailure))
+        };
+        let (wanted, unwanted) = if is_cancelled {
+            (None, None)
+        } else {
+            (wanted, unwanted)
+        };
+        if is_cancelled {
+            for kind in [HandlerKind::OnFailure, HandlerKind::OnSuccess] {
+                if let Some(handler) = self.workflow.handler(kind)
+                    && matches!(
+                        self.view.task(handler).state,
+                        TaskState::Pending
+                            | TaskState::Queued { .. }
+                            | TaskState::UpForRetry { .. }
+                    )
+                {
+                    self.update(handler, |instance| instance.state = TaskState::Cancelled);
+                }
+            }
+        }
+        if let Some(handler) = unwanted.and_then(|kind| self.workflow.handler(kind))
+            && self.view.task(handler).state == TaskState::Pending
+        {
+            self.update(handler, |instance| instance.state = TaskState::Skipped);
+        }
+        if let Some(handler) = wanted.and_then(|kind| self.workflow.handler(kind)) {
+            if self.view.task(handler).state == TaskState::Pending {
+                self.make_ready(handler);
+            }
+            if !self.view.task(handler).state.is_terminal() {
+                return;
+            }
+        }
+        let any_running = self
+            .view
+            .tasks()
+            .iter()
+            .any(|instance| matches!(instance.state, TaskState::Running { .. }));
+        if any_running {
+            return;
+        }
+        let finished = if is_cancelled {
+            RunState::Cancelled {
+                started_at,
+                finished_at: now,
+            }
+        } else if is_failed {
+            RunState::Failed {
+                started_at,
+                finished_at: now,
+            }
+        } else {
+            RunState::Succeeded {
+                started_at,
+                finished_at: now,
+            }
+        };
+        self.set_run(finished);
+    }
+
+    fn set_run(&mut self, state: RunState) {
+        self.view.run = state.clone();
+        self.changes.push(Change::Run(state));
+    }
+
+    fn update(&mut self, index: TaskIndex, edit: impl FnOnce(&mut TaskInstance)) {
+        let mut instance = self.view.task(index).clone();
+        edit(&mut instance);
+        let was_terminal = self.view.task(index).state.is_terminal();
+        let is_terminal = instance.state.is_terminal();
+        self.changes.push(Change::Task {
+            task: self.workflow.task(index).name.clone(),
+            instance: instance.clone(),
+        });
+        self.view.set_task(self.workflow, index, instance);
+        if was_terminal != is_terminal {
+            for &down in self.workflow.dag().downstream(index) {
+                self.mark_for_evaluation(down);
+            }
+        }
+    }
+
+    fn mark_for_evaluation(&mut self, index: TaskIndex) {
+        if !std::mem::replace(&mut self.is_queued_for_evaluation[index.get()], true) {
+            self.to_evaluate.push(index);
+        }
+    }
+}
+
+/// A deterministic sample in `[0, 1)` from the seed, the task and the attempt (SplitMix64).
+fn jitter_sample(seed: u64, task: TaskIndex, attempt: Attempt) -> f64 {
+    let mut value = seed ^ (u64::from(task.0) << 32) ^ u64::from(attempt.0);
+    value = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    value = (value ^ (value >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    value = (value ^ (value >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    value ^= value >> 31;
+    (value >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}

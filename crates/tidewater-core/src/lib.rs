@@ -1,0 +1,38 @@
+//! The pure model of Tidewater: workflows and their DAGs, task and run states, the
+//! `decide` function that turns events into state changes and actions, the task-queue
+//! admission rules, schedules with data intervals, and retry math.
+//!
+//! Nothing here performs IO, spawns tasks or reads the clock: time (`now`) and randomness
+//! (a jitter seed) are parameters. The engine crate is the imperative shell around this one.
+
+mod change;
+mod dag;
+mod data_interval;
+mod decide;
+mod ids;
+mod retry_policy;
+mod run_state;
+mod run_view;
+mod schedule;
+mod task_queue;
+mod task_state;
+mod trigger_rule;
+mod workflow;
+
+pub use change::{Action, AttemptOutcome, Change, FailureReason, ProcessIdentity};
+pub use dag::{Dag, DagError};
+pub use data_interval::DataInterval;
+pub use decide::{DecideContext, Decision, Event, decide};
+pub use ids::{Attempt, PoolName, RunId, TaskIndex, TaskName, WorkflowName};
+pub use retry_policy::{Backoff, RetryPolicy};
+pub use run_state::RunState;
+pub use run_view::{RunView, TaskInstance};
+pub use schedule::{Schedule, ScheduleError};
+pub use task_queue::{Candidate, QueueLimits, TaskQueue, WaitReason};
+pub use task_state::TaskState;
+pub use trigger_rule::TriggerRule;
+pub use trigger_rule::{UpstreamTally, Verdict};
+pub use workflow::{HandlerKind, Task, TaskAction, TaskRole, Workflow, WorkflowSettings};
+
+/// Every instant in Tidewater is a UTC timestamp; time zones only shape schedules and `ds`.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

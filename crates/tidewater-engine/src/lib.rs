@@ -1,0 +1,1 @@
+//! tidewater-engine

@@ -1,0 +1,133 @@
+use async_trait::async_trait;
+use tidewater_core::{
+    Attempt, AttemptOutcome, Change, DataInterval, ProcessIdentity, RunId, RunState, TaskInstance,
+    TaskName, Timestamp, WorkflowName,
+};
+
+/// What the engine needs from a store. Every method is atomic; `apply` writes all of its
+/// changes in one transaction or none of them.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Records a new run in state `Queued` with every task instance `Pending`.
+    async fn create_run(&self, run: NewRun) -> Result<RunRecord, StoreError>;
+
+    async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError>;
+
+    /// The workflow file's text the run was created with (runs are pinned to it).
+    async fn workflow_source(&self, id: RunId) -> Result<Option<String>, StoreError>;
+
+    /// Every task instance of a run, in the order the tasks were given to `create_run`.
+    async fn task_instances(&self, id: RunId) -> Result<Vec<(TaskName, TaskInstance)>, StoreError>;
+
+    /// Persists changes in one transaction, in order (a later change to the same task wins).
+    async fn apply(&self, id: RunId, changes: &[Change]) -> Result<(), StoreError>;
+
+    /// Runs matching the filter, newest first.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Attempts of a run (of one task, if given), by task then attempt number.
+    async fn attempts(&self, id: RunId, task: Option<&TaskName>) -> Result<Vec<AttemptRecord>, StoreError>;
+
+    /// Compare-and-set of the process executing a run: sets `owner` only if the current
+    /// owner equals `expected`. Only one process may execute a run at a time.
+    async fn claim_owner(
+        &self,
+        id: RunId,
+        expected: Option<ProcessIdentity>,
+        owner: Option<ProcessIdentity>,
+    ) -> Result<OwnerClaim, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub workflow: WorkflowName,
+    pub interval: DataInterval,
+    pub trigger: RunTrigger,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub workflow_source: String,
+    /// Hash of `workflow_source`, to tell versions apart.
+    pub workflow_hash: String,
+    /// Every task of the workflow, handlers included.
+    pub tasks: Vec<TaskName>,
+    pub created_at: Timestamp,
+}
+
+/// Why a run exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunTrigger {
+    /// `tidewater run` or a manual trigger.
+    Manual,
+    /// Created by the scheduler when its interval ended.
+    Scheduled,
+    Backfill,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Manual => "manual",
+            RunTrigger::Scheduled => "scheduled",
+            RunTrigger::Backfill => "backfill",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunTrigger> {
+        [RunTrigger::Manual, RunTrigger::Scheduled, RunTrigger::Backfill]
+            .into_iter()
+            .find(|trigger| trigger.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub workflow: WorkflowName,
+    pub interval: DataInterval,
+    pub trigger: RunTrigger,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub state: RunState,
+    pub workflow_hash: String,
+    pub created_at: Timestamp,
+    /// The process executing the run, if any claimed it (it may have died since).
+    pub owner: Option<ProcessIdentity>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    pub workflow: Option<WorkflowName>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub task: TaskName,
+    pub attempt: Attempt,
+    pub started_at: Timestamp,
+    pub process: Option<ProcessIdentity>,
+    /// `None` while the attempt runs (or if its supervisor died before recording it).
+    pub finished: Option<(Timestamp, AttemptOutcome)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerClaim {
+    Claimed,
+    /// Someone else owns it (the current owner is given).
+    Held(Option<ProcessIdentity>),
+    NoSuchRun,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate the store schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("run {0} does not exist")]
+    NoSuchRun(RunId),
+    #[error("run {run}: no task named {task}")]
+    NoSuchTask { run: RunId, task: TaskName },
+    #[error("the store holds a value this version cannot read ({what}: {value}); this is a bug in tidewater or a newer store")]
+    Corrupt { what: &'static str, value: String },
+}

@@ -1,0 +1,2 @@
+//! Placeholder: implemented by the store work.
+pub struct SqliteStore;
