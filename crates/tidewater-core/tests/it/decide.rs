@@ -1,0 +1,223 @@
+use std::time::Duration;
+
+use chrono::TimeZone;
+use tidewater_core::{
+    Action, Attempt, AttemptOutcome, Backoff, Change, DecideContext, Event, FailureReason,
+    HandlerKind, RetryPolicy, RunState, RunView, Task, TaskAction, TaskIndex, TaskName, TaskRole,
+    TaskState, Timestamp, TriggerRule, Workflow, WorkflowName, WorkflowSettings, decide,
+};
+
+fn at(seconds: i64) -> Timestamp {
+    chrono::Utc.timestamp_opt(1_767_225_600 + seconds, 0).single().expect("valid")
+}
+
+fn task(name: &str, needs: &[u32]) -> Task {
+    Task {
+        name: TaskName::new(name),
+        action: TaskAction::Sh { command: format!("echo {name}") },
+        needs: needs.iter().map(|&index| TaskIndex(index)).collect(),
+        trigger: TriggerRule::AllSuccess,
+        retry: RetryPolicy::default(),
+        timeout: None,
+        pool: None,
+        pool_slots: 1,
+        priority: 0,
+        role: TaskRole::Step,
+    }
+}
+
+fn workflow(tasks: Vec<Task>) -> Workflow {
+    let settings = WorkflowSettings {
+        name: WorkflowName::new("test"),
+        schedule: None,
+        timezone: chrono_tz::UTC,
+        start: None,
+        catchup: false,
+        max_active_runs: 1,
+        max_active_tasks: None,
+        params: serde_json::Map::new(),
+    };
+    Workflow::new(settings, tasks).expect("a DAG")
+}
+
+/// Drives a run like the engine does: every queued task is admitted at once.
+struct Sim<'a> {
+    workflow: &'a Workflow,
+    view: RunView,
+    now: Timestamp,
+    started: Vec<(TaskIndex, Attempt)>,
+}
+
+impl<'a> Sim<'a> {
+    fn new(workflow: &'a Workflow) -> Sim<'a> {
+        let mut sim = Sim { workflow, view: RunView::fresh(workflow, RunState::Queued), now: at(0), started: Vec::new() };
+        sim.step(vec![Event::Start]);
+        sim
+    }
+
+    fn step(&mut self, events: Vec<Event>) -> Vec<Change> {
+        let mut changes = Vec::new();
+        let mut events = events;
+        loop {
+            let decision = decide(self.workflow, &self.view, &events, DecideContext { now: self.now, jitter_seed: 7 });
+            changes.extend(decision.changes);
+            self.view = decision.view;
+            for action in decision.actions {
+                if let Action::Start { task, attempt } = action {
+                    self.started.push((task, attempt));
+                }
+            }
+            let queued: Vec<TaskIndex> = self
+                .workflow
+                .indices()
+                .filter(|&index| matches!(self.view.task(index).state, TaskState::Queued { .. }))
+                .collect();
+            if queued.is_empty() {
+                return changes;
+            }
+            events = vec![Event::Admit(queued)];
+        }
+    }
+
+    fn finish(&mut self, name: &str, outcome: AttemptOutcome) {
+        let index = self.workflow.index_of(name).expect("task exists");
+        let TaskState::Running { attempt, .. } = self.view.task(index).state else {
+            panic!("{name} is not running: {:?}", self.view.task(index).state);
+        };
+        self.step(vec![Event::AttemptFinished { task: index, attempt, outcome }]);
+    }
+
+    fn state(&self, name: &str) -> &'static str {
+        self.view.task(self.workflow.index_of(name).expect("task exists")).state.name()
+    }
+}
+
+fn ok() -> AttemptOutcome {
+    AttemptOutcome::Succeeded { output: None }
+}
+
+fn fail() -> AttemptOutcome {
+    AttemptOutcome::Failed { reason: FailureReason::Exit { code: 1 } }
+}
+
+#[test]
+fn a_failure_propagates_as_upstream_failed_and_all_done_still_runs() {
+    let mut notify = task("notify", &[1]);
+    notify.trigger = TriggerRule::AllDone;
+    let workflow = workflow(vec![task("extract", &[]), task("load", &[0]), notify]);
+    let mut sim = Sim::new(&workflow);
+    assert_eq!(sim.state("extract"), "running");
+    sim.finish("extract", fail());
+    assert_eq!(sim.state("load"), "upstream_failed");
+    assert_eq!(sim.state("notify"), "running");
+    sim.finish("notify", ok());
+    assert!(matches!(sim.view.run, RunState::Failed { .. }));
+}
+
+#[test]
+fn retries_wait_for_their_delay_then_use_a_new_attempt_number() {
+    let mut flaky = task("flaky", &[]);
+    flaky.retry = RetryPolicy {
+        retries: 2,
+        delay: Duration::from_secs(60),
+        backoff: Backoff::Exponential { max_delay: Duration::from_secs(3600) },
+        has_jitter: false,
+    };
+    let workflow = workflow(vec![flaky]);
+    let mut sim = Sim::new(&workflow);
+    sim.finish("flaky", fail());
+    assert_eq!(sim.state("flaky"), "up_for_retry");
+    sim.now = at(59);
+    sim.step(vec![Event::Tick]);
+    assert_eq!(sim.state("flaky"), "up_for_retry", "not before the delay");
+    sim.now = at(60);
+    sim.step(vec![Event::Tick]);
+    assert_eq!(sim.state("flaky"), "running");
+    sim.finish("flaky", fail());
+    // The second delay doubles: 120 s after the failure at 60 s.
+    let TaskState::UpForRetry { not_before, attempt } = sim.view.task(TaskIndex(0)).state else {
+        panic!("expected a retry");
+    };
+    assert_eq!((attempt, not_before), (Attempt(2), at(180)));
+    sim.now = at(180);
+    sim.step(vec![Event::Tick]);
+    sim.finish("flaky", fail());
+    assert_eq!(sim.state("flaky"), "failed", "the try budget of 3 attempts is spent");
+    assert_eq!(sim.started.iter().map(|(_, attempt)| attempt.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+}
+
+#[test]
+fn resetting_failed_tasks_keeps_succeeded_ones_and_gives_a_fresh_budget() {
+    let workflow = workflow(vec![task("a", &[]), task("b", &[0]), task("c", &[1])]);
+    let mut sim = Sim::new(&workflow);
+    sim.finish("a", ok());
+    sim.finish("b", fail());
+    assert_eq!(sim.state("c"), "upstream_failed");
+    assert!(matches!(sim.view.run, RunState::Failed { .. }));
+    sim.started.clear();
+    sim.step(vec![Event::Reset(vec![TaskIndex(1), TaskIndex(2)]), Event::Start]);
+    assert_eq!(sim.state("a"), "succeeded");
+    assert_eq!(sim.started, vec![(TaskIndex(1), Attempt(2))]);
+    sim.finish("b", ok());
+    sim.finish("c", ok());
+    assert!(matches!(sim.view.run, RunState::Succeeded { .. }));
+}
+
+#[test]
+fn the_failure_handler_runs_before_the_run_ends_and_the_success_handler_is_skipped() {
+    let mut on_failure = task("on_failure", &[]);
+    on_failure.role = TaskRole::Handler(HandlerKind::OnFailure);
+    let mut on_success = task("on_success", &[]);
+    on_success.role = TaskRole::Handler(HandlerKind::OnSuccess);
+    let workflow = workflow(vec![task("a", &[]), on_failure, on_success]);
+    let mut sim = Sim::new(&workflow);
+    assert_eq!(sim.state("on_failure"), "pending", "handlers wait for the steps");
+    sim.finish("a", fail());
+    assert_eq!(sim.state("on_failure"), "running");
+    assert_eq!(sim.state("on_success"), "skipped");
+    assert!(matches!(sim.view.run, RunState::Running { .. }));
+    sim.finish("on_failure", ok());
+    assert!(matches!(sim.view.run, RunState::Failed { .. }));
+}
+
+#[test]
+fn cancel_kills_running_attempts_and_cancels_the_rest() {
+    let workflow = workflow(vec![task("a", &[]), task("b", &[]), task("c", &[0, 1])]);
+    let mut sim = Sim::new(&workflow);
+    sim.finish("a", ok());
+    let decision = decide(&workflow, &sim.view, &[Event::Cancel], DecideContext { now: at(1), jitter_seed: 0 });
+    assert_eq!(decision.actions, vec![Action::Kill { task: TaskIndex(1), attempt: Attempt(1) }]);
+    sim.view = decision.view;
+    assert_eq!(sim.state("c"), "cancelled");
+    sim.finish("b", AttemptOutcome::Failed { reason: FailureReason::Cancelled });
+    assert_eq!(sim.state("b"), "cancelled");
+    assert!(matches!(sim.view.run, RunState::Cancelled { .. }));
+}
+
+#[test]
+fn ten_thousand_empty_tasks_complete_in_one_decision() {
+    let mut tasks = vec![task("start", &[])];
+    tasks[0].action = TaskAction::Empty;
+    for index in 0..10_000 {
+        let mut middle = task(&format!("t{index}"), &[0]);
+        middle.action = TaskAction::Empty;
+        tasks.push(middle);
+    }
+    let mut join = task("join", &(1..=10_000).collect::<Vec<u32>>());
+    join.action = TaskAction::Empty;
+    tasks.push(join);
+    let workflow = workflow(tasks);
+    let sim = Sim::new(&workflow);
+    assert!(matches!(sim.view.run, RunState::Succeeded { .. }));
+    assert!(sim.view.tasks().iter().all(|instance| matches!(instance.state, TaskState::Succeeded { .. })));
+}
+
+#[test]
+fn a_report_for_an_attempt_that_is_not_running_changes_nothing() {
+    let workflow = workflow(vec![task("a", &[])]);
+    let sim = Sim::new(&workflow);
+    let stale = Event::AttemptFinished { task: TaskIndex(0), attempt: Attempt(7), outcome: ok() };
+    let decision = decide(&workflow, &sim.view, &[stale], DecideContext { now: at(5), jitter_seed: 0 });
+    assert!(decision.changes.is_empty());
+    assert_eq!(decision.view, sim.view);
+}

@@ -1,0 +1,3 @@
+//! Simulations of `decide` and the task queue with a manual notion of time.
+
+mod decide;
