@@ -1,1 +1,25 @@
-//! tidewater-engine
+//! The imperative shell around `tidewater-core`: it executes runs by feeding events to
+//! `decide`, persisting each decision's changes through a [`tidewater_store::RunStore`]
+//! before acting on them, admitting queued tasks through the task queue, and running task
+//! processes.
+//!
+//! It owns every side effect of execution (processes, signals, log files, timers) and no
+//! scheduling rule: those live in `tidewater-core`. Time comes from a [`Clock`], so tests
+//! drive it with a [`ManualClock`] instead of sleeping.
+
+mod attempt_paths;
+mod clock;
+mod engine_error;
+mod executor;
+mod process;
+mod run_observer;
+pub mod runners;
+mod task_runner;
+
+pub use attempt_paths::AttemptPaths;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine_error::EngineError;
+pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
+pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};
+pub use run_observer::{RunObserver, SilentObserver};
+pub use task_runner::{AttemptControl, AttemptReport, StartRequest, StartedAttempt, TaskRunner};

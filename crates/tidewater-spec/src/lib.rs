@@ -1,1 +1,37 @@
-//! tidewater-spec
+//! Reads Tidewater projects: `tidewater.toml` into a [`ProjectConfig`], and workflow files
+//! (YAML with Jinja templates) into the core model's [`tidewater_core::Workflow`]. Every
+//! mistake in those files becomes a [`Problem`] that points at its file, line and column,
+//! and all problems of a file are reported together. Also owns the template language tasks
+//! are rendered with ([`TemplateContext`]), so that validation and rendering agree.
+//!
+//! This crate reads files and nothing else: it never runs tasks, never touches the store,
+//! and never reads the clock or environment variables.
+
+mod diagnostics;
+mod did_you_mean;
+mod duration;
+mod kinds;
+mod loaded_workflow;
+mod problem;
+mod problem_kind;
+mod project;
+mod project_config;
+mod task_graph;
+mod task_settings;
+mod task_spec;
+mod template_check;
+mod template_context;
+mod template_environment;
+mod workflow_file;
+mod yaml_loader;
+mod yaml_node;
+mod yaml_reader;
+
+pub use diagnostics::Diagnostics;
+pub use duration::{InvalidDuration, parse_duration};
+pub use loaded_workflow::LoadedWorkflow;
+pub use problem::Problem;
+pub use problem_kind::ProblemKind;
+pub use project::Project;
+pub use project_config::{PoolConfig, ProjectConfig};
+pub use template_context::{TemplateContext, TemplateError};

@@ -1,1 +1,55 @@
-fn main() {}
+//! The `tidewater` binary: parses the command line, wires the store, the engine and the
+//! project together, and decides what is printed. The only crate that picks backends.
+
+mod args;
+mod commands;
+mod output;
+mod progress;
+mod project_context;
+mod time_arg;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// How a command ended, mapped to the exit code in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; for `run`, the run succeeded.
+    Success,
+    /// The command worked but found failure: a run failed, validation found problems.
+    Failure,
+    /// The run was cancelled (Ctrl-C); it can be resumed with `retry`.
+    Cancelled,
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    // Logs are diagnostics: stderr, never stdout, which carries data.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIDEWATER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failure) => ExitCode::from(1),
+        Ok(Outcome::Cancelled) => ExitCode::from(130),
+        Err(error) => {
+            output::error(&error);
+            ExitCode::from(2)
+        }
+    }
+}

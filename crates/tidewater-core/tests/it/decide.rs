@@ -8,13 +8,18 @@ use tidewater_core::{
 };
 
 fn at(seconds: i64) -> Timestamp {
-    chrono::Utc.timestamp_opt(1_767_225_600 + seconds, 0).single().expect("valid")
+    chrono::Utc
+        .timestamp_opt(1_767_225_600 + seconds, 0)
+        .single()
+        .expect("valid")
 }
 
 fn task(name: &str, needs: &[u32]) -> Task {
     Task {
         name: TaskName::new(name),
-        action: TaskAction::Sh { command: format!("echo {name}") },
+        action: TaskAction::Sh {
+            command: format!("echo {name}"),
+        },
         needs: needs.iter().map(|&index| TaskIndex(index)).collect(),
         trigger: TriggerRule::AllSuccess,
         retry: RetryPolicy::default(),
@@ -50,7 +55,12 @@ struct Sim<'a> {
 
 impl<'a> Sim<'a> {
     fn new(workflow: &'a Workflow) -> Sim<'a> {
-        let mut sim = Sim { workflow, view: RunView::fresh(workflow, RunState::Queued), now: at(0), started: Vec::new() };
+        let mut sim = Sim {
+            workflow,
+            view: RunView::fresh(workflow, RunState::Queued),
+            now: at(0),
+            started: Vec::new(),
+        };
         sim.step(vec![Event::Start]);
         sim
     }
@@ -59,7 +69,15 @@ impl<'a> Sim<'a> {
         let mut changes = Vec::new();
         let mut events = events;
         loop {
-            let decision = decide(self.workflow, &self.view, &events, DecideContext { now: self.now, jitter_seed: 7 });
+            let decision = decide(
+                self.workflow,
+                &self.view,
+                &events,
+                DecideContext {
+                    now: self.now,
+                    jitter_seed: 7,
+                },
+            );
             changes.extend(decision.changes);
             self.view = decision.view;
             for action in decision.actions {
@@ -84,11 +102,18 @@ impl<'a> Sim<'a> {
         let TaskState::Running { attempt, .. } = self.view.task(index).state else {
             panic!("{name} is not running: {:?}", self.view.task(index).state);
         };
-        self.step(vec![Event::AttemptFinished { task: index, attempt, outcome }]);
+        self.step(vec![Event::AttemptFinished {
+            task: index,
+            attempt,
+            outcome,
+        }]);
     }
 
     fn state(&self, name: &str) -> &'static str {
-        self.view.task(self.workflow.index_of(name).expect("task exists")).state.name()
+        self.view
+            .task(self.workflow.index_of(name).expect("task exists"))
+            .state
+            .name()
     }
 }
 
@@ -97,7 +122,9 @@ fn ok() -> AttemptOutcome {
 }
 
 fn fail() -> AttemptOutcome {
-    AttemptOutcome::Failed { reason: FailureReason::Exit { code: 1 } }
+    AttemptOutcome::Failed {
+        reason: FailureReason::Exit { code: 1 },
+    }
 }
 
 #[test]
@@ -120,7 +147,9 @@ fn retries_wait_for_their_delay_then_use_a_new_attempt_number() {
     flaky.retry = RetryPolicy {
         retries: 2,
         delay: Duration::from_secs(60),
-        backoff: Backoff::Exponential { max_delay: Duration::from_secs(3600) },
+        backoff: Backoff::Exponential {
+            max_delay: Duration::from_secs(3600),
+        },
         has_jitter: false,
     };
     let workflow = workflow(vec![flaky]);
@@ -135,15 +164,29 @@ fn retries_wait_for_their_delay_then_use_a_new_attempt_number() {
     assert_eq!(sim.state("flaky"), "running");
     sim.finish("flaky", fail());
     // The second delay doubles: 120 s after the failure at 60 s.
-    let TaskState::UpForRetry { not_before, attempt } = sim.view.task(TaskIndex(0)).state else {
+    let TaskState::UpForRetry {
+        not_before,
+        attempt,
+    } = sim.view.task(TaskIndex(0)).state
+    else {
         panic!("expected a retry");
     };
     assert_eq!((attempt, not_before), (Attempt(2), at(180)));
     sim.now = at(180);
     sim.step(vec![Event::Tick]);
     sim.finish("flaky", fail());
-    assert_eq!(sim.state("flaky"), "failed", "the try budget of 3 attempts is spent");
-    assert_eq!(sim.started.iter().map(|(_, attempt)| attempt.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        sim.state("flaky"),
+        "failed",
+        "the try budget of 3 attempts is spent"
+    );
+    assert_eq!(
+        sim.started
+            .iter()
+            .map(|(_, attempt)| attempt.0)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
 }
 
 #[test]
@@ -155,7 +198,10 @@ fn resetting_failed_tasks_keeps_succeeded_ones_and_gives_a_fresh_budget() {
     assert_eq!(sim.state("c"), "upstream_failed");
     assert!(matches!(sim.view.run, RunState::Failed { .. }));
     sim.started.clear();
-    sim.step(vec![Event::Reset(vec![TaskIndex(1), TaskIndex(2)]), Event::Start]);
+    sim.step(vec![
+        Event::Reset(vec![TaskIndex(1), TaskIndex(2)]),
+        Event::Start,
+    ]);
     assert_eq!(sim.state("a"), "succeeded");
     assert_eq!(sim.started, vec![(TaskIndex(1), Attempt(2))]);
     sim.finish("b", ok());
@@ -171,7 +217,11 @@ fn the_failure_handler_runs_before_the_run_ends_and_the_success_handler_is_skipp
     on_success.role = TaskRole::Handler(HandlerKind::OnSuccess);
     let workflow = workflow(vec![task("a", &[]), on_failure, on_success]);
     let mut sim = Sim::new(&workflow);
-    assert_eq!(sim.state("on_failure"), "pending", "handlers wait for the steps");
+    assert_eq!(
+        sim.state("on_failure"),
+        "pending",
+        "handlers wait for the steps"
+    );
     sim.finish("a", fail());
     assert_eq!(sim.state("on_failure"), "running");
     assert_eq!(sim.state("on_success"), "skipped");
@@ -185,11 +235,30 @@ fn cancel_kills_running_attempts_and_cancels_the_rest() {
     let workflow = workflow(vec![task("a", &[]), task("b", &[]), task("c", &[0, 1])]);
     let mut sim = Sim::new(&workflow);
     sim.finish("a", ok());
-    let decision = decide(&workflow, &sim.view, &[Event::Cancel], DecideContext { now: at(1), jitter_seed: 0 });
-    assert_eq!(decision.actions, vec![Action::Kill { task: TaskIndex(1), attempt: Attempt(1) }]);
+    let decision = decide(
+        &workflow,
+        &sim.view,
+        &[Event::Cancel],
+        DecideContext {
+            now: at(1),
+            jitter_seed: 0,
+        },
+    );
+    assert_eq!(
+        decision.actions,
+        vec![Action::Kill {
+            task: TaskIndex(1),
+            attempt: Attempt(1)
+        }]
+    );
     sim.view = decision.view;
     assert_eq!(sim.state("c"), "cancelled");
-    sim.finish("b", AttemptOutcome::Failed { reason: FailureReason::Cancelled });
+    sim.finish(
+        "b",
+        AttemptOutcome::Failed {
+            reason: FailureReason::Cancelled,
+        },
+    );
     assert_eq!(sim.state("b"), "cancelled");
     assert!(matches!(sim.view.run, RunState::Cancelled { .. }));
 }
@@ -209,15 +278,32 @@ fn ten_thousand_empty_tasks_complete_in_one_decision() {
     let workflow = workflow(tasks);
     let sim = Sim::new(&workflow);
     assert!(matches!(sim.view.run, RunState::Succeeded { .. }));
-    assert!(sim.view.tasks().iter().all(|instance| matches!(instance.state, TaskState::Succeeded { .. })));
+    assert!(
+        sim.view
+            .tasks()
+            .iter()
+            .all(|instance| matches!(instance.state, TaskState::Succeeded { .. }))
+    );
 }
 
 #[test]
 fn a_report_for_an_attempt_that_is_not_running_changes_nothing() {
     let workflow = workflow(vec![task("a", &[])]);
     let sim = Sim::new(&workflow);
-    let stale = Event::AttemptFinished { task: TaskIndex(0), attempt: Attempt(7), outcome: ok() };
-    let decision = decide(&workflow, &sim.view, &[stale], DecideContext { now: at(5), jitter_seed: 0 });
+    let stale = Event::AttemptFinished {
+        task: TaskIndex(0),
+        attempt: Attempt(7),
+        outcome: ok(),
+    };
+    let decision = decide(
+        &workflow,
+        &sim.view,
+        &[stale],
+        DecideContext {
+            now: at(5),
+            jitter_seed: 0,
+        },
+    );
     assert!(decision.changes.is_empty());
     assert_eq!(decision.view, sim.view);
 }

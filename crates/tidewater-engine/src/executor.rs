@@ -1,0 +1,493 @@
+//! Executes one run: decide, persist, act, until the run ends.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidewater_core::{
+    Action, Attempt, AttemptOutcome, Candidate, Change, DecideContext, Event, FailureReason,
+    ProcessIdentity, QueueLimits, RunId, RunState, RunView, TaskIndex, TaskInstance, TaskQueue,
+    TaskState, Timestamp, Workflow, decide,
+};
+use tidewater_spec::TemplateContext;
+use tidewater_store::{OwnerClaim, RunRecord, RunStore};
+use tokio::sync::{mpsc, watch};
+
+use crate::process::{ATTEMPT_MARKER, is_alive, kill_marked, signal_group};
+use crate::runners::Runners;
+use crate::{
+    AttemptControl, AttemptPaths, AttemptReport, Clock, EngineError, RunObserver, StartRequest,
+};
+
+/// How the executor treats the run's existing record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Go on from where the record is (a new run, or one interrupted by a crash).
+    Continue,
+    /// Run again every task that did not succeed (`tidewater retry`).
+    Failed,
+    /// Run these tasks again, whatever their state (`tidewater clear`).
+    Tasks(Vec<TaskIndex>),
+}
+
+/// What the executor needs to know about the project and the machine.
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    pub project_root: PathBuf,
+    /// Where logs go (`<state_dir>/logs/...`).
+    pub state_dir: PathBuf,
+    pub limits: QueueLimits,
+    /// Time between SIGTERM and SIGKILL when a task is stopped.
+    pub kill_grace: Duration,
+    pub jitter_seed: u64,
+}
+
+/// Asks a running executor to cancel its run.
+#[derive(Debug, Clone)]
+pub struct CancelHandle {
+    sender: Arc<watch::Sender<bool>>,
+}
+
+impl CancelHandle {
+    pub fn new() -> CancelHandle {
+        CancelHandle {
+            sender: Arc::new(watch::Sender::new(false)),
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.sender.send_replace(true);
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.sender.subscribe()
+    }
+}
+
+impl Default for CancelHandle {
+    fn default() -> Self {
+        CancelHandle::new()
+    }
+}
+
+/// Executes runs against a store.
+pub struct Executor<S: RunStore> {
+    store: Arc<S>,
+    clock: Arc<dyn Clock>,
+    runners: Runners,
+    settings: ExecutorSettings,
+    observer: Arc<dyn RunObserver>,
+    /// This process, recorded as the owner of the runs it executes.
+    me: ProcessIdentity,
+}
+
+struct Running {
+    attempt: Attempt,
+    control: AttemptControl,
+}
+
+impl<S: RunStore> Executor<S> {
+    pub fn new(
+        store: Arc<S>,
+        clock: Arc<dyn Clock>,
+        settings: ExecutorSettings,
+        observer: Arc<dyn RunObserver>,
+    ) -> Executor<S> {
+        let pid = std::process::id() as i32;
+        let me = crate::process_identity(pid).unwrap_or(ProcessIdentity {
+            pid,
+            start_ticks: 0,
+        });
+        Executor {
+            store,
+            clock,
+            runners: Runners::default(),
+            settings,
+            observer,
+            me,
+        }
+    }
+
+    /// Executes a run until it ends (or is cancelled) and returns its final state.
+    pub async fn execute(
+        &self,
+        workflow: &Workflow,
+        run: RunId,
+        resume: Resume,
+        cancel: &CancelHandle,
+    ) -> Result<RunState, EngineError> {
+        let record = self
+            .store
+            .run(run)
+            .await?
+            .ok_or(EngineError::NoSuchRun(run))?;
+        self.claim(run).await?;
+        let mut running = HashMap::new();
+        let result = self
+            .drive(workflow, &record, resume, cancel, &mut running)
+            .await;
+        if result.is_err() {
+            // The record can no longer follow what happens: stop what runs, and let a later
+            // `retry` find the attempts as lost.
+            for entry in running.values_mut() {
+                entry.control.stop();
+            }
+        }
+        let released = self.store.claim_owner(run, Some(self.me), None).await;
+        let state = result?;
+        released?;
+        Ok(state)
+    }
+
+    async fn claim(&self, run: RunId) -> Result<(), EngineError> {
+        match self.store.claim_owner(run, None, Some(self.me)).await? {
+            OwnerClaim::Claimed => Ok(()),
+            OwnerClaim::NoSuchRun => Err(EngineError::NoSuchRun(run)),
+            OwnerClaim::Held(Some(owner)) if owner == self.me => Ok(()),
+            OwnerClaim::Held(Some(owner)) if is_alive(owner) => Err(EngineError::RunBusy {
+                run,
+                pid: owner.pid,
+            }),
+            OwnerClaim::Held(previous) => {
+                // The previous owner died: take over.
+                match self.store.claim_owner(run, previous, Some(self.me)).await? {
+                    OwnerClaim::Claimed => Ok(()),
+                    OwnerClaim::NoSuchRun => Err(EngineError::NoSuchRun(run)),
+                    OwnerClaim::Held(owner) => Err(EngineError::RunBusy {
+                        run,
+                        pid: owner.map(|owner| owner.pid).unwrap_or(0),
+                    }),
+                }
+            }
+        }
+    }
+
+    async fn drive(
+        &self,
+        workflow: &Workflow,
+        record: &RunRecord,
+        resume: Resume,
+        cancel: &CancelHandle,
+        running: &mut HashMap<TaskIndex, Running>,
+    ) -> Result<RunState, EngineError> {
+        let run = record.id;
+        let mut view = self.load_view(workflow, record).await?;
+
+        // Attempts recorded as running belong to a supervisor that is gone (we own the run
+        // now): kill whatever is left of them and record them as lost.
+        let mut recovery = Vec::new();
+        for index in workflow.indices() {
+            if let TaskState::Running { attempt, .. } = view.task(index).state {
+                self.kill_leftovers(run, workflow, index, attempt).await?;
+                recovery.push(Event::AttemptFinished {
+                    task: index,
+                    attempt,
+                    outcome: AttemptOutcome::Failed {
+                        reason: FailureReason::Lost,
+                    },
+                });
+            }
+        }
+        if !recovery.is_empty() {
+            view = self
+                .decide_and_persist(workflow, run, &view, &recovery)
+                .await?;
+        }
+
+        let reset: Vec<TaskIndex> = match resume {
+            Resume::Continue => Vec::new(),
+            Resume::Failed => workflow
+                .indices()
+                .filter(|&index| {
+                    matches!(
+                        view.task(index).state,
+                        TaskState::Failed { .. }
+                            | TaskState::UpstreamFailed
+                            | TaskState::Cancelled
+                            | TaskState::Skipped
+                            | TaskState::UpForRetry { .. }
+                    )
+                })
+                .collect(),
+            Resume::Tasks(tasks) => tasks,
+        };
+        let mut events = Vec::new();
+        if !reset.is_empty() {
+            events.push(Event::Reset(reset));
+        }
+        events.push(Event::Start);
+
+        let (done_sender, mut done) = mpsc::unbounded_channel::<AttemptReport>();
+        let mut queue = TaskQueue::<TaskIndex>::new(self.settings.limits.clone());
+        let mut cancelled = cancel.subscribe();
+        let mut is_cancelling = false;
+        let mut unrecorded: Vec<Change> = Vec::new();
+        loop {
+            let now = self.clock.now();
+            let mut changes = std::mem::take(&mut unrecorded);
+            let mut actions = Vec::new();
+            let mut batch = std::mem::take(&mut events);
+            // Decide, then let the queue admit what is ready, until nothing more changes;
+            // all of it is persisted in one transaction.
+            loop {
+                let decision = decide(workflow, &view, &batch, self.context(now));
+                changes.extend(decision.changes);
+                actions.extend(decision.actions);
+                view = decision.view;
+                if is_cancelling {
+                    break;
+                }
+                let admitted = queue.admit(&candidates(workflow, &view), now).admitted;
+                if admitted.is_empty() {
+                    break;
+                }
+                batch = vec![Event::Admit(admitted)];
+            }
+            if !changes.is_empty() {
+                self.store.apply(run, &changes).await?;
+                self.observer.changed(run, workflow, &changes, &view);
+            }
+            for action in actions {
+                match action {
+                    Action::Start { task, attempt } => {
+                        let started =
+                            self.start(workflow, record, &view, task, attempt, &done_sender);
+                        if let Some(process) = started.process {
+                            unrecorded.push(Change::AttemptProcess {
+                                task: workflow.task(task).name.clone(),
+                                attempt,
+                                process,
+                            });
+                        }
+                        running.insert(
+                            task,
+                            Running {
+                                attempt,
+                                control: started.control,
+                            },
+                        );
+                    }
+                    Action::Kill { task, attempt } => {
+                        if let Some(entry) = running.get_mut(&task)
+                            && entry.attempt == attempt
+                        {
+                            entry.control.stop();
+                        }
+                    }
+                }
+            }
+            // Record pids before waiting, so that a crash while tasks run can find them.
+            if !unrecorded.is_empty() {
+                self.store.apply(run, &unrecorded).await?;
+                self.observer.changed(run, workflow, &unrecorded, &view);
+                unrecorded.clear();
+            }
+            if view.run.is_terminal() && running.is_empty() {
+                return Ok(view.run.clone());
+            }
+            let next_retry = next_retry(&view);
+            let retry_timer = async {
+                match next_retry {
+                    Some(at) => self.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(report) = done.recv() => {
+                    self.finished(report, &mut queue, running, &mut events);
+                    while let Ok(report) = done.try_recv() {
+                        self.finished(report, &mut queue, running, &mut events);
+                    }
+                }
+                Ok(()) = cancelled.changed(), if !is_cancelling => {
+                    is_cancelling = true;
+                    events.push(Event::Cancel);
+                }
+                () = retry_timer => events.push(Event::Tick),
+            }
+        }
+    }
+
+    fn finished(
+        &self,
+        report: AttemptReport,
+        queue: &mut TaskQueue<TaskIndex>,
+        running: &mut HashMap<TaskIndex, Running>,
+        events: &mut Vec<Event>,
+    ) {
+        if running
+            .get(&report.task)
+            .is_some_and(|entry| entry.attempt == report.attempt)
+        {
+            running.remove(&report.task);
+            queue.release(&report.task);
+        }
+        events.push(Event::AttemptFinished {
+            task: report.task,
+            attempt: report.attempt,
+            outcome: report.outcome,
+        });
+    }
+
+    fn start(
+        &self,
+        workflow: &Workflow,
+        record: &RunRecord,
+        view: &RunView,
+        index: TaskIndex,
+        attempt: Attempt,
+        done: &mpsc::UnboundedSender<AttemptReport>,
+    ) -> crate::StartedAttempt {
+        let task = workflow.task(index);
+        let Some(runner) = self.runners.runner_for(&task.action) else {
+            // Kinds without a runner never reach `Start`; report success so the run goes on.
+            let _ = done.send(AttemptReport {
+                task: index,
+                attempt,
+                outcome: AttemptOutcome::Succeeded { output: None },
+            });
+            return crate::StartedAttempt {
+                process: None,
+                control: AttemptControl::finished(),
+            };
+        };
+        let template = TemplateContext {
+            workflow: workflow.name.clone(),
+            task: task.name.clone(),
+            run_id: record.id,
+            interval: record.interval,
+            timezone: workflow.timezone,
+            params: record.params.clone(),
+            task_outputs: workflow
+                .indices()
+                .filter_map(|other| {
+                    view.task(other)
+                        .output
+                        .clone()
+                        .map(|output| (workflow.task(other).name.to_string(), output))
+                })
+                .collect(),
+        };
+        let request = StartRequest {
+            task_index: index,
+            task,
+            attempt,
+            template: &template,
+            paths: AttemptPaths::new(&self.settings.state_dir, record.id, &task.name, attempt),
+            project_root: &self.settings.project_root,
+            env: vec![(
+                ATTEMPT_MARKER.to_owned(),
+                self.marker(record.id, &task.name, attempt),
+            )],
+            clock: self.clock.clone(),
+            kill_grace: self.settings.kill_grace,
+        };
+        runner.start(request, done.clone())
+    }
+
+    async fn load_view(
+        &self,
+        workflow: &Workflow,
+        record: &RunRecord,
+    ) -> Result<RunView, EngineError> {
+        let mut instances: Vec<Option<TaskInstance>> = vec![None; workflow.tasks().len()];
+        for (name, instance) in self.store.task_instances(record.id).await? {
+            let index =
+                workflow
+                    .index_of(name.as_str())
+                    .ok_or_else(|| EngineError::TaskMismatch {
+                        run: record.id,
+                        task: name.to_string(),
+                    })?;
+            instances[index.get()] = Some(instance);
+        }
+        let instances = instances
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
+        Ok(RunView::new(workflow, record.state.clone(), instances))
+    }
+
+    async fn decide_and_persist(
+        &self,
+        workflow: &Workflow,
+        run: RunId,
+        view: &RunView,
+        events: &[Event],
+    ) -> Result<RunView, EngineError> {
+        let decision = decide(workflow, view, events, self.context(self.clock.now()));
+        if !decision.changes.is_empty() {
+            self.store.apply(run, &decision.changes).await?;
+            self.observer
+                .changed(run, workflow, &decision.changes, &decision.view);
+        }
+        Ok(decision.view)
+    }
+
+    async fn kill_leftovers(
+        &self,
+        run: RunId,
+        workflow: &Workflow,
+        index: TaskIndex,
+        attempt: Attempt,
+    ) -> Result<(), EngineError> {
+        let name = &workflow.task(index).name;
+        for record in self.store.attempts(run, Some(name)).await? {
+            if record.attempt == attempt
+                && let Some(process) = record.process
+                && is_alive(process)
+            {
+                signal_group(process.pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        // The pid may not have been recorded before the crash; the marker finds it anyway.
+        kill_marked(&self.marker(run, name, attempt));
+        Ok(())
+    }
+
+    fn marker(&self, run: RunId, task: &tidewater_core::TaskName, attempt: Attempt) -> String {
+        format!(
+            "{}#{run}#{task}#{attempt}",
+            self.settings.state_dir.display()
+        )
+    }
+
+    fn context(&self, now: Timestamp) -> DecideContext {
+        DecideContext {
+            now,
+            jitter_seed: self.settings.jitter_seed,
+        }
+    }
+}
+
+fn candidates(workflow: &Workflow, view: &RunView) -> Vec<Candidate<TaskIndex>> {
+    workflow
+        .indices()
+        .filter_map(|index| {
+            let TaskState::Queued { since, .. } = view.task(index).state else {
+                return None;
+            };
+            let task = workflow.task(index);
+            Some(Candidate {
+                key: index,
+                workflow: workflow.name.clone(),
+                priority: task.priority,
+                pool: task.pool.clone(),
+                pool_slots: task.pool_slots,
+                queued_since: since,
+                sequence: u64::from(index.0),
+            })
+        })
+        .collect()
+}
+
+fn next_retry(view: &RunView) -> Option<Timestamp> {
+    view.tasks()
+        .iter()
+        .filter_map(|instance| match instance.state {
+            TaskState::UpForRetry { not_before, .. } => Some(not_before),
+            _ => None,
+        })
+        .min()
+}

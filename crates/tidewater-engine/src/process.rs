@@ -1,0 +1,86 @@
+//! Finding and stopping task processes, including ones left behind by a crashed supervisor.
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tidewater_core::ProcessIdentity;
+
+/// The environment variable that marks every process of an attempt (inherited by its
+/// children), so that recovery can find them even if the supervisor died before it recorded
+/// the pid.
+pub const ATTEMPT_MARKER: &str = "TIDEWATER_ATTEMPT_KEY";
+
+/// The identity of a live process, or `None` if there is no such process.
+pub fn process_identity(pid: i32) -> Option<ProcessIdentity> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: fields after it are
+    // counted from the last ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None; // A zombie has finished; it only waits to be reaped.
+    }
+    // Field 22 (starttime) is the 20th after the name: state is field 3.
+    let start_ticks = fields.nth(18)?.parse().ok()?;
+    Some(ProcessIdentity { pid, start_ticks })
+}
+
+/// Whether the process is still the one recorded (pids are reused).
+pub fn is_alive(identity: ProcessIdentity) -> bool {
+    process_identity(identity.pid) == Some(identity)
+}
+
+/// Sends a signal to a whole process group. A group that no longer exists is not an error.
+pub fn signal_group(group: i32, signal: Signal) {
+    if group > 1 {
+        let _ = killpg(Pid::from_raw(group), signal);
+    }
+}
+
+/// Kills every process whose environment carries `ATTEMPT_MARKER=key`, and their groups.
+/// Returns how many were found.
+pub fn kill_marked(key: &str) -> usize {
+    let needle = format!("{ATTEMPT_MARKER}={key}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut found = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let is_marked = environ
+            .split(|&byte| byte == 0)
+            .any(|variable| variable == needle.as_bytes());
+        if is_marked && pid != std::process::id() as i32 {
+            found += 1;
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            signal_group(pid, Signal::SIGKILL);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_has_a_stable_identity() {
+        let pid = std::process::id() as i32;
+        let identity = process_identity(pid).expect("this process exists");
+        assert_eq!(process_identity(pid), Some(identity));
+        assert!(is_alive(identity));
+        assert!(!is_alive(ProcessIdentity {
+            pid,
+            start_ticks: identity.start_ticks + 1
+        }));
+    }
+}

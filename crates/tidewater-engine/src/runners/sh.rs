@@ -1,0 +1,307 @@
+//! `sh`: a shell command in a process group of its own, its output logged line by line
+//! with timestamps.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use nix::sys::signal::Signal;
+use tidewater_core::{AttemptOutcome, FailureReason, TaskAction};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::process::{process_identity, signal_group};
+use crate::{AttemptControl, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
+
+/// The largest `$TIDEWATER_OUTPUT` accepted: outputs are small values passed to templates,
+/// not a data channel.
+const MAX_OUTPUT_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Default)]
+pub struct ShRunner;
+
+type SharedLog = Arc<Mutex<std::io::BufWriter<std::fs::File>>>;
+
+impl TaskRunner for ShRunner {
+    fn start(
+        &self,
+        request: StartRequest<'_>,
+        done: mpsc::UnboundedSender<AttemptReport>,
+    ) -> StartedAttempt {
+        let task = request.task_index;
+        let attempt = request.attempt;
+        let report = move |outcome: AttemptOutcome| {
+            // The executor may be gone (shutting down); then nobody needs the report.
+            let _ = done.send(AttemptReport {
+                task,
+                attempt,
+                outcome,
+            });
+        };
+        let TaskAction::Sh { command } = &request.task.action else {
+            report(failed_to_start(
+                "the sh runner was given a task of another kind; this is a bug in tidewater",
+            ));
+            return StartedAttempt {
+                process: None,
+                control: AttemptControl::finished(),
+            };
+        };
+        let log = match open_log(&request) {
+            Ok(log) => log,
+            Err(error) => {
+                report(failed_to_start(&format!(
+                    "cannot create the log file {}: {error}",
+                    request.paths.log.display()
+                )));
+                return StartedAttempt {
+                    process: None,
+                    control: AttemptControl::finished(),
+                };
+            }
+        };
+        let command = match request.template.render(command) {
+            Ok(command) => command,
+            Err(error) => {
+                let message = format!("cannot render the command template: {error}");
+                write_line(&log, "tidewater", message.as_bytes());
+                flush(&log);
+                report(failed_to_start(&message));
+                return StartedAttempt {
+                    process: None,
+                    control: AttemptControl::finished(),
+                };
+            }
+        };
+        write_line(
+            &log,
+            "tidewater",
+            format!("attempt {attempt}: sh -c {command:?}").as_bytes(),
+        );
+        let _ = std::fs::remove_file(&request.paths.output);
+
+        let mut process = Command::new("/bin/sh");
+        process
+            .arg("-c")
+            .arg(&command)
+            .current_dir(request.project_root)
+            .envs(request.template.env_vars())
+            .envs(request.env.iter().map(|(key, value)| (key, value)))
+            .env("TIDEWATER_OUTPUT", &request.paths.output)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A group of its own: a timeout or stop reaches every process the command
+            // started, and a Ctrl-C at the terminal reaches only Tidewater, which then stops
+            // its tasks in order. No `pre_exec` hook, so the standard library can spawn with
+            // posix_spawn (vfork semantics) instead of copying this process's memory.
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = match process.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                let message = format!("cannot start /bin/sh: {error}");
+                write_line(&log, "tidewater", message.as_bytes());
+                flush(&log);
+                report(failed_to_start(&message));
+                return StartedAttempt {
+                    process: None,
+                    control: AttemptControl::finished(),
+                };
+            }
+        };
+        let pid = child.id().map(|pid| pid as i32);
+        let identity = pid.and_then(process_identity);
+        let readers = [
+            child
+                .stdout
+                .take()
+                .map(|stdout| tokio::spawn(copy_lines(stdout, "out", log.clone()))),
+            child
+                .stderr
+                .take()
+                .map(|stderr| tokio::spawn(copy_lines(stderr, "err", log.clone()))),
+        ];
+        let (stop_sender, stop) = oneshot::channel();
+        let clock = request.clock.clone();
+        let deadline = request.task.timeout.and_then(|timeout| {
+            chrono::Duration::from_std(timeout)
+                .ok()
+                .map(|timeout| clock.now() + timeout)
+        });
+        let kill_grace = request.kill_grace;
+        let output_path = request.paths.output.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let timed_out = async {
+                match deadline {
+                    Some(deadline) => clock.sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let mut forced: Option<FailureReason> = None;
+            let status = tokio::select! {
+                status = child.wait() => status,
+                () = timed_out => {
+                    forced = Some(FailureReason::TimedOut);
+                    stop_group(&mut child, pid, clock.as_ref(), kill_grace).await
+                }
+                Ok(()) = stop => {
+                    forced = Some(FailureReason::Cancelled);
+                    stop_group(&mut child, pid, clock.as_ref(), kill_grace).await
+                }
+            };
+            // Whatever the command left running in its group goes with it: no orphans.
+            if let Some(pid) = pid {
+                signal_group(pid, Signal::SIGKILL);
+            }
+            for reader in readers.into_iter().flatten() {
+                let _ = reader.await;
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let outcome = match (forced, status) {
+                (Some(reason), _) => AttemptOutcome::Failed { reason },
+                (None, Err(error)) => {
+                    failed_to_start(&format!("cannot wait for the process: {error}"))
+                }
+                (None, Ok(status)) => outcome_of(status, &output_path),
+            };
+            let summary = match &outcome {
+                AttemptOutcome::Succeeded { .. } => format!("succeeded after {elapsed:.3}s"),
+                AttemptOutcome::Failed { reason } => {
+                    format!("failed after {elapsed:.3}s: {reason}")
+                }
+            };
+            write_line(&log, "tidewater", summary.as_bytes());
+            flush(&log);
+            report(outcome);
+        });
+        StartedAttempt {
+            process: identity,
+            control: AttemptControl::new(stop_sender),
+        }
+    }
+}
+
+/// SIGTERM to the group, then SIGKILL once the grace period is over.
+async fn stop_group(
+    child: &mut tokio::process::Child,
+    pid: Option<i32>,
+    clock: &dyn crate::Clock,
+    grace: std::time::Duration,
+) -> std::io::Result<std::process::ExitStatus> {
+    let Some(pid) = pid else {
+        return child.wait().await;
+    };
+    signal_group(pid, Signal::SIGTERM);
+    let deadline = clock.now() + chrono::Duration::from_std(grace).unwrap_or_default();
+    tokio::select! {
+        status = child.wait() => status,
+        () = clock.sleep_until(deadline) => {
+            signal_group(pid, Signal::SIGKILL);
+            child.wait().await
+        }
+    }
+}
+
+fn outcome_of(status: std::process::ExitStatus, output_path: &std::path::Path) -> AttemptOutcome {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(signal) = status.signal() {
+        return AttemptOutcome::Failed {
+            reason: FailureReason::Signal { signal },
+        };
+    }
+    match status.code() {
+        Some(0) => match read_output(output_path) {
+            Ok(output) => AttemptOutcome::Succeeded { output },
+            Err(message) => AttemptOutcome::Failed {
+                reason: FailureReason::BadOutput { message },
+            },
+        },
+        Some(code) => AttemptOutcome::Failed {
+            reason: FailureReason::Exit { code },
+        },
+        None => AttemptOutcome::Failed {
+            reason: FailureReason::Exit { code: -1 },
+        },
+    }
+}
+
+/// Reads `$TIDEWATER_OUTPUT`: absent or empty means no output; otherwise a JSON object.
+fn read_output(path: &std::path::Path) -> Result<Option<serde_json::Value>, String> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+    };
+    if metadata.len() > MAX_OUTPUT_BYTES {
+        return Err(format!(
+            "{} is {} bytes; the limit is {MAX_OUTPUT_BYTES}",
+            path.display(),
+            metadata.len()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(Some(value)),
+        Ok(_) => Err("$TIDEWATER_OUTPUT must hold a JSON object".to_owned()),
+        Err(error) => Err(format!("$TIDEWATER_OUTPUT is not valid JSON: {error}")),
+    }
+}
+
+fn failed_to_start(message: &str) -> AttemptOutcome {
+    AttemptOutcome::Failed {
+        reason: FailureReason::CouldNotStart {
+            message: message.to_owned(),
+        },
+    }
+}
+
+fn open_log(request: &StartRequest<'_>) -> std::io::Result<SharedLog> {
+    if let Some(dir) = request.paths.log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::create(&request.paths.log)?;
+    Ok(Arc::new(Mutex::new(std::io::BufWriter::new(file))))
+}
+
+async fn copy_lines(stream: impl AsyncRead + Unpin, name: &'static str, log: SharedLog) {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                write_line(&log, name, &line);
+            }
+        }
+    }
+}
+
+/// `2026-01-01T00:00:00.000Z out| text`: one line per line of output, in arrival order.
+fn write_line(log: &SharedLog, stream: &str, text: &[u8]) {
+    let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let Ok(mut log) = log.lock() else {
+        return;
+    };
+    // A log that cannot be written must not fail the task: its outcome is what matters.
+    let _ = write!(log, "{stamp} {stream:>9}| ");
+    let _ = log.write_all(text);
+    let _ = log.write_all(b"\n");
+}
+
+fn flush(log: &SharedLog) {
+    if let Ok(mut log) = log.lock() {
+        let _ = log.flush();
+    }
+}

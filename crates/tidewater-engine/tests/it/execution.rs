@@ -1,0 +1,261 @@
+use std::time::Duration;
+
+use tidewater_core::{AttemptOutcome, FailureReason, RunState, TaskName};
+use tidewater_engine::{CancelHandle, Resume, is_alive, process_identity};
+use tidewater_store::RunStore;
+
+use crate::harness::{Harness, wait_for_file};
+
+const TOML: &str = "[pools.api]\nslots = 2\n";
+
+async fn outcomes(
+    harness: &Harness,
+    run: tidewater_core::RunId,
+    task: &str,
+) -> Vec<AttemptOutcome> {
+    harness
+        .store
+        .attempts(run, Some(&TaskName::new(task)))
+        .await
+        .expect("attempts")
+        .into_iter()
+        .map(|record| record.finished.expect("finished").1)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_task_is_retried_when_the_clock_passes_its_delay() {
+    let mut harness = Harness::new(
+        TOML,
+        r#"
+tasks:
+  flaky:
+    sh: test -f marker || { touch marker; exit 3; }
+    retries: 1
+    retry_delay: 1h
+"#,
+    )
+    .await;
+    let run = harness.create_run().await;
+    let executor = harness.executor(2, &[]);
+    let cancel = CancelHandle::new();
+    let workflow = harness.loaded.workflow.clone();
+    let execution = tokio::spawn(async move {
+        executor
+            .execute(&workflow, run, Resume::Continue, &cancel)
+            .await
+    });
+    harness.wait_for("flaky", "up_for_retry").await;
+    assert!(!execution.is_finished());
+    harness.clock.advance(Duration::from_secs(3600));
+    let state = execution.await.expect("joined").expect("executed");
+    assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
+    assert_eq!(
+        outcomes(&harness, run, "flaky").await,
+        vec![
+            AttemptOutcome::Failed {
+                reason: FailureReason::Exit { code: 3 }
+            },
+            AttemptOutcome::Succeeded { output: None },
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_timed_out_task_has_its_whole_process_group_killed() {
+    let mut harness = Harness::new(
+        TOML,
+        r#"
+tasks:
+  slow:
+    sh: sleep 600 & echo $! > child.pid; wait
+    timeout: 10m
+"#,
+    )
+    .await;
+    let run = harness.create_run().await;
+    let executor = harness.executor(2, &[]);
+    let cancel = CancelHandle::new();
+    let workflow = harness.loaded.workflow.clone();
+    let execution = tokio::spawn(async move {
+        executor
+            .execute(&workflow, run, Resume::Continue, &cancel)
+            .await
+    });
+    let child: i32 = wait_for_file(&harness.path("child.pid"))
+        .await
+        .trim()
+        .parse()
+        .expect("a pid");
+    let child = process_identity(child).expect("the child runs");
+    harness.wait_for("slow", "pid").await;
+    harness.clock.advance(Duration::from_secs(600));
+    let state = execution.await.expect("joined").expect("executed");
+    assert!(matches!(state, RunState::Failed { .. }));
+    assert_eq!(
+        outcomes(&harness, run, "slow").await,
+        vec![AttemptOutcome::Failed {
+            reason: FailureReason::TimedOut
+        }]
+    );
+    assert!(
+        !is_alive(child),
+        "the background child of the timed-out task was killed"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_stops_running_tasks_and_the_run_can_be_resumed() {
+    let mut harness = Harness::new(
+        TOML,
+        r#"
+tasks:
+  first:
+    sh: echo first >> ran.txt
+  slow:
+    needs: [first]
+    sh: test -f resumed || exec sleep 600
+  last:
+    needs: [slow]
+    sh: echo last >> ran.txt
+"#,
+    )
+    .await;
+    let run = harness.create_run().await;
+    let cancel = CancelHandle::new();
+    let execution = {
+        let executor = harness.executor(2, &[]);
+        let workflow = harness.loaded.workflow.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            executor
+                .execute(&workflow, run, Resume::Continue, &cancel)
+                .await
+        })
+    };
+    harness.wait_for("slow", "pid").await;
+    cancel.cancel();
+    let state = execution.await.expect("joined").expect("executed");
+    assert!(matches!(state, RunState::Cancelled { .. }), "{state:?}");
+    assert_eq!(
+        outcomes(&harness, run, "slow").await,
+        vec![AttemptOutcome::Failed {
+            reason: FailureReason::Cancelled
+        }]
+    );
+
+    std::fs::write(harness.path("resumed"), "").expect("write");
+    let executor = harness.executor(2, &[]);
+    let state = executor
+        .execute(
+            &harness.loaded.workflow,
+            run,
+            Resume::Failed,
+            &CancelHandle::new(),
+        )
+        .await
+        .expect("executed");
+    assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
+    assert_eq!(
+        std::fs::read_to_string(harness.path("ran.txt")).expect("read"),
+        "first\nlast\n"
+    );
+}
+
+#[tokio::test]
+async fn a_pool_never_runs_more_tasks_than_its_slots() {
+    let mut yaml = String::from("tasks:\n");
+    for index in 0..8 {
+        yaml.push_str(&format!("  t{index}:\n    sh: \"true\"\n    pool: api\n"));
+    }
+    yaml.push_str("  heavy:\n    sh: \"true\"\n    pool: api\n    pool_slots: 2\n");
+    let harness = Harness::new(TOML, &yaml).await;
+    let run = harness.create_run().await;
+    let state = harness
+        .executor(8, &[("api", 2)])
+        .execute(
+            &harness.loaded.workflow,
+            run,
+            Resume::Continue,
+            &CancelHandle::new(),
+        )
+        .await
+        .expect("executed");
+    assert!(matches!(state, RunState::Succeeded { .. }));
+    let peak = harness
+        .observer
+        .peak_pool_use
+        .lock()
+        .expect("lock")
+        .get("api")
+        .copied();
+    assert_eq!(
+        peak,
+        Some(2),
+        "the pool was used up to its 2 slots and never beyond"
+    );
+}
+
+#[tokio::test]
+async fn a_task_output_reaches_downstream_templates_and_environment() {
+    let harness = Harness::new(
+        TOML,
+        r#"
+params:
+  region: kr
+tasks:
+  count:
+    sh: |
+      echo '{"rows": 42}' > "$TIDEWATER_OUTPUT"
+  use:
+    needs: [count]
+    sh: echo "{{ tasks.count.output.rows }} {{ params.region }} {{ ds }} $TIDEWATER_DS" > used.txt
+"#,
+    )
+    .await;
+    let run = harness.create_run().await;
+    let state = harness
+        .executor(2, &[])
+        .execute(
+            &harness.loaded.workflow,
+            run,
+            Resume::Continue,
+            &CancelHandle::new(),
+        )
+        .await
+        .expect("executed");
+    assert!(matches!(state, RunState::Succeeded { .. }));
+    assert_eq!(
+        std::fs::read_to_string(harness.path("used.txt")).expect("read"),
+        "42 kr 2026-01-01 2026-01-01\n"
+    );
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
+    let harness = Harness::new(
+        TOML,
+        "tasks:\n  broken:\n    sh: no-such-command-xyz --flag\n",
+    )
+    .await;
+    let run = harness.create_run().await;
+    let state = harness
+        .executor(2, &[])
+        .execute(
+            &harness.loaded.workflow,
+            run,
+            Resume::Continue,
+            &CancelHandle::new(),
+        )
+        .await
+        .expect("executed");
+    assert!(matches!(state, RunState::Failed { .. }));
+    assert_eq!(
+        outcomes(&harness, run, "broken").await,
+        vec![AttemptOutcome::Failed {
+            reason: FailureReason::Exit { code: 127 }
+        }]
+    );
+    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/broken/1.log")).expect("log");
+    assert!(log.contains("no-such-command-xyz: not found"), "{log}");
+}

@@ -1,0 +1,211 @@
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::TimeZone;
+use tidewater_core::{
+    Change, DataInterval, PoolName, QueueLimits, RunId, RunView, TaskState, Timestamp, Workflow,
+};
+use tidewater_engine::{Executor, ExecutorSettings, ManualClock, RunObserver};
+use tidewater_spec::{LoadedWorkflow, Project};
+use tidewater_store::{NewRun, RunStore, RunTrigger, SqliteStore};
+use tokio::sync::mpsc;
+
+pub fn at(seconds: i64) -> Timestamp {
+    chrono::Utc
+        .timestamp_opt(1_767_225_600 + seconds, 0)
+        .single()
+        .expect("valid")
+}
+
+/// A project folder with one workflow, its store, and a manual clock.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<SqliteStore>,
+    pub clock: ManualClock,
+    pub loaded: LoadedWorkflow,
+    pub changes: mpsc::UnboundedReceiver<(String, TaskState)>,
+    pub observer: Arc<Recorder>,
+}
+
+/// Records every task change, and the most tasks of each pool ever running at once.
+pub struct Recorder {
+    sender: mpsc::UnboundedSender<(String, TaskState)>,
+    pools: HashMap<String, String>,
+    pub peak_pool_use: Mutex<HashMap<String, usize>>,
+    pub peak_running: Mutex<usize>,
+}
+
+impl RunObserver for Recorder {
+    fn changed(&self, _run: RunId, workflow: &Workflow, changes: &[Change], view: &RunView) {
+        for change in changes {
+            match change {
+                Change::Task { task, instance } => {
+                    let _ = self.sender.send((task.to_string(), instance.state.clone()));
+                }
+                Change::AttemptProcess { task, attempt, .. } => {
+                    let _ = self.sender.send((
+                        format!("{task}:pid"),
+                        TaskState::Running {
+                            attempt: *attempt,
+                            started_at: at(0),
+                        },
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let mut use_by_pool: HashMap<String, usize> = HashMap::new();
+        let mut running = 0;
+        for index in workflow.indices() {
+            if matches!(view.task(index).state, TaskState::Running { .. }) {
+                running += 1;
+                if let Some(pool) = self.pools.get(workflow.task(index).name.as_str()) {
+                    *use_by_pool.entry(pool.clone()).or_insert(0) +=
+                        workflow.task(index).pool_slots as usize;
+                }
+            }
+        }
+        let mut peaks = self.peak_pool_use.lock().expect("not poisoned");
+        for (pool, used) in use_by_pool {
+            let peak = peaks.entry(pool).or_insert(0);
+            *peak = (*peak).max(used);
+        }
+        let mut peak_running = self.peak_running.lock().expect("not poisoned");
+        *peak_running = (*peak_running).max(running);
+    }
+}
+
+impl Harness {
+    pub async fn new(toml: &str, yaml: &str) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("tidewater.toml"), toml).expect("write toml");
+        std::fs::create_dir_all(dir.path().join("workflows")).expect("mkdir");
+        std::fs::write(dir.path().join("workflows/test.yaml"), yaml).expect("write yaml");
+        let project =
+            Project::open(dir.path()).unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+        let loaded = project
+            .load_workflow("test")
+            .unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join(".tidewater/tidewater.db"))
+                .await
+                .expect("store"),
+        );
+        let (sender, changes) = mpsc::unbounded_channel();
+        let pools = loaded
+            .workflow
+            .tasks()
+            .iter()
+            .filter_map(|task| {
+                task.pool
+                    .as_ref()
+                    .map(|pool| (task.name.to_string(), pool.to_string()))
+            })
+            .collect();
+        let observer = Arc::new(Recorder {
+            sender,
+            pools,
+            peak_pool_use: Mutex::new(HashMap::new()),
+            peak_running: Mutex::new(0),
+        });
+        Harness {
+            dir,
+            store,
+            clock: ManualClock::new(at(0)),
+            loaded,
+            changes,
+            observer,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub async fn create_run(&self) -> RunId {
+        let workflow = &self.loaded.workflow;
+        self.store
+            .create_run(NewRun {
+                workflow: workflow.name.clone(),
+                interval: DataInterval::new(at(0), at(86_400)).expect("valid"),
+                trigger: RunTrigger::Manual,
+                params: workflow.params.clone(),
+                workflow_source: self.loaded.source.clone(),
+                workflow_hash: self.loaded.hash.clone(),
+                tasks: workflow
+                    .tasks()
+                    .iter()
+                    .map(|task| task.name.clone())
+                    .collect(),
+                created_at: at(0),
+            })
+            .await
+            .expect("create run")
+            .id
+    }
+
+    pub fn executor(&self, parallelism: u32, pools: &[(&str, u32)]) -> Executor<SqliteStore> {
+        let settings = ExecutorSettings {
+            project_root: self.root().to_path_buf(),
+            state_dir: self.root().join(".tidewater"),
+            limits: QueueLimits {
+                parallelism,
+                pools: pools
+                    .iter()
+                    .map(|(name, slots)| (PoolName::new(*name), *slots))
+                    .collect(),
+                max_active_tasks: HashMap::new(),
+                aging: Duration::from_secs(60),
+            },
+            kill_grace: Duration::from_secs(10),
+            jitter_seed: 1,
+        };
+        Executor::new(
+            self.store.clone(),
+            Arc::new(self.clock.clone()),
+            settings,
+            self.observer.clone(),
+        )
+    }
+
+    /// Waits until `task` reaches a state named `state` (e.g. "up_for_retry", "pid").
+    pub async fn wait_for(&mut self, task: &str, state: &str) {
+        let wait = async {
+            while let Some((name, new_state)) = self.changes.recv().await {
+                let matches = if state == "pid" {
+                    name == format!("{task}:pid")
+                } else {
+                    name == task && new_state.name() == state
+                };
+                if matches {
+                    return;
+                }
+            }
+            panic!("the executor stopped before {task} became {state}");
+        };
+        // A bound on a hung test, not a wait for time to pass.
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .expect("the state change arrives");
+    }
+}
+
+/// Waits (bounded) until a file written by a task process appears.
+pub async fn wait_for_file(path: &Path) -> String {
+    for _ in 0..6000 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
+        }
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{} never appeared", path.display());
+}

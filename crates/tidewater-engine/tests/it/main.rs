@@ -1,0 +1,5 @@
+//! The engine against real processes and a real SQLite store, with a manual clock: tests
+//! advance time instead of sleeping.
+
+mod execution;
+mod harness;

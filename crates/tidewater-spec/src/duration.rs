@@ -1,0 +1,58 @@
+//! Durations as workflow files write them: `500ms`, `30s`, `5m`, `1h30m`, `2days`.
+
+use std::time::Duration;
+
+/// Why a text is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct InvalidDuration {
+    pub reason: String,
+}
+
+/// Parses a duration with units (humantime's syntax). A bare number is refused: `30` could
+/// mean seconds or minutes, and a wrong guess is a silent bug.
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(InvalidDuration {
+            reason: "it is empty".to_owned(),
+        });
+    }
+    if trimmed.chars().all(|character| character.is_ascii_digit()) {
+        return Err(InvalidDuration {
+            reason: "a unit is missing (ms, s, m, h, days)".to_owned(),
+        });
+    }
+    humantime::parse_duration(trimmed).map_err(|error| InvalidDuration {
+        reason: error.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_common_units_and_combinations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2days"), Ok(Duration::from_secs(172_800)));
+    }
+
+    #[test]
+    fn refuses_a_number_without_unit() {
+        let error = parse_duration("30").expect_err("no unit");
+        assert!(error.reason.contains("unit"), "{error}");
+    }
+
+    #[test]
+    fn refuses_unknown_units_and_garbage() {
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Task kinds: the one key of a task that says what it does (`sh`, `empty`, ...).
+//!
+//! Each kind is a module with a [`TaskKind`] constant that reads the kind's value into a
+//! [`TaskAction`]. Adding a kind is one module here, one line in [`KINDS`], and its runner in
+//! the engine.
+
+mod empty;
+mod sh;
+
+use std::ops::Range;
+
+use tidewater_core::TaskAction;
+
+use crate::yaml_node::YamlNode;
+use crate::yaml_reader::YamlReader;
+
+/// How one kind reads its value.
+pub(crate) struct TaskKind {
+    pub key: &'static str,
+    pub read: fn(&mut YamlReader<'_>, &YamlNode<'_>) -> Option<KindAction>,
+}
+
+/// What a kind's value becomes, plus what validation must look at.
+#[derive(Debug)]
+pub(crate) struct KindAction {
+    pub action: TaskAction,
+    /// Template strings of the action, checked before any run.
+    pub templates: Vec<TemplateText>,
+    /// Files of the project the action runs, which must exist.
+    pub files: Vec<FileReference>,
+}
+
+/// A template string and where its YAML scalar is in the file.
+#[derive(Debug)]
+pub(crate) struct TemplateText {
+    pub text: String,
+    pub span: Range<usize>,
+}
+
+/// A path relative to the project root, e.g. `./scripts/extract.sh`.
+#[derive(Debug)]
+pub(crate) struct FileReference {
+    pub path: String,
+    pub span: Range<usize>,
+}
+
+pub(crate) const KINDS: &[TaskKind] = &[sh::KIND, empty::KIND];
+
+/// Kinds that are designed (DESIGN.md) but not implemented: named in the error instead of
+/// being reported as unknown keys.
+pub(crate) const PLANNED_KINDS: &[&str] = &["sql", "http", "wait", "call"];
+
+pub(crate) fn find(key: &str) -> Option<&'static TaskKind> {
+    KINDS.iter().find(|kind| kind.key == key)
+}
+
+pub(crate) fn planned(key: &str) -> Option<&'static str> {
+    PLANNED_KINDS
+        .iter()
+        .copied()
+        .find(|planned| *planned == key)
+}
+
+pub(crate) fn available_kinds() -> Vec<&'static str> {
+    KINDS.iter().map(|kind| kind.key).collect()
+}

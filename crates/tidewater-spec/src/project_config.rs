@@ -1,0 +1,281 @@
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tidewater_core::PoolName;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::did_you_mean::did_you_mean;
+use crate::{Diagnostics, Problem, ProblemKind};
+
+/// The settings of `tidewater.toml`, read once and passed down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectConfig {
+    /// `[pools.NAME] slots = N`: how many task slots guard each outside system.
+    pub pools: BTreeMap<PoolName, PoolConfig>,
+    /// `parallelism = N`: how many tasks may run at once in the whole project.
+    pub parallelism: Option<u32>,
+    /// Where the embedded state and task logs live: `[store] path`, relative to the
+    /// project root, by default `.tidewater`. Always absolute when the root is.
+    pub state_dir: PathBuf,
+}
+
+/// One pool of `tidewater.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    pub slots: u32,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["parallelism", "pools", "store"];
+const POOL_KEYS: &[&str] = &["slots"];
+const STORE_KEYS: &[&str] = &["path"];
+
+impl ProjectConfig {
+    /// Reads the text of `tidewater.toml` (found at `path`) for the project at `root`,
+    /// reporting every problem at its place.
+    pub fn parse(root: &Path, path: &Path, text: &str) -> Result<ProjectConfig, Diagnostics> {
+        let mut reader = ConfigReader {
+            path,
+            text: Arc::from(text),
+            problems: Diagnostics::new(),
+        };
+        let (document, syntax_errors) = DeTable::parse_recoverable(text);
+        if !syntax_errors.is_empty() {
+            for error in syntax_errors {
+                let span = error.span().unwrap_or(0..0);
+                let message = error.message().trim().to_owned();
+                reader.report(ProblemKind::TomlSyntax { message }, span);
+            }
+            return Err(reader.problems);
+        }
+        let mut config = ProjectConfig {
+            pools: BTreeMap::new(),
+            parallelism: None,
+            state_dir: root.join(".tidewater"),
+        };
+        for (key, value) in document.get_ref().iter() {
+            match key.get_ref().as_ref() {
+                "parallelism" => config.parallelism = reader.count("parallelism", value),
+                "pools" => config.pools = reader.pools(key, value),
+                "store" => {
+                    if let Some(store_path) = reader.store_path(key, value) {
+                        config.state_dir = root.join(store_path);
+                    }
+                }
+                _ => reader.unknown_key(key, "`tidewater.toml`", TOP_LEVEL_KEYS),
+            }
+        }
+        if reader.problems.is_empty() {
+            Ok(config)
+        } else {
+            reader.problems.sort_by_position();
+            Err(reader.problems)
+        }
+    }
+}
+
+type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
+type Value<'i> = Spanned<DeValue<'i>>;
+
+struct ConfigReader<'p> {
+    path: &'p Path,
+    text: Arc<str>,
+    problems: Diagnostics,
+}
+
+impl ConfigReader<'_> {
+    fn report(&mut self, kind: ProblemKind, span: Range<usize>) {
+        self.problems
+            .push(Problem::at(kind, self.path, self.text.clone(), span));
+    }
+
+    fn unknown_key(&mut self, key: &Key<'_>, context: &str, expected: &'static [&'static str]) {
+        let name = key.get_ref().to_string();
+        let suggestion = did_you_mean(&name, expected.iter().copied());
+        self.report(
+            ProblemKind::UnknownKey {
+                key: name,
+                context: context.to_owned(),
+                suggestion,
+                expected: expected.to_vec(),
+            },
+            key.span(),
+        );
+    }
+
+    fn wrong_type(&mut self, key: &str, expected: &'static str, value: &Value<'_>) {
+        let found = describe(value.get_ref());
+        self.report(
+            ProblemKind::WrongType {
+                key: key.to_owned(),
+                expected,
+                found,
+            },
+            value.span(),
+        );
+    }
+
+    /// A whole number of at least 1 that fits a `u32`; `name` is the key's full name.
+    fn count(&mut self, name: &str, value: &Value<'_>) -> Option<u32> {
+        let Some(integer) = value.get_ref().as_integer() else {
+            self.wrong_type(name, "a whole number", value);
+            return None;
+        };
+        let parsed = i64::from_str_radix(integer.as_str(), integer.radix()).unwrap_or(i64::MAX);
+        match u32::try_from(parsed) {
+            Ok(count) if count >= 1 => Some(count),
+            _ => {
+                self.report(
+                    ProblemKind::OutOfRange {
+                        key: name.to_owned(),
+                        found: parsed,
+                        minimum: 1,
+                        maximum: i64::from(u32::MAX),
+                    },
+                    value.span(),
+                );
+                None
+            }
+        }
+    }
+
+    fn pools(&mut self, key: &Key<'_>, value: &Value<'_>) -> BTreeMap<PoolName, PoolConfig> {
+        let mut pools = BTreeMap::new();
+        let Some(table) = value.get_ref().as_table() else {
+            self.wrong_type(key.get_ref(), "a table of pools", value);
+            return pools;
+        };
+        for (name, pool) in table.iter() {
+            let context = format!("`[pools.{}]`", name.get_ref());
+            let Some(settings) = pool.get_ref().as_table() else {
+                self.wrong_type(
+                    &format!("pools.{}", name.get_ref()),
+                    "a table such as `{ slots = 4 }`",
+                    pool,
+                );
+                continue;
+            };
+            let mut slots = None;
+            for (setting, setting_value) in settings.iter() {
+                match setting.get_ref().as_ref() {
+                    "slots" => {
+                        slots =
+                            self.count(&format!("pools.{}.slots", name.get_ref()), setting_value);
+                    }
+                    _ => self.unknown_key(setting, &context, POOL_KEYS),
+                }
+            }
+            match slots {
+                Some(slots) => {
+                    pools.insert(PoolName::new(name.get_ref().as_ref()), PoolConfig { slots });
+                }
+                None if settings.get("slots").is_none() => self.report(
+                    ProblemKind::MissingKey {
+                        key: "slots",
+                        context,
+                        example: "slots = 4",
+                    },
+                    name.span(),
+                ),
+                None => {}
+            }
+        }
+        pools
+    }
+
+    fn store_path(&mut self, key: &Key<'_>, value: &Value<'_>) -> Option<PathBuf> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.wrong_type(key.get_ref(), "a table", value);
+            return None;
+        };
+        let mut path = None;
+        for (setting, setting_value) in table.iter() {
+            match setting.get_ref().as_ref() {
+                "path" => match setting_value.get_ref().as_str() {
+                    Some(text) if !text.trim().is_empty() => path = Some(PathBuf::from(text)),
+                    _ => self.wrong_type("store.path", "a non-empty string", setting_value),
+                },
+                _ => self.unknown_key(setting, "`[store]`", STORE_KEYS),
+            }
+        }
+        path
+    }
+}
+
+fn describe(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "a whole number",
+        DeValue::Float(_) => "a decimal number",
+        DeValue::Boolean(_) => "true/false",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "a list",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ProjectConfig, Diagnostics> {
+        ProjectConfig::parse(
+            Path::new("/project"),
+            Path::new("/project/tidewater.toml"),
+            text,
+        )
+    }
+
+    #[test]
+    fn reads_pools_parallelism_and_store_path() {
+        let config =
+            parse("parallelism = 8\n[pools.source_api]\nslots = 2\n[store]\npath = \"state\"\n")
+                .expect("valid config");
+        assert_eq!(config.parallelism, Some(8));
+        assert_eq!(
+            config.pools.get("source_api"),
+            Some(&PoolConfig { slots: 2 })
+        );
+        assert_eq!(config.state_dir, PathBuf::from("/project/state"));
+    }
+
+    #[test]
+    fn an_empty_file_gives_defaults() {
+        let config = parse("").expect("valid config");
+        assert!(config.pools.is_empty());
+        assert_eq!(config.parallelism, None);
+        assert_eq!(config.state_dir, PathBuf::from("/project/.tidewater"));
+    }
+
+    #[test]
+    fn reports_every_bad_setting_with_its_place() {
+        let text = "paralelism = 4\n[pools.a]\nslots = 0\n[pools.b]\nslot = 1\n";
+        let problems = parse(text).expect_err("three problems");
+        let codes: Vec<_> = problems.iter().map(|p| p.kind().code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "tidewater::unknown_key",
+                "tidewater::out_of_range",
+                "tidewater::missing_key",
+                "tidewater::unknown_key",
+            ]
+        );
+        let first = problems.iter().next().expect("a problem");
+        assert_eq!(first.line_column(), Some((1, 1)));
+        assert_eq!(
+            first.kind().help().as_deref(),
+            Some("did you mean `parallelism`?")
+        );
+    }
+
+    #[test]
+    fn reports_toml_syntax_errors_at_their_line() {
+        let problems = parse("parallelism = 4\n[pools.a\n").expect_err("syntax error");
+        let first = problems.iter().next().expect("a problem");
+        assert_eq!(first.kind().code(), "tidewater::toml_syntax");
+        assert_eq!(first.line_column().map(|(line, _)| line), Some(2));
+    }
+}

@@ -1,0 +1,487 @@
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+use tidewater_core::{
+    HandlerKind, Schedule, ScheduleError, Task, TaskAction, TaskIndex, TaskName, TaskRole,
+    Workflow, WorkflowName, WorkflowSettings,
+};
+
+use crate::did_you_mean::did_you_mean_timezone;
+use crate::task_graph::TaskGraph;
+use crate::task_settings::{SETTING_KEYS, TaskSettings};
+use crate::task_spec::TaskSpec;
+use crate::template_check::{TemplateCheck, TemplateOwner};
+use crate::yaml_loader::load_yaml;
+use crate::yaml_node::{YamlNode, YamlValue};
+use crate::yaml_reader::{Entry, YamlReader};
+use crate::{Diagnostics, ProblemKind, Project};
+
+/// One workflow file read and checked: its name (as far as it could be read) and either the
+/// workflow or every problem found in it.
+pub(crate) struct WorkflowFile {
+    /// The `name` key, or the file stem when there is none.
+    pub name: String,
+    /// Where `name` is written, when it is.
+    pub name_span: Option<Range<usize>>,
+    pub text: Arc<str>,
+    pub outcome: Result<Workflow, Diagnostics>,
+}
+
+const WORKFLOW_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "schedule",
+    "timezone",
+    "start",
+    "catchup",
+    "max_active_runs",
+    "max_active_tasks",
+    "params",
+    "defaults",
+    "tasks",
+    "on_failure",
+    "on_success",
+];
+
+const HANDLERS: [HandlerKind; 2] = [HandlerKind::OnFailure, HandlerKind::OnSuccess];
+
+const TASKS_EXAMPLE: &str = "tasks: { hello: { sh: echo hello } }";
+
+impl WorkflowFile {
+    pub fn parse(project: &Project, path: &Path, source: &str) -> WorkflowFile {
+        let text: Arc<str> = Arc::from(source);
+        let mut reader = YamlReader::new(path, text.clone());
+        let mut file = WorkflowFile {
+            name: path
+                .file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            name_span: None,
+            text,
+            outcome: Err(Diagnostics::new()),
+        };
+        let workflow = match load_yaml(source) {
+            Ok(loaded) => {
+                if let Some(second) = loaded.documents.get(1) {
+                    reader.report(
+                        ProblemKind::SeveralDocuments {
+                            count: loaded.documents.len(),
+                        },
+                        second.span.start..second.span.start,
+                    );
+                }
+                if let Some(span) = loaded.alias_overflow {
+                    reader.report(ProblemKind::AliasesTooLarge, span);
+                }
+                match loaded.documents.first() {
+                    Some(root) if !matches!(root.value, YamlValue::Null) => WorkflowReader {
+                        reader: &mut reader,
+                        project,
+                    }
+                    .read(root, &mut file),
+                    _ => {
+                        reader.report(ProblemKind::EmptyWorkflowFile, 0..0);
+                        None
+                    }
+                }
+            }
+            Err(error) => {
+                reader.report(
+                    ProblemKind::YamlSyntax {
+                        message: error.message,
+                    },
+                    error.offset..error.offset,
+                );
+                None
+            }
+        };
+        file.outcome = match workflow {
+            Some(workflow) if !reader.has_problems() => Ok(workflow),
+            _ => Err(reader.into_problems()),
+        };
+        file
+    }
+}
+
+struct WorkflowReader<'r, 'p> {
+    reader: &'r mut YamlReader<'p>,
+    project: &'r Project,
+}
+
+/// The top-level keys that were given, looked up by name.
+struct TopLevel<'e, 'n, 'a> {
+    entries: &'e [Entry<'n, 'a>],
+}
+
+impl<'n, 'a> TopLevel<'_, 'n, 'a> {
+    fn get(&self, key: &str) -> Option<&Entry<'n, 'a>> {
+        self.entries.iter().find(|entry| entry.name == key)
+    }
+}
+
+impl WorkflowReader<'_, '_> {
+    fn read(mut self, root: &YamlNode<'_>, file: &mut WorkflowFile) -> Option<Workflow> {
+        let entries = self.reader.entries("the workflow", root)?;
+        for entry in &entries {
+            if !WORKFLOW_KEYS.contains(&entry.name.as_ref()) {
+                self.reader
+                    .unknown_key(entry, "the workflow", WORKFLOW_KEYS.to_vec());
+            }
+        }
+        let top = TopLevel { entries: &entries };
+        // Every part is read even when an earlier one failed (with a stand-in value), so that
+        // one pass reports all problems; no workflow is built if there was any.
+        let settings = self.settings(&top, file);
+        let defaults = self.defaults(&top);
+        let steps = self.steps(&top, root);
+        let handlers: Vec<TaskSpec> = HANDLERS
+            .iter()
+            .filter_map(|&kind| {
+                let entry = top.get(kind.task_name())?;
+                Some(TaskSpec::read(
+                    self.reader,
+                    entry.key,
+                    kind.task_name(),
+                    entry.value,
+                    TaskRole::Handler(kind),
+                    &self.project.config.pools,
+                ))
+            })
+            .collect();
+        self.assemble(settings, &defaults, steps, handlers)
+    }
+
+    fn settings(
+        &mut self,
+        top: &TopLevel<'_, '_, '_>,
+        file: &mut WorkflowFile,
+    ) -> WorkflowSettings {
+        let name = self.name(top, file);
+        if let Some(entry) = top.get("description") {
+            self.reader.string("description", entry.value);
+        }
+        let schedule = top
+            .get("schedule")
+            .and_then(|entry| self.schedule(entry.value));
+        let timezone = top
+            .get("timezone")
+            .and_then(|entry| self.timezone(entry.value));
+        let start = top.get("start").and_then(|entry| self.start(entry.value));
+        let catchup = top
+            .get("catchup")
+            .and_then(|entry| self.reader.bool("catchup", entry.value));
+        let max_active_runs = top
+            .get("max_active_runs")
+            .and_then(|entry| self.reader.count("max_active_runs", entry.value, 1));
+        let max_active_tasks = top
+            .get("max_active_tasks")
+            .and_then(|entry| self.reader.count("max_active_tasks", entry.value, 1));
+        let params = top.get("params").and_then(|entry| self.params(entry.value));
+        WorkflowSettings {
+            name: WorkflowName::new(name),
+            schedule,
+            timezone: timezone.unwrap_or(chrono_tz::UTC),
+            start,
+            catchup: catchup.unwrap_or(false),
+            max_active_runs: max_active_runs.unwrap_or(1),
+            max_active_tasks,
+            params: params.unwrap_or_default(),
+        }
+    }
+
+    /// The workflow's name; the file stem when `name` is absent or unreadable.
+    fn name(&mut self, top: &TopLevel<'_, '_, '_>, file: &mut WorkflowFile) -> String {
+        let given = top.get("name");
+        let span = match given {
+            Some(entry) => {
+                let Some(name) = self.reader.string("name", entry.value) else {
+                    return file.name.clone();
+                };
+                file.name = name.to_owned();
+                file.name_span = Some(entry.value.span.clone());
+                entry.value.span.clone()
+            }
+            None => 0..0,
+        };
+        let name = file.name.clone();
+        let is_valid = !name.is_empty()
+            && name.chars().all(|character| {
+                character.is_ascii_lowercase()
+                    || character.is_ascii_digit()
+                    || matches!(character, '_' | '-')
+            });
+        if !is_valid {
+            self.reader.report(
+                ProblemKind::InvalidWorkflowName {
+                    name: name.clone(),
+                    is_file_name: given.is_none(),
+                },
+                span,
+            );
+        }
+        name
+    }
+
+    fn schedule(&mut self, value: &YamlNode<'_>) -> Option<Schedule> {
+        if matches!(value.value, YamlValue::Null) {
+            return None;
+        }
+        let expression = self.reader.string("schedule", value)?;
+        match Schedule::parse(expression) {
+            Ok(schedule) => Some(schedule),
+            Err(ScheduleError::InvalidCron { expression, reason }) => {
+                self.reader.report(
+                    ProblemKind::InvalidSchedule { expression, reason },
+                    value.span.clone(),
+                );
+                None
+            }
+            Err(ScheduleError::NeverFires { expression }) => {
+                self.reader.report(
+                    ProblemKind::ScheduleNeverFires { expression },
+                    value.span.clone(),
+                );
+                None
+            }
+        }
+    }
+
+    fn timezone(&mut self, value: &YamlNode<'_>) -> Option<chrono_tz::Tz> {
+        let name = self.reader.string("timezone", value)?;
+        let parsed = name.parse::<chrono_tz::Tz>().ok();
+        if parsed.is_none() {
+            self.reader.report(
+                ProblemKind::UnknownTimezone {
+                    name: name.to_owned(),
+                    suggestion: did_you_mean_timezone(name),
+                },
+                value.span.clone(),
+            );
+        }
+        parsed
+    }
+
+    fn start(&mut self, value: &YamlNode<'_>) -> Option<NaiveDate> {
+        let text = self.reader.string("start", value)?;
+        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(date) => Some(date),
+            Err(error) => {
+                self.reader.report(
+                    ProblemKind::InvalidDate {
+                        key: "start".to_owned(),
+                        text: text.to_owned(),
+                        reason: error.to_string(),
+                    },
+                    value.span.clone(),
+                );
+                None
+            }
+        }
+    }
+
+    fn params(&mut self, value: &YamlNode<'_>) -> Option<Map<String, Value>> {
+        if matches!(value.value, YamlValue::Null) {
+            return Some(Map::new());
+        }
+        if !matches!(value.value, YamlValue::Mapping(_)) {
+            self.reader.wrong_type("params", "a map", value);
+            return None;
+        }
+        self.reader.check_nested_duplicates("`params`", value);
+        match value.to_json() {
+            Value::Object(params) => Some(params),
+            _ => None,
+        }
+    }
+
+    fn defaults(&mut self, top: &TopLevel<'_, '_, '_>) -> TaskSettings {
+        let mut defaults = TaskSettings::default();
+        let Some(entry) = top.get("defaults") else {
+            return defaults;
+        };
+        if matches!(entry.value.value, YamlValue::Null) {
+            return defaults;
+        }
+        let Some(entries) = self.reader.entries("`defaults`", entry.value) else {
+            return defaults;
+        };
+        for setting in &entries {
+            if !defaults.read(self.reader, setting, &self.project.config.pools) {
+                self.reader
+                    .unknown_key(setting, "`defaults`", SETTING_KEYS.to_vec());
+            }
+        }
+        defaults
+    }
+
+    fn steps(&mut self, top: &TopLevel<'_, '_, '_>, root: &YamlNode<'_>) -> Vec<TaskSpec> {
+        let Some(entry) = top.get("tasks") else {
+            self.reader.report(
+                ProblemKind::MissingKey {
+                    key: "tasks",
+                    context: "the workflow".to_owned(),
+                    example: TASKS_EXAMPLE,
+                },
+                root.span.start..root.span.start,
+            );
+            return Vec::new();
+        };
+        let is_empty = match &entry.value.value {
+            YamlValue::Null => true,
+            YamlValue::Mapping(entries) => entries.is_empty(),
+            _ => false,
+        };
+        if is_empty {
+            self.reader
+                .report(ProblemKind::NoTasks, entry.key.span.clone());
+            return Vec::new();
+        }
+        let Some(entries) =
+            self.reader
+                .entries_reporting_duplicates("`tasks`", entry.value, |task| {
+                    ProblemKind::DuplicateTask {
+                        task: task.to_owned(),
+                    }
+                })
+        else {
+            return Vec::new();
+        };
+        let mut steps = Vec::with_capacity(entries.len());
+        for task in &entries {
+            let name = task.name.as_ref();
+            if HANDLERS.iter().any(|kind| kind.task_name() == name) {
+                self.reader.report(
+                    ProblemKind::ReservedTaskName {
+                        name: name.to_owned(),
+                    },
+                    task.key.span.clone(),
+                );
+            } else if !is_task_name(name) {
+                self.reader.report(
+                    ProblemKind::InvalidTaskName {
+                        name: name.to_owned(),
+                    },
+                    task.key.span.clone(),
+                );
+            }
+            steps.push(TaskSpec::read(
+                self.reader,
+                task.key,
+                name,
+                task.value,
+                TaskRole::Step,
+                &self.project.config.pools,
+            ));
+        }
+        steps
+    }
+
+    /// The checks that need the whole workflow, then the core model.
+    fn assemble(
+        mut self,
+        settings: WorkflowSettings,
+        defaults: &TaskSettings,
+        steps: Vec<TaskSpec>,
+        handlers: Vec<TaskSpec>,
+    ) -> Option<Workflow> {
+        let mut graph = TaskGraph::resolve(self.reader, &steps);
+        graph.report_cycles(self.reader, &steps);
+        let template_check = TemplateCheck {
+            workflow: &settings.name,
+            timezone: settings.timezone,
+            params: &settings.params,
+            steps: &graph.by_name,
+            upstream: &graph.upstream,
+        };
+        let mut tasks = Vec::with_capacity(steps.len() + handlers.len());
+        for (index, spec) in steps.iter().chain(&handlers).enumerate() {
+            let owner = match spec.role {
+                TaskRole::Step => TemplateOwner::Step {
+                    name: &spec.name,
+                    index,
+                },
+                TaskRole::Handler(_) => TemplateOwner::Handler { name: &spec.name },
+            };
+            if let Some(kind) = &spec.kind {
+                for template in &kind.templates {
+                    template_check.check(self.reader, owner, template);
+                }
+                for file in &kind.files {
+                    if !self.project.root.join(&file.path).exists() {
+                        self.reader.report(
+                            ProblemKind::MissingFile {
+                                path: file.path.clone(),
+                            },
+                            file.span.clone(),
+                        );
+                    }
+                }
+            }
+            let needs = graph.upstream.get(index).cloned().unwrap_or_default();
+            tasks.push(self.task(spec, defaults, needs));
+        }
+        if self.reader.has_problems() {
+            return None;
+        }
+        match Workflow::new(settings, tasks) {
+            Ok(workflow) => Some(workflow),
+            Err(error) => {
+                self.reader.report(
+                    ProblemKind::Bug {
+                        detail: format!("the checked workflow was refused by the core: {error}"),
+                    },
+                    0..0,
+                );
+                None
+            }
+        }
+    }
+
+    fn task(&mut self, spec: &TaskSpec, defaults: &TaskSettings, needs: Vec<TaskIndex>) -> Task {
+        let settings = spec.settings.clone().over(defaults);
+        let pool_slots = spec.pool_slots.as_ref().map_or(1, |(slots, _)| *slots);
+        if let (Some(pool), Some((requested, span))) = (&settings.pool, &spec.pool_slots)
+            && let Some(config) = self.project.config.pools.get(pool)
+            && *requested > config.slots
+        {
+            self.reader.report(
+                ProblemKind::PoolTooSmall {
+                    task: spec.name.clone(),
+                    pool: pool.to_string(),
+                    requested: *requested,
+                    slots: config.slots,
+                },
+                span.clone(),
+            );
+        }
+        Task {
+            name: TaskName::new(spec.name.as_str()),
+            action: spec
+                .kind
+                .as_ref()
+                .map_or(TaskAction::Empty, |kind| kind.action.clone()),
+            needs,
+            trigger: match spec.role {
+                TaskRole::Step => settings.trigger.unwrap_or_default(),
+                TaskRole::Handler(_) => Default::default(),
+            },
+            retry: settings.retry_policy(),
+            timeout: settings.timeout,
+            pool: settings.pool,
+            pool_slots,
+            priority: settings.priority.unwrap_or(0),
+            role: spec.role,
+        }
+    }
+}
+
+/// Letters, digits, `_` and `-`: names that are safe in paths, logs and URLs.
+fn is_task_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || matches!(character, '_' | '-'))
+}

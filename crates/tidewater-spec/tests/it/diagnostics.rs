@@ -1,0 +1,317 @@
+//! What `tidewater validate` shows for broken workflow files: one snapshot per kind of
+//! mistake, rendered without color. Each names the file, line and column, points a caret at
+//! the offending key or value, and says what to do.
+
+use crate::support::{codes_of, problems_of};
+
+#[test]
+fn a_yaml_syntax_error_points_where_the_parser_stopped() {
+    let source = "name: broken\ntasks:\n  extract:\n    sh: [echo, hi\n  load:\n    empty: {}\n";
+    insta::assert_snapshot!(problems_of("syntax", source));
+}
+
+#[test]
+fn unknown_keys_at_every_level_suggest_the_closest_known_key() {
+    let source = r#"schedul: "@daily"
+defaults:
+  retires: 3
+tasks:
+  extract:
+    sh: echo hi
+    timout: 5m
+on_failure:
+  sh: echo failed
+  poool: source_api
+"#;
+    insta::assert_snapshot!(problems_of("unknown_keys", source));
+}
+
+#[test]
+fn an_unknown_key_with_no_close_match_lists_the_known_ones() {
+    let source = "tasks:\n  extract:\n    sh: echo hi\n    zzz: 1\n";
+    insta::assert_snapshot!(problems_of("unknown_far_key", source));
+}
+
+#[test]
+fn wrong_value_types_say_what_was_expected_and_what_was_found() {
+    let source = r#"catchup: "yes"
+max_active_runs: 0
+params: [region, kr]
+tasks:
+  extract:
+    sh: echo hi
+    retries: three
+    priority: 1.5
+    needs: { extract: true }
+    retry_jitter: 1
+  load:
+    sh: 42
+"#;
+    insta::assert_snapshot!(problems_of("types", source));
+}
+
+#[test]
+fn a_task_defined_twice_shows_both_places() {
+    let source = "tasks:\n  extract:\n    sh: echo one\n  load:\n    empty: {}\n  extract:\n    sh: echo two\n";
+    insta::assert_snapshot!(problems_of("duplicate_task", source));
+}
+
+#[test]
+fn a_key_given_twice_inside_a_task_or_params_is_reported() {
+    let source = "params:\n  region: kr\n  nested: { a: 1, a: 2 }\ntasks:\n  extract:\n    sh: echo one\n    retries: 1\n    retries: 2\n";
+    insta::assert_snapshot!(problems_of("duplicate_key", source));
+}
+
+#[test]
+fn an_unknown_dependency_suggests_the_task_that_was_meant() {
+    let source =
+        "tasks:\n  extract:\n    sh: echo hi\n  load:\n    needs: [extrct, clean]\n    empty: {}\n";
+    insta::assert_snapshot!(problems_of("unknown_needs", source));
+}
+
+#[test]
+fn a_dependency_cycle_is_printed_in_order_and_points_at_a_need() {
+    let source = r#"tasks:
+  start:
+    empty: {}
+  a:
+    needs: [start, c]
+    empty: {}
+  b:
+    needs: [a]
+    empty: {}
+  c:
+    needs: [b]
+    empty: {}
+"#;
+    insta::assert_snapshot!(problems_of("cycle", source));
+}
+
+#[test]
+fn a_task_that_needs_itself_is_a_cycle() {
+    assert_eq!(
+        codes_of("self_cycle", "tasks:\n  a: { needs: a, empty: {} }\n"),
+        ["tidewater::dependency_cycle"]
+    );
+}
+
+#[test]
+fn every_separate_cycle_is_reported() {
+    let source = "tasks:\n  a: { needs: b, empty: {} }\n  b: { needs: a, empty: {} }\n  c: { needs: d, empty: {} }\n  d: { needs: c, empty: {} }\n";
+    assert_eq!(
+        codes_of("two_cycles", source),
+        ["tidewater::dependency_cycle", "tidewater::dependency_cycle"]
+    );
+}
+
+#[test]
+fn a_bad_cron_expression_gives_the_reason() {
+    let source = "schedule: \"61 * * * *\"\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("bad_cron", source));
+}
+
+#[test]
+fn a_cron_with_the_wrong_number_of_fields_says_how_many_it_needs() {
+    let source = "schedule: \"0 2 * *\"\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("short_cron", source));
+}
+
+#[test]
+fn a_schedule_that_never_fires_is_refused() {
+    let source = "schedule: \"0 0 31 2 *\"\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("never_fires", source));
+}
+
+#[test]
+fn an_unknown_time_zone_suggests_a_real_one() {
+    let source = "timezone: Asia/Seol\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("timezone", source));
+}
+
+#[test]
+fn bad_durations_say_why() {
+    let source = r#"defaults:
+  retry_delay: 30
+tasks:
+  a:
+    empty: {}
+    timeout: 5 parsecs
+    retry_max_delay: soon
+  b:
+    empty: {}
+    timeout: 0s
+"#;
+    insta::assert_snapshot!(problems_of("durations", source));
+}
+
+#[test]
+fn a_bad_start_date_says_the_expected_format() {
+    let source = "start: 2026-13-01\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("bad_date", source));
+}
+
+#[test]
+fn an_unknown_pool_and_a_request_beyond_a_pool_are_reported() {
+    let source = r#"defaults:
+  pool: warehouse
+tasks:
+  extract:
+    sh: echo hi
+    pool: source_apii
+  load:
+    empty: {}
+    pool_slots: 5
+"#;
+    insta::assert_snapshot!(problems_of("pools", source));
+}
+
+#[test]
+fn unknown_trigger_and_backoff_names_suggest_the_right_one() {
+    let source =
+        "tasks:\n  a:\n    empty: {}\n    trigger: all_sucess\n    retry_backoff: linear\n";
+    insta::assert_snapshot!(problems_of("choices", source));
+}
+
+#[test]
+fn a_template_syntax_error_points_into_a_multi_line_command() {
+    let source = r#"tasks:
+  report:
+    sh: |
+      echo "start {{ ds }}"
+      echo "broken {{ ds | }}"
+      echo "end"
+"#;
+    insta::assert_snapshot!(problems_of("template_syntax", source));
+}
+
+#[test]
+fn an_unclosed_template_tag_is_reported_at_its_scalar() {
+    let source = "tasks:\n  report:\n    sh: \"echo {{ ds\"\n";
+    insta::assert_snapshot!(problems_of("template_unclosed", source));
+}
+
+#[test]
+fn undefined_template_variables_are_reported_with_suggestions() {
+    let source = r#"params: { region: kr }
+tasks:
+  extract:
+    sh: echo dss {{ dss }} {{ params.regoin }} {{ conn.alerts.url }}
+  load:
+    needs: [extract]
+    sh: echo {{ tasks.extract.output }} {{ tasks.report.output }} {{ tasks.extrct.output }}
+  report:
+    needs: [load]
+    sh: echo {{ tasks.load.result }}
+"#;
+    insta::assert_snapshot!(problems_of("template_variables", source));
+}
+
+#[test]
+fn a_task_needs_exactly_one_kind() {
+    let source = r#"tasks:
+  nothing:
+    retries: 1
+  null_body:
+  both:
+    sh: echo hi
+    empty: {}
+  later:
+    sql: SELECT 1
+  wrong_empty:
+    empty: yes please
+"#;
+    insta::assert_snapshot!(problems_of("kinds", source));
+}
+
+#[test]
+fn a_missing_script_is_reported_at_its_path() {
+    let source = r#"tasks:
+  extract:
+    sh: ./scripts/extract.sh {{ ds }}
+  transform:
+    sh: ./scripts/transform.sh {{ ds }}
+  templated:
+    sh: ./scripts/{{ params.name }}.sh
+  on_path:
+    sh: transform.sh
+params: { name: x }
+"#;
+    insta::assert_snapshot!(problems_of("missing_file", source));
+}
+
+#[test]
+fn task_names_must_be_identifiers_and_handlers_are_reserved() {
+    let source = r#"tasks:
+  "load raw":
+    empty: {}
+  on_failure:
+    empty: {}
+on_success:
+  needs: ["load raw"]
+  trigger: all_done
+  sh: echo done
+"#;
+    insta::assert_snapshot!(problems_of("names", source));
+}
+
+#[test]
+fn an_invalid_workflow_name_is_reported_at_the_name() {
+    let source = "name: Daily Sales\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("invalid_name", source));
+}
+
+#[test]
+fn a_file_name_that_is_not_a_workflow_name_asks_for_a_name_key() {
+    insta::assert_snapshot!(problems_of("Daily Sales", "tasks:\n  a: { empty: {} }\n"));
+}
+
+#[test]
+fn an_empty_file_asks_for_tasks() {
+    insta::assert_snapshot!(problems_of("empty", "# nothing yet\n"));
+}
+
+#[test]
+fn a_workflow_that_is_not_a_map_is_reported() {
+    insta::assert_snapshot!(problems_of("list", "- a\n- b\n"));
+}
+
+#[test]
+fn a_workflow_without_tasks_is_reported() {
+    assert_eq!(codes_of("no_tasks", "tasks: {}\n"), ["tidewater::no_tasks"]);
+    assert_eq!(
+        codes_of("no_tasks_key", "name: no_tasks_key\n"),
+        ["tidewater::missing_key"]
+    );
+}
+
+#[test]
+fn several_documents_in_one_file_are_refused() {
+    let source = "tasks:\n  a: { empty: {} }\n---\ntasks:\n  b: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("documents", source));
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_in_file_order() {
+    let source = r#"schedule: "@dailyy"
+timezone: Mars/Olympus
+tasks:
+  extract:
+    sh: echo {{ dss }}
+    retries: -1
+  load:
+    needs: [extract, missing]
+    empty: {}
+    pool: nowhere
+"#;
+    assert_eq!(
+        codes_of("many", source),
+        [
+            "tidewater::invalid_schedule",
+            "tidewater::unknown_timezone",
+            "tidewater::unknown_template_variable",
+            "tidewater::out_of_range",
+            "tidewater::unknown_dependency",
+            "tidewater::unknown_pool",
+        ]
+    );
+}

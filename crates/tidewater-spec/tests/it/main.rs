@@ -1,0 +1,9 @@
+//! Integration tests of tidewater-spec: real project folders, real files.
+
+mod diagnostics;
+mod project;
+mod robustness;
+mod scale;
+mod support;
+mod templates;
+mod valid_workflows;

@@ -1,0 +1,146 @@
+//! Command-line arguments: clap structures only, no logic.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tidewater",
+    version,
+    about = "Runs data pipelines: durable, resumable, safe to re-run."
+)]
+pub struct Cli {
+    /// The project folder (holding tidewater.toml).
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub project: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a small working example project.
+    Init(InitArgs),
+    /// Check every workflow file and report all problems.
+    Validate,
+    /// Create a run of a workflow and execute it in the foreground.
+    Run(RunArgs),
+    /// Resume a failed or cancelled run: succeeded tasks are kept, the others run again.
+    Retry(RetryArgs),
+    /// Reset chosen tasks of a run and run them again.
+    Clear(ClearArgs),
+    /// List runs, newest first.
+    Runs(RunsArgs),
+    /// Show a run and its tasks.
+    Status(StatusArgs),
+    /// Print the log of a task's attempt.
+    Logs(LogsArgs),
+    /// Print a workflow's DAG.
+    Show(ShowArgs),
+    /// Print the next data intervals of a scheduled workflow.
+    Next(NextArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the project (default: the --project folder).
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub workflow: String,
+    /// Run the interval of this date (YYYY-MM-DD, in the workflow's time zone).
+    #[arg(long, conflicts_with = "interval")]
+    pub date: Option<String>,
+    /// Run an explicit interval START/END (dates or RFC 3339 times).
+    #[arg(long)]
+    pub interval: Option<String>,
+    /// Override a parameter: --param key=value (repeatable; values are JSON or text).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionArgs {
+    /// How many tasks may run at once (default: tidewater.toml's `parallelism`, else the number of cores).
+    #[arg(long)]
+    pub parallelism: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    pub run_id: i64,
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    pub run_id: i64,
+    /// A task to reset (repeatable).
+    #[arg(long = "task", required = true)]
+    pub tasks: Vec<String>,
+    /// Also reset everything downstream of the chosen tasks.
+    #[arg(long)]
+    pub downstream: bool,
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    pub workflow: Option<String>,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub run_id: i64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub run_id: i64,
+    pub task: String,
+    /// Which attempt (default: the latest).
+    #[arg(long)]
+    pub attempt: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub workflow: String,
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    pub workflow: String,
+    /// How many intervals.
+    #[arg(short = 'n', default_value_t = 5)]
+    pub count: usize,
+    /// Start after this time (RFC 3339 or YYYY-MM-DD) instead of now.
+    #[arg(long)]
+    pub after: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}

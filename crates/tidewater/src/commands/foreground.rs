@@ -1,0 +1,102 @@
+//! Executes a run in the foreground with progress, Ctrl-C handling and a summary.
+
+use std::sync::Arc;
+
+use tidewater_core::{AttemptOutcome, RunId, RunState, TaskState, Workflow};
+use tidewater_engine::{CancelHandle, Resume};
+use tidewater_store::RunStore;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::Outcome;
+use crate::output;
+use crate::progress::Progress;
+use crate::project_context::ProjectContext;
+
+pub async fn execute(
+    context: &ProjectContext,
+    workflow: &Workflow,
+    run: RunId,
+    resume: Resume,
+    parallelism: Option<u32>,
+) -> anyhow::Result<Outcome> {
+    let progress = Arc::new(Progress::new());
+    let executor = context.executor(workflow, parallelism, progress.clone());
+    let cancel = CancelHandle::new();
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let on_signal = {
+        let cancel = cancel.clone();
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+            output::note(
+                "stopping: running tasks get SIGTERM, then SIGKILL after 10s; `tidewater retry` resumes the run",
+            );
+            cancel.cancel();
+            std::future::pending::<()>().await;
+        }
+    };
+    let state = tokio::select! {
+        state = executor.execute(workflow, run, resume, &cancel) => state?,
+        () = on_signal => unreachable!("the signal future never completes"),
+    };
+    progress.finish();
+    summarize(context, workflow, run, &state).await?;
+    Ok(match state {
+        RunState::Succeeded { .. } => Outcome::Success,
+        RunState::Cancelled { .. } => Outcome::Cancelled,
+        _ => Outcome::Failure,
+    })
+}
+
+async fn summarize(
+    context: &ProjectContext,
+    workflow: &Workflow,
+    run: RunId,
+    state: &RunState,
+) -> anyhow::Result<()> {
+    let instances = context.store.task_instances(run).await?;
+    let attempts = context.store.attempts(run, None).await?;
+    let count = |wanted: fn(&TaskState) -> bool| {
+        instances
+            .iter()
+            .filter(|(_, instance)| wanted(&instance.state))
+            .count()
+    };
+    let elapsed = match (state.started_at(), state.finished_at()) {
+        (Some(start), Some(end)) => format!(" in {}", output::duration(end - start)),
+        _ => String::new(),
+    };
+    output::note(format!(
+        "run {run} of {} {}{elapsed}: {} succeeded, {} failed, {} upstream failed, {} skipped, {} cancelled",
+        workflow.name,
+        state.name(),
+        count(|state| matches!(state, TaskState::Succeeded { .. })),
+        count(|state| matches!(state, TaskState::Failed { .. })),
+        count(|state| matches!(state, TaskState::UpstreamFailed)),
+        count(|state| matches!(state, TaskState::Skipped)),
+        count(|state| matches!(state, TaskState::Cancelled)),
+    ));
+    for (task, instance) in &instances {
+        if let TaskState::Failed { attempt, .. } = instance.state {
+            let reason = attempts
+                .iter()
+                .find(|record| &record.task == task && record.attempt == attempt)
+                .and_then(|record| record.finished.as_ref())
+                .map(|(_, outcome)| match outcome {
+                    AttemptOutcome::Failed { reason } => reason.to_string(),
+                    AttemptOutcome::Succeeded { .. } => "succeeded".to_owned(),
+                })
+                .unwrap_or_else(|| "failed".to_owned());
+            output::note(format!(
+                "  {task}: {reason} (attempt {attempt}); see `tidewater logs {run} {task}`"
+            ));
+        }
+    }
+    if matches!(state, RunState::Failed { .. } | RunState::Cancelled { .. }) {
+        output::note(format!("resume it with `tidewater retry {run}`"));
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+use std::path::Path;
+
+use anyhow::bail;
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::args::NextArgs;
+use crate::project_context::open_project;
+use crate::{output, time_arg};
+
+#[derive(Debug, Serialize)]
+struct IntervalJson {
+    ds: String,
+    data_interval_start: String,
+    data_interval_end: String,
+    due_at: String,
+}
+
+pub fn next(project: &Path, args: NextArgs) -> anyhow::Result<Outcome> {
+    let project = open_project(project)?;
+    let loaded = project
+        .load_workflow(&args.workflow)
+        .map_err(|diagnostics| {
+            eprint!("{}", diagnostics.render(output::is_color()));
+            anyhow::anyhow!(crate::project_context::ReportedDiagnostics {
+                count: diagnostics.len()
+            })
+        })?;
+    let workflow = &loaded.workflow;
+    let Some(schedule) = &workflow.schedule else {
+        bail!(
+            "{} has no schedule: it runs only when asked (`tidewater run {}`)",
+            workflow.name,
+            workflow.name
+        );
+    };
+    let timezone = workflow.timezone;
+    let after = match &args.after {
+        Some(text) => time_arg::parse_time(text, timezone)?,
+        None => chrono::Utc::now(),
+    };
+    let intervals = schedule.intervals_due_after(after, timezone, args.count);
+    let local = |time: chrono::DateTime<chrono::Utc>| time.with_timezone(&timezone).to_rfc3339();
+    let rows: Vec<IntervalJson> = intervals
+        .iter()
+        .map(|interval| IntervalJson {
+            ds: interval.ds(timezone).to_string(),
+            data_interval_start: local(interval.start),
+            data_interval_end: local(interval.end),
+            due_at: local(interval.end),
+        })
+        .collect();
+    if args.json {
+        output::json(&rows)?;
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                vec![
+                    row.ds.clone(),
+                    row.data_interval_start.clone(),
+                    row.data_interval_end.clone(),
+                ]
+            })
+            .collect();
+        output::data(output::table(
+            &["DS", "DATA INTERVAL START", "DATA INTERVAL END (DUE)"],
+            &table,
+        ));
+    }
+    Ok(Outcome::Success)
+}

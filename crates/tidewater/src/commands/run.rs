@@ -1,0 +1,111 @@
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use tidewater_core::{DataInterval, TaskName};
+use tidewater_engine::Resume;
+use tidewater_store::{NewRun, RunStore, RunTrigger};
+
+use crate::Outcome;
+use crate::args::RunArgs;
+use crate::project_context::ProjectContext;
+use crate::{output, time_arg};
+
+pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
+    let context = ProjectContext::open(project).await?;
+    let loaded = context.load_workflow(&args.workflow)?;
+    let workflow = &loaded.workflow;
+    let timezone = workflow.timezone;
+    let interval = match (&args.date, &args.interval) {
+        (_, Some(interval)) => time_arg::parse_interval(interval, timezone)?,
+        (Some(date), None) => {
+            let date = time_arg::parse_date(date)?;
+            match &workflow.schedule {
+                Some(schedule) => {
+                    schedule
+                        .interval_for_date(date, timezone)
+                        .with_context(|| {
+                            format!(
+                                "the schedule of {} has no interval on {date}",
+                                workflow.name
+                            )
+                        })?
+                }
+                None => DataInterval::day(date, timezone),
+            }
+        }
+        (None, None) => {
+            let now = chrono::Utc::now();
+            match &workflow.schedule {
+                Some(schedule) => schedule
+                    .latest_complete_interval(now, timezone)
+                    .with_context(|| {
+                        format!(
+                            "the schedule of {} has no complete interval yet",
+                            workflow.name
+                        )
+                    })?,
+                None => DataInterval::day(now.with_timezone(&timezone).date_naive(), timezone),
+            }
+        }
+    };
+    let mut params = workflow.params.clone();
+    for param in &args.params {
+        let Some((key, value)) = param.split_once('=') else {
+            bail!("--param `{param}` is not KEY=VALUE");
+        };
+        if !workflow.params.contains_key(key) {
+            let known: Vec<&str> = workflow.params.keys().map(String::as_str).collect();
+            bail!(
+                "--param `{key}`: {} has no such parameter (it has: {})",
+                workflow.name,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        params.insert(key.to_owned(), value);
+    }
+    let record = context
+        .store
+        .create_run(NewRun {
+            workflow: workflow.name.clone(),
+            interval,
+            trigger: RunTrigger::Manual,
+            params,
+            workflow_source: loaded.source.clone(),
+            workflow_hash: loaded.hash.clone(),
+            tasks: workflow
+                .tasks()
+                .iter()
+                .map(|task| task.name.clone())
+                .collect::<Vec<TaskName>>(),
+            created_at: chrono::Utc::now(),
+        })
+        .await?;
+    output::note(format!(
+        "run {} of {} for {} ({} to {})",
+        record.id,
+        workflow.name,
+        interval.ds(timezone),
+        interval
+            .start
+            .with_timezone(&timezone)
+            .format("%Y-%m-%d %H:%M %Z"),
+        interval
+            .end
+            .with_timezone(&timezone)
+            .format("%Y-%m-%d %H:%M %Z"),
+    ));
+    super::foreground::execute(
+        &context,
+        workflow,
+        record.id,
+        Resume::Continue,
+        args.execution.parallelism,
+    )
+    .await
+}

@@ -1,0 +1,91 @@
+use std::path::Path;
+
+use serde::Serialize;
+use tidewater_core::WorkflowName;
+use tidewater_store::{RunFilter, RunRecord, RunStore};
+
+use crate::Outcome;
+use crate::args::RunsArgs;
+use crate::output;
+use crate::project_context::ProjectContext;
+
+/// A run as `--json` shows it.
+#[derive(Debug, Serialize)]
+pub struct RunJson {
+    pub id: i64,
+    pub workflow: String,
+    pub state: &'static str,
+    pub trigger: &'static str,
+    pub data_interval_start: String,
+    pub data_interval_end: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub workflow_hash: String,
+}
+
+impl RunJson {
+    pub fn new(record: &RunRecord) -> RunJson {
+        RunJson {
+            id: record.id.0,
+            workflow: record.workflow.to_string(),
+            state: record.state.name(),
+            trigger: record.trigger.as_str(),
+            data_interval_start: record.interval.start.to_rfc3339(),
+            data_interval_end: record.interval.end.to_rfc3339(),
+            created_at: record.created_at.to_rfc3339(),
+            started_at: record.state.started_at().map(|time| time.to_rfc3339()),
+            finished_at: record.state.finished_at().map(|time| time.to_rfc3339()),
+            workflow_hash: record.workflow_hash.clone(),
+        }
+    }
+}
+
+pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
+    let context = ProjectContext::open(project).await?;
+    let filter = RunFilter {
+        workflow: args.workflow.map(WorkflowName::new),
+        limit: Some(args.limit),
+    };
+    let records = context.store.list_runs(&filter).await?;
+    if args.json {
+        output::json(&records.iter().map(RunJson::new).collect::<Vec<_>>())?;
+        return Ok(Outcome::Success);
+    }
+    if records.is_empty() {
+        output::note("no runs yet; start one with `tidewater run WORKFLOW`");
+        return Ok(Outcome::Success);
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|record| {
+            let duration = match (record.state.started_at(), record.state.finished_at()) {
+                (Some(start), Some(end)) => output::duration(end - start),
+                (Some(start), None) => {
+                    format!("{} so far", output::duration(chrono::Utc::now() - start))
+                }
+                _ => "-".to_owned(),
+            };
+            vec![
+                record.id.to_string(),
+                record.workflow.to_string(),
+                record.interval.start.format("%Y-%m-%dT%H:%MZ").to_string(),
+                record.state.name().to_owned(),
+                record.trigger.as_str().to_owned(),
+                duration,
+            ]
+        })
+        .collect();
+    output::data(output::table(
+        &[
+            "RUN",
+            "WORKFLOW",
+            "INTERVAL START",
+            "STATE",
+            "TRIGGER",
+            "DURATION",
+        ],
+        &rows,
+    ));
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,45 @@
+use std::path::Path;
+
+use crate::Outcome;
+use crate::output;
+use crate::project_context::open_project;
+
+pub fn validate(project: &Path) -> anyhow::Result<Outcome> {
+    let project = match open_project(project) {
+        Ok(project) => project,
+        Err(error)
+            if error
+                .downcast_ref::<crate::project_context::ReportedDiagnostics>()
+                .is_some() =>
+        {
+            return Ok(Outcome::Failure);
+        }
+        Err(error) => return Err(error),
+    };
+    let (workflows, diagnostics) = project.load_workflows();
+    if !diagnostics.is_empty() {
+        eprint!("{}", diagnostics.render(output::is_color()));
+        output::note(format!(
+            "{} problem(s) found; {} workflow(s) valid",
+            diagnostics.len(),
+            workflows.len()
+        ));
+        return Ok(Outcome::Failure);
+    }
+    let names: Vec<String> = workflows
+        .iter()
+        .map(|loaded| {
+            format!(
+                "{} ({} tasks)",
+                loaded.workflow.name,
+                loaded.workflow.tasks().len()
+            )
+        })
+        .collect();
+    output::data(format!(
+        "{} workflow(s) valid: {}",
+        workflows.len(),
+        names.join(", ")
+    ));
+    Ok(Outcome::Success)
+}

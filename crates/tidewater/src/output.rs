@@ -1,0 +1,76 @@
+//! The one place that decides how things are printed: data to stdout, diagnostics to
+//! stderr, colour only on a terminal and never with `NO_COLOR`.
+
+use std::io::IsTerminal;
+
+pub fn is_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+        && std::io::stderr().is_terminal()
+}
+
+pub fn is_interactive() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// An error, printed once with its chain of causes.
+pub fn error(error: &anyhow::Error) {
+    eprintln!("error: {error:#}");
+}
+
+/// A diagnostic line for the user (progress, notes): stderr.
+pub fn note(message: impl std::fmt::Display) {
+    eprintln!("{message}");
+}
+
+/// Data: stdout.
+pub fn data(text: impl std::fmt::Display) {
+    println!("{text}");
+}
+
+/// JSON data on stdout.
+pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    println!("{text}");
+    Ok(())
+}
+
+/// A plain aligned table (no borders), for data on stdout.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|header| header.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut push_row = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        for (index, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if index == last {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        text.push('\n');
+    };
+    push_row(headers.to_vec());
+    for row in rows {
+        push_row(row.iter().map(String::as_str).collect());
+    }
+    text.trim_end().to_owned()
+}
+
+/// A duration as a person reads it: 850ms, 12.3s, 4m05s, 2h03m.
+pub fn duration(duration: chrono::Duration) -> String {
+    let millis = duration.num_milliseconds().max(0);
+    if millis < 1000 {
+        format!("{millis}ms")
+    } else if millis < 60_000 {
+        format!("{:.1}s", millis as f64 / 1000.0)
+    } else if millis < 3_600_000 {
+        format!("{}m{:02}s", millis / 60_000, (millis / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", millis / 3_600_000, (millis / 60_000) % 60)
+    }
+}

@@ -1,0 +1,137 @@
+//! Wiring: the project, its store and an executor, built once per command.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use tidewater_core::{PoolName, QueueLimits, RunId, Workflow};
+use tidewater_engine::{Executor, ExecutorSettings, RunObserver, SystemClock};
+use tidewater_spec::{LoadedWorkflow, Project};
+use tidewater_store::{RunRecord, RunStore, SqliteStore};
+
+/// How long a stopped task gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+/// A waiting task gains one priority point per minute waited.
+const AGING: Duration = Duration::from_secs(60);
+
+pub struct ProjectContext {
+    pub project: Project,
+    pub store: Arc<SqliteStore>,
+}
+
+/// A diagnostics failure that has already been printed.
+#[derive(Debug, thiserror::Error)]
+#[error("{count} problem(s) found in the project files (see above)")]
+pub struct ReportedDiagnostics {
+    pub count: usize,
+}
+
+impl ProjectContext {
+    pub async fn open(root: &Path) -> anyhow::Result<ProjectContext> {
+        let project = open_project(root)?;
+        let database = project.config.state_dir.join("tidewater.db");
+        let store = SqliteStore::open(&database)
+            .await
+            .with_context(|| format!("cannot open the store {}", database.display()))?;
+        Ok(ProjectContext {
+            project,
+            store: Arc::new(store),
+        })
+    }
+
+    pub fn load_workflow(&self, name: &str) -> anyhow::Result<LoadedWorkflow> {
+        self.project.load_workflow(name).map_err(|diagnostics| {
+            eprint!("{}", diagnostics.render(crate::output::is_color()));
+            anyhow!(ReportedDiagnostics {
+                count: diagnostics.len()
+            })
+        })
+    }
+
+    /// The workflow version a run was created with.
+    pub async fn pinned_workflow(&self, run: &RunRecord) -> anyhow::Result<LoadedWorkflow> {
+        let source = self
+            .store
+            .workflow_source(run.id)
+            .await?
+            .with_context(|| format!("run {} has no recorded workflow source", run.id))?;
+        let path: PathBuf = self
+            .project
+            .root
+            .join("workflows")
+            .join(format!("{}.yaml", run.workflow));
+        self.project
+            .parse_workflow(&path, &source)
+            .map_err(|diagnostics| {
+                eprint!("{}", diagnostics.render(crate::output::is_color()));
+                anyhow!(
+                    "the workflow version run {} was created with no longer loads ({} problems)",
+                    run.id,
+                    diagnostics.len()
+                )
+            })
+    }
+
+    pub async fn run_record(&self, id: i64) -> anyhow::Result<RunRecord> {
+        self.store
+            .run(RunId(id))
+            .await?
+            .with_context(|| format!("there is no run {id}; `tidewater runs` lists them"))
+    }
+
+    pub fn executor(
+        &self,
+        workflow: &Workflow,
+        parallelism: Option<u32>,
+        observer: Arc<dyn RunObserver>,
+    ) -> Executor<SqliteStore> {
+        let cores = std::thread::available_parallelism()
+            .map(|cores| cores.get() as u32)
+            .unwrap_or(1);
+        let parallelism = parallelism
+            .or(self.project.config.parallelism)
+            .unwrap_or(cores)
+            .max(1);
+        let limits = QueueLimits {
+            parallelism,
+            pools: self
+                .project
+                .config
+                .pools
+                .iter()
+                .map(|(name, pool): (&PoolName, _)| (name.clone(), pool.slots))
+                .collect(),
+            max_active_tasks: workflow
+                .max_active_tasks
+                .map(|limit| (workflow.name.clone(), limit))
+                .into_iter()
+                .collect(),
+            aging: AGING,
+        };
+        let settings = ExecutorSettings {
+            project_root: self.project.root.clone(),
+            state_dir: self.project.config.state_dir.clone(),
+            limits,
+            kill_grace: KILL_GRACE,
+            jitter_seed: rand::random(),
+        };
+        Executor::new(
+            self.store.clone(),
+            Arc::new(SystemClock),
+            settings,
+            observer,
+        )
+    }
+}
+
+pub fn open_project(root: &Path) -> anyhow::Result<Project> {
+    let root =
+        std::path::absolute(root).with_context(|| format!("cannot resolve {}", root.display()))?;
+    Project::open(&root).map_err(|diagnostics| {
+        eprint!("{}", diagnostics.render(crate::output::is_color()));
+        anyhow!(ReportedDiagnostics {
+            count: diagnostics.len()
+        })
+    })
+}

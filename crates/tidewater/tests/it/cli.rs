@@ -1,0 +1,166 @@
+use crate::project::{TestProject, text};
+
+#[test]
+fn validate_reports_every_problem_of_every_file_and_exits_1() {
+    let project = TestProject::new(
+        "[pools.api]\nslots = 2\n",
+        &[
+            ("good.yaml", "tasks:\n  a:\n    sh: echo a\n"),
+            (
+                "bad.yaml",
+                "schedule: \"61 * * * *\"\ntimezone: Europe/Lodnon\ntasks:\n  a:\n    sh: echo {{ ds\n    retries: three\n  b:\n    needs: [a, c]\n    sh: echo b\n    retrys: 2\n",
+            ),
+            (
+                "cycle.yaml",
+                "tasks:\n  x:\n    needs: [y]\n    empty: {}\n  y:\n    needs: [x]\n    empty: {}\n",
+            ),
+        ],
+    );
+    let output = project.run(&["validate"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    for expected in [
+        "bad.yaml:1",
+        "bad.yaml:2",
+        "bad.yaml:5",
+        "bad.yaml:6",
+        "bad.yaml:8",
+        "bad.yaml:10",
+        "cycle.yaml",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "expected a diagnostic at {expected}:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("retries"),
+        "did-you-mean for `retrys`:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("Europe/London"),
+        "did-you-mean for the time zone:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("x -> y -> x") || stderr.contains("y -> x -> y"),
+        "the cycle is printed:\n{stderr}"
+    );
+    insta::assert_snapshot!(
+        "validate_problems",
+        stderr.replace(&project.root().display().to_string(), "[PROJECT]")
+    );
+}
+
+#[test]
+fn validate_exits_0_on_a_clean_project() {
+    let project = TestProject::example();
+    let output = project.run(&["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout).trim(),
+        "1 workflow(s) valid: daily_orders (6 tasks)"
+    );
+}
+
+#[test]
+fn next_prints_intervals_in_the_workflow_time_zone() {
+    let project = TestProject::new(
+        "",
+        &[(
+            "nightly.yaml",
+            "schedule: \"30 2 * * *\"\ntimezone: America/New_York\ntasks:\n  a:\n    empty: {}\n",
+        )],
+    );
+    let output = project.run(&[
+        "next",
+        "nightly",
+        "-n",
+        "3",
+        "--after",
+        "2026-03-07T12:00:00Z",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    insta::assert_snapshot!("next_across_spring_forward", text(&output.stdout));
+    let json = project.run(&[
+        "next",
+        "nightly",
+        "-n",
+        "1",
+        "--after",
+        "2026-01-01",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(json[0]["ds"], "2025-12-31");
+    assert_eq!(json[0]["data_interval_end"], "2026-01-01T02:30:00-05:00");
+}
+
+#[test]
+fn show_prints_the_dag_as_text_dot_and_mermaid() {
+    let project = TestProject::example();
+    for format in ["text", "dot", "mermaid"] {
+        let output = project.run(&["show", "daily_orders", "--format", format]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        insta::assert_snapshot!(format!("show_{format}"), text(&output.stdout));
+    }
+}
+
+#[test]
+fn bad_command_line_input_gets_a_clear_error_and_records_nothing() {
+    let project = TestProject::example();
+    let cases: [(&[&str], &str); 6] = [
+        (&["run", "daily_ordres"], "daily_orders"),
+        (
+            &["run", "daily_orders", "--date", "2026-13-01"],
+            "is not a date",
+        ),
+        (
+            &["run", "daily_orders", "--param", "nope"],
+            "is not KEY=VALUE",
+        ),
+        (
+            &["run", "daily_orders", "--param", "colour=red"],
+            "has no such parameter",
+        ),
+        (
+            &["run", "daily_orders", "--interval", "2026-01-02/2026-01-01"],
+            "ends before it starts",
+        ),
+        (&["retry", "99"], "there is no run 99"),
+    ];
+    for (args, expected) in cases {
+        let output = project.run(args);
+        let stderr = text(&output.stderr);
+        assert!(
+            matches!(output.status.code(), Some(1 | 2)),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected `{expected}` in:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let runs = project.run(&["runs", "--json"]);
+    assert_eq!(text(&runs.stdout).trim(), "[]", "no run was recorded");
+}
+
+#[test]
+fn a_missing_project_file_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = crate::project::tidewater(dir.path(), &["validate"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("tidewater init"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn init_refuses_to_overwrite_a_project() {
+    let project = TestProject::example();
+    let output = project.run(&["init"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("already holds a project"));
+}

@@ -1,0 +1,125 @@
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::project::{TestProject, task_states, text};
+
+/// The second attempt of `slow` finishes at once; the first blocks until killed.
+const WORKFLOW: &str = r#"
+tasks:
+  first:
+    sh: echo first >> ran.txt
+  slow:
+    needs: [first]
+    sh: |
+      if [ -f slow.started ]; then echo slow >> ran.txt; exit 0; fi
+      touch slow.started
+      sleep 600 &
+      echo $! > sleeper.pid
+      wait
+  last:
+    needs: [slow]
+    sh: echo last >> ran.txt
+"#;
+
+fn wait_for_file(path: &Path) -> String {
+    for _ in 0..3000 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
+        }
+        // Polling for a file a real process writes; bounded so a broken test cannot hang.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn killing_tidewater_mid_run_then_retry_finishes_the_run_without_orphans() {
+    let project = TestProject::new("", &[("crashy.yaml", WORKFLOW)]);
+    let mut child = project
+        .command(&["run", "crashy", "--date", "2026-01-01"])
+        .spawn()
+        .expect("spawn");
+    let sleeper: i32 = wait_for_file(&project.path("sleeper.pid"))
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(is_running(sleeper));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(9));
+    assert!(
+        is_running(sleeper),
+        "the task process outlives its killed supervisor"
+    );
+
+    let retried = project.run(&["retry", "1"]);
+    assert_eq!(retried.status.code(), Some(0), "{}", text(&retried.stderr));
+    assert!(
+        !is_running(sleeper),
+        "recovery killed the orphaned task process"
+    );
+    assert_eq!(
+        project.read("ran.txt"),
+        "first\nslow\nlast\n",
+        "first ran once; slow and last finished"
+    );
+    let status = project.status_json("1");
+    assert_eq!(status["run"]["state"], "succeeded");
+    let slow = &status["tasks"][1]["attempts"];
+    assert_eq!(slow[0]["outcome"], "failed");
+    assert_eq!(slow[0]["reason"], "lost: the supervising process died");
+    assert_eq!(slow[1]["outcome"], "succeeded");
+    assert_eq!(
+        status["tasks"][0]["attempts"].as_array().map(Vec::len),
+        Some(1),
+        "first did not run again"
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_run_cleanly_and_retry_resumes_it() {
+    let project = TestProject::new("", &[("crashy.yaml", WORKFLOW)]);
+    let child = project
+        .command(&["run", "crashy", "--date", "2026-01-01"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let sleeper: i32 = wait_for_file(&project.path("sleeper.pid"))
+        .trim()
+        .parse()
+        .expect("pid");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("interrupt");
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    assert!(
+        !is_running(sleeper),
+        "the running task's process group was stopped"
+    );
+    assert_eq!(
+        task_states(&project.status_json("1")),
+        vec![
+            ("first".to_owned(), "succeeded".to_owned()),
+            ("slow".to_owned(), "cancelled".to_owned()),
+            ("last".to_owned(), "cancelled".to_owned()),
+        ]
+    );
+    let retried = project.run(&["retry", "1"]);
+    assert_eq!(retried.status.code(), Some(0), "{}", text(&retried.stderr));
+    assert_eq!(project.read("ran.txt"), "first\nslow\nlast\n");
+}

@@ -1,0 +1,6 @@
+//! The real `tidewater` binary on real project folders.
+
+mod cli;
+mod crash;
+mod project;
+mod runs;

@@ -1,0 +1,187 @@
+use crate::project::{TestProject, task_states, text};
+
+#[test]
+fn the_example_runs_and_rerunning_a_day_replaces_its_output() {
+    let project = TestProject::example();
+    let first = project.run(&["run", "daily_orders", "--date", "2026-01-01"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let report = project.read("data/reports/2026-01-01.csv");
+    assert_eq!(report.lines().next(), Some("region,revenue"));
+    assert_eq!(report.lines().count(), 5, "one line per region: {report}");
+
+    let second = project.run(&["run", "daily_orders", "--date", "2026-01-01"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    assert_eq!(
+        project.read("data/reports/2026-01-01.csv"),
+        report,
+        "a re-run gives the same report"
+    );
+    let orders = project.read("data/landing/2026-01-01/orders.csv");
+    assert_eq!(
+        orders.lines().count(),
+        501,
+        "500 orders and a header, not twice as many"
+    );
+
+    let runs = project.run(&["runs", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("json");
+    let states: Vec<&str> = runs
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|run| run["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, vec!["succeeded", "succeeded"]);
+}
+
+const FLAKY: &str = r#"
+tasks:
+  first:
+    sh: echo first >> ran.txt
+  middle:
+    needs: [first]
+    sh: test -f fixed && echo middle >> ran.txt
+  last:
+    needs: [middle]
+    sh: echo last >> ran.txt
+"#;
+
+#[test]
+fn retry_resumes_a_failed_run_without_rerunning_succeeded_tasks() {
+    let project = TestProject::new("", &[("flaky.yaml", FLAKY)]);
+    let failed = project.run(&["run", "flaky", "--date", "2026-01-01"]);
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "a failed run exits 1: {}",
+        text(&failed.stderr)
+    );
+    let stderr = text(&failed.stderr);
+    assert!(stderr.contains("middle: exited with status 1"), "{stderr}");
+    assert!(stderr.contains("tidewater retry 1"), "{stderr}");
+    assert_eq!(
+        task_states(&project.status_json("1")),
+        vec![
+            ("first".to_owned(), "succeeded".to_owned()),
+            ("middle".to_owned(), "failed".to_owned()),
+            ("last".to_owned(), "upstream_failed".to_owned()),
+        ]
+    );
+
+    std::fs::write(project.path("fixed"), "").expect("write");
+    let resumed = project.run(&["retry", "1"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(project.read("ran.txt"), "first\nmiddle\nlast\n");
+    let status = project.status_json("1");
+    assert_eq!(status["run"]["state"], "succeeded");
+    let middle = &status["tasks"][1]["attempts"];
+    assert_eq!(
+        middle.as_array().map(Vec::len),
+        Some(2),
+        "middle has its failed and its new attempt: {middle}"
+    );
+}
+
+#[test]
+fn clear_with_downstream_runs_the_chosen_task_and_what_follows() {
+    let project = TestProject::new("", &[("flaky.yaml", FLAKY)]);
+    std::fs::write(project.path("fixed"), "").expect("write");
+    assert_eq!(
+        project
+            .run(&["run", "flaky", "--date", "2026-01-01"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let cleared = project.run(&["clear", "1", "--task", "middle", "--downstream"]);
+    assert_eq!(cleared.status.code(), Some(0), "{}", text(&cleared.stderr));
+    assert_eq!(
+        project.read("ran.txt"),
+        "first\nmiddle\nlast\nmiddle\nlast\n"
+    );
+}
+
+#[test]
+fn logs_show_each_attempt_with_timestamps() {
+    let project = TestProject::new(
+        "",
+        &[(
+            "hello.yaml",
+            "tasks:\n  hello:\n    sh: echo hello {{ ds }}; echo oops >&2\n",
+        )],
+    );
+    assert_eq!(
+        project
+            .run(&["run", "hello", "--date", "2026-03-04"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let logs = project.run(&["logs", "1", "hello"]);
+    assert!(logs.status.success());
+    let log = text(&logs.stdout);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.ends_with("out| hello 2026-03-04")),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|line| line.ends_with("err| oops")),
+        "{log}"
+    );
+    assert!(
+        lines.iter().all(|line| line
+            .get(..4)
+            .is_some_and(|year| year.parse::<u32>().is_ok())),
+        "every line is timestamped: {log}"
+    );
+    let missing = project.run(&["logs", "1", "hello", "--attempt", "2"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("has no attempt 2"));
+}
+
+#[test]
+fn trigger_rules_and_handlers_decide_what_runs_after_a_failure() {
+    let project = TestProject::new(
+        "",
+        &[(
+            "rules.yaml",
+            r#"
+tasks:
+  boom:
+    sh: exit 4
+  after_boom:
+    needs: [boom]
+    sh: echo never >> ran.txt
+  cleanup:
+    needs: [boom]
+    trigger: all_done
+    sh: echo cleanup >> ran.txt
+  alert:
+    needs: [boom]
+    trigger: one_failed
+    sh: echo alert >> ran.txt
+on_failure:
+  sh: echo "handler {{ workflow }}" >> ran.txt
+on_success:
+  sh: echo success >> ran.txt
+"#,
+        )],
+    );
+    let output = project.run(&["run", "rules", "--date", "2026-01-01", "--parallelism", "1"]);
+    assert_eq!(output.status.code(), Some(1));
+    let mut ran: Vec<String> = project.read("ran.txt").lines().map(str::to_owned).collect();
+    let handler_last = ran.pop();
+    ran.sort();
+    assert_eq!(ran, vec!["alert", "cleanup"]);
+    assert_eq!(
+        handler_last.as_deref(),
+        Some("handler rules"),
+        "the handler runs last"
+    );
+    let states = task_states(&project.status_json("1"));
+    assert!(states.contains(&("after_boom".to_owned(), "upstream_failed".to_owned())));
+    assert!(states.contains(&("on_success".to_owned(), "skipped".to_owned())));
+}
