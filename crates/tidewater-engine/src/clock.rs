@@ -18,7 +18,8 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        chrono::Utc::now()
+        // Stores keep microseconds: an instant read back must equal the one decided on.
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)
     }
 
     fn sleep_until(&self, deadline: Timestamp) -> Pin<Box<dyn Future<Output = ()> + Send>> {

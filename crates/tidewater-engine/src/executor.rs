@@ -20,6 +20,9 @@ use crate::{
     AttemptControl, AttemptPaths, AttemptReport, Clock, EngineError, RunObserver, StartRequest,
 };
 
+/// How long a new attempt's pid may wait to be folded into another transaction.
+const PID_RECORD_DELAY: Duration = Duration::from_millis(20);
+
 /// How the executor treats the run's existing record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resume {
@@ -277,13 +280,10 @@ impl<S: RunStore> Executor<S> {
                     }
                 }
             }
-            // Record pids before waiting, so that a crash while tasks run can find them.
-            if !unrecorded.is_empty() {
-                self.store.apply(run, &unrecorded).await?;
-                self.observer.changed(run, workflow, &unrecorded, &view);
-                unrecorded.clear();
-            }
             if view.run.is_terminal() && running.is_empty() {
+                if !unrecorded.is_empty() {
+                    self.store.apply(run, &unrecorded).await?;
+                }
                 return Ok(view.run.clone());
             }
             let next_retry = next_retry(&view);
@@ -305,6 +305,15 @@ impl<S: RunStore> Executor<S> {
                     events.push(Event::Cancel);
                 }
                 () = retry_timer => events.push(Event::Tick),
+                // Pids ride along with the next decision's transaction, which for short tasks
+                // comes within a millisecond or two; a task still running after
+                // `PID_RECORD_DELAY` gets its own transaction. Until then a crash is covered by
+                // the attempt marker in the process environment (see `kill_leftovers`).
+                () = tokio::time::sleep(PID_RECORD_DELAY), if !unrecorded.is_empty() => {
+                    self.store.apply(run, &unrecorded).await?;
+                    self.observer.changed(run, workflow, &unrecorded, &view);
+                    unrecorded.clear();
+                }
             }
         }
     }

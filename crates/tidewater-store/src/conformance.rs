@@ -1,1 +1,64 @@
-//! Placeholder
+//! The behaviours every [`RunStore`](crate::RunStore) backend must have, written once over
+//! any `S: RunStore`.
+//!
+//! Each public `async fn` is one behaviour. It expects an empty store, asserts exact outcomes
+//! and panics when the store differs: this is test code, compiled into the library so that
+//! every backend (in this crate or another) runs the same suite.
+//! [`run_store_conformance_tests!`](crate::run_store_conformance_tests) turns the whole list
+//! into one `#[tokio::test]` per behaviour.
+
+mod changes;
+mod fixtures;
+mod records;
+
+pub use changes::{
+    a_failed_apply_leaves_nothing_behind, a_later_change_to_the_same_task_in_one_batch_wins,
+    an_attempt_can_start_and_finish_in_one_batch, applied_changes_read_back_exactly,
+    changes_to_one_run_leave_other_runs_alone,
+    changes_to_unknown_tasks_and_attempts_are_refused_by_name, every_run_state_reads_back,
+    json_params_and_outputs_round_trip_exactly, timestamps_round_trip_to_the_microsecond,
+};
+pub use records::{
+    a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
+    attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
+    claiming_an_owner_is_a_compare_and_set,
+    runs_are_listed_newest_first_filtered_by_workflow_and_limited,
+};
+
+/// Generates one `#[tokio::test]` per conformance behaviour. `$open` is an async fn that
+/// returns a fresh, empty store behind anything that dereferences to it (so that a temporary
+/// folder can live as long as the store). The calling crate needs `tokio` with its macros.
+///
+/// ```text
+/// tidewater_store::run_store_conformance_tests!(crate::fixtures::temp_sqlite_store);
+/// ```
+#[macro_export]
+macro_rules! run_store_conformance_tests {
+    ($open:path) => {
+        $crate::run_store_conformance_tests!(@each $open;
+            a_created_run_reads_back_with_its_tasks_in_order,
+            applied_changes_read_back_exactly,
+            every_run_state_reads_back,
+            timestamps_round_trip_to_the_microsecond,
+            json_params_and_outputs_round_trip_exactly,
+            a_later_change_to_the_same_task_in_one_batch_wins,
+            an_attempt_can_start_and_finish_in_one_batch,
+            a_failed_apply_leaves_nothing_behind,
+            changes_to_unknown_tasks_and_attempts_are_refused_by_name,
+            changes_to_one_run_leave_other_runs_alone,
+            runs_are_listed_newest_first_filtered_by_workflow_and_limited,
+            attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
+            claiming_an_owner_is_a_compare_and_set,
+            an_unknown_run_is_absent_or_refused,
+        );
+    };
+    (@each $open:path; $($behaviour:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $behaviour() {
+                let store = $open().await;
+                $crate::conformance::$behaviour(&*store).await;
+            }
+        )+
+    };
+}

@@ -4,9 +4,9 @@
 //! backend must pass; [`SqliteStore`] is the embedded default. This crate is the only one
 //! that knows SQL: no other crate depends on sqlx. It makes no scheduling decisions.
 
+pub mod conformance;
 mod run_store;
 mod sqlite_store;
-pub mod conformance;
 
 pub use run_store::{
     AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger, StoreError,

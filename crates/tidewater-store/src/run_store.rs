@@ -6,6 +6,10 @@ use tidewater_core::{
 
 /// What the engine needs from a store. Every method is atomic; `apply` writes all of its
 /// changes in one transaction or none of them.
+///
+/// Timestamps are kept to the microsecond. A method about one run answers `None`,
+/// [`StoreError::NoSuchRun`] or [`OwnerClaim::NoSuchRun`] when the run does not exist.
+/// [`crate::conformance`] pins these behaviours down for every backend.
 #[async_trait]
 pub trait RunStore: Send + Sync {
     /// Records a new run in state `Queued` with every task instance `Pending`.
@@ -20,13 +24,23 @@ pub trait RunStore: Send + Sync {
     async fn task_instances(&self, id: RunId) -> Result<Vec<(TaskName, TaskInstance)>, StoreError>;
 
     /// Persists changes in one transaction, in order (a later change to the same task wins).
+    /// A change to a task the run does not have is [`StoreError::NoSuchTask`]; to an attempt
+    /// never started, [`StoreError::NoSuchAttempt`]; starting an attempt twice is
+    /// [`StoreError::AttemptExists`].
     async fn apply(&self, id: RunId, changes: &[Change]) -> Result<(), StoreError>;
 
-    /// Runs matching the filter, newest first.
+    /// Runs matching the filter, newest first: by `created_at`, then by id for runs created
+    /// at the same instant.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
 
-    /// Attempts of a run (of one task, if given), by task then attempt number.
-    async fn attempts(&self, id: RunId, task: Option<&TaskName>) -> Result<Vec<AttemptRecord>, StoreError>;
+    /// Attempts of a run (of one task, if given), by task (in the order the tasks were given
+    /// to `create_run`) then attempt number. A task the run does not have is
+    /// [`StoreError::NoSuchTask`].
+    async fn attempts(
+        &self,
+        id: RunId,
+        task: Option<&TaskName>,
+    ) -> Result<Vec<AttemptRecord>, StoreError>;
 
     /// Compare-and-set of the process executing a run: sets `owner` only if the current
     /// owner equals `expected`. Only one process may execute a run at a time.
@@ -72,9 +86,13 @@ impl RunTrigger {
     }
 
     pub fn parse(text: &str) -> Option<RunTrigger> {
-        [RunTrigger::Manual, RunTrigger::Scheduled, RunTrigger::Backfill]
-            .into_iter()
-            .find(|trigger| trigger.as_str() == text)
+        [
+            RunTrigger::Manual,
+            RunTrigger::Scheduled,
+            RunTrigger::Backfill,
+        ]
+        .into_iter()
+        .find(|trigger| trigger.as_str() == text)
     }
 }
 
@@ -128,6 +146,24 @@ pub enum StoreError {
     NoSuchRun(RunId),
     #[error("run {run}: no task named {task}")]
     NoSuchTask { run: RunId, task: TaskName },
-    #[error("the store holds a value this version cannot read ({what}: {value}); this is a bug in tidewater or a newer store")]
+    /// A change to an attempt that was never started; this is a bug in the caller.
+    #[error("run {run}: task {task} has no attempt {attempt}; this is a bug in tidewater")]
+    NoSuchAttempt {
+        run: RunId,
+        task: TaskName,
+        attempt: Attempt,
+    },
+    /// An attempt started a second time; this is a bug in the caller.
+    #[error(
+        "run {run}: attempt {attempt} of task {task} was already started; this is a bug in tidewater"
+    )]
+    AttemptExists {
+        run: RunId,
+        task: TaskName,
+        attempt: Attempt,
+    },
+    #[error(
+        "the store holds a value this version cannot read ({what}: {value}); this is a bug in tidewater or a newer store"
+    )]
     Corrupt { what: &'static str, value: String },
 }

@@ -33,7 +33,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: the executor is a loop of short decisions and waits on child processes, and
+    // cross-thread wake-ups cost more than they parallelise (BENCHMARKS.md). SQLite runs on
+    // sqlx's own worker thread either way.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Engine benchmarks: Tidewater against floors measured in the same run.
+
+Usage: python3 benches/engine.py [--runs N] [--binary PATH]
+
+Builds the release binary unless --binary is given, then for each scenario times the
+Tidewater command and its floor alternately, N times each, and prints medians and the ratio.
+Nothing here asserts a time: results go to BENCHMARKS.md by hand.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def timed(command, cwd=None, shell=False):
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"benchmark command failed ({result.returncode}): {command}\n{result.stderr.decode()}")
+    return elapsed
+
+
+def project(workflows):
+    directory = tempfile.mkdtemp(prefix="tidewater-bench-")
+    with open(os.path.join(directory, "tidewater.toml"), "w") as file:
+        file.write("")
+    os.makedirs(os.path.join(directory, "workflows"))
+    for name, text in workflows.items():
+        with open(os.path.join(directory, "workflows", f"{name}.yaml"), "w") as file:
+            file.write(text)
+    return directory
+
+
+def chain(count):
+    lines = ["tasks:"]
+    for index in range(count):
+        lines.append(f"  t{index}:")
+        lines.append('    sh: "true"')
+        if index:
+            lines.append(f"    needs: [t{index - 1}]")
+    return "\n".join(lines) + "\n"
+
+
+def independent(count):
+    lines = ["tasks:"]
+    for index in range(count):
+        lines += [f"  t{index}:", '    sh: "true"']
+    return "\n".join(lines) + "\n"
+
+
+def fan_out_in(count):
+    lines = ["tasks:", "  start:", "    empty: {}"]
+    for index in range(count):
+        lines += [f"  t{index}:", "    needs: [start]", "    empty: {}"]
+    lines += ["  join:", "    needs: [" + ", ".join(f"t{index}" for index in range(count)) + "]", "    empty: {}"]
+    return "\n".join(lines) + "\n"
+
+
+def compare(name, ours, floor, runs):
+    ours_times, floor_times = [], []
+    for _ in range(runs):
+        floor_times.append(floor())
+        ours_times.append(ours())
+    ours_median = statistics.median(ours_times)
+    floor_median = statistics.median(floor_times)
+    print(f"{name}: tidewater {ours_median * 1000:.1f} ms, floor {floor_median * 1000:.1f} ms, "
+          f"ratio {ours_median / floor_median:.2f} (median of {runs})")
+    return ours_median, floor_median
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--binary")
+    args = parser.parse_args()
+    binary = args.binary
+    if not binary:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "tidewater"], cwd=ROOT, check=True)
+        binary = os.path.join(ROOT, "target", "release", "tidewater")
+
+    directory = project({"chain50": chain(50), "fan100": independent(100), "empty10k": fan_out_in(10_000)})
+
+    def run(workflow, *extra):
+        return lambda: timed([binary, "--project", directory, "run", workflow, "--date", "2026-01-01", *extra])
+
+    print(f"machine: {os.cpu_count()} cores; binary: {binary}")
+    ours, floor = compare("chain of 50 sh tasks vs a bash loop of 50 `sh -c true`",
+                          run("chain50"),
+                          lambda: timed("for i in $(seq 50); do /bin/sh -c true; done", shell=True), args.runs)
+    print(f"  orchestration overhead per task: {(ours - floor) / 50 * 1000:.2f} ms")
+    ours, floor = compare("100 independent sh tasks at --parallelism 2 vs xargs -P2",
+                          run("fan100", "--parallelism", "2"),
+                          lambda: timed("seq 100 | xargs -P2 -I{} /bin/sh -c true", shell=True), args.runs)
+    print(f"  orchestration overhead per task: {(ours - floor) / 100 * 1000:.2f} ms")
+
+    empty_times = [run("empty10k")() for _ in range(args.runs)]
+    empty = statistics.median(empty_times)
+    print(f"10,002 empty tasks (fan-out, fan-in), every change committed: {empty * 1000:.0f} ms end to end, "
+          f"{10_002 / empty:,.0f} tasks/s (median of {args.runs})")
+    validate_times = [timed([binary, "--project", directory, "validate"]) for _ in range(args.runs)]
+    print(f"validating the project (10,002 + 150 tasks): {statistics.median(validate_times) * 1000:.0f} ms "
+          f"(median of {args.runs}, process start included)")
+    startup = statistics.median([timed([binary, "--version"]) for _ in range(args.runs)])
+    print(f"process start floor (`tidewater --version`): {startup * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,574 @@
+//! The database codec: the one place that turns timestamps, states, outcomes and triggers into
+//! column values and back. Each type is encoded by one `match` and decoded by one `match`.
+//!
+//! The strings are spelled out here rather than borrowed from `name()` or serde so that
+//! renaming a variant in the core cannot silently change what is on disk. Decoding never
+//! panics: a value this version does not know is [`StoreError::Corrupt`].
+
+use serde::Serialize;
+use tidewater_core::{
+    Attempt, AttemptOutcome, FailureReason, ProcessIdentity, RunState, TaskState, Timestamp,
+};
+
+use crate::{RunTrigger, StoreError};
+
+/// Microseconds since the Unix epoch; sub-microsecond digits are dropped.
+pub(super) fn encode_timestamp(time: Timestamp) -> i64 {
+    time.timestamp_micros()
+}
+
+pub(super) fn decode_timestamp(micros: i64, what: &'static str) -> Result<Timestamp, StoreError> {
+    Timestamp::from_timestamp_micros(micros).ok_or_else(|| corrupt(what, micros))
+}
+
+pub(super) fn encode_trigger(trigger: RunTrigger) -> &'static str {
+    match trigger {
+        RunTrigger::Manual => "manual",
+        RunTrigger::Scheduled => "scheduled",
+        RunTrigger::Backfill => "backfill",
+    }
+}
+
+pub(super) fn decode_trigger(text: &str) -> Result<RunTrigger, StoreError> {
+    match text {
+        "manual" => Ok(RunTrigger::Manual),
+        "scheduled" => Ok(RunTrigger::Scheduled),
+        "backfill" => Ok(RunTrigger::Backfill),
+        other => Err(corrupt("run trigger", other)),
+    }
+}
+
+/// `runs.state`, `runs.started_at`, `runs.finished_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RunStateColumns<'a> {
+    pub state: &'a str,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+pub(super) fn encode_run_state(state: &RunState) -> RunStateColumns<'static> {
+    let (name, started_at, finished_at) = match state {
+        RunState::Queued => ("queued", None, None),
+        RunState::Running { started_at } => ("running", Some(*started_at), None),
+        RunState::Succeeded {
+            started_at,
+            finished_at,
+        } => ("succeeded", Some(*started_at), Some(*finished_at)),
+        RunState::Failed {
+            started_at,
+            finished_at,
+        } => ("failed", Some(*started_at), Some(*finished_at)),
+        RunState::Cancelled {
+            started_at,
+            finished_at,
+        } => ("cancelled", Some(*started_at), Some(*finished_at)),
+    };
+    RunStateColumns {
+        state: name,
+        started_at: started_at.map(encode_timestamp),
+        finished_at: finished_at.map(encode_timestamp),
+    }
+}
+
+pub(super) fn decode_run_state(columns: RunStateColumns<'_>) -> Result<RunState, StoreError> {
+    let state = columns.state;
+    let started_at = || {
+        decode_timestamp(
+            required(columns.started_at, "run started_at", state)?,
+            "run started_at",
+        )
+    };
+    let finished_at = || {
+        decode_timestamp(
+            required(columns.finished_at, "run finished_at", state)?,
+            "run finished_at",
+        )
+    };
+    Ok(match state {
+        "queued" => RunState::Queued,
+        "running" => RunState::Running {
+            started_at: started_at()?,
+        },
+        "succeeded" => RunState::Succeeded {
+            started_at: started_at()?,
+            finished_at: finished_at()?,
+        },
+        "failed" => RunState::Failed {
+            started_at: started_at()?,
+            finished_at: finished_at()?,
+        },
+        "cancelled" => RunState::Cancelled {
+            started_at: started_at()?,
+            finished_at: finished_at()?,
+        },
+        other => return Err(corrupt("run state", other)),
+    })
+}
+
+/// The state columns of `task_instances`. Serialized (without the absent ones) into the JSON
+/// rows that `apply` writes in bulk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(super) struct TaskStateColumns<'a> {
+    pub state: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_since: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<i64>,
+}
+
+pub(super) fn encode_task_state(state: &TaskState) -> TaskStateColumns<'static> {
+    let empty = |name| TaskStateColumns {
+        state: name,
+        attempt: None,
+        queued_since: None,
+        started_at: None,
+        finished_at: None,
+        not_before: None,
+    };
+    let with_attempt = |name, attempt: &Attempt| TaskStateColumns {
+        attempt: Some(i64::from(attempt.0)),
+        ..empty(name)
+    };
+    match state {
+        TaskState::Pending => empty("pending"),
+        TaskState::Queued { attempt, since } => TaskStateColumns {
+            queued_since: Some(encode_timestamp(*since)),
+            ..with_attempt("queued", attempt)
+        },
+        TaskState::Running {
+            attempt,
+            started_at,
+        } => TaskStateColumns {
+            started_at: Some(encode_timestamp(*started_at)),
+            ..with_attempt("running", attempt)
+        },
+        TaskState::Succeeded {
+            attempt,
+            finished_at,
+        } => TaskStateColumns {
+            finished_at: Some(encode_timestamp(*finished_at)),
+            ..with_attempt("succeeded", attempt)
+        },
+        TaskState::Failed {
+            attempt,
+            finished_at,
+        } => TaskStateColumns {
+            finished_at: Some(encode_timestamp(*finished_at)),
+            ..with_attempt("failed", attempt)
+        },
+        TaskState::UpForRetry {
+            attempt,
+            not_before,
+        } => TaskStateColumns {
+            not_before: Some(encode_timestamp(*not_before)),
+            ..with_attempt("up_for_retry", attempt)
+        },
+        TaskState::Skipped => empty("skipped"),
+        TaskState::UpstreamFailed => empty("upstream_failed"),
+        TaskState::Cancelled => empty("cancelled"),
+    }
+}
+
+pub(super) fn decode_task_state(columns: TaskStateColumns<'_>) -> Result<TaskState, StoreError> {
+    let state = columns.state;
+    let attempt = || {
+        required(columns.attempt, "task attempt", state)
+            .and_then(|attempt| decode_attempt(attempt, "task attempt"))
+    };
+    let time = |value, what| decode_timestamp(required(value, what, state)?, what);
+    Ok(match state {
+        "pending" => TaskState::Pending,
+        "queued" => TaskState::Queued {
+            attempt: attempt()?,
+            since: time(columns.queued_since, "task queued_since")?,
+        },
+        "running" => TaskState::Running {
+            attempt: attempt()?,
+            started_at: time(columns.started_at, "task started_at")?,
+        },
+        "succeeded" => TaskState::Succeeded {
+            attempt: attempt()?,
+            finished_at: time(columns.finished_at, "task finished_at")?,
+        },
+        "failed" => TaskState::Failed {
+            attempt: attempt()?,
+            finished_at: time(columns.finished_at, "task finished_at")?,
+        },
+        "up_for_retry" => TaskState::UpForRetry {
+            attempt: attempt()?,
+            not_before: time(columns.not_before, "task not_before")?,
+        },
+        "skipped" => TaskState::Skipped,
+        "upstream_failed" => TaskState::UpstreamFailed,
+        "cancelled" => TaskState::Cancelled,
+        other => return Err(corrupt("task state", other)),
+    })
+}
+
+/// The outcome columns of `attempts`. Serialized (without the absent ones) into the JSON rows
+/// that `apply` writes in bulk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(super) struct AttemptOutcomeColumns<'a> {
+    pub outcome: &'a str,
+    /// JSON text of the output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<'static> {
+    let columns = |outcome, failure| AttemptOutcomeColumns {
+        outcome,
+        output: None,
+        failure,
+        exit_code: None,
+        signal: None,
+        message: None,
+    };
+    let reason = match outcome {
+        AttemptOutcome::Succeeded { output } => {
+            return AttemptOutcomeColumns {
+                output: output.as_ref().map(encode_json),
+                ..columns("succeeded", None)
+            };
+        }
+        AttemptOutcome::Failed { reason } => reason,
+    };
+    let failed = |failure| columns("failed", Some(failure));
+    match reason {
+        FailureReason::Exit { code } => AttemptOutcomeColumns {
+            exit_code: Some(*code),
+            ..failed("exit")
+        },
+        FailureReason::Signal { signal } => AttemptOutcomeColumns {
+            signal: Some(*signal),
+            ..failed("signal")
+        },
+        FailureReason::TimedOut => failed("timed_out"),
+        FailureReason::CouldNotStart { message } => AttemptOutcomeColumns {
+            message: Some(message.clone()),
+            ..failed("could_not_start")
+        },
+        FailureReason::BadOutput { message } => AttemptOutcomeColumns {
+            message: Some(message.clone()),
+            ..failed("bad_output")
+        },
+        FailureReason::Lost => failed("lost"),
+        FailureReason::Cancelled => failed("cancelled"),
+    }
+}
+
+pub(super) fn decode_outcome(
+    columns: AttemptOutcomeColumns<'_>,
+) -> Result<AttemptOutcome, StoreError> {
+    let reason = match columns.outcome {
+        "succeeded" => {
+            let output = columns
+                .output
+                .map(|text| decode_json(&text, "attempt output"))
+                .transpose()?;
+            return Ok(AttemptOutcome::Succeeded { output });
+        }
+        "failed" => {
+            let failure = required(columns.failure, "attempt failure", "failed")?;
+            let message = || required(columns.message.clone(), "attempt message", failure);
+            match failure {
+                "exit" => FailureReason::Exit {
+                    code: required(columns.exit_code, "attempt exit_code", failure)?,
+                },
+                "signal" => FailureReason::Signal {
+                    signal: required(columns.signal, "attempt signal", failure)?,
+                },
+                "timed_out" => FailureReason::TimedOut,
+                "could_not_start" => FailureReason::CouldNotStart {
+                    message: message()?,
+                },
+                "bad_output" => FailureReason::BadOutput {
+                    message: message()?,
+                },
+                "lost" => FailureReason::Lost,
+                "cancelled" => FailureReason::Cancelled,
+                other => return Err(corrupt("attempt failure", other)),
+            }
+        }
+        other => return Err(corrupt("attempt outcome", other)),
+    };
+    Ok(AttemptOutcome::Failed { reason })
+}
+
+/// `start_ticks` is a `u64` and SQLite integers are `i64`: the bits are kept as they are, so
+/// every value round-trips (real tick counts are far below `i64::MAX` and stay readable).
+pub(super) fn encode_process(process: ProcessIdentity) -> (i32, i64) {
+    (process.pid, process.start_ticks as i64)
+}
+
+pub(super) fn decode_process(
+    pid: Option<i32>,
+    start_ticks: Option<i64>,
+) -> Result<Option<ProcessIdentity>, StoreError> {
+    match (pid, start_ticks) {
+        (Some(pid), Some(start_ticks)) => Ok(Some(ProcessIdentity {
+            pid,
+            start_ticks: start_ticks as u64,
+        })),
+        (None, None) => Ok(None),
+        (pid, start_ticks) => Err(corrupt(
+            "process identity",
+            format!("pid {pid:?} with start_ticks {start_ticks:?}"),
+        )),
+    }
+}
+
+pub(super) fn decode_attempt(value: i64, what: &'static str) -> Result<Attempt, StoreError> {
+    decode_count(value, what).map(Attempt)
+}
+
+/// Attempt numbers and counters are `u32` in the model.
+pub(super) fn decode_count(value: i64, what: &'static str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| corrupt(what, value))
+}
+
+pub(super) fn encode_json(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+pub(super) fn decode_json(text: &str, what: &'static str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|_| corrupt(what, text))
+}
+
+pub(super) fn decode_json_object(
+    text: &str,
+    what: &'static str,
+) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    match decode_json(text, what)? {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(corrupt(what, text)),
+    }
+}
+
+/// A column the state needs is NULL.
+fn required<T>(value: Option<T>, what: &'static str, state: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| corrupt(what, format!("missing in state {state}")))
+}
+
+fn corrupt(what: &'static str, value: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        value: value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(second: u32) -> Timestamp {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, second)
+            .single()
+            .expect("a valid date")
+    }
+
+    #[test]
+    fn every_task_state_round_trips_through_its_columns() {
+        let attempt = Attempt(3);
+        let states = [
+            TaskState::Pending,
+            TaskState::Queued {
+                attempt,
+                since: at(1),
+            },
+            TaskState::Running {
+                attempt,
+                started_at: at(2),
+            },
+            TaskState::Succeeded {
+                attempt,
+                finished_at: at(3),
+            },
+            TaskState::Failed {
+                attempt,
+                finished_at: at(4),
+            },
+            TaskState::UpForRetry {
+                attempt,
+                not_before: at(5),
+            },
+            TaskState::Skipped,
+            TaskState::UpstreamFailed,
+            TaskState::Cancelled,
+        ];
+        for state in states {
+            let decoded = decode_task_state(encode_task_state(&state)).expect("decodes");
+            assert_eq!(decoded, state);
+        }
+    }
+
+    #[test]
+    fn every_run_state_round_trips_through_its_columns() {
+        let states = [
+            RunState::Queued,
+            RunState::Running { started_at: at(1) },
+            RunState::Succeeded {
+                started_at: at(1),
+                finished_at: at(2),
+            },
+            RunState::Failed {
+                started_at: at(1),
+                finished_at: at(2),
+            },
+            RunState::Cancelled {
+                started_at: at(1),
+                finished_at: at(2),
+            },
+        ];
+        for state in states {
+            assert_eq!(
+                decode_run_state(encode_run_state(&state)).expect("decodes"),
+                state
+            );
+        }
+    }
+
+    #[test]
+    fn every_outcome_round_trips_through_its_columns() {
+        let outcomes = [
+            AttemptOutcome::Succeeded { output: None },
+            AttemptOutcome::Succeeded {
+                output: Some(serde_json::json!({"rows": 3})),
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::Exit { code: 2 },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::Signal { signal: 9 },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::TimedOut,
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::CouldNotStart {
+                    message: "no such file".into(),
+                },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::BadOutput {
+                    message: "not an object".into(),
+                },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::Lost,
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::Cancelled,
+            },
+        ];
+        for outcome in outcomes {
+            assert_eq!(
+                decode_outcome(encode_outcome(&outcome)).expect("decodes"),
+                outcome
+            );
+        }
+    }
+
+    #[test]
+    fn every_trigger_round_trips() {
+        for trigger in [
+            RunTrigger::Manual,
+            RunTrigger::Scheduled,
+            RunTrigger::Backfill,
+        ] {
+            assert_eq!(
+                decode_trigger(encode_trigger(trigger)).expect("decodes"),
+                trigger
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_values_decode_as_corrupt_instead_of_panicking() {
+        let unknown_task_state = TaskStateColumns {
+            state: "exploded",
+            ..encode_task_state(&TaskState::Pending)
+        };
+        assert!(matches!(
+            decode_task_state(unknown_task_state),
+            Err(StoreError::Corrupt { what: "task state", value }) if value == "exploded"
+        ));
+        let running_without_time = TaskStateColumns {
+            state: "running",
+            attempt: Some(1),
+            ..encode_task_state(&TaskState::Pending)
+        };
+        assert!(matches!(
+            decode_task_state(running_without_time),
+            Err(StoreError::Corrupt {
+                what: "task started_at",
+                ..
+            })
+        ));
+        let negative_attempt = TaskStateColumns {
+            attempt: Some(-1),
+            ..encode_task_state(&TaskState::Running {
+                attempt: Attempt(1),
+                started_at: at(1),
+            })
+        };
+        assert!(matches!(
+            decode_task_state(negative_attempt),
+            Err(StoreError::Corrupt {
+                what: "task attempt",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_trigger("cron"),
+            Err(StoreError::Corrupt {
+                what: "run trigger",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_timestamp(i64::MAX, "run created_at"),
+            Err(StoreError::Corrupt {
+                what: "run created_at",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_process(Some(1), None),
+            Err(StoreError::Corrupt {
+                what: "process identity",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn start_ticks_keep_every_bit_of_a_u64() {
+        let process = ProcessIdentity {
+            pid: 42,
+            start_ticks: u64::MAX,
+        };
+        let (pid, start_ticks) = encode_process(process);
+        assert_eq!(
+            decode_process(Some(pid), Some(start_ticks)).expect("decodes"),
+            Some(process)
+        );
+    }
+}

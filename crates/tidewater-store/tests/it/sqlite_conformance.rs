@@ -1,0 +1,3 @@
+//! `SqliteStore` against the conformance suite every backend must pass.
+
+tidewater_store::run_store_conformance_tests!(crate::fixtures::temp_sqlite_store);

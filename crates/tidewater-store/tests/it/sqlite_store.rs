@@ -1,0 +1,400 @@
+//! What only the SQLite backend has to show: its file, several handles on it, and large runs.
+
+use std::time::Instant;
+
+use sqlx::Connection;
+use sqlx::sqlite::SqliteConnection;
+use tidewater_core::{
+    Attempt, AttemptOutcome, Change, FailureReason, ProcessIdentity, RunId, RunState, TaskInstance,
+    TaskName, TaskState,
+};
+use tidewater_store::{OwnerClaim, RunStore, SqliteStore, StoreError};
+
+use crate::fixtures::{TempSqliteStore, instant, new_run, store_path, temp_sqlite_store};
+
+#[tokio::test]
+async fn open_creates_the_file_and_its_folders() {
+    let fixture = temp_sqlite_store().await;
+    let path = store_path(&fixture.folder);
+    assert!(path.is_file(), "{} should exist", path.display());
+}
+
+#[tokio::test]
+async fn the_file_uses_write_ahead_logging() {
+    let fixture = temp_sqlite_store().await;
+    let mut connection = raw_connection(&fixture.folder).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut connection)
+        .await
+        .expect("read the journal mode");
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn reopening_the_file_keeps_every_record() {
+    let fixture = temp_sqlite_store().await;
+    let path = store_path(&fixture.folder);
+    let run = fixture
+        .create_run(new_run("durable", ["a".into(), "b".into()]))
+        .await
+        .expect("create_run");
+    let at = instant("2026-03-01T02:00:00.123456Z");
+    let owner = ProcessIdentity {
+        pid: 77,
+        start_ticks: 1234,
+    };
+    let changes = [
+        Change::Run(RunState::Running { started_at: at }),
+        Change::Task {
+            task: TaskName::new("a"),
+            instance: TaskInstance {
+                state: TaskState::Succeeded {
+                    attempt: Attempt(1),
+                    finished_at: at,
+                },
+                last_attempt: 1,
+                attempt_base: 0,
+                output: Some(serde_json::json!({"rows": 1})),
+            },
+        },
+        Change::AttemptStarted {
+            task: TaskName::new("a"),
+            attempt: Attempt(1),
+            started_at: at,
+        },
+        Change::AttemptFinished {
+            task: TaskName::new("a"),
+            attempt: Attempt(1),
+            finished_at: at,
+            outcome: AttemptOutcome::Succeeded { output: None },
+        },
+    ];
+    fixture.apply(run.id, &changes).await.expect("apply");
+    assert_eq!(
+        fixture
+            .claim_owner(run.id, None, Some(owner))
+            .await
+            .expect("claim_owner"),
+        OwnerClaim::Claimed
+    );
+    let before = everything(&fixture, run.id).await;
+
+    let reopened = SqliteStore::open(&path).await.expect("reopen");
+    assert_eq!(everything(&reopened, run.id).await, before);
+    reopened.close().await;
+
+    // Once every handle is closed the log is folded into the main file; it still reads back.
+    let TempSqliteStore { store, folder } = fixture;
+    store.close().await;
+    let reopened = SqliteStore::open(&store_path(&folder))
+        .await
+        .expect("reopen after close");
+    assert_eq!(everything(&reopened, run.id).await, before);
+    assert_eq!(
+        reopened
+            .run(run.id)
+            .await
+            .expect("run")
+            .map(|run| run.owner),
+        Some(Some(owner))
+    );
+}
+
+/// Several processes may start at once on a project that has no store yet: each must wait for
+/// the one creating the schema instead of creating it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_opening_one_new_file_at_the_same_time_all_succeed() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let path = store_path(&folder);
+    let opening: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { SqliteStore::open(&path).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for open in opening {
+        stores.push(open.await.expect("the opening task").expect("open"));
+    }
+    let run = stores[0]
+        .create_run(new_run("shared", ["task".into()]))
+        .await
+        .expect("create_run");
+    for store in &stores {
+        assert!(store.run(run.id).await.expect("run").is_some());
+    }
+}
+
+/// Two handles on one file stand for two `tidewater` processes: each takes SQLite's write
+/// lock in turn, and waits for the other instead of failing with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_file_write_at_the_same_time_without_locking_errors() {
+    const APPLIES: u32 = 200;
+    let fixture = temp_sqlite_store().await;
+    let path = store_path(&fixture.folder);
+    let other = SqliteStore::open(&path)
+        .await
+        .expect("open a second handle");
+    let shared = fixture
+        .create_run(new_run("shared", ["task".into()]))
+        .await
+        .expect("create_run");
+
+    async fn work(store: &SqliteStore, shared: RunId, name: &str) -> RunId {
+        let run = store
+            .create_run(new_run(name, ["task".into()]))
+            .await
+            .expect("create_run")
+            .id;
+        let at = instant("2026-03-01T02:00:00Z");
+        for number in 1..=APPLIES {
+            let attempt = Attempt(number);
+            let changes = [
+                Change::Task {
+                    task: TaskName::new("task"),
+                    instance: TaskInstance {
+                        state: TaskState::Running {
+                            attempt,
+                            started_at: at,
+                        },
+                        last_attempt: number,
+                        attempt_base: 0,
+                        output: None,
+                    },
+                },
+                Change::AttemptStarted {
+                    task: TaskName::new("task"),
+                    attempt,
+                    started_at: at,
+                },
+            ];
+            store.apply(run, &changes).await.expect("apply");
+            // Both handles also write to one run, and read while the other writes.
+            store
+                .apply(shared, &[Change::Run(RunState::Running { started_at: at })])
+                .await
+                .expect("apply to the shared run");
+            store.task_instances(shared).await.expect("task_instances");
+        }
+        run
+    }
+
+    let first = tokio::spawn({
+        let path = path.clone();
+        async move {
+            let store = SqliteStore::open(&path).await.expect("open");
+            work(&store, shared.id, "first").await
+        }
+    });
+    let second = work(&other, shared.id, "second").await;
+    let first = first.await.expect("the first writer");
+    for run in [first, second] {
+        let attempts = fixture.attempts(run, None).await.expect("attempts");
+        assert_eq!(attempts.len(), APPLIES as usize);
+        let tasks = fixture.task_instances(run).await.expect("task_instances");
+        assert_eq!(tasks[0].1.last_attempt, APPLIES);
+    }
+}
+
+/// The engine writes the states of every task of a wide run in one batch. Prints how long it
+/// takes; timings are never asserted.
+#[tokio::test]
+async fn a_run_of_ten_thousand_tasks_takes_one_batch_per_step() {
+    const TASKS: u32 = 10_000;
+    let fixture = temp_sqlite_store().await;
+    let names: Vec<String> = (0..TASKS).map(|index| format!("task_{index:05}")).collect();
+
+    let started = Instant::now();
+    let run = fixture
+        .create_run(new_run("wide", names.clone()))
+        .await
+        .expect("create_run");
+    eprintln!("create_run with {TASKS} tasks: {:?}", started.elapsed());
+
+    let at = instant("2026-03-01T02:00:00Z");
+    let queued: Vec<Change> = names
+        .iter()
+        .map(|name| Change::Task {
+            task: TaskName::new(name.as_str()),
+            instance: TaskInstance {
+                state: TaskState::Queued {
+                    attempt: Attempt(1),
+                    since: at,
+                },
+                ..TaskInstance::new()
+            },
+        })
+        .collect();
+    let started = Instant::now();
+    fixture.apply(run.id, &queued).await.expect("apply");
+    eprintln!("apply of {TASKS} task changes: {:?}", started.elapsed());
+
+    // Admitting every task: a state change and a started attempt per task.
+    let admitted: Vec<Change> = names
+        .iter()
+        .flat_map(|name| {
+            let task = TaskName::new(name.as_str());
+            [
+                Change::Task {
+                    task: task.clone(),
+                    instance: TaskInstance {
+                        state: TaskState::Running {
+                            attempt: Attempt(1),
+                            started_at: at,
+                        },
+                        last_attempt: 1,
+                        ..TaskInstance::new()
+                    },
+                },
+                Change::AttemptStarted {
+                    task,
+                    attempt: Attempt(1),
+                    started_at: at,
+                },
+            ]
+        })
+        .collect();
+    let started = Instant::now();
+    fixture.apply(run.id, &admitted).await.expect("apply");
+    eprintln!(
+        "apply of {TASKS} task changes and {TASKS} started attempts: {:?}",
+        started.elapsed()
+    );
+
+    let finished: Vec<Change> = names
+        .iter()
+        .map(|name| Change::AttemptFinished {
+            task: TaskName::new(name.as_str()),
+            attempt: Attempt(1),
+            finished_at: at,
+            outcome: AttemptOutcome::Failed {
+                reason: FailureReason::Exit { code: 1 },
+            },
+        })
+        .collect();
+    let started = Instant::now();
+    fixture.apply(run.id, &finished).await.expect("apply");
+    eprintln!(
+        "apply of {TASKS} finished attempts: {:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let tasks = fixture
+        .task_instances(run.id)
+        .await
+        .expect("task_instances");
+    eprintln!("task_instances of {TASKS} tasks: {:?}", started.elapsed());
+    assert_eq!(tasks.len(), TASKS as usize);
+    let expected = TaskState::Running {
+        attempt: Attempt(1),
+        started_at: at,
+    };
+    assert!(tasks.iter().all(|(_, instance)| instance.state == expected));
+    let read_names: Vec<&str> = tasks.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(read_names, names);
+    let attempts = fixture.attempts(run.id, None).await.expect("attempts");
+    assert_eq!(attempts.len(), TASKS as usize);
+    assert!(attempts.iter().all(|attempt| attempt.finished.is_some()));
+}
+
+/// The engine's other pattern: many small batches, one after another. Prints the mean time of
+/// one; timings are never asserted.
+#[tokio::test]
+async fn small_batches_apply_one_after_another() {
+    const BATCHES: u32 = 500;
+    let fixture = temp_sqlite_store().await;
+    let names: Vec<String> = (0..100).map(|index| format!("task_{index}")).collect();
+    let run = fixture
+        .create_run(new_run("narrow", names))
+        .await
+        .expect("create_run");
+    let at = instant("2026-03-01T02:00:00Z");
+    let started = Instant::now();
+    for number in 1..=BATCHES {
+        let task = TaskName::new(format!("task_{}", number % 100));
+        let attempt = Attempt(number);
+        let changes = [
+            Change::Task {
+                task: task.clone(),
+                instance: TaskInstance {
+                    state: TaskState::Running {
+                        attempt,
+                        started_at: at,
+                    },
+                    last_attempt: number,
+                    attempt_base: 0,
+                    output: None,
+                },
+            },
+            Change::AttemptStarted {
+                task,
+                attempt,
+                started_at: at,
+            },
+        ];
+        fixture.apply(run.id, &changes).await.expect("apply");
+    }
+    eprintln!(
+        "apply of 2 changes, mean of {BATCHES}: {:?}",
+        started.elapsed() / BATCHES
+    );
+    let attempts = fixture.attempts(run.id, None).await.expect("attempts");
+    assert_eq!(attempts.len(), BATCHES as usize);
+}
+
+/// A state this version does not know (written by a newer one, or by hand) is an error that
+/// names it, not a panic.
+#[tokio::test]
+async fn an_unknown_state_in_the_file_is_reported_as_corrupt() {
+    let fixture = temp_sqlite_store().await;
+    let run = fixture
+        .create_run(new_run("tampered", ["task".into()]))
+        .await
+        .expect("create_run");
+    let mut connection = raw_connection(&fixture.folder).await;
+    sqlx::query("UPDATE task_instances SET state = 'exploded'")
+        .execute(&mut connection)
+        .await
+        .expect("tamper with the task state");
+    sqlx::query("UPDATE runs SET triggered_by = 'cron'")
+        .execute(&mut connection)
+        .await
+        .expect("tamper with the trigger");
+
+    let result = fixture.task_instances(run.id).await;
+    assert!(
+        matches!(&result, Err(StoreError::Corrupt { what: "task state", value }) if value == "exploded"),
+        "{result:?}"
+    );
+    let result = fixture.run(run.id).await;
+    assert!(
+        matches!(&result, Err(StoreError::Corrupt { what: "run trigger", value }) if value == "cron"),
+        "{result:?}"
+    );
+}
+
+#[derive(Debug, PartialEq)]
+struct Everything {
+    run: Option<tidewater_store::RunRecord>,
+    source: Option<String>,
+    tasks: Vec<(TaskName, TaskInstance)>,
+    attempts: Vec<tidewater_store::AttemptRecord>,
+}
+
+async fn everything(store: &SqliteStore, id: RunId) -> Everything {
+    Everything {
+        run: store.run(id).await.expect("run"),
+        source: store.workflow_source(id).await.expect("workflow_source"),
+        tasks: store.task_instances(id).await.expect("task_instances"),
+        attempts: store.attempts(id, None).await.expect("attempts"),
+    }
+}
+
+/// A plain connection to the store's file, as another tool would open it.
+async fn raw_connection(folder: &tempfile::TempDir) -> SqliteConnection {
+    let url = format!("sqlite://{}", store_path(folder).display());
+    SqliteConnection::connect(&url)
+        .await
+        .expect("connect to the store's file")
+}
