@@ -4,7 +4,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use crate::{
-    Dag, DagError, PoolName, RetryPolicy, Schedule, TaskIndex, TaskName, TriggerRule, WorkflowName,
+    Dag, DagError, PoolName, RetryPolicy, Schedule, TaskAction, TaskIndex, TaskName, TriggerRule,
+    WorkflowName,
 };
 
 /// A named DAG of tasks with its schedule: everything needed to run it, already checked.
@@ -39,24 +40,6 @@ pub struct Task {
     pub pool_slots: u32,
     pub priority: i32,
     pub role: TaskRole,
-}
-
-/// What a task does. Each kind has one runner module in the engine.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TaskAction {
-    /// A shell command (a template), run with `sh -c`.
-    Sh { command: String },
-    /// A no-op join node; completes inside the scheduler without a process.
-    Empty,
-}
-
-impl TaskAction {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            TaskAction::Sh { .. } => "sh",
-            TaskAction::Empty => "empty",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -105,11 +105,17 @@ impl<S: RunStore> Executor<S> {
         Executor {
             store,
             clock,
-            runners: Runners::default(),
+            runners: Runners::new(None),
             settings,
             observer,
             me,
         }
+    }
+
+    /// Replaces the runners (e.g. to add `sql` from `tidewater-flow`).
+    pub fn with_runners(mut self, runners: Runners) -> Executor<S> {
+        self.runners = runners;
+        self
     }
 
     /// Executes a run until it ends (or is cancelled) and returns its final state.
@@ -241,7 +247,8 @@ impl<S: RunStore> Executor<S> {
                 if is_cancelling {
                     break;
                 }
-                let admitted = queue.admit(&candidates(workflow, &view), now).admitted;
+                let mut admitted = queue.admit(&candidates(workflow, &view), now).admitted;
+                admitted.extend(queued_sensors(workflow, &view));
                 if admitted.is_empty() {
                     break;
                 }
@@ -350,11 +357,16 @@ impl<S: RunStore> Executor<S> {
     ) -> crate::StartedAttempt {
         let task = workflow.task(index);
         let Some(runner) = self.runners.runner_for(&task.action) else {
-            // Kinds without a runner never reach `Start`; report success so the run goes on.
+            let message = format!(
+                "no runner for `{}` tasks is installed in this build; this is a bug in tidewater",
+                task.action.kind()
+            );
             let _ = done.send(AttemptReport {
                 task: index,
                 attempt,
-                outcome: AttemptOutcome::Succeeded { output: None },
+                outcome: AttemptOutcome::Failed {
+                    reason: FailureReason::CouldNotStart { message },
+                },
             });
             return crate::StartedAttempt {
                 process: None,
@@ -470,6 +482,7 @@ impl<S: RunStore> Executor<S> {
     }
 }
 
+/// Queued tasks that need a slot of the task queue.
 fn candidates(workflow: &Workflow, view: &RunView) -> Vec<Candidate<TaskIndex>> {
     workflow
         .indices()
@@ -478,6 +491,9 @@ fn candidates(workflow: &Workflow, view: &RunView) -> Vec<Candidate<TaskIndex>> 
                 return None;
             };
             let task = workflow.task(index);
+            if !task.action.holds_a_slot() {
+                return None;
+            }
             Some(Candidate {
                 key: index,
                 workflow: workflow.name.clone(),
@@ -489,6 +505,17 @@ fn candidates(workflow: &Workflow, view: &RunView) -> Vec<Candidate<TaskIndex>> 
             })
         })
         .collect()
+}
+
+/// Queued sensors: they start at once and wait without holding a slot.
+fn queued_sensors<'a>(
+    workflow: &'a Workflow,
+    view: &'a RunView,
+) -> impl Iterator<Item = TaskIndex> + 'a {
+    workflow.indices().filter(move |&index| {
+        matches!(view.task(index).state, TaskState::Queued { .. })
+            && !workflow.task(index).action.holds_a_slot()
+    })
 }
 
 fn next_retry(view: &RunView) -> Option<Timestamp> {

@@ -7,6 +7,7 @@
 //! scheduling rule: those live in `tidewater-core`. Time comes from a [`Clock`], so tests
 //! drive it with a [`ManualClock`] instead of sleeping.
 
+mod attempt_log;
 mod attempt_paths;
 mod clock;
 mod engine_error;
@@ -16,10 +17,12 @@ mod run_observer;
 pub mod runners;
 mod task_runner;
 
+pub use attempt_log::AttemptLog;
 pub use attempt_paths::AttemptPaths;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
 pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};
 pub use run_observer::{RunObserver, SilentObserver};
+pub use runners::{PartitionProbe, Runners};
 pub use task_runner::{AttemptControl, AttemptReport, StartRequest, StartedAttempt, TaskRunner};

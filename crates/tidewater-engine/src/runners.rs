@@ -1,25 +1,53 @@
-//! One module per task kind that needs a runner. `empty` has none: `decide` completes it.
+//! One module per task kind that needs a runner here; `empty` has none (`decide` completes
+//! it), and kinds that need the query engine (`sql`, `maintain`) are registered by the binary
+//! from `tidewater-flow`.
 
 mod sh;
+mod wait;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 pub use sh::ShRunner;
+pub use wait::{PartitionProbe, WaitRunner};
 
 use tidewater_core::TaskAction;
 
 use crate::TaskRunner;
 
 /// The runners of every kind.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Runners {
-    pub sh: ShRunner,
+    sh: ShRunner,
+    wait: WaitRunner,
+    registered: HashMap<&'static str, Arc<dyn TaskRunner>>,
 }
 
 impl Runners {
-    /// The runner for a task's action, or `None` for kinds that never start an attempt.
+    /// Runners for `sh` and `wait`; `wait` on a table partition asks `probe`.
+    pub fn new(probe: Option<Arc<dyn PartitionProbe>>) -> Runners {
+        Runners {
+            sh: ShRunner,
+            wait: WaitRunner::new(probe),
+            registered: HashMap::new(),
+        }
+    }
+
+    /// Adds the runner of a kind implemented outside this crate (e.g. `sql`).
+    pub fn register(&mut self, kind: &'static str, runner: Arc<dyn TaskRunner>) {
+        self.registered.insert(kind, runner);
+    }
+
+    /// The runner for a task's action, or `None` if no runner is installed for its kind.
     pub fn runner_for(&self, action: &TaskAction) -> Option<&dyn TaskRunner> {
         match action {
             TaskAction::Sh { .. } => Some(&self.sh),
+            TaskAction::Wait(_) => Some(&self.wait),
             TaskAction::Empty => None,
+            TaskAction::Sql(_) | TaskAction::Maintain(_) => self
+                .registered
+                .get(action.kind())
+                .map(|runner| runner.as_ref()),
         }
     }
 }

@@ -5,19 +5,26 @@
 //! the engine.
 
 mod empty;
+mod maintain;
 mod sh;
+mod sql;
+mod table_ref;
+mod wait;
 
 use std::ops::Range;
 
 use tidewater_core::TaskAction;
 
 use crate::yaml_node::YamlNode;
-use crate::yaml_reader::YamlReader;
+use crate::yaml_reader::{Entry, YamlReader};
 
 /// How one kind reads its value.
 pub(crate) struct TaskKind {
     pub key: &'static str,
-    pub read: fn(&mut YamlReader<'_>, &YamlNode<'_>) -> Option<KindAction>,
+    /// Task keys that belong to this kind (e.g. `into` for `sql`); other kinds refuse them.
+    pub companions: &'static [&'static str],
+    /// Reads the kind's value and its companion entries present in the task.
+    pub read: fn(&mut YamlReader<'_>, &YamlNode<'_>, &[&Entry<'_, '_>]) -> Option<KindAction>,
 }
 
 /// What a kind's value becomes, plus what validation must look at.
@@ -44,11 +51,12 @@ pub(crate) struct FileReference {
     pub span: Range<usize>,
 }
 
-pub(crate) const KINDS: &[TaskKind] = &[sh::KIND, empty::KIND];
+pub(crate) const KINDS: &[TaskKind] =
+    &[sh::KIND, empty::KIND, sql::KIND, wait::KIND, maintain::KIND];
 
 /// Kinds that are designed (DESIGN.md) but not implemented: named in the error instead of
 /// being reported as unknown keys.
-pub(crate) const PLANNED_KINDS: &[&str] = &["sql", "http", "wait", "call"];
+pub(crate) const PLANNED_KINDS: &[&str] = &["http", "call"];
 
 pub(crate) fn find(key: &str) -> Option<&'static TaskKind> {
     KINDS.iter().find(|kind| kind.key == key)
@@ -63,4 +71,15 @@ pub(crate) fn planned(key: &str) -> Option<&'static str> {
 
 pub(crate) fn available_kinds() -> Vec<&'static str> {
     KINDS.iter().map(|kind| kind.key).collect()
+}
+
+/// The kind a companion key belongs to, e.g. `into` → `sql`.
+pub(crate) fn owner_of_companion(key: &str) -> Option<&'static TaskKind> {
+    KINDS.iter().find(|kind| kind.companions.contains(&key))
+}
+
+pub(crate) fn companion_keys() -> impl Iterator<Item = &'static str> {
+    KINDS
+        .iter()
+        .flat_map(|kind| kind.companions.iter().copied())
 }

@@ -106,6 +106,13 @@ pub enum ProblemKind {
     },
     #[error("task kind `{kind}` is not available yet")]
     KindNotAvailable { kind: &'static str },
+    #[error("`{key}` belongs to `{kind}` tasks")]
+    KeyOfAnotherKind {
+        key: &'static str,
+        kind: &'static str,
+    },
+    #[error("{what}")]
+    InvalidValue { what: String, hint: Option<String> },
     #[error("`{handler}` cannot have `{key}`: handlers run once every step is done")]
     HandlerKey {
         handler: &'static str,
@@ -215,6 +222,8 @@ impl ProblemKind {
             ProblemKind::MissingTaskKind { .. } => "tidewater::missing_task_kind",
             ProblemKind::TwoTaskKinds { .. } => "tidewater::two_task_kinds",
             ProblemKind::KindNotAvailable { .. } => "tidewater::kind_not_available",
+            ProblemKind::KeyOfAnotherKind { .. } => "tidewater::key_of_another_kind",
+            ProblemKind::InvalidValue { .. } => "tidewater::invalid_value",
             ProblemKind::HandlerKey { .. } => "tidewater::handler_key",
             ProblemKind::UnknownDependency { .. } => "tidewater::unknown_dependency",
             ProblemKind::DependencyCycle { .. } => "tidewater::dependency_cycle",
@@ -314,6 +323,10 @@ impl ProblemKind {
             ProblemKind::TwoTaskKinds { .. } => {
                 Some("a task does one thing: split it into two tasks".to_owned())
             }
+            ProblemKind::KeyOfAnotherKind { kind, .. } => {
+                Some(format!("use it with `{kind}:`, or remove it"))
+            }
+            ProblemKind::InvalidValue { hint, .. } => hint.clone(),
             ProblemKind::KindNotAvailable { .. } => Some(format!(
                 "available kinds: {}",
                 crate::kinds::available_kinds().join(", ")
@@ -406,6 +419,8 @@ impl ProblemKind {
             ProblemKind::MissingTaskKind { .. } => "this task",
             ProblemKind::TwoTaskKinds { .. } => "second kind",
             ProblemKind::KindNotAvailable { .. } => "not available yet",
+            ProblemKind::KeyOfAnotherKind { .. } => "not for this kind",
+            ProblemKind::InvalidValue { .. } => "invalid value",
             ProblemKind::HandlerKey { .. } => "not allowed in a handler",
             ProblemKind::UnknownDependency { .. } => "unknown task",
             ProblemKind::DependencyCycle { .. } => "this dependency closes the cycle",

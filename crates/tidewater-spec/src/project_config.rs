@@ -20,6 +20,9 @@ pub struct ProjectConfig {
     /// Where the embedded state and task logs live: `[store] path`, relative to the
     /// project root, by default `.tidewater`. Always absolute when the root is.
     pub state_dir: PathBuf,
+    /// `[warehouse] location`: where the Delta tables live, a folder relative to the project
+    /// root (default `warehouse`) or an object-store URL (`s3://bucket/prefix`).
+    pub warehouse: String,
 }
 
 /// One pool of `tidewater.toml`.
@@ -28,7 +31,8 @@ pub struct PoolConfig {
     pub slots: u32,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["parallelism", "pools", "store"];
+const TOP_LEVEL_KEYS: &[&str] = &["parallelism", "pools", "store", "warehouse"];
+const WAREHOUSE_KEYS: &[&str] = &["location"];
 const POOL_KEYS: &[&str] = &["slots"];
 const STORE_KEYS: &[&str] = &["path"];
 
@@ -54,6 +58,7 @@ impl ProjectConfig {
             pools: BTreeMap::new(),
             parallelism: None,
             state_dir: root.join(".tidewater"),
+            warehouse: root.join("warehouse").display().to_string(),
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -62,6 +67,15 @@ impl ProjectConfig {
                 "store" => {
                     if let Some(store_path) = reader.store_path(key, value) {
                         config.state_dir = root.join(store_path);
+                    }
+                }
+                "warehouse" => {
+                    if let Some(location) = reader.warehouse_location(key, value) {
+                        config.warehouse = if location.contains("://") {
+                            location
+                        } else {
+                            root.join(location).display().to_string()
+                        };
                     }
                 }
                 _ => reader.unknown_key(key, "`tidewater.toml`", TOP_LEVEL_KEYS),
@@ -183,6 +197,24 @@ impl ConfigReader<'_> {
             }
         }
         pools
+    }
+
+    fn warehouse_location(&mut self, key: &Key<'_>, value: &Value<'_>) -> Option<String> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.wrong_type(key.get_ref(), "a table", value);
+            return None;
+        };
+        let mut location = None;
+        for (setting, setting_value) in table.iter() {
+            match setting.get_ref().as_ref() {
+                "location" => match setting_value.get_ref().as_str() {
+                    Some(text) if !text.trim().is_empty() => location = Some(text.to_owned()),
+                    _ => self.wrong_type("warehouse.location", "a non-empty string", setting_value),
+                },
+                _ => self.unknown_key(setting, "`[warehouse]`", WAREHOUSE_KEYS),
+            }
+        }
+        location
     }
 
     fn store_path(&mut self, key: &Key<'_>, value: &Value<'_>) -> Option<PathBuf> {

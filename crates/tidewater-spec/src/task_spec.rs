@@ -69,6 +69,11 @@ impl TaskSpec {
             return spec;
         };
         let mut kind_key: Option<&'static str> = None;
+        // The kind first: its companion keys (e.g. `into`) may come before it in the file.
+        let kind_entry = entries
+            .iter()
+            .find(|entry| kinds::find(&entry.name).is_some());
+        let chosen = kind_entry.and_then(|entry| kinds::find(&entry.name));
         for entry in &entries {
             if let Some(kind) = kinds::find(&entry.name) {
                 match kind_key {
@@ -82,7 +87,11 @@ impl TaskSpec {
                     ),
                     None => {
                         kind_key = Some(kind.key);
-                        spec.kind = (kind.read)(reader, entry.value);
+                        let companions: Vec<&Entry<'_, '_>> = entries
+                            .iter()
+                            .filter(|other| kind.companions.contains(&other.name.as_ref()))
+                            .collect();
+                        spec.kind = (kind.read)(reader, entry.value, &companions);
                     }
                 }
             } else if let Some(planned) = kinds::planned(&entry.name) {
@@ -91,6 +100,23 @@ impl TaskSpec {
                     ProblemKind::KindNotAvailable { kind: planned },
                     entry.key.span.clone(),
                 );
+            } else if let Some(owner) = kinds::owner_of_companion(&entry.name) {
+                let is_own =
+                    chosen.is_some_and(|kind| kind.companions.contains(&entry.name.as_ref()));
+                if !is_own {
+                    reader.report(
+                        ProblemKind::KeyOfAnotherKind {
+                            key: owner
+                                .companions
+                                .iter()
+                                .copied()
+                                .find(|key| *key == entry.name)
+                                .unwrap_or(owner.key),
+                            kind: owner.key,
+                        },
+                        entry.key.span.clone(),
+                    );
+                }
             } else {
                 spec.read_key(reader, entry, &context, pools);
             }
@@ -159,6 +185,7 @@ fn task_keys(role: TaskRole) -> Vec<&'static str> {
         .filter(|key| role == TaskRole::Step || !matches!(*key, "needs" | "trigger"));
     kind_keys
         .into_iter()
+        .chain(kinds::companion_keys())
         .chain(own)
         .chain(SETTING_KEYS.iter().copied().filter(|key| *key != "trigger"))
         .collect()

@@ -1,9 +1,7 @@
 //! `sh`: a shell command in a process group of its own, its output logged line by line
 //! with timestamps.
 
-use std::io::Write;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
@@ -13,7 +11,7 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::process::{process_identity, signal_group};
-use crate::{AttemptControl, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
+use crate::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
 
 /// The largest `$TIDEWATER_OUTPUT` accepted: outputs are small values passed to templates,
 /// not a data channel.
@@ -21,8 +19,6 @@ const MAX_OUTPUT_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct ShRunner;
-
-type SharedLog = Arc<Mutex<std::io::BufWriter<std::fs::File>>>;
 
 impl TaskRunner for ShRunner {
     fn start(
@@ -49,7 +45,7 @@ impl TaskRunner for ShRunner {
                 control: AttemptControl::finished(),
             };
         };
-        let log = match open_log(&request) {
+        let log = match AttemptLog::create(&request.paths.log) {
             Ok(log) => log,
             Err(error) => {
                 report(failed_to_start(&format!(
@@ -66,8 +62,8 @@ impl TaskRunner for ShRunner {
             Ok(command) => command,
             Err(error) => {
                 let message = format!("cannot render the command template: {error}");
-                write_line(&log, "tidewater", message.as_bytes());
-                flush(&log);
+                log.note(&message);
+                log.flush();
                 report(failed_to_start(&message));
                 return StartedAttempt {
                     process: None,
@@ -75,11 +71,7 @@ impl TaskRunner for ShRunner {
                 };
             }
         };
-        write_line(
-            &log,
-            "tidewater",
-            format!("attempt {attempt}: sh -c {command:?}").as_bytes(),
-        );
+        log.note(format!("attempt {attempt}: sh -c {command:?}"));
         let _ = std::fs::remove_file(&request.paths.output);
 
         let mut process = Command::new("/bin/sh");
@@ -103,8 +95,8 @@ impl TaskRunner for ShRunner {
             Ok(child) => child,
             Err(error) => {
                 let message = format!("cannot start /bin/sh: {error}");
-                write_line(&log, "tidewater", message.as_bytes());
-                flush(&log);
+                log.note(&message);
+                log.flush();
                 report(failed_to_start(&message));
                 return StartedAttempt {
                     process: None,
@@ -174,8 +166,8 @@ impl TaskRunner for ShRunner {
                     format!("failed after {elapsed:.3}s: {reason}")
                 }
             };
-            write_line(&log, "tidewater", summary.as_bytes());
-            flush(&log);
+            log.note(&summary);
+            log.flush();
             report(outcome);
         });
         StartedAttempt {
@@ -263,15 +255,7 @@ fn failed_to_start(message: &str) -> AttemptOutcome {
     }
 }
 
-fn open_log(request: &StartRequest<'_>) -> std::io::Result<SharedLog> {
-    if let Some(dir) = request.paths.log.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::File::create(&request.paths.log)?;
-    Ok(Arc::new(Mutex::new(std::io::BufWriter::new(file))))
-}
-
-async fn copy_lines(stream: impl AsyncRead + Unpin, name: &'static str, log: SharedLog) {
+async fn copy_lines(stream: impl AsyncRead + Unpin, name: &'static str, log: AttemptLog) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
@@ -282,26 +266,8 @@ async fn copy_lines(stream: impl AsyncRead + Unpin, name: &'static str, log: Sha
                 if line.last() == Some(&b'\n') {
                     line.pop();
                 }
-                write_line(&log, name, &line);
+                log.line(name, &line);
             }
         }
-    }
-}
-
-/// `2026-01-01T00:00:00.000Z out| text`: one line per line of output, in arrival order.
-fn write_line(log: &SharedLog, stream: &str, text: &[u8]) {
-    let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
-    let Ok(mut log) = log.lock() else {
-        return;
-    };
-    // A log that cannot be written must not fail the task: its outcome is what matters.
-    let _ = write!(log, "{stamp} {stream:>9}| ");
-    let _ = log.write_all(text);
-    let _ = log.write_all(b"\n");
-}
-
-fn flush(log: &SharedLog) {
-    if let Ok(mut log) = log.lock() {
-        let _ = log.flush();
     }
 }

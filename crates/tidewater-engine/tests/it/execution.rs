@@ -259,3 +259,82 @@ async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
     let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/broken/1.log")).expect("log");
     assert!(log.contains("no-such-command-xyz: not found"), "{log}");
 }
+
+#[tokio::test]
+async fn a_sensor_waits_without_holding_the_only_slot() {
+    let mut harness = Harness::new(
+        TOML,
+        r#"
+tasks:
+  wait_for_flag:
+    wait: { path: "flags/{{ ds }}.ready", poke_interval: 10s }
+  make_flag:
+    sh: mkdir -p flags && touch flags/{{ ds }}.ready
+  after:
+    needs: [wait_for_flag]
+    sh: echo after > after.txt
+"#,
+    )
+    .await;
+    let run = harness.create_run().await;
+    let executor = harness.executor(1, &[]);
+    let workflow = harness.loaded.workflow.clone();
+    let execution = tokio::spawn(async move {
+        executor
+            .execute(&workflow, run, Resume::Continue, &CancelHandle::new())
+            .await
+    });
+    // With parallelism 1, `make_flag` can only run if the sensor holds no slot.
+    harness.wait_for("make_flag", "succeeded").await;
+    assert!(
+        !execution.is_finished(),
+        "the sensor has not looked again yet"
+    );
+    harness.clock.advance(Duration::from_secs(10));
+    let state = execution.await.expect("joined").expect("executed");
+    assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
+    assert_eq!(
+        std::fs::read_to_string(harness.path("after.txt")).expect("read"),
+        "after\n"
+    );
+    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/wait_for_flag/1.log"))
+        .expect("log");
+    assert!(
+        log.contains("waiting for a file matching flags/2026-01-01.ready"),
+        "{log}"
+    );
+    assert!(
+        log.contains("not yet") && log.contains("the condition holds"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_sensor_times_out_when_its_condition_never_holds() {
+    let mut harness = Harness::new(
+        TOML,
+        "tasks:\n  wait:\n    wait: { path: never.txt, poke_interval: 1m }\n    timeout: 5m\n",
+    )
+    .await;
+    let run = harness.create_run().await;
+    let executor = harness.executor(1, &[]);
+    let workflow = harness.loaded.workflow.clone();
+    let execution = tokio::spawn(async move {
+        executor
+            .execute(&workflow, run, Resume::Continue, &CancelHandle::new())
+            .await
+    });
+    harness.wait_for("wait", "running").await;
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+        harness.clock.advance(Duration::from_secs(60));
+    }
+    let state = execution.await.expect("joined").expect("executed");
+    assert!(matches!(state, RunState::Failed { .. }));
+    assert_eq!(
+        outcomes(&harness, run, "wait").await,
+        vec![AttemptOutcome::Failed {
+            reason: FailureReason::TimedOut
+        }]
+    );
+}

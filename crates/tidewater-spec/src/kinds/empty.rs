@@ -4,11 +4,19 @@ use tidewater_core::TaskAction;
 
 use super::{KindAction, TaskKind};
 use crate::yaml_node::{YamlNode, YamlValue};
-use crate::yaml_reader::YamlReader;
+use crate::yaml_reader::{Entry, YamlReader};
 
-pub(crate) const KIND: TaskKind = TaskKind { key: "empty", read };
+pub(crate) const KIND: TaskKind = TaskKind {
+    key: "empty",
+    companions: &[],
+    read,
+};
 
-fn read(reader: &mut YamlReader<'_>, value: &YamlNode<'_>) -> Option<KindAction> {
+fn read(
+    reader: &mut YamlReader<'_>,
+    value: &YamlNode<'_>,
+    _companions: &[&Entry<'_, '_>],
+) -> Option<KindAction> {
     let is_accepted = match &value.value {
         YamlValue::Null | YamlValue::Bool(true) => true,
         YamlValue::Mapping(entries) => entries.is_empty(),

@@ -5,11 +5,19 @@ use tidewater_core::TaskAction;
 use super::{FileReference, KindAction, TaskKind, TemplateText};
 use crate::ProblemKind;
 use crate::yaml_node::YamlNode;
-use crate::yaml_reader::YamlReader;
+use crate::yaml_reader::{Entry, YamlReader};
 
-pub(crate) const KIND: TaskKind = TaskKind { key: "sh", read };
+pub(crate) const KIND: TaskKind = TaskKind {
+    key: "sh",
+    companions: &[],
+    read,
+};
 
-fn read(reader: &mut YamlReader<'_>, value: &YamlNode<'_>) -> Option<KindAction> {
+fn read(
+    reader: &mut YamlReader<'_>,
+    value: &YamlNode<'_>,
+    _companions: &[&Entry<'_, '_>],
+) -> Option<KindAction> {
     let command = reader.string("sh", value)?;
     if command.trim().is_empty() {
         reader.report(

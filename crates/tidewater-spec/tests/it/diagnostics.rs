@@ -216,7 +216,7 @@ fn a_task_needs_exactly_one_kind() {
     sh: echo hi
     empty: {}
   later:
-    sql: SELECT 1
+    http: { url: "http://127.0.0.1" }
   wrong_empty:
     empty: yes please
 "#;

@@ -1,0 +1,205 @@
+//! `wait`: a sensor that checks a condition every `poke_interval` until it holds or the
+//! task's timeout passes. It holds no task-queue slot (the executor admits it directly).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidewater_core::{AttemptOutcome, FailureReason, TaskAction, WaitCondition};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
+
+/// A sensor without a `timeout` gives up after this long.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Answers whether a table partition has data. Implemented where tables are known
+/// (`tidewater-flow`), so that this crate stays free of the query engine.
+#[async_trait::async_trait]
+pub trait PartitionProbe: Send + Sync {
+    async fn has_partition(
+        &self,
+        table: &str,
+        partition: &[(String, String)],
+    ) -> Result<bool, String>;
+}
+
+#[derive(Default)]
+pub struct WaitRunner {
+    probe: Option<Arc<dyn PartitionProbe>>,
+}
+
+impl WaitRunner {
+    pub fn new(probe: Option<Arc<dyn PartitionProbe>>) -> WaitRunner {
+        WaitRunner { probe }
+    }
+}
+
+/// A condition with its templates rendered.
+enum Check {
+    Partition {
+        table: String,
+        partition: Vec<(String, String)>,
+    },
+    Path {
+        pattern: String,
+    },
+}
+
+impl TaskRunner for WaitRunner {
+    fn start(
+        &self,
+        request: StartRequest<'_>,
+        done: mpsc::UnboundedSender<AttemptReport>,
+    ) -> StartedAttempt {
+        let task = request.task_index;
+        let attempt = request.attempt;
+        let report = move |outcome: AttemptOutcome| {
+            let _ = done.send(AttemptReport {
+                task,
+                attempt,
+                outcome,
+            });
+        };
+        let could_not_start = |message: String| AttemptOutcome::Failed {
+            reason: FailureReason::CouldNotStart { message },
+        };
+        let finished = || StartedAttempt {
+            process: None,
+            control: AttemptControl::finished(),
+        };
+        let log = match AttemptLog::create(&request.paths.log) {
+            Ok(log) => log,
+            Err(error) => {
+                report(could_not_start(format!(
+                    "cannot create the log file {}: {error}",
+                    request.paths.log.display()
+                )));
+                return finished();
+            }
+        };
+        let TaskAction::Wait(action) = &request.task.action else {
+            report(could_not_start(
+                "the wait runner was given a task of another kind; this is a bug in tidewater"
+                    .to_owned(),
+            ));
+            return finished();
+        };
+        let check = match render(&action.condition, &request) {
+            Ok(check) => check,
+            Err(message) => {
+                log.note(&message);
+                log.flush();
+                report(could_not_start(message));
+                return finished();
+            }
+        };
+        let probe = self.probe.clone();
+        if matches!(check, Check::Partition { .. }) && probe.is_none() {
+            let message = "waiting for a table partition needs the warehouse, which this build has not set up; this is a bug in tidewater".to_owned();
+            log.note(&message);
+            log.flush();
+            report(could_not_start(message));
+            return finished();
+        }
+        let clock = request.clock.clone();
+        let poke = chrono::Duration::from_std(action.poke_interval)
+            .unwrap_or(chrono::Duration::seconds(30));
+        let timeout = request.task.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let deadline =
+            clock.now() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+        let root = request.project_root.to_path_buf();
+        let (stop_sender, mut stop) = oneshot::channel::<()>();
+        log.note(format!(
+            "attempt {attempt}: waiting for {}",
+            describe(&check)
+        ));
+        tokio::spawn(async move {
+            let outcome = loop {
+                let satisfied = match &check {
+                    Check::Partition { table, partition } => match &probe {
+                        Some(probe) => probe.has_partition(table, partition).await,
+                        None => Err("no partition probe".to_owned()),
+                    },
+                    Check::Path { pattern } => path_exists(&root, pattern),
+                };
+                match satisfied {
+                    Ok(true) => {
+                        log.note("the condition holds");
+                        break AttemptOutcome::Succeeded { output: None };
+                    }
+                    Ok(false) => log.note("not yet"),
+                    // A probe error (e.g. a table that cannot be read yet) is logged and retried
+                    // at the next poke: the sensor's job is to wait through such states.
+                    Err(message) => log.note(format!("check failed, will check again: {message}")),
+                }
+                log.flush();
+                let now = clock.now();
+                if now >= deadline {
+                    break AttemptOutcome::Failed {
+                        reason: FailureReason::TimedOut,
+                    };
+                }
+                let next = (now + poke).min(deadline);
+                tokio::select! {
+                    () = clock.sleep_until(next) => {}
+                    Ok(()) = &mut stop => break AttemptOutcome::Failed { reason: FailureReason::Cancelled },
+                }
+            };
+            if let AttemptOutcome::Failed { reason } = &outcome {
+                log.note(format!("failed: {reason}"));
+            }
+            log.flush();
+            report(outcome);
+        });
+        StartedAttempt {
+            process: None,
+            control: AttemptControl::new(stop_sender),
+        }
+    }
+}
+
+fn render(condition: &WaitCondition, request: &StartRequest<'_>) -> Result<Check, String> {
+    let render = |template: &str| {
+        request
+            .template
+            .render(template)
+            .map_err(|error| format!("cannot render the template `{template}`: {error}"))
+    };
+    Ok(match condition {
+        WaitCondition::Partition { table, partition } => Check::Partition {
+            table: table.clone(),
+            partition: partition
+                .iter()
+                .map(|(column, value)| Ok((column.clone(), render(value)?)))
+                .collect::<Result<_, String>>()?,
+        },
+        WaitCondition::Path { pattern } => Check::Path {
+            pattern: render(pattern)?,
+        },
+    })
+}
+
+fn describe(check: &Check) -> String {
+    match check {
+        Check::Partition { table, partition } => {
+            let values: Vec<String> = partition
+                .iter()
+                .map(|(column, value)| format!("{column} = {value}"))
+                .collect();
+            format!("partition {} of {table}", values.join(", "))
+        }
+        Check::Path { pattern } => format!("a file matching {pattern}"),
+    }
+}
+
+/// Whether any file matches `pattern` (relative to the project root unless absolute).
+fn path_exists(root: &std::path::Path, pattern: &str) -> Result<bool, String> {
+    let full = if std::path::Path::new(pattern).is_absolute() {
+        pattern.to_owned()
+    } else {
+        root.join(pattern).display().to_string()
+    };
+    let mut matches =
+        glob::glob(&full).map_err(|error| format!("bad pattern `{pattern}`: {error}"))?;
+    Ok(matches.any(|entry| entry.is_ok()))
+}
