@@ -14,6 +14,7 @@ mod retry_policy;
 mod run_state;
 mod run_view;
 mod schedule;
+mod task_action;
 mod task_queue;
 mod task_state;
 mod trigger_rule;
@@ -28,11 +29,15 @@ pub use retry_policy::{Backoff, RetryPolicy};
 pub use run_state::RunState;
 pub use run_view::{RunView, TaskInstance};
 pub use schedule::{Schedule, ScheduleError};
+pub use task_action::{
+    MaintainAction, SchemaPolicy, SqlAction, SqlTarget, SqlText, TaskAction, WaitAction,
+    WaitCondition, WriteMode,
+};
 pub use task_queue::{Candidate, QueueLimits, TaskQueue, WaitReason};
 pub use task_state::TaskState;
 pub use trigger_rule::TriggerRule;
 pub use trigger_rule::{UpstreamTally, Verdict};
-pub use workflow::{HandlerKind, Task, TaskAction, TaskRole, Workflow, WorkflowSettings};
+pub use workflow::{HandlerKind, Task, TaskRole, Workflow, WorkflowSettings};
 
 /// Every instant in Tidewater is a UTC timestamp; time zones only shape schedules and `ds`.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
