@@ -5,30 +5,38 @@
 //! Nothing here performs IO, spawns tasks or reads the clock: time (`now`) and randomness
 //! (a jitter seed) are parameters. The engine crate is the imperative shell around this one.
 
+mod backfill_range;
 mod change;
 mod dag;
 mod data_interval;
 mod decide;
 mod ids;
+mod rate_limit;
 mod retry_policy;
+mod run_limit;
 mod run_state;
 mod run_view;
 mod schedule;
+mod schedule_plan;
 mod task_action;
 mod task_queue;
 mod task_state;
 mod trigger_rule;
 mod workflow;
 
+pub use backfill_range::{BackfillError, BackfillOrder, BackfillPlan, BackfillRange};
 pub use change::{Action, AttemptOutcome, Change, FailureReason, ProcessIdentity};
 pub use dag::{Dag, DagError};
 pub use data_interval::DataInterval;
 pub use decide::{DecideContext, Decision, Event, decide};
 pub use ids::{Attempt, PoolName, RunId, TaskIndex, TaskName, WorkflowName};
+pub use rate_limit::{RateLimit, RateLimitError, RateUnit};
 pub use retry_policy::{Backoff, RetryPolicy};
+pub use run_limit::{QueuedRun, RunLimit};
 pub use run_state::RunState;
 pub use run_view::{RunView, TaskInstance};
 pub use schedule::{Schedule, ScheduleError};
+pub use schedule_plan::{DueRuns, SchedulePlan};
 pub use task_action::{
     MaintainAction, SchemaPolicy, SqlAction, SqlTarget, SqlText, TaskAction, WaitAction,
     WaitCondition, WriteMode,

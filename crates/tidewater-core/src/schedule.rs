@@ -99,8 +99,16 @@ impl Schedule {
         at: Timestamp,
         timezone: chrono_tz::Tz,
     ) -> Option<DataInterval> {
-        let local = at.with_timezone(&timezone);
-        let start = self.cron.find_next_occurrence(&local, true).ok()?.to_utc();
+        // croner's inclusive search misses a fire time that a DST gap moved when the search
+        // starts exactly on it (e.g. `@daily` in America/Santiago, whose midnight is skipped):
+        // search strictly after one second earlier instead.
+        let just_before = at
+            .checked_sub_signed(chrono::TimeDelta::seconds(1))
+            .unwrap_or(at);
+        let mut start = self.next_fire(just_before, timezone)?;
+        if start < at {
+            start = self.next_fire(at, timezone)?;
+        }
         let end = self.next_fire(start, timezone)?;
         DataInterval::new(start, end)
     }
@@ -230,6 +238,17 @@ mod tests {
             assert_eq!(pair[0].end, pair[1].start);
             assert_eq!(pair[0].end - pair[0].start, chrono::Duration::hours(1));
         }
+    }
+
+    /// Regression: the run for a day whose midnight a DST gap skips was the next day's.
+    #[test]
+    fn the_interval_of_a_day_whose_midnight_is_skipped_is_that_day() {
+        let schedule = Schedule::parse("@daily").expect("valid");
+        let date = NaiveDate::from_ymd_opt(2026, 9, 6).expect("valid");
+        let interval = schedule
+            .interval_for_date(date, chrono_tz::America::Santiago)
+            .expect("some");
+        assert_eq!(interval.ds(chrono_tz::America::Santiago), date);
     }
 
     #[test]

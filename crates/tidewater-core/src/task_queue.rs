@@ -4,15 +4,23 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
 
-use crate::{PoolName, Timestamp, WorkflowName};
+use crate::rate_limit::StartWindow;
+use crate::{PoolName, RateLimit, Timestamp, WorkflowName};
 
 /// The limits the queue enforces.
-#[derive(Debug, Clone)]
+///
+/// `Default` is there so that callers can name only the limits they set
+/// (`QueueLimits { parallelism: 4, ..QueueLimits::default() }`); note that its parallelism
+/// of 0 admits nothing.
+#[derive(Debug, Clone, Default)]
 pub struct QueueLimits {
     /// How many tasks may run at once in all.
     pub parallelism: u32,
     /// Slots of each pool declared in `tidewater.toml`.
     pub pools: HashMap<PoolName, u32>,
+    /// Rates of the pools that have one (`rate = "30/min"`). A rate applies only to a pool
+    /// declared in `pools`; a candidate naming an undeclared pool waits as `UnknownPool`.
+    pub pool_rates: HashMap<PoolName, RateLimit>,
     /// Per-workflow caps (`max_active_tasks`).
     pub max_active_tasks: HashMap<WorkflowName, u32>,
     /// A waiting task gains one priority point per `aging` waited, so that a steady stream of
@@ -57,6 +65,12 @@ pub enum WaitReason {
         workflow: WorkflowName,
         limit: u32,
     },
+    /// The pool started as many tasks as its rate allows within the last window; a start at
+    /// `until` is within the rate again.
+    RateLimited {
+        pool: PoolName,
+        until: Timestamp,
+    },
 }
 
 impl std::fmt::Display for WaitReason {
@@ -80,11 +94,19 @@ impl std::fmt::Display for WaitReason {
             WaitReason::MaxActiveTasks { workflow, limit } => {
                 write!(f, "max_active_tasks {limit} reached for {workflow}")
             }
+            WaitReason::RateLimited { pool, until } => {
+                let until = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                write!(f, "rate limit {pool} until {until}")
+            }
         }
     }
 }
 
 /// Tracks what is running and admits candidates within the limits.
+///
+/// Rate limits are kept by this queue alone: two queues guarding the same pool each allow
+/// the full rate, so one queue must see every start of a rate-limited pool (a restarted
+/// queue learns earlier starts through [`TaskQueue::record_start`]).
 #[derive(Debug)]
 pub struct TaskQueue<K> {
     limits: QueueLimits,
@@ -92,6 +114,11 @@ pub struct TaskQueue<K> {
     total: u32,
     pool_used: HashMap<PoolName, u32>,
     workflow_active: HashMap<WorkflowName, u32>,
+    /// The recent starts of each pool with a rate.
+    start_windows: HashMap<PoolName, StartWindow>,
+    /// Pools that held back a candidate by their rate in the last `admit`: only their
+    /// windows need a timer, since everything else waits for a release.
+    rate_blocked: Vec<PoolName>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,12 +130,19 @@ struct Held {
 
 impl<K: Clone + Eq + Hash> TaskQueue<K> {
     pub fn new(limits: QueueLimits) -> Self {
+        let start_windows = limits
+            .pool_rates
+            .iter()
+            .map(|(pool, &rate)| (pool.clone(), StartWindow::new(rate)))
+            .collect();
         TaskQueue {
             limits,
             running: HashMap::new(),
             total: 0,
             pool_used: HashMap::new(),
             workflow_active: HashMap::new(),
+            start_windows,
+            rate_blocked: Vec::new(),
         }
     }
 
@@ -124,6 +158,10 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
     /// admits each that fits. A candidate that does not fit its pool reserves the pool:
     /// no candidate behind it may take that pool's slots, so a task that needs many slots
     /// is not starved by a stream of small ones.
+    ///
+    /// Every admitted candidate counts as one start of its pool at `now` against the pool's
+    /// rate, whatever its `pool_slots`. A candidate held back by the rate reserves nothing:
+    /// the rate holds back every candidate of its pool alike until the window moves on.
     pub fn admit(&mut self, candidates: &[Candidate<K>], now: Timestamp) -> Admission<K> {
         let mut order: Vec<(i64, &Candidate<K>)> = candidates
             .iter()
@@ -138,21 +176,50 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
         let mut admitted = Vec::new();
         let mut waiting = Vec::new();
         let mut reserved: Vec<PoolName> = Vec::new();
+        self.rate_blocked.clear();
         for (_, candidate) in order {
-            match self.check(candidate, &reserved) {
+            match self.check(candidate, &reserved, now) {
                 Ok(()) => {
-                    self.hold(candidate);
+                    self.hold(candidate, now);
                     admitted.push(candidate.key.clone());
                 }
                 Err(reason) => {
-                    if let WaitReason::PoolFull { pool, .. } = &reason {
-                        reserved.push(pool.clone());
+                    match &reason {
+                        WaitReason::PoolFull { pool, .. } => reserved.push(pool.clone()),
+                        WaitReason::RateLimited { pool, .. }
+                            if !self.rate_blocked.contains(pool) =>
+                        {
+                            self.rate_blocked.push(pool.clone());
+                        }
+                        _ => {}
                     }
                     waiting.push((candidate.key.clone(), reason));
                 }
             }
         }
         Admission { admitted, waiting }
+    }
+
+    /// When to call `admit` again for the candidates that the last `admit` held back by a
+    /// rate: the earliest instant one of them may start, never before `now`. `None` when no
+    /// candidate waits for a rate; the other reasons to wait end with a `release`, which
+    /// the caller sees anyway.
+    pub fn next_wake(&self, now: Timestamp) -> Option<Timestamp> {
+        self.rate_blocked
+            .iter()
+            .filter_map(|pool| self.start_windows.get(pool))
+            .map(|window| window.available_at().map_or(now, |until| until.max(now)))
+            .min()
+    }
+
+    /// Counts a start of `pool` at `started_at` that this queue did not admit itself, such
+    /// as an attempt that started before a restart (read back from the store), so that a
+    /// restart does not grant a fresh rate. Holds no slot; does nothing for a pool without
+    /// a rate.
+    pub fn record_start(&mut self, pool: &PoolName, started_at: Timestamp) {
+        if let Some(window) = self.start_windows.get_mut(pool) {
+            window.record(started_at);
+        }
     }
 
     /// Gives back what a finished task held.
@@ -177,7 +244,12 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
         i64::from(candidate.priority) + (waited.as_millis() / aging) as i64
     }
 
-    fn check(&self, candidate: &Candidate<K>, reserved: &[PoolName]) -> Result<(), WaitReason> {
+    fn check(
+        &self,
+        candidate: &Candidate<K>,
+        reserved: &[PoolName],
+        now: Timestamp,
+    ) -> Result<(), WaitReason> {
         if self.total >= self.limits.parallelism {
             return Err(WaitReason::Parallelism {
                 running: self.total,
@@ -213,14 +285,23 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
                     needed: candidate.pool_slots,
                 });
             }
+            if let Some(window) = self.start_windows.get(pool) {
+                window.check(now).map_err(|until| WaitReason::RateLimited {
+                    pool: pool.clone(),
+                    until,
+                })?;
+            }
         }
         Ok(())
     }
 
-    fn hold(&mut self, candidate: &Candidate<K>) {
+    fn hold(&mut self, candidate: &Candidate<K>, now: Timestamp) {
         self.total += 1;
         if let Some(pool) = &candidate.pool {
             *self.pool_used.entry(pool.clone()).or_insert(0) += candidate.pool_slots;
+            if let Some(window) = self.start_windows.get_mut(pool) {
+                window.record(now);
+            }
         }
         *self
             .workflow_active
@@ -261,6 +342,7 @@ mod tests {
         QueueLimits {
             parallelism,
             pools: HashMap::from([(PoolName::new("api"), pool_slots)]),
+            pool_rates: HashMap::new(),
             max_active_tasks: HashMap::new(),
             aging: Duration::from_secs(60),
         }
@@ -315,6 +397,138 @@ mod tests {
                 .admit(&[candidate(2, 0, 4, 1), candidate(3, 0, 1, 2)], at(3))
                 .admitted,
             vec![2]
+        );
+    }
+
+    fn rated(parallelism: u32, pool_slots: u32, rate: &str) -> QueueLimits {
+        QueueLimits {
+            pool_rates: HashMap::from([(
+                PoolName::new("api"),
+                rate.parse().expect("a valid rate"),
+            )]),
+            ..limits(parallelism, pool_slots)
+        }
+    }
+
+    fn keys(admission: &Admission<u64>) -> Vec<u64> {
+        admission.admitted.clone()
+    }
+
+    #[test]
+    fn a_pool_starts_no_more_than_its_rate_within_a_window() {
+        let mut queue = TaskQueue::new(rated(100, 100, "3/min"));
+        let backlog: Vec<Candidate<u64>> = (0..10).map(|key| candidate(key, 0, 1, 0)).collect();
+        let first = queue.admit(&backlog, at(0));
+        assert_eq!(keys(&first), vec![0, 1, 2]);
+        let until = WaitReason::RateLimited {
+            pool: PoolName::new("api"),
+            until: at(60),
+        };
+        assert!(first.waiting.iter().all(|(_, reason)| *reason == until));
+        // Finishing tasks frees slots, not starts.
+        for key in 0..3 {
+            queue.release(&key);
+        }
+        assert!(queue.admit(&backlog[3..], at(59)).admitted.is_empty());
+        assert_eq!(keys(&queue.admit(&backlog[3..], at(60))), vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn the_window_slides_with_each_start_rather_than_resetting_per_unit() {
+        let mut queue = TaskQueue::new(rated(100, 100, "2/min"));
+        queue.admit(&[candidate(1, 0, 1, 0)], at(0));
+        queue.admit(&[candidate(2, 0, 1, 50)], at(50));
+        // A fixed per-minute counter would allow a start at 60; the window still holds 50.
+        let admission = queue.admit(&[candidate(3, 0, 1, 55), candidate(4, 0, 1, 55)], at(60));
+        assert_eq!(keys(&admission), vec![3]);
+        assert_eq!(
+            admission.waiting,
+            vec![(
+                4,
+                WaitReason::RateLimited {
+                    pool: PoolName::new("api"),
+                    until: at(110)
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn next_wake_is_when_the_first_rate_blocked_candidate_may_start() {
+        let mut queue = TaskQueue::new(rated(100, 100, "1/h"));
+        assert_eq!(queue.next_wake(at(0)), None);
+        queue.admit(&[candidate(1, 0, 1, 0), candidate(2, 0, 1, 0)], at(0));
+        assert_eq!(queue.next_wake(at(10)), Some(at(3600)));
+        // Asked late, it says "now" rather than a time in the past.
+        assert_eq!(queue.next_wake(at(4000)), Some(at(4000)));
+        assert_eq!(
+            keys(&queue.admit(&[candidate(2, 0, 1, 0)], at(3600))),
+            vec![2]
+        );
+        assert_eq!(queue.next_wake(at(3600)), None);
+    }
+
+    #[test]
+    fn candidates_waiting_only_for_slots_need_no_wake() {
+        let mut queue = TaskQueue::new(rated(100, 1, "10/min"));
+        let admission = queue.admit(&[candidate(1, 0, 1, 0), candidate(2, 0, 1, 0)], at(0));
+        assert!(matches!(
+            admission.waiting[0].1,
+            WaitReason::PoolFull { .. }
+        ));
+        assert_eq!(queue.next_wake(at(0)), None);
+    }
+
+    #[test]
+    fn a_rate_counts_starts_whatever_their_slots() {
+        let mut queue = TaskQueue::new(rated(100, 10, "2/min"));
+        let admission = queue.admit(
+            &[
+                candidate(1, 0, 4, 0),
+                candidate(2, 0, 1, 0),
+                candidate(3, 0, 1, 0),
+            ],
+            at(0),
+        );
+        assert_eq!(keys(&admission), vec![1, 2]);
+        assert_eq!(queue.pool_used(&PoolName::new("api")), 5);
+    }
+
+    #[test]
+    fn a_rate_limited_pool_does_not_hold_back_other_work() {
+        let mut queue = TaskQueue::new(rated(100, 10, "1/min"));
+        let mut unpooled = candidate(3, 0, 1, 0);
+        unpooled.pool = None;
+        let admission = queue.admit(
+            &[candidate(1, 0, 1, 0), candidate(2, 0, 1, 0), unpooled],
+            at(0),
+        );
+        assert_eq!(keys(&admission), vec![1, 3]);
+    }
+
+    #[test]
+    fn starts_recorded_before_a_restart_count_against_the_rate() {
+        // Regression guard: a restarted queue must not grant a fresh window of starts.
+        let mut queue = TaskQueue::new(rated(100, 100, "2/min"));
+        queue.record_start(&PoolName::new("api"), at(-30));
+        queue.record_start(&PoolName::new("api"), at(-10));
+        let admission = queue.admit(&[candidate(1, 0, 1, 0)], at(0));
+        assert!(admission.admitted.is_empty());
+        assert_eq!(queue.next_wake(at(0)), Some(at(30)));
+        // Recording a start of a pool without a rate changes nothing.
+        queue.record_start(&PoolName::new("other"), at(0));
+        assert_eq!(queue.running(), 0);
+    }
+
+    #[test]
+    fn a_rate_wait_reads_as_the_pool_and_the_time_it_may_start() {
+        let reason = WaitReason::RateLimited {
+            pool: PoolName::new("api"),
+            until: at(190),
+        };
+        assert_eq!(
+            reason.to_string(),
+            "rate limit api until 2023-11-14T22:16:30Z"
         );
     }
 

@@ -1,3 +1,5 @@
 //! Simulations of `decide` and the task queue with a manual notion of time.
 
 mod decide;
+mod schedule_simulation;
+mod task_queue_simulation;

@@ -162,6 +162,7 @@ impl Harness {
                     .collect(),
                 max_active_tasks: HashMap::new(),
                 aging: Duration::from_secs(60),
+                pool_rates: HashMap::new(),
             },
             kill_grace: Duration::from_secs(10),
             jitter_seed: 1,
