@@ -293,7 +293,11 @@ impl<S: RunStore> Executor<S> {
                 }
                 return Ok(view.run.clone());
             }
-            let next_retry = next_retry(&view);
+            // Wake for the next retry, or when a rate limit lets a waiting task start.
+            let next_retry = [next_retry(&view), queue.next_wake(now)]
+                .into_iter()
+                .flatten()
+                .min();
             let retry_timer = async {
                 match next_retry {
                     Some(at) => self.clock.sleep_until(at).await,

@@ -29,11 +29,13 @@ pub struct ProjectConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolConfig {
     pub slots: u32,
+    /// `rate = "30/min"`: at most this many task starts per window.
+    pub rate: Option<tidewater_core::RateLimit>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &["parallelism", "pools", "store", "warehouse"];
 const WAREHOUSE_KEYS: &[&str] = &["location"];
-const POOL_KEYS: &[&str] = &["slots"];
+const POOL_KEYS: &[&str] = &["slots", "rate"];
 const STORE_KEYS: &[&str] = &["path"];
 
 impl ProjectConfig {
@@ -172,19 +174,54 @@ impl ConfigReader<'_> {
                 continue;
             };
             let mut slots = None;
+            let mut rate = None;
+            let mut is_valid = true;
             for (setting, setting_value) in settings.iter() {
                 match setting.get_ref().as_ref() {
                     "slots" => {
                         slots =
                             self.count(&format!("pools.{}.slots", name.get_ref()), setting_value);
+                        is_valid &= slots.is_some();
                     }
+                    "rate" => match setting_value.get_ref().as_str() {
+                        Some(text) => match text.parse::<tidewater_core::RateLimit>() {
+                            Ok(parsed) => rate = Some(parsed),
+                            Err(error) => {
+                                is_valid = false;
+                                self.report(
+                                    ProblemKind::InvalidValue {
+                                        what: error.to_string(),
+                                        hint: Some(
+                                            "a rate is starts per unit, e.g. `rate = \"30/min\"`"
+                                                .to_owned(),
+                                        ),
+                                    },
+                                    setting_value.span(),
+                                );
+                            }
+                        },
+                        None => {
+                            is_valid = false;
+                            self.wrong_type(
+                                &format!("pools.{}.rate", name.get_ref()),
+                                "a string such as \"30/min\"",
+                                setting_value,
+                            );
+                        }
+                    },
                     _ => self.unknown_key(setting, &context, POOL_KEYS),
                 }
             }
+            // A pool with only a rate limits starts, not concurrency.
+            let slots = slots.or(rate.map(|_| u32::MAX));
             match slots {
-                Some(slots) => {
-                    pools.insert(PoolName::new(name.get_ref().as_ref()), PoolConfig { slots });
+                Some(slots) if is_valid => {
+                    pools.insert(
+                        PoolName::new(name.get_ref().as_ref()),
+                        PoolConfig { slots, rate },
+                    );
                 }
+                Some(_) => {}
                 None if settings.get("slots").is_none() => self.report(
                     ProblemKind::MissingKey {
                         key: "slots",
@@ -268,7 +305,7 @@ mod tests {
         assert_eq!(config.parallelism, Some(8));
         assert_eq!(
             config.pools.get("source_api"),
-            Some(&PoolConfig { slots: 2 })
+            Some(&PoolConfig { slots: 2, rate: None })
         );
         assert_eq!(config.state_dir, PathBuf::from("/project/state"));
     }
@@ -309,5 +346,16 @@ mod tests {
         let first = problems.iter().next().expect("a problem");
         assert_eq!(first.kind().code(), "tidewater::toml_syntax");
         assert_eq!(first.line_column().map(|(line, _)| line), Some(2));
+    }
+
+    #[test]
+    fn a_pool_rate_is_read_and_a_bad_unit_is_reported_at_its_place() {
+        let config = parse("[pools.api]\nslots = 4\nrate = \"30/min\"\n").expect("valid");
+        let pool = config.pools.get("api").expect("declared");
+        assert_eq!(pool.rate.map(|rate| rate.to_string()), Some("30/min".to_owned()));
+        let problems = parse("[pools.api]\nslots = 4\nrate = \"30/fortnight\"\n").expect_err("invalid");
+        let text = problems.to_string();
+        assert!(text.contains("unknown unit `fortnight`"), "{text}");
+        assert!(text.contains("tidewater.toml:3:8"), "{text}");
     }
 }

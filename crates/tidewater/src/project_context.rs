@@ -108,6 +108,13 @@ impl ProjectContext {
                 .into_iter()
                 .collect(),
             aging: AGING,
+            pool_rates: self
+                .project
+                .config
+                .pools
+                .iter()
+                .filter_map(|(name, pool)| pool.rate.map(|rate| (name.clone(), rate)))
+                .collect(),
         };
         let settings = ExecutorSettings {
             project_root: self.project.root.clone(),

@@ -338,3 +338,44 @@ async fn a_sensor_times_out_when_its_condition_never_holds() {
         }]
     );
 }
+
+#[tokio::test]
+async fn a_pool_rate_holds_starts_until_its_window_has_room() {
+    let mut yaml = String::from("tasks:\n");
+    for index in 0..4 {
+        yaml.push_str(&format!(
+            "  t{index}:\n    sh: echo t{index} >> started.txt\n    pool: api\n"
+        ));
+    }
+    let mut harness = Harness::new(TOML, &yaml).await;
+    let run = harness.create_run().await;
+    let executor = harness.executor_with_rates(8, &[("api", 10)], &[("api", "2/min")]);
+    let workflow = harness.loaded.workflow.clone();
+    let execution = tokio::spawn(async move {
+        executor
+            .execute(&workflow, run, Resume::Continue, &CancelHandle::new())
+            .await
+    });
+    let mut succeeded = 0;
+    while succeeded < 2 {
+        let (_, state) = harness.changes.recv().await.expect("a change");
+        succeeded += usize::from(state.name() == "succeeded");
+    }
+    assert!(
+        !execution.is_finished(),
+        "two tasks wait for the rate window"
+    );
+    let store = harness.store.clone();
+    let started = store.attempts(run, None).await.expect("attempts").len();
+    assert_eq!(started, 2, "no more than 2 starts in the first minute");
+    harness.clock.advance(Duration::from_secs(60));
+    let state = execution.await.expect("joined").expect("executed");
+    assert!(matches!(state, RunState::Succeeded { .. }));
+    assert_eq!(
+        std::fs::read_to_string(harness.path("started.txt"))
+            .expect("read")
+            .lines()
+            .count(),
+        4
+    );
+}

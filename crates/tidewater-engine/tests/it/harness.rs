@@ -151,6 +151,15 @@ impl Harness {
     }
 
     pub fn executor(&self, parallelism: u32, pools: &[(&str, u32)]) -> Executor<SqliteStore> {
+        self.executor_with_rates(parallelism, pools, &[])
+    }
+
+    pub fn executor_with_rates(
+        &self,
+        parallelism: u32,
+        pools: &[(&str, u32)],
+        rates: &[(&str, &str)],
+    ) -> Executor<SqliteStore> {
         let settings = ExecutorSettings {
             project_root: self.root().to_path_buf(),
             state_dir: self.root().join(".tidewater"),
@@ -162,7 +171,10 @@ impl Harness {
                     .collect(),
                 max_active_tasks: HashMap::new(),
                 aging: Duration::from_secs(60),
-                pool_rates: HashMap::new(),
+                pool_rates: rates
+                    .iter()
+                    .map(|(name, rate)| (PoolName::new(*name), rate.parse().expect("a valid rate")))
+                    .collect(),
             },
             kill_grace: Duration::from_secs(10),
             jitter_seed: 1,
