@@ -76,6 +76,8 @@ pub enum FailureReason {
     CouldNotStart { message: String },
     /// It wrote something to `$TIDEWATER_OUTPUT` that is not a JSON object.
     BadOutput { message: String },
+    /// The task itself reported an error (e.g. a SQL task's query failed).
+    TaskError { message: String },
     /// The process that supervised it died (crash or SIGKILL); found on recovery.
     Lost,
     /// Stopped on request.
@@ -90,6 +92,7 @@ impl std::fmt::Display for FailureReason {
             FailureReason::TimedOut => f.write_str("timed out"),
             FailureReason::CouldNotStart { message } => write!(f, "could not start: {message}"),
             FailureReason::BadOutput { message } => write!(f, "bad output: {message}"),
+            FailureReason::TaskError { message } => f.write_str(message),
             FailureReason::Lost => f.write_str("lost: the supervising process died"),
             FailureReason::Cancelled => f.write_str("cancelled"),
         }

@@ -656,6 +656,9 @@ fn every_kind_of_attempt() -> Vec<AttemptRecord> {
         FailureReason::BadOutput {
             message: "expected a JSON object, got `[1, 2]`".into(),
         },
+        FailureReason::TaskError {
+            message: "table raw.orders: column `amount` is Utf8, the rows have Float64".into(),
+        },
         FailureReason::Lost,
         FailureReason::Cancelled,
     ];

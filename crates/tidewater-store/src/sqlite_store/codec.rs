@@ -266,6 +266,10 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
             message: Some(message.clone()),
             ..failed("bad_output")
         },
+        FailureReason::TaskError { message } => AttemptOutcomeColumns {
+            message: Some(message.clone()),
+            ..failed("task_error")
+        },
         FailureReason::Lost => failed("lost"),
         FailureReason::Cancelled => failed("cancelled"),
     }
@@ -297,6 +301,9 @@ pub(super) fn decode_outcome(
                     message: message()?,
                 },
                 "bad_output" => FailureReason::BadOutput {
+                    message: message()?,
+                },
+                "task_error" => FailureReason::TaskError {
                     message: message()?,
                 },
                 "lost" => FailureReason::Lost,
@@ -469,6 +476,11 @@ mod tests {
             AttemptOutcome::Failed {
                 reason: FailureReason::BadOutput {
                     message: "not an object".into(),
+                },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::TaskError {
+                    message: "SQL error: table raw.x not found".into(),
                 },
             },
             AttemptOutcome::Failed {
