@@ -305,7 +305,10 @@ mod tests {
         assert_eq!(config.parallelism, Some(8));
         assert_eq!(
             config.pools.get("source_api"),
-            Some(&PoolConfig { slots: 2, rate: None })
+            Some(&PoolConfig {
+                slots: 2,
+                rate: None
+            })
         );
         assert_eq!(config.state_dir, PathBuf::from("/project/state"));
     }
@@ -352,8 +355,12 @@ mod tests {
     fn a_pool_rate_is_read_and_a_bad_unit_is_reported_at_its_place() {
         let config = parse("[pools.api]\nslots = 4\nrate = \"30/min\"\n").expect("valid");
         let pool = config.pools.get("api").expect("declared");
-        assert_eq!(pool.rate.map(|rate| rate.to_string()), Some("30/min".to_owned()));
-        let problems = parse("[pools.api]\nslots = 4\nrate = \"30/fortnight\"\n").expect_err("invalid");
+        assert_eq!(
+            pool.rate.map(|rate| rate.to_string()),
+            Some("30/min".to_owned())
+        );
+        let problems =
+            parse("[pools.api]\nslots = 4\nrate = \"30/fortnight\"\n").expect_err("invalid");
         let text = problems.to_string();
         assert!(text.contains("unknown unit `fortnight`"), "{text}");
         assert!(text.contains("tidewater.toml:3:8"), "{text}");

@@ -41,6 +41,14 @@ pub enum Command {
     Show(ShowArgs),
     /// Print the next data intervals of a scheduled workflow.
     Next(NextArgs),
+    /// Run a SQL query over the warehouse and print the result.
+    Query(QueryArgs),
+    /// List the warehouse's tables, or describe one (schema, partitions, who wrote them).
+    Tables(TablesArgs),
+    /// Rewrite a table's small files into larger ones.
+    Compact(CompactArgs),
+    /// Delete a table's files that no version newer than the retention needs.
+    Vacuum(VacuumArgs),
 }
 
 #[derive(Debug, Args)]
@@ -143,4 +151,56 @@ pub struct NextArgs {
     pub after: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// One SELECT (or WITH) query; tables are `schema.table`, files `read_csv('path')`.
+    pub sql: String,
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    pub format: QueryFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    /// A table to describe (`schema.table`); without it, list the tables.
+    pub name: Option<String>,
+    /// List the intervals of --workflow between --from and --to whose partition is missing.
+    #[arg(long, requires_all = ["name", "workflow", "from", "to"])]
+    pub missing: bool,
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// First date (YYYY-MM-DD, in the workflow's time zone).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last date, inclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The table (`schema.table`).
+    pub table: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// The table (`schema.table`).
+    pub table: String,
+    /// Keep files that versions younger than this need (e.g. 7d, 168h).
+    #[arg(long, default_value = "7d")]
+    pub retention: String,
+    /// Only list the files that would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -4,12 +4,15 @@ mod clear;
 mod foreground;
 mod init;
 mod logs;
+mod maintain;
 mod next;
+mod query;
 mod retry;
 mod run;
 mod runs;
 mod show;
 mod status;
+mod tables;
 mod validate;
 
 use crate::Outcome;
@@ -28,5 +31,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Logs(args) => logs::logs(&project, args).await,
         Command::Show(args) => show::show(&project, args),
         Command::Next(args) => next::next(&project, args),
+        Command::Query(args) => query::query(&project, args).await,
+        Command::Tables(args) => tables::tables(&project, args).await,
+        Command::Compact(args) => maintain::compact(&project, args).await,
+        Command::Vacuum(args) => maintain::vacuum(&project, args).await,
     }
 }

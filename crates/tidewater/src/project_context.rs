@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use tidewater_core::{PoolName, QueueLimits, RunId, Workflow};
-use tidewater_engine::{Executor, ExecutorSettings, RunObserver, SystemClock};
+use tidewater_engine::{Executor, ExecutorSettings, RunObserver, Runners, SystemClock};
+use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{RunRecord, RunStore, SqliteStore};
 
@@ -18,6 +19,7 @@ const AGING: Duration = Duration::from_secs(60);
 pub struct ProjectContext {
     pub project: Project,
     pub store: Arc<SqliteStore>,
+    pub warehouse: Arc<Warehouse>,
 }
 
 /// A diagnostics failure that has already been printed.
@@ -34,9 +36,11 @@ impl ProjectContext {
         let store = SqliteStore::open(&database)
             .await
             .with_context(|| format!("cannot open the store {}", database.display()))?;
+        let warehouse = Arc::new(open_warehouse(&project)?);
         Ok(ProjectContext {
             project,
             store: Arc::new(store),
+            warehouse,
         })
     }
 
@@ -123,12 +127,19 @@ impl ProjectContext {
             kill_grace: KILL_GRACE,
             jitter_seed: rand::random(),
         };
+        let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(self.warehouse.clone()))));
+        runners.register("sql", Arc::new(SqlRunner::new(self.warehouse.clone())));
+        runners.register(
+            "maintain",
+            Arc::new(MaintainRunner::new(self.warehouse.clone())),
+        );
         Executor::new(
             self.store.clone(),
             Arc::new(SystemClock),
             settings,
             observer,
         )
+        .with_runners(runners)
     }
 }
 
@@ -141,4 +152,10 @@ pub fn open_project(root: &Path) -> anyhow::Result<Project> {
             count: diagnostics.len()
         })
     })
+}
+
+/// The project's warehouse of Delta tables (`[warehouse] location`).
+pub fn open_warehouse(project: &Project) -> anyhow::Result<Warehouse> {
+    Warehouse::new(&project.config.warehouse, &project.root)
+        .with_context(|| format!("cannot open the warehouse {}", project.config.warehouse))
 }

@@ -40,7 +40,10 @@ fn the_project_config_gives_pools_parallelism_and_an_absolute_state_dir() {
     assert_eq!(opened.config.parallelism, Some(8));
     assert_eq!(
         opened.config.pools.get("source_api"),
-        Some(&PoolConfig { slots: 2, rate: None })
+        Some(&PoolConfig {
+            slots: 2,
+            rate: None
+        })
     );
     assert_eq!(opened.config.state_dir, project.root.join(".tidewater"));
     assert!(opened.config.state_dir.is_absolute());

@@ -24,19 +24,9 @@ const FILES: &[(&str, &str, bool)] = &[
         true,
     ),
     (
-        "scripts/extract_refunds.sh",
-        include_str!("../../../../example/scripts/extract_refunds.sh"),
-        true,
-    ),
-    (
-        "scripts/check.sh",
-        include_str!("../../../../example/scripts/check.sh"),
-        true,
-    ),
-    (
-        "scripts/report.sh",
-        include_str!("../../../../example/scripts/report.sh"),
-        true,
+        "sql/daily_revenue.sql",
+        include_str!("../../../../example/sql/daily_revenue.sql"),
+        false,
     ),
     (
         ".gitignore",

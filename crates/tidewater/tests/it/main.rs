@@ -4,3 +4,4 @@ mod cli;
 mod crash;
 mod project;
 mod runs;
+mod warehouse;

@@ -1,39 +1,5 @@
 use crate::project::{TestProject, task_states, text};
 
-#[test]
-fn the_example_runs_and_rerunning_a_day_replaces_its_output() {
-    let project = TestProject::example();
-    let first = project.run(&["run", "daily_orders", "--date", "2026-01-01"]);
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
-    let report = project.read("data/reports/2026-01-01.csv");
-    assert_eq!(report.lines().next(), Some("region,revenue"));
-    assert_eq!(report.lines().count(), 5, "one line per region: {report}");
-
-    let second = project.run(&["run", "daily_orders", "--date", "2026-01-01"]);
-    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
-    assert_eq!(
-        project.read("data/reports/2026-01-01.csv"),
-        report,
-        "a re-run gives the same report"
-    );
-    let orders = project.read("data/landing/2026-01-01/orders.csv");
-    assert_eq!(
-        orders.lines().count(),
-        501,
-        "500 orders and a header, not twice as many"
-    );
-
-    let runs = project.run(&["runs", "--json"]);
-    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("json");
-    let states: Vec<&str> = runs
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|run| run["state"].as_str().expect("state"))
-        .collect();
-    assert_eq!(states, vec!["succeeded", "succeeded"]);
-}
-
 const FLAKY: &str = r#"
 tasks:
   first:

@@ -1,0 +1,129 @@
+//! What every attempt of a warehouse task shares: its log, its report, its stop signal and
+//! its timeout.
+
+use std::sync::Arc;
+
+use tidewater_core::{AttemptOutcome, FailureReason};
+use tidewater_engine::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAttempt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::FlowError;
+
+/// The parts every warehouse attempt shares: its log, its report channel, its stop signal.
+pub(crate) struct AttemptWork {
+    pub(crate) log: AttemptLog,
+    report: Box<dyn Fn(AttemptOutcome) + Send + Sync>,
+    clock: Arc<dyn tidewater_engine::Clock>,
+    deadline: Option<tidewater_core::Timestamp>,
+}
+
+impl AttemptWork {
+    pub(crate) fn new(
+        request: &StartRequest<'_>,
+        done: &mpsc::UnboundedSender<AttemptReport>,
+    ) -> Option<AttemptWork> {
+        let task = request.task_index;
+        let attempt = request.attempt;
+        let done = done.clone();
+        let report = move |outcome: AttemptOutcome| {
+            let _ = done.send(AttemptReport {
+                task,
+                attempt,
+                outcome,
+            });
+        };
+        let log = match AttemptLog::create(&request.paths.log) {
+            Ok(log) => log,
+            Err(error) => {
+                report(AttemptOutcome::Failed {
+                    reason: FailureReason::CouldNotStart {
+                        message: format!(
+                            "cannot create the log file {}: {error}",
+                            request.paths.log.display()
+                        ),
+                    },
+                });
+                return None;
+            }
+        };
+        let clock = request.clock.clone();
+        let deadline = request
+            .task
+            .timeout
+            .and_then(|timeout| chrono::Duration::from_std(timeout).ok())
+            .map(|timeout| clock.now() + timeout);
+        Some(AttemptWork {
+            log,
+            report: Box::new(report),
+            clock,
+            deadline,
+        })
+    }
+
+    pub(crate) fn fail_now(&self, message: String) {
+        self.log.note(&message);
+        self.log.flush();
+        (self.report)(AttemptOutcome::Failed {
+            reason: FailureReason::CouldNotStart { message },
+        });
+    }
+
+    /// Runs the work until it ends, the task's timeout passes, or the attempt is stopped.
+    /// Stopping drops the work: a Delta commit is all or nothing, so the table is left as it
+    /// was before or as the finished commit made it, never in between.
+    pub(crate) fn spawn(
+        self,
+        work: impl std::future::Future<Output = Result<(String, serde_json::Value), FlowError>>
+        + Send
+        + 'static,
+    ) -> StartedAttempt {
+        let (stop_sender, stop) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let clock = self.clock.clone();
+            let timed_out = async {
+                match self.deadline {
+                    Some(deadline) => clock.sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let outcome = tokio::select! {
+                result = work => match result {
+                    Ok((note, output)) => {
+                        self.log.note(note);
+                        AttemptOutcome::Succeeded { output: Some(output) }
+                    }
+                    Err(error) => {
+                        let message = error.to_string();
+                        self.log.note(format!("failed: {message}"));
+                        AttemptOutcome::Failed { reason: FailureReason::TaskError { message } }
+                    }
+                },
+                () = timed_out => {
+                    self.log.note("timed out; the table is left as it was");
+                    AttemptOutcome::Failed { reason: FailureReason::TimedOut }
+                }
+                Ok(()) = stop => {
+                    self.log.note("stopped; the table is left as it was");
+                    AttemptOutcome::Failed { reason: FailureReason::Cancelled }
+                }
+            };
+            self.log.flush();
+            (self.report)(outcome);
+        });
+        StartedAttempt {
+            process: None,
+            control: AttemptControl::new(stop_sender),
+        }
+    }
+}
+
+pub(crate) fn finished() -> StartedAttempt {
+    StartedAttempt {
+        process: None,
+        control: AttemptControl::finished(),
+    }
+}
+
+pub(crate) fn bug(what: &str) -> String {
+    format!("{what}; this is a bug in tidewater")
+}

@@ -1,0 +1,58 @@
+//! Tidewater's data flows: SQL over the project's warehouse of Delta Lake tables, and the write
+//! modes that make a task's output atomic and idempotent (DESIGN.md §5).
+//!
+//! This is the only crate that knows DataFusion and Delta Lake; nothing else depends on them,
+//! so the other crates build and link without them. It does not schedule, retry tasks or
+//! persist run state: the engine calls [`Warehouse::write`] for a task attempt and records the
+//! [`WriteSummary`] it gets back.
+//!
+//! - [`Warehouse`] is the entry point: `query`, `write`, `tables`, `describe`,
+//!   `missing_partitions`, `compact`, `vacuum`.
+//! - A write is one Delta commit whose commit info names the workflow, run, task and attempt
+//!   ([`CommitInfo`]), so [`TableDescription`] can say who wrote each partition.
+//! - [`SqlRunner`], [`MaintainRunner`] and [`WarehouseProbe`] plug the `sql`, `maintain` and
+//!   `wait`-on-a-partition task kinds into the engine's runner registry.
+//! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
+//!   `timestamp` (UTC), plain strings.
+
+mod as_nullable;
+mod attempt_work;
+mod commit_info;
+mod flow_error;
+mod maintain_runner;
+mod maintenance_summary;
+mod output_format;
+mod partition_check;
+mod planned_query;
+mod schema_difference;
+mod sql_runner;
+mod table_description;
+mod table_functions;
+mod table_name;
+mod table_write;
+mod warehouse;
+mod warehouse_location;
+mod warehouse_probe;
+mod write_input;
+mod write_spec;
+mod write_summary;
+
+pub use commit_info::CommitInfo;
+pub use flow_error::{ErrorClass, FlowError};
+pub use maintain_runner::MaintainRunner;
+pub use maintenance_summary::{CompactSummary, VacuumSummary};
+pub use output_format::{OutputFormat, format_batches};
+pub use schema_difference::SchemaDifference;
+pub use sql_runner::SqlRunner;
+pub use table_description::{
+    ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,
+};
+pub use table_name::TableName;
+pub use warehouse::Warehouse;
+pub use warehouse_probe::WarehouseProbe;
+pub use write_spec::{SchemaPolicy, WriteMode, WriteSpec};
+pub use write_summary::{WriteOutcome, WriteSummary};
+
+/// Query results, re-exported so callers need no arrow dependency of their own (a second
+/// arrow version would not be the same type, DEPS.md pitfall 4).
+pub use datafusion::arrow::record_batch::RecordBatch;

@@ -1,0 +1,68 @@
+//! `maintain` tasks: compaction and vacuum of a warehouse table.
+
+use std::sync::Arc;
+
+use tidewater_core::TaskAction;
+use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
+use tokio::sync::mpsc;
+
+use crate::attempt_work::{AttemptWork, bug, finished};
+use crate::{TableName, Warehouse};
+
+/// Runs `maintain` tasks: compaction and vacuum.
+pub struct MaintainRunner {
+    warehouse: Arc<Warehouse>,
+}
+
+impl MaintainRunner {
+    pub fn new(warehouse: Arc<Warehouse>) -> MaintainRunner {
+        MaintainRunner { warehouse }
+    }
+}
+
+impl TaskRunner for MaintainRunner {
+    fn start(
+        &self,
+        request: StartRequest<'_>,
+        done: mpsc::UnboundedSender<AttemptReport>,
+    ) -> StartedAttempt {
+        let Some(prepared) = AttemptWork::new(&request, &done) else {
+            return finished();
+        };
+        let TaskAction::Maintain(action) = &request.task.action else {
+            prepared.fail_now(bug("the maintain runner was given a task of another kind"));
+            return finished();
+        };
+        let table: TableName = match action.table.parse() {
+            Ok(table) => table,
+            Err(error) => {
+                prepared.fail_now(format!("{error}"));
+                return finished();
+            }
+        };
+        let should_compact = action.should_compact;
+        let retention = action.vacuum_retention;
+        prepared
+            .log
+            .note(format!("attempt {}: maintain {table}", request.attempt));
+        let warehouse = self.warehouse.clone();
+        prepared.spawn(async move {
+            let mut notes = Vec::new();
+            let mut output = serde_json::Map::new();
+            if should_compact {
+                let summary = warehouse.compact(&table).await?;
+                notes.push(format!(
+                    "compacted: {} files added, {} removed",
+                    summary.files_added, summary.files_removed
+                ));
+                output.insert("files_compacted".to_owned(), summary.files_removed.into());
+            }
+            if let Some(retention) = retention {
+                let summary = warehouse.vacuum(&table, retention, false).await?;
+                notes.push(format!("vacuumed: {} files deleted", summary.files.len()));
+                output.insert("files_vacuumed".to_owned(), summary.files.len().into());
+            }
+            Ok((notes.join("; "), serde_json::Value::Object(output)))
+        })
+    }
+}

@@ -1,0 +1,17 @@
+/// What [`crate::Warehouse::compact`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactSummary {
+    /// The version of the compaction commit; `None` when there was nothing to compact.
+    pub version: Option<u64>,
+    pub files_added: u64,
+    pub files_removed: u64,
+    pub partitions_compacted: u64,
+}
+
+/// What [`crate::Warehouse::vacuum`] deleted, or would delete on a dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VacuumSummary {
+    pub is_dry_run: bool,
+    /// Paths relative to the table folder.
+    pub files: Vec<String>,
+}

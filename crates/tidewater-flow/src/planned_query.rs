@@ -1,0 +1,154 @@
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::DataFrame;
+use datafusion::sql::parser::Statement as DataFusionStatement;
+use datafusion::sql::sqlparser::ast::{self, TableFactor, Visit, Visitor};
+use deltalake::delta_datafusion::create_session;
+
+use crate::flow_error::FlowError;
+use crate::table_functions::FileSourceCalls;
+use crate::table_name::TableName;
+use crate::warehouse_location::WarehouseLocation;
+
+/// One SQL query planned on its own session: the warehouse tables it names and the files its
+/// table functions read are registered, nothing else.
+///
+/// A session per query, rather than one long-lived session with a catalog of every table,
+/// means each query sees the tables' latest versions, opens only the tables it reads, and
+/// shares no mutable state with concurrent queries. The session comes from deltalake's
+/// `create_session()`: Delta writes need its query planner (DEPS.md pitfall 1).
+pub(crate) struct PlannedQuery {
+    pub(crate) dataframe: DataFrame,
+}
+
+impl PlannedQuery {
+    pub(crate) async fn plan(
+        location: &WarehouseLocation,
+        project_root: &Path,
+        sql: &str,
+    ) -> Result<PlannedQuery, FlowError> {
+        let context = create_session().into_inner();
+        let state = context.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = match state.sql_to_statement(sql, &dialect) {
+            Ok(statement) => statement,
+            Err(DataFusionError::NotImplemented(message)) => {
+                return Err(FlowError::NotAQuery { found: message });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let query = match &statement {
+            DataFusionStatement::Statement(inner)
+                if matches!(**inner, ast::Statement::Query(_)) =>
+            {
+                inner
+            }
+            other => {
+                return Err(FlowError::NotAQuery {
+                    found: statement_head(&other.to_string()),
+                });
+            }
+        };
+
+        let function_calls = TableFunctionNames::find(query);
+        let default_catalog = state.config().options().catalog.default_catalog.clone();
+        let mut registered_schemas = BTreeSet::new();
+        for reference in state.resolve_table_references(&statement)? {
+            let name = match &reference {
+                TableReference::Bare { table } if function_calls.contains(table.as_ref()) => {
+                    continue;
+                }
+                TableReference::Partial { schema, table } => TableName::new(schema, table).ok(),
+                TableReference::Full {
+                    catalog,
+                    schema,
+                    table,
+                } if **catalog == *default_catalog => TableName::new(schema, table).ok(),
+                _ => None,
+            };
+            let table = match &name {
+                Some(name) => location.open(name).await?,
+                None => None,
+            };
+            let (Some(name), Some(table)) = (name, table) else {
+                return Err(FlowError::UnknownTable {
+                    name: reference.to_string(),
+                    known: location
+                        .tables()
+                        .await?
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                });
+            };
+            if registered_schemas.insert(name.schema().to_owned())
+                && let Some(catalog) = context.catalog(&default_catalog)
+            {
+                catalog.register_schema(name.schema(), Arc::new(MemorySchemaProvider::new()))?;
+            }
+            table.update_datafusion_session(&state)?;
+            let provider = table.table_provider().await?;
+            context.register_table(reference, provider)?;
+        }
+
+        FileSourceCalls::find(query)?
+            .resolve(&state, project_root)
+            .await?
+            .register(&context);
+
+        let state = context.state();
+        let plan = state.statement_to_plan(statement).await?;
+        Ok(PlannedQuery {
+            dataframe: DataFrame::new(state, plan),
+        })
+    }
+}
+
+/// Names used as table functions (`FROM name(...)`): DataFusion lists them among the table
+/// references, but they are not tables.
+#[derive(Default)]
+struct TableFunctionNames {
+    names: BTreeSet<String>,
+}
+
+impl TableFunctionNames {
+    fn find(statement: &ast::Statement) -> BTreeSet<String> {
+        let mut finder = TableFunctionNames::default();
+        // The visitor never breaks.
+        let _ = statement.visit(&mut finder);
+        finder.names
+    }
+}
+
+impl Visitor for TableFunctionNames {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, table_factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = table_factor
+            && let [part] = name.0.as_slice()
+            && let Some(ident) = part.as_ident()
+        {
+            self.names.insert(ident.value.clone());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The start of a refused statement, enough to recognise it in an error message.
+fn statement_head(statement: &str) -> String {
+    const SHOWN: usize = 60;
+    match statement.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &statement[..end]),
+        None => statement.to_owned(),
+    }
+}

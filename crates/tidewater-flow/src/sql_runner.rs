@@ -1,0 +1,187 @@
+//! `sql` tasks: the query on the warehouse, its rows written as `into` says.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tidewater_core::{SqlText, TaskAction};
+use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
+use tokio::sync::mpsc;
+
+use crate::attempt_work::{AttemptWork, bug, finished};
+use crate::{
+    CommitInfo, FlowError, OutputFormat, SchemaPolicy, TableName, Warehouse, WriteMode,
+    WriteOutcome, WriteSpec, format_batches,
+};
+
+/// How many rows of a query without `into` go to the log.
+const LOGGED_ROWS: usize = 20;
+
+/// Runs `sql` tasks: the query on the warehouse, its rows written as `into` says.
+pub struct SqlRunner {
+    warehouse: Arc<Warehouse>,
+}
+
+impl SqlRunner {
+    pub fn new(warehouse: Arc<Warehouse>) -> SqlRunner {
+        SqlRunner { warehouse }
+    }
+}
+
+impl TaskRunner for SqlRunner {
+    fn start(
+        &self,
+        request: StartRequest<'_>,
+        done: mpsc::UnboundedSender<AttemptReport>,
+    ) -> StartedAttempt {
+        let Some(prepared) = AttemptWork::new(&request, &done) else {
+            return finished();
+        };
+        let TaskAction::Sql(action) = &request.task.action else {
+            prepared.fail_now(bug("the sql runner was given a task of another kind"));
+            return finished();
+        };
+        let text = match &action.sql {
+            SqlText::Inline(text) => text.clone(),
+            SqlText::File(path) => match std::fs::read_to_string(request.project_root.join(path)) {
+                Ok(text) => text,
+                Err(error) => {
+                    prepared.fail_now(format!("cannot read {path}: {error}"));
+                    return finished();
+                }
+            },
+        };
+        let sql = match request.template.render(&text) {
+            Ok(sql) => sql,
+            Err(error) => {
+                prepared.fail_now(format!("cannot render the SQL template: {error}"));
+                return finished();
+            }
+        };
+        let target = match &action.into {
+            None => None,
+            Some(into) => match write_spec(into, &request) {
+                Ok(spec) => Some(spec),
+                Err(message) => {
+                    prepared.fail_now(message);
+                    return finished();
+                }
+            },
+        };
+        let commit = CommitInfo {
+            workflow: request.template.workflow.to_string(),
+            run_id: request.template.run_id.0,
+            task: request.task.name.to_string(),
+            attempt: request.attempt.0,
+        };
+        prepared
+            .log
+            .note(format!("attempt {}: sql\n{sql}", request.attempt));
+        if let Some(spec) = &target {
+            let partition: Vec<String> = spec
+                .partition
+                .iter()
+                .map(|(column, value)| format!("{column} = {value}"))
+                .collect();
+            prepared.log.note(format!(
+                "into {} ({}{})",
+                spec.table,
+                spec.mode.as_str(),
+                if partition.is_empty() {
+                    String::new()
+                } else {
+                    format!(", partition {}", partition.join(", "))
+                }
+            ));
+        }
+        let warehouse = self.warehouse.clone();
+        prepared.spawn(async move {
+            let started = Instant::now();
+            match target {
+                Some(spec) => warehouse.write(&sql, &spec, &commit).await.map(|summary| {
+                    let output = match summary.outcome {
+                        WriteOutcome::Committed {
+                            version,
+                            rows_written,
+                            files_added,
+                            files_removed,
+                            ..
+                        } => {
+                            serde_json::json!({
+                                "table": summary.table.to_string(),
+                                "mode": summary.mode.as_str(),
+                                "version": version,
+                                "rows_written": rows_written,
+                                "files_added": files_added,
+                                "files_removed": files_removed,
+                            })
+                        }
+                        WriteOutcome::AlreadyCommitted { attempt } => serde_json::json!({
+                            "table": summary.table.to_string(),
+                            "mode": summary.mode.as_str(),
+                            "already_committed_by_attempt": attempt,
+                            "rows_written": 0,
+                        }),
+                    };
+                    (
+                        format!(
+                            "committed in {:.3}s: {output}",
+                            started.elapsed().as_secs_f64()
+                        ),
+                        output,
+                    )
+                }),
+                None => warehouse.query(&sql).await.and_then(|batches| {
+                    let rows: usize = batches.iter().map(|batch| batch.num_rows()).sum();
+                    let shown: Vec<_> = batches.iter().take(LOGGED_ROWS).cloned().collect();
+                    let table = format_batches(&shown, OutputFormat::Table)?;
+                    Ok((
+                        format!(
+                            "{rows} rows in {:.3}s\n{table}",
+                            started.elapsed().as_secs_f64()
+                        ),
+                        serde_json::json!({ "rows": rows }),
+                    ))
+                }),
+            }
+        })
+    }
+}
+
+fn write_spec(
+    into: &tidewater_core::SqlTarget,
+    request: &StartRequest<'_>,
+) -> Result<WriteSpec, String> {
+    let table: TableName = into
+        .table
+        .parse()
+        .map_err(|error: FlowError| error.to_string())?;
+    let partition = into
+        .partition
+        .iter()
+        .map(|(column, template)| {
+            request
+                .template
+                .render(template)
+                .map(|value| (column.clone(), value))
+                .map_err(|error| {
+                    format!("cannot render the partition value of `{column}`: {error}")
+                })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(WriteSpec {
+        table,
+        partition,
+        mode: match into.mode {
+            tidewater_core::WriteMode::ReplacePartition => WriteMode::ReplacePartition,
+            tidewater_core::WriteMode::Overwrite => WriteMode::Overwrite,
+            tidewater_core::WriteMode::AppendAtomic => WriteMode::AppendAtomic,
+            tidewater_core::WriteMode::Merge => WriteMode::Merge,
+            tidewater_core::WriteMode::Append => WriteMode::Append,
+        },
+        keys: into.keys.clone(),
+        schema_policy: match into.schema {
+            tidewater_core::SchemaPolicy::Strict => SchemaPolicy::Strict,
+            tidewater_core::SchemaPolicy::Evolve => SchemaPolicy::Evolve,
+        },
+    })
+}

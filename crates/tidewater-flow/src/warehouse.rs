@@ -1,0 +1,261 @@
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::array_value_to_string;
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::table::config::TablePropertiesExt;
+use futures::TryStreamExt;
+
+use crate::commit_info::CommitInfo;
+use crate::flow_error::FlowError;
+use crate::maintenance_summary::{CompactSummary, VacuumSummary};
+use crate::planned_query::PlannedQuery;
+use crate::table_description::TableDescription;
+use crate::table_name::TableName;
+use crate::table_write::{AttemptError, TableWrite};
+use crate::warehouse_location::WarehouseLocation;
+use crate::write_spec::WriteSpec;
+use crate::write_summary::WriteSummary;
+
+/// How many times a write is planned and committed before concurrent writers win.
+///
+/// deltalake already retries a commit internally when the conflict checker finds the winning
+/// commits compatible (e.g. `replace_partition` of disjoint partitions). Attempts here cover
+/// what it cannot retry: two writers creating the same table, or a real conflict after which
+/// the query must be re-planned against the new version. Each attempt re-runs the query.
+const MAX_COMMIT_ATTEMPTS: u32 = 5;
+
+/// The project's warehouse: Delta tables addressed as `schema.table`, stored under
+/// `<location>/<schema>/<table>`.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    location: WarehouseLocation,
+    project_root: PathBuf,
+}
+
+impl Warehouse {
+    /// `location` is a local folder (relative to `project_root` unless absolute) or an
+    /// object-store URL (`file://`, `s3://`, `gs://`, `az://`, ...). A missing local folder is
+    /// created. Cloud URLs need the matching cargo feature of this crate (`s3`, `gcs`,
+    /// `azure`) and the usual credentials in the environment.
+    pub fn new(location: &str, project_root: &Path) -> Result<Warehouse, FlowError> {
+        let project_root = project_root
+            .canonicalize()
+            .map_err(|source| FlowError::Io {
+                action: "resolving the project folder",
+                path: project_root.display().to_string(),
+                source,
+            })?;
+        Ok(Warehouse {
+            location: WarehouseLocation::new(location, &project_root)?,
+            project_root,
+        })
+    }
+
+    /// The warehouse root as a URL, e.g. `file:///home/me/project/warehouse/`.
+    pub fn location(&self) -> &str {
+        self.location.root().as_str()
+    }
+
+    /// Runs one SELECT/WITH query. Every table is queryable as `schema.table`; files are read
+    /// with `read_csv('glob')`, `read_parquet('glob')` and `read_json('glob')`, paths relative
+    /// to the project root.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, FlowError> {
+        let planned = PlannedQuery::plan(&self.location, &self.project_root, sql).await?;
+        Ok(planned.dataframe.collect().await?)
+    }
+
+    /// Runs `sql` and writes its rows into `target` in one Delta commit, as `target.mode`
+    /// says. A failed write leaves the table as it was.
+    pub async fn write(
+        &self,
+        sql: &str,
+        target: &WriteSpec,
+        commit: &CommitInfo,
+    ) -> Result<WriteSummary, FlowError> {
+        let write = TableWrite {
+            location: &self.location,
+            project_root: &self.project_root,
+            sql,
+            spec: target,
+            commit,
+        };
+        let mut attempt = 1;
+        loop {
+            match write.attempt().await {
+                Ok(outcome) => return Ok(WriteSummary::from_attempt(target, outcome, attempt)),
+                Err(AttemptError::Failed(error)) => return Err(error),
+                Err(AttemptError::Conflict(source)) if attempt >= MAX_COMMIT_ATTEMPTS => {
+                    return Err(FlowError::CommitConflict {
+                        table: target.table.to_string(),
+                        attempts: attempt,
+                        source: Box::new(source),
+                    });
+                }
+                Err(AttemptError::Conflict(source)) => {
+                    tracing::debug!(table = %target.table, attempt, %source, "commit conflict; planning the write again");
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Every table of the warehouse, sorted.
+    pub async fn tables(&self) -> Result<Vec<TableName>, FlowError> {
+        self.location.tables().await
+    }
+
+    /// Columns, current version, partitions with row counts, and which run and task last wrote
+    /// each partition.
+    pub async fn describe(&self, table: &TableName) -> Result<TableDescription, FlowError> {
+        let handle = self.open_existing(table).await?;
+        TableDescription::read(table, &handle).await
+    }
+
+    /// The `values` of `column` that have no rows in `table`, in the order given: the
+    /// intervals a backfill still has to run. `column` is usually a partition column, which is
+    /// answered from the Delta log alone; any other column is answered with a query.
+    pub async fn missing_partitions(
+        &self,
+        table: &TableName,
+        column: &str,
+        values: &[String],
+    ) -> Result<Vec<String>, FlowError> {
+        let handle = self.open_existing(table).await?;
+        let state = handle.snapshot()?;
+        let schema = state.schema();
+        if schema.field(column).is_none() {
+            return Err(FlowError::UnknownColumn {
+                table: table.to_string(),
+                column: column.to_owned(),
+                known: schema.fields().map(|field| field.name().clone()).collect(),
+            });
+        }
+        let present: HashSet<String> = if state
+            .metadata()
+            .partition_columns()
+            .iter()
+            .any(|partition_column| partition_column == column)
+        {
+            let mut present = HashSet::new();
+            let mut files = handle.get_active_add_actions_by_partitions(&[]);
+            while let Some(file) = files.try_next().await? {
+                if file.num_records() == Some(0) {
+                    continue;
+                }
+                if let Some(Some(value)) = file.partition_values_map().remove(column) {
+                    present.insert(value);
+                }
+            }
+            present
+        } else {
+            let quoted_column = format!("\"{}\"", column.replace('"', "\"\""));
+            let sql = format!(
+                "SELECT DISTINCT CAST({quoted_column} AS VARCHAR) FROM {table} WHERE {quoted_column} IS NOT NULL"
+            );
+            let mut present = HashSet::new();
+            for batch in self.query(&sql).await? {
+                let values = batch.column(0);
+                for row in 0..batch.num_rows() {
+                    present.insert(
+                        array_value_to_string(values, row)
+                            .map_err(|error| FlowError::DataFusion(Box::new(error.into())))?,
+                    );
+                }
+            }
+            present
+        };
+        Ok(values
+            .iter()
+            .filter(|value| !present.contains(*value))
+            .cloned()
+            .collect())
+    }
+
+    /// Rewrites small files into larger ones (deltalake `optimize`), one commit that changes
+    /// no data, so readers and `describe` see the same rows and writers.
+    pub async fn compact(&self, table: &TableName) -> Result<CompactSummary, FlowError> {
+        let handle = self.open_existing(table).await?;
+        let version_before = handle.version();
+        let (handle, metrics) = handle
+            .optimize()
+            .with_commit_properties(maintenance_commit_properties("compact"))
+            .await?;
+        let version = handle
+            .version()
+            .filter(|after| Some(*after) != version_before);
+        Ok(CompactSummary {
+            version,
+            files_added: metrics.num_files_added,
+            files_removed: metrics.num_files_removed,
+            partitions_compacted: metrics.partitions_optimized,
+        })
+    }
+
+    /// Deletes files no version newer than `retention` needs (deltalake `vacuum`).
+    ///
+    /// `retention` is the caller's decision: one shorter than the table's
+    /// `delta.deletedFileRetentionDuration` (7 days by default) is allowed, and then only
+    /// files the log removed are deleted ("lite" vacuum). With at least the table's retention,
+    /// files no commit references are deleted too ("full"), e.g. those a failed write left;
+    /// that is not done with a short retention because an in-flight write's files are
+    /// unreferenced until it commits.
+    pub async fn vacuum(
+        &self,
+        table: &TableName,
+        retention: Duration,
+        dry_run: bool,
+    ) -> Result<VacuumSummary, FlowError> {
+        let handle = self.open_existing(table).await?;
+        let table_retention = handle
+            .snapshot()?
+            .table_config()
+            .deleted_file_retention_duration();
+        let is_shorter_than_table_retention = retention < table_retention;
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let (_, metrics) = handle
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(!is_shorter_than_table_retention)
+            .with_mode(if is_shorter_than_table_retention {
+                VacuumMode::Lite
+            } else {
+                VacuumMode::Full
+            })
+            .with_dry_run(dry_run)
+            .with_commit_properties(maintenance_commit_properties("vacuum"))
+            .await?;
+        Ok(VacuumSummary {
+            is_dry_run: metrics.dry_run,
+            files: metrics.files_deleted,
+        })
+    }
+
+    async fn open_existing(&self, table: &TableName) -> Result<DeltaTable, FlowError> {
+        match self.location.open(table).await? {
+            Some(handle) => Ok(handle),
+            None => Err(FlowError::UnknownTable {
+                name: table.to_string(),
+                known: self
+                    .tables()
+                    .await?
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            }),
+        }
+    }
+}
+
+/// Maintenance commits say what made them; they carry no run, so `describe` never mistakes
+/// them for a task's write (they change no data anyway).
+fn maintenance_commit_properties(operation: &str) -> CommitProperties {
+    CommitProperties::default().with_metadata([(
+        "tidewater_maintenance".to_owned(),
+        serde_json::Value::from(operation),
+    )])
+}

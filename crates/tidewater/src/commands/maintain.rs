@@ -1,0 +1,46 @@
+use std::path::Path;
+
+use tidewater_flow::TableName;
+
+use crate::Outcome;
+use crate::args::{CompactArgs, VacuumArgs};
+use crate::output;
+use crate::project_context::{open_project, open_warehouse};
+
+pub async fn compact(project: &Path, args: CompactArgs) -> anyhow::Result<Outcome> {
+    let project = open_project(project)?;
+    let warehouse = open_warehouse(&project)?;
+    let table: TableName = args.table.parse()?;
+    let summary = warehouse.compact(&table).await?;
+    match summary.version {
+        Some(version) => output::data(format!(
+            "{table}: compacted {} files into {} (version {version})",
+            summary.files_removed, summary.files_added
+        )),
+        None => output::data(format!("{table}: nothing to compact")),
+    }
+    Ok(Outcome::Success)
+}
+
+pub async fn vacuum(project: &Path, args: VacuumArgs) -> anyhow::Result<Outcome> {
+    let project = open_project(project)?;
+    let warehouse = open_warehouse(&project)?;
+    let table: TableName = args.table.parse()?;
+    let retention = tidewater_spec::parse_duration(&args.retention)
+        .map_err(|error| anyhow::anyhow!("--retention `{}`: {error}", args.retention))?;
+    let summary = warehouse.vacuum(&table, retention, args.dry_run).await?;
+    let verb = if summary.is_dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    output::data(format!(
+        "{table}: {verb} {} unreferenced files older than {}",
+        summary.files.len(),
+        args.retention
+    ));
+    for file in &summary.files {
+        output::data(format!("  {file}"));
+    }
+    Ok(Outcome::Success)
+}
