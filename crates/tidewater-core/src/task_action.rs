@@ -62,7 +62,7 @@ pub struct SqlTarget {
 }
 
 /// How a task's rows enter its table (DESIGN.md §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WriteMode {
     /// Replace exactly the run's partition in one commit (idempotent append).
     ReplacePartition,
@@ -103,7 +103,7 @@ impl WriteMode {
 }
 
 /// What a write does when the rows' schema differs from the table's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SchemaPolicy {
     /// A difference is an error and nothing is written.
     #[default]

@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 
 use crate::attempt_work::{AttemptWork, bug, finished};
 use crate::{
-    CommitInfo, FlowError, OutputFormat, SchemaPolicy, TableName, Warehouse, WriteMode,
-    WriteOutcome, WriteSpec, format_batches,
+    CommitInfo, FlowError, OutputFormat, TableName, Warehouse, WriteOutcome, WriteSpec,
+    format_batches,
 };
 
 /// How many rows of a query without `into` go to the log.
@@ -171,17 +171,8 @@ fn write_spec(
     Ok(WriteSpec {
         table,
         partition,
-        mode: match into.mode {
-            tidewater_core::WriteMode::ReplacePartition => WriteMode::ReplacePartition,
-            tidewater_core::WriteMode::Overwrite => WriteMode::Overwrite,
-            tidewater_core::WriteMode::AppendAtomic => WriteMode::AppendAtomic,
-            tidewater_core::WriteMode::Merge => WriteMode::Merge,
-            tidewater_core::WriteMode::Append => WriteMode::Append,
-        },
+        mode: into.mode,
         keys: into.keys.clone(),
-        schema_policy: match into.schema {
-            tidewater_core::SchemaPolicy::Strict => SchemaPolicy::Strict,
-            tidewater_core::SchemaPolicy::Evolve => SchemaPolicy::Evolve,
-        },
+        schema_policy: into.schema,
     })
 }

@@ -15,42 +15,6 @@ pub struct WriteSpec {
     pub schema_policy: SchemaPolicy,
 }
 
-/// How the rows enter the table; every mode is one Delta commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WriteMode {
-    /// Replace exactly the declared partition; other partitions are untouched.
-    ReplacePartition,
-    /// Replace the whole table.
-    Overwrite,
-    /// Add the rows once per (workflow, run, task): a retry or re-run adds nothing twice.
-    AppendAtomic,
-    /// Upsert by [`WriteSpec::keys`].
-    Merge,
-    /// Add the rows; not idempotent, so it has to be asked for.
-    Append,
-}
-
-impl WriteMode {
-    /// The name used in workflow files, recorded in each commit's metadata.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteMode::ReplacePartition => "replace_partition",
-            WriteMode::Overwrite => "overwrite",
-            WriteMode::AppendAtomic => "append_atomic",
-            WriteMode::Merge => "merge",
-            WriteMode::Append => "append",
-        }
-    }
-}
-
-/// What to do when the query's columns differ from the existing table's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SchemaPolicy {
-    /// Any added, missing or retyped column is a [`crate::FlowError::SchemaMismatch`].
-    #[default]
-    Strict,
-    /// Merge the schemas: new columns are added to the table, missing ones are written as
-    /// nulls (Delta's schema merge). A changed type is still a
-    /// [`crate::FlowError::SchemaMismatch`].
-    Evolve,
-}
+// The write modes and schema policies are the core model's: a workflow file names them, the
+// engine passes them through, and this crate gives them their Delta meaning.
+pub use tidewater_core::{SchemaPolicy, WriteMode};

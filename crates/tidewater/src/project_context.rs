@@ -45,12 +45,7 @@ impl ProjectContext {
     }
 
     pub fn load_workflow(&self, name: &str) -> anyhow::Result<LoadedWorkflow> {
-        self.project.load_workflow(name).map_err(|diagnostics| {
-            eprint!("{}", diagnostics.render(crate::output::is_color()));
-            anyhow!(ReportedDiagnostics {
-                count: diagnostics.len()
-            })
-        })
+        load_workflow(&self.project, name)
     }
 
     /// The workflow version a run was created with.
@@ -158,4 +153,14 @@ pub fn open_project(root: &Path) -> anyhow::Result<Project> {
 pub fn open_warehouse(project: &Project) -> anyhow::Result<Warehouse> {
     Warehouse::new(&project.config.warehouse, &project.root)
         .with_context(|| format!("cannot open the warehouse {}", project.config.warehouse))
+}
+
+/// A workflow of the project by name; its problems are printed as diagnostics.
+pub fn load_workflow(project: &Project, name: &str) -> anyhow::Result<LoadedWorkflow> {
+    project.load_workflow(name).map_err(|diagnostics| {
+        eprint!("{}", diagnostics.render(crate::output::is_color()));
+        anyhow!(ReportedDiagnostics {
+            count: diagnostics.len()
+        })
+    })
 }

@@ -18,14 +18,7 @@ struct IntervalJson {
 
 pub fn next(project: &Path, args: NextArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
-    let loaded = project
-        .load_workflow(&args.workflow)
-        .map_err(|diagnostics| {
-            eprint!("{}", diagnostics.render(output::is_color()));
-            anyhow::anyhow!(crate::project_context::ReportedDiagnostics {
-                count: diagnostics.len()
-            })
-        })?;
+    let loaded = crate::project_context::load_workflow(&project, &args.workflow)?;
     let workflow = &loaded.workflow;
     let Some(schedule) = &workflow.schedule else {
         bail!(

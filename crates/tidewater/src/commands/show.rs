@@ -10,14 +10,7 @@ use crate::project_context::open_project;
 
 pub fn show(project: &Path, args: ShowArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
-    let loaded = project
-        .load_workflow(&args.workflow)
-        .map_err(|diagnostics| {
-            eprint!("{}", diagnostics.render(output::is_color()));
-            anyhow::anyhow!(crate::project_context::ReportedDiagnostics {
-                count: diagnostics.len()
-            })
-        })?;
+    let loaded = crate::project_context::load_workflow(&project, &args.workflow)?;
     let workflow = &loaded.workflow;
     let text = match args.format {
         ShowFormat::Text => text(workflow),

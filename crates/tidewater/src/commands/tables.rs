@@ -130,12 +130,7 @@ async fn missing(
     let (Some(workflow), Some(from), Some(to)) = (&args.workflow, &args.from, &args.to) else {
         bail!("--missing needs --workflow W --from YYYY-MM-DD --to YYYY-MM-DD");
     };
-    let loaded = project.load_workflow(workflow).map_err(|diagnostics| {
-        eprint!("{}", diagnostics.render(output::is_color()));
-        anyhow::anyhow!(crate::project_context::ReportedDiagnostics {
-            count: diagnostics.len()
-        })
-    })?;
+    let loaded = crate::project_context::load_workflow(project, workflow)?;
     let workflow = &loaded.workflow;
     // The partition column is the one the workflow's tasks write into this table.
     let column = workflow
