@@ -24,13 +24,27 @@ pub fn note(message: impl std::fmt::Display) {
 
 /// Data: stdout.
 pub fn data(text: impl std::fmt::Display) {
-    println!("{text}");
+    write_stdout(format!("{text}\n").as_bytes());
+}
+
+/// Writes data to stdout. A closed pipe (`tidewater runs | head`) means the reader has what it
+/// wants: exit quietly, as Unix tools do, rather than fail or panic.
+pub fn write_stdout(bytes: &[u8]) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {error}");
+        std::process::exit(2);
+    }
 }
 
 /// JSON data on stdout.
 pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
-    println!("{text}");
+    data(text);
     Ok(())
 }
 

@@ -46,7 +46,6 @@ pub async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outcome> {
     let paths = AttemptPaths::new(&context.project.config.state_dir, record.id, &task, attempt);
     let text = std::fs::read(&paths.log)
         .with_context(|| format!("cannot read the log {}", paths.log.display()))?;
-    use std::io::Write;
-    std::io::stdout().write_all(&text)?;
+    crate::output::write_stdout(&text);
     Ok(Outcome::Success)
 }

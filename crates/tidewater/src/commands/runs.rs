@@ -48,6 +48,15 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
         limit: Some(args.limit),
     };
     let records = context.store.list_runs(&filter).await?;
+    // `ds` is a date in the workflow's time zone; a workflow file that no longer loads falls
+    // back to UTC (the run itself keeps its UTC interval).
+    let (workflows, _) = context.project.load_workflows();
+    let timezone_of = |workflow: &WorkflowName| {
+        workflows
+            .iter()
+            .find(|loaded| &loaded.workflow.name == workflow)
+            .map_or(chrono_tz::UTC, |loaded| loaded.workflow.timezone)
+    };
     if args.json {
         output::json(&records.iter().map(RunJson::new).collect::<Vec<_>>())?;
         return Ok(Outcome::Success);
@@ -69,7 +78,10 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
             vec![
                 record.id.to_string(),
                 record.workflow.to_string(),
-                record.interval.start.format("%Y-%m-%dT%H:%MZ").to_string(),
+                record
+                    .interval
+                    .ds(timezone_of(&record.workflow))
+                    .to_string(),
                 record.state.name().to_owned(),
                 record.trigger.as_str().to_owned(),
                 duration,
@@ -77,14 +89,7 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
         })
         .collect();
     output::data(output::table(
-        &[
-            "RUN",
-            "WORKFLOW",
-            "INTERVAL START",
-            "STATE",
-            "TRIGGER",
-            "DURATION",
-        ],
+        &["RUN", "WORKFLOW", "DS", "STATE", "TRIGGER", "DURATION"],
         &rows,
     ));
     Ok(Outcome::Success)

@@ -164,3 +164,24 @@ fn init_refuses_to_overwrite_a_project() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("already holds a project"));
 }
+
+/// Regression: `tidewater ... | head` panicked with "failed printing to stdout: Broken pipe".
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let project = TestProject::example();
+    let mut child = project
+        .command(&["next", "daily_orders", "-n", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // 2,000 rows are more than a pipe holds: the writer is still writing when the reader goes.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        !text(&output.stderr).contains("panicked"),
+        "{}",
+        text(&output.stderr)
+    );
+}
