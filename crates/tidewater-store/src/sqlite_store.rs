@@ -24,7 +24,7 @@ use codec::{
     encode_trigger,
 };
 use rows::{AttemptRow, RunRow, TaskInstanceRow};
-use write_batch::write_batch;
+use write_batch::{create_apply_program, write_batch};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -40,7 +40,7 @@ const READER_CONNECTIONS: u32 = 4;
 /// Runs, task instances and attempts in one SQLite file.
 ///
 /// Writes go through a pool of exactly one connection, and every write transaction is
-/// `BEGIN IMMEDIATE`:
+/// `BEGIN IMMEDIATE` (or, for `apply`, a single statement, which locks the same way):
 /// - inside a process, writers queue fairly on that one connection instead of polling
 ///   SQLite's lock with the busy handler's sleeps;
 /// - across processes, `IMMEDIATE` takes the write lock when the transaction begins, where
@@ -83,6 +83,7 @@ impl SqliteStore {
             // A local file does not drop connections: skip the ping on every acquire, which
             // would add a round trip to every small `apply`.
             .test_before_acquire(false)
+            .after_connect(|connection, _| Box::pin(create_apply_program(connection)))
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
@@ -216,10 +217,7 @@ impl RunStore for SqliteStore {
 
     async fn apply(&self, id: RunId, changes: &[Change]) -> Result<(), StoreError> {
         let batch = Batch::new(id, changes)?;
-        let mut transaction = self.begin_write().await?;
-        write_batch(&mut transaction, id, &batch).await?;
-        transaction.commit().await?;
-        Ok(())
+        write_batch(&mut *self.writer.acquire().await?, id, &batch).await
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {

@@ -577,6 +577,41 @@ pub async fn changes_to_unknown_tasks_and_attempts_are_refused_by_name<S: RunSto
         "{result:?}"
     );
 
+    // An attempt the batch starts is known to its later changes: the error names the one
+    // that was never started.
+    let process = |attempt| Change::AttemptProcess {
+        task: known.clone(),
+        attempt: Attempt(attempt),
+        process: ProcessIdentity {
+            pid: 1,
+            start_ticks: 1,
+        },
+    };
+    let result = store
+        .apply(id, &[start(&known, 5), process(5), process(6)])
+        .await;
+    assert!(
+        matches!(&result, Err(StoreError::NoSuchAttempt { run, task, attempt: Attempt(6) })
+            if *run == id && *task == known),
+        "{result:?}"
+    );
+    let finish = |attempt| Change::AttemptFinished {
+        task: known.clone(),
+        attempt: Attempt(attempt),
+        finished_at: at,
+        outcome: AttemptOutcome::Failed {
+            reason: FailureReason::Lost,
+        },
+    };
+    let result = store
+        .apply(id, &[start(&known, 7), finish(7), finish(8)])
+        .await;
+    assert!(
+        matches!(&result, Err(StoreError::NoSuchAttempt { run, task, attempt: Attempt(8) })
+            if *run == id && *task == known),
+        "{result:?}"
+    );
+
     let result = store.apply(id, &[start(&known, 1), start(&known, 1)]).await;
     assert!(
         matches!(&result, Err(StoreError::AttemptExists { run, task, attempt: Attempt(1) })
