@@ -19,7 +19,6 @@ const AGING: Duration = Duration::from_secs(60);
 pub struct ProjectContext {
     pub project: Project,
     pub store: Arc<SqliteStore>,
-    pub warehouse: Arc<Warehouse>,
 }
 
 /// A diagnostics failure that has already been printed.
@@ -36,11 +35,10 @@ impl ProjectContext {
         let store = SqliteStore::open(&database)
             .await
             .with_context(|| format!("cannot open the store {}", database.display()))?;
-        let warehouse = Arc::new(open_warehouse(&project)?);
+
         Ok(ProjectContext {
             project,
             store: Arc::new(store),
-            warehouse,
         })
     }
 
@@ -84,7 +82,10 @@ impl ProjectContext {
         workflow: &Workflow,
         parallelism: Option<u32>,
         observer: Arc<dyn RunObserver>,
-    ) -> Executor<SqliteStore> {
+    ) -> anyhow::Result<Executor<SqliteStore>> {
+        // Opened here, not with the context: only executing a run needs the warehouse, and
+        // opening it creates its folder, which `status` or `logs` must not do.
+        let warehouse = Arc::new(open_warehouse(&self.project)?);
         let cores = std::thread::available_parallelism()
             .map(|cores| cores.get() as u32)
             .unwrap_or(1);
@@ -122,19 +123,16 @@ impl ProjectContext {
             kill_grace: KILL_GRACE,
             jitter_seed: rand::random(),
         };
-        let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(self.warehouse.clone()))));
-        runners.register("sql", Arc::new(SqlRunner::new(self.warehouse.clone())));
-        runners.register(
-            "maintain",
-            Arc::new(MaintainRunner::new(self.warehouse.clone())),
-        );
-        Executor::new(
+        let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(warehouse.clone()))));
+        runners.register("sql", Arc::new(SqlRunner::new(warehouse.clone())));
+        runners.register("maintain", Arc::new(MaintainRunner::new(warehouse.clone())));
+        Ok(Executor::new(
             self.store.clone(),
             Arc::new(SystemClock),
             settings,
             observer,
         )
-        .with_runners(runners)
+        .with_runners(runners))
     }
 }
 
