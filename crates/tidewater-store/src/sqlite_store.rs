@@ -78,20 +78,20 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
+        let writer_options = SqlitePoolOptions::new()
             .max_connections(1)
             // A local file does not drop connections: skip the ping on every acquire, which
             // would add a round trip to every small `apply`.
             .test_before_acquire(false)
-            .after_connect(|connection, _| Box::pin(create_apply_program(connection)))
-            .connect_with(options.clone())
+            .after_connect(|connection, _| Box::pin(create_apply_program(connection)));
+        let writer = connect_when_free(writer_options, &options)
             .await
             .map_err(open_error)?;
         migrate(&writer).await?;
-        let readers = SqlitePoolOptions::new()
+        let reader_options = SqlitePoolOptions::new()
             .max_connections(READER_CONNECTIONS)
-            .test_before_acquire(false)
-            .connect_with(options)
+            .test_before_acquire(false);
+        let readers = connect_when_free(reader_options, &options)
             .await
             .map_err(open_error)?;
         Ok(SqliteStore { writer, readers })
@@ -367,4 +367,26 @@ async fn task_exists<'e>(
     .bind(task.as_str())
     .fetch_one(executor)
     .await?)
+}
+
+/// Connects, waiting while another process holds the file's lock. Switching a new file to
+/// WAL needs an exclusive lock and SQLite reports `SQLITE_BUSY` for it at once, without the
+/// busy handler, so two `tidewater` processes opening a fresh project together would
+/// otherwise fail with "database is locked". Bounded by `BUSY_TIMEOUT`.
+async fn connect_when_free(
+    pool: SqlitePoolOptions,
+    options: &SqliteConnectOptions,
+) -> Result<sqlx::SqlitePool, sqlx::Error> {
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+    let started = std::time::Instant::now();
+    loop {
+        match pool.clone().connect_with(options.clone()).await {
+            Err(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some("5") && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                tokio::time::sleep(PAUSE).await;
+            }
+            result => return result,
+        }
+    }
 }

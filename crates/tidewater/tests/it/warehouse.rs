@@ -166,6 +166,8 @@ fn sql_errors_name_the_task_and_the_position() {
     );
 }
 
+/// Also a regression test: two processes opening a fresh project's store together failed
+/// with "database is locked" while one switched the new file to WAL.
 #[test]
 fn two_runs_writing_different_partitions_at_once_both_succeed() {
     let project = TestProject::new("", &[("loader.yaml", LOADER)]);
