@@ -37,7 +37,9 @@ pub enum Change {
 pub enum Action {
     /// Start `attempt` of a task (its state is already `Running`).
     Start { task: TaskIndex, attempt: Attempt },
-    /// Stop a running attempt; it reports back as `Failed(Cancelled)`.
+    /// Stop a running attempt; it reports back as `Failed(Cancelled)`. May be given again
+    /// for the same attempt (a run past its `timeout` asks at every decision until the
+    /// attempt reports), so stopping must be idempotent.
     Kill { task: TaskIndex, attempt: Attempt },
 }
 
@@ -70,7 +72,8 @@ pub enum FailureReason {
     Exit { code: i32 },
     /// The command was killed by a signal it was not sent by Tidewater.
     Signal { signal: i32 },
-    /// It ran longer than its `timeout`; its process group was killed.
+    /// It ran longer than its `timeout`, or was still running when the run's `timeout`
+    /// passed; its process group was killed. Not retried in the second case.
     TimedOut,
     /// The command could not be started (or its template could not be rendered).
     CouldNotStart { message: String },

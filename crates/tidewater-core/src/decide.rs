@@ -13,7 +13,9 @@ use crate::{
 pub enum Event {
     /// Begin (or resume) executing the run.
     Start,
-    /// Time has passed: retries whose delay is over are queued again.
+    /// Time has passed: retries whose delay is over are queued again. (The run's `timeout`
+    /// and `deadline` are checked at every decision; see [`crate::next_timer`] for when to
+    /// send this.)
     Tick,
     /// The task queue admitted these queued tasks.
     Admit(Vec<TaskIndex>),
@@ -24,7 +26,8 @@ pub enum Event {
     },
     /// Stop the run: nothing new starts, running attempts are killed.
     Cancel,
-    /// Put tasks back to pending with a fresh try budget (`retry`, `clear`).
+    /// Put tasks back to pending with a fresh try budget (`retry`, `clear`). A running run
+    /// also gets its whole `timeout` again.
     Reset(Vec<TaskIndex>),
 }
 
@@ -46,6 +49,17 @@ pub struct Decision {
 }
 
 /// Applies `events` to a run. Pure: no IO, no clock, no randomness beyond the context.
+///
+/// Besides the events, time decides two things at every call, from `context.now`:
+/// - **Timeout.** Once a running run has run for the workflow's `timeout` while some step is
+///   not done, its running steps are killed ([`Action::Kill`], repeated at every decision
+///   until they report) and their attempts fail as `TimedOut` without retrying, steps waiting
+///   for a retry fail, and steps that have not started become `upstream_failed`: the run
+///   could not give them their upstreams' results in time. The run then fails as any failed
+///   run does (`on_failure` runs) and `retry` resumes it with a fresh timeout.
+/// - **Deadline.** When the workflow's `deadline` for the run's interval has passed while
+///   some step is not done, `on_deadline_miss` runs, once; the run goes on and its outcome
+///   does not depend on the handler. If the steps are done first, the handler is skipped.
 pub fn decide(
     workflow: &Workflow,
     view: &RunView,
@@ -61,9 +75,14 @@ pub fn decide(
         to_evaluate: Vec::new(),
         is_queued_for_evaluation: vec![false; workflow.tasks().len()],
     };
+    // Before the events too: steps that were unfinished when the deadline passed missed it,
+    // even if this decision learns that they have finished meanwhile.
+    decider.check_deadline();
     for event in events {
         decider.apply(event);
     }
+    decider.check_deadline();
+    decider.time_out();
     decider.evaluate();
     decider.finish_run();
     Decision {
@@ -98,12 +117,14 @@ impl Decider<'_> {
                 }
             }
             Event::Tick => {
+                let is_timed_out = self.is_timed_out();
                 for index in self.workflow.indices() {
                     if let TaskState::UpForRetry {
                         attempt,
                         not_before,
                     } = self.view.task(index).state
                         && not_before <= now
+                        && !(is_timed_out && self.workflow.task(index).role == TaskRole::Step)
                     {
                         self.update(index, |instance| {
                             instance.state = TaskState::Queued {
@@ -115,10 +136,14 @@ impl Decider<'_> {
                 }
             }
             Event::Admit(tasks) => {
+                let is_timed_out = self.is_timed_out();
                 for &index in tasks {
                     let TaskState::Queued { attempt, .. } = self.view.task(index).state else {
                         continue;
                     };
+                    if is_timed_out && self.workflow.task(index).role == TaskRole::Step {
+                        continue; // It will not start: `time_out` ends it.
+                    }
                     self.update(index, |instance| {
                         instance.state = TaskState::Running {
                             attempt,
@@ -163,8 +188,23 @@ impl Decider<'_> {
                 }
             }
             Event::Reset(tasks) => {
+                let deadline_handler = self.workflow.handler(HandlerKind::OnDeadlineMiss);
+                let is_before_deadline = self
+                    .workflow
+                    .deadline_at(self.view.interval)
+                    .is_some_and(|deadline| now < deadline);
                 for &index in tasks {
-                    if matches!(self.view.task(index).state, TaskState::Running { .. }) {
+                    let state = &self.view.task(index).state;
+                    if matches!(state, TaskState::Running { .. }) {
+                        continue;
+                    }
+                    // A skipped `on_deadline_miss` says the steps were done before the
+                    // deadline. Once the deadline has passed that stays true, and a retry must
+                    // not raise a late alarm for it.
+                    if Some(index) == deadline_handler
+                        && *state == TaskState::Skipped
+                        && !is_before_deadline
+                    {
                         continue;
                     }
                     self.update(index, |instance| {
@@ -188,6 +228,19 @@ impl Decider<'_> {
                         });
                     }
                 }
+                // Before its deadline the resumed run can still miss it.
+                if let Some(handler) = deadline_handler
+                    && self.view.task(handler).state == TaskState::Skipped
+                    && is_before_deadline
+                {
+                    self.update(handler, |instance| {
+                        instance.state = TaskState::Pending;
+                        instance.attempt_base = instance.last_attempt;
+                    });
+                }
+                if matches!(self.view.run, RunState::Running { .. }) {
+                    self.set_run(RunState::Running { started_at: now });
+                }
             }
         }
     }
@@ -201,13 +254,23 @@ impl Decider<'_> {
         }
         let now = self.context.now;
         let task = self.workflow.task(index);
+        let is_timed_out = task.role == TaskRole::Step && self.is_timed_out();
+        // A step killed because the run timed out is recorded as timed out, not cancelled.
+        let outcome = match outcome {
+            AttemptOutcome::Failed {
+                reason: FailureReason::Cancelled,
+            } if is_timed_out => AttemptOutcome::Failed {
+                reason: FailureReason::TimedOut,
+            },
+            other => other.clone(),
+        };
         self.changes.push(Change::AttemptFinished {
             task: task.name.clone(),
             attempt,
             finished_at: now,
             outcome: outcome.clone(),
         });
-        match outcome {
+        match &outcome {
             AttemptOutcome::Succeeded { output } => {
                 let output = output.clone();
                 self.update(index, |instance| {
@@ -226,7 +289,7 @@ impl Decider<'_> {
             AttemptOutcome::Failed { .. } => {
                 let instance = self.view.task(index);
                 let tries_used = attempt.0.saturating_sub(instance.attempt_base);
-                if tries_used <= task.retry.retries {
+                if tries_used <= task.retry.retries && !is_timed_out {
                     let jitter = jitter_sample(self.context.jitter_seed, index, attempt);
                     let delay = task.retry.delay_after(Attempt(tries_used), jitter);
                     let not_before = now + to_chrono(delay);
@@ -245,6 +308,68 @@ impl Decider<'_> {
                     });
                 }
             }
+        }
+    }
+
+    /// Whether the run has been running for longer than the workflow's `timeout`.
+    fn is_timed_out(&self) -> bool {
+        let RunState::Running { started_at } = self.view.run else {
+            return false;
+        };
+        self.workflow
+            .timeout_at(started_at)
+            .is_some_and(|timeout| self.context.now >= timeout)
+    }
+
+    /// Ends the steps of a run past its `timeout`. Handlers are left alone: they are how a
+    /// user hears about the failure, and each has its own task `timeout`.
+    fn time_out(&mut self) {
+        if self.view.unfinished_steps() == 0 || !self.is_timed_out() {
+            return;
+        }
+        let now = self.context.now;
+        for index in self.workflow.indices() {
+            if self.workflow.task(index).role != TaskRole::Step {
+                continue;
+            }
+            match self.view.task(index).state {
+                // Repeated at every decision until the attempt reports: stopping an attempt
+                // twice is harmless, and nothing durable says it was asked before.
+                TaskState::Running { attempt, .. } => self.actions.push(Action::Kill {
+                    task: index,
+                    attempt,
+                }),
+                TaskState::UpForRetry { attempt, .. } => self.update(index, |instance| {
+                    instance.state = TaskState::Failed {
+                        attempt,
+                        finished_at: now,
+                    };
+                }),
+                TaskState::Pending | TaskState::Queued { .. } => {
+                    self.update(index, |instance| instance.state = TaskState::UpstreamFailed)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs `on_deadline_miss` when the deadline has passed and some step is not done.
+    fn check_deadline(&mut self) {
+        if !matches!(self.view.run, RunState::Running { .. }) || self.view.unfinished_steps() == 0 {
+            return;
+        }
+        let Some(handler) = self.workflow.handler(HandlerKind::OnDeadlineMiss) else {
+            return;
+        };
+        if self.view.task(handler).state != TaskState::Pending {
+            return; // It ran already, or is running: once per run.
+        }
+        if self
+            .workflow
+            .deadline_at(self.view.interval)
+            .is_some_and(|deadline| self.context.now >= deadline)
+        {
+            self.make_ready(handler);
         }
     }
 
@@ -325,7 +450,7 @@ impl Decider<'_> {
             (wanted, unwanted)
         };
         if is_cancelled {
-            for kind in [HandlerKind::OnFailure, HandlerKind::OnSuccess] {
+            for kind in HandlerKind::ALL {
                 if let Some(handler) = self.workflow.handler(kind)
                     && matches!(
                         self.view.task(handler).state,
@@ -337,6 +462,12 @@ impl Decider<'_> {
                     self.update(handler, |instance| instance.state = TaskState::Cancelled);
                 }
             }
+        } else if let Some(handler) = self.workflow.handler(HandlerKind::OnDeadlineMiss)
+            && self.view.task(handler).state == TaskState::Pending
+        {
+            // The steps are done and the deadline has not passed (or it would have run):
+            // it was met. Skipped, not left pending, so that the view says so.
+            self.update(handler, |instance| instance.state = TaskState::Skipped);
         }
         if let Some(handler) = unwanted.and_then(|kind| self.workflow.handler(kind))
             && self.view.task(handler).state == TaskState::Pending
@@ -351,12 +482,14 @@ impl Decider<'_> {
                 return;
             }
         }
-        let any_running = self
-            .view
-            .tasks()
-            .iter()
-            .any(|instance| matches!(instance.state, TaskState::Running { .. }));
-        if any_running {
+        // E.g. `on_deadline_miss`, which may still be queued or waiting for a retry.
+        let is_busy = self.view.tasks().iter().any(|instance| {
+            matches!(
+                instance.state,
+                TaskState::Running { .. } | TaskState::Queued { .. } | TaskState::UpForRetry { .. }
+            )
+        });
+        if is_busy {
             return;
         }
         let finished = if is_cancelled {

@@ -1,6 +1,7 @@
 //! The pure model of Tidewater: workflows and their DAGs, task and run states, the
 //! `decide` function that turns events into state changes and actions, the task-queue
-//! admission rules, schedules with data intervals, and retry math.
+//! admission rules, schedules with data intervals, run timeouts and deadlines, and retry
+//! math.
 //!
 //! Nothing here performs IO, spawns tasks or reads the clock: time (`now`) and randomness
 //! (a jitter seed) are parameters. The engine crate is the imperative shell around this one.
@@ -9,8 +10,10 @@ mod backfill_range;
 mod change;
 mod dag;
 mod data_interval;
+mod deadline;
 mod decide;
 mod ids;
+mod next_timer;
 mod rate_limit;
 mod retry_policy;
 mod run_limit;
@@ -28,8 +31,10 @@ pub use backfill_range::{BackfillError, BackfillOrder, BackfillPlan, BackfillRan
 pub use change::{Action, AttemptOutcome, Change, FailureReason, ProcessIdentity};
 pub use dag::{Dag, DagError};
 pub use data_interval::DataInterval;
+pub use deadline::Deadline;
 pub use decide::{DecideContext, Decision, Event, decide};
 pub use ids::{Attempt, PoolName, RunId, TaskIndex, TaskName, WorkflowName};
+pub use next_timer::next_timer;
 pub use rate_limit::{RateLimit, RateLimitError, RateUnit};
 pub use retry_policy::{Backoff, RetryPolicy};
 pub use run_limit::{QueuedRun, RunLimit};

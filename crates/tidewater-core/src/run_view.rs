@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::trigger_rule::UpstreamTally;
-use crate::{RunState, TaskIndex, TaskRole, TaskState, Workflow};
+use crate::{DataInterval, RunState, TaskIndex, TaskRole, TaskState, Workflow};
 
 /// The record of one task instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,11 +33,14 @@ impl Default for TaskInstance {
     }
 }
 
-/// What `decide` sees of a run: its state and every task instance, plus derived tallies
-/// of upstream outcomes so that deciding stays O(changes), not O(tasks), per event.
+/// What `decide` sees of a run: its state, its data interval and every task instance, plus
+/// derived tallies of upstream outcomes so that deciding stays O(changes), not O(tasks), per
+/// event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunView {
     pub run: RunState,
+    /// The data the run processes; its end is what a `deadline` counts from.
+    pub interval: DataInterval,
     tasks: Vec<TaskInstance>,
     tallies: Vec<UpstreamTally>,
     unfinished_steps: usize,
@@ -45,7 +48,12 @@ pub struct RunView {
 
 impl RunView {
     /// `tasks` must be aligned with `workflow.tasks()`.
-    pub fn new(workflow: &Workflow, run: RunState, tasks: Vec<TaskInstance>) -> RunView {
+    pub fn new(
+        workflow: &Workflow,
+        run: RunState,
+        interval: DataInterval,
+        tasks: Vec<TaskInstance>,
+    ) -> RunView {
         debug_assert_eq!(tasks.len(), workflow.tasks().len());
         let mut tallies: Vec<UpstreamTally> = workflow
             .indices()
@@ -66,6 +74,7 @@ impl RunView {
         }
         RunView {
             run,
+            interval,
             tasks,
             tallies,
             unfinished_steps,
@@ -73,10 +82,11 @@ impl RunView {
     }
 
     /// A run whose tasks are all pending.
-    pub fn fresh(workflow: &Workflow, run: RunState) -> RunView {
+    pub fn fresh(workflow: &Workflow, run: RunState, interval: DataInterval) -> RunView {
         RunView::new(
             workflow,
             run,
+            interval,
             vec![TaskInstance::new(); workflow.tasks().len()],
         )
     }

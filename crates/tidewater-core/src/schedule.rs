@@ -93,22 +93,32 @@ impl Schedule {
             .map(|time| time.to_utc())
     }
 
-    /// The interval that starts at the first fire time at or after `at`.
-    pub fn interval_starting_at_or_after(
+    /// The first fire time at or after `at`.
+    pub fn first_fire_at_or_after(
         &self,
         at: Timestamp,
         timezone: chrono_tz::Tz,
-    ) -> Option<DataInterval> {
+    ) -> Option<Timestamp> {
         // croner's inclusive search misses a fire time that a DST gap moved when the search
         // starts exactly on it (e.g. `@daily` in America/Santiago, whose midnight is skipped):
         // search strictly after one second earlier instead.
         let just_before = at
             .checked_sub_signed(chrono::TimeDelta::seconds(1))
             .unwrap_or(at);
-        let mut start = self.next_fire(just_before, timezone)?;
-        if start < at {
-            start = self.next_fire(at, timezone)?;
+        let fire = self.next_fire(just_before, timezone)?;
+        if fire < at {
+            return self.next_fire(at, timezone);
         }
+        Some(fire)
+    }
+
+    /// The interval that starts at the first fire time at or after `at`.
+    pub fn interval_starting_at_or_after(
+        &self,
+        at: Timestamp,
+        timezone: chrono_tz::Tz,
+    ) -> Option<DataInterval> {
+        let start = self.first_fire_at_or_after(at, timezone)?;
         let end = self.next_fire(start, timezone)?;
         DataInterval::new(start, end)
     }

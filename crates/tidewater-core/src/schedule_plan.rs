@@ -408,6 +408,8 @@ mod tests {
             max_active_runs: 1,
             max_active_tasks: None,
             params: serde_json::Map::new(),
+            timeout: None,
+            deadline: None,
         };
         let workflow = Workflow::new(settings, Vec::new()).expect("an empty DAG");
         assert!(SchedulePlan::for_workflow(&workflow).is_none());

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::WorkflowName;
+
 /// What a task does. Each kind is read by one module of `tidewater-spec/src/kinds/` and run
 /// by one runner (see `tidewater-engine/src/runners.rs`); `empty` completes inside `decide`.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +130,8 @@ pub enum WaitCondition {
     },
     /// A file matching a glob (a template, relative to the project) exists.
     Path { pattern: String },
+    /// A run of another workflow for the same data interval has succeeded.
+    Workflow { workflow: WorkflowName },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -222,6 +222,44 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
         }
     }
 
+    /// Whether `key` holds a place in the queue (admitted and not released yet).
+    pub fn holds(&self, key: &K) -> bool {
+        self.running.contains_key(key)
+    }
+
+    /// Sets or removes a workflow's `max_active_tasks`, for a queue shared by the runs of
+    /// workflows that come and go.
+    pub fn set_max_active_tasks(&mut self, workflow: &WorkflowName, limit: Option<u32>) {
+        match limit {
+            Some(limit) => {
+                self.limits.max_active_tasks.insert(workflow.clone(), limit);
+            }
+            None => {
+                self.limits.max_active_tasks.remove(workflow);
+            }
+        }
+    }
+
+    /// Counts a task that already runs (started at `started_at`, admitted by another queue
+    /// or before a restart) as holding its place, without checking any limit: to explain
+    /// what waits behind it.
+    pub fn occupy(&mut self, running: &Candidate<K>, started_at: Timestamp) {
+        self.hold(running, started_at);
+    }
+
+    /// Gives back what every task matching `which` held.
+    pub fn release_all(&mut self, which: impl Fn(&K) -> bool) {
+        let keys: Vec<K> = self
+            .running
+            .keys()
+            .filter(|key| which(key))
+            .cloned()
+            .collect();
+        for key in keys {
+            self.release(&key);
+        }
+    }
+
     /// Gives back what a finished task held.
     pub fn release(&mut self, key: &K) {
         let Some(held) = self.running.remove(key) else {

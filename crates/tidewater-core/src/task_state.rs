@@ -32,7 +32,8 @@ pub enum TaskState {
     },
     /// Its trigger rule said it should not run.
     Skipped,
-    /// It cannot run because an upstream failed.
+    /// It cannot run because an upstream failed, or because the run timed out before it
+    /// could start.
     UpstreamFailed,
     Cancelled,
 }

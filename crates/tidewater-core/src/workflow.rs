@@ -4,8 +4,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use crate::{
-    Dag, DagError, PoolName, RetryPolicy, Schedule, TaskAction, TaskIndex, TaskName, TriggerRule,
-    WorkflowName,
+    Dag, DagError, DataInterval, Deadline, PoolName, RetryPolicy, Schedule, TaskAction, TaskIndex,
+    TaskName, Timestamp, TriggerRule, WorkflowName,
 };
 
 /// A named DAG of tasks with its schedule: everything needed to run it, already checked.
@@ -21,7 +21,14 @@ pub struct Workflow {
     /// How many of this workflow's tasks may run at once across its runs.
     pub max_active_tasks: Option<u32>,
     pub params: serde_json::Map<String, serde_json::Value>,
-    /// The steps of the DAG, then the handlers (`on_failure`, `on_success`).
+    /// A run still working this long after it started fails: its running steps are killed
+    /// and the rest will not run (see `decide`).
+    pub timeout: Option<Duration>,
+    /// When a run should have finished its steps; a run still working then runs the
+    /// `on_deadline_miss` handler, which a workflow with a deadline always has.
+    pub deadline: Option<Deadline>,
+    /// The steps of the DAG, then the handlers (`on_failure`, `on_success`,
+    /// `on_deadline_miss`).
     tasks: Vec<Task>,
     dag: Dag,
     by_name: HashMap<TaskName, TaskIndex>,
@@ -52,15 +59,27 @@ pub enum TaskRole {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandlerKind {
+    /// Runs once every step is done and the run failed.
     OnFailure,
+    /// Runs once every step is done and the run succeeded.
     OnSuccess,
+    /// Runs once when the run's `deadline` passes while some step is not done yet; the run
+    /// goes on meanwhile and its outcome does not depend on the handler.
+    OnDeadlineMiss,
 }
 
 impl HandlerKind {
+    pub const ALL: [HandlerKind; 3] = [
+        HandlerKind::OnFailure,
+        HandlerKind::OnSuccess,
+        HandlerKind::OnDeadlineMiss,
+    ];
+
     pub fn task_name(self) -> &'static str {
         match self {
             HandlerKind::OnFailure => "on_failure",
             HandlerKind::OnSuccess => "on_success",
+            HandlerKind::OnDeadlineMiss => "on_deadline_miss",
         }
     }
 }
@@ -76,12 +95,24 @@ pub struct WorkflowSettings {
     pub max_active_runs: u32,
     pub max_active_tasks: Option<u32>,
     pub params: serde_json::Map<String, serde_json::Value>,
+    pub timeout: Option<Duration>,
+    pub deadline: Option<Deadline>,
 }
 
 impl Workflow {
     /// Builds a workflow; fails if the steps do not form a DAG. Handlers must come after
     /// the steps and have no `needs`.
-    pub fn new(settings: WorkflowSettings, tasks: Vec<Task>) -> Result<Workflow, DagError> {
+    ///
+    /// A workflow with a `deadline` and no `on_deadline_miss` handler gets an `empty` one,
+    /// so that a missed deadline is recorded in the run (that handler's instance ran) without
+    /// anything more in the store.
+    pub fn new(settings: WorkflowSettings, mut tasks: Vec<Task>) -> Result<Workflow, DagError> {
+        let has_deadline_handler = tasks
+            .iter()
+            .any(|task| task.role == TaskRole::Handler(HandlerKind::OnDeadlineMiss));
+        if settings.deadline.is_some() && !has_deadline_handler {
+            tasks.push(Task::recorder(HandlerKind::OnDeadlineMiss));
+        }
         let dag = Dag::new(&tasks)?;
         let by_name = tasks
             .iter()
@@ -97,6 +128,8 @@ impl Workflow {
             max_active_runs: settings.max_active_runs,
             max_active_tasks: settings.max_active_tasks,
             params: settings.params,
+            timeout: settings.timeout,
+            deadline: settings.deadline,
             tasks,
             dag,
             by_name,
@@ -128,5 +161,36 @@ impl Workflow {
 
     pub fn indices(&self) -> impl Iterator<Item = TaskIndex> + '_ {
         (0..self.tasks.len() as u32).map(TaskIndex)
+    }
+
+    /// When a run must be done with its steps, or `None` without a `deadline`.
+    pub fn deadline_at(&self, interval: DataInterval) -> Option<Timestamp> {
+        self.deadline
+            .as_ref()
+            .and_then(|deadline| deadline.at(interval, self.timezone))
+    }
+
+    /// When a run that started at `started_at` times out, or `None` without a `timeout`.
+    pub fn timeout_at(&self, started_at: Timestamp) -> Option<Timestamp> {
+        let timeout = chrono::Duration::from_std(self.timeout?).ok()?;
+        started_at.checked_add_signed(timeout)
+    }
+}
+
+impl Task {
+    /// A handler that does nothing: running it records that its moment came.
+    fn recorder(kind: HandlerKind) -> Task {
+        Task {
+            name: TaskName::new(kind.task_name()),
+            action: TaskAction::Empty,
+            needs: Vec::new(),
+            trigger: TriggerRule::default(),
+            retry: RetryPolicy::default(),
+            timeout: None,
+            pool: None,
+            pool_slots: 1,
+            priority: 0,
+            role: TaskRole::Handler(kind),
+        }
     }
 }

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use tidewater_core::{
     Action, Attempt, AttemptOutcome, Candidate, Change, DecideContext, Event, FailureReason,
-    ProcessIdentity, QueueLimits, RunId, RunState, RunView, TaskIndex, TaskInstance, TaskQueue,
-    TaskState, Timestamp, Workflow, decide,
+    ProcessIdentity, QueueLimits, RunId, RunState, RunView, TaskIndex, TaskInstance, TaskState,
+    Timestamp, Workflow, decide, next_timer,
 };
 use tidewater_spec::TemplateContext;
-use tidewater_store::{OwnerClaim, RunRecord, RunStore};
+use tidewater_store::{OwnerClaim, RunRecord, RunStore, RunTrigger};
 use tokio::sync::{mpsc, watch};
 
+use crate::dispatch::{Dispatch, Seat};
 use crate::process::{ATTEMPT_MARKER, is_alive, kill_marked, signal_group};
 use crate::runners::Runners;
 use crate::{
@@ -83,6 +84,8 @@ pub struct Executor<S: RunStore> {
     observer: Arc<dyn RunObserver>,
     /// This process, recorded as the owner of the runs it executes.
     me: ProcessIdentity,
+    /// The task queue, shared with other executors of the process.
+    dispatch: Arc<Dispatch>,
 }
 
 struct Running {
@@ -102,6 +105,7 @@ impl<S: RunStore> Executor<S> {
             pid,
             start_ticks: 0,
         });
+        let dispatch = Dispatch::new(settings.limits.clone(), clock.clone());
         Executor {
             store,
             clock,
@@ -109,7 +113,19 @@ impl<S: RunStore> Executor<S> {
             settings,
             observer,
             me,
+            dispatch,
         }
+    }
+
+    /// Shares a task queue with other executors (the service executes many runs at once
+    /// under one set of limits). The dispatch's limits replace `settings.limits`.
+    pub fn with_dispatch(mut self, dispatch: Arc<Dispatch>) -> Executor<S> {
+        self.dispatch = dispatch;
+        self
+    }
+
+    pub fn dispatch(&self) -> &Arc<Dispatch> {
+        &self.dispatch
     }
 
     /// Replaces the runners (e.g. to add `sql` from `tidewater-flow`).
@@ -132,6 +148,17 @@ impl<S: RunStore> Executor<S> {
             .await?
             .ok_or(EngineError::NoSuchRun(run))?;
         self.claim(run).await?;
+        // A deadline is about data arriving on time: only a scheduled run can miss it. A
+        // backfill of last year's intervals must not raise a year of alarms.
+        let unscheduled;
+        let workflow = if record.trigger != RunTrigger::Scheduled && workflow.deadline.is_some() {
+            let mut copy = workflow.clone();
+            copy.deadline = None;
+            unscheduled = copy;
+            &unscheduled
+        } else {
+            workflow
+        };
         let mut running = HashMap::new();
         let result = self
             .drive(workflow, &record, resume, cancel, &mut running)
@@ -228,7 +255,9 @@ impl<S: RunStore> Executor<S> {
         events.push(Event::Start);
 
         let (done_sender, mut done) = mpsc::unbounded_channel::<AttemptReport>();
-        let mut queue = TaskQueue::<TaskIndex>::new(self.settings.limits.clone());
+        let mut seat = self
+            .dispatch
+            .seat(run, &workflow.name, workflow.max_active_tasks);
         let mut cancelled = cancel.subscribe();
         let mut is_cancelling = false;
         let mut unrecorded: Vec<Change> = Vec::new();
@@ -237,6 +266,16 @@ impl<S: RunStore> Executor<S> {
             let mut changes = std::mem::take(&mut unrecorded);
             let mut actions = Vec::new();
             let mut batch = std::mem::take(&mut events);
+            // Tasks given a place in the queue in this round; any that does not start
+            // (cancelled meanwhile) gives its place back below.
+            let mut admitted_now: Vec<TaskIndex> = batch
+                .iter()
+                .filter_map(|event| match event {
+                    Event::Admit(tasks) => Some(tasks.iter().copied()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
             // Decide, then let the queue admit what is ready, until nothing more changes;
             // all of it is persisted in one transaction.
             loop {
@@ -245,14 +284,24 @@ impl<S: RunStore> Executor<S> {
                 actions.extend(decision.actions);
                 view = decision.view;
                 if is_cancelling {
+                    seat.offer(Vec::new(), now);
                     break;
                 }
-                let mut admitted = queue.admit(&candidates(workflow, &view), now).admitted;
+                let mut admitted = seat.offer(candidates(workflow, &view), now);
+                admitted_now.extend(&admitted);
                 admitted.extend(queued_sensors(workflow, &view));
                 if admitted.is_empty() {
                     break;
                 }
                 batch = vec![Event::Admit(admitted)];
+            }
+            for task in admitted_now {
+                let starts = actions.iter().any(
+                    |action| matches!(action, Action::Start { task: started, .. } if *started == task),
+                );
+                if !starts {
+                    seat.release(task, now);
+                }
             }
             if !changes.is_empty() {
                 self.store.apply(run, &changes).await?;
@@ -294,7 +343,7 @@ impl<S: RunStore> Executor<S> {
                 return Ok(view.run.clone());
             }
             // Wake for the next retry, or when a rate limit lets a waiting task start.
-            let next_retry = [next_retry(&view), queue.next_wake(now)]
+            let next_retry = [next_timer(workflow, &view, now), seat.next_wake(now)]
                 .into_iter()
                 .flatten()
                 .min();
@@ -306,10 +355,13 @@ impl<S: RunStore> Executor<S> {
             };
             tokio::select! {
                 Some(report) = done.recv() => {
-                    self.finished(report, &mut queue, running, &mut events);
+                    self.finished(report, &seat, running, &mut events);
                     while let Ok(report) = done.try_recv() {
-                        self.finished(report, &mut queue, running, &mut events);
+                        self.finished(report, &seat, running, &mut events);
                     }
+                }
+                Some(tasks) = seat.admitted(), if !is_cancelling => {
+                    events.push(Event::Admit(tasks));
                 }
                 Ok(()) = cancelled.changed(), if !is_cancelling => {
                     is_cancelling = true;
@@ -332,7 +384,7 @@ impl<S: RunStore> Executor<S> {
     fn finished(
         &self,
         report: AttemptReport,
-        queue: &mut TaskQueue<TaskIndex>,
+        seat: &Seat,
         running: &mut HashMap<TaskIndex, Running>,
         events: &mut Vec<Event>,
     ) {
@@ -341,7 +393,7 @@ impl<S: RunStore> Executor<S> {
             .is_some_and(|entry| entry.attempt == report.attempt)
         {
             running.remove(&report.task);
-            queue.release(&report.task);
+            seat.release(report.task, self.clock.now());
         }
         events.push(Event::AttemptFinished {
             task: report.task,
@@ -431,7 +483,12 @@ impl<S: RunStore> Executor<S> {
             .into_iter()
             .map(Option::unwrap_or_default)
             .collect();
-        Ok(RunView::new(workflow, record.state.clone(), instances))
+        Ok(RunView::new(
+            workflow,
+            record.state.clone(),
+            record.interval,
+            instances,
+        ))
     }
 
     async fn decide_and_persist(
@@ -520,14 +577,4 @@ fn queued_sensors<'a>(
         matches!(view.task(index).state, TaskState::Queued { .. })
             && !workflow.task(index).action.holds_a_slot()
     })
-}
-
-fn next_retry(view: &RunView) -> Option<Timestamp> {
-    view.tasks()
-        .iter()
-        .filter_map(|instance| match instance.state {
-            TaskState::UpForRetry { not_before, .. } => Some(not_before),
-            _ => None,
-        })
-        .min()
 }

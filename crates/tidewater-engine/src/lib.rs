@@ -1,7 +1,8 @@
 //! The imperative shell around `tidewater-core`: it executes runs by feeding events to
 //! `decide`, persisting each decision's changes through a [`tidewater_store::RunStore`]
-//! before acting on them, admitting queued tasks through the task queue, and running task
-//! processes.
+//! before acting on them, admitting queued tasks through the task queue shared by all runs of
+//! the process ([`Dispatch`]), and running task processes. [`Service`] is the scheduler loop
+//! of `tidewater server`: it creates the runs that are due and starts queued runs.
 //!
 //! It owns every side effect of execution (processes, signals, log files, timers) and no
 //! scheduling rule: those live in `tidewater-core`. Time comes from a [`Clock`], so tests
@@ -10,19 +11,23 @@
 mod attempt_log;
 mod attempt_paths;
 mod clock;
+mod dispatch;
 mod engine_error;
 mod executor;
 mod process;
 mod run_observer;
 pub mod runners;
+mod service;
 mod task_runner;
 
 pub use attempt_log::AttemptLog;
 pub use attempt_paths::AttemptPaths;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
 pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};
 pub use run_observer::{RunObserver, SilentObserver};
-pub use runners::{PartitionProbe, Runners};
+pub use runners::{PartitionProbe, RunProbe, Runners, StoreRunProbe};
+pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
 pub use task_runner::{AttemptControl, AttemptReport, StartRequest, StartedAttempt, TaskRunner};

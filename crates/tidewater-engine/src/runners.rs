@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use sh::ShRunner;
-pub use wait::{PartitionProbe, WaitRunner};
+pub use wait::{PartitionProbe, RunProbe, StoreRunProbe, WaitRunner};
 
 use tidewater_core::TaskAction;
 
@@ -20,17 +20,27 @@ use crate::TaskRunner;
 pub struct Runners {
     sh: ShRunner,
     wait: WaitRunner,
+    /// Kept to rebuild `wait` when a run probe is added.
+    partition_probe: Option<Arc<dyn PartitionProbe>>,
     registered: HashMap<&'static str, Arc<dyn TaskRunner>>,
 }
 
 impl Runners {
-    /// Runners for `sh` and `wait`; `wait` on a table partition asks `probe`.
+    /// Runners for `sh` and `wait`; `wait` on a table partition asks `probe`, and `wait` on
+    /// another workflow's run needs [`Runners::with_run_probe`].
     pub fn new(probe: Option<Arc<dyn PartitionProbe>>) -> Runners {
         Runners {
             sh: ShRunner,
-            wait: WaitRunner::new(probe),
+            wait: WaitRunner::new(probe.clone(), None),
+            partition_probe: probe,
             registered: HashMap::new(),
         }
+    }
+
+    /// Lets `wait: { workflow }` ask `probe` (e.g. a [`StoreRunProbe`] on the run store).
+    pub fn with_run_probe(mut self, probe: Arc<dyn RunProbe>) -> Runners {
+        self.wait = WaitRunner::new(self.partition_probe.clone(), Some(probe));
+        self
     }
 
     /// Adds the runner of a kind implemented outside this crate (e.g. `sql`).

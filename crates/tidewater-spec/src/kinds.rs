@@ -35,6 +35,9 @@ pub(crate) struct KindAction {
     pub templates: Vec<TemplateText>,
     /// Files of the project the action runs, which must exist.
     pub files: Vec<FileReference>,
+    /// Other workflows the action names, which must be in the project (checked once every
+    /// workflow file is read).
+    pub workflows: Vec<WorkflowReference>,
 }
 
 /// A template string and where its YAML scalar is in the file.
@@ -48,6 +51,13 @@ pub(crate) struct TemplateText {
 #[derive(Debug)]
 pub(crate) struct FileReference {
     pub path: String,
+    pub span: Range<usize>,
+}
+
+/// A workflow named in a task, e.g. `wait: { workflow: daily_orders }`.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkflowReference {
+    pub name: String,
     pub span: Range<usize>,
 }
 

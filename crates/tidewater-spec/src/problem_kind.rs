@@ -172,6 +172,21 @@ pub enum ProblemKind {
     TemplateFails { detail: String },
     #[error("file `{path}` does not exist")]
     MissingFile { path: String },
+    #[error("invalid deadline `{text}`: {reason}")]
+    InvalidDeadline { text: String, reason: String },
+    #[error(
+        "`on_deadline_miss` runs when a run misses its deadline, but the workflow has no `deadline`"
+    )]
+    HandlerWithoutDeadline,
+    #[error("task `{task}` waits for workflow `{workflow}`, which is not in this project")]
+    UnknownWaitWorkflow {
+        task: String,
+        workflow: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("task `{task}` waits for a run of its own workflow `{workflow}`")]
+    WaitsForItsOwnWorkflow { task: String, workflow: String },
     #[error("this is a bug in tidewater, please report it: {detail}")]
     Bug { detail: String },
 }
@@ -240,6 +255,10 @@ impl ProblemKind {
             ProblemKind::UnknownTaskField { .. } => "tidewater::unknown_task_field",
             ProblemKind::TemplateFails { .. } => "tidewater::template_fails",
             ProblemKind::MissingFile { .. } => "tidewater::missing_file",
+            ProblemKind::InvalidDeadline { .. } => "tidewater::invalid_deadline",
+            ProblemKind::HandlerWithoutDeadline => "tidewater::handler_without_deadline",
+            ProblemKind::UnknownWaitWorkflow { .. } => "tidewater::unknown_wait_workflow",
+            ProblemKind::WaitsForItsOwnWorkflow { .. } => "tidewater::waits_for_its_own_workflow",
             ProblemKind::Bug { .. } => "tidewater::bug",
         }
     }
@@ -313,7 +332,8 @@ impl ProblemKind {
                 "a task name uses letters, digits, `_` and `-`, e.g. `load_raw`".to_owned(),
             ),
             ProblemKind::ReservedTaskName { .. } => Some(
-                "declare `on_failure` and `on_success` next to `tasks`, not inside it".to_owned(),
+                "declare `on_failure`, `on_success` and `on_deadline_miss` next to `tasks`, not inside it"
+                    .to_owned(),
             ),
             ProblemKind::DuplicateTask { .. } => Some("rename or remove one of them".to_owned()),
             ProblemKind::NoTasks => Some("add at least one task under `tasks`".to_owned()),
@@ -332,7 +352,8 @@ impl ProblemKind {
                 crate::kinds::available_kinds().join(", ")
             )),
             ProblemKind::HandlerKey { .. } => Some(
-                "`on_failure` runs when the run fails and `on_success` when it succeeds".to_owned(),
+                "`on_failure` runs when the run fails, `on_success` when it succeeds, and `on_deadline_miss` when it misses its `deadline`"
+                    .to_owned(),
             ),
             ProblemKind::UnknownDependency { suggestion, .. } => suggestion
                 .as_ref()
@@ -379,6 +400,21 @@ impl ProblemKind {
             ),
             ProblemKind::MissingFile { .. } => Some(
                 "paths starting with `./` or `../` are relative to the project folder".to_owned(),
+            ),
+            ProblemKind::InvalidDeadline { .. } | ProblemKind::HandlerWithoutDeadline => Some(
+                "write a duration after the end of the data interval, e.g. `deadline: 3h`, or a local time of day in the workflow's time zone, e.g. `deadline: \"06:00\"`"
+                    .to_owned(),
+            ),
+            ProblemKind::UnknownWaitWorkflow {
+                suggestion, known, ..
+            } => Some(match suggestion {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None if known.is_empty() => "the project has no other workflows".to_owned(),
+                None => format!("workflows of this project: {}", known.join(", ")),
+            }),
+            ProblemKind::WaitsForItsOwnWorkflow { .. } => Some(
+                "a run would wait for itself: name another workflow, or use `needs` for a task of this one"
+                    .to_owned(),
             ),
             ProblemKind::ReadFailed { .. }
             | ProblemKind::TomlSyntax { .. }
@@ -438,6 +474,10 @@ impl ProblemKind {
             ProblemKind::UnknownTaskField { .. } => "unknown field",
             ProblemKind::TemplateFails { .. } => "fails here",
             ProblemKind::MissingFile { .. } => "no such file",
+            ProblemKind::InvalidDeadline { .. } => "not a deadline",
+            ProblemKind::HandlerWithoutDeadline => "no deadline to miss",
+            ProblemKind::UnknownWaitWorkflow { .. } => "unknown workflow",
+            ProblemKind::WaitsForItsOwnWorkflow { .. } => "its own workflow",
             ProblemKind::ProjectFileMissing { .. }
             | ProblemKind::ReadFailed { .. }
             | ProblemKind::UnknownWorkflow { .. }

@@ -1,9 +1,10 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::did_you_mean::did_you_mean;
-use crate::workflow_file::WorkflowFile;
+use crate::workflow_file::{WaitedWorkflow, WorkflowFile};
 use crate::{Diagnostics, LoadedWorkflow, Problem, ProblemKind, ProjectConfig};
 
 /// A project folder: `tidewater.toml` and the workflow files under `workflows/`.
@@ -12,6 +13,16 @@ pub struct Project {
     /// The folder as it was given; file names in diagnostics start with it.
     pub root: PathBuf,
     pub config: ProjectConfig,
+}
+
+/// One workflow file read and checked on its own, before the checks that need the others.
+struct ReadFile {
+    /// Its workflow's name (the `name` key, or else the file stem).
+    name: String,
+    path: PathBuf,
+    text: Arc<str>,
+    result: Result<LoadedWorkflow, Diagnostics>,
+    waited_workflows: Vec<WaitedWorkflow>,
 }
 
 const PROJECT_FILE: &str = "tidewater.toml";
@@ -66,7 +77,8 @@ impl Project {
 
     /// Loads every workflow file. Returns the valid workflows and the problems of all the
     /// others, every problem of every file. Of several files with the same workflow name the
-    /// first (by path) is kept and the others are reported.
+    /// first (by path) is kept and the others are reported. A workflow whose tasks wait for a
+    /// workflow the project does not have is not valid.
     pub fn load_workflows(&self) -> (Vec<LoadedWorkflow>, Diagnostics) {
         let mut diagnostics = Diagnostics::new();
         let paths = match self.workflow_paths() {
@@ -76,15 +88,20 @@ impl Project {
                 return (Vec::new(), diagnostics);
             }
         };
-        let mut loaded = Vec::new();
         let mut first_paths: HashMap<String, PathBuf> = HashMap::new();
+        let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let (name, result) = self.load_file(&path, &mut first_paths);
-            match result {
+            let file = self.load_file(&path, &first_paths);
+            first_paths.entry(file.name.clone()).or_insert(path);
+            files.push(file);
+        }
+        let known = known_names(&first_paths);
+        let mut loaded = Vec::new();
+        for file in files {
+            match check_waited_workflows(file, &known) {
                 Ok(workflow) => loaded.push(workflow),
                 Err(problems) => diagnostics.extend(problems),
             }
-            first_paths.entry(name).or_insert(path);
         }
         (loaded, diagnostics)
     }
@@ -97,19 +114,18 @@ impl Project {
         let mut first_paths: HashMap<String, PathBuf> = HashMap::new();
         let mut found = None;
         for path in paths {
-            let (file_name, result) = self.load_file(&path, &mut first_paths);
-            if file_name == name {
+            let file = self.load_file(&path, &first_paths);
+            first_paths.entry(file.name.clone()).or_insert(path);
+            if file.name == name {
                 // The first file with the name is the workflow; a later one carries the
                 // duplicate report, which must not hide the first.
-                found.get_or_insert(result);
+                found.get_or_insert(file);
             }
-            first_paths.entry(file_name).or_insert(path);
         }
-        if let Some(result) = found {
-            return result;
+        let known = known_names(&first_paths);
+        if let Some(file) = found {
+            return check_waited_workflows(file, &known);
         }
-        let mut known: Vec<String> = first_paths.into_keys().collect();
-        known.sort();
         let suggestion = did_you_mean(name, known.iter().map(String::as_str));
         Err(Problem::new(ProblemKind::UnknownWorkflow {
             name: name.to_owned(),
@@ -129,11 +145,7 @@ impl Project {
 
     /// Reads and checks one file; reports its name as a duplicate if an earlier file in
     /// `first_paths` has it.
-    fn load_file(
-        &self,
-        path: &Path,
-        first_paths: &mut HashMap<String, PathBuf>,
-    ) -> (String, Result<LoadedWorkflow, Diagnostics>) {
+    fn load_file(&self, path: &Path, first_paths: &HashMap<String, PathBuf>) -> ReadFile {
         let source = match std::fs::read_to_string(path) {
             Ok(source) => source,
             Err(error) => {
@@ -141,7 +153,13 @@ impl Project {
                     .file_stem()
                     .map(|stem| stem.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                return (stem, Err(read_failed(path, &error).into()));
+                return ReadFile {
+                    name: stem,
+                    path: path.to_path_buf(),
+                    text: Arc::from(""),
+                    result: Err(read_failed(path, &error).into()),
+                    waited_workflows: Vec::new(),
+                };
             }
         };
         let file = WorkflowFile::parse(self, path, &source);
@@ -164,7 +182,55 @@ impl Project {
                 Err(problems)
             }
         };
-        (file.name, result)
+        ReadFile {
+            name: file.name,
+            path: path.to_path_buf(),
+            text: file.text,
+            result,
+            waited_workflows: file.waited_workflows,
+        }
+    }
+}
+
+/// Every workflow name of the project, sorted; a file with problems still names one.
+fn known_names(first_paths: &HashMap<String, PathBuf>) -> Vec<String> {
+    let mut known: Vec<String> = first_paths.keys().cloned().collect();
+    known.sort();
+    known
+}
+
+/// The cross-file check: every workflow a task waits for must be in the project. A
+/// workflow that fails it is not loaded, like one with any other problem.
+fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWorkflow, Diagnostics> {
+    let loaded = file.result?;
+    let mut problems = Diagnostics::new();
+    for waited in &file.waited_workflows {
+        let name = waited.workflow.name.as_str();
+        if known.iter().any(|known| known == name) {
+            continue;
+        }
+        let others: Vec<String> = known
+            .iter()
+            .filter(|known| **known != file.name)
+            .cloned()
+            .collect();
+        let suggestion = did_you_mean(name, others.iter().map(String::as_str));
+        problems.push(Problem::at(
+            ProblemKind::UnknownWaitWorkflow {
+                task: waited.task.clone(),
+                workflow: name.to_owned(),
+                known: others,
+                suggestion,
+            },
+            &file.path,
+            file.text.clone(),
+            waited.workflow.span.clone(),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(problems)
     }
 }
 

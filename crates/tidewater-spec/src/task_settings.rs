@@ -68,21 +68,7 @@ impl TaskSettings {
             }
             "retry_max_delay" => self.retry_max_delay = reader.duration("retry_max_delay", value),
             "retry_jitter" => self.retry_jitter = reader.bool("retry_jitter", value),
-            "timeout" => {
-                self.timeout = reader.duration("timeout", value).filter(|timeout| {
-                    let is_positive = !timeout.is_zero();
-                    if !is_positive {
-                        reader.report(
-                            ProblemKind::DurationNotPositive {
-                                key: "timeout".to_owned(),
-                                text: reader.text()[value.span.clone()].to_owned(),
-                            },
-                            value.span.clone(),
-                        );
-                    }
-                    is_positive
-                });
-            }
+            "timeout" => self.timeout = reader.positive_duration("timeout", value),
             "pool" => self.pool = read_pool(reader, entry, pools),
             "priority" => {
                 self.priority = reader

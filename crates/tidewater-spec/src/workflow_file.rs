@@ -5,11 +5,13 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 use tidewater_core::{
-    HandlerKind, Schedule, ScheduleError, Task, TaskAction, TaskIndex, TaskName, TaskRole,
-    Workflow, WorkflowName, WorkflowSettings,
+    Deadline, HandlerKind, Schedule, ScheduleError, Task, TaskAction, TaskIndex, TaskName,
+    TaskRole, Workflow, WorkflowName, WorkflowSettings,
 };
 
 use crate::did_you_mean::did_you_mean_timezone;
+use crate::duration::parse_duration;
+use crate::kinds::WorkflowReference;
 use crate::task_graph::TaskGraph;
 use crate::task_settings::{SETTING_KEYS, TaskSettings};
 use crate::task_spec::TaskSpec;
@@ -28,6 +30,15 @@ pub(crate) struct WorkflowFile {
     pub name_span: Option<Range<usize>>,
     pub text: Arc<str>,
     pub outcome: Result<Workflow, Diagnostics>,
+    /// The other workflows its tasks wait for, to be checked against the project.
+    pub waited_workflows: Vec<WaitedWorkflow>,
+}
+
+/// A task's `wait: { workflow }`.
+#[derive(Debug, Clone)]
+pub(crate) struct WaitedWorkflow {
+    pub task: String,
+    pub workflow: WorkflowReference,
 }
 
 const WORKFLOW_KEYS: &[&str] = &[
@@ -41,12 +52,15 @@ const WORKFLOW_KEYS: &[&str] = &[
     "max_active_tasks",
     "params",
     "defaults",
+    "timeout",
+    "deadline",
     "tasks",
     "on_failure",
     "on_success",
+    "on_deadline_miss",
 ];
 
-const HANDLERS: [HandlerKind; 2] = [HandlerKind::OnFailure, HandlerKind::OnSuccess];
+const HANDLERS: [HandlerKind; 3] = HandlerKind::ALL;
 
 const TASKS_EXAMPLE: &str = "tasks: { hello: { sh: echo hello } }";
 
@@ -62,6 +76,7 @@ impl WorkflowFile {
             name_span: None,
             text,
             outcome: Err(Diagnostics::new()),
+            waited_workflows: Vec::new(),
         };
         let workflow = match load_yaml(source) {
             Ok(loaded) => {
@@ -151,7 +166,46 @@ impl WorkflowReader<'_, '_> {
                 ))
             })
             .collect();
+        // Only when `deadline` is absent: an unreadable one is reported already.
+        if top.get("deadline").is_none()
+            && let Some(entry) = top.get(HandlerKind::OnDeadlineMiss.task_name())
+        {
+            self.reader
+                .report(ProblemKind::HandlerWithoutDeadline, entry.key.span.clone());
+        }
+        file.waited_workflows =
+            self.waited_workflows(&settings.name, steps.iter().chain(&handlers));
         self.assemble(settings, &defaults, steps, handlers)
+    }
+
+    /// The workflows the tasks wait for; waiting for this one is reported here, the others
+    /// are checked by the project once every file is read.
+    fn waited_workflows<'s>(
+        &mut self,
+        own: &WorkflowName,
+        specs: impl Iterator<Item = &'s TaskSpec>,
+    ) -> Vec<WaitedWorkflow> {
+        let mut waited = Vec::new();
+        for spec in specs {
+            let Some(kind) = &spec.kind else { continue };
+            for reference in &kind.workflows {
+                if reference.name == own.as_str() {
+                    self.reader.report(
+                        ProblemKind::WaitsForItsOwnWorkflow {
+                            task: spec.name.clone(),
+                            workflow: reference.name.clone(),
+                        },
+                        reference.span.clone(),
+                    );
+                } else {
+                    waited.push(WaitedWorkflow {
+                        task: spec.name.clone(),
+                        workflow: reference.clone(),
+                    });
+                }
+            }
+        }
+        waited
     }
 
     fn settings(
@@ -180,6 +234,12 @@ impl WorkflowReader<'_, '_> {
             .get("max_active_tasks")
             .and_then(|entry| self.reader.count("max_active_tasks", entry.value, 1));
         let params = top.get("params").and_then(|entry| self.params(entry.value));
+        let timeout = top
+            .get("timeout")
+            .and_then(|entry| self.reader.positive_duration("timeout", entry.value));
+        let deadline = top
+            .get("deadline")
+            .and_then(|entry| self.deadline(entry.value));
         WorkflowSettings {
             name: WorkflowName::new(name),
             schedule,
@@ -189,6 +249,8 @@ impl WorkflowReader<'_, '_> {
             max_active_runs: max_active_runs.unwrap_or(1),
             max_active_tasks,
             params: params.unwrap_or_default(),
+            timeout,
+            deadline,
         }
     }
 
@@ -207,13 +269,7 @@ impl WorkflowReader<'_, '_> {
             None => 0..0,
         };
         let name = file.name.clone();
-        let is_valid = !name.is_empty()
-            && name.chars().all(|character| {
-                character.is_ascii_lowercase()
-                    || character.is_ascii_digit()
-                    || matches!(character, '_' | '-')
-            });
-        if !is_valid {
+        if !is_workflow_name(&name) {
             self.reader.report(
                 ProblemKind::InvalidWorkflowName {
                     name: name.clone(),
@@ -275,6 +331,77 @@ impl WorkflowReader<'_, '_> {
                         text: text.to_owned(),
                         reason: error.to_string(),
                     },
+                    value.span.clone(),
+                );
+                None
+            }
+        }
+    }
+
+    /// `deadline: 3h` (after the end of the data interval) or `deadline: "06:00"` (local time
+    /// of day in the workflow's time zone).
+    fn deadline(&mut self, value: &YamlNode<'_>) -> Option<Deadline> {
+        let text = match &value.value {
+            YamlValue::String(text) => text.as_ref(),
+            YamlValue::Integer(_) | YamlValue::Float(_) => {
+                let text = self.reader.text()[value.span.clone()].to_owned();
+                self.reader.report(
+                    ProblemKind::InvalidDeadline {
+                        text,
+                        reason: "a unit is missing (ms, s, m, h, days)".to_owned(),
+                    },
+                    value.span.clone(),
+                );
+                return None;
+            }
+            _ => {
+                self.reader.wrong_type(
+                    "deadline",
+                    "a duration such as `3h` or a time of day such as `\"06:00\"`",
+                    value,
+                );
+                return None;
+            }
+        };
+        let invalid = |reason: &str| ProblemKind::InvalidDeadline {
+            text: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if text.contains(':') {
+            let deadline =
+                time_of_day(text).and_then(|(hour, minute)| Deadline::time_of_day(hour, minute));
+            if deadline.is_none() {
+                self.reader.report(
+                    invalid("a time of day is written HH:MM, from 00:00 to 23:59"),
+                    value.span.clone(),
+                );
+            }
+            return deadline;
+        }
+        match parse_duration(text) {
+            Ok(delay) if delay.is_zero() => {
+                self.reader.report(
+                    ProblemKind::DurationNotPositive {
+                        key: "deadline".to_owned(),
+                        text: text.to_owned(),
+                    },
+                    value.span.clone(),
+                );
+                None
+            }
+            Ok(delay) => Some(Deadline::after_interval_end(delay)),
+            // The parser's reason (e.g. "expected number at 0") helps only when the text
+            // looks like a duration.
+            Err(error) if text.starts_with(|character: char| character.is_ascii_digit()) => {
+                self.reader
+                    .report(invalid(&error.reason), value.span.clone());
+                None
+            }
+            Err(_) => {
+                self.reader.report(
+                    invalid(
+                        "it is neither a duration such as `3h` nor a time of day such as `06:00`",
+                    ),
                     value.span.clone(),
                 );
                 None
@@ -476,6 +603,28 @@ impl WorkflowReader<'_, '_> {
             role: spec.role,
         }
     }
+}
+
+/// Lowercase letters, digits, `_` and `-`.
+pub(crate) fn is_workflow_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|character| {
+            character.is_ascii_lowercase()
+                || character.is_ascii_digit()
+                || matches!(character, '_' | '-')
+        })
+}
+
+/// `HH:MM` (or `H:MM`) as hour and minute, not yet checked against the clock's range.
+fn time_of_day(text: &str) -> Option<(u32, u32)> {
+    let (hour, minute) = text.trim().split_once(':')?;
+    let is_number = |part: &str, widths: std::ops::RangeInclusive<usize>| {
+        widths.contains(&part.len()) && part.chars().all(|character| character.is_ascii_digit())
+    };
+    if !is_number(hour, 1..=2) || !is_number(minute, 2..=2) {
+        return None;
+    }
+    Some((hour.parse().ok()?, minute.parse().ok()?))
 }
 
 /// Letters, digits, `_` and `-`: names that are safe in paths, logs and URLs.

@@ -222,6 +222,22 @@ impl<'p> YamlReader<'p> {
         }
     }
 
+    /// A duration longer than zero, e.g. a `timeout`.
+    pub fn positive_duration(&mut self, key: &str, value: &YamlNode<'_>) -> Option<Duration> {
+        let duration = self.duration(key, value)?;
+        if duration.is_zero() {
+            self.report(
+                ProblemKind::DurationNotPositive {
+                    key: key.to_owned(),
+                    text: self.text[value.span.clone()].to_owned(),
+                },
+                value.span.clone(),
+            );
+            return None;
+        }
+        Some(duration)
+    }
+
     /// A bare number is read by YAML as a number, but the problem is the same as `"30"`: the
     /// unit is missing. Say that rather than "must be a string".
     fn duration_text<'n>(&mut self, key: &str, value: &'n YamlNode<'_>) -> Option<&'n str> {

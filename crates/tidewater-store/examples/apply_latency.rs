@@ -272,6 +272,7 @@ fn new_run(workflow: &str, tasks: impl IntoIterator<Item = String>) -> NewRun {
         workflow_hash: format!("hash-of-{workflow}"),
         tasks: tasks.into_iter().map(TaskName::new).collect(),
         created_at: instant("2026-03-02T00:00:05Z"),
+        backfill: None,
     }
 }
 

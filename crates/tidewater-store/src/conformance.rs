@@ -1,5 +1,5 @@
-//! The behaviours every [`RunStore`](crate::RunStore) backend must have, written once over
-//! any `S: RunStore`.
+//! The behaviours every [`RunStore`](crate::RunStore) and
+//! [`ControlStore`](crate::ControlStore) backend must have, written once over any such `S`.
 //!
 //! Each public `async fn` is one behaviour. It expects an empty store, asserts exact outcomes
 //! and panics when the store differs: this is test code, compiled into the library so that
@@ -8,6 +8,7 @@
 //! into one `#[tokio::test]` per behaviour.
 
 mod changes;
+mod control;
 mod fixtures;
 mod records;
 
@@ -17,6 +18,12 @@ pub use changes::{
     changes_to_one_run_leave_other_runs_alone,
     changes_to_unknown_tasks_and_attempts_are_refused_by_name, every_run_state_reads_back,
     json_params_and_outputs_round_trip_exactly, timestamps_round_trip_to_the_microsecond,
+};
+pub use control::{
+    a_scheduled_interval_gets_exactly_one_run,
+    active_runs_are_the_queued_and_running_ones_oldest_interval_first,
+    backfills_keep_their_runs_and_can_be_found_until_finished,
+    one_service_at_a_time_with_its_health_report, pausing_is_recorded_per_workflow,
 };
 pub use records::{
     a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
@@ -50,6 +57,11 @@ macro_rules! run_store_conformance_tests {
             attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
             claiming_an_owner_is_a_compare_and_set,
             an_unknown_run_is_absent_or_refused,
+            a_scheduled_interval_gets_exactly_one_run,
+            active_runs_are_the_queued_and_running_ones_oldest_interval_first,
+            backfills_keep_their_runs_and_can_be_found_until_finished,
+            pausing_is_recorded_per_workflow,
+            one_service_at_a_time_with_its_health_report,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

@@ -13,6 +13,8 @@ use tidewater_core::{
 #[async_trait]
 pub trait RunStore: Send + Sync {
     /// Records a new run in state `Queued` with every task instance `Pending`.
+    /// A second scheduled run of the same workflow and interval, or a second run of the same
+    /// backfill and interval, is [`StoreError::IntervalTaken`].
     async fn create_run(&self, run: NewRun) -> Result<RunRecord, StoreError>;
 
     async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError>;
@@ -64,6 +66,8 @@ pub struct NewRun {
     /// Every task of the workflow, handlers included.
     pub tasks: Vec<TaskName>,
     pub created_at: Timestamp,
+    /// The backfill the run belongs to, for `RunTrigger::Backfill` runs.
+    pub backfill: Option<BackfillId>,
 }
 
 /// Why a run exists.
@@ -108,6 +112,17 @@ pub struct RunRecord {
     pub created_at: Timestamp,
     /// The process executing the run, if any claimed it (it may have died since).
     pub owner: Option<ProcessIdentity>,
+    pub backfill: Option<BackfillId>,
+}
+
+/// A backfill's id in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackfillId(pub i64);
+
+impl std::fmt::Display for BackfillId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -144,6 +159,13 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("run {0} does not exist")]
     NoSuchRun(RunId),
+    #[error("{workflow} already has a {trigger} run of that interval")]
+    IntervalTaken {
+        workflow: WorkflowName,
+        trigger: &'static str,
+    },
+    #[error("backfill {0} does not exist")]
+    NoSuchBackfill(BackfillId),
     #[error("run {run}: no task named {task}")]
     NoSuchTask { run: RunId, task: TaskName },
     /// A change to an attempt that was never started; this is a bug in the caller.

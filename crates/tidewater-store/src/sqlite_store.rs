@@ -3,6 +3,7 @@
 
 mod batch;
 mod codec;
+mod control;
 mod rows;
 mod write_batch;
 
@@ -114,28 +115,19 @@ impl SqliteStore {
 /// SQLite while migrating, so two processes opening a new file at once would both try to
 /// create the tables; holding the write lock makes the second one wait and then find the
 /// schema up to date. (sqlx runs each migration in a savepoint of this transaction.)
-async fn migrate(writer: &SqlitePool) -> Result<(), StoreError> {
-    let mut transaction = writer.begin_with("BEGIN IMMEDIATE").await?;
-    // `run_direct` rather than `run`: with `run`, `open` is not `Send` (sqlx's `Acquire` bound
-    // trips the compiler's higher-ranked lifetime check, launchbadge/sqlx#2016) and could not be
-    // awaited in a spawned task. sqlx keeps `run_direct` public for exactly this.
-    MIGRATOR.run_direct(None, &mut *transaction, false).await?;
-    transaction.commit().await?;
-    Ok(())
-}
-
-#[async_trait]
-impl RunStore for SqliteStore {
-    async fn create_run(&self, run: NewRun) -> Result<RunRecord, StoreError> {
+impl SqliteStore {
+    /// `create_run`: refuses a second run of an interval that must have only one.
+    async fn insert_run(&self, run: NewRun) -> Result<RunRecord, StoreError> {
         let state = RunState::Queued;
         let state_columns = encode_run_state(&state);
         let params = serde_json::Value::Object(run.params.clone()).to_string();
         let tasks = json_rows(&run.tasks);
         let mut transaction = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
+        let inserted = sqlx::query_scalar(
             "INSERT INTO runs (workflow, interval_start, interval_end, triggered_by, params,
-                 state, started_at, finished_at, workflow_hash, workflow_source, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 state, started_at, finished_at, workflow_hash, workflow_source, created_at,
+                 backfill_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              RETURNING id",
         )
         .bind(run.workflow.as_str())
@@ -149,8 +141,18 @@ impl RunStore for SqliteStore {
         .bind(run.workflow_hash.as_str())
         .bind(run.workflow_source.as_str())
         .bind(encode_timestamp(run.created_at))
+        .bind(run.backfill.map(|backfill| backfill.0))
         .fetch_one(&mut *transaction)
-        .await?;
+        .await;
+        let id: i64 = match inserted {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                return Err(StoreError::IntervalTaken {
+                    workflow: run.workflow,
+                    trigger: run.trigger.as_str(),
+                });
+            }
+            other => other?,
+        };
         let pending = encode_task_state(&TaskInstance::new().state);
         // `key` is the index in the JSON array: the task's position.
         sqlx::query(
@@ -173,14 +175,32 @@ impl RunStore for SqliteStore {
             workflow_hash: run.workflow_hash,
             created_at: run.created_at,
             owner: None,
+            backfill: run.backfill,
         })
+    }
+}
+
+async fn migrate(writer: &SqlitePool) -> Result<(), StoreError> {
+    let mut transaction = writer.begin_with("BEGIN IMMEDIATE").await?;
+    // `run_direct` rather than `run`: with `run`, `open` is not `Send` (sqlx's `Acquire` bound
+    // trips the compiler's higher-ranked lifetime check, launchbadge/sqlx#2016) and could not be
+    // awaited in a spawned task. sqlx keeps `run_direct` public for exactly this.
+    MIGRATOR.run_direct(None, &mut *transaction, false).await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+#[async_trait]
+impl RunStore for SqliteStore {
+    async fn create_run(&self, run: NewRun) -> Result<RunRecord, StoreError> {
+        self.insert_run(run).await
     }
 
     async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         let row: Option<RunRow> = sqlx::query_as(
             "SELECT id, workflow, interval_start, interval_end, triggered_by, params, state,
                     started_at, finished_at, workflow_hash, created_at,
-                    owner_pid, owner_start_ticks
+                    owner_pid, owner_start_ticks, backfill_id
              FROM runs WHERE id = ?1",
         )
         .bind(id.0)
@@ -230,7 +250,7 @@ impl RunStore for SqliteStore {
                 sqlx::query_as(
                     "SELECT id, workflow, interval_start, interval_end, triggered_by, params,
                             state, started_at, finished_at, workflow_hash, created_at,
-                            owner_pid, owner_start_ticks
+                            owner_pid, owner_start_ticks, backfill_id
                      FROM runs WHERE workflow = ?1
                      ORDER BY created_at DESC, id DESC LIMIT ?2",
                 )
@@ -243,7 +263,7 @@ impl RunStore for SqliteStore {
                 sqlx::query_as(
                     "SELECT id, workflow, interval_start, interval_end, triggered_by, params,
                             state, started_at, finished_at, workflow_hash, created_at,
-                            owner_pid, owner_start_ticks
+                            owner_pid, owner_start_ticks, backfill_id
                      FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1",
                 )
                 .bind(limit)

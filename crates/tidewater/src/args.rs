@@ -47,6 +47,18 @@ pub enum Command {
     Tables(TablesArgs),
     /// Rewrite a table's small files into larger ones.
     Compact(CompactArgs),
+    /// Run the scheduler and executor until stopped (SIGTERM or Ctrl-C).
+    Server(ServerArgs),
+    /// Create no new runs of a workflow until `unpause` (running ones finish).
+    Pause(PauseArgs),
+    /// Let the scheduler create runs of a paused workflow again.
+    Unpause(PauseArgs),
+    /// Queue a manual run for the server to start.
+    Trigger(TriggerArgs),
+    /// Create one run per interval of a date range and run them a few at a time.
+    Backfill(BackfillArgs),
+    /// Explain what is waiting and why.
+    Queue(QueueArgs),
     /// Delete a table's files that no version newer than the retention needs.
     Vacuum(VacuumArgs),
 }
@@ -81,8 +93,69 @@ pub struct ExecutionArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    pub workflow: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    pub workflow: String,
+    /// The interval of this date (YYYY-MM-DD, in the workflow's time zone); default: the
+    /// latest complete interval.
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Override a parameter: --param key=value (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    pub workflow: String,
+    /// First date (YYYY-MM-DD, in the workflow's time zone).
+    #[arg(long)]
+    pub from: String,
+    /// Last date, inclusive.
+    #[arg(long)]
+    pub to: String,
+    /// How many of the backfill's runs may be active at once (default: the workflow's
+    /// max_active_runs).
+    #[arg(long)]
+    pub max_active_runs: Option<u32>,
+    /// Newest interval first.
+    #[arg(long)]
+    pub reverse: bool,
+    /// Skip intervals that already have a successful run, or whose partitions exist.
+    #[arg(long)]
+    pub only_missing: bool,
+    /// Print what would be done; record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The parallelism to explain against (default: as tidewater.toml says).
+    #[arg(long)]
+    pub parallelism: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RetryArgs {
     pub run_id: i64,
+    /// Resume on the workflow's current file instead of the version the run started with.
+    #[arg(long)]
+    pub latest: bool,
     #[command(flatten)]
     pub execution: ExecutionArgs,
 }
@@ -112,7 +185,9 @@ pub struct RunsArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    pub run_id: i64,
+    /// A run; without it, the server's health: workflows, next due times, running and
+    /// queued work, broken files.
+    pub run_id: Option<i64>,
     #[arg(long)]
     pub json: bool,
 }

@@ -1,15 +1,19 @@
 //! One module per command.
 
+mod backfill;
 mod clear;
+mod control;
 mod foreground;
 mod init;
 mod logs;
 mod maintain;
 mod next;
 mod query;
+mod queue;
 mod retry;
-mod run;
+pub mod run;
 mod runs;
+mod server;
 mod show;
 mod status;
 mod tables;
@@ -35,5 +39,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Tables(args) => tables::tables(&project, args).await,
         Command::Compact(args) => maintain::compact(&project, args).await,
         Command::Vacuum(args) => maintain::vacuum(&project, args).await,
+        Command::Server(args) => server::server(&project, args).await,
+        Command::Pause(args) => control::pause(&project, args, true).await,
+        Command::Unpause(args) => control::pause(&project, args, false).await,
+        Command::Trigger(args) => control::trigger(&project, args).await,
+        Command::Backfill(args) => backfill::backfill(&project, args).await,
+        Command::Queue(args) => queue::queue(&project, args).await,
     }
 }

@@ -6,11 +6,18 @@ mod commands;
 mod output;
 mod progress;
 mod project_context;
+mod service_client;
+mod service_log;
 mod time_arg;
+mod workflow_catalog;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// Warnings and errors, except the Delta kernel's, which logs an error for every table it is
+/// asked about before it exists (an expected case here, reported by tidewater itself).
+const DEFAULT_LOG: &str = "warn,buoyant_kernel=off";
 
 /// How a command ended, mapped to the exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +37,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEWATER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .init();
     // One thread: the executor is a loop of short decisions and waits on child processes, and

@@ -69,7 +69,7 @@ impl RunObserver for Progress {
     }
 }
 
-fn describe_task(task: &str, state: &TaskState) -> String {
+pub fn describe_task(task: &str, state: &TaskState) -> String {
     match state {
         TaskState::Queued { attempt, .. } | TaskState::Running { attempt, .. } if attempt.0 > 1 => {
             format!("{task} {} (attempt {attempt})", state.name())

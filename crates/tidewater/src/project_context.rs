@@ -1,12 +1,15 @@
 //! Wiring: the project, its store and an executor, built once per command.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use tidewater_core::{PoolName, QueueLimits, RunId, Workflow};
-use tidewater_engine::{Executor, ExecutorSettings, RunObserver, Runners, SystemClock};
+use tidewater_core::{PoolName, QueueLimits, RunId};
+use tidewater_engine::{
+    Executor, ExecutorSettings, RunObserver, Runners, StoreRunProbe, SystemClock,
+};
 use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{RunRecord, RunStore, SqliteStore};
@@ -77,15 +80,8 @@ impl ProjectContext {
             .with_context(|| format!("there is no run {id}; `tidewater runs` lists them"))
     }
 
-    pub fn executor(
-        &self,
-        workflow: &Workflow,
-        parallelism: Option<u32>,
-        observer: Arc<dyn RunObserver>,
-    ) -> anyhow::Result<Executor<SqliteStore>> {
-        // Opened here, not with the context: only executing a run needs the warehouse, and
-        // opening it creates its folder, which `status` or `logs` must not do.
-        let warehouse = Arc::new(open_warehouse(&self.project)?);
+    /// The task queue's limits from tidewater.toml (`parallelism` overrides its value).
+    pub fn queue_limits(&self, parallelism: Option<u32>) -> QueueLimits {
         let cores = std::thread::available_parallelism()
             .map(|cores| cores.get() as u32)
             .unwrap_or(1);
@@ -93,7 +89,7 @@ impl ProjectContext {
             .or(self.project.config.parallelism)
             .unwrap_or(cores)
             .max(1);
-        let limits = QueueLimits {
+        QueueLimits {
             parallelism,
             pools: self
                 .project
@@ -102,11 +98,7 @@ impl ProjectContext {
                 .iter()
                 .map(|(name, pool): (&PoolName, _)| (name.clone(), pool.slots))
                 .collect(),
-            max_active_tasks: workflow
-                .max_active_tasks
-                .map(|limit| (workflow.name.clone(), limit))
-                .into_iter()
-                .collect(),
+            max_active_tasks: HashMap::new(),
             aging: AGING,
             pool_rates: self
                 .project
@@ -115,7 +107,20 @@ impl ProjectContext {
                 .iter()
                 .filter_map(|(name, pool)| pool.rate.map(|rate| (name.clone(), rate)))
                 .collect(),
-        };
+        }
+    }
+
+    /// An executor with the project's runners and task queue limits (each workflow's
+    /// `max_active_tasks` joins the queue with its runs).
+    pub fn executor(
+        &self,
+        parallelism: Option<u32>,
+        observer: Arc<dyn RunObserver>,
+    ) -> anyhow::Result<Executor<SqliteStore>> {
+        // Opened here, not with the context: only executing a run needs the warehouse, and
+        // opening it creates its folder, which `status` or `logs` must not do.
+        let warehouse = Arc::new(open_warehouse(&self.project)?);
+        let limits = self.queue_limits(parallelism);
         let settings = ExecutorSettings {
             project_root: self.project.root.clone(),
             state_dir: self.project.config.state_dir.clone(),
@@ -123,7 +128,8 @@ impl ProjectContext {
             kill_grace: KILL_GRACE,
             jitter_seed: rand::random(),
         };
-        let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(warehouse.clone()))));
+        let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(warehouse.clone()))))
+            .with_run_probe(Arc::new(StoreRunProbe::new(self.store.clone())));
         runners.register("sql", Arc::new(SqlRunner::new(warehouse.clone())));
         runners.register("maintain", Arc::new(MaintainRunner::new(warehouse.clone())));
         Ok(Executor::new(

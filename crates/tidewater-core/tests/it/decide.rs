@@ -2,19 +2,25 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use tidewater_core::{
-    Action, Attempt, AttemptOutcome, Backoff, Change, DecideContext, Event, FailureReason,
-    HandlerKind, RetryPolicy, RunState, RunView, Task, TaskAction, TaskIndex, TaskName, TaskRole,
-    TaskState, Timestamp, TriggerRule, Workflow, WorkflowName, WorkflowSettings, decide,
+    Action, Attempt, AttemptOutcome, Backoff, Change, DataInterval, DecideContext, Event,
+    FailureReason, HandlerKind, RetryPolicy, RunState, RunView, Task, TaskAction, TaskIndex,
+    TaskName, TaskRole, TaskState, Timestamp, TriggerRule, Workflow, WorkflowName,
+    WorkflowSettings, decide,
 };
 
-fn at(seconds: i64) -> Timestamp {
+pub(crate) fn at(seconds: i64) -> Timestamp {
     chrono::Utc
         .timestamp_opt(1_767_225_600 + seconds, 0)
         .single()
         .expect("valid")
 }
 
-fn task(name: &str, needs: &[u32]) -> Task {
+/// The run's data interval: the day before `at(0)`, so a run starts when its interval ends.
+pub(crate) fn interval() -> DataInterval {
+    DataInterval::new(at(-86_400), at(0)).expect("a valid interval")
+}
+
+pub(crate) fn task(name: &str, needs: &[u32]) -> Task {
     Task {
         name: TaskName::new(name),
         action: TaskAction::Sh {
@@ -32,7 +38,15 @@ fn task(name: &str, needs: &[u32]) -> Task {
 }
 
 fn workflow(tasks: Vec<Task>) -> Workflow {
-    let settings = WorkflowSettings {
+    workflow_with(tasks, |_| {})
+}
+
+/// A workflow whose settings `adjust` changes (a timeout, a deadline, a time zone).
+pub(crate) fn workflow_with(
+    tasks: Vec<Task>,
+    adjust: impl FnOnce(&mut WorkflowSettings),
+) -> Workflow {
+    let mut settings = WorkflowSettings {
         name: WorkflowName::new("test"),
         schedule: None,
         timezone: chrono_tz::UTC,
@@ -41,31 +55,41 @@ fn workflow(tasks: Vec<Task>) -> Workflow {
         max_active_runs: 1,
         max_active_tasks: None,
         params: serde_json::Map::new(),
+        timeout: None,
+        deadline: None,
     };
+    adjust(&mut settings);
     Workflow::new(settings, tasks).expect("a DAG")
 }
 
 /// Drives a run like the engine does: every queued task is admitted at once.
-struct Sim<'a> {
-    workflow: &'a Workflow,
-    view: RunView,
-    now: Timestamp,
-    started: Vec<(TaskIndex, Attempt)>,
+pub(crate) struct Sim<'a> {
+    pub workflow: &'a Workflow,
+    pub view: RunView,
+    pub now: Timestamp,
+    pub started: Vec<(TaskIndex, Attempt)>,
+    pub killed: Vec<(TaskIndex, Attempt)>,
 }
 
 impl<'a> Sim<'a> {
-    fn new(workflow: &'a Workflow) -> Sim<'a> {
+    pub fn new(workflow: &'a Workflow) -> Sim<'a> {
+        Sim::starting(workflow, interval(), at(0))
+    }
+
+    /// A run of `interval` that starts at `now`.
+    pub fn starting(workflow: &'a Workflow, interval: DataInterval, now: Timestamp) -> Sim<'a> {
         let mut sim = Sim {
             workflow,
-            view: RunView::fresh(workflow, RunState::Queued),
-            now: at(0),
+            view: RunView::fresh(workflow, RunState::Queued, interval),
+            now,
             started: Vec::new(),
+            killed: Vec::new(),
         };
         sim.step(vec![Event::Start]);
         sim
     }
 
-    fn step(&mut self, events: Vec<Event>) -> Vec<Change> {
+    pub fn step(&mut self, events: Vec<Event>) -> Vec<Change> {
         let mut changes = Vec::new();
         let mut events = events;
         loop {
@@ -81,8 +105,9 @@ impl<'a> Sim<'a> {
             changes.extend(decision.changes);
             self.view = decision.view;
             for action in decision.actions {
-                if let Action::Start { task, attempt } = action {
-                    self.started.push((task, attempt));
+                match action {
+                    Action::Start { task, attempt } => self.started.push((task, attempt)),
+                    Action::Kill { task, attempt } => self.killed.push((task, attempt)),
                 }
             }
             let queued: Vec<TaskIndex> = self
@@ -97,7 +122,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn finish(&mut self, name: &str, outcome: AttemptOutcome) {
+    pub fn finish(&mut self, name: &str, outcome: AttemptOutcome) -> Vec<Change> {
         let index = self.workflow.index_of(name).expect("task exists");
         let TaskState::Running { attempt, .. } = self.view.task(index).state else {
             panic!("{name} is not running: {:?}", self.view.task(index).state);
@@ -106,10 +131,25 @@ impl<'a> Sim<'a> {
             task: index,
             attempt,
             outcome,
-        }]);
+        }])
     }
 
-    fn state(&self, name: &str) -> &'static str {
+    /// Time passes until `now`, and the engine's timer fires.
+    pub fn tick_at(&mut self, now: Timestamp) -> Vec<Change> {
+        self.now = now;
+        self.step(vec![Event::Tick])
+    }
+
+    /// How many attempts of `name` were started.
+    pub fn starts_of(&self, name: &str) -> usize {
+        let index = self.workflow.index_of(name).expect("task exists");
+        self.started
+            .iter()
+            .filter(|(task, _)| *task == index)
+            .count()
+    }
+
+    pub fn state(&self, name: &str) -> &'static str {
         self.view
             .task(self.workflow.index_of(name).expect("task exists"))
             .state
@@ -117,11 +157,11 @@ impl<'a> Sim<'a> {
     }
 }
 
-fn ok() -> AttemptOutcome {
+pub(crate) fn ok() -> AttemptOutcome {
     AttemptOutcome::Succeeded { output: None }
 }
 
-fn fail() -> AttemptOutcome {
+pub(crate) fn fail() -> AttemptOutcome {
     AttemptOutcome::Failed {
         reason: FailureReason::Exit { code: 1 },
     }

@@ -1,10 +1,15 @@
 //! `wait`: a sensor that checks a condition every `poke_interval` until it holds or the
 //! task's timeout passes. It holds no task-queue slot (the executor admits it directly).
+//! The condition is a table partition ([`PartitionProbe`]), a file, or a succeeded run of
+//! another workflow for the same data interval ([`RunProbe`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidewater_core::{AttemptOutcome, FailureReason, TaskAction, WaitCondition};
+use tidewater_core::{
+    AttemptOutcome, DataInterval, FailureReason, RunState, TaskAction, WaitCondition, WorkflowName,
+};
+use tidewater_store::{RunFilter, RunStore};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
@@ -23,14 +28,69 @@ pub trait PartitionProbe: Send + Sync {
     ) -> Result<bool, String>;
 }
 
+/// Answers whether another workflow has a succeeded run of a data interval, for
+/// `wait: { workflow }`. [`StoreRunProbe`] asks the run store.
+#[async_trait::async_trait]
+pub trait RunProbe: Send + Sync {
+    async fn has_succeeded_run(
+        &self,
+        workflow: &WorkflowName,
+        interval: DataInterval,
+    ) -> Result<bool, String>;
+}
+
+/// A [`RunProbe`] that reads the runs of a [`RunStore`]: any run of the workflow (scheduled,
+/// manual or backfill) whose interval is exactly the one asked for, and that succeeded.
+pub struct StoreRunProbe<S: RunStore> {
+    store: Arc<S>,
+}
+
+impl<S: RunStore> StoreRunProbe<S> {
+    pub fn new(store: Arc<S>) -> StoreRunProbe<S> {
+        StoreRunProbe { store }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: RunStore> RunProbe for StoreRunProbe<S> {
+    async fn has_succeeded_run(
+        &self,
+        workflow: &WorkflowName,
+        interval: DataInterval,
+    ) -> Result<bool, String> {
+        let filter = RunFilter {
+            workflow: Some(workflow.clone()),
+            ..RunFilter::default()
+        };
+        let runs = self
+            .store
+            .list_runs(&filter)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(runs
+            .iter()
+            .any(|run| run.interval == interval && matches!(run.state, RunState::Succeeded { .. })))
+    }
+}
+
+/// Runs `wait` tasks. Conditions on tables and on other workflows' runs need a probe
+/// installed by whoever knows the warehouse or the store; without one such a task fails to
+/// start with a message saying so.
 #[derive(Default)]
 pub struct WaitRunner {
-    probe: Option<Arc<dyn PartitionProbe>>,
+    partition_probe: Option<Arc<dyn PartitionProbe>>,
+    run_probe: Option<Arc<dyn RunProbe>>,
 }
 
 impl WaitRunner {
-    pub fn new(probe: Option<Arc<dyn PartitionProbe>>) -> WaitRunner {
-        WaitRunner { probe }
+    pub fn new(
+        partition_probe: Option<Arc<dyn PartitionProbe>>,
+        run_probe: Option<Arc<dyn RunProbe>>,
+    ) -> WaitRunner {
+        WaitRunner {
+            partition_probe,
+            run_probe,
+        }
     }
 }
 
@@ -42,6 +102,10 @@ enum Check {
     },
     Path {
         pattern: String,
+    },
+    Run {
+        workflow: WorkflowName,
+        interval: DataInterval,
     },
 }
 
@@ -93,12 +157,21 @@ impl TaskRunner for WaitRunner {
                 return finished();
             }
         };
-        let probe = self.probe.clone();
-        if matches!(check, Check::Partition { .. }) && probe.is_none() {
-            let message = "waiting for a table partition needs the warehouse, which this build has not set up; this is a bug in tidewater".to_owned();
-            log.note(&message);
+        let partition_probe = self.partition_probe.clone();
+        let run_probe = self.run_probe.clone();
+        let missing = match check {
+            Check::Partition { .. } if partition_probe.is_none() => Some(
+                "waiting for a table partition needs the warehouse, which this build has not set up; this is a bug in tidewater",
+            ),
+            Check::Run { .. } if run_probe.is_none() => Some(
+                "waiting for a run of another workflow needs the run store, which this build has not set up; this is a bug in tidewater",
+            ),
+            _ => None,
+        };
+        if let Some(message) = missing {
+            log.note(message);
             log.flush();
-            report(could_not_start(message));
+            report(could_not_start(message.to_owned()));
             return finished();
         }
         let clock = request.clock.clone();
@@ -116,11 +189,15 @@ impl TaskRunner for WaitRunner {
         tokio::spawn(async move {
             let outcome = loop {
                 let satisfied = match &check {
-                    Check::Partition { table, partition } => match &probe {
+                    Check::Partition { table, partition } => match &partition_probe {
                         Some(probe) => probe.has_partition(table, partition).await,
                         None => Err("no partition probe".to_owned()),
                     },
                     Check::Path { pattern } => path_exists(&root, pattern),
+                    Check::Run { workflow, interval } => match &run_probe {
+                        Some(probe) => probe.has_succeeded_run(workflow, *interval).await,
+                        None => Err("no run probe".to_owned()),
+                    },
                 };
                 match satisfied {
                     Ok(true) => {
@@ -176,6 +253,10 @@ fn render(condition: &WaitCondition, request: &StartRequest<'_>) -> Result<Check
         WaitCondition::Path { pattern } => Check::Path {
             pattern: render(pattern)?,
         },
+        WaitCondition::Workflow { workflow } => Check::Run {
+            workflow: workflow.clone(),
+            interval: request.template.interval,
+        },
     })
 }
 
@@ -189,6 +270,9 @@ fn describe(check: &Check) -> String {
             format!("partition {} of {table}", values.join(", "))
         }
         Check::Path { pattern } => format!("a file matching {pattern}"),
+        Check::Run { workflow, interval } => {
+            format!("a succeeded run of workflow {workflow} for {interval}")
+        }
     }
 }
 

@@ -129,12 +129,17 @@ impl Harness {
     }
 
     pub async fn create_run(&self) -> RunId {
+        self.create_run_triggered(RunTrigger::Manual).await
+    }
+
+    /// A run as the scheduler would create it (only those can miss a deadline).
+    pub async fn create_run_triggered(&self, trigger: RunTrigger) -> RunId {
         let workflow = &self.loaded.workflow;
         self.store
             .create_run(NewRun {
                 workflow: workflow.name.clone(),
                 interval: DataInterval::new(at(0), at(86_400)).expect("valid"),
-                trigger: RunTrigger::Manual,
+                trigger,
                 params: workflow.params.clone(),
                 workflow_source: self.loaded.source.clone(),
                 workflow_hash: self.loaded.hash.clone(),
@@ -144,6 +149,7 @@ impl Harness {
                     .map(|task| task.name.clone())
                     .collect(),
                 created_at: at(0),
+                backfill: None,
             })
             .await
             .expect("create run")

@@ -3,3 +3,5 @@
 
 mod execution;
 mod harness;
+mod run_timers;
+mod wait_for_workflow;

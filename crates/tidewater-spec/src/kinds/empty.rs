@@ -30,5 +30,6 @@ fn read(
         action: TaskAction::Empty,
         templates: Vec::new(),
         files: Vec::new(),
+        workflows: Vec::new(),
     })
 }

@@ -55,5 +55,6 @@ fn read(
         }),
         templates: Vec::new(),
         files: Vec::new(),
+        workflows: Vec::new(),
     })
 }

@@ -46,6 +46,7 @@ fn read(
             span: value.span.clone(),
         }],
         files,
+        workflows: Vec::new(),
     })
 }
 

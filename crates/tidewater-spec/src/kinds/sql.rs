@@ -57,6 +57,7 @@ fn read(
         action: TaskAction::Sql(SqlAction { sql, into }),
         templates,
         files,
+        workflows: Vec::new(),
     })
 }
 

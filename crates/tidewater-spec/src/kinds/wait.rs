@@ -1,11 +1,13 @@
-//! `wait: { table, partition }` or `wait: { path }`: a sensor that holds no queue slot.
+//! `wait: { table, partition }`, `wait: { path }` or `wait: { workflow }`: a sensor that
+//! holds no queue slot.
 
 use std::time::Duration;
 
-use tidewater_core::{TaskAction, WaitAction, WaitCondition};
+use tidewater_core::{TaskAction, WaitAction, WaitCondition, WorkflowName};
 
-use super::{KindAction, TaskKind, TemplateText, table_ref};
+use super::{KindAction, TaskKind, TemplateText, WorkflowReference, table_ref};
 use crate::ProblemKind;
+use crate::workflow_file::is_workflow_name;
 use crate::yaml_node::YamlNode;
 use crate::yaml_reader::{Entry, YamlReader};
 
@@ -15,7 +17,7 @@ pub(crate) const KIND: TaskKind = TaskKind {
     read,
 };
 
-const WAIT_KEYS: &[&str] = &["table", "partition", "path", "poke_interval"];
+const WAIT_KEYS: &[&str] = &["table", "partition", "path", "workflow", "poke_interval"];
 /// Often enough to notice data soon, rarely enough to cost nothing.
 const DEFAULT_POKE_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -29,6 +31,11 @@ fn read(
     let mut table = None;
     let mut partition = None;
     let mut path = None;
+    let mut workflow = None;
+    let mut workflows = Vec::new();
+    // Whether `workflow` was given, even with a value that could not be read: then the
+    // condition is known and only that value is reported.
+    let mut has_workflow = false;
     let mut poke_interval = DEFAULT_POKE_INTERVAL;
     for entry in &entries {
         match entry.name.as_ref() {
@@ -43,19 +50,48 @@ fn read(
                     path = Some(text.to_owned());
                 }
             }
+            "workflow" => {
+                has_workflow = true;
+                let Some(name) = reader.string("workflow", entry.value) else {
+                    continue;
+                };
+                if !is_workflow_name(name) {
+                    reader.report(
+                        ProblemKind::InvalidWorkflowName {
+                            name: name.to_owned(),
+                            is_file_name: false,
+                        },
+                        entry.value.span.clone(),
+                    );
+                    continue;
+                }
+                // Not a template: the run waited for has the same data interval, whatever
+                // the templates would say.
+                workflows.push(WorkflowReference {
+                    name: name.to_owned(),
+                    span: entry.value.span.clone(),
+                });
+                workflow = Some(WorkflowName::new(name));
+            }
             "poke_interval" => poke_interval = reader.duration("poke_interval", entry.value)?,
             _ => reader.unknown_key(entry, "`wait`", WAIT_KEYS.to_vec()),
         }
     }
-    let condition = match (table, partition, path) {
-        (Some(table), Some(partition), None) => WaitCondition::Partition { table, partition },
-        (None, None, Some(pattern)) => WaitCondition::Path { pattern },
+    let condition = match (table, partition, path, workflow) {
+        (Some(table), Some(partition), None, None) if !has_workflow => {
+            WaitCondition::Partition { table, partition }
+        }
+        (None, None, Some(pattern), None) if !has_workflow => WaitCondition::Path { pattern },
+        (None, None, None, Some(workflow)) => WaitCondition::Workflow { workflow },
+        // The value of `workflow` was wrong and is reported already.
+        (None, None, None, None) if has_workflow => return None,
         _ => {
             reader.report(
                 ProblemKind::InvalidValue {
-                    what: "`wait` needs either `table` with `partition`, or `path`".to_owned(),
+                    what: "`wait` needs exactly one condition: `table` with `partition`, `path`, or `workflow`"
+                        .to_owned(),
                     hint: Some(
-                        "e.g. `wait: { table: raw.orders, partition: { dt: \"{{ ds }}\" } }` or `wait: { path: \"landing/{{ ds }}/*.csv\" }`"
+                        "e.g. `wait: { table: raw.orders, partition: { dt: \"{{ ds }}\" } }`, `wait: { path: \"landing/{{ ds }}/*.csv\" }` or `wait: { workflow: daily_orders }`"
                             .to_owned(),
                     ),
                 },
@@ -71,5 +107,6 @@ fn read(
         }),
         templates,
         files: Vec::new(),
+        workflows,
     })
 }

@@ -145,6 +145,52 @@ tasks:
 }
 
 #[test]
+fn a_bad_run_timeout_and_deadlines_say_why() {
+    let source = r#"timeout: 0s
+deadline: "25:00"
+tasks:
+  a: { empty: {} }
+"#;
+    insta::assert_snapshot!(problems_of("run_timers", source));
+    let not_a_duration = "deadline: soon
+tasks:
+  a: { empty: {} }
+";
+    let no_unit = "deadline: 3
+timeout: 2
+tasks:
+  a: { empty: {} }
+";
+    insta::assert_snapshot!(format!(
+        "{}{}",
+        problems_of("not_a_duration", not_a_duration),
+        problems_of("no_unit", no_unit)
+    ));
+}
+
+#[test]
+fn on_deadline_miss_without_a_deadline_is_refused() {
+    let source = "tasks:\n  a: { empty: {} }\non_deadline_miss:\n  sh: echo late\n";
+    insta::assert_snapshot!(problems_of("no_deadline", source));
+}
+
+#[test]
+fn a_wait_names_exactly_one_condition_and_a_valid_other_workflow() {
+    let source = r#"name: orders
+tasks:
+  both:
+    wait: { path: flags/ready, workflow: clicks }
+  none:
+    wait: { poke_interval: 1m }
+  bad_name:
+    wait: { workflow: Daily Clicks }
+  itself:
+    wait: { workflow: orders }
+"#;
+    insta::assert_snapshot!(problems_of("orders", source));
+}
+
+#[test]
 fn a_bad_start_date_says_the_expected_format() {
     let source = "start: 2026-13-01\ntasks:\n  a: { empty: {} }\n";
     insta::assert_snapshot!(problems_of("bad_date", source));

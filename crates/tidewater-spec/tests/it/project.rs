@@ -142,6 +142,48 @@ fn two_files_with_the_same_workflow_name_are_reported() {
 }
 
 #[test]
+fn waiting_for_a_workflow_the_project_does_not_have_is_reported_at_its_name() {
+    let project = TestProject::new();
+    project.write(
+        "workflows/daily_orders.yaml",
+        "tasks: { a: { empty: {} } }\n",
+    );
+    // A file with problems still names a workflow that can be waited for.
+    project.write("workflows/broken.yaml", "tasks: { a: { sh: 1 } }\n");
+    project.write(
+        "workflows/report.yaml",
+        "tasks:\n  orders:\n    wait: { workflow: daily_ordres }\n  broken:\n    wait: { workflow: broken }\n  far:\n    wait: { workflow: weekly }\n",
+    );
+    project.write(
+        "workflows/mart.yaml",
+        "tasks:\n  orders:\n    wait: { workflow: daily_orders }\n",
+    );
+    let opened = project.open();
+    let (loaded, problems) = opened.load_workflows();
+    let names: Vec<&str> = loaded
+        .iter()
+        .map(|workflow| workflow.workflow.name.as_str())
+        .collect();
+    assert_eq!(names, ["daily_orders", "mart"]);
+    insta::assert_snapshot!(project.redact(&problems.render(false)));
+
+    let alone = opened
+        .load_workflow("report")
+        .expect_err("checked alone too");
+    assert_eq!(
+        alone
+            .iter()
+            .map(|problem| problem.kind().code())
+            .collect::<Vec<_>>(),
+        [
+            "tidewater::unknown_wait_workflow",
+            "tidewater::unknown_wait_workflow"
+        ]
+    );
+    assert!(opened.load_workflow("mart").is_ok());
+}
+
+#[test]
 fn load_workflow_finds_a_workflow_by_its_name_key_or_its_file_stem() {
     let project = TestProject::new();
     project.write("workflows/file_stem.yaml", "tasks: { a: { empty: {} } }\n");

@@ -1,6 +1,9 @@
 use std::time::Duration;
 
-use tidewater_core::{Backoff, HandlerKind, TaskAction, TaskIndex, TaskRole, TriggerRule};
+use tidewater_core::{
+    Backoff, Deadline, HandlerKind, TaskAction, TaskIndex, TaskRole, TriggerRule, WaitAction,
+    WaitCondition, WorkflowName,
+};
 
 use crate::support::{TestProject, parse};
 
@@ -171,4 +174,58 @@ fn loaded_workflows_carry_their_source_and_its_hash() {
         tidewater_spec::LoadedWorkflow::hash_of(DAILY_SALES)
     );
     assert_eq!(loaded.hash.len(), 64);
+}
+
+#[test]
+fn a_run_timeout_and_a_deadline_after_the_interval_load_with_their_handler() {
+    let source = r#"
+timeout: 2h
+deadline: 3h
+tasks:
+  orders:
+    wait: { workflow: daily_orders, poke_interval: 1m }
+on_deadline_miss:
+  sh: ./scripts/alert.sh late
+"#;
+    let loaded = parse("report", source).unwrap_or_else(|problems| panic!("{problems}"));
+    let workflow = &loaded.workflow;
+    assert_eq!(workflow.timeout, Some(Duration::from_secs(2 * 3600)));
+    assert_eq!(
+        workflow.deadline,
+        Some(Deadline::after_interval_end(Duration::from_secs(3 * 3600)))
+    );
+    let handler = workflow
+        .handler(HandlerKind::OnDeadlineMiss)
+        .expect("declared");
+    assert_eq!(
+        workflow.task(handler).role,
+        TaskRole::Handler(HandlerKind::OnDeadlineMiss)
+    );
+    assert_eq!(
+        workflow.task(TaskIndex(0)).action,
+        TaskAction::Wait(WaitAction {
+            condition: WaitCondition::Workflow {
+                workflow: WorkflowName::new("daily_orders")
+            },
+            poke_interval: Duration::from_secs(60),
+        })
+    );
+}
+
+#[test]
+fn a_deadline_at_a_time_of_day_may_be_quoted_or_not() {
+    for deadline in ["\"06:00\"", "06:00", "6:00"] {
+        let source = format!("deadline: {deadline}\ntasks:\n  a: {{ empty: {{}} }}\n");
+        let loaded = parse("daily", &source).unwrap_or_else(|problems| panic!("{problems}"));
+        assert_eq!(
+            loaded.workflow.deadline,
+            Deadline::time_of_day(6, 0),
+            "{deadline}"
+        );
+        let recorder = loaded
+            .workflow
+            .handler(HandlerKind::OnDeadlineMiss)
+            .expect("a workflow with a deadline records its misses");
+        assert_eq!(loaded.workflow.task(recorder).action, TaskAction::Empty);
+    }
 }

@@ -37,6 +37,7 @@ pub(super) fn new_run(workflow: &str, tasks: &[&str]) -> NewRun {
         workflow_hash: format!("hash-of-{workflow}"),
         tasks: tasks.iter().map(|task| TaskName::new(*task)).collect(),
         created_at: instant("2026-03-02T00:00:05.250000Z"),
+        backfill: None,
     }
 }
 

@@ -36,6 +36,7 @@ pub async fn a_created_run_reads_back_with_its_tasks_in_order<S: RunStore + ?Siz
             workflow_hash: new_run.workflow_hash.clone(),
             created_at: new_run.created_at,
             owner: None,
+            backfill: None,
         }
     );
     assert_eq!(

@@ -8,7 +8,7 @@ use super::codec::{
     decode_json, decode_json_object, decode_outcome, decode_process, decode_run_state,
     decode_task_state, decode_timestamp, decode_trigger,
 };
-use crate::{AttemptRecord, RunRecord, StoreError};
+use crate::{AttemptRecord, BackfillId, RunRecord, StoreError};
 
 /// A `runs` row as SQLite returns it; [`RunRow::decode`] makes it a [`RunRecord`].
 #[derive(sqlx::FromRow)]
@@ -26,6 +26,7 @@ pub(super) struct RunRow {
     created_at: i64,
     owner_pid: Option<i32>,
     owner_start_ticks: Option<i64>,
+    backfill_id: Option<i64>,
 }
 
 impl RunRow {
@@ -50,6 +51,7 @@ impl RunRow {
             workflow_hash: self.workflow_hash,
             created_at: decode_timestamp(self.created_at, "run created_at")?,
             owner: decode_process(self.owner_pid, self.owner_start_ticks)?,
+            backfill: self.backfill_id.map(BackfillId),
         })
     }
 }

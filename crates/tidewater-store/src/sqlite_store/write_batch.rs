@@ -574,6 +574,7 @@ mod tests {
             workflow_hash: String::new(),
             tasks: vec![TaskName::new("task")],
             created_at: AT,
+            backfill: None,
         }
     }
 

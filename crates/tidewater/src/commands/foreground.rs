@@ -20,7 +20,7 @@ pub async fn execute(
     parallelism: Option<u32>,
 ) -> anyhow::Result<Outcome> {
     let progress = Arc::new(Progress::new());
-    let executor = context.executor(workflow, parallelism, progress.clone())?;
+    let executor = context.executor(parallelism, progress.clone())?;
     let cancel = CancelHandle::new();
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;

@@ -18,7 +18,18 @@ pub async fn retry(project: &Path, args: RetryArgs) -> anyhow::Result<Outcome> {
         ));
         return Ok(Outcome::Success);
     }
-    let loaded = context.pinned_workflow(&record).await?;
+    let loaded = if args.latest {
+        let current = context.load_workflow(record.workflow.as_str())?;
+        if current.hash != record.workflow_hash {
+            output::note(format!(
+                "run {} resumes on the current version of {} (it started on another)",
+                record.id, record.workflow
+            ));
+        }
+        current
+    } else {
+        context.pinned_workflow(&record).await?
+    };
     output::note(format!(
         "resuming run {} of {} ({})",
         record.id,

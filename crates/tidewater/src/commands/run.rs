@@ -1,9 +1,9 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use tidewater_core::{DataInterval, TaskName};
-use tidewater_engine::Resume;
-use tidewater_store::{NewRun, RunStore, RunTrigger};
+use tidewater_core::{DataInterval, Workflow};
+use tidewater_engine::{Resume, new_run};
+use tidewater_store::{RunStore, RunTrigger};
 
 use crate::Outcome;
 use crate::args::RunArgs;
@@ -15,7 +15,49 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
     let loaded = context.load_workflow(&args.workflow)?;
     let workflow = &loaded.workflow;
     let timezone = workflow.timezone;
-    let interval = match (&args.date, &args.interval) {
+    let interval = requested_interval(workflow, args.date.as_deref(), args.interval.as_deref())?;
+    let mut run = new_run(
+        &loaded,
+        interval,
+        RunTrigger::Manual,
+        None,
+        chrono::Utc::now(),
+    );
+    run.params = requested_params(workflow, &args.params)?;
+    let record = context.store.create_run(run).await?;
+    output::note(format!(
+        "run {} of {} for {} ({} to {})",
+        record.id,
+        workflow.name,
+        interval.ds(timezone),
+        interval
+            .start
+            .with_timezone(&timezone)
+            .format("%Y-%m-%d %H:%M %Z"),
+        interval
+            .end
+            .with_timezone(&timezone)
+            .format("%Y-%m-%d %H:%M %Z"),
+    ));
+    super::foreground::execute(
+        &context,
+        workflow,
+        record.id,
+        Resume::Continue,
+        args.execution.parallelism,
+    )
+    .await
+}
+
+/// The interval asked for with `--date` or `--interval`; without either, the latest complete
+/// interval of the schedule (or today, for a workflow without one).
+pub fn requested_interval(
+    workflow: &Workflow,
+    date: Option<&str>,
+    interval: Option<&str>,
+) -> anyhow::Result<DataInterval> {
+    let timezone = workflow.timezone;
+    Ok(match (date, interval) {
         (_, Some(interval)) => time_arg::parse_interval(interval, timezone)?,
         (Some(date), None) => {
             let date = time_arg::parse_date(date)?;
@@ -47,9 +89,16 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
                 None => DataInterval::day(now.with_timezone(&timezone).date_naive(), timezone),
             }
         }
-    };
+    })
+}
+
+/// The workflow's params with `--param KEY=VALUE` overrides (values are JSON, else text).
+pub fn requested_params(
+    workflow: &Workflow,
+    overrides: &[String],
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
     let mut params = workflow.params.clone();
-    for param in &args.params {
+    for param in overrides {
         let Some((key, value)) = param.split_once('=') else {
             bail!("--param `{param}` is not KEY=VALUE");
         };
@@ -69,43 +118,5 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
             .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
         params.insert(key.to_owned(), value);
     }
-    let record = context
-        .store
-        .create_run(NewRun {
-            workflow: workflow.name.clone(),
-            interval,
-            trigger: RunTrigger::Manual,
-            params,
-            workflow_source: loaded.source.clone(),
-            workflow_hash: loaded.hash.clone(),
-            tasks: workflow
-                .tasks()
-                .iter()
-                .map(|task| task.name.clone())
-                .collect::<Vec<TaskName>>(),
-            created_at: chrono::Utc::now(),
-        })
-        .await?;
-    output::note(format!(
-        "run {} of {} for {} ({} to {})",
-        record.id,
-        workflow.name,
-        interval.ds(timezone),
-        interval
-            .start
-            .with_timezone(&timezone)
-            .format("%Y-%m-%d %H:%M %Z"),
-        interval
-            .end
-            .with_timezone(&timezone)
-            .format("%Y-%m-%d %H:%M %Z"),
-    ));
-    super::foreground::execute(
-        &context,
-        workflow,
-        record.id,
-        Resume::Continue,
-        args.execution.parallelism,
-    )
-    .await
+    Ok(params)
 }

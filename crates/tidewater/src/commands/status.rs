@@ -1,14 +1,17 @@
 use std::path::Path;
 
 use serde::Serialize;
-use tidewater_core::{AttemptOutcome, TaskState};
-use tidewater_store::{AttemptRecord, RunStore};
+use std::collections::HashSet;
+
+use tidewater_core::{AttemptOutcome, RunState, TaskState, WorkflowName};
+use tidewater_store::{AttemptRecord, ControlStore, RunStore};
 
 use crate::Outcome;
 use crate::args::StatusArgs;
 use crate::commands::runs::RunJson;
 use crate::output;
 use crate::project_context::ProjectContext;
+use crate::service_client::live_service;
 
 #[derive(Debug, Serialize)]
 struct StatusJson {
@@ -60,7 +63,10 @@ impl AttemptJson {
 
 pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
-    let record = context.run_record(args.run_id).await?;
+    let Some(run_id) = args.run_id else {
+        return health(&context, args.json).await;
+    };
+    let record = context.run_record(run_id).await?;
     let instances = context.store.task_instances(record.id).await?;
     let attempts = context.store.attempts(record.id, None).await?;
     let tasks: Vec<TaskJson> = instances
@@ -128,6 +134,143 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
         &["TASK", "STATE", "ATTEMPT", "DURATION", "NOTE"],
         &rows,
     ));
+    output::data(text);
+    Ok(Outcome::Success)
+}
+
+#[derive(Debug, Serialize)]
+struct HealthJson {
+    /// The running server's pid, if one runs.
+    server: Option<i32>,
+    server_started_at: Option<String>,
+    workflows: Vec<WorkflowJson>,
+    running_runs: usize,
+    queued_runs: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct WorkflowJson {
+    file: String,
+    workflow: Option<String>,
+    /// The version the server schedules (the last good one).
+    workflow_hash: Option<String>,
+    paused: bool,
+    next_due: Option<String>,
+    running: usize,
+    queued: usize,
+    problem: Option<String>,
+}
+
+/// The server's health: is it up, its workflows and their next due times, running and
+/// queued work, broken files.
+async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome> {
+    let service = live_service(&context.store).await?;
+    let files = if service.is_some() {
+        context.store.workflow_health().await?
+    } else {
+        Vec::new()
+    };
+    let paused: HashSet<WorkflowName> = context
+        .store
+        .paused_workflows()
+        .await?
+        .into_iter()
+        .collect();
+    let active = context.store.active_runs().await?;
+    let count = |workflow: &Option<WorkflowName>, queued: bool| {
+        active
+            .iter()
+            .filter(|run| Some(&run.workflow) == workflow.as_ref())
+            .filter(|run| matches!(run.state, RunState::Queued) == queued)
+            .count()
+    };
+    let workflows: Vec<WorkflowJson> = files
+        .iter()
+        .map(|file| WorkflowJson {
+            file: file.file.clone(),
+            workflow: file.workflow.as_ref().map(ToString::to_string),
+            workflow_hash: file.workflow_hash.clone(),
+            paused: file
+                .workflow
+                .as_ref()
+                .is_some_and(|workflow| paused.contains(workflow)),
+            next_due: file.next_due.map(|due| due.to_rfc3339()),
+            running: count(&file.workflow, false),
+            queued: count(&file.workflow, true),
+            problem: file.problem.clone(),
+        })
+        .collect();
+    let report = HealthJson {
+        server: service.map(|service| service.process.pid),
+        server_started_at: service.map(|service| service.started_at.to_rfc3339()),
+        workflows,
+        running_runs: active
+            .iter()
+            .filter(|run| matches!(run.state, RunState::Running { .. }))
+            .count(),
+        queued_runs: active
+            .iter()
+            .filter(|run| matches!(run.state, RunState::Queued))
+            .count(),
+    };
+    if json {
+        output::json(&report)?;
+        return Ok(Outcome::Success);
+    }
+    let mut text = match service {
+        Some(service) => format!(
+            "server running (pid {}, since {})\n",
+            service.process.pid,
+            service
+                .started_at
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+        ),
+        None => "no server is running (`tidewater server` starts one)\n".to_owned(),
+    };
+    text.push_str(&format!(
+        "{} runs running, {} queued (`tidewater queue` explains what waits)\n",
+        report.running_runs, report.queued_runs
+    ));
+    if !report.workflows.is_empty() {
+        text.push('\n');
+        let rows: Vec<Vec<String>> = report
+            .workflows
+            .iter()
+            .map(|workflow| {
+                vec![
+                    workflow.workflow.clone().unwrap_or_else(|| "?".to_owned()),
+                    workflow.file.clone(),
+                    match (&workflow.problem, workflow.paused) {
+                        (Some(_), _) => "broken file".to_owned(),
+                        (None, true) => "paused".to_owned(),
+                        (None, false) => "ok".to_owned(),
+                    },
+                    workflow
+                        .next_due
+                        .as_ref()
+                        .and_then(|due| chrono::DateTime::parse_from_rfc3339(due).ok())
+                        .map(|due| {
+                            due.with_timezone(&chrono::Local)
+                                .format("%Y-%m-%d %H:%M:%S")
+                                .to_string()
+                        })
+                        .unwrap_or_else(|| "-".to_owned()),
+                    workflow.running.to_string(),
+                    workflow.queued.to_string(),
+                ]
+            })
+            .collect();
+        text.push_str(&output::table(
+            &["WORKFLOW", "FILE", "STATE", "NEXT DUE", "RUNNING", "QUEUED"],
+            &rows,
+        ));
+        for workflow in &report.workflows {
+            if let Some(problem) = &workflow.problem {
+                text.push_str(&format!("\n{}:\n{problem}\n", workflow.file));
+            }
+        }
+    }
     output::data(text);
     Ok(Outcome::Success)
 }

@@ -4,4 +4,5 @@ mod cli;
 mod crash;
 mod project;
 mod runs;
+mod service;
 mod warehouse;

@@ -1,0 +1,408 @@
+//! The scheduler service: creates the runs of scheduled workflows when their intervals end
+//! and executes queued runs (scheduled, triggered, backfilled) under one shared task queue,
+//! within each workflow's `max_active_runs` and each backfill's own cap.
+//!
+//! Runs are created through [`ControlStore::create_run_once`], so a service that restarts
+//! (or two that race) never creates an interval twice; everything else it knows comes back
+//! from the store on each turn, so a restarted service simply goes on. Runs left `running`
+//! by a service that died are resumed: their lost attempts are retried by their retry policy.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidewater_core::{
+    Change, ProcessIdentity, RunId, RunState, SchedulePlan, Timestamp, Workflow, WorkflowName,
+};
+use tidewater_spec::{LoadedWorkflow, Project};
+use tidewater_store::{
+    BackfillId, BackfillRecord, ControlStore, NewRun, RunRecord, RunStore, RunTrigger,
+    WorkflowHealth,
+};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::{CancelHandle, Clock, EngineError, Executor, Resume, is_alive};
+
+/// The project's workflows as the service sees them now: the last good version of each,
+/// and a report per file (a broken file keeps its last good version running).
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub workflows: HashMap<WorkflowName, Arc<LoadedWorkflow>>,
+    /// One entry per workflow file; `next_due` is filled in by the service.
+    pub files: Vec<WorkflowHealth>,
+}
+
+/// Which queued runs a service executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `tidewater server`: schedules every workflow and executes every queued run.
+    Everything,
+    /// `tidewater backfill` without a server: executes one backfill's runs, schedules nothing.
+    Backfill(BackfillId),
+}
+
+/// Tells a [`Service`] what happened to the runs it executes.
+pub trait ServiceObserver: Send + Sync {
+    fn run_created(&self, run: &RunRecord);
+    fn run_started(&self, run: &RunRecord);
+    fn run_ended(&self, run: RunId, workflow: &WorkflowName, state: &Result<RunState, String>);
+    /// Something went wrong that does not stop the service.
+    fn problem(&self, message: &str);
+}
+
+/// How often the service looks at the store for work that other processes queued, besides
+/// being woken (`tidewater trigger` and the others wake it at once).
+const POLL: Duration = Duration::from_secs(2);
+
+pub struct Service<S: RunStore + ControlStore + 'static> {
+    pub store: Arc<S>,
+    pub clock: Arc<dyn Clock>,
+    pub executor: Arc<Executor<S>>,
+    /// To read the workflow version a run is pinned to.
+    pub project: Arc<Project>,
+    pub scope: Scope,
+    pub observer: Arc<dyn ServiceObserver>,
+    /// This process.
+    pub me: ProcessIdentity,
+}
+
+/// A run being executed, and why it ended if we stopped it.
+struct Executing {
+    workflow: WorkflowName,
+    backfill: Option<BackfillId>,
+}
+
+impl<S: RunStore + ControlStore + 'static> Service<S> {
+    /// Runs until `stop` turns true, then stops gracefully: no new runs start, running tasks
+    /// are stopped (SIGTERM, then SIGKILL after the grace period), and the runs it stopped
+    /// are queued again so that the next start of a service resumes them.
+    pub async fn run(
+        &self,
+        mut catalog: watch::Receiver<Arc<Catalog>>,
+        wake: Arc<Notify>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), EngineError> {
+        let cancel = CancelHandle::new();
+        let mut executing: HashMap<RunId, Executing> = HashMap::new();
+        let mut joins: JoinSet<(RunId, Result<RunState, EngineError>)> = JoinSet::new();
+        let mut last_created: HashMap<WorkflowName, Option<Timestamp>> = HashMap::new();
+        let mut published: Option<Vec<WorkflowHealth>> = None;
+        let mut stopping = *stop.borrow();
+        let mut stopped_runs: HashSet<RunId> = HashSet::new();
+        loop {
+            let now = self.clock.now();
+            let current = catalog.borrow_and_update().clone();
+            let mut next_due = None;
+            if !stopping && self.scope == Scope::Everything {
+                let due = self.schedule(&current, &mut last_created, now).await?;
+                next_due = due.values().flatten().min().copied();
+                let health = health_report(&current, &due);
+                if published.as_ref() != Some(&health) {
+                    self.store.publish_health(&health, now).await?;
+                    published = Some(health);
+                }
+            }
+            if !stopping {
+                self.start_runs(&current, &mut executing, &mut joins, &cancel)
+                    .await?;
+            }
+            // Stopped, or a backfill with nothing left to run here: done.
+            if joins.is_empty() && (stopping || matches!(self.scope, Scope::Backfill(_))) {
+                return Ok(());
+            }
+            let due_timer = async {
+                match next_due {
+                    Some(at) => self.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = due_timer => {}
+                Ok(()) = catalog.changed() => {}
+                Some(joined) = joins.join_next() => {
+                    let (run, result) = match joined {
+                        Ok(joined) => joined,
+                        Err(error) => {
+                            // A panicked executor: the run stays as recorded; a restart
+                            // resumes it.
+                            self.observer.problem(&format!("an executor stopped: {error}"));
+                            continue;
+                        }
+                    };
+                    let Some(ended) = executing.remove(&run) else { continue };
+                    if stopping && matches!(result, Ok(RunState::Cancelled { .. })) {
+                        stopped_runs.insert(run);
+                        self.store.apply(run, &[Change::Run(RunState::Queued)]).await?;
+                    }
+                    let result = result.map_err(|error| error.to_string());
+                    self.observer.run_ended(run, &ended.workflow, &result);
+                    if let Some(backfill) = ended.backfill {
+                        self.finish_backfill_if_done(backfill).await?;
+                    }
+                }
+                () = wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                Ok(()) = stop.changed(), if !stopping => {
+                    if *stop.borrow() {
+                        stopping = true;
+                        cancel.cancel();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates the runs that are due; returns each scheduled workflow's next due time.
+    async fn schedule(
+        &self,
+        catalog: &Catalog,
+        last_created: &mut HashMap<WorkflowName, Option<Timestamp>>,
+        now: Timestamp,
+    ) -> Result<HashMap<WorkflowName, Option<Timestamp>>, EngineError> {
+        let paused: HashSet<WorkflowName> =
+            self.store.paused_workflows().await?.into_iter().collect();
+        let mut next = HashMap::new();
+        for (name, loaded) in &catalog.workflows {
+            let Some(plan) = SchedulePlan::for_workflow(&loaded.workflow) else {
+                continue;
+            };
+            let last = match last_created.get(name) {
+                Some(last) => *last,
+                None => self.store.last_scheduled_end(name).await?,
+            };
+            let due = plan.due(last, now);
+            if paused.contains(name) {
+                // Paused: nothing is created, and on unpause the plan decides what is due
+                // (all missed intervals with catchup, the latest without).
+                last_created.insert(name.clone(), last);
+                next.insert(name.clone(), None);
+                continue;
+            }
+            let mut created_end = last;
+            for interval in due.intervals {
+                let run = new_run(loaded, interval, RunTrigger::Scheduled, None, now);
+                if let Some(record) = self.store.create_run_once(run).await? {
+                    self.observer.run_created(&record);
+                }
+                created_end = Some(interval.end);
+            }
+            last_created.insert(name.clone(), created_end);
+            next.insert(name.clone(), due.next_due);
+        }
+        Ok(next)
+    }
+
+    /// Starts the queued runs that the limits let start, and resumes runs whose executing
+    /// process died.
+    async fn start_runs(
+        &self,
+        catalog: &Catalog,
+        executing: &mut HashMap<RunId, Executing>,
+        joins: &mut JoinSet<(RunId, Result<RunState, EngineError>)>,
+        cancel: &CancelHandle,
+    ) -> Result<(), EngineError> {
+        let active = self.store.active_runs().await?;
+        let backfills: HashMap<BackfillId, BackfillRecord> = self
+            .store
+            .unfinished_backfills()
+            .await?
+            .into_iter()
+            .map(|backfill| (backfill.id, backfill))
+            .collect();
+        let mut active_per_workflow: HashMap<WorkflowName, u32> = HashMap::new();
+        let mut active_per_backfill: HashMap<BackfillId, u32> = HashMap::new();
+        let mut queued = Vec::new();
+        let mut resume = Vec::new();
+        for run in active {
+            let in_scope = match self.scope {
+                Scope::Everything => true,
+                Scope::Backfill(backfill) => run.backfill == Some(backfill),
+            };
+            let owned_elsewhere = run
+                .owner
+                .is_some_and(|owner| owner != self.me && is_alive(owner));
+            let counts = executing.contains_key(&run.id)
+                || owned_elsewhere
+                || matches!(run.state, RunState::Running { .. });
+            if counts {
+                // A backfill's runs count against its own cap, not the workflow's
+                // `max_active_runs`, so that a long backfill does not hold back the
+                // scheduled runs.
+                match run.backfill {
+                    Some(backfill) => *active_per_backfill.entry(backfill).or_default() += 1,
+                    None => *active_per_workflow.entry(run.workflow.clone()).or_default() += 1,
+                }
+            }
+            if executing.contains_key(&run.id) || owned_elsewhere || !in_scope {
+                continue;
+            }
+            match run.state {
+                RunState::Running { .. } => resume.push(run),
+                _ => queued.push(run),
+            }
+        }
+        // Oldest interval first; a reverse backfill's runs newest first.
+        queued.sort_by_key(|run| {
+            let reverse = run
+                .backfill
+                .and_then(|backfill| backfills.get(&backfill))
+                .is_some_and(|backfill| backfill.reverse);
+            let start = run.interval.start.timestamp_micros();
+            (if reverse { -start } else { start }, run.id)
+        });
+        for run in resume {
+            self.spawn(catalog, run, Resume::Continue, executing, joins, cancel)
+                .await?;
+        }
+        for run in queued {
+            if let Some(backfill) = run.backfill {
+                let limit = backfills
+                    .get(&backfill)
+                    .map_or(1, |record| record.max_active_runs);
+                let backfill_active = active_per_backfill.entry(backfill).or_default();
+                if *backfill_active >= limit.max(1) {
+                    continue;
+                }
+                *backfill_active += 1;
+            } else {
+                let workflow_limit = catalog
+                    .workflows
+                    .get(&run.workflow)
+                    .map_or(1, |loaded| loaded.workflow.max_active_runs);
+                let workflow_active = active_per_workflow.entry(run.workflow.clone()).or_default();
+                if *workflow_active >= workflow_limit.max(1) {
+                    continue;
+                }
+                *workflow_active += 1;
+            }
+            // A queued run may hold failed tasks (a stopped backfill run queued again):
+            // run those again, as `retry` would.
+            self.spawn(catalog, run, Resume::Failed, executing, joins, cancel)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn spawn(
+        &self,
+        catalog: &Catalog,
+        run: RunRecord,
+        resume: Resume,
+        executing: &mut HashMap<RunId, Executing>,
+        joins: &mut JoinSet<(RunId, Result<RunState, EngineError>)>,
+        cancel: &CancelHandle,
+    ) -> Result<(), EngineError> {
+        let workflow = match self.pinned(catalog, &run).await {
+            Ok(workflow) => workflow,
+            Err(message) => {
+                // The run cannot be executed by this version of the project; leave it as
+                // recorded and say why.
+                self.observer
+                    .run_ended(run.id, &run.workflow, &Err(message));
+                return Ok(());
+            }
+        };
+        self.observer.run_started(&run);
+        executing.insert(
+            run.id,
+            Executing {
+                workflow: run.workflow.clone(),
+                backfill: run.backfill,
+            },
+        );
+        let executor = self.executor.clone();
+        let cancel = cancel.clone();
+        let id = run.id;
+        joins.spawn(async move {
+            let result = executor.execute(&workflow, id, resume, &cancel).await;
+            (id, result)
+        });
+        Ok(())
+    }
+
+    /// The workflow version a run was created with.
+    async fn pinned(&self, catalog: &Catalog, run: &RunRecord) -> Result<Arc<Workflow>, String> {
+        if let Some(loaded) = catalog.workflows.get(&run.workflow)
+            && loaded.hash == run.workflow_hash
+        {
+            return Ok(Arc::new(loaded.workflow.clone()));
+        }
+        let source = self
+            .store
+            .workflow_source(run.id)
+            .await
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("run {} has no recorded workflow source", run.id))?;
+        let path: PathBuf = self
+            .project
+            .root
+            .join("workflows")
+            .join(format!("{}.yaml", run.workflow));
+        self.project
+            .parse_workflow(&path, &source)
+            .map(|loaded| Arc::new(loaded.workflow))
+            .map_err(|diagnostics| {
+                format!(
+                    "the workflow version run {} was created with no longer loads:\n{}",
+                    run.id,
+                    diagnostics.render(false)
+                )
+            })
+    }
+
+    async fn finish_backfill_if_done(&self, backfill: BackfillId) -> Result<(), EngineError> {
+        let runs = self.store.backfill_runs(backfill).await?;
+        if runs
+            .iter()
+            .all(|run| matches!(run.state, RunState::Succeeded { .. }))
+        {
+            self.store
+                .finish_backfill(backfill, self.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A new run of `loaded` for `interval`.
+pub fn new_run(
+    loaded: &LoadedWorkflow,
+    interval: tidewater_core::DataInterval,
+    trigger: RunTrigger,
+    backfill: Option<BackfillId>,
+    now: Timestamp,
+) -> NewRun {
+    NewRun {
+        workflow: loaded.workflow.name.clone(),
+        interval,
+        trigger,
+        params: loaded.workflow.params.clone(),
+        workflow_source: loaded.source.clone(),
+        workflow_hash: loaded.hash.clone(),
+        tasks: loaded
+            .workflow
+            .tasks()
+            .iter()
+            .map(|task| task.name.clone())
+            .collect(),
+        created_at: now,
+        backfill,
+    }
+}
+
+fn health_report(
+    catalog: &Catalog,
+    due: &HashMap<WorkflowName, Option<Timestamp>>,
+) -> Vec<WorkflowHealth> {
+    let mut files = catalog.files.clone();
+    for file in &mut files {
+        file.next_due = file
+            .workflow
+            .as_ref()
+            .and_then(|workflow| due.get(workflow).copied().flatten());
+    }
+    files.sort_by(|a, b| a.file.cmp(&b.file));
+    files
+}

@@ -1,0 +1,305 @@
+//! Behaviours of [`ControlStore`]: one run per interval, backfills, pauses, the service.
+
+use chrono::NaiveDate;
+use tidewater_core::{DataInterval, ProcessIdentity, RunState, WorkflowName};
+
+use super::fixtures::{instant, new_run};
+use crate::{
+    ControlStore, NewBackfill, NewRun, RunStore, RunTrigger, ServiceClaim, StoreError,
+    WorkflowHealth,
+};
+
+fn day(day: u32) -> DataInterval {
+    DataInterval::new(
+        instant(&format!("2026-03-{day:02}T00:00:00Z")),
+        instant(&format!("2026-03-{:02}T00:00:00Z", day + 1)),
+    )
+    .expect("start < end")
+}
+
+fn scheduled(workflow: &str, day_of_march: u32) -> NewRun {
+    NewRun {
+        interval: day(day_of_march),
+        trigger: RunTrigger::Scheduled,
+        ..new_run(workflow, &["a"])
+    }
+}
+
+pub async fn a_scheduled_interval_gets_exactly_one_run<S: RunStore + ControlStore + ?Sized>(
+    store: &S,
+) {
+    let first = store
+        .create_run_once(scheduled("daily", 3))
+        .await
+        .expect("create_run_once")
+        .expect("the first run of the interval is created");
+    assert_eq!(
+        store
+            .create_run_once(scheduled("daily", 3))
+            .await
+            .expect("create_run_once"),
+        None,
+        "a second scheduled run of the interval is refused"
+    );
+    assert!(matches!(
+        store.create_run(scheduled("daily", 3)).await,
+        Err(StoreError::IntervalTaken { .. })
+    ));
+    // Other workflows, other intervals and manual runs are not affected.
+    for run in [
+        scheduled("other", 3),
+        scheduled("daily", 4),
+        NewRun {
+            trigger: RunTrigger::Manual,
+            ..scheduled("daily", 3)
+        },
+    ] {
+        assert!(
+            store
+                .create_run_once(run)
+                .await
+                .expect("create_run_once")
+                .is_some()
+        );
+    }
+    assert_eq!(
+        store
+            .last_scheduled_end(&WorkflowName::new("daily"))
+            .await
+            .expect("last_scheduled_end"),
+        Some(day(4).end)
+    );
+    assert_eq!(
+        store
+            .last_scheduled_end(&WorkflowName::new("never"))
+            .await
+            .expect("last_scheduled_end"),
+        None
+    );
+    let in_range = store
+        .runs_in_range(&WorkflowName::new("daily"), day(3).start, day(4).start)
+        .await
+        .expect("runs_in_range");
+    assert_eq!(
+        in_range.len(),
+        2,
+        "the scheduled and the manual run of day 3"
+    );
+    assert_eq!(in_range[0].id, first.id);
+}
+
+pub async fn active_runs_are_the_queued_and_running_ones_oldest_interval_first<
+    S: RunStore + ControlStore + ?Sized,
+>(
+    store: &S,
+) {
+    let late = store
+        .create_run(scheduled("daily", 9))
+        .await
+        .expect("create_run");
+    let early = store
+        .create_run(scheduled("daily", 2))
+        .await
+        .expect("create_run");
+    let done = store
+        .create_run(scheduled("daily", 1))
+        .await
+        .expect("create_run");
+    let at = instant("2026-03-10T00:00:00Z");
+    store
+        .apply(
+            done.id,
+            &[tidewater_core::Change::Run(RunState::Succeeded {
+                started_at: at,
+                finished_at: at,
+            })],
+        )
+        .await
+        .expect("apply");
+    let active: Vec<_> = store
+        .active_runs()
+        .await
+        .expect("active_runs")
+        .into_iter()
+        .map(|run| run.id)
+        .collect();
+    assert_eq!(active, vec![early.id, late.id]);
+}
+
+pub async fn backfills_keep_their_runs_and_can_be_found_until_finished<
+    S: RunStore + ControlStore + ?Sized,
+>(
+    store: &S,
+) {
+    let workflow = WorkflowName::new("daily");
+    let from = NaiveDate::from_ymd_opt(2026, 3, 1).expect("valid");
+    let to = NaiveDate::from_ymd_opt(2026, 3, 31).expect("valid");
+    let backfill = store
+        .create_backfill(NewBackfill {
+            workflow: workflow.clone(),
+            from,
+            to,
+            max_active_runs: 3,
+            reverse: true,
+            created_at: instant("2026-04-01T00:00:00Z"),
+        })
+        .await
+        .expect("create_backfill");
+    assert_eq!(
+        store.backfill(backfill.id).await.expect("backfill"),
+        Some(backfill.clone())
+    );
+    let backfill_run = |day_of_march| NewRun {
+        trigger: RunTrigger::Backfill,
+        backfill: Some(backfill.id),
+        ..scheduled("daily", day_of_march)
+    };
+    // A scheduled run of the same interval does not stop the backfill's own run.
+    store
+        .create_run(scheduled("daily", 5))
+        .await
+        .expect("create_run");
+    let run = store
+        .create_run_once(backfill_run(5))
+        .await
+        .expect("create_run_once")
+        .expect("created");
+    assert_eq!(run.backfill, Some(backfill.id));
+    assert_eq!(
+        store
+            .create_run_once(backfill_run(5))
+            .await
+            .expect("create_run_once"),
+        None,
+        "resuming a backfill creates no second run of an interval"
+    );
+    let runs = store.backfill_runs(backfill.id).await.expect("runs");
+    assert_eq!(runs.iter().map(|run| run.id).collect::<Vec<_>>(), [run.id]);
+    assert_eq!(
+        store
+            .unfinished_backfill(&workflow, from, to)
+            .await
+            .expect("unfinished_backfill")
+            .map(|found| found.id),
+        Some(backfill.id)
+    );
+    assert_eq!(
+        store
+            .unfinished_backfill(&workflow, from, from)
+            .await
+            .expect("unfinished_backfill"),
+        None,
+        "another range is another backfill"
+    );
+    let finished_at = instant("2026-04-02T00:00:00Z");
+    store
+        .finish_backfill(backfill.id, finished_at)
+        .await
+        .expect("finish_backfill");
+    assert_eq!(
+        store
+            .unfinished_backfill(&workflow, from, to)
+            .await
+            .expect("unfinished_backfill"),
+        None
+    );
+    assert!(
+        store
+            .unfinished_backfills()
+            .await
+            .expect("unfinished")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .backfill(backfill.id)
+            .await
+            .expect("backfill")
+            .and_then(|found| found.finished_at),
+        Some(finished_at)
+    );
+}
+
+pub async fn pausing_is_recorded_per_workflow<S: RunStore + ControlStore + ?Sized>(store: &S) {
+    let daily = WorkflowName::new("daily");
+    let at = instant("2026-03-01T00:00:00Z");
+    assert!(store.set_paused(&daily, true, at).await.expect("pause"));
+    assert!(
+        !store.set_paused(&daily, true, at).await.expect("pause"),
+        "pausing twice changes nothing"
+    );
+    assert_eq!(
+        store.paused_workflows().await.expect("paused"),
+        vec![daily.clone()]
+    );
+    assert!(store.set_paused(&daily, false, at).await.expect("unpause"));
+    assert!(!store.set_paused(&daily, false, at).await.expect("unpause"));
+    assert!(store.paused_workflows().await.expect("paused").is_empty());
+}
+
+pub async fn one_service_at_a_time_with_its_health_report<S: RunStore + ControlStore + ?Sized>(
+    store: &S,
+) {
+    let one = ProcessIdentity {
+        pid: 10,
+        start_ticks: 1,
+    };
+    let two = ProcessIdentity {
+        pid: 20,
+        start_ticks: 2,
+    };
+    let at = instant("2026-03-01T00:00:00Z");
+    assert_eq!(store.service().await.expect("service"), None);
+    assert_eq!(
+        store.claim_service(None, one, at).await.expect("claim"),
+        ServiceClaim::Claimed
+    );
+    match store.claim_service(None, two, at).await.expect("claim") {
+        ServiceClaim::Held(record) => assert_eq!(record.process, one),
+        ServiceClaim::Claimed => panic!("a second service was let in"),
+    }
+    let health = vec![
+        WorkflowHealth {
+            file: "workflows/a.yaml".into(),
+            workflow: Some(WorkflowName::new("a")),
+            workflow_hash: Some("h".into()),
+            next_due: Some(at),
+            problem: None,
+        },
+        WorkflowHealth {
+            file: "workflows/b.yaml".into(),
+            workflow: None,
+            workflow_hash: None,
+            next_due: None,
+            problem: Some("line 3: unknown key".into()),
+        },
+    ];
+    let later = instant("2026-03-01T00:00:01Z");
+    store.publish_health(&health, later).await.expect("publish");
+    assert_eq!(store.workflow_health().await.expect("health"), health);
+    assert_eq!(
+        store
+            .service()
+            .await
+            .expect("service")
+            .map(|s| s.updated_at),
+        Some(later)
+    );
+    // The first service died: the second takes over by naming it.
+    assert_eq!(
+        store
+            .claim_service(Some(one), two, at)
+            .await
+            .expect("claim"),
+        ServiceClaim::Claimed
+    );
+    store.release_service(one).await.expect("release");
+    assert_eq!(
+        store.service().await.expect("service").map(|s| s.process),
+        Some(two),
+        "releasing someone else's record does nothing"
+    );
+    store.release_service(two).await.expect("release");
+    assert_eq!(store.service().await.expect("service"), None);
+    assert!(store.workflow_health().await.expect("health").is_empty());
+}

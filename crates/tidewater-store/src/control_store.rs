@@ -1,0 +1,140 @@
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use tidewater_core::{ProcessIdentity, Timestamp, WorkflowName};
+
+use crate::{BackfillId, NewRun, RunRecord, StoreError};
+
+/// What the scheduler service, backfills and the commands that steer them need from a store,
+/// besides [`crate::RunStore`]: finding runs by interval, backfills, paused workflows, and
+/// the service's own record. Every method is atomic.
+#[async_trait]
+pub trait ControlStore: Send + Sync {
+    /// Like `create_run`, but `None` (and nothing recorded) when the interval already has
+    /// its run: a scheduled run of the same workflow and interval, or a run of the same
+    /// backfill and interval. This is how a restarted scheduler never creates an interval
+    /// twice.
+    async fn create_run_once(&self, run: NewRun) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Runs not yet ended (queued or running), oldest interval first, then by id.
+    async fn active_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Runs of a workflow whose interval starts in `[from, to)`, by interval start then id.
+    async fn runs_in_range(
+        &self,
+        workflow: &WorkflowName,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// The end of the latest interval that has a scheduled run: where the scheduler goes on.
+    async fn last_scheduled_end(
+        &self,
+        workflow: &WorkflowName,
+    ) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Pauses or unpauses a workflow; true if that changed anything.
+    async fn set_paused(
+        &self,
+        workflow: &WorkflowName,
+        paused: bool,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    async fn paused_workflows(&self) -> Result<Vec<WorkflowName>, StoreError>;
+
+    async fn create_backfill(&self, backfill: NewBackfill) -> Result<BackfillRecord, StoreError>;
+
+    async fn backfill(&self, id: BackfillId) -> Result<Option<BackfillRecord>, StoreError>;
+
+    /// The latest backfill of exactly this workflow and range that has not finished.
+    async fn unfinished_backfill(
+        &self,
+        workflow: &WorkflowName,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Option<BackfillRecord>, StoreError>;
+
+    /// Backfills that have not finished, oldest first.
+    async fn unfinished_backfills(&self) -> Result<Vec<BackfillRecord>, StoreError>;
+
+    /// The runs of a backfill, by interval start.
+    async fn backfill_runs(&self, id: BackfillId) -> Result<Vec<RunRecord>, StoreError>;
+
+    async fn finish_backfill(&self, id: BackfillId, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Compare-and-set of the service's record: this process becomes the service only if the
+    /// recorded service equals `expected` (`None`: no service recorded).
+    async fn claim_service(
+        &self,
+        expected: Option<ProcessIdentity>,
+        me: ProcessIdentity,
+        at: Timestamp,
+    ) -> Result<ServiceClaim, StoreError>;
+
+    /// Removes the service's record if it is `me`'s.
+    async fn release_service(&self, me: ProcessIdentity) -> Result<(), StoreError>;
+
+    async fn service(&self) -> Result<Option<ServiceRecord>, StoreError>;
+
+    /// Replaces the service's report on the project's workflow files.
+    async fn publish_health(
+        &self,
+        files: &[WorkflowHealth],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The service's last report on the project's workflow files, by file.
+    async fn workflow_health(&self) -> Result<Vec<WorkflowHealth>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBackfill {
+    pub workflow: WorkflowName,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub max_active_runs: u32,
+    pub reverse: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillRecord {
+    pub id: BackfillId,
+    pub workflow: WorkflowName,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub max_active_runs: u32,
+    pub reverse: bool,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// The process running `tidewater server` on this store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceRecord {
+    pub process: ProcessIdentity,
+    pub started_at: Timestamp,
+    /// When it last published its workflows' health.
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceClaim {
+    Claimed,
+    /// Another process is recorded as the service (it may have died since).
+    Held(ServiceRecord),
+}
+
+/// What the service knows about one workflow file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowHealth {
+    /// The file, relative to the project.
+    pub file: String,
+    /// `None` when the file never loaded well enough to name its workflow.
+    pub workflow: Option<WorkflowName>,
+    /// The version the service schedules (the last good one), if any.
+    pub workflow_hash: Option<String>,
+    pub next_due: Option<Timestamp>,
+    /// Why the file on disk cannot be used now.
+    pub problem: Option<String>,
+}

@@ -1,0 +1,529 @@
+//! `tidewater backfill`: one run per interval of a date range, admitted a few at a time;
+//! stopped and given again, the same command resumes the same backfill.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
+use tidewater_core::{
+    BackfillOrder, BackfillRange, Change, DataInterval, RunId, RunState, RunView, SchedulePlan,
+    TaskAction, Workflow, WorkflowName,
+};
+use tidewater_engine::{RunObserver, Scope, Service, ServiceObserver, SystemClock, new_run};
+use tidewater_flow::{FlowError, TableName};
+use tidewater_spec::LoadedWorkflow;
+use tidewater_store::{BackfillRecord, ControlStore, NewBackfill, RunRecord, RunStore, RunTrigger};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, watch};
+
+use crate::Outcome;
+use crate::args::BackfillArgs;
+use crate::project_context::{ProjectContext, open_warehouse};
+use crate::service_client::{live_service, wake};
+use crate::{output, time_arg};
+
+/// What the backfill does with one interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Plan {
+    /// Create a run.
+    Create,
+    /// The backfill already has this run (resumed); run it again if it did not succeed.
+    Resume(RunId, &'static str),
+    /// `--only-missing`: skipped, and why.
+    Skip(String),
+}
+
+pub async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Result<Outcome> {
+    let context = ProjectContext::open(project).await?;
+    let loaded = context.load_workflow(&args.workflow)?;
+    let workflow = &loaded.workflow;
+    let from = time_arg::parse_date(&args.from).context("--from")?;
+    let to = time_arg::parse_date(&args.to).context("--to")?;
+    let order = if args.reverse {
+        BackfillOrder::NewestFirst
+    } else {
+        BackfillOrder::OldestFirst
+    };
+    let intervals = range_intervals(workflow, from, to, order)?;
+    if args.max_active_runs == Some(0) {
+        bail!("--max-active-runs must be at least 1");
+    }
+    if intervals.is_empty() {
+        output::note(format!(
+            "{} has no ended interval from {from} to {to}: nothing to backfill",
+            workflow.name
+        ));
+        return Ok(Outcome::Success);
+    }
+    let existing = context
+        .store
+        .unfinished_backfill(&workflow.name, from, to)
+        .await?;
+    let plan = plan(
+        &context,
+        &loaded,
+        &intervals,
+        existing.as_ref(),
+        args.only_missing,
+    )
+    .await?;
+    if args.dry_run {
+        print_plan(workflow, &plan);
+        return Ok(Outcome::Success);
+    }
+    let backfill = match existing {
+        Some(backfill) => {
+            output::note(format!(
+                "resuming backfill {} of {} from {from} to {to}",
+                backfill.id, workflow.name
+            ));
+            backfill
+        }
+        None => {
+            context
+                .store
+                .create_backfill(NewBackfill {
+                    workflow: workflow.name.clone(),
+                    from,
+                    to,
+                    max_active_runs: args.max_active_runs.unwrap_or(workflow.max_active_runs),
+                    reverse: args.reverse,
+                    created_at: chrono::Utc::now(),
+                })
+                .await?
+        }
+    };
+    let (mut created, mut requeued, mut skipped) = (0, 0, 0);
+    for (interval, step) in &plan {
+        match step {
+            Plan::Create => {
+                let run = new_run(
+                    &loaded,
+                    *interval,
+                    RunTrigger::Backfill,
+                    Some(backfill.id),
+                    chrono::Utc::now(),
+                );
+                if context.store.create_run_once(run).await?.is_some() {
+                    created += 1;
+                }
+            }
+            Plan::Resume(run, "failed" | "cancelled") => {
+                // Queued again: the executor runs its failed and cancelled tasks again.
+                context
+                    .store
+                    .apply(*run, &[Change::Run(RunState::Queued)])
+                    .await?;
+                requeued += 1;
+            }
+            Plan::Resume(..) => {}
+            Plan::Skip(_) => skipped += 1,
+        }
+    }
+    output::note(format!(
+        "backfill {} of {}: {} intervals, {created} runs created, {requeued} to run again, {skipped} skipped; at most {} at a time",
+        backfill.id,
+        workflow.name,
+        plan.len(),
+        backfill.max_active_runs
+    ));
+    let outcome = match live_service(&context.store).await? {
+        Some(service) => {
+            wake(&service);
+            output::note(format!(
+                "the server (pid {}) runs them; following progress (Ctrl-C stops following, not the backfill)",
+                service.process.pid
+            ));
+            follow(&context, &backfill).await?
+        }
+        None => execute(&context, &backfill, args.execution.parallelism).await?,
+    };
+    Ok(outcome)
+}
+
+/// The intervals of a workflow whose start falls on a date from `from` to `to`: the
+/// schedule's intervals, or days for a workflow without a schedule.
+pub fn range_intervals(
+    workflow: &Workflow,
+    from: NaiveDate,
+    to: NaiveDate,
+    order: BackfillOrder,
+) -> anyhow::Result<Vec<DataInterval>> {
+    let range = BackfillRange::new(from, to, order)?;
+    Ok(match SchedulePlan::for_workflow(workflow) {
+        Some(plan) => plan.backfill(&range, chrono::Utc::now()).intervals,
+        None => {
+            let mut days: Vec<DataInterval> = from
+                .iter_days()
+                .take_while(|day| *day <= to)
+                .map(|day| DataInterval::day(day, workflow.timezone))
+                .collect();
+            if order == BackfillOrder::NewestFirst {
+                days.reverse();
+            }
+            days
+        }
+    })
+}
+
+async fn plan(
+    context: &ProjectContext,
+    loaded: &LoadedWorkflow,
+    intervals: &[DataInterval],
+    existing: Option<&BackfillRecord>,
+    only_missing: bool,
+) -> anyhow::Result<Vec<(DataInterval, Plan)>> {
+    let workflow = &loaded.workflow;
+    let own: HashMap<DataInterval, RunRecord> = match existing {
+        Some(backfill) => context
+            .store
+            .backfill_runs(backfill.id)
+            .await?
+            .into_iter()
+            .map(|run| (run.interval, run))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let (first, last) = intervals
+        .iter()
+        .fold((intervals[0].start, intervals[0].start), |(lo, hi), i| {
+            (lo.min(i.start), hi.max(i.start))
+        });
+    let succeeded: HashMap<DataInterval, RunId> = if only_missing {
+        context
+            .store
+            .runs_in_range(
+                &workflow.name,
+                first,
+                last + chrono::Duration::microseconds(1),
+            )
+            .await?
+            .into_iter()
+            .filter(|run| matches!(run.state, RunState::Succeeded { .. }))
+            .map(|run| (run.interval, run.id))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let present = if only_missing {
+        partitions_present(context, workflow, intervals).await?
+    } else {
+        HashSet::new()
+    };
+    Ok(intervals
+        .iter()
+        .map(|interval| {
+            let step = if let Some(run) = own.get(interval) {
+                Plan::Resume(run.id, run.state.name())
+            } else if let Some(run) = succeeded.get(interval) {
+                Plan::Skip(format!("run {run} succeeded"))
+            } else if present.contains(interval) {
+                Plan::Skip("its partitions exist".to_owned())
+            } else {
+                Plan::Create
+            };
+            (*interval, step)
+        })
+        .collect())
+}
+
+/// Intervals whose partition exists in every table the workflow writes a partition of
+/// (the partition named by the interval's `ds`). None for a workflow that writes none.
+async fn partitions_present(
+    context: &ProjectContext,
+    workflow: &Workflow,
+    intervals: &[DataInterval],
+) -> anyhow::Result<HashSet<DataInterval>> {
+    let written: Vec<(String, String)> = workflow
+        .tasks()
+        .iter()
+        .filter_map(|task| match &task.action {
+            TaskAction::Sql(sql) => sql.into.as_ref().and_then(|into| {
+                into.partition
+                    .first()
+                    .map(|(column, _)| (into.table.clone(), column.clone()))
+            }),
+            _ => None,
+        })
+        .collect();
+    if written.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let warehouse = open_warehouse(&context.project)?;
+    let values: Vec<String> = intervals
+        .iter()
+        .map(|interval| interval.ds(workflow.timezone).to_string())
+        .collect();
+    let mut missing_anywhere: HashSet<String> = HashSet::new();
+    for (table, column) in written {
+        let name: TableName = table
+            .parse()
+            .with_context(|| format!("table `{table}` of {}", workflow.name))?;
+        match warehouse.missing_partitions(&name, &column, &values).await {
+            Ok(missing) => missing_anywhere.extend(missing),
+            // A table not created yet misses every partition.
+            Err(FlowError::UnknownTable { .. }) => missing_anywhere.extend(values.clone()),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(intervals
+        .iter()
+        .filter(|interval| !missing_anywhere.contains(&interval.ds(workflow.timezone).to_string()))
+        .copied()
+        .collect())
+}
+
+fn print_plan(workflow: &Workflow, plan: &[(DataInterval, Plan)]) {
+    let rows: Vec<Vec<String>> = plan
+        .iter()
+        .map(|(interval, step)| {
+            vec![
+                interval.ds(workflow.timezone).to_string(),
+                interval
+                    .start
+                    .with_timezone(&workflow.timezone)
+                    .to_rfc3339(),
+                match step {
+                    Plan::Create => "run".to_owned(),
+                    Plan::Resume(run, "failed" | "cancelled") => format!("run {run} again"),
+                    Plan::Resume(run, state) => format!("keep run {run} ({state})"),
+                    Plan::Skip(why) => format!("skip: {why}"),
+                },
+            ]
+        })
+        .collect();
+    output::data(output::table(
+        &["DS", "DATA INTERVAL START", "ACTION"],
+        &rows,
+    ));
+    output::note("dry run: nothing was recorded");
+}
+
+/// Executes the backfill's runs in this process (no server is running).
+async fn execute(
+    context: &ProjectContext,
+    backfill: &BackfillRecord,
+    parallelism: Option<u32>,
+) -> anyhow::Result<Outcome> {
+    let progress = Arc::new(BackfillProgress::new(
+        context.store.backfill_runs(backfill.id).await?,
+    ));
+    let executor = Arc::new(context.executor(parallelism, progress.clone())?);
+    let me = crate::service_client::my_identity()?;
+    let project = Arc::new(context.project.clone());
+    // The pinned versions of the runs are read from the store; the catalog only has to
+    // hold the current version, for the backfill's workflow.
+    let loaded = Arc::new(context.load_workflow(backfill.workflow.as_str())?);
+    let catalog = tidewater_engine::Catalog {
+        workflows: HashMap::from([(backfill.workflow.clone(), loaded)]),
+        files: Vec::new(),
+    };
+    let (_keep, catalog) = watch::channel(Arc::new(catalog));
+    let service = Service {
+        store: context.store.clone(),
+        clock: Arc::new(SystemClock),
+        executor,
+        project,
+        scope: Scope::Backfill(backfill.id),
+        observer: progress.clone(),
+        me,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let on_signal = async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        output::note(
+            "stopping the backfill: running tasks get SIGTERM, then SIGKILL after 10s; give the same command again to resume it",
+        );
+        let _ = stop.send(true);
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        result = service.run(catalog, Arc::new(Notify::new()), stopped) => result?,
+        () = on_signal => unreachable!("the signal future never completes"),
+    }
+    progress.finish();
+    summarize(context, backfill).await
+}
+
+/// Follows a backfill that the server executes, until its runs have ended.
+async fn follow(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut last = String::new();
+    loop {
+        let runs = context.store.backfill_runs(backfill.id).await?;
+        let counts = Counts::of(&runs);
+        let line = counts.to_string();
+        if line != last {
+            output::note(&line);
+            last = line;
+        }
+        if counts.active == 0 {
+            return summarize(context, backfill).await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = interrupt.recv() => {
+                output::note(format!("stopped following; the server goes on with backfill {}", backfill.id));
+                return Ok(Outcome::Cancelled);
+            }
+        }
+    }
+}
+
+async fn summarize(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
+    let runs = context.store.backfill_runs(backfill.id).await?;
+    let counts = Counts::of(&runs);
+    output::note(format!("backfill {}: {counts}", backfill.id));
+    if counts.succeeded == runs.len() {
+        context
+            .store
+            .finish_backfill(backfill.id, chrono::Utc::now())
+            .await?;
+        return Ok(Outcome::Success);
+    }
+    let unfinished: Vec<String> = runs
+        .iter()
+        .filter(|run| !matches!(run.state, RunState::Succeeded { .. }))
+        .map(|run| format!("{} ({})", run.id, run.state.name()))
+        .collect();
+    output::note(format!(
+        "runs not succeeded: {}; give the same command again to run them again",
+        unfinished.join(", ")
+    ));
+    Ok(
+        if runs
+            .iter()
+            .any(|run| matches!(run.state, RunState::Failed { .. }))
+        {
+            Outcome::Failure
+        } else {
+            Outcome::Cancelled
+        },
+    )
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    succeeded: usize,
+    failed: usize,
+    cancelled: usize,
+    active: usize,
+    total: usize,
+}
+
+impl Counts {
+    fn of(runs: &[RunRecord]) -> Counts {
+        let mut counts = Counts {
+            total: runs.len(),
+            ..Counts::default()
+        };
+        for run in runs {
+            match run.state {
+                RunState::Succeeded { .. } => counts.succeeded += 1,
+                RunState::Failed { .. } => counts.failed += 1,
+                RunState::Cancelled { .. } => counts.cancelled += 1,
+                RunState::Queued | RunState::Running { .. } => counts.active += 1,
+            }
+        }
+        counts
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} runs succeeded, {} failed, {} cancelled, {} to go",
+            self.succeeded, self.total, self.failed, self.cancelled, self.active
+        )
+    }
+}
+
+/// Progress of a backfill executed here: a live line on a terminal, a line per ended run
+/// otherwise.
+struct BackfillProgress {
+    bar: Option<ProgressBar>,
+    total: u32,
+    ended: AtomicU32,
+    failed: AtomicU32,
+}
+
+impl BackfillProgress {
+    fn new(runs: Vec<RunRecord>) -> BackfillProgress {
+        let total = runs.len() as u32;
+        let already = runs
+            .iter()
+            .filter(|run| matches!(run.state, RunState::Succeeded { .. }))
+            .count() as u32;
+        let bar = output::is_interactive().then(|| {
+            let bar = ProgressBar::new(u64::from(total));
+            bar.set_style(
+                ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} runs {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_position(u64::from(already));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        BackfillProgress {
+            bar,
+            total,
+            ended: AtomicU32::new(already),
+            failed: AtomicU32::new(0),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl RunObserver for BackfillProgress {
+    fn changed(&self, _: RunId, _: &Workflow, _: &[Change], _: &RunView) {}
+}
+
+impl ServiceObserver for BackfillProgress {
+    fn run_created(&self, _: &RunRecord) {}
+
+    fn run_started(&self, _: &RunRecord) {}
+
+    fn run_ended(&self, run: RunId, workflow: &WorkflowName, state: &Result<RunState, String>) {
+        let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
+        let text = match state {
+            Ok(state) => state.name().to_owned(),
+            Err(error) => error.clone(),
+        };
+        if !matches!(state, Ok(RunState::Succeeded { .. })) {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(u64::from(ended));
+                let failed = self.failed.load(Ordering::Relaxed);
+                if failed > 0 {
+                    bar.set_message(format!("({failed} not succeeded)"));
+                }
+                if !matches!(state, Ok(RunState::Succeeded { .. })) {
+                    bar.println(format!("{workflow} run {run} {text}"));
+                }
+            }
+            None => eprintln!("{workflow} run {run} {text} ({ended}/{})", self.total),
+        }
+    }
+
+    fn problem(&self, message: &str) {
+        eprintln!("{message}");
+    }
+}

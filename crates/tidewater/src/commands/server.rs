@@ -1,0 +1,106 @@
+//! `tidewater server`: the scheduler and the local executor, until SIGTERM or Ctrl-C.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::bail;
+use tidewater_engine::{Scope, Service, SystemClock, is_alive};
+use tidewater_store::{ControlStore, ServiceClaim};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, watch};
+
+use crate::Outcome;
+use crate::args::ServerArgs;
+use crate::project_context::ProjectContext;
+use crate::service_log::ServiceLog;
+use crate::workflow_catalog::watch_catalog;
+
+pub async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome> {
+    let context = ProjectContext::open(project).await?;
+    let me = crate::service_client::my_identity()?;
+    let now = chrono::Utc::now();
+    match context.store.claim_service(None, me, now).await? {
+        ServiceClaim::Claimed => {}
+        ServiceClaim::Held(other) if is_alive(other.process) => bail!(
+            "a server already runs on this project (pid {}, since {}); stop it first",
+            other.process.pid,
+            other
+                .started_at
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+        ),
+        ServiceClaim::Held(dead) => {
+            if let ServiceClaim::Held(other) = context
+                .store
+                .claim_service(Some(dead.process), me, now)
+                .await?
+            {
+                bail!(
+                    "another server started at the same time (pid {})",
+                    other.process.pid
+                );
+            }
+        }
+    }
+    let log = Arc::new(ServiceLog);
+    let result = serve(&context, args, me, log.clone()).await;
+    context.store.release_service(me).await?;
+    result?;
+    log.line("server stopped");
+    Ok(Outcome::Success)
+}
+
+async fn serve(
+    context: &ProjectContext,
+    args: ServerArgs,
+    me: tidewater_core::ProcessIdentity,
+    log: Arc<ServiceLog>,
+) -> anyhow::Result<()> {
+    let project = Arc::new(context.project.clone());
+    let catalog_log = log.clone();
+    let (catalog, _watcher) = watch_catalog(project.clone(), move |line| catalog_log.line(line))?;
+    let executor = Arc::new(context.executor(args.execution.parallelism, log.clone())?);
+    let service = Service {
+        store: context.store.clone(),
+        clock: Arc::new(SystemClock),
+        executor,
+        project,
+        scope: Scope::Everything,
+        observer: log.clone(),
+        me,
+    };
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut user1 = signal(SignalKind::user_defined1())?;
+    let signals = {
+        let wake = wake.clone();
+        let log = log.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => break,
+                    _ = terminate.recv() => break,
+                    // Another command queued work or changed a pause: look now.
+                    _ = user1.recv() => wake.notify_one(),
+                }
+            }
+            log.line(
+                "stopping: no new runs start; running tasks get SIGTERM, then SIGKILL after 10s; their runs resume when a server starts again",
+            );
+            let _ = stop.send(true);
+            std::future::pending::<()>().await;
+        }
+    };
+    log.line(&format!(
+        "server started (pid {}) on {}",
+        me.pid,
+        context.project.root.display()
+    ));
+    tokio::select! {
+        result = service.run(catalog, wake, stopped) => result?,
+        () = signals => unreachable!("the signal future never completes"),
+    }
+    Ok(())
+}

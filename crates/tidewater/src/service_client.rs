@@ -1,0 +1,26 @@
+//! How other commands find a running `tidewater server` and wake it when they queued work.
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tidewater_engine::is_alive;
+use tidewater_store::{ControlStore, ServiceRecord, SqliteStore};
+
+/// The server running on this project's store, if one is alive.
+pub async fn live_service(store: &SqliteStore) -> anyhow::Result<Option<ServiceRecord>> {
+    Ok(store
+        .service()
+        .await?
+        .filter(|service| is_alive(service.process)))
+}
+
+/// Asks the server to look at the store now (it would within two seconds anyway).
+pub fn wake(service: &ServiceRecord) {
+    let _ = kill(Pid::from_raw(service.process.pid), Signal::SIGUSR1);
+}
+
+/// This process, as recorded when it owns runs or the service.
+pub fn my_identity() -> anyhow::Result<tidewater_core::ProcessIdentity> {
+    let pid = std::process::id() as i32;
+    tidewater_engine::process_identity(pid)
+        .ok_or_else(|| anyhow::anyhow!("cannot read this process's start time from /proc"))
+}
