@@ -189,6 +189,11 @@ impl Seat {
         self.inbox.recv().await
     }
 
+    /// Tasks admitted for this run that are already waiting in its inbox, without waiting.
+    pub fn try_admitted(&mut self) -> Option<Vec<TaskIndex>> {
+        self.inbox.try_recv().ok()
+    }
+
     /// When a rate limit lets a waiting task of any run start.
     pub fn next_wake(&self, now: Timestamp) -> Option<Timestamp> {
         let inner = self.dispatch.lock();

@@ -359,6 +359,12 @@ impl<S: RunStore> Executor<S> {
                     while let Ok(report) = done.try_recv() {
                         self.finished(report, &seat, running, &mut events);
                     }
+                    // Releasing a place admits this run's next task into its own inbox: take
+                    // it now, so that it is decided and persisted in the same transaction as
+                    // the report, not in a second one.
+                    while !is_cancelling && let Some(tasks) = seat.try_admitted() {
+                        events.push(Event::Admit(tasks));
+                    }
                 }
                 Some(tasks) = seat.admitted(), if !is_cancelling => {
                     events.push(Event::Admit(tasks));
