@@ -33,6 +33,12 @@ impl TemplateContext {
     /// Renders `template` with the shared environment. An undefined variable is an error,
     /// never an empty string.
     pub fn render(&self, template: &str) -> Result<String, TemplateError> {
+        // Every tag, expression and comment starts with `{` (the environment sets no line
+        // statements), so text without one renders as itself: skip compiling it and building
+        // the variables, which is most of an attempt start's template work.
+        if !template.contains('{') {
+            return Ok(template.to_owned());
+        }
         let compiled = template_environment()
             .template_from_str(template)
             .map_err(TemplateError::Syntax)?;
@@ -208,6 +214,26 @@ mod tests {
             context.render("{{ params.nope }}"),
             Err(TemplateError::Render(_))
         ));
+    }
+
+    #[test]
+    fn text_without_braces_renders_as_minijinja_would_render_it() {
+        // Guards the shortcut in `render`: it must agree with the environment exactly.
+        let context = seoul_context();
+        for text in [
+            "true",
+            "",
+            "echo 100% done }} %} #} # not a comment\n",
+            "# a shell comment, not a line statement\n## nor a line comment\n",
+            "line one\nline two\n\n",
+            "  indented\r\n\ttabbed  ",
+        ] {
+            let rendered = template_environment()
+                .template_from_str(text)
+                .and_then(|compiled| compiled.render(minijinja::value::Serde(context.variables())))
+                .expect("renders");
+            assert_eq!(context.render(text).ok(), Some(rendered), "{text:?}");
+        }
     }
 
     #[test]

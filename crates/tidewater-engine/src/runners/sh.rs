@@ -106,16 +106,8 @@ impl TaskRunner for ShRunner {
         };
         let pid = child.id().map(|pid| pid as i32);
         let identity = pid.and_then(process_identity);
-        let readers = [
-            child
-                .stdout
-                .take()
-                .map(|stdout| tokio::spawn(copy_lines(stdout, "out", log.clone()))),
-            child
-                .stderr
-                .take()
-                .map(|stderr| tokio::spawn(copy_lines(stderr, "err", log.clone()))),
-        ];
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
         let (stop_sender, stop) = oneshot::channel();
         let clock = request.clock.clone();
         let deadline = request.task.timeout.and_then(|timeout| {
@@ -125,33 +117,41 @@ impl TaskRunner for ShRunner {
         });
         let kill_grace = request.kill_grace;
         let output_path = request.paths.output.clone();
+        // One task per attempt: it waits for the process and copies both of its streams,
+        // rather than a task per stream, which cost two more spawns and wake-ups per attempt.
         tokio::spawn(async move {
             let started = Instant::now();
-            let timed_out = async {
-                match deadline {
-                    Some(deadline) => clock.sleep_until(deadline).await,
-                    None => std::future::pending().await,
+            let supervise = async {
+                let timed_out = async {
+                    match deadline {
+                        Some(deadline) => clock.sleep_until(deadline).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let mut forced: Option<FailureReason> = None;
+                let status = tokio::select! {
+                    status = child.wait() => status,
+                    () = timed_out => {
+                        forced = Some(FailureReason::TimedOut);
+                        stop_group(&mut child, pid, clock.as_ref(), kill_grace).await
+                    }
+                    Ok(()) = stop => {
+                        forced = Some(FailureReason::Cancelled);
+                        stop_group(&mut child, pid, clock.as_ref(), kill_grace).await
+                    }
+                };
+                // Whatever the command left running in its group goes with it: no orphans.
+                // This also closes the group's copies of the pipes, so the copies below end.
+                if let Some(pid) = pid {
+                    signal_group(pid, Signal::SIGKILL);
                 }
+                (forced, status)
             };
-            let mut forced: Option<FailureReason> = None;
-            let status = tokio::select! {
-                status = child.wait() => status,
-                () = timed_out => {
-                    forced = Some(FailureReason::TimedOut);
-                    stop_group(&mut child, pid, clock.as_ref(), kill_grace).await
-                }
-                Ok(()) = stop => {
-                    forced = Some(FailureReason::Cancelled);
-                    stop_group(&mut child, pid, clock.as_ref(), kill_grace).await
-                }
-            };
-            // Whatever the command left running in its group goes with it: no orphans.
-            if let Some(pid) = pid {
-                signal_group(pid, Signal::SIGKILL);
-            }
-            for reader in readers.into_iter().flatten() {
-                let _ = reader.await;
-            }
+            let ((forced, status), (), ()) = tokio::join!(
+                supervise,
+                copy_lines(stdout, "out", &log),
+                copy_lines(stderr, "err", &log),
+            );
             let elapsed = started.elapsed().as_secs_f64();
             let outcome = match (forced, status) {
                 (Some(reason), _) => AttemptOutcome::Failed { reason },
@@ -255,7 +255,11 @@ fn failed_to_start(message: &str) -> AttemptOutcome {
     }
 }
 
-async fn copy_lines(stream: impl AsyncRead + Unpin, name: &'static str, log: AttemptLog) {
+/// Copies a stream to the log line by line until it ends (or at once if there is none).
+async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, log: &AttemptLog) {
+    let Some(stream) = stream else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
