@@ -72,9 +72,11 @@ pub enum FailureReason {
     Exit { code: i32 },
     /// The command was killed by a signal it was not sent by Tidewater.
     Signal { signal: i32 },
-    /// It ran longer than its `timeout`, or was still running when the run's `timeout`
-    /// passed; its process group was killed. Not retried in the second case.
+    /// It ran longer than its `timeout`; its process group was killed.
     TimedOut,
+    /// It was still running when the run's `timeout` passed; its process group was killed
+    /// and it is not retried.
+    RunTimedOut,
     /// The command could not be started (or its template could not be rendered).
     CouldNotStart { message: String },
     /// It wrote something to `$TIDEWATER_OUTPUT` that is not a JSON object.
@@ -93,6 +95,7 @@ impl std::fmt::Display for FailureReason {
             FailureReason::Exit { code } => write!(f, "exited with status {code}"),
             FailureReason::Signal { signal } => write!(f, "killed by signal {signal}"),
             FailureReason::TimedOut => f.write_str("timed out"),
+            FailureReason::RunTimedOut => f.write_str("stopped: the run's timeout passed"),
             FailureReason::CouldNotStart { message } => write!(f, "could not start: {message}"),
             FailureReason::BadOutput { message } => write!(f, "bad output: {message}"),
             FailureReason::TaskError { message } => f.write_str(message),

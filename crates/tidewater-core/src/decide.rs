@@ -255,12 +255,12 @@ impl Decider<'_> {
         let now = self.context.now;
         let task = self.workflow.task(index);
         let is_timed_out = task.role == TaskRole::Step && self.is_timed_out();
-        // A step killed because the run timed out is recorded as timed out, not cancelled.
+        // A step killed because the run timed out is recorded so, not as cancelled.
         let outcome = match outcome {
             AttemptOutcome::Failed {
                 reason: FailureReason::Cancelled,
             } if is_timed_out => AttemptOutcome::Failed {
-                reason: FailureReason::TimedOut,
+                reason: FailureReason::RunTimedOut,
             },
             other => other.clone(),
         };

@@ -64,6 +64,10 @@ impl CancelHandle {
         self.sender.send_replace(true);
     }
 
+    pub fn is_cancelled(&self) -> bool {
+        *self.sender.borrow()
+    }
+
     fn subscribe(&self) -> watch::Receiver<bool> {
         self.sender.subscribe()
     }
@@ -211,7 +215,13 @@ impl<S: RunStore> Executor<S> {
         let mut view = self.load_view(workflow, record).await?;
 
         // Attempts recorded as running belong to a supervisor that is gone (we own the run
-        // now): kill whatever is left of them and record them as lost.
+        // now): kill whatever is left of them and record them as lost, or as cancelled when
+        // the run is being cancelled (then it is the cancel that stops them).
+        let lost = if cancel.is_cancelled() {
+            FailureReason::Cancelled
+        } else {
+            FailureReason::Lost
+        };
         let mut recovery = Vec::new();
         for index in workflow.indices() {
             if let TaskState::Running { attempt, .. } = view.task(index).state {
@@ -220,7 +230,7 @@ impl<S: RunStore> Executor<S> {
                     task: index,
                     attempt,
                     outcome: AttemptOutcome::Failed {
-                        reason: FailureReason::Lost,
+                        reason: lost.clone(),
                     },
                 });
             }
@@ -259,7 +269,12 @@ impl<S: RunStore> Executor<S> {
             .dispatch
             .seat(run, &workflow.name, workflow.max_active_tasks);
         let mut cancelled = cancel.subscribe();
-        let mut is_cancelling = false;
+        // Cancelled before it started (a queued run someone cancelled, or a run a crashed
+        // process left running): recover, start and cancel at once; nothing new starts.
+        let mut is_cancelling = *cancelled.borrow_and_update();
+        if is_cancelling {
+            events.push(Event::Cancel);
+        }
         let mut unrecorded: Vec<Change> = Vec::new();
         loop {
             let now = self.clock.now();

@@ -48,6 +48,8 @@ pub trait ServiceObserver: Send + Sync {
     fn run_created(&self, run: &RunRecord);
     fn run_started(&self, run: &RunRecord);
     fn run_ended(&self, run: RunId, workflow: &WorkflowName, state: &Result<RunState, String>);
+    /// Someone asked to cancel a run this service executes or would start.
+    fn cancel_requested(&self, _run: RunId, _workflow: &WorkflowName) {}
     /// Something went wrong that does not stop the service.
     fn problem(&self, message: &str);
 }
@@ -68,10 +70,14 @@ pub struct Service<S: RunStore + ControlStore + 'static> {
     pub me: ProcessIdentity,
 }
 
-/// A run being executed, and why it ended if we stopped it.
+/// A run being executed.
 struct Executing {
     workflow: WorkflowName,
     backfill: Option<BackfillId>,
+    cancel: CancelHandle,
+    /// Cancelled because someone asked (`tidewater cancel`), not by a graceful stop: it
+    /// stays cancelled instead of being queued again.
+    is_cancel_requested: bool,
 }
 
 impl<S: RunStore + ControlStore + 'static> Service<S> {
@@ -84,7 +90,6 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         wake: Arc<Notify>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), EngineError> {
-        let cancel = CancelHandle::new();
         let mut executing: HashMap<RunId, Executing> = HashMap::new();
         let mut joins: JoinSet<(RunId, Result<RunState, EngineError>)> = JoinSet::new();
         let mut last_created: HashMap<WorkflowName, Option<Timestamp>> = HashMap::new();
@@ -105,7 +110,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                 }
             }
             if !stopping {
-                self.start_runs(&current, &mut executing, &mut joins, &cancel)
+                self.start_runs(&current, &mut executing, &mut joins)
                     .await?;
             }
             // Stopped, or a backfill with nothing left to run here: done.
@@ -132,7 +137,10 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                         }
                     };
                     let Some(ended) = executing.remove(&run) else { continue };
-                    if stopping && matches!(result, Ok(RunState::Cancelled { .. })) {
+                    if stopping
+                        && !ended.is_cancel_requested
+                        && matches!(result, Ok(RunState::Cancelled { .. }))
+                    {
                         stopped_runs.insert(run);
                         self.store.apply(run, &[Change::Run(RunState::Queued)]).await?;
                     }
@@ -147,7 +155,9 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                 Ok(()) = stop.changed(), if !stopping => {
                     if *stop.borrow() {
                         stopping = true;
-                        cancel.cancel();
+                        for run in executing.values() {
+                            run.cancel.cancel();
+                        }
                     }
                 }
             }
@@ -201,9 +211,10 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         catalog: &Catalog,
         executing: &mut HashMap<RunId, Executing>,
         joins: &mut JoinSet<(RunId, Result<RunState, EngineError>)>,
-        cancel: &CancelHandle,
     ) -> Result<(), EngineError> {
         let active = self.store.active_runs().await?;
+        let cancel_requests: HashSet<RunId> =
+            self.store.cancel_requests().await?.into_iter().collect();
         let backfills: HashMap<BackfillId, BackfillRecord> = self
             .store
             .unfinished_backfills()
@@ -235,7 +246,24 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                     None => *active_per_workflow.entry(run.workflow.clone()).or_default() += 1,
                 }
             }
+            if let Some(ours) = executing.get_mut(&run.id)
+                && cancel_requests.contains(&run.id)
+                && !ours.is_cancel_requested
+            {
+                ours.is_cancel_requested = true;
+                ours.cancel.cancel();
+                self.observer.cancel_requested(run.id, &run.workflow);
+            }
             if executing.contains_key(&run.id) || owned_elsewhere || !in_scope {
+                continue;
+            }
+            if cancel_requests.contains(&run.id) {
+                // Nobody executes it: record it cancelled now (a run left running by a
+                // dead process has its leftovers killed first), whatever the limits.
+                self.observer.cancel_requested(run.id, &run.workflow);
+                let resume = Resume::Continue;
+                self.spawn(catalog, run, resume, true, executing, joins)
+                    .await?;
                 continue;
             }
             match run.state {
@@ -253,7 +281,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
             (if reverse { -start } else { start }, run.id)
         });
         for run in resume {
-            self.spawn(catalog, run, Resume::Continue, executing, joins, cancel)
+            self.spawn(catalog, run, Resume::Continue, false, executing, joins)
                 .await?;
         }
         for run in queued {
@@ -279,7 +307,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
             }
             // A queued run may hold failed tasks (a stopped backfill run queued again):
             // run those again, as `retry` would.
-            self.spawn(catalog, run, Resume::Failed, executing, joins, cancel)
+            self.spawn(catalog, run, Resume::Failed, false, executing, joins)
                 .await?;
         }
         Ok(())
@@ -290,9 +318,9 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         catalog: &Catalog,
         run: RunRecord,
         resume: Resume,
+        is_cancel_requested: bool,
         executing: &mut HashMap<RunId, Executing>,
         joins: &mut JoinSet<(RunId, Result<RunState, EngineError>)>,
-        cancel: &CancelHandle,
     ) -> Result<(), EngineError> {
         let workflow = match self.pinned(catalog, &run).await {
             Ok(workflow) => workflow,
@@ -304,16 +332,22 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                 return Ok(());
             }
         };
-        self.observer.run_started(&run);
+        let cancel = CancelHandle::new();
+        if is_cancel_requested {
+            cancel.cancel();
+        } else {
+            self.observer.run_started(&run);
+        }
         executing.insert(
             run.id,
             Executing {
                 workflow: run.workflow.clone(),
                 backfill: run.backfill,
+                cancel: cancel.clone(),
+                is_cancel_requested,
             },
         );
         let executor = self.executor.clone();
-        let cancel = cancel.clone();
         let id = run.id;
         joins.spawn(async move {
             let result = executor.execute(&workflow, id, resume, &cancel).await;

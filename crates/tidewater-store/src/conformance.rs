@@ -20,7 +20,7 @@ pub use changes::{
     json_params_and_outputs_round_trip_exactly, timestamps_round_trip_to_the_microsecond,
 };
 pub use control::{
-    a_scheduled_interval_gets_exactly_one_run,
+    a_cancel_request_lasts_until_its_run_ends, a_scheduled_interval_gets_exactly_one_run,
     active_runs_are_the_queued_and_running_ones_oldest_interval_first,
     backfills_keep_their_runs_and_can_be_found_until_finished,
     one_service_at_a_time_with_its_health_report, pausing_is_recorded_per_workflow,
@@ -62,6 +62,7 @@ macro_rules! run_store_conformance_tests {
             backfills_keep_their_runs_and_can_be_found_until_finished,
             pausing_is_recorded_per_workflow,
             one_service_at_a_time_with_its_health_report,
+            a_cancel_request_lasts_until_its_run_ends,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use tidewater_core::{ProcessIdentity, Timestamp, WorkflowName};
+use tidewater_core::{ProcessIdentity, RunId, Timestamp, WorkflowName};
 
 use crate::{BackfillId, NewRun, RunRecord, StoreError};
 
@@ -85,6 +85,14 @@ pub trait ControlStore: Send + Sync {
 
     /// The service's last report on the project's workflow files, by file.
     async fn workflow_health(&self) -> Result<Vec<WorkflowHealth>, StoreError>;
+
+    /// Asks whichever process executes `run` to cancel it. False (and nothing recorded) when
+    /// the run has already ended or does not exist. A request ends with its run: once the
+    /// run has ended, a later resume of it does not see the request.
+    async fn request_cancel(&self, run: RunId, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Runs not yet ended that someone asked to cancel, by id.
+    async fn cancel_requests(&self) -> Result<Vec<RunId>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,6 +29,8 @@ pub enum Command {
     Run(RunArgs),
     /// Resume a failed or cancelled run: succeeded tasks are kept, the others run again.
     Retry(RetryArgs),
+    /// Cancel a queued or running run; whichever process executes it stops its tasks.
+    Cancel(CancelArgs),
     /// Reset chosen tasks of a run and run them again.
     Clear(ClearArgs),
     /// List runs, newest first.
@@ -158,6 +160,14 @@ pub struct RetryArgs {
     pub latest: bool,
     #[command(flatten)]
     pub execution: ExecutionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    pub run_id: i64,
+    /// Return once the cancel is asked for, without waiting for the run to stop.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

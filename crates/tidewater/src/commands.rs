@@ -1,8 +1,10 @@
 //! One module per command.
 
 mod backfill;
+mod cancel;
 mod clear;
 mod control;
+mod follow;
 mod foreground;
 mod init;
 mod logs;
@@ -29,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate => validate::validate(&project),
         Command::Run(args) => run::run(&project, args).await,
         Command::Retry(args) => retry::retry(&project, args).await,
+        Command::Cancel(args) => cancel::cancel(&project, args).await,
         Command::Clear(args) => clear::clear(&project, args).await,
         Command::Runs(args) => runs::runs(&project, args).await,
         Command::Status(args) => status::status(&project, args).await,

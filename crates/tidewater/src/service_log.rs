@@ -68,6 +68,10 @@ impl ServiceObserver for ServiceLog {
         }
     }
 
+    fn cancel_requested(&self, run: RunId, workflow: &WorkflowName) {
+        self.line(&format!("{workflow} run {run}: cancel requested"));
+    }
+
     fn problem(&self, message: &str) {
         self.line(message);
     }

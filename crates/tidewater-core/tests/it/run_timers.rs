@@ -91,10 +91,10 @@ fn a_run_past_its_timeout_kills_its_steps_fails_and_runs_on_failure() {
             attempt: Attempt(1),
             finished_at: at(HOUR),
             outcome: AttemptOutcome::Failed {
-                reason: FailureReason::TimedOut
+                reason: FailureReason::RunTimedOut
             },
         }),
-        "the attempt is recorded as timed out: {changes:?}"
+        "the attempt is recorded as stopped by the run's timeout: {changes:?}"
     );
     assert_eq!(
         sim.state("slow"),

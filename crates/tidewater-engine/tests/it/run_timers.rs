@@ -69,7 +69,7 @@ on_failure:
     assert_eq!(
         outcomes(&harness, run, "slow").await,
         vec![AttemptOutcome::Failed {
-            reason: FailureReason::TimedOut
+            reason: FailureReason::RunTimedOut
         }],
         "killed once, not retried"
     );

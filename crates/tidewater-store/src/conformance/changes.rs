@@ -685,6 +685,7 @@ fn every_kind_of_attempt() -> Vec<AttemptRecord> {
         FailureReason::Exit { code: -1 },
         FailureReason::Signal { signal: 9 },
         FailureReason::TimedOut,
+        FailureReason::RunTimedOut,
         FailureReason::CouldNotStart {
             message: "sh: ./scripts/extract.sh: No such file or directory".into(),
         },

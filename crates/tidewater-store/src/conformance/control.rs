@@ -303,3 +303,77 @@ pub async fn one_service_at_a_time_with_its_health_report<S: RunStore + ControlS
     assert_eq!(store.service().await.expect("service"), None);
     assert!(store.workflow_health().await.expect("health").is_empty());
 }
+
+pub async fn a_cancel_request_lasts_until_its_run_ends<S: RunStore + ControlStore + ?Sized>(
+    store: &S,
+) {
+    let at = instant("2026-03-10T00:00:00Z");
+    let queued = store
+        .create_run(scheduled("daily", 1))
+        .await
+        .expect("create_run");
+    let running = store
+        .create_run(scheduled("daily", 2))
+        .await
+        .expect("create_run");
+    let ended = store
+        .create_run(scheduled("daily", 3))
+        .await
+        .expect("create_run");
+    store
+        .apply(
+            running.id,
+            &[tidewater_core::Change::Run(RunState::Running {
+                started_at: at,
+            })],
+        )
+        .await
+        .expect("apply");
+    let succeeded = RunState::Succeeded {
+        started_at: at,
+        finished_at: at,
+    };
+    store
+        .apply(ended.id, &[tidewater_core::Change::Run(succeeded)])
+        .await
+        .expect("apply");
+    for run in [queued.id, running.id] {
+        assert!(store.request_cancel(run, at).await.expect("request"));
+        assert!(
+            store.request_cancel(run, at).await.expect("request"),
+            "asking twice is still a request"
+        );
+    }
+    assert!(
+        !store.request_cancel(ended.id, at).await.expect("request"),
+        "an ended run cannot be cancelled"
+    );
+    assert!(
+        !store
+            .request_cancel(tidewater_core::RunId(999), at)
+            .await
+            .expect("request"),
+        "an unknown run cannot be cancelled"
+    );
+    assert_eq!(
+        store.cancel_requests().await.expect("requests"),
+        vec![queued.id, running.id]
+    );
+    // The running run is cancelled; resumed later, it is no longer asked to cancel.
+    let cancelled = RunState::Cancelled {
+        started_at: at,
+        finished_at: at,
+    };
+    store
+        .apply(running.id, &[tidewater_core::Change::Run(cancelled)])
+        .await
+        .expect("apply");
+    store
+        .apply(running.id, &[tidewater_core::Change::Run(RunState::Queued)])
+        .await
+        .expect("apply");
+    assert_eq!(
+        store.cancel_requests().await.expect("requests"),
+        vec![queued.id]
+    );
+}

@@ -258,6 +258,7 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
             ..failed("signal")
         },
         FailureReason::TimedOut => failed("timed_out"),
+        FailureReason::RunTimedOut => failed("run_timed_out"),
         FailureReason::CouldNotStart { message } => AttemptOutcomeColumns {
             message: Some(message.clone()),
             ..failed("could_not_start")
@@ -297,6 +298,7 @@ pub(super) fn decode_outcome(
                     signal: required(columns.signal, "attempt signal", failure)?,
                 },
                 "timed_out" => FailureReason::TimedOut,
+                "run_timed_out" => FailureReason::RunTimedOut,
                 "could_not_start" => FailureReason::CouldNotStart {
                     message: message()?,
                 },
@@ -467,6 +469,9 @@ mod tests {
             },
             AttemptOutcome::Failed {
                 reason: FailureReason::TimedOut,
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::RunTimedOut,
             },
             AttemptOutcome::Failed {
                 reason: FailureReason::CouldNotStart {

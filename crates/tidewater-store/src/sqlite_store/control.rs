@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use tidewater_core::{ProcessIdentity, Timestamp, WorkflowName};
+use tidewater_core::{ProcessIdentity, RunId, Timestamp, WorkflowName};
 
 use super::SqliteStore;
 use super::codec::{decode_process, decode_timestamp, encode_process, encode_timestamp};
@@ -338,6 +338,34 @@ impl ControlStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn request_cancel(&self, run: RunId, at: Timestamp) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO cancel_requests (run_id, requested_at)
+             SELECT id, ?2 FROM runs WHERE id = ?1 AND state IN ('queued', 'running')
+             ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(run.0)
+        .bind(encode_timestamp(at))
+        .execute(&mut *transaction)
+        .await?;
+        let requested: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cancel_requests WHERE run_id = ?1)")
+                .bind(run.0)
+                .fetch_one(&mut *transaction)
+                .await?;
+        transaction.commit().await?;
+        Ok(requested)
+    }
+
+    async fn cancel_requests(&self) -> Result<Vec<RunId>, StoreError> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT run_id FROM cancel_requests ORDER BY run_id")
+                .fetch_all(&self.readers)
+                .await?;
+        Ok(ids.into_iter().map(RunId).collect())
     }
 }
 

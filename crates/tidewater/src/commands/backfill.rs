@@ -336,10 +336,17 @@ async fn execute(
     let (stop, stopped) = watch::channel(false);
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    // `tidewater cancel` of one of the runs wakes this process.
+    let mut user1 = signal(SignalKind::user_defined1())?;
+    let wake = Arc::new(Notify::new());
+    let waker = wake.clone();
     let on_signal = async move {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => break,
+                _ = terminate.recv() => break,
+                _ = user1.recv() => waker.notify_one(),
+            }
         }
         output::note(
             "stopping the backfill: running tasks get SIGTERM, then SIGKILL after 10s; give the same command again to resume it",
@@ -348,7 +355,7 @@ async fn execute(
         std::future::pending::<()>().await;
     };
     tokio::select! {
-        result = service.run(catalog, Arc::new(Notify::new()), stopped) => result?,
+        result = service.run(catalog, wake, stopped) => result?,
         () = on_signal => unreachable!("the signal future never completes"),
     }
     progress.finish();

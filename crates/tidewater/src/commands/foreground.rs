@@ -1,16 +1,20 @@
 //! Executes a run in the foreground with progress, Ctrl-C handling and a summary.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tidewater_core::{AttemptOutcome, RunId, RunState, TaskState, Workflow};
 use tidewater_engine::{CancelHandle, Resume};
-use tidewater_store::RunStore;
+use tidewater_store::{ControlStore, RunStore};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
 use crate::output;
 use crate::progress::Progress;
 use crate::project_context::ProjectContext;
+
+/// How often a foreground run looks for a cancel request besides being woken by SIGUSR1.
+const CANCEL_POLL: Duration = Duration::from_secs(2);
 
 pub async fn execute(
     context: &ProjectContext,
@@ -24,12 +28,29 @@ pub async fn execute(
     let cancel = CancelHandle::new();
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    // `tidewater cancel` records a request and sends SIGUSR1 (handled, so that it never
+    // kills this process); the store is also looked at every two seconds.
+    let mut user1 = signal(SignalKind::user_defined1())?;
     let on_signal = {
         let cancel = cancel.clone();
+        let store = context.store.clone();
         async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
+            let mut look = tokio::time::interval(CANCEL_POLL);
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => break,
+                    _ = terminate.recv() => break,
+                    _ = user1.recv() => {}
+                    _ = look.tick() => {}
+                }
+                if store
+                    .cancel_requests()
+                    .await
+                    .is_ok_and(|requests| requests.contains(&run))
+                {
+                    output::note(format!("run {run}: cancel requested"));
+                    break;
+                }
             }
             output::note(
                 "stopping: running tasks get SIGTERM, then SIGKILL after 10s; `tidewater retry` resumes the run",
@@ -51,7 +72,7 @@ pub async fn execute(
     })
 }
 
-async fn summarize(
+pub async fn summarize(
     context: &ProjectContext,
     workflow: &Workflow,
     run: RunId,

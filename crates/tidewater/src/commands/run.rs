@@ -8,6 +8,7 @@ use tidewater_store::{RunStore, RunTrigger};
 use crate::Outcome;
 use crate::args::RunArgs;
 use crate::project_context::ProjectContext;
+use crate::service_client::live_service;
 use crate::{output, time_arg};
 
 pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
@@ -39,6 +40,14 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
             .with_timezone(&timezone)
             .format("%Y-%m-%d %H:%M %Z"),
     ));
+    // With a server up, the server executes the run under its task queue, shared with
+    // every other run (pools and rates hold across all of them); this command follows it.
+    if let Some(service) = live_service(&context.store).await? {
+        if args.execution.parallelism.is_some() {
+            output::note("--parallelism is the server's to set while one runs; it is ignored");
+        }
+        return super::follow::follow(&context, workflow, record.id, &service).await;
+    }
     super::foreground::execute(
         &context,
         workflow,

@@ -12,7 +12,7 @@ use crate::project::{TestProject, text};
 
 /// Polls `check` (which reads what real processes wrote) until it gives a value; bounded, so
 /// that a broken test fails instead of hanging.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     for _ in 0..1500 {
         if let Some(value) = check() {
             return value;
@@ -22,19 +22,19 @@ fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     panic!("timed out waiting for {what}");
 }
 
-fn runs(project: &TestProject) -> Vec<serde_json::Value> {
+pub(crate) fn runs(project: &TestProject) -> Vec<serde_json::Value> {
     let output = project.run(&["runs", "--json", "--limit", "1000"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout).expect("runs --json")
 }
 
-fn health(project: &TestProject) -> serde_json::Value {
+pub(crate) fn health(project: &TestProject) -> serde_json::Value {
     let output = project.run(&["status", "--json"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("status --json")
 }
 
-fn start_server(project: &TestProject) -> Child {
+pub(crate) fn start_server(project: &TestProject) -> Child {
     let child = project
         .command(&["server", "--parallelism", "4"])
         .stdout(Stdio::null())
@@ -55,7 +55,7 @@ fn start_server(project: &TestProject) -> Child {
     child
 }
 
-fn stop_server(mut server: Child) {
+pub(crate) fn stop_server(mut server: Child) {
     kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM).expect("SIGTERM");
     let status = server.wait().expect("server exits");
     assert!(
@@ -64,7 +64,7 @@ fn stop_server(mut server: Child) {
     );
 }
 
-fn is_running(pid: i32) -> bool {
+pub(crate) fn is_running(pid: i32) -> bool {
     // A zombie is not running; /proc tells the state.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|stat| {
