@@ -12,6 +12,7 @@ mod did_you_mean;
 mod duration;
 mod kinds;
 mod loaded_workflow;
+mod name_scan;
 mod problem;
 mod problem_kind;
 mod project;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::did_you_mean::did_you_mean;
+use crate::name_scan::{NameScan, scan_name};
 use crate::workflow_file::{WaitedWorkflow, WorkflowFile};
 use crate::{Diagnostics, LoadedWorkflow, Problem, ProblemKind, ProjectConfig};
 
@@ -106,8 +107,56 @@ impl Project {
         (loaded, diagnostics)
     }
 
-    /// Loads the workflow called `name` (its `name` key, or else its file stem).
+    /// Loads the workflow called `name` (its `name` key, or else its file stem). Only the
+    /// files that may be it are parsed: the others' names come from a quick look at their
+    /// text ([`scan_name`]), or from parsing where that look is unsure. The result is the
+    /// same as parsing every file.
     pub fn load_workflow(&self, name: &str) -> Result<LoadedWorkflow, Diagnostics> {
+        let paths = self
+            .workflow_paths()
+            .map_err(|error| read_failed(&self.root.join(WORKFLOWS_DIR), &error))?;
+        let mut first_paths: HashMap<String, PathBuf> = HashMap::new();
+        let mut found = None;
+        for path in paths {
+            let quick =
+                std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|source| match scan_name(&source) {
+                        NameScan::Named(named) => Some(named),
+                        NameScan::Stem => Some(file_stem(&path)),
+                        NameScan::Unsure => None,
+                    });
+            if let Some(quick) = &quick
+                && (quick != name || found.is_some())
+            {
+                first_paths.entry(quick.clone()).or_insert(path);
+                continue;
+            }
+            let file = self.load_file(&path, &first_paths);
+            if quick.is_some() && file.name != name {
+                // The quick look was wrong after all: parse everything.
+                return self.load_workflow_parsing_all(name);
+            }
+            first_paths.entry(file.name.clone()).or_insert(path);
+            if file.name == name {
+                found.get_or_insert(file);
+            }
+        }
+        let known = known_names(&first_paths);
+        if let Some(file) = found {
+            return check_waited_workflows(file, &known);
+        }
+        let suggestion = did_you_mean(name, known.iter().map(String::as_str));
+        Err(Problem::new(ProblemKind::UnknownWorkflow {
+            name: name.to_owned(),
+            known,
+            suggestion,
+        })
+        .into())
+    }
+
+    /// [`Project::load_workflow`] by parsing every file.
+    fn load_workflow_parsing_all(&self, name: &str) -> Result<LoadedWorkflow, Diagnostics> {
         let paths = self
             .workflow_paths()
             .map_err(|error| read_failed(&self.root.join(WORKFLOWS_DIR), &error))?;
@@ -149,12 +198,8 @@ impl Project {
         let source = match std::fs::read_to_string(path) {
             Ok(source) => source,
             Err(error) => {
-                let stem = path
-                    .file_stem()
-                    .map(|stem| stem.to_string_lossy().into_owned())
-                    .unwrap_or_default();
                 return ReadFile {
-                    name: stem,
+                    name: file_stem(path),
                     path: path.to_path_buf(),
                     text: Arc::from(""),
                     result: Err(read_failed(path, &error).into()),
@@ -193,6 +238,13 @@ impl Project {
 }
 
 /// Every workflow name of the project, sorted; a file with problems still names one.
+/// A workflow's name when its file has no `name` key.
+pub(crate) fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn known_names(first_paths: &HashMap<String, PathBuf>) -> Vec<String> {
     let mut known: Vec<String> = first_paths.keys().cloned().collect();
     known.sort();

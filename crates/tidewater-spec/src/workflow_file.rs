@@ -69,10 +69,7 @@ impl WorkflowFile {
         let text: Arc<str> = Arc::from(source);
         let mut reader = YamlReader::new(path, text.clone());
         let mut file = WorkflowFile {
-            name: path
-                .file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: crate::project::file_stem(path),
             name_span: None,
             text,
             outcome: Err(Diagnostics::new()),

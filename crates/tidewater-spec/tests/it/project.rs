@@ -251,3 +251,54 @@ fn problems_know_their_file_line_and_column() {
     assert_eq!(problem.path(), Some(path.as_path()));
     assert_eq!(problem.line_column(), Some((4, 14)));
 }
+
+#[test]
+fn load_workflow_agrees_with_loading_every_file_whatever_the_files_look_like() {
+    let project = TestProject::new();
+    let files = [
+        ("a_plain.yaml", "tasks: { a: { empty: {} } }\n"),
+        (
+            "b_named.yaml",
+            "name: \"renamed\"  # a comment\ntasks: { a: { empty: {} } }\n",
+        ),
+        // Flow style at the top: the quick look cannot tell, the parser can.
+        ("c_flow.yaml", "{name: flowing, tasks: {a: {empty: {}}}}\n"),
+        (
+            "d_marker.yaml",
+            "---\nname: marked\ntasks: { a: { empty: {} } }\n",
+        ),
+        // The same name as b_named: the first file by path wins, as with load_workflows.
+        (
+            "e_duplicate.yaml",
+            "name: renamed\ntasks: { b: { empty: {} } }\n",
+        ),
+        (
+            "f_waits.yaml",
+            "tasks:\n  w:\n    wait: { workflow: flowing }\n",
+        ),
+        ("g_broken.yaml", "name: broken\ntasks: { a: { sh: 1 } }\n"),
+    ];
+    for (file, text) in files {
+        project.write(&format!("workflows/{file}"), text);
+    }
+    let opened = project.open();
+    let (all, _) = opened.load_workflows();
+    for name in ["a_plain", "renamed", "flowing", "marked", "f_waits"] {
+        let alone = opened
+            .load_workflow(name)
+            .unwrap_or_else(|problems| panic!("{name}: {}", problems.render(false)));
+        let among_all = all
+            .iter()
+            .find(|loaded| loaded.workflow.name.as_str() == name)
+            .expect("loaded with the others");
+        assert_eq!(alone.path, among_all.path, "{name}");
+        assert_eq!(alone.hash, among_all.hash, "{name}");
+    }
+    assert!(opened.load_workflow("broken").is_err());
+    let unknown = opened.load_workflow("flowin").expect_err("unknown");
+    assert!(
+        unknown.render(false).contains("flowing"),
+        "the suggestion knows the names only parsing finds: {}",
+        unknown.render(false)
+    );
+}
