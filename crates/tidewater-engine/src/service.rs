@@ -8,7 +8,6 @@
 //! by a service that died are resumed: their lost attempts are retried by their retry policy.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -369,13 +368,8 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
             .await
             .map_err(|error| error.to_string())?
             .ok_or_else(|| format!("run {} has no recorded workflow source", run.id))?;
-        let path: PathBuf = self
-            .project
-            .root
-            .join("workflows")
-            .join(format!("{}.yaml", run.workflow));
         self.project
-            .parse_workflow(&path, &source)
+            .parse_pinned(run.workflow.as_str(), &source)
             .map(|loaded| Arc::new(loaded.workflow))
             .map_err(|diagnostics| {
                 format!(

@@ -192,6 +192,13 @@ impl Project {
             .map(|workflow| LoadedWorkflow::new(path.to_path_buf(), source.to_owned(), workflow))
     }
 
+    /// Parses the version of workflow `name` a run was pinned to (its recorded `source`).
+    /// Diagnostics point at `workflows/<name>.yaml`, where such a workflow usually lives.
+    pub fn parse_pinned(&self, name: &str, source: &str) -> Result<LoadedWorkflow, Diagnostics> {
+        let path = self.root.join(WORKFLOWS_DIR).join(format!("{name}.yaml"));
+        self.parse_workflow(&path, source)
+    }
+
     /// Reads and checks one file; reports its name as a duplicate if an earlier file in
     /// `first_paths` has it.
     fn load_file(&self, path: &Path, first_paths: &HashMap<String, PathBuf>) -> ReadFile {

@@ -1,7 +1,7 @@
 //! Wiring: the project, its store and an executor, built once per command.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,13 +56,8 @@ impl ProjectContext {
             .workflow_source(run.id)
             .await?
             .with_context(|| format!("run {} has no recorded workflow source", run.id))?;
-        let path: PathBuf = self
-            .project
-            .root
-            .join("workflows")
-            .join(format!("{}.yaml", run.workflow));
         self.project
-            .parse_workflow(&path, &source)
+            .parse_pinned(run.workflow.as_str(), &source)
             .map_err(|diagnostics| {
                 eprint!("{}", diagnostics.render(crate::output::is_color()));
                 anyhow!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tidewater_core::{
     AttemptOutcome, DataInterval, FailureReason, RunState, TaskAction, WaitCondition, WorkflowName,
 };
-use tidewater_store::{RunFilter, RunStore};
+use tidewater_store::ControlStore;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
@@ -39,32 +39,33 @@ pub trait RunProbe: Send + Sync {
     ) -> Result<bool, String>;
 }
 
-/// A [`RunProbe`] that reads the runs of a [`RunStore`]: any run of the workflow (scheduled,
+/// A [`RunProbe`] that reads the runs of a [`ControlStore`]: any run of the workflow (scheduled,
 /// manual or backfill) whose interval is exactly the one asked for, and that succeeded.
-pub struct StoreRunProbe<S: RunStore> {
+pub struct StoreRunProbe<S: ControlStore> {
     store: Arc<S>,
 }
 
-impl<S: RunStore> StoreRunProbe<S> {
+impl<S: ControlStore> StoreRunProbe<S> {
     pub fn new(store: Arc<S>) -> StoreRunProbe<S> {
         StoreRunProbe { store }
     }
 }
 
 #[async_trait::async_trait]
-impl<S: RunStore> RunProbe for StoreRunProbe<S> {
+impl<S: ControlStore> RunProbe for StoreRunProbe<S> {
     async fn has_succeeded_run(
         &self,
         workflow: &WorkflowName,
         interval: DataInterval,
     ) -> Result<bool, String> {
-        let filter = RunFilter {
-            workflow: Some(workflow.clone()),
-            ..RunFilter::default()
-        };
+        // The runs whose interval starts where this one does (an indexed lookup).
         let runs = self
             .store
-            .list_runs(&filter)
+            .runs_in_range(
+                workflow,
+                interval.start,
+                interval.start + chrono::Duration::microseconds(1),
+            )
             .await
             .map_err(|error| error.to_string())?;
         Ok(runs

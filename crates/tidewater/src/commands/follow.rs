@@ -26,7 +26,11 @@ pub async fn follow(
     workflow: &Workflow,
     run: RunId,
     service: &ServiceRecord,
+    parallelism: Option<u32>,
 ) -> anyhow::Result<Outcome> {
+    if parallelism.is_some() {
+        output::note("--parallelism is the server's to set while one runs; it is ignored");
+    }
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     wake(service);
@@ -35,7 +39,13 @@ pub async fn follow(
         service.process.pid
     ));
     let progress = Progress::new();
-    let mut known: HashMap<TaskName, TaskInstance> = HashMap::new();
+    // What the run looks like now is not news: only changes from here on are shown.
+    let mut known: HashMap<TaskName, TaskInstance> = context
+        .store
+        .task_instances(run)
+        .await?
+        .into_iter()
+        .collect();
     let mut known_state: Option<RunState> = None;
     let mut is_cancelling = false;
     let state = loop {

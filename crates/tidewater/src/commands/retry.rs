@@ -1,12 +1,15 @@
 use std::path::Path;
 
-use tidewater_core::RunState;
-use tidewater_engine::Resume;
+use anyhow::bail;
+use tidewater_core::{Change, RunState};
+use tidewater_engine::{Resume, is_alive};
+use tidewater_store::RunStore;
 
 use crate::Outcome;
 use crate::args::RetryArgs;
 use crate::output;
 use crate::project_context::ProjectContext;
+use crate::service_client::live_service;
 
 pub async fn retry(project: &Path, args: RetryArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
@@ -17,6 +20,14 @@ pub async fn retry(project: &Path, args: RetryArgs) -> anyhow::Result<Outcome> {
             record.id, record.id
         ));
         return Ok(Outcome::Success);
+    }
+    if let Some(owner) = record.owner.filter(|owner| is_alive(*owner)) {
+        bail!(
+            "run {} is being executed by process {}; `tidewater cancel {}` stops it",
+            record.id,
+            owner.pid,
+            record.id
+        );
     }
     let loaded = if args.latest {
         let current = context.load_workflow(record.workflow.as_str())?;
@@ -36,6 +47,26 @@ pub async fn retry(project: &Path, args: RetryArgs) -> anyhow::Result<Outcome> {
         record.workflow,
         record.state.name()
     ));
+    // With a server up, the run is queued again and the server resumes it (a queued run's
+    // tasks that did not succeed run again), under its shared task queue. A run resumed on
+    // another version than its pinned one is executed here: the server executes runs on
+    // the version they are pinned to.
+    if !args.latest
+        && let Some(service) = live_service(&context.store).await?
+    {
+        context
+            .store
+            .apply(record.id, &[Change::Run(RunState::Queued)])
+            .await?;
+        return super::follow::follow(
+            &context,
+            &loaded.workflow,
+            record.id,
+            &service,
+            args.execution.parallelism,
+        )
+        .await;
+    }
     super::foreground::execute(
         &context,
         &loaded.workflow,

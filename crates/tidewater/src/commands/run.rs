@@ -43,10 +43,14 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
     // With a server up, the server executes the run under its task queue, shared with
     // every other run (pools and rates hold across all of them); this command follows it.
     if let Some(service) = live_service(&context.store).await? {
-        if args.execution.parallelism.is_some() {
-            output::note("--parallelism is the server's to set while one runs; it is ignored");
-        }
-        return super::follow::follow(&context, workflow, record.id, &service).await;
+        return super::follow::follow(
+            &context,
+            workflow,
+            record.id,
+            &service,
+            args.execution.parallelism,
+        )
+        .await;
     }
     super::foreground::execute(
         &context,

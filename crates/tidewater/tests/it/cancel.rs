@@ -154,7 +154,7 @@ fn cancel_stops_a_foreground_run_and_one_that_nobody_executes() {
 }
 
 #[test]
-fn a_run_started_beside_a_server_executes_in_the_server_and_ctrl_c_cancels_it() {
+fn run_and_retry_beside_a_server_execute_in_the_server_and_ctrl_c_cancels() {
     let project = TestProject::new(
         "",
         &[
@@ -192,5 +192,17 @@ fn a_run_started_beside_a_server_executes_in_the_server_and_ctrl_c_cancels_it() 
         Some(i64::from(server.id())),
         "the server goes on"
     );
+
+    // `retry` beside the server queues the run again and the server resumes it.
+    std::fs::write(project.path("again"), "").expect("write");
+    let retried = project.run(&["retry", &run]);
+    assert!(retried.status.success(), "{}", text(&retried.stderr));
+    assert!(
+        text(&retried.stderr).contains(&format!("the server (pid {})", server.id())),
+        "{}",
+        text(&retried.stderr)
+    );
+    assert_eq!(state(&project, &run), "succeeded");
+    assert_eq!(project.read("after.txt"), "after\n");
     stop_server(server);
 }
