@@ -92,7 +92,7 @@ impl Project {
         let mut first_paths: HashMap<String, PathBuf> = HashMap::new();
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let file = self.load_file(&path, &first_paths);
+            let file = self.check_file(&path, std::fs::read_to_string(&path), &first_paths);
             first_paths.entry(file.name.clone()).or_insert(path);
             files.push(file);
         }
@@ -112,58 +112,37 @@ impl Project {
     /// text ([`scan_name`]), or from parsing where that look is unsure. The result is the
     /// same as parsing every file.
     pub fn load_workflow(&self, name: &str) -> Result<LoadedWorkflow, Diagnostics> {
+        self.find_workflow(name, true)
+    }
+
+    /// [`Project::load_workflow`]; without `quick_look`, every file is parsed.
+    fn find_workflow(&self, name: &str, quick_look: bool) -> Result<LoadedWorkflow, Diagnostics> {
         let paths = self
             .workflow_paths()
             .map_err(|error| read_failed(&self.root.join(WORKFLOWS_DIR), &error))?;
         let mut first_paths: HashMap<String, PathBuf> = HashMap::new();
         let mut found = None;
         for path in paths {
-            let quick =
-                std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|source| match scan_name(&source) {
-                        NameScan::Named(named) => Some(named),
-                        NameScan::Stem => Some(file_stem(&path)),
-                        NameScan::Unsure => None,
-                    });
+            let source = std::fs::read_to_string(&path);
+            let quick = match &source {
+                Ok(source) if quick_look => match scan_name(source) {
+                    NameScan::Named(named) => Some(named),
+                    NameScan::Stem => Some(file_stem(&path)),
+                    NameScan::Unsure => None,
+                },
+                _ => None,
+            };
             if let Some(quick) = &quick
                 && (quick != name || found.is_some())
             {
                 first_paths.entry(quick.clone()).or_insert(path);
                 continue;
             }
-            let file = self.load_file(&path, &first_paths);
+            let file = self.check_file(&path, source, &first_paths);
             if quick.is_some() && file.name != name {
                 // The quick look was wrong after all: parse everything.
-                return self.load_workflow_parsing_all(name);
+                return self.find_workflow(name, false);
             }
-            first_paths.entry(file.name.clone()).or_insert(path);
-            if file.name == name {
-                found.get_or_insert(file);
-            }
-        }
-        let known = known_names(&first_paths);
-        if let Some(file) = found {
-            return check_waited_workflows(file, &known);
-        }
-        let suggestion = did_you_mean(name, known.iter().map(String::as_str));
-        Err(Problem::new(ProblemKind::UnknownWorkflow {
-            name: name.to_owned(),
-            known,
-            suggestion,
-        })
-        .into())
-    }
-
-    /// [`Project::load_workflow`] by parsing every file.
-    fn load_workflow_parsing_all(&self, name: &str) -> Result<LoadedWorkflow, Diagnostics> {
-        let paths = self
-            .workflow_paths()
-            .map_err(|error| read_failed(&self.root.join(WORKFLOWS_DIR), &error))?;
-        let mut first_paths: HashMap<String, PathBuf> = HashMap::new();
-        let mut found = None;
-        for path in paths {
-            let file = self.load_file(&path, &first_paths);
             first_paths.entry(file.name.clone()).or_insert(path);
             if file.name == name {
                 // The first file with the name is the workflow; a later one carries the
@@ -199,10 +178,15 @@ impl Project {
         self.parse_workflow(&path, source)
     }
 
-    /// Reads and checks one file; reports its name as a duplicate if an earlier file in
+    /// Checks one file read from `path`; reports its name as a duplicate if an earlier file in
     /// `first_paths` has it.
-    fn load_file(&self, path: &Path, first_paths: &HashMap<String, PathBuf>) -> ReadFile {
-        let source = match std::fs::read_to_string(path) {
+    fn check_file(
+        &self,
+        path: &Path,
+        source: io::Result<String>,
+        first_paths: &HashMap<String, PathBuf>,
+    ) -> ReadFile {
+        let source = match source {
             Ok(source) => source,
             Err(error) => {
                 return ReadFile {

@@ -15,7 +15,13 @@ pub async fn live_service(store: &SqliteStore) -> anyhow::Result<Option<ServiceR
 
 /// Asks the server to look at the store now (it would within two seconds anyway).
 pub fn wake(service: &ServiceRecord) {
-    let _ = kill(Pid::from_raw(service.process.pid), Signal::SIGUSR1);
+    wake_process(service.process);
+}
+
+/// Asks a process that executes runs (the server, a foreground `run` or backfill) to look at
+/// the store now: each handles SIGUSR1 for that.
+pub fn wake_process(process: tidewater_core::ProcessIdentity) {
+    let _ = kill(Pid::from_raw(process.pid), Signal::SIGUSR1);
 }
 
 /// This process, as recorded when it owns runs or the service.

@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use tidewater_core::{ProcessIdentity, RunState};
 use tidewater_engine::{CancelHandle, Resume, SilentObserver, is_alive};
 use tidewater_store::{ControlStore, RunRecord};
@@ -19,7 +17,7 @@ use crate::Outcome;
 use crate::args::CancelArgs;
 use crate::output;
 use crate::project_context::ProjectContext;
-use crate::service_client::live_service;
+use crate::service_client::{live_service, wake_process};
 
 /// How often the command looks whether the run has stopped.
 const WAIT_POLL: Duration = Duration::from_millis(100);
@@ -52,7 +50,7 @@ pub async fn cancel(project: &std::path::Path, args: CancelArgs) -> anyhow::Resu
         match executor {
             Some(process) if asked != Some(process) => {
                 // Wakes the process now instead of at its next look at the store.
-                let _ = kill(Pid::from_raw(process.pid), Signal::SIGUSR1);
+                wake_process(process);
                 output::note(format!(
                     "asked process {} to cancel run {}",
                     process.pid, record.id

@@ -2,12 +2,11 @@
 
 use std::path::Path;
 
-use tidewater_engine::new_run;
-use tidewater_store::{ControlStore, RunStore, RunTrigger};
+use tidewater_store::ControlStore;
 
 use crate::Outcome;
 use crate::args::{PauseArgs, TriggerArgs};
-use crate::commands::run::{requested_interval, requested_params};
+use crate::commands::run::create_manual_run;
 use crate::output;
 use crate::project_context::ProjectContext;
 use crate::service_client::{live_service, wake};
@@ -38,18 +37,16 @@ pub async fn pause(project: &Path, args: PauseArgs, paused: bool) -> anyhow::Res
 
 pub async fn trigger(project: &Path, args: TriggerArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
-    let loaded = context.load_workflow(&args.workflow)?;
-    let workflow = &loaded.workflow;
-    let interval = requested_interval(workflow, args.date.as_deref(), None)?;
-    let mut run = new_run(
-        &loaded,
-        interval,
-        RunTrigger::Manual,
+    let (loaded, record) = create_manual_run(
+        &context,
+        &args.workflow,
+        args.date.as_deref(),
         None,
-        chrono::Utc::now(),
-    );
-    run.params = requested_params(workflow, &args.params)?;
-    let record = context.store.create_run(run).await?;
+        &args.params,
+    )
+    .await?;
+    let workflow = &loaded.workflow;
+    let interval = record.interval;
     match live_service(&context.store).await? {
         Some(service) => {
             wake(&service);

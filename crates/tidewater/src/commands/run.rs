@@ -3,7 +3,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use tidewater_core::{DataInterval, Workflow};
 use tidewater_engine::{Resume, new_run};
-use tidewater_store::{RunStore, RunTrigger};
+use tidewater_spec::LoadedWorkflow;
+use tidewater_store::{RunRecord, RunStore, RunTrigger};
 
 use crate::Outcome;
 use crate::args::RunArgs;
@@ -13,19 +14,17 @@ use crate::{output, time_arg};
 
 pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
-    let loaded = context.load_workflow(&args.workflow)?;
+    let (loaded, record) = create_manual_run(
+        &context,
+        &args.workflow,
+        args.date.as_deref(),
+        args.interval.as_deref(),
+        &args.params,
+    )
+    .await?;
     let workflow = &loaded.workflow;
     let timezone = workflow.timezone;
-    let interval = requested_interval(workflow, args.date.as_deref(), args.interval.as_deref())?;
-    let mut run = new_run(
-        &loaded,
-        interval,
-        RunTrigger::Manual,
-        None,
-        chrono::Utc::now(),
-    );
-    run.params = requested_params(workflow, &args.params)?;
-    let record = context.store.create_run(run).await?;
+    let interval = record.interval;
     output::note(format!(
         "run {} of {} for {} ({} to {})",
         record.id,
@@ -60,6 +59,29 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
         args.execution.parallelism,
     )
     .await
+}
+
+/// Records a queued manual run of `workflow` for the requested interval and parameters
+/// (`run` executes or hands it over, `trigger` leaves it to the server).
+pub async fn create_manual_run(
+    context: &ProjectContext,
+    workflow: &str,
+    date: Option<&str>,
+    interval: Option<&str>,
+    params: &[String],
+) -> anyhow::Result<(LoadedWorkflow, RunRecord)> {
+    let loaded = context.load_workflow(workflow)?;
+    let interval = requested_interval(&loaded.workflow, date, interval)?;
+    let mut run = new_run(
+        &loaded,
+        interval,
+        RunTrigger::Manual,
+        None,
+        chrono::Utc::now(),
+    );
+    run.params = requested_params(&loaded.workflow, params)?;
+    let record = context.store.create_run(run).await?;
+    Ok((loaded, record))
 }
 
 /// The interval asked for with `--date` or `--interval`; without either, the latest complete
