@@ -196,7 +196,7 @@ async fn settle(observer: &FirstStart, count: usize) -> Instant {
     panic!("no task started");
 }
 
-/// CPU time of the whole process (all threads: sqlx runs SQLite on its own), from
+/// CPU time of the whole process (all its threads), from
 /// /proc/self/stat in clock ticks (100 per second: a 10 ms resolution).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");

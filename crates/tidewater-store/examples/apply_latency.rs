@@ -3,13 +3,11 @@
 //! Measures, on a current-thread runtime as the engine runs it (median of many):
 //!
 //! - a typical scheduling round: 6 changes (an attempt finished, three task changes, an attempt
-//!   started and its process), back to back. Each `apply` then also waits for the pool to take
-//!   back the connection of the one before (sqlx pings it on the way), which the engine
-//!   overlaps with acting;
+//!   started and its process), back to back;
 //! - the same, with a pause before each round as the engine has while a task runs;
 //! - 10,000 task changes in one `apply`;
-//! - for each pace, the floor: one round trip to a SQLite connection's worker thread that commits one row
-//!   (`INSERT` in autocommit mode), on a file opened with the store's settings (WAL,
+//! - for each pace, the floor: a plain SQLite connection committing one row (a prepared
+//!   `INSERT` in autocommit mode), on a file opened with the store's settings (WAL,
 //!   `synchronous = NORMAL`). No `apply` can take less.
 //!
 //! Prints times and ratios; it never asserts them (STYLE.md). Run it in release:
@@ -19,8 +17,7 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqliteConnection};
+use rusqlite::Connection;
 use tidewater_core::{
     Attempt, AttemptOutcome, Change, DataInterval, FailureReason, ProcessIdentity, TaskInstance,
     TaskName, TaskState, WorkflowName,
@@ -94,30 +91,23 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// One `INSERT` per round trip on a plain connection, each its own transaction.
+/// One `INSERT` on a plain connection, each its own transaction.
 async fn floor(
     path: &std::path::Path,
     rounds: u32,
     pace: Pace,
 ) -> Result<Duration, Box<dyn Error>> {
-    let mut connection: SqliteConnection = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .connect()
-        .await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS floor (value INTEGER NOT NULL)")
-        .execute(&mut connection)
-        .await?;
+    let connection = Connection::open(path)?;
+    connection.pragma_update(None, "journal_mode", "wal")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.execute_batch("CREATE TABLE IF NOT EXISTS floor (value INTEGER NOT NULL)")?;
     let mut times = Vec::new();
     for round in 0..rounds {
         pace.wait().await;
         let started = Instant::now();
-        sqlx::query("INSERT INTO floor (value) VALUES (?1)")
-            .bind(i64::from(round))
-            .execute(&mut connection)
-            .await?;
+        connection
+            .prepare_cached("INSERT INTO floor (value) VALUES (?1)")?
+            .execute([i64::from(round)])?;
         times.push(started.elapsed());
     }
     Ok(median(times))

@@ -10,8 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
+use rusqlite::Connection;
 use tidewater_store::{RunFilter, RunStore, SqliteStore};
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -50,18 +49,24 @@ async fn main() {
         closes.push(closed - read);
 
         let started = Instant::now();
-        let mut connection = SqliteConnectOptions::new()
-            .filename(&path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .connect()
-            .await
-            .expect("connect");
-        let _: Vec<(i64,)> = sqlx::query_as("SELECT id FROM runs ORDER BY id DESC LIMIT 1")
-            .fetch_all(&mut connection)
-            .await
+        let connection = Connection::open(&path).expect("connect");
+        connection
+            .pragma_update(None, "journal_mode", "wal")
+            .expect("WAL");
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .expect("synchronous");
+        let _: Vec<i64> = connection
+            .prepare("SELECT id FROM runs ORDER BY id DESC LIMIT 1")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("read")
+            .collect::<Result<_, _>>()
             .expect("read");
-        connection.close().await.expect("close");
+        connection
+            .close()
+            .map_err(|(_, error)| error)
+            .expect("close");
         floors.push(started.elapsed());
     }
     let (open, read, close, floor) = (median(opens), median(reads), median(closes), median(floors));

@@ -3,7 +3,7 @@
 //! [`RunStore`] is what the engine needs from a store to execute runs, [`ControlStore`] what
 //! the scheduler service and backfills need besides; [`conformance`] is the suite every
 //! backend must pass; [`SqliteStore`] is the embedded default. This crate is the only one
-//! that knows SQL: no other crate depends on sqlx. It makes no scheduling decisions.
+//! that knows SQL: no other crate depends on rusqlite. It makes no scheduling decisions.
 
 pub mod conformance;
 mod control_store;

@@ -152,11 +152,19 @@ pub enum OwnerClaim {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store at {path}: {source}")]
-    Open { path: String, source: sqlx::Error },
-    #[error("cannot migrate the store schema: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the store's folder {path}: {source}")]
+    OpenFolder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot bring the store's schema up to date: {0}")]
+    Migrate(String),
     #[error("store query failed: {0}")]
-    Query(#[from] sqlx::Error),
+    Query(#[from] rusqlite::Error),
     #[error("run {0} does not exist")]
     NoSuchRun(RunId),
     #[error("{workflow} already has a {trigger} run of that interval")]

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         .init();
     // One thread: the executor is a loop of short decisions and waits on child processes, and
     // cross-thread wake-ups cost more than they parallelise (BENCHMARKS.md). SQLite runs on
-    // sqlx's own worker thread either way.
+    // this thread too (`tidewater-store` calls it directly).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -2,30 +2,19 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use tidewater_core::{ProcessIdentity, RunId, Timestamp, WorkflowName};
 
 use super::SqliteStore;
 use super::codec::{decode_process, decode_timestamp, encode_process, encode_timestamp};
-use super::rows::RunRow;
+use super::rows::{RunRow, select_runs};
 use crate::{
     BackfillId, BackfillRecord, ControlStore, NewBackfill, NewRun, RunRecord, ServiceClaim,
     ServiceRecord, StoreError, WorkflowHealth,
 };
 
-/// `SELECT` of every column a [`RunRow`] needs, then the rest of the statement (a literal:
-/// statements are static text).
-macro_rules! select_runs {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, workflow, interval_start, interval_end, triggered_by, params, state,
-                    started_at, finished_at, workflow_hash, created_at, owner_pid,
-                    owner_start_ticks, backfill_id FROM runs ",
-            $rest
-        )
-    };
-}
-
-/// The same for a [`BackfillRow`].
+/// `SELECT` of every column a [`BackfillRow`] needs, then the rest of the statement.
 macro_rules! select_backfills {
     ($rest:literal) => {
         concat!(
@@ -47,13 +36,11 @@ impl ControlStore for SqliteStore {
     }
 
     async fn active_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let rows: Vec<RunRow> = sqlx::query_as(select_runs!(
-            "WHERE state IN ('queued', 'running')
-             ORDER BY interval_start, id"
-        ))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter().map(RunRow::decode).collect()
+        self.runs_where(
+            select_runs!("WHERE state IN ('queued', 'running') ORDER BY interval_start, id"),
+            &[],
+        )
+        .await
     }
 
     async fn runs_in_range(
@@ -62,28 +49,35 @@ impl ControlStore for SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let rows: Vec<RunRow> = sqlx::query_as(select_runs!(
-            "WHERE workflow = ?1 AND interval_start >= ?2 AND interval_start < ?3
-             ORDER BY interval_start, id"
-        ))
-        .bind(workflow.as_str())
-        .bind(encode_timestamp(from))
-        .bind(encode_timestamp(to))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter().map(RunRow::decode).collect()
+        self.runs_where(
+            select_runs!(
+                "WHERE workflow = ?1 AND interval_start >= ?2 AND interval_start < ?3
+                 ORDER BY interval_start, id"
+            ),
+            &[
+                workflow.as_str().to_owned().into(),
+                encode_timestamp(from).into(),
+                encode_timestamp(to).into(),
+            ],
+        )
+        .await
     }
 
     async fn last_scheduled_end(
         &self,
         workflow: &WorkflowName,
     ) -> Result<Option<Timestamp>, StoreError> {
-        let end: Option<i64> = sqlx::query_scalar(
-            "SELECT max(interval_end) FROM runs WHERE workflow = ?1 AND triggered_by = 'scheduled'",
-        )
-        .bind(workflow.as_str())
-        .fetch_one(&self.readers)
-        .await?;
+        let end: Option<i64> = self
+            .link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached(
+                        "SELECT max(interval_end) FROM runs
+                         WHERE workflow = ?1 AND triggered_by = 'scheduled'",
+                    )?
+                    .query_row([workflow.as_str()], |row| row.get(0))?)
+            })
+            .await?;
         end.map(|end| decode_timestamp(end, "run interval_end"))
             .transpose()
     }
@@ -94,51 +88,62 @@ impl ControlStore for SqliteStore {
         paused: bool,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        let changed = if paused {
-            sqlx::query(
-                "INSERT INTO paused_workflows (workflow, paused_at) VALUES (?1, ?2)
-                 ON CONFLICT (workflow) DO NOTHING",
-            )
-            .bind(workflow.as_str())
-            .bind(encode_timestamp(at))
-            .execute(&mut *transaction)
-            .await?
-        } else {
-            sqlx::query("DELETE FROM paused_workflows WHERE workflow = ?1")
-                .bind(workflow.as_str())
-                .execute(&mut *transaction)
-                .await?
-        }
-        .rows_affected();
-        transaction.commit().await?;
+        let changed = self
+            .link
+            .write(|transaction| {
+                Ok(if paused {
+                    transaction
+                        .prepare_cached(
+                            "INSERT INTO paused_workflows (workflow, paused_at) VALUES (?1, ?2)
+                             ON CONFLICT (workflow) DO NOTHING",
+                        )?
+                        .execute(params![workflow.as_str(), encode_timestamp(at)])?
+                } else {
+                    transaction
+                        .prepare_cached("DELETE FROM paused_workflows WHERE workflow = ?1")?
+                        .execute([workflow.as_str()])?
+                })
+            })
+            .await?;
         Ok(changed == 1)
     }
 
     async fn paused_workflows(&self) -> Result<Vec<WorkflowName>, StoreError> {
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT workflow FROM paused_workflows ORDER BY workflow")
-                .fetch_all(&self.readers)
-                .await?;
-        Ok(names.into_iter().map(WorkflowName::new).collect())
+        self.link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached("SELECT workflow FROM paused_workflows ORDER BY workflow")?
+                    .query_map([], |row| {
+                        row.get(0).map(|name: String| WorkflowName::new(name))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
     }
 
     async fn create_backfill(&self, backfill: NewBackfill) -> Result<BackfillRecord, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO backfills (workflow, range_from, range_to, max_active_runs, reverse,
-                 created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-        )
-        .bind(backfill.workflow.as_str())
-        .bind(backfill.from.to_string())
-        .bind(backfill.to.to_string())
-        .bind(i64::from(backfill.max_active_runs))
-        .bind(backfill.reverse)
-        .bind(encode_timestamp(backfill.created_at))
-        .fetch_one(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
+        let id: i64 = self
+            .link
+            .write(|transaction| {
+                Ok(transaction
+                    .prepare_cached(
+                        "INSERT INTO backfills (workflow, range_from, range_to, max_active_runs,
+                             reverse, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                    )?
+                    .query_row(
+                        params![
+                            backfill.workflow.as_str(),
+                            backfill.from.to_string(),
+                            backfill.to.to_string(),
+                            i64::from(backfill.max_active_runs),
+                            backfill.reverse,
+                            encode_timestamp(backfill.created_at),
+                        ],
+                        |row| row.get(0),
+                    )?)
+            })
+            .await?;
         Ok(BackfillRecord {
             id: BackfillId(id),
             workflow: backfill.workflow,
@@ -152,11 +157,10 @@ impl ControlStore for SqliteStore {
     }
 
     async fn backfill(&self, id: BackfillId) -> Result<Option<BackfillRecord>, StoreError> {
-        let row: Option<BackfillRow> = sqlx::query_as(select_backfills!("WHERE id = ?1"))
-            .bind(id.0)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.map(BackfillRow::decode).transpose()
+        Ok(self
+            .backfills_where(select_backfills!("WHERE id = ?1"), &[id.0.into()])
+            .await?
+            .pop())
     }
 
     async fn unfinished_backfill(
@@ -165,47 +169,51 @@ impl ControlStore for SqliteStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Option<BackfillRecord>, StoreError> {
-        let row: Option<BackfillRow> = sqlx::query_as(select_backfills!(
-            "WHERE workflow = ?1 AND range_from = ?2 AND range_to = ?3 AND finished_at IS NULL
-             ORDER BY id DESC LIMIT 1"
-        ))
-        .bind(workflow.as_str())
-        .bind(from.to_string())
-        .bind(to.to_string())
-        .fetch_optional(&self.readers)
-        .await?;
-        row.map(BackfillRow::decode).transpose()
+        Ok(self
+            .backfills_where(
+                select_backfills!(
+                    "WHERE workflow = ?1 AND range_from = ?2 AND range_to = ?3
+                       AND finished_at IS NULL
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                &[
+                    workflow.as_str().to_owned().into(),
+                    from.to_string().into(),
+                    to.to_string().into(),
+                ],
+            )
+            .await?
+            .pop())
     }
 
     async fn unfinished_backfills(&self) -> Result<Vec<BackfillRecord>, StoreError> {
-        let rows: Vec<BackfillRow> =
-            sqlx::query_as(select_backfills!("WHERE finished_at IS NULL ORDER BY id"))
-                .fetch_all(&self.readers)
-                .await?;
-        rows.into_iter().map(BackfillRow::decode).collect()
+        self.backfills_where(
+            select_backfills!("WHERE finished_at IS NULL ORDER BY id"),
+            &[],
+        )
+        .await
     }
 
     async fn backfill_runs(&self, id: BackfillId) -> Result<Vec<RunRecord>, StoreError> {
-        let rows: Vec<RunRow> = sqlx::query_as(select_runs!(
-            "WHERE backfill_id = ?1 ORDER BY interval_start, id"
-        ))
-        .bind(id.0)
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter().map(RunRow::decode).collect()
+        self.runs_where(
+            select_runs!("WHERE backfill_id = ?1 ORDER BY interval_start, id"),
+            &[id.0.into()],
+        )
+        .await
     }
 
     async fn finish_backfill(&self, id: BackfillId, at: Timestamp) -> Result<(), StoreError> {
-        let mut transaction = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE backfills SET finished_at = coalesce(finished_at, ?2) WHERE id = ?1",
-        )
-        .bind(id.0)
-        .bind(encode_timestamp(at))
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-        transaction.commit().await?;
+        let updated = self
+            .link
+            .write(|transaction| {
+                Ok(transaction
+                    .prepare_cached(
+                        "UPDATE backfills SET finished_at = coalesce(finished_at, ?2)
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![id.0, encode_timestamp(at)])?)
+            })
+            .await?;
         if updated == 0 {
             return Err(StoreError::NoSuchBackfill(id));
         }
@@ -219,55 +227,58 @@ impl ControlStore for SqliteStore {
         at: Timestamp,
     ) -> Result<ServiceClaim, StoreError> {
         let (pid, ticks) = encode_process(me);
-        let mut transaction = self.begin_write().await?;
-        let current: Option<ServiceRow> = sqlx::query_as(
-            "SELECT pid, start_ticks, started_at, updated_at FROM service WHERE id = 1",
-        )
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let current = current.map(ServiceRow::decode).transpose()?;
-        if let Some(current) = current
-            && Some(current.process) != expected
-            && current.process != me
-        {
-            return Ok(ServiceClaim::Held(current));
-        }
-        sqlx::query(
-            "INSERT INTO service (id, pid, start_ticks, started_at, updated_at)
-             VALUES (1, ?1, ?2, ?3, ?3)
-             ON CONFLICT (id) DO UPDATE SET pid = ?1, start_ticks = ?2, started_at = ?3,
-                 updated_at = ?3",
-        )
-        .bind(pid)
-        .bind(ticks)
-        .bind(encode_timestamp(at))
-        .execute(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
-        Ok(ServiceClaim::Claimed)
+        self.link
+            .write(|transaction| {
+                let current = transaction
+                    .prepare_cached(SELECT_SERVICE)?
+                    .query_row([], ServiceRow::read)
+                    .optional()?
+                    .map(ServiceRow::decode)
+                    .transpose()?;
+                if let Some(current) = current
+                    && Some(current.process) != expected
+                    && current.process != me
+                {
+                    return Ok(ServiceClaim::Held(current));
+                }
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO service (id, pid, start_ticks, started_at, updated_at)
+                         VALUES (1, ?1, ?2, ?3, ?3)
+                         ON CONFLICT (id) DO UPDATE SET pid = ?1, start_ticks = ?2,
+                             started_at = ?3, updated_at = ?3",
+                    )?
+                    .execute(params![pid, ticks, encode_timestamp(at)])?;
+                Ok(ServiceClaim::Claimed)
+            })
+            .await
     }
 
     async fn release_service(&self, me: ProcessIdentity) -> Result<(), StoreError> {
         let (pid, ticks) = encode_process(me);
-        let mut transaction = self.begin_write().await?;
-        sqlx::query("DELETE FROM service WHERE pid = ?1 AND start_ticks = ?2")
-            .bind(pid)
-            .bind(ticks)
-            .execute(&mut *transaction)
-            .await?;
-        sqlx::query("DELETE FROM service_workflows")
-            .execute(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-        Ok(())
+        self.link
+            .write(|transaction| {
+                transaction
+                    .prepare_cached("DELETE FROM service WHERE pid = ?1 AND start_ticks = ?2")?
+                    .execute(params![pid, ticks])?;
+                transaction
+                    .prepare_cached("DELETE FROM service_workflows")?
+                    .execute([])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn service(&self) -> Result<Option<ServiceRecord>, StoreError> {
-        let row: Option<ServiceRow> = sqlx::query_as(
-            "SELECT pid, start_ticks, started_at, updated_at FROM service WHERE id = 1",
-        )
-        .fetch_optional(&self.readers)
-        .await?;
+        let row = self
+            .link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached(SELECT_SERVICE)?
+                    .query_row([], ServiceRow::read)
+                    .optional()?)
+            })
+            .await?;
         row.map(ServiceRow::decode).transpose()
     }
 
@@ -291,40 +302,56 @@ impl ControlStore for SqliteStore {
                 .collect(),
         )
         .to_string();
-        let mut transaction = self.begin_write().await?;
-        sqlx::query("DELETE FROM service_workflows")
-            .execute(&mut *transaction)
-            .await?;
-        sqlx::query(
-            "INSERT INTO service_workflows (file, workflow, workflow_hash, next_due, problem)
-             SELECT value ->> 'file', value ->> 'workflow', value ->> 'hash',
-                    value ->> 'next_due', value ->> 'problem'
-             FROM json_each(?1)",
-        )
-        .bind(rows)
-        .execute(&mut *transaction)
-        .await?;
-        sqlx::query("UPDATE service SET updated_at = ?1 WHERE id = 1")
-            .bind(encode_timestamp(at))
-            .execute(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-        Ok(())
+        self.link
+            .write(|transaction| {
+                transaction
+                    .prepare_cached("DELETE FROM service_workflows")?
+                    .execute([])?;
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO service_workflows (file, workflow, workflow_hash, next_due,
+                             problem)
+                         SELECT value ->> 'file', value ->> 'workflow', value ->> 'hash',
+                                value ->> 'next_due', value ->> 'problem'
+                         FROM json_each(?1)",
+                    )?
+                    .execute([&rows])?;
+                transaction
+                    .prepare_cached("UPDATE service SET updated_at = ?1 WHERE id = 1")?
+                    .execute([encode_timestamp(at)])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn workflow_health(&self) -> Result<Vec<WorkflowHealth>, StoreError> {
-        let rows: Vec<(
+        type HealthRow = (
             String,
             Option<String>,
             Option<String>,
             Option<i64>,
             Option<String>,
-        )> = sqlx::query_as(
-            "SELECT file, workflow, workflow_hash, next_due, problem
-                 FROM service_workflows ORDER BY file",
-        )
-        .fetch_all(&self.readers)
-        .await?;
+        );
+        let rows: Vec<HealthRow> = self
+            .link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached(
+                        "SELECT file, workflow, workflow_hash, next_due, problem
+                         FROM service_workflows ORDER BY file",
+                    )?
+                    .query_map([], |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
         rows.into_iter()
             .map(|(file, workflow, workflow_hash, next_due, problem)| {
                 Ok(WorkflowHealth {
@@ -341,35 +368,79 @@ impl ControlStore for SqliteStore {
     }
 
     async fn request_cancel(&self, run: RunId, at: Timestamp) -> Result<bool, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO cancel_requests (run_id, requested_at)
-             SELECT id, ?2 FROM runs WHERE id = ?1 AND state IN ('queued', 'running')
-             ON CONFLICT (run_id) DO NOTHING",
-        )
-        .bind(run.0)
-        .bind(encode_timestamp(at))
-        .execute(&mut *transaction)
-        .await?;
-        let requested: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cancel_requests WHERE run_id = ?1)")
-                .bind(run.0)
-                .fetch_one(&mut *transaction)
-                .await?;
-        transaction.commit().await?;
-        Ok(requested)
+        self.link
+            .write(|transaction| {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO cancel_requests (run_id, requested_at)
+                         SELECT id, ?2 FROM runs WHERE id = ?1 AND state IN ('queued', 'running')
+                         ON CONFLICT (run_id) DO NOTHING",
+                    )?
+                    .execute(params![run.0, encode_timestamp(at)])?;
+                Ok(transaction
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM cancel_requests WHERE run_id = ?1)",
+                    )?
+                    .query_row([run.0], |row| row.get(0))?)
+            })
+            .await
     }
 
     async fn cancel_requests(&self) -> Result<Vec<RunId>, StoreError> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT run_id FROM cancel_requests ORDER BY run_id")
-                .fetch_all(&self.readers)
-                .await?;
-        Ok(ids.into_iter().map(RunId).collect())
+        self.link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached("SELECT run_id FROM cancel_requests ORDER BY run_id")?
+                    .query_map([], |row| row.get(0).map(RunId))?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
     }
 }
 
-#[derive(sqlx::FromRow)]
+impl SqliteStore {
+    /// The runs a [`select_runs`] statement finds.
+    async fn runs_where(
+        &self,
+        statement: &str,
+        parameters: &[Value],
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = self.rows_where(statement, parameters, RunRow::read).await?;
+        rows.into_iter().map(RunRow::decode).collect()
+    }
+
+    /// The backfills a [`select_backfills`] statement finds.
+    async fn backfills_where(
+        &self,
+        statement: &str,
+        parameters: &[Value],
+    ) -> Result<Vec<BackfillRecord>, StoreError> {
+        let rows = self
+            .rows_where(statement, parameters, BackfillRow::read)
+            .await?;
+        rows.into_iter().map(BackfillRow::decode).collect()
+    }
+
+    async fn rows_where<R>(
+        &self,
+        statement: &str,
+        parameters: &[Value],
+        read: fn(&Row<'_>) -> rusqlite::Result<R>,
+    ) -> Result<Vec<R>, StoreError> {
+        self.link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached(statement)?
+                    .query_map(params_from_iter(parameters), read)?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+}
+
+const SELECT_SERVICE: &str =
+    "SELECT pid, start_ticks, started_at, updated_at FROM service WHERE id = 1";
+
 struct BackfillRow {
     id: i64,
     workflow: String,
@@ -382,6 +453,19 @@ struct BackfillRow {
 }
 
 impl BackfillRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<BackfillRow> {
+        Ok(BackfillRow {
+            id: row.get("id")?,
+            workflow: row.get("workflow")?,
+            range_from: row.get("range_from")?,
+            range_to: row.get("range_to")?,
+            max_active_runs: row.get("max_active_runs")?,
+            reverse: row.get("reverse")?,
+            created_at: row.get("created_at")?,
+            finished_at: row.get("finished_at")?,
+        })
+    }
+
     fn decode(self) -> Result<BackfillRecord, StoreError> {
         let date = |text: &str| {
             text.parse::<NaiveDate>().map_err(|_| StoreError::Corrupt {
@@ -410,7 +494,7 @@ impl BackfillRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+/// The row of [`SELECT_SERVICE`].
 struct ServiceRow {
     pid: i32,
     start_ticks: i64,
@@ -419,6 +503,15 @@ struct ServiceRow {
 }
 
 impl ServiceRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<ServiceRow> {
+        Ok(ServiceRow {
+            pid: row.get(0)?,
+            start_ticks: row.get(1)?,
+            started_at: row.get(2)?,
+            updated_at: row.get(3)?,
+        })
+    }
+
     fn decode(self) -> Result<ServiceRecord, StoreError> {
         Ok(ServiceRecord {
             process: decode_process(Some(self.pid), Some(self.start_ticks))?.ok_or(

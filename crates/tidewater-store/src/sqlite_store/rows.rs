@@ -3,6 +3,8 @@
 
 use tidewater_core::{DataInterval, RunId, TaskInstance, TaskName, WorkflowName};
 
+use rusqlite::Row;
+
 use super::codec::{
     AttemptOutcomeColumns, RunStateColumns, TaskStateColumns, decode_attempt, decode_count,
     decode_json, decode_json_object, decode_outcome, decode_process, decode_run_state,
@@ -10,8 +12,21 @@ use super::codec::{
 };
 use crate::{AttemptRecord, BackfillId, RunRecord, StoreError};
 
+/// `SELECT` of every column a [`RunRow`] needs, then the rest of the statement (a literal:
+/// statements are static text).
+macro_rules! select_runs {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, workflow, interval_start, interval_end, triggered_by, params, state,
+                    started_at, finished_at, workflow_hash, created_at, owner_pid,
+                    owner_start_ticks, backfill_id FROM runs ",
+            $rest
+        )
+    };
+}
+pub(super) use select_runs;
+
 /// A `runs` row as SQLite returns it; [`RunRow::decode`] makes it a [`RunRecord`].
-#[derive(sqlx::FromRow)]
 pub(super) struct RunRow {
     id: i64,
     workflow: String,
@@ -30,6 +45,26 @@ pub(super) struct RunRow {
 }
 
 impl RunRow {
+    /// A row of a [`select_runs`] statement.
+    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<RunRow> {
+        Ok(RunRow {
+            id: row.get("id")?,
+            workflow: row.get("workflow")?,
+            interval_start: row.get("interval_start")?,
+            interval_end: row.get("interval_end")?,
+            triggered_by: row.get("triggered_by")?,
+            params: row.get("params")?,
+            state: row.get("state")?,
+            started_at: row.get("started_at")?,
+            finished_at: row.get("finished_at")?,
+            workflow_hash: row.get("workflow_hash")?,
+            created_at: row.get("created_at")?,
+            owner_pid: row.get("owner_pid")?,
+            owner_start_ticks: row.get("owner_start_ticks")?,
+            backfill_id: row.get("backfill_id")?,
+        })
+    }
+
     pub(super) fn decode(self) -> Result<RunRecord, StoreError> {
         let start = decode_timestamp(self.interval_start, "run interval_start")?;
         let end = decode_timestamp(self.interval_end, "run interval_end")?;
@@ -56,7 +91,8 @@ impl RunRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+/// A `task_instances` row: `task, state, attempt, queued_since, started_at, finished_at,
+/// not_before, last_attempt, attempt_base, output`.
 pub(super) struct TaskInstanceRow {
     task: String,
     state: String,
@@ -71,6 +107,21 @@ pub(super) struct TaskInstanceRow {
 }
 
 impl TaskInstanceRow {
+    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<TaskInstanceRow> {
+        Ok(TaskInstanceRow {
+            task: row.get(0)?,
+            state: row.get(1)?,
+            attempt: row.get(2)?,
+            queued_since: row.get(3)?,
+            started_at: row.get(4)?,
+            finished_at: row.get(5)?,
+            not_before: row.get(6)?,
+            last_attempt: row.get(7)?,
+            attempt_base: row.get(8)?,
+            output: row.get(9)?,
+        })
+    }
+
     pub(super) fn decode(self) -> Result<(TaskName, TaskInstance), StoreError> {
         let state = decode_task_state(TaskStateColumns {
             state: &self.state,
@@ -93,7 +144,8 @@ impl TaskInstanceRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+/// An `attempts` row: `task, attempt, started_at, pid, start_ticks, finished_at, outcome,
+/// output, failure, exit_code, signal, message`.
 pub(super) struct AttemptRow {
     task: String,
     attempt: i64,
@@ -110,6 +162,23 @@ pub(super) struct AttemptRow {
 }
 
 impl AttemptRow {
+    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<AttemptRow> {
+        Ok(AttemptRow {
+            task: row.get(0)?,
+            attempt: row.get(1)?,
+            started_at: row.get(2)?,
+            pid: row.get(3)?,
+            start_ticks: row.get(4)?,
+            finished_at: row.get(5)?,
+            outcome: row.get(6)?,
+            output: row.get(7)?,
+            failure: row.get(8)?,
+            exit_code: row.get(9)?,
+            signal: row.get(10)?,
+            message: row.get(11)?,
+        })
+    }
+
     pub(super) fn decode(self) -> Result<AttemptRecord, StoreError> {
         let finished = match (self.finished_at, &self.outcome) {
             (Some(finished_at), Some(outcome)) => {

@@ -1,29 +1,22 @@
-//! Writes a [`Batch`] in one statement: one round trip to SQLite's worker thread.
+//! Writes a [`Batch`] in one statement.
 //!
 //! # One statement
 //!
-//! Every sqlx call is a message to the connection's worker thread, and every statement it
-//! runs is a message back. Each wakes a thread, which costs tens of microseconds when the
-//! other core is idle, and the engine waits for `apply` before it acts. `BEGIN`, a statement
-//! per kind of change and `COMMIT`, sent one by one, were seven round trips and most of the
-//! time of a small `apply`. One query string of all those statements saves the requests but
-//! not the replies (sqlx sends back a result per statement), and measured barely faster.
+//! [`APPLY`] is a single `INSERT` of the whole batch, as one row, into `apply_batch`: a TEMP
+//! view whose `INSTEAD OF` trigger runs the bulk statements with the row as `NEW`, which is
+//! how SQLite runs several statements as one. [`create_apply_program`] creates the view and
+//! its trigger on the connection before its first `apply`: TEMP, they live with the
+//! connection, never in the file, and change with the code that uses them. (This began as a
+//! way to save round trips to an async driver's worker thread; with the connection called
+//! directly it still saves a `BEGIN` and a `COMMIT`, and keeps the whole batch one prepared
+//! statement.)
 //!
-//! So [`APPLY`] is a single `INSERT` of the whole batch, as one row, into `apply_batch`: a
-//! TEMP view whose `INSTEAD OF` trigger runs the bulk statements with the row as `NEW`, which
-//! is how SQLite runs several statements as one. [`create_apply_program`] creates the view and
-//! its trigger on each writer connection as it opens: TEMP, they live with the connection,
-//! never in the file, and change with the code that uses them. `examples/apply_latency.rs`
-//! measures the difference.
-//!
-//! # All or nothing, and safe to cancel
+//! # All or nothing
 //!
 //! A statement is atomic: when any part of it fails, SQLite undoes all of it. Outside an
 //! explicit transaction it is also a transaction of its own, which takes the write lock as
-//! it starts and waits for it with the busy timeout, as `BEGIN IMMEDIATE` does. No
-//! transaction stays open across round trips, so a cancelled `apply` cannot leave one on the
-//! pooled connection (the job of sqlx's `Transaction` guard): once sent, the statement runs to
-//! its end and commits or fails as a whole, whether anyone awaits it or not.
+//! it starts, as `BEGIN IMMEDIATE` does. It runs start to end inside one call, so no
+//! transaction is ever left open, whatever happens to the future that awaits it.
 //!
 //! A bulk `UPDATE` that finds fewer rows than it was given is no SQL error, so the trigger
 //! compares `changes()` with the count of rows after each and `RAISE`s when they differ;
@@ -32,20 +25,19 @@
 //!
 //! # Prepared once
 //!
-//! [`APPLY`] is a fixed string, so sqlx's statement cache keeps it, trigger program included,
-//! prepared for the life of the connection; preparing it anew would cost more than the rest
-//! of a small `apply`. `the_apply_statement_is_prepared_once` guards it.
+//! [`APPLY`] is a fixed string, kept prepared in the connection's statement cache, trigger
+//! program included; preparing it anew would cost more than the rest of a small `apply`.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use sqlx::SqliteConnection;
-use sqlx::error::ErrorKind;
 use tidewater_core::{RunId, TaskName};
 
 use super::batch::{Batch, json_rows};
 use super::codec::{decode_attempt, encode_run_state};
+use super::connection::Link;
 use super::run_exists;
 use crate::StoreError;
 
@@ -79,14 +71,10 @@ static APPLY: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Creates `apply_batch` and its trigger on a writer connection.
-pub(super) async fn create_apply_program(
-    connection: &mut SqliteConnection,
-) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(CREATE_APPLY_PROGRAM.as_str())
-        .execute(connection)
-        .await
-        .map(drop)
+/// Creates `apply_batch` and its trigger on the connection (commands that only read never
+/// pay for it).
+fn create_apply_program(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute_batch(CREATE_APPLY_PROGRAM.as_str())
 }
 
 /// The trigger's statements keep the order they had when each was a round trip of its own.
@@ -200,32 +188,56 @@ const UPDATE_FINISHED: &str = "
 
 /// Writes every change of `batch` to run `id`, or none of them.
 pub(super) async fn write_batch(
-    connection: &mut SqliteConnection,
+    link: &Link,
     id: RunId,
     batch: &Batch<'_>,
 ) -> Result<(), StoreError> {
     let run = batch.run.map(encode_run_state);
-    let result = sqlx::query(APPLY.as_str())
-        .bind(id.0)
-        .bind(run.as_ref().map(|run| run.state))
-        .bind(run.as_ref().and_then(|run| run.started_at))
-        .bind(run.as_ref().and_then(|run| run.finished_at))
-        .bind(json_rows(&batch.tasks))
-        .bind(json_rows(&batch.started))
-        .bind(json_rows(&batch.processes))
-        .bind(json_rows(&batch.finished))
-        .bind(row_count(batch.tasks.len()))
-        .bind(row_count(batch.processes.len()))
-        .bind(row_count(batch.finished.len()))
-        .execute(&mut *connection)
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) if is_refusal(&error) => Err(culprit(connection, id, batch)
-            .await?
-            .unwrap_or(StoreError::Query(error))),
-        Err(error) => Err(error.into()),
-    }
+    let (tasks, started, processes, finished) = (
+        json_rows(&batch.tasks),
+        json_rows(&batch.started),
+        json_rows(&batch.processes),
+        json_rows(&batch.finished),
+    );
+    link.call(|connection| {
+        let mut statement = match connection.prepare_cached(APPLY.as_str()) {
+            Ok(statement) => statement,
+            Err(_) if !has_apply_program(connection)? => {
+                create_apply_program(connection)?;
+                connection.prepare_cached(APPLY.as_str())?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let result = statement.execute(params![
+            id.0,
+            run.as_ref().map(|run| run.state),
+            run.as_ref().and_then(|run| run.started_at),
+            run.as_ref().and_then(|run| run.finished_at),
+            tasks,
+            started,
+            processes,
+            finished,
+            row_count(batch.tasks.len()),
+            row_count(batch.processes.len()),
+            row_count(batch.finished.len()),
+        ]);
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_refusal(&error) => {
+                Err(culprit(connection, id, batch)?.unwrap_or(StoreError::Query(error)))
+            }
+            Err(error) => Err(error.into()),
+        }
+    })
+    .await
+}
+
+fn has_apply_program(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM temp.sqlite_schema WHERE name = 'apply_batch')",
+        [],
+        |row| row.get(0),
+    )
 }
 
 /// A row count as SQLite compares it with `changes()`.
@@ -235,13 +247,20 @@ fn row_count(rows: usize) -> i64 {
 
 /// Whether [`APPLY`] failed because of the batch: a guard of the trigger, or a constraint
 /// broken by `INSERT_STARTED`, the one statement that writes keys.
-fn is_refusal(error: &sqlx::Error) -> bool {
-    error.as_database_error().is_some_and(|error| {
-        matches!(
-            error.kind(),
-            ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation
-        ) || error.message().starts_with(REFUSED)
-    })
+fn is_refusal(error: &rusqlite::Error) -> bool {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+            ) || message
+                .as_deref()
+                .is_some_and(|message| message.starts_with(REFUSED))
+        }
+        _ => false,
+    }
 }
 
 /// The error that names the first change at fault in a refused batch: checked by kind in
@@ -249,18 +268,18 @@ fn is_refusal(error: &sqlx::Error) -> bool {
 /// then in batch order, as statements sent one by one would have failed. SQLite undid the
 /// whole batch: attempts it started count as started for its processes and ends. `None`
 /// when no change is at fault, and the error is the one to report.
-async fn culprit(
-    connection: &mut SqliteConnection,
+fn culprit(
+    connection: &Connection,
     id: RunId,
     batch: &Batch<'_>,
 ) -> Result<Option<StoreError>, StoreError> {
-    if !run_exists(&mut *connection, id).await? {
+    if !run_exists(connection, id)? {
         return Ok(Some(StoreError::NoSuchRun(id)));
     }
-    if let Some(task) = first_missing_task(connection, id, batch).await? {
+    if let Some(task) = first_missing_task(connection, id, batch)? {
         return Ok(Some(StoreError::NoSuchTask { run: id, task }));
     }
-    if let Some(error) = first_unstartable_attempt(connection, id, batch).await? {
+    if let Some(error) = first_unstartable_attempt(connection, id, batch)? {
         return Ok(Some(error));
     }
     let started: HashSet<(&str, u32)> = batch
@@ -273,7 +292,7 @@ async fn culprit(
         .iter()
         .filter(|row| !started.contains(&(row.task, row.attempt)))
         .collect();
-    if let Some(error) = first_missing_attempt(connection, id, &processes).await? {
+    if let Some(error) = first_missing_attempt(connection, id, &processes)? {
         return Ok(Some(error));
     }
     let finished: Vec<_> = batch
@@ -281,7 +300,7 @@ async fn culprit(
         .iter()
         .filter(|row| !started.contains(&(row.task, row.attempt)))
         .collect();
-    first_missing_attempt(connection, id, &finished).await
+    first_missing_attempt(connection, id, &finished)
 }
 
 // The queries that name the change at fault, in batch order (`key` is the index in the JSON
@@ -314,37 +333,41 @@ const FIRST_MISSING_ATTEMPT: &str = "
     ORDER BY change.key LIMIT 1";
 
 /// The first task of the batch that the run does not have.
-async fn first_missing_task(
-    connection: &mut SqliteConnection,
+fn first_missing_task(
+    connection: &Connection,
     id: RunId,
     batch: &Batch<'_>,
 ) -> Result<Option<TaskName>, StoreError> {
     if batch.tasks.is_empty() {
         return Ok(None);
     }
-    let missing: Option<String> = sqlx::query_scalar(FIRST_MISSING_TASK)
-        .bind(id.0)
-        .bind(json_rows(&batch.tasks))
-        .fetch_optional(&mut *connection)
-        .await?;
+    let missing: Option<String> = connection
+        .query_row(
+            FIRST_MISSING_TASK,
+            params![id.0, json_rows(&batch.tasks)],
+            |row| row.get(0),
+        )
+        .optional()?;
     Ok(missing.map(TaskName::new))
 }
 
 /// The error for the first attempt the batch cannot start: its task is unknown, or it was
 /// started before.
-async fn first_unstartable_attempt(
-    connection: &mut SqliteConnection,
+fn first_unstartable_attempt(
+    connection: &Connection,
     id: RunId,
     batch: &Batch<'_>,
 ) -> Result<Option<StoreError>, StoreError> {
     if batch.started.is_empty() {
         return Ok(None);
     }
-    let culprit: Option<(String, i64, bool)> = sqlx::query_as(FIRST_UNSTARTABLE_ATTEMPT)
-        .bind(id.0)
-        .bind(json_rows(&batch.started))
-        .fetch_optional(&mut *connection)
-        .await?;
+    let culprit: Option<(String, i64, bool)> = connection
+        .query_row(
+            FIRST_UNSTARTABLE_ATTEMPT,
+            params![id.0, json_rows(&batch.started)],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
     let Some((task, attempt, has_task)) = culprit else {
         return Ok(None);
     };
@@ -361,19 +384,21 @@ async fn first_unstartable_attempt(
 }
 
 /// The error for the first attempt of `rows` that was never started.
-async fn first_missing_attempt<T: Serialize>(
-    connection: &mut SqliteConnection,
+fn first_missing_attempt<T: Serialize>(
+    connection: &Connection,
     id: RunId,
     rows: &[T],
 ) -> Result<Option<StoreError>, StoreError> {
     if rows.is_empty() {
         return Ok(None);
     }
-    let missing: Option<(String, i64)> = sqlx::query_as(FIRST_MISSING_ATTEMPT)
-        .bind(id.0)
-        .bind(json_rows(rows))
-        .fetch_optional(&mut *connection)
-        .await?;
+    let missing: Option<(String, i64)> = connection
+        .query_row(
+            FIRST_MISSING_ATTEMPT,
+            params![id.0, json_rows(rows)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
     missing
         .map(|(task, attempt)| {
             Ok(StoreError::NoSuchAttempt {
@@ -387,7 +412,6 @@ async fn first_missing_attempt<T: Serialize>(
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Connection;
     use tidewater_core::{
         Attempt, AttemptOutcome, Change, DataInterval, FailureReason, ProcessIdentity, RunState,
         TaskInstance, TaskState, WorkflowName,
@@ -420,13 +444,22 @@ mod tests {
             ("FIRST_MISSING_ATTEMPT", FIRST_MISSING_ATTEMPT.to_owned()),
         ];
         for (name, statement) in statements {
-            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN QUERY PLAN {statement}"
-            )))
-            .fetch_all(&store.writer)
-            .await
-            .expect("explain");
-            for (_, _, _, step) in &plan {
+            let plan: Vec<String> = store
+                .link
+                .call(|connection| {
+                    // Unbound parameters: the plan does not depend on their values.
+                    let mut explain =
+                        connection.prepare(&format!("EXPLAIN QUERY PLAN {statement}"))?;
+                    let mut rows = explain.raw_query();
+                    let mut plan = Vec::new();
+                    while let Some(row) = rows.next()? {
+                        plan.push(row.get("detail")?);
+                    }
+                    Ok(plan)
+                })
+                .await
+                .expect("explain");
+            for step in &plan {
                 let touches_rows = step.contains(" task_instances") || step.contains(" attempts");
                 if touches_rows {
                     assert!(
@@ -506,29 +539,20 @@ mod tests {
         assert_eq!(counts, [before + 1; 3]);
     }
 
-    /// Regression guard: an `apply` that opened a transaction of its own in SQL (a `BEGIN`
-    /// that sqlx does not track) and was cancelled while SQLite waited for the write lock
-    /// would leave the writer connection inside that transaction once the lock came free,
-    /// and every later write would fail to begin.
+    /// An `apply` that finds the file locked by another process waits asynchronously. If it
+    /// is dropped while waiting, nothing of it is written and the connection is left outside
+    /// any transaction: later writes work.
     #[tokio::test]
-    async fn a_cancelled_apply_leaves_no_transaction_open() {
+    async fn an_apply_dropped_while_waiting_for_the_lock_leaves_no_transaction_open() {
         let folder = tempfile::tempdir().expect("a temporary folder");
         let path = folder.path().join("cancel.sqlite");
         let store = SqliteStore::open(&path).await.expect("open");
         let run = store.create_run(one_task_run()).await.expect("create_run");
         // Another process, holding the write lock until told otherwise.
-        let mut other_process = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("connect");
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut other_process)
-            .await
+        let other_process = Connection::open(&path).expect("connect");
+        other_process
+            .execute_batch("BEGIN IMMEDIATE")
             .expect("take the write lock");
-        // Wait for the connection `create_run` used to be back in the pool, so that `apply`
-        // takes it and sends `APPLY` on its first poll.
-        while store.writer.num_idle() == 0 {
-            tokio::task::yield_now().await;
-        }
         // `async_trait` boxes the future: dropping it below drops the `apply`.
         let changes = [start(1)];
         let mut cancelled = store.apply(run.id, &changes);
@@ -537,18 +561,21 @@ mod tests {
         })
         .await;
         assert!(is_pending, "`apply` cannot finish while the file is locked");
-        assert_eq!(store.writer.num_idle(), 0, "`apply` took the connection");
         drop(cancelled);
-        sqlx::query("ROLLBACK")
-            .execute(&mut other_process)
+        let is_outside_a_transaction = store
+            .link
+            .call(|connection| Ok(connection.is_autocommit()))
             .await
+            .expect("look at the connection");
+        assert!(is_outside_a_transaction);
+        other_process
+            .execute_batch("ROLLBACK")
             .expect("release the write lock");
 
         store
             .apply(run.id, &[start(2)])
             .await
-            .expect("apply after a cancelled apply");
-        // The cancelled batch, sent before it was cancelled, applied whole or not at all.
+            .expect("apply after a dropped apply");
         let attempts: Vec<Attempt> = store
             .attempts(run.id, None)
             .await
@@ -556,10 +583,7 @@ mod tests {
             .into_iter()
             .map(|record| record.attempt)
             .collect();
-        assert!(
-            attempts == [Attempt(1), Attempt(2)] || attempts == [Attempt(2)],
-            "{attempts:?}"
-        );
+        assert_eq!(attempts, [Attempt(2)]);
     }
 
     const AT: chrono::DateTime<chrono::Utc> = chrono::DateTime::UNIX_EPOCH;
@@ -586,15 +610,27 @@ mod tests {
         }
     }
 
-    /// How many statements the writer connection keeps prepared. A connection comes back from
-    /// the pool only once its worker has finished the previous command, so the count is up to
-    /// date.
+    /// How many statements the store's connection holds prepared (SQLite's own list of them,
+    /// which the statement cache keeps alive).
     async fn cached_statements(store: &SqliteStore) -> usize {
         store
-            .writer
-            .acquire()
+            .link
+            .call(|connection| {
+                let mut count = 0;
+                // SAFETY: the handle is the live connection, held locked by `call`; the loop
+                // only walks SQLite's list of its statements and touches none of them.
+                unsafe {
+                    let handle = connection.handle();
+                    let mut statement =
+                        rusqlite::ffi::sqlite3_next_stmt(handle, std::ptr::null_mut());
+                    while !statement.is_null() {
+                        count += 1;
+                        statement = rusqlite::ffi::sqlite3_next_stmt(handle, statement);
+                    }
+                }
+                Ok(count)
+            })
             .await
-            .expect("the writer connection")
-            .cached_statements_size()
+            .expect("count the prepared statements")
     }
 }

@@ -2,13 +2,12 @@
 
 use std::time::Instant;
 
-use sqlx::Connection;
-use sqlx::sqlite::SqliteConnection;
+use rusqlite::Connection;
 use tidewater_core::{
     Attempt, AttemptOutcome, Change, FailureReason, ProcessIdentity, RunId, RunState, TaskInstance,
     TaskName, TaskState,
 };
-use tidewater_store::{OwnerClaim, RunStore, SqliteStore, StoreError};
+use tidewater_store::{ControlStore, OwnerClaim, RunStore, SqliteStore, StoreError};
 
 use crate::fixtures::{TempSqliteStore, instant, new_run, store_path, temp_sqlite_store};
 
@@ -22,10 +21,9 @@ async fn open_creates_the_file_and_its_folders() {
 #[tokio::test]
 async fn the_file_uses_write_ahead_logging() {
     let fixture = temp_sqlite_store().await;
-    let mut connection = raw_connection(&fixture.folder).await;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut connection)
-        .await
+    let connection = raw_connection(&fixture.folder);
+    let mode: String = connection
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .expect("read the journal mode");
     assert_eq!(mode, "wal");
 }
@@ -352,14 +350,12 @@ async fn an_unknown_state_in_the_file_is_reported_as_corrupt() {
         .create_run(new_run("tampered", ["task".into()]))
         .await
         .expect("create_run");
-    let mut connection = raw_connection(&fixture.folder).await;
-    sqlx::query("UPDATE task_instances SET state = 'exploded'")
-        .execute(&mut connection)
-        .await
+    let connection = raw_connection(&fixture.folder);
+    connection
+        .execute("UPDATE task_instances SET state = 'exploded'", [])
         .expect("tamper with the task state");
-    sqlx::query("UPDATE runs SET triggered_by = 'cron'")
-        .execute(&mut connection)
-        .await
+    connection
+        .execute("UPDATE runs SET triggered_by = 'cron'", [])
         .expect("tamper with the trigger");
 
     let result = fixture.task_instances(run.id).await;
@@ -392,9 +388,83 @@ async fn everything(store: &SqliteStore, id: RunId) -> Everything {
 }
 
 /// A plain connection to the store's file, as another tool would open it.
-async fn raw_connection(folder: &tempfile::TempDir) -> SqliteConnection {
-    let url = format!("sqlite://{}", store_path(folder).display());
-    SqliteConnection::connect(&url)
-        .await
-        .expect("connect to the store's file")
+fn raw_connection(folder: &tempfile::TempDir) -> Connection {
+    Connection::open(store_path(folder)).expect("connect to the store's file")
+}
+
+/// Stores written before the schema version was kept in the file's `user_version` recorded
+/// the applied scripts in `_sqlx_migrations`: opening one applies only the missing scripts
+/// and keeps every record.
+#[tokio::test]
+async fn a_store_that_recorded_its_scripts_in_sqlx_migrations_is_brought_up_to_date() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let path = store_path(&folder);
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("the folder");
+    {
+        let old = Connection::open(&path).expect("create the old store");
+        old.execute_batch(include_str!("../../migrations/0001_runs.sql"))
+            .expect("script 1");
+        old.execute_batch(include_str!("../../migrations/0002_control.sql"))
+            .expect("script 2");
+        old.execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+                 installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL,
+                 checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);
+             INSERT INTO _sqlx_migrations VALUES (1, 'runs', CURRENT_TIMESTAMP, TRUE, x'00', 1);
+             INSERT INTO _sqlx_migrations VALUES (2, 'control', CURRENT_TIMESTAMP, TRUE, x'00', 1);
+             INSERT INTO runs (workflow, interval_start, interval_end, triggered_by, params, state,
+                 workflow_hash, workflow_source, created_at)
+             VALUES ('old', 0, 3600000000, 'manual', '{}', 'queued', 'hash', 'name: old', 0);",
+        )
+        .expect("record scripts 1 and 2 the old way");
+    }
+
+    let store = SqliteStore::open(&path).await.expect("open the old store");
+    let old_run = RunId(1);
+    assert_eq!(
+        store
+            .run(old_run)
+            .await
+            .expect("run")
+            .map(|run| run.workflow.to_string()),
+        Some("old".to_owned())
+    );
+    // Script 3 (cancel requests) was applied.
+    assert!(
+        store
+            .request_cancel(old_run, instant("2026-03-01T00:00:00Z"))
+            .await
+            .expect("request_cancel")
+    );
+    drop(store);
+    let connection = Connection::open(&path).expect("connect");
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("user_version");
+    assert_eq!(version, 3);
+    let old_table: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = '_sqlx_migrations'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("look for the old table");
+    assert_eq!(old_table, 0);
+}
+
+/// A store written by a newer Tidewater (a schema this build does not know) is refused with
+/// a message that says so, and left as it was.
+#[tokio::test]
+async fn a_store_of_a_newer_schema_is_refused() {
+    let fixture = temp_sqlite_store().await;
+    let path = store_path(&fixture.folder);
+    raw_connection(&fixture.folder)
+        .execute_batch("PRAGMA user_version = 99")
+        .expect("pretend a newer version wrote it");
+    let error = match SqliteStore::open(&path).await {
+        Ok(_) => panic!("a newer store must be refused"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("schema version 99"), "{error}");
+    assert!(error.contains("newer tidewater"), "{error}");
 }

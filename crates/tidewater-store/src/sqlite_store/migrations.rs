@@ -1,0 +1,96 @@
+//! The schema, built by the numbered scripts in `migrations/`, embedded in the binary.
+//!
+//! The file's `user_version` is the number of the last script applied. Opening the store
+//! reads it (a header field, no lock taken) and, only when scripts are missing, applies them
+//! in one `IMMEDIATE` transaction: two processes opening a new file at once then take turns,
+//! and the second finds the schema up to date. Stores written before `user_version` was used
+//! kept the applied scripts' numbers in a `_sqlx_migrations` table; it is read once and
+//! dropped.
+
+use rusqlite::{OptionalExtension, Transaction};
+
+use super::connection::Link;
+use crate::StoreError;
+
+/// Every script, in order; a script's number is its place in this list, counting from 1.
+const MIGRATIONS: [(&str, &str); 3] = [
+    ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
+    (
+        "0002_control",
+        include_str!("../../migrations/0002_control.sql"),
+    ),
+    (
+        "0003_cancel",
+        include_str!("../../migrations/0003_cancel.sql"),
+    ),
+];
+
+/// The `user_version` of an up-to-date file.
+const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub(super) async fn migrate(link: &Link) -> Result<(), StoreError> {
+    let version = link
+        .call(|connection| Ok(user_version(connection)?))
+        .await?;
+    if version == LATEST {
+        return Ok(());
+    }
+    check_known(version)?;
+    link.write(|transaction| {
+        // Read again under the write lock: another process may have migrated meanwhile.
+        let mut version = user_version(transaction)?;
+        if version == 0 {
+            version = version_recorded_by_sqlx(transaction)?;
+        }
+        check_known(version)?;
+        for (index, (name, script)) in MIGRATIONS.iter().enumerate() {
+            if (index as i64) < version {
+                continue;
+            }
+            transaction
+                .execute_batch(script)
+                .map_err(|error| StoreError::Migrate(format!("script {name}: {error}")))?;
+        }
+        transaction.execute_batch("DROP TABLE IF EXISTS _sqlx_migrations")?;
+        transaction.pragma_update(None, "user_version", LATEST)?;
+        Ok(())
+    })
+    .await
+}
+
+fn user_version(connection: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    connection.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// A newer Tidewater may have added scripts this one does not know; writing to its file
+/// could break it.
+fn check_known(version: i64) -> Result<(), StoreError> {
+    if (0..=LATEST).contains(&version) {
+        Ok(())
+    } else {
+        Err(StoreError::Migrate(format!(
+            "the store has schema version {version}, and this tidewater knows versions up to \
+             {LATEST}: it was written by a newer tidewater"
+        )))
+    }
+}
+
+/// The number of scripts applied to a store that recorded them in `_sqlx_migrations`
+/// (numbered like the scripts here), or 0 for a new file.
+fn version_recorded_by_sqlx(transaction: &Transaction<'_>) -> Result<i64, StoreError> {
+    let has_table: Option<i64> = transaction
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_sqlx_migrations'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if has_table.is_none() {
+        return Ok(0);
+    }
+    Ok(transaction.query_row(
+        "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success",
+        [],
+        |row| row.get(0),
+    )?)
+}
