@@ -256,7 +256,7 @@ async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
             reason: FailureReason::Exit { code: 127 }
         }]
     );
-    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/broken/1.log")).expect("log");
+    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/broken.1.log")).expect("log");
     assert!(log.contains("no-such-command-xyz: not found"), "{log}");
 }
 
@@ -297,7 +297,7 @@ tasks:
         std::fs::read_to_string(harness.path("after.txt")).expect("read"),
         "after\n"
     );
-    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/wait_for_flag/1.log"))
+    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/wait_for_flag.1.log"))
         .expect("log");
     assert!(
         log.contains("waiting for a file matching flags/2026-01-01.ready"),
