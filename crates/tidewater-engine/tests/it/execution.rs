@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use tidewater_core::{AttemptOutcome, FailureReason, RunState, TaskName};
-use tidewater_engine::{CancelHandle, Resume, is_alive, process_identity};
+use tidewater_engine::{CancelHandle, Resume, is_alive, kill_marked, process_identity};
 use tidewater_store::RunStore;
 
 use crate::harness::{Harness, wait_for_file};
@@ -258,6 +258,43 @@ async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
     );
     let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/broken.1.log")).expect("log");
     assert!(log.contains("no-such-command-xyz: not found"), "{log}");
+}
+
+/// The `sh` runner starts the process before it creates the log file: when the file then
+/// cannot be created, the process must not be left running without anyone supervising it.
+#[tokio::test]
+async fn a_log_that_cannot_be_created_fails_the_attempt_and_kills_its_process() {
+    let harness = Harness::new(TOML, "tasks:\n  hold:\n    sh: exec sleep 1000\n").await;
+    let run = harness.create_run().await;
+    // A folder where the log file goes: the file cannot be created.
+    std::fs::create_dir_all(harness.path(".tidewater/logs/1/hold.1.log")).expect("mkdir");
+    let state = harness
+        .executor(2, &[])
+        .execute(
+            &harness.loaded.workflow,
+            run,
+            Resume::Continue,
+            &CancelHandle::new(),
+        )
+        .await
+        .expect("executed");
+    assert!(matches!(state, RunState::Failed { .. }), "{state:?}");
+    let outcomes = outcomes(&harness, run, "hold").await;
+    assert!(
+        matches!(
+            &outcomes[..],
+            [AttemptOutcome::Failed {
+                reason: FailureReason::CouldNotStart { message }
+            }] if message.contains("cannot create the log file")
+        ),
+        "{outcomes:?}"
+    );
+    let marker = format!("{}#{run}#hold#1", harness.path(".tidewater").display());
+    assert_eq!(
+        kill_marked(&marker),
+        0,
+        "the attempt's process was still running after its failure was reported"
+    );
 }
 
 #[tokio::test]
