@@ -14,11 +14,12 @@
 //!
 //! Prints medians, ratios, the overhead per task, the CPU time this process (all its
 //! threads: the executor's and SQLite's, not the task processes) spent per task, and what
-//! creating one attempt's log folder and file costs in the same place at the same time. That
-//! last one moves the results most: each attempt creates two inodes, and on ext4 without a
-//! journal (this project's VMs) an inode costs about 10 µs in a quiet folder but up to
-//! 0.5 ms where many files were deleted shortly before (ext4 then skips every recently freed
-//! inode it finds). For the same reason the folders are removed only at the end.
+//! creating one attempt's log file costs in the same place at the same time. That last one
+//! moves the results most: each attempt creates an inode (its log file, in its run's folder),
+//! and on ext4 without a journal (this project's VMs) an inode costs about 10 µs in a quiet
+//! folder but up to 0.5 ms where many files were deleted shortly before (ext4 then skips
+//! every recently freed inode it finds). For the same reason the folders are removed only at
+//! the end.
 //!
 //! It never asserts times (STYLE.md). Run it in release:
 //! `cargo run --release -p tidewater-engine --example sh_overhead [-- RUNS [chain|fan]]`.
@@ -44,7 +45,7 @@ const DEFAULT_RUNS: usize = 9;
 const CHAIN_TASKS: usize = 50;
 const INDEPENDENT_TASKS: usize = 100;
 const INDEPENDENT_PARALLELISM: u32 = 2;
-/// How many log folders and files `log_file_creation` creates.
+/// How many log files `log_file_creation` creates.
 const LOG_PROBES: usize = 50;
 
 /// One benchmark: a workflow with its parallelism, and the shell command of its floor.
@@ -124,7 +125,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let tasks = scenario.workflow.tasks().len() as f64;
         println!(
             "{:<38} tidewater {ours:>6.1} ms  floor {floor:>6.1} ms  ratio {:.2}  \
-             overhead {:.3} ms/task  cpu {:.3} ms/task  log folder+file {log_file:.0} µs",
+             overhead {:.3} ms/task  cpu {:.3} ms/task  log file {log_file:.0} µs",
             scenario.description,
             ours / floor,
             (ours - floor) / tasks,
@@ -241,17 +242,15 @@ async fn execute(
     Ok(Measurement { elapsed, cpu })
 }
 
-/// The median time to create a folder and an empty file in it, as an attempt's log is
-/// created, measured `LOG_PROBES` times in a new folder inside `folder`.
+/// The median time to create an empty file, as an attempt's log is created in its run's
+/// folder, measured `LOG_PROBES` times in a new folder inside `folder`.
 fn log_file_creation(folder: &Path) -> Result<Duration, Box<dyn Error>> {
     let probe = folder.join("log-creation-probe");
     std::fs::create_dir(&probe)?;
     let mut times = Vec::with_capacity(LOG_PROBES);
     for index in 0..LOG_PROBES {
         let started = Instant::now();
-        let task = probe.join(format!("t{index}"));
-        std::fs::create_dir(&task)?;
-        std::fs::File::create(task.join("1.log"))?;
+        std::fs::File::create(probe.join(format!("t{index}.1.log")))?;
         times.push(started.elapsed());
     }
     Ok(median(times))

@@ -45,33 +45,24 @@ impl TaskRunner for ShRunner {
                 control: AttemptControl::finished(),
             };
         };
-        let log = match AttemptLog::create(&request.paths.log) {
-            Ok(log) => log,
-            Err(error) => {
-                report(failed_to_start(&format!(
-                    "cannot create the log file {}: {error}",
-                    request.paths.log.display()
-                )));
-                return StartedAttempt {
-                    process: None,
-                    control: AttemptControl::finished(),
-                };
-            }
-        };
+        // The process starts before its log file is created, so that creating the file (an
+        // inode, the dearest step left before the start) overlaps with the process running
+        // instead of delaying it. Its output waits in the pipes meanwhile.
         let command = match request.template.render(command) {
             Ok(command) => command,
             Err(error) => {
                 let message = format!("cannot render the command template: {error}");
-                log.note(&message);
-                log.flush();
-                report(failed_to_start(&message));
-                return StartedAttempt {
-                    process: None,
-                    control: AttemptControl::finished(),
-                };
+                return not_started(&request.paths.log, &message, report);
             }
         };
-        log.note(format!("attempt {attempt}: sh -c {command:?}"));
+        // `$TIDEWATER_OUTPUT` lives in the log folder, which must exist before the process
+        // can write there; once per run it is created, for the other attempts it is a stat.
+        if let Some(folder) = request.paths.output.parent()
+            && let Err(error) = std::fs::create_dir_all(folder)
+        {
+            let message = format!("cannot create the log folder {}: {error}", folder.display());
+            return not_started(&request.paths.log, &message, report);
+        }
         let _ = std::fs::remove_file(&request.paths.output);
 
         let mut process = Command::new("/bin/sh");
@@ -95,15 +86,38 @@ impl TaskRunner for ShRunner {
             Ok(child) => child,
             Err(error) => {
                 let message = format!("cannot start /bin/sh: {error}");
-                log.note(&message);
-                log.flush();
-                report(failed_to_start(&message));
+                return not_started(&request.paths.log, &message, report);
+            }
+        };
+        let log = match AttemptLog::create(&request.paths.log) {
+            Ok(log) => log,
+            Err(error) => {
+                let message = format!(
+                    "cannot create the log file {}: {error}",
+                    request.paths.log.display()
+                );
+                // An attempt without a log is not started: its output would be lost. The
+                // process already runs, and must not outlive the attempt unsupervised.
+                tokio::spawn(async move {
+                    match child.id() {
+                        Some(pid) => signal_group(pid as i32, Signal::SIGKILL),
+                        None => {
+                            let _ = child.start_kill();
+                        }
+                    }
+                    let _ = child.wait().await;
+                    report(failed_to_start(&message));
+                });
+                // Reported once the process is reaped; there is nothing left to stop.
                 return StartedAttempt {
                     process: None,
                     control: AttemptControl::finished(),
                 };
             }
         };
+        // Written before the supervising task below copies any output line, so it stays the
+        // log's first line.
+        log.note(format!("attempt {attempt}: sh -c {command:?}"));
         let pid = child.id().map(|pid| pid as i32);
         let identity = pid.and_then(process_identity);
         let stdout = child.stdout.take();
@@ -244,6 +258,24 @@ fn read_output(path: &std::path::Path) -> Result<Option<serde_json::Value>, Stri
         Ok(value @ serde_json::Value::Object(_)) => Ok(Some(value)),
         Ok(_) => Err("$TIDEWATER_OUTPUT must hold a JSON object".to_owned()),
         Err(error) => Err(format!("$TIDEWATER_OUTPUT is not valid JSON: {error}")),
+    }
+}
+
+/// Ends an attempt whose process never started: the reason goes to its log, if the log can be
+/// created (the report carries it either way), and to the executor.
+fn not_started(
+    log_path: &std::path::Path,
+    message: &str,
+    report: impl FnOnce(AttemptOutcome),
+) -> StartedAttempt {
+    if let Ok(log) = AttemptLog::create(log_path) {
+        log.note(message);
+        log.flush();
+    }
+    report(failed_to_start(message));
+    StartedAttempt {
+        process: None,
+        control: AttemptControl::finished(),
     }
 }
 

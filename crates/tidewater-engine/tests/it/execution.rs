@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use tidewater_core::{AttemptOutcome, FailureReason, RunState, TaskName};
-use tidewater_engine::{CancelHandle, Resume, is_alive, process_identity};
+use tidewater_engine::{CancelHandle, Resume, is_alive, kill_marked, process_identity};
 use tidewater_store::RunStore;
 
 use crate::harness::{Harness, wait_for_file};
@@ -256,8 +256,45 @@ async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
             reason: FailureReason::Exit { code: 127 }
         }]
     );
-    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/broken/1.log")).expect("log");
+    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/broken.1.log")).expect("log");
     assert!(log.contains("no-such-command-xyz: not found"), "{log}");
+}
+
+/// The `sh` runner starts the process before it creates the log file: when the file then
+/// cannot be created, the process must not be left running without anyone supervising it.
+#[tokio::test]
+async fn a_log_that_cannot_be_created_fails_the_attempt_and_kills_its_process() {
+    let harness = Harness::new(TOML, "tasks:\n  hold:\n    sh: exec sleep 1000\n").await;
+    let run = harness.create_run().await;
+    // A folder where the log file goes: the file cannot be created.
+    std::fs::create_dir_all(harness.path(".tidewater/logs/1/hold.1.log")).expect("mkdir");
+    let state = harness
+        .executor(2, &[])
+        .execute(
+            &harness.loaded.workflow,
+            run,
+            Resume::Continue,
+            &CancelHandle::new(),
+        )
+        .await
+        .expect("executed");
+    assert!(matches!(state, RunState::Failed { .. }), "{state:?}");
+    let outcomes = outcomes(&harness, run, "hold").await;
+    assert!(
+        matches!(
+            &outcomes[..],
+            [AttemptOutcome::Failed {
+                reason: FailureReason::CouldNotStart { message }
+            }] if message.contains("cannot create the log file")
+        ),
+        "{outcomes:?}"
+    );
+    let marker = format!("{}#{run}#hold#1", harness.path(".tidewater").display());
+    assert_eq!(
+        kill_marked(&marker),
+        0,
+        "the attempt's process was still running after its failure was reported"
+    );
 }
 
 #[tokio::test]
@@ -297,7 +334,7 @@ tasks:
         std::fs::read_to_string(harness.path("after.txt")).expect("read"),
         "after\n"
     );
-    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/wait_for_flag/1.log"))
+    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/wait_for_flag.1.log"))
         .expect("log");
     assert!(
         log.contains("waiting for a file matching flags/2026-01-01.ready"),

@@ -112,7 +112,7 @@ async fn a_sensor_waits_until_the_other_workflow_has_a_succeeded_run_of_the_inte
         std::fs::read_to_string(harness.path("after.txt")).expect("read"),
         "after\n"
     );
-    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/orders_loaded/1.log"))
+    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/orders_loaded.1.log"))
         .expect("log");
     assert!(
         log.contains(&format!(

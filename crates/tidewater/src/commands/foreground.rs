@@ -7,6 +7,7 @@ use tidewater_core::{AttemptOutcome, RunId, RunState, TaskState, Workflow};
 use tidewater_engine::{CancelHandle, Resume};
 use tidewater_store::{ControlStore, RunStore};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::Instant;
 
 use crate::Outcome;
 use crate::output;
@@ -35,7 +36,11 @@ pub async fn execute(
         let cancel = cancel.clone();
         let store = context.store.clone();
         async move {
-            let mut look = tokio::time::interval(CANCEL_POLL);
+            // The first look comes after one period, not at once: at the start the executor
+            // reads the store itself, and a concurrent read would open a second connection
+            // for a request that a just-started run almost never has. SIGUSR1 still wakes
+            // this at once.
+            let mut look = tokio::time::interval_at(Instant::now() + CANCEL_POLL, CANCEL_POLL);
             loop {
                 tokio::select! {
                     _ = interrupt.recv() => break,

@@ -43,9 +43,17 @@ pub async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outcome> {
             ),
         },
     };
-    let paths = AttemptPaths::new(&context.project.config.state_dir, record.id, &task, attempt);
-    let text = std::fs::read(&paths.log)
-        .with_context(|| format!("cannot read the log {}", paths.log.display()))?;
+    let state_dir = &context.project.config.state_dir;
+    let log = AttemptPaths::new(state_dir, record.id, &task, attempt).log;
+    // Runs recorded before one log folder per run keep their logs where they were.
+    let old = AttemptPaths::folder_per_task_log(state_dir, record.id, &task, attempt);
+    let log = if !log.exists() && old.exists() {
+        old
+    } else {
+        log
+    };
+    let text =
+        std::fs::read(&log).with_context(|| format!("cannot read the log {}", log.display()))?;
     crate::output::write_stdout(&text);
     Ok(Outcome::Success)
 }

@@ -108,6 +108,30 @@ fn logs_show_each_attempt_with_timestamps() {
     assert!(text(&missing.stderr).contains("has no attempt 2"));
 }
 
+/// Guards the logs of runs recorded before one log folder per run
+/// (`logs/<run>/<task>/<attempt>.log`): they stay readable.
+#[test]
+fn logs_of_a_run_recorded_with_a_folder_per_task_are_still_shown() {
+    let project = TestProject::new("", &[("hello.yaml", "tasks:\n  hello:\n    sh: echo hi\n")]);
+    assert_eq!(
+        project
+            .run(&["run", "hello", "--date", "2026-03-04"])
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::create_dir(project.path(".tidewater/logs/1/hello")).expect("create the old folder");
+    std::fs::rename(
+        project.path(".tidewater/logs/1/hello.1.log"),
+        project.path(".tidewater/logs/1/hello/1.log"),
+    )
+    .expect("move the log where the old layout kept it");
+    let logs = project.run(&["logs", "1", "hello"]);
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    let log = text(&logs.stdout);
+    assert!(log.lines().any(|line| line.ends_with("out| hi")), "{log}");
+}
+
 #[test]
 fn trigger_rules_and_handlers_decide_what_runs_after_a_failure() {
     let project = TestProject::new(
