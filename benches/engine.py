@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Engine benchmarks: Tidewater against floors measured in the same run.
 
-Usage: python3 benches/engine.py [--runs N] [--binary PATH]
+Usage: python3 benches/engine.py [--runs N] [--binary PATH] [--baseline PATH]
 
 Builds the release binary unless --binary is given, then for each scenario times the
 Tidewater command and its floor alternately, N times each, and prints medians and the ratio.
+With --baseline (an earlier build), the process scenarios also time that build, interleaved
+with the others, so that a change is measured before and after in the same window.
 Nothing here asserts a time: results go to BENCHMARKS.md by hand.
 """
 
@@ -64,15 +66,20 @@ def fan_out_in(count):
     return "\n".join(lines) + "\n"
 
 
-def compare(name, ours, floor, runs):
-    ours_times, floor_times = [], []
+def compare(name, ours, floor, runs, baseline=None):
+    ours_times, floor_times, baseline_times = [], [], []
     for _ in range(runs):
         floor_times.append(floor())
         ours_times.append(ours())
+        if baseline:
+            baseline_times.append(baseline())
     ours_median = statistics.median(ours_times)
     floor_median = statistics.median(floor_times)
     print(f"{name}: tidewater {ours_median * 1000:.1f} ms, floor {floor_median * 1000:.1f} ms, "
           f"ratio {ours_median / floor_median:.2f} (median of {runs})")
+    if baseline:
+        baseline_median = statistics.median(baseline_times)
+        print(f"  baseline build {baseline_median * 1000:.1f} ms, ratio {baseline_median / floor_median:.2f}")
     return ours_median, floor_median
 
 
@@ -80,6 +87,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--binary")
+    parser.add_argument("--baseline", help="an earlier build to time alongside --binary")
     args = parser.parse_args()
     binary = args.binary
     if not binary:
@@ -88,17 +96,23 @@ def main():
 
     directory = project({"chain50": chain(50), "fan100": independent(100), "empty10k": fan_out_in(10_000)})
 
-    def run(workflow, *extra):
-        return lambda: timed([binary, "--project", directory, "run", workflow, "--date", "2026-01-01", *extra])
+    def run(workflow, *extra, build=None):
+        command = [build or binary, "--project", directory, "run", workflow, "--date", "2026-01-01", *extra]
+        return lambda: timed(command)
+
+    def baseline(workflow, *extra):
+        return run(workflow, *extra, build=args.baseline) if args.baseline else None
 
     print(f"machine: {os.cpu_count()} cores; binary: {binary}")
     ours, floor = compare("chain of 50 sh tasks vs a bash loop of 50 `sh -c true`",
                           run("chain50"),
-                          lambda: timed("for i in $(seq 50); do /bin/sh -c true; done", shell=True), args.runs)
+                          lambda: timed("for i in $(seq 50); do /bin/sh -c true; done", shell=True), args.runs,
+                          baseline("chain50"))
     print(f"  orchestration overhead per task: {(ours - floor) / 50 * 1000:.2f} ms")
     ours, floor = compare("100 independent sh tasks at --parallelism 2 vs xargs -P2",
                           run("fan100", "--parallelism", "2"),
-                          lambda: timed("seq 100 | xargs -P2 -I{} /bin/sh -c true", shell=True), args.runs)
+                          lambda: timed("seq 100 | xargs -P2 -I{} /bin/sh -c true", shell=True), args.runs,
+                          baseline("fan100", "--parallelism", "2"))
     print(f"  orchestration overhead per task: {(ours - floor) / 100 * 1000:.2f} ms")
 
     empty_times = [run("empty10k")() for _ in range(args.runs)]

@@ -10,11 +10,20 @@ pub struct AttemptLog {
 }
 
 impl AttemptLog {
+    /// Creates (or empties) the log file, and its folder if that does not exist yet.
     pub fn create(path: &Path) -> std::io::Result<AttemptLog> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = std::fs::File::create(path)?;
+        // Most attempts log into a folder that exists (the run's, made by its first attempt or
+        // by the runner): try the file first, and make the folder only when it is missing.
+        let file = match std::fs::File::create(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                match path.parent() {
+                    Some(dir) => std::fs::create_dir_all(dir)?,
+                    None => return Err(error),
+                }
+                std::fs::File::create(path)?
+            }
+            result => result?,
+        };
         Ok(AttemptLog {
             file: Arc::new(Mutex::new(std::io::BufWriter::new(file))),
         })

@@ -50,9 +50,9 @@ impl SqliteStore {
         Ok(SqliteStore { link })
     }
 
-    /// Closes the connection. When the last connection to the file closes, SQLite folds the
-    /// write-ahead log into the main file, so the next process to open it has no log to
-    /// read back. Dropping the store does the same.
+    /// Closes the connection (dropping the store does the same). The write-ahead log is not
+    /// folded into the main file on close: its commits are durable as they are, and the next
+    /// process to open the file reads them back from the log.
     pub async fn close(self) {
         drop(self);
     }

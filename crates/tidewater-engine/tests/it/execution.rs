@@ -1,27 +1,12 @@
 use std::time::Duration;
 
-use tidewater_core::{AttemptOutcome, FailureReason, RunState, TaskName};
+use tidewater_core::{AttemptOutcome, FailureReason, RunState};
 use tidewater_engine::{CancelHandle, Resume, is_alive, kill_marked, process_identity};
 use tidewater_store::RunStore;
 
 use crate::harness::{Harness, wait_for_file};
 
 const TOML: &str = "[pools.api]\nslots = 2\n";
-
-async fn outcomes(
-    harness: &Harness,
-    run: tidewater_core::RunId,
-    task: &str,
-) -> Vec<AttemptOutcome> {
-    harness
-        .store
-        .attempts(run, Some(&TaskName::new(task)))
-        .await
-        .expect("attempts")
-        .into_iter()
-        .map(|record| record.finished.expect("finished").1)
-        .collect()
-}
 
 #[tokio::test]
 async fn a_failed_task_is_retried_when_the_clock_passes_its_delay() {
@@ -51,7 +36,7 @@ tasks:
     let state = execution.await.expect("joined").expect("executed");
     assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
     assert_eq!(
-        outcomes(&harness, run, "flaky").await,
+        harness.outcomes(run, "flaky").await,
         vec![
             AttemptOutcome::Failed {
                 reason: FailureReason::Exit { code: 3 }
@@ -93,7 +78,7 @@ tasks:
     let state = execution.await.expect("joined").expect("executed");
     assert!(matches!(state, RunState::Failed { .. }));
     assert_eq!(
-        outcomes(&harness, run, "slow").await,
+        harness.outcomes(run, "slow").await,
         vec![AttemptOutcome::Failed {
             reason: FailureReason::TimedOut
         }]
@@ -138,7 +123,7 @@ tasks:
     let state = execution.await.expect("joined").expect("executed");
     assert!(matches!(state, RunState::Cancelled { .. }), "{state:?}");
     assert_eq!(
-        outcomes(&harness, run, "slow").await,
+        harness.outcomes(run, "slow").await,
         vec![AttemptOutcome::Failed {
             reason: FailureReason::Cancelled
         }]
@@ -251,7 +236,7 @@ async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
         .expect("executed");
     assert!(matches!(state, RunState::Failed { .. }));
     assert_eq!(
-        outcomes(&harness, run, "broken").await,
+        harness.outcomes(run, "broken").await,
         vec![AttemptOutcome::Failed {
             reason: FailureReason::Exit { code: 127 }
         }]
@@ -279,7 +264,7 @@ async fn a_log_that_cannot_be_created_fails_the_attempt_and_kills_its_process() 
         .await
         .expect("executed");
     assert!(matches!(state, RunState::Failed { .. }), "{state:?}");
-    let outcomes = outcomes(&harness, run, "hold").await;
+    let outcomes = harness.outcomes(run, "hold").await;
     assert!(
         matches!(
             &outcomes[..],
@@ -369,7 +354,7 @@ async fn a_sensor_times_out_when_its_condition_never_holds() {
     let state = execution.await.expect("joined").expect("executed");
     assert!(matches!(state, RunState::Failed { .. }));
     assert_eq!(
-        outcomes(&harness, run, "wait").await,
+        harness.outcomes(run, "wait").await,
         vec![AttemptOutcome::Failed {
             reason: FailureReason::TimedOut
         }]

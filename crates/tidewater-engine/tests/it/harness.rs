@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use tidewater_core::{
-    Change, DataInterval, PoolName, QueueLimits, RunId, RunView, TaskState, Timestamp, Workflow,
+    AttemptOutcome, Change, DataInterval, PoolName, QueueLimits, RunId, RunView, TaskName,
+    TaskState, Timestamp, Workflow,
 };
 use tidewater_engine::{Executor, ExecutorSettings, ManualClock, RunObserver};
 use tidewater_spec::{LoadedWorkflow, Project};
@@ -191,6 +192,17 @@ impl Harness {
             settings,
             self.observer.clone(),
         )
+    }
+
+    /// The outcomes of `task`'s finished attempts in `run`, in order.
+    pub async fn outcomes(&self, run: RunId, task: &str) -> Vec<AttemptOutcome> {
+        self.store
+            .attempts(run, Some(&TaskName::new(task)))
+            .await
+            .expect("attempts")
+            .into_iter()
+            .map(|record| record.finished.expect("finished").1)
+            .collect()
     }
 
     /// Waits until `task` reaches a state named `state` (e.g. "up_for_retry", "pid").

@@ -3,26 +3,11 @@
 
 use std::time::Duration;
 
-use tidewater_core::{AttemptOutcome, FailureReason, RunState, TaskName};
+use tidewater_core::{AttemptOutcome, FailureReason, RunState};
 use tidewater_engine::{CancelHandle, Resume};
-use tidewater_store::{RunStore, RunTrigger};
+use tidewater_store::RunTrigger;
 
 use crate::harness::{Harness, wait_for_file};
-
-async fn outcomes(
-    harness: &Harness,
-    run: tidewater_core::RunId,
-    task: &str,
-) -> Vec<AttemptOutcome> {
-    harness
-        .store
-        .attempts(run, Some(&TaskName::new(task)))
-        .await
-        .expect("attempts")
-        .into_iter()
-        .map(|record| record.finished.expect("finished").1)
-        .collect()
-}
 
 /// The run's final state. Bounded, so that an executor that never wakes for a timer fails
 /// the test instead of hanging it (a bound on a hung test, not a wait for time to pass).
@@ -67,7 +52,7 @@ on_failure:
     let state = ended(execution).await;
     assert!(matches!(state, RunState::Failed { .. }), "{state:?}");
     assert_eq!(
-        outcomes(&harness, run, "slow").await,
+        harness.outcomes(run, "slow").await,
         vec![AttemptOutcome::Failed {
             reason: FailureReason::RunTimedOut
         }],
@@ -113,5 +98,5 @@ on_deadline_miss:
     std::fs::write(harness.path("go"), "").expect("write");
     let state = ended(execution).await;
     assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
-    assert_eq!(outcomes(&harness, run, "on_deadline_miss").await.len(), 1);
+    assert_eq!(harness.outcomes(run, "on_deadline_miss").await.len(), 1);
 }

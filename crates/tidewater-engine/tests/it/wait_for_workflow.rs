@@ -63,21 +63,6 @@ impl RunProbe for FakeRunProbe {
     }
 }
 
-async fn outcomes(
-    harness: &Harness,
-    run: tidewater_core::RunId,
-    task: &str,
-) -> Vec<AttemptOutcome> {
-    harness
-        .store
-        .attempts(run, Some(&TaskName::new(task)))
-        .await
-        .expect("attempts")
-        .into_iter()
-        .map(|record| record.finished.expect("finished").1)
-        .collect()
-}
-
 #[tokio::test]
 async fn a_sensor_waits_until_the_other_workflow_has_a_succeeded_run_of_the_interval() {
     let mut harness = harness_waiting_for_daily_orders(WAITING).await;
@@ -142,7 +127,7 @@ async fn without_a_run_probe_waiting_for_a_workflow_fails_to_start_and_says_why(
         .await
         .expect("executed");
     assert!(matches!(state, RunState::Failed { .. }), "{state:?}");
-    let outcomes = outcomes(&harness, run, "orders_loaded").await;
+    let outcomes = harness.outcomes(run, "orders_loaded").await;
     let [
         AttemptOutcome::Failed {
             reason: FailureReason::CouldNotStart { message },
