@@ -199,16 +199,7 @@ tasks:
     )
     .await;
     let run = harness.create_run().await;
-    let state = harness
-        .executor(2, &[])
-        .execute(
-            &harness.loaded.workflow,
-            run,
-            Resume::Continue,
-            &CancelHandle::new(),
-        )
-        .await
-        .expect("executed");
+    let state = harness.run_to_end(run, 2).await;
     assert!(matches!(state, RunState::Succeeded { .. }));
     assert_eq!(
         std::fs::read_to_string(harness.path("used.txt")).expect("read"),
@@ -224,16 +215,7 @@ async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
     )
     .await;
     let run = harness.create_run().await;
-    let state = harness
-        .executor(2, &[])
-        .execute(
-            &harness.loaded.workflow,
-            run,
-            Resume::Continue,
-            &CancelHandle::new(),
-        )
-        .await
-        .expect("executed");
+    let state = harness.run_to_end(run, 2).await;
     assert!(matches!(state, RunState::Failed { .. }));
     assert_eq!(
         harness.outcomes(run, "broken").await,
@@ -253,16 +235,7 @@ async fn a_log_that_cannot_be_created_fails_the_attempt_and_kills_its_process() 
     let run = harness.create_run().await;
     // A folder where the log file goes: the file cannot be created.
     std::fs::create_dir_all(harness.path(".tidewater/logs/1/hold.1.log")).expect("mkdir");
-    let state = harness
-        .executor(2, &[])
-        .execute(
-            &harness.loaded.workflow,
-            run,
-            Resume::Continue,
-            &CancelHandle::new(),
-        )
-        .await
-        .expect("executed");
+    let state = harness.run_to_end(run, 2).await;
     assert!(matches!(state, RunState::Failed { .. }), "{state:?}");
     let outcomes = harness.outcomes(run, "hold").await;
     assert!(

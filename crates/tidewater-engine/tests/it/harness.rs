@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use tidewater_core::{
-    AttemptOutcome, Change, DataInterval, PoolName, QueueLimits, RunId, RunView, TaskName,
-    TaskState, Timestamp, Workflow,
+    AttemptOutcome, Change, DataInterval, PoolName, QueueLimits, RunId, RunState, RunView,
+    TaskName, TaskState, Timestamp, Workflow,
 };
-use tidewater_engine::{Executor, ExecutorSettings, ManualClock, RunObserver};
+use tidewater_engine::{
+    CancelHandle, Executor, ExecutorSettings, ManualClock, Resume, RunObserver,
+};
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{NewRun, RunStore, RunTrigger, SqliteStore};
 use tokio::sync::mpsc;
@@ -192,6 +194,20 @@ impl Harness {
             settings,
             self.observer.clone(),
         )
+    }
+
+    /// Executes `run` from where its record is until it ends, at `parallelism`, and returns
+    /// its final state.
+    pub async fn run_to_end(&self, run: RunId, parallelism: u32) -> RunState {
+        self.executor(parallelism, &[])
+            .execute(
+                &self.loaded.workflow,
+                run,
+                Resume::Continue,
+                &CancelHandle::new(),
+            )
+            .await
+            .expect("executed")
     }
 
     /// The outcomes of `task`'s finished attempts in `run`, in order.

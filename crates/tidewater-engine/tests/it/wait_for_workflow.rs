@@ -116,16 +116,7 @@ async fn a_sensor_waits_until_the_other_workflow_has_a_succeeded_run_of_the_inte
 async fn without_a_run_probe_waiting_for_a_workflow_fails_to_start_and_says_why() {
     let harness = harness_waiting_for_daily_orders(WAITING).await;
     let run = harness.create_run().await;
-    let state = harness
-        .executor(1, &[])
-        .execute(
-            &harness.loaded.workflow,
-            run,
-            Resume::Continue,
-            &CancelHandle::new(),
-        )
-        .await
-        .expect("executed");
+    let state = harness.run_to_end(run, 1).await;
     assert!(matches!(state, RunState::Failed { .. }), "{state:?}");
     let outcomes = harness.outcomes(run, "orders_loaded").await;
     let [
