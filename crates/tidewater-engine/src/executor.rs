@@ -320,7 +320,6 @@ impl<S: RunStore> Executor<S> {
             }
             if !changes.is_empty() {
                 self.store.apply(run, &changes).await?;
-                self.observer.changed(run, workflow, &changes, &view);
             }
             for action in actions {
                 match action {
@@ -350,6 +349,11 @@ impl<S: RunStore> Executor<S> {
                         }
                     }
                 }
+            }
+            // Reported once the actions are under way, so that writing progress does not
+            // delay the start of the next task's process.
+            if !changes.is_empty() {
+                self.observer.changed(run, workflow, &changes, &view);
             }
             if view.run.is_terminal() && running.is_empty() {
                 if !unrecorded.is_empty() {

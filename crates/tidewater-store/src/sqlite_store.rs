@@ -16,7 +16,7 @@ use rusqlite::{OptionalExtension, params};
 use tidewater_core::{Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName};
 
 use crate::{AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, StoreError};
-use batch::{Batch, json_rows};
+use batch::Batch;
 use codec::{
     decode_process, encode_process, encode_run_state, encode_task_state, encode_timestamp,
     encode_trigger,
@@ -64,7 +64,8 @@ impl SqliteStore {
         let state = RunState::Queued;
         let state_columns = encode_run_state(&state);
         let params = serde_json::Value::Object(run.params.clone()).to_string();
-        let tasks = json_rows(&run.tasks);
+        // A JSON array of the names, which one statement inserts with `json_each`.
+        let tasks = serde_json::to_string(&run.tasks).expect("task names serialize to JSON");
         let pending = encode_task_state(&TaskInstance::new().state);
         let inserted = self
             .link

@@ -1,8 +1,5 @@
-//! The changes of one `apply`, grouped by kind so that each kind is written by one statement
-//! over a JSON array of rows, however many changes the batch holds.
-//!
-//! One statement per change was the alternative: it costs a round trip to SQLite's worker
-//! thread per change, which is most of the time of a 10,000-task batch.
+//! The changes of one `apply`, grouped by kind, each kind written by its own statement, with
+//! repeated changes to the same row collapsed into the last one.
 //!
 //! Grouping reorders the changes, and the result is still what applying them in order gives:
 //! - each change kind touches its own table or columns (the run row, task instance rows,
@@ -15,7 +12,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
 use tidewater_core::{Change, RunId, RunState};
 
 use super::codec::{
@@ -37,27 +33,24 @@ pub(super) struct Batch<'a> {
     pub finished: Vec<FinishedRow<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub(super) struct TaskRow<'a> {
     pub task: &'a str,
-    #[serde(flatten)]
     pub state: TaskStateColumns<'static>,
     pub last_attempt: u32,
     pub attempt_base: u32,
-    /// JSON text; kept as a string inside the JSON row so that SQLite stores exactly what
-    /// serde wrote, and `None` stays distinct from the JSON value `null`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// JSON text; `None` stays distinct from the JSON value `null`.
     pub output: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub(super) struct StartedRow<'a> {
     pub task: &'a str,
     pub attempt: u32,
     pub started_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub(super) struct ProcessRow<'a> {
     pub task: &'a str,
     pub attempt: u32,
@@ -65,16 +58,24 @@ pub(super) struct ProcessRow<'a> {
     pub start_ticks: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub(super) struct FinishedRow<'a> {
     pub task: &'a str,
     pub attempt: u32,
     pub finished_at: i64,
-    #[serde(flatten)]
     pub outcome: AttemptOutcomeColumns<'static>,
 }
 
 impl<'a> Batch<'a> {
+    /// Whether the batch changes nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.run.is_none()
+            && self.tasks.is_empty()
+            && self.started.is_empty()
+            && self.processes.is_empty()
+            && self.finished.is_empty()
+    }
+
     /// Groups `changes`; refuses a batch that starts the same attempt twice.
     pub fn new(run: RunId, changes: &'a [Change]) -> Result<Batch<'a>, StoreError> {
         let mut run_state = None;
@@ -158,12 +159,6 @@ impl<'a> Batch<'a> {
             finished,
         })
     }
-}
-
-/// The JSON array that a bulk statement reads with `json_each`.
-pub(super) fn json_rows<T: Serialize>(rows: &[T]) -> String {
-    serde_json::to_string(rows)
-        .expect("rows of strings, integers and JSON text always serialize to JSON")
 }
 
 /// Keeps the last value given for each key, in the order the keys first appeared (so that an

@@ -5,7 +5,6 @@
 //! renaming a variant in the core cannot silently change what is on disk. Decoding never
 //! panics: a value this version does not know is [`StoreError::Corrupt`].
 
-use serde::Serialize;
 use tidewater_core::{
     Attempt, AttemptOutcome, FailureReason, ProcessIdentity, RunState, TaskState, Timestamp,
 };
@@ -105,20 +104,14 @@ pub(super) fn decode_run_state(columns: RunStateColumns<'_>) -> Result<RunState,
     })
 }
 
-/// The state columns of `task_instances`. Serialized (without the absent ones) into the JSON
-/// rows that `apply` writes in bulk.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The state columns of `task_instances`.
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct TaskStateColumns<'a> {
     pub state: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub queued_since: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_before: Option<i64>,
 }
 
@@ -211,21 +204,15 @@ pub(super) fn decode_task_state(columns: TaskStateColumns<'_>) -> Result<TaskSta
     })
 }
 
-/// The outcome columns of `attempts`. Serialized (without the absent ones) into the JSON rows
-/// that `apply` writes in bulk.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The outcome columns of `attempts`.
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct AttemptOutcomeColumns<'a> {
     pub outcome: &'a str,
     /// JSON text of the output.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
