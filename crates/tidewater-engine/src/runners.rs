@@ -30,7 +30,7 @@ impl Runners {
     /// another workflow's run needs [`Runners::with_run_probe`].
     pub fn new(probe: Option<Arc<dyn PartitionProbe>>) -> Runners {
         Runners {
-            sh: ShRunner,
+            sh: ShRunner::default(),
             wait: WaitRunner::new(probe.clone(), None),
             partition_probe: probe,
             registered: HashMap::new(),

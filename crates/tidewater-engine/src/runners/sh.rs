@@ -1,7 +1,9 @@
 //! `sh`: a shell command in a process group of its own, its output logged line by line
 //! with timestamps.
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
@@ -18,7 +20,30 @@ use crate::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAtte
 const MAX_OUTPUT_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Default)]
-pub struct ShRunner;
+pub struct ShRunner {
+    /// The log folder this runner made (or found) last. The attempts of a run share one, so
+    /// all but a run's first attempt skip making it again (a `mkdir` and a `stat`). One
+    /// folder only, so that a long-lived server does not gather one entry per run. Should
+    /// someone delete the folder meanwhile, creating the attempt's log file makes it again,
+    /// right after the process starts and long before a shell gets to write its output.
+    last_folder: Mutex<Option<PathBuf>>,
+}
+
+impl ShRunner {
+    /// Makes `folder` unless it is the folder made last.
+    fn make_folder(&self, folder: &Path) -> std::io::Result<()> {
+        let mut last = self
+            .last_folder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.as_deref() == Some(folder) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(folder)?;
+        *last = Some(folder.to_path_buf());
+        Ok(())
+    }
+}
 
 impl TaskRunner for ShRunner {
     fn start(
@@ -56,9 +81,9 @@ impl TaskRunner for ShRunner {
             }
         };
         // `$TIDEWATER_OUTPUT` lives in the log folder, which must exist before the process
-        // can write there; once per run it is created, for the other attempts it is a stat.
+        // can write there.
         if let Some(folder) = request.paths.output.parent()
-            && let Err(error) = std::fs::create_dir_all(folder)
+            && let Err(error) = self.make_folder(folder)
         {
             let message = format!("cannot create the log folder {}: {error}", folder.display());
             return not_started(&request.paths.log, &message, report);
