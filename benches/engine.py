@@ -94,14 +94,19 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "tidewater"], cwd=ROOT, check=True)
         binary = os.path.join(ROOT, "target", "release", "tidewater")
 
-    directory = project({"chain50": chain(50), "fan100": independent(100), "empty10k": fan_out_in(10_000)})
+    workflows = {"chain50": chain(50), "fan100": independent(100), "empty10k": fan_out_in(10_000)}
+    directory = project(workflows)
+    # The baseline build gets a project of its own: an older build refuses a store whose schema
+    # a newer one brought up to date.
+    baseline_directory = project(workflows) if args.baseline else None
 
-    def run(workflow, *extra, build=None):
-        command = [build or binary, "--project", directory, "run", workflow, "--date", "2026-01-01", *extra]
+    def run(workflow, *extra, build=None, where=None):
+        command = [build or binary, "--project", where or directory, "run", workflow, "--date", "2026-01-01",
+                   *extra]
         return lambda: timed(command)
 
     def baseline(workflow, *extra):
-        return run(workflow, *extra, build=args.baseline) if args.baseline else None
+        return run(workflow, *extra, build=args.baseline, where=baseline_directory) if args.baseline else None
 
     print(f"machine: {os.cpu_count()} cores; binary: {binary}")
     ours, floor = compare("chain of 50 sh tasks vs a bash loop of 50 `sh -c true`",

@@ -13,7 +13,7 @@ use super::connection::Link;
 use crate::StoreError;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 3] = [
+const MIGRATIONS: [(&str, &str); 4] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -22,6 +22,10 @@ const MIGRATIONS: [(&str, &str); 3] = [
     (
         "0003_cancel",
         include_str!("../../migrations/0003_cancel.sql"),
+    ),
+    (
+        "0004_attempts_without_rowid",
+        include_str!("../../migrations/0004_attempts_without_rowid.sql"),
     ),
 ];
 

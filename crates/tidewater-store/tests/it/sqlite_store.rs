@@ -400,6 +400,23 @@ fn raw_connection(folder: &tempfile::TempDir) -> Connection {
     Connection::open(store_path(folder)).expect("connect to the store's file")
 }
 
+/// The first schema scripts, as earlier Tidewaters applied them.
+const OLD_SCRIPTS: [&str; 3] = [
+    include_str!("../../migrations/0001_runs.sql"),
+    include_str!("../../migrations/0002_control.sql"),
+    include_str!("../../migrations/0003_cancel.sql"),
+];
+
+/// A store file at `path` made by an earlier Tidewater: the schema of `scripts`, nothing else.
+fn old_store(path: &std::path::Path, scripts: &[&str]) -> Connection {
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("the folder");
+    let old = Connection::open(path).expect("create the old store");
+    for script in scripts {
+        old.execute_batch(script).expect("an old script");
+    }
+    old
+}
+
 /// Stores written before the schema version was kept in the file's `user_version` recorded
 /// the applied scripts in `_sqlx_migrations`: opening one applies only the missing scripts
 /// and keeps every record.
@@ -407,13 +424,8 @@ fn raw_connection(folder: &tempfile::TempDir) -> Connection {
 async fn a_store_that_recorded_its_scripts_in_sqlx_migrations_is_brought_up_to_date() {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let path = store_path(&folder);
-    std::fs::create_dir_all(path.parent().expect("a parent")).expect("the folder");
     {
-        let old = Connection::open(&path).expect("create the old store");
-        old.execute_batch(include_str!("../../migrations/0001_runs.sql"))
-            .expect("script 1");
-        old.execute_batch(include_str!("../../migrations/0002_control.sql"))
-            .expect("script 2");
+        let old = old_store(&path, &OLD_SCRIPTS[..2]);
         old.execute_batch(
             "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
                  installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL,
@@ -449,7 +461,7 @@ async fn a_store_that_recorded_its_scripts_in_sqlx_migrations_is_brought_up_to_d
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let old_table: i64 = connection
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE name = '_sqlx_migrations'",
@@ -458,6 +470,87 @@ async fn a_store_that_recorded_its_scripts_in_sqlx_migrations_is_brought_up_to_d
         )
         .expect("look for the old table");
     assert_eq!(old_table, 0);
+}
+
+/// A store of schema version 3 kept `attempts` with a rowid. Opening it moves every attempt,
+/// all columns as they were, into the table without one; keys and checks still hold.
+#[tokio::test]
+async fn a_store_of_version_3_keeps_its_attempts_without_a_rowid() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let path = store_path(&folder);
+    {
+        let old = old_store(&path, &OLD_SCRIPTS[..3]);
+        old.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO runs (workflow, interval_start, interval_end, triggered_by, params, state,
+                 workflow_hash, workflow_source, created_at)
+             VALUES ('old', 0, 3600000000, 'manual', '{}', 'running', 'hash', 'name: old', 0);
+             INSERT INTO task_instances (run_id, task, position, state, last_attempt,
+                 attempt_base)
+             VALUES (1, 'load', 0, 'failed', 2, 0);
+             INSERT INTO attempts (run_id, task, attempt, started_at, pid, start_ticks,
+                 finished_at, outcome, failure, exit_code, message)
+             VALUES (1, 'load', 1, 10, 4242, 99, 20, 'failed', 'exit', 3, NULL),
+                    (1, 'load', 2, 30, NULL, NULL, NULL, NULL, NULL, NULL, NULL);",
+        )
+        .expect("an old run with two attempts");
+    }
+
+    let store = SqliteStore::open(&path).await.expect("open the old store");
+    let attempts = store.attempts(RunId(1), None).await.expect("attempts");
+    let summary: Vec<_> = attempts
+        .iter()
+        .map(|record| {
+            (
+                record.attempt,
+                record.process.map(|process| process.pid),
+                record.finished.clone().map(|(_, outcome)| outcome),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                Attempt(1),
+                Some(4242),
+                Some(AttemptOutcome::Failed {
+                    reason: FailureReason::Exit { code: 3 }
+                })
+            ),
+            (Attempt(2), None, None),
+        ]
+    );
+    // The keys hold: an attempt started twice, or of a task the run lacks, is refused.
+    let start = |task: &str, attempt| Change::AttemptStarted {
+        task: TaskName::new(task),
+        attempt: Attempt(attempt),
+        started_at: instant("2026-03-01T00:00:00Z"),
+    };
+    let twice = store.apply(RunId(1), &[start("load", 2)]).await;
+    assert!(
+        matches!(twice, Err(StoreError::AttemptExists { .. })),
+        "{twice:?}"
+    );
+    let unknown = store.apply(RunId(1), &[start("other", 1)]).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NoSuchTask { .. })),
+        "{unknown:?}"
+    );
+    drop(store);
+    let connection = Connection::open(&path).expect("connect");
+    let table: String = connection
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'attempts'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("the attempts table");
+    assert!(table.ends_with("WITHOUT ROWID"), "{table}");
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("user_version");
+    assert_eq!(version, 4);
 }
 
 /// A store written by a newer Tidewater (a schema this build does not know) is refused with
