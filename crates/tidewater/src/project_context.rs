@@ -34,15 +34,32 @@ pub struct ReportedDiagnostics {
 impl ProjectContext {
     pub async fn open(root: &Path) -> anyhow::Result<ProjectContext> {
         let project = open_project(root)?;
-        let database = project.config.state_dir.join("tidewater.db");
-        let store = SqliteStore::open(&database)
-            .await
-            .with_context(|| format!("cannot open the store {}", database.display()))?;
+        let store = open_store(&project).await?;
+        Ok(ProjectContext { project, store })
+    }
 
-        Ok(ProjectContext {
+    /// [`ProjectContext::open`], and the workflow called `name`, parsed on a second thread
+    /// while this one opens the store: each takes about a millisecond of a command that
+    /// starts a run, and nothing of one needs the other.
+    pub async fn open_with_workflow(
+        root: &Path,
+        name: &str,
+    ) -> anyhow::Result<(ProjectContext, LoadedWorkflow)> {
+        let project = open_project(root)?;
+        let parsing = {
+            let project = project.clone();
+            let name = name.to_owned();
+            std::thread::spawn(move || load_workflow(&project, &name))
+        };
+        let store = open_store(&project).await;
+        let loaded = parsing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let context = ProjectContext {
             project,
-            store: Arc::new(store),
-        })
+            store: store?,
+        };
+        Ok((context, loaded?))
     }
 
     pub fn load_workflow(&self, name: &str) -> anyhow::Result<LoadedWorkflow> {
@@ -135,6 +152,14 @@ impl ProjectContext {
         )
         .with_runners(runners))
     }
+}
+
+async fn open_store(project: &Project) -> anyhow::Result<Arc<SqliteStore>> {
+    let database = project.config.state_dir.join("tidewater.db");
+    let store = SqliteStore::open(&database)
+        .await
+        .with_context(|| format!("cannot open the store {}", database.display()))?;
+    Ok(Arc::new(store))
 }
 
 pub fn open_project(root: &Path) -> anyhow::Result<Project> {

@@ -13,10 +13,10 @@ use crate::service_client::live_service;
 use crate::{output, time_arg};
 
 pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
+    let (context, loaded) = ProjectContext::open_with_workflow(project, &args.workflow).await?;
     let (loaded, record) = create_manual_run(
         &context,
-        &args.workflow,
+        loaded,
         args.date.as_deref(),
         args.interval.as_deref(),
         &args.params,
@@ -61,16 +61,15 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
     .await
 }
 
-/// Records a queued manual run of `workflow` for the requested interval and parameters
+/// Records a queued manual run of `loaded` for the requested interval and parameters
 /// (`run` executes or hands it over, `trigger` leaves it to the server).
 pub async fn create_manual_run(
     context: &ProjectContext,
-    workflow: &str,
+    loaded: LoadedWorkflow,
     date: Option<&str>,
     interval: Option<&str>,
     params: &[String],
 ) -> anyhow::Result<(LoadedWorkflow, RunRecord)> {
-    let loaded = context.load_workflow(workflow)?;
     let interval = requested_interval(&loaded.workflow, date, interval)?;
     let mut run = new_run(
         &loaded,
