@@ -355,6 +355,7 @@ impl<S: RunStore> Executor<S> {
             if !changes.is_empty() {
                 self.observer.changed(run, workflow, &changes, &view);
             }
+            self.runners.settle();
             if view.run.is_terminal() && running.is_empty() {
                 if !unrecorded.is_empty() {
                     self.store.apply(run, &unrecorded).await?;

@@ -48,6 +48,12 @@ impl Runners {
         self.registered.insert(kind, runner);
     }
 
+    /// Finishes what the runners left for after the executor acted (see
+    /// [`ShRunner::settle`]).
+    pub fn settle(&self) {
+        self.sh.settle();
+    }
+
     /// The runner for a task's action, or `None` if no runner is installed for its kind.
     pub fn runner_for(&self, action: &TaskAction) -> Option<&dyn TaskRunner> {
         match action {

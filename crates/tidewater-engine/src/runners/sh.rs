@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
@@ -27,9 +27,28 @@ pub struct ShRunner {
     /// someone delete the folder meanwhile, creating the attempt's log file makes it again,
     /// right after the process starts and long before a shell gets to write its output.
     last_folder: Mutex<Option<PathBuf>>,
+    /// Logs of finished attempts, complete but not yet written out: see [`ShRunner::settle`].
+    finished_logs: Arc<Mutex<Vec<AttemptLog>>>,
 }
 
 impl ShRunner {
+    /// Writes out and closes the logs of the attempts reported since the last call. An
+    /// attempt's log gets its last line before the attempt is reported, and is written out
+    /// here, after the executor has acted on the report, so that the write and the close are
+    /// not between one task's end and the next one's start. (A log still here when the runner
+    /// is dropped is written out then.)
+    pub fn settle(&self) {
+        let logs = std::mem::take(
+            &mut *self
+                .finished_logs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for log in logs {
+            log.flush();
+        }
+    }
+
     /// Makes `folder` unless it is the folder made last.
     fn make_folder(&self, folder: &Path) -> std::io::Result<()> {
         let mut last = self
@@ -156,6 +175,7 @@ impl TaskRunner for ShRunner {
         });
         let kill_grace = request.kill_grace;
         let output_path = request.paths.output.clone();
+        let finished_logs = self.finished_logs.clone();
         // One task per attempt: it waits for the process and copies both of its streams,
         // rather than a task per stream, which cost two more spawns and wake-ups per attempt.
         tokio::spawn(async move {
@@ -206,7 +226,10 @@ impl TaskRunner for ShRunner {
                 }
             };
             log.note(&summary);
-            log.flush();
+            finished_logs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(log);
             report(outcome);
         });
         StartedAttempt {

@@ -1,10 +1,10 @@
 use std::time::Duration;
 
 use tidewater_core::{AttemptOutcome, FailureReason, RunState};
-use tidewater_engine::{CancelHandle, Resume, is_alive, kill_marked, process_identity};
+use tidewater_engine::{CancelHandle, Resume, kill_marked, process_identity};
 use tidewater_store::RunStore;
 
-use crate::harness::{Harness, wait_for_file};
+use crate::harness::{Harness, wait_for_file, wait_until_ended};
 
 const TOML: &str = "[pools.api]\nslots = 2\n";
 
@@ -84,7 +84,7 @@ tasks:
         }]
     );
     assert!(
-        !is_alive(child),
+        wait_until_ended(child).await,
         "the background child of the timed-out task was killed"
     );
 }
@@ -130,16 +130,9 @@ tasks:
     );
 
     std::fs::write(harness.path("resumed"), "").expect("write");
-    let executor = harness.executor(2, &[]);
-    let state = executor
-        .execute(
-            &harness.loaded.workflow,
-            run,
-            Resume::Failed,
-            &CancelHandle::new(),
-        )
-        .await
-        .expect("executed");
+    let state = harness
+        .execute(&harness.executor(2, &[]), run, Resume::Failed)
+        .await;
     assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
     assert_eq!(
         std::fs::read_to_string(harness.path("ran.txt")).expect("read"),
@@ -225,6 +218,32 @@ async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
     );
     let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/broken.1.log")).expect("log");
     assert!(log.contains("no-such-command-xyz: not found"), "{log}");
+}
+
+/// An attempt's last log line is written out after the executor acted on its report (off
+/// the path from one task's end to the next one's start), and still before the run's
+/// execution returns: every log is complete then, the last task's too.
+#[tokio::test]
+async fn every_log_is_complete_when_the_execution_returns() {
+    let harness = Harness::new(
+        TOML,
+        "tasks:\n  first:\n    sh: echo one\n  last:\n    sh: echo two\n    needs: [first]\n",
+    )
+    .await;
+    let run = harness.create_run().await;
+    // Kept alive while the logs are read: dropping it would write out what it still held.
+    let executor = harness.executor(2, &[]);
+    let state = harness.execute(&executor, run, Resume::Continue).await;
+    assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
+    for (task, line) in [("first", "one"), ("last", "two")] {
+        let path = harness.path(&format!(".tidewater/logs/1/{task}.1.log"));
+        let log = std::fs::read_to_string(&path).expect("log");
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 3, "{log}");
+        assert!(lines[1].ends_with(&format!("out| {line}")), "{log}");
+        assert!(lines[2].contains("succeeded after"), "{log}");
+    }
+    drop(executor);
 }
 
 /// The `sh` runner starts the process before it creates the log file: when the file then

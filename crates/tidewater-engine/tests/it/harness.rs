@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use tidewater_core::{
-    AttemptOutcome, Change, DataInterval, PoolName, QueueLimits, RunId, RunState, RunView,
-    TaskName, TaskState, Timestamp, Workflow,
+    AttemptOutcome, Change, DataInterval, PoolName, ProcessIdentity, QueueLimits, RunId, RunState,
+    RunView, TaskName, TaskState, Timestamp, Workflow,
 };
 use tidewater_engine::{
-    CancelHandle, Executor, ExecutorSettings, ManualClock, Resume, RunObserver,
+    CancelHandle, Executor, ExecutorSettings, ManualClock, Resume, RunObserver, is_alive,
 };
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{NewRun, RunStore, RunTrigger, SqliteStore};
@@ -199,13 +199,20 @@ impl Harness {
     /// Executes `run` from where its record is until it ends, at `parallelism`, and returns
     /// its final state.
     pub async fn run_to_end(&self, run: RunId, parallelism: u32) -> RunState {
-        self.executor(parallelism, &[])
-            .execute(
-                &self.loaded.workflow,
-                run,
-                Resume::Continue,
-                &CancelHandle::new(),
-            )
+        self.execute(&self.executor(parallelism, &[]), run, Resume::Continue)
+            .await
+    }
+
+    /// Executes `run` with `executor` (kept by the caller) until it ends; returns its final
+    /// state.
+    pub async fn execute(
+        &self,
+        executor: &Executor<SqliteStore>,
+        run: RunId,
+        resume: Resume,
+    ) -> RunState {
+        executor
+            .execute(&self.loaded.workflow, run, resume, &CancelHandle::new())
             .await
             .expect("executed")
     }
@@ -255,4 +262,17 @@ pub async fn wait_for_file(path: &Path) -> String {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("{} never appeared", path.display());
+}
+
+/// Waits (bounded) until a process has ended. A killed process takes a moment to end after
+/// the signal is sent, and its group's pipes close just before it does.
+pub async fn wait_until_ended(process: ProcessIdentity) -> bool {
+    for _ in 0..6000 {
+        if !is_alive(process) {
+            return true;
+        }
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
 }
