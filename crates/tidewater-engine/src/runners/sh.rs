@@ -24,8 +24,9 @@ pub struct ShRunner {
     /// The log folder this runner made (or found) last. The attempts of a run share one, so
     /// all but a run's first attempt skip making it again (a `mkdir` and a `stat`). One
     /// folder only, so that a long-lived server does not gather one entry per run. Should
-    /// someone delete the folder meanwhile, creating the attempt's log file makes it again,
-    /// right after the process starts and long before a shell gets to write its output.
+    /// someone delete the folder meanwhile, creating the attempt's log file makes it again
+    /// right after the process starts, normally long before the shell writes its output; a
+    /// shell that is first fails its attempt with the error in the log.
     last_folder: Mutex<Option<PathBuf>>,
     /// Logs of finished attempts, complete but not yet written out: see [`ShRunner::settle`].
     finished_logs: Arc<Mutex<Vec<AttemptLog>>>,
