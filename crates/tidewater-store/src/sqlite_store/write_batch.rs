@@ -105,10 +105,7 @@ fn write_tasks(
     id: RunId,
     rows: &[TaskRow<'_>],
 ) -> Result<(), StoreError> {
-    let Some(mut statement) = prepare_for(transaction, rows, UPDATE_TASK)? else {
-        return Ok(());
-    };
-    for row in rows {
+    for_each_row(transaction, UPDATE_TASK, rows, |statement, row| {
         let changed = statement.execute(params![
             id.0,
             row.task,
@@ -128,8 +125,8 @@ fn write_tasks(
                 task: TaskName::new(row.task),
             });
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn insert_started(
@@ -137,15 +134,20 @@ fn insert_started(
     id: RunId,
     rows: &[StartedRow<'_>],
 ) -> Result<(), StoreError> {
-    let Some(mut statement) = prepare_for(transaction, rows, INSERT_STARTED)? else {
-        return Ok(());
-    };
-    for row in rows {
-        match statement.execute(params![id.0, row.task, row.attempt, row.started_at]) {
-            Ok(_) => {}
+    for_each_row(
+        transaction,
+        INSERT_STARTED,
+        rows,
+        |statement, row| match statement.execute(params![
+            id.0,
+            row.task,
+            row.attempt,
+            row.started_at
+        ]) {
+            Ok(_) => Ok(()),
             Err(error) if is_constraint(&error) => {
                 let task = TaskName::new(row.task);
-                return Err(if task_exists(transaction, id, &task)? {
+                Err(if task_exists(transaction, id, &task)? {
                     StoreError::AttemptExists {
                         run: id,
                         task,
@@ -153,12 +155,11 @@ fn insert_started(
                     }
                 } else {
                     StoreError::NoSuchTask { run: id, task }
-                });
+                })
             }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(())
+            Err(error) => Err(error.into()),
+        },
+    )
 }
 
 fn write_processes(
@@ -166,10 +167,7 @@ fn write_processes(
     id: RunId,
     rows: &[ProcessRow<'_>],
 ) -> Result<(), StoreError> {
-    let Some(mut statement) = prepare_for(transaction, rows, UPDATE_PROCESS)? else {
-        return Ok(());
-    };
-    for row in rows {
+    for_each_row(transaction, UPDATE_PROCESS, rows, |statement, row| {
         let changed = statement.execute(params![
             id.0,
             row.task,
@@ -177,9 +175,8 @@ fn write_processes(
             row.pid,
             row.start_ticks
         ])?;
-        expect_attempt(changed, id, row.task, row.attempt)?;
-    }
-    Ok(())
+        expect_attempt(changed, id, row.task, row.attempt)
+    })
 }
 
 fn write_finished(
@@ -187,10 +184,7 @@ fn write_finished(
     id: RunId,
     rows: &[FinishedRow<'_>],
 ) -> Result<(), StoreError> {
-    let Some(mut statement) = prepare_for(transaction, rows, UPDATE_FINISHED)? else {
-        return Ok(());
-    };
-    for row in rows {
+    for_each_row(transaction, UPDATE_FINISHED, rows, |statement, row| {
         let outcome = &row.outcome;
         let changed = statement.execute(params![
             id.0,
@@ -204,22 +198,23 @@ fn write_finished(
             outcome.signal,
             outcome.message,
         ])?;
-        expect_attempt(changed, id, row.task, row.attempt)?;
-    }
-    Ok(())
+        expect_attempt(changed, id, row.task, row.attempt)
+    })
 }
 
-/// The statement that writes `rows`, from the cache; `None` when there are none to write
-/// (a batch prepares only the statements it uses).
-fn prepare_for<'c, T>(
-    transaction: &'c Transaction<'_>,
-    rows: &[T],
+/// Runs `write` for each of `rows` with `statement`, from the cache. A batch prepares only
+/// the statements it uses: none when `rows` is empty.
+fn for_each_row<T>(
+    transaction: &Transaction<'_>,
     statement: &str,
-) -> Result<Option<CachedStatement<'c>>, StoreError> {
+    rows: &[T],
+    mut write: impl FnMut(&mut CachedStatement<'_>, &T) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     if rows.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
-    Ok(Some(transaction.prepare_cached(statement)?))
+    let mut statement = transaction.prepare_cached(statement)?;
+    rows.iter().try_for_each(|row| write(&mut statement, row))
 }
 
 /// An `UPDATE` of one attempt that changed no row: the attempt was never started.

@@ -37,8 +37,8 @@ pub async fn pause(project: &Path, args: PauseArgs, paused: bool) -> anyhow::Res
 
 pub async fn trigger(project: &Path, args: TriggerArgs) -> anyhow::Result<Outcome> {
     let (context, loaded) = ProjectContext::open_with_workflow(project, &args.workflow).await?;
-    let (loaded, record) =
-        create_manual_run(&context, loaded, args.date.as_deref(), None, &args.params).await?;
+    let record =
+        create_manual_run(&context, &loaded, args.date.as_deref(), None, &args.params).await?;
     let workflow = &loaded.workflow;
     let interval = record.interval;
     match live_service(&context.store).await? {

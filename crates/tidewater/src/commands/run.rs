@@ -14,9 +14,9 @@ use crate::{output, time_arg};
 
 pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
     let (context, loaded) = ProjectContext::open_with_workflow(project, &args.workflow).await?;
-    let (loaded, record) = create_manual_run(
+    let record = create_manual_run(
         &context,
-        loaded,
+        &loaded,
         args.date.as_deref(),
         args.interval.as_deref(),
         &args.params,
@@ -65,22 +65,21 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
 /// (`run` executes or hands it over, `trigger` leaves it to the server).
 pub async fn create_manual_run(
     context: &ProjectContext,
-    loaded: LoadedWorkflow,
+    loaded: &LoadedWorkflow,
     date: Option<&str>,
     interval: Option<&str>,
     params: &[String],
-) -> anyhow::Result<(LoadedWorkflow, RunRecord)> {
+) -> anyhow::Result<RunRecord> {
     let interval = requested_interval(&loaded.workflow, date, interval)?;
     let mut run = new_run(
-        &loaded,
+        loaded,
         interval,
         RunTrigger::Manual,
         None,
         chrono::Utc::now(),
     );
     run.params = requested_params(&loaded.workflow, params)?;
-    let record = context.store.create_run(run).await?;
-    Ok((loaded, record))
+    Ok(context.store.create_run(run).await?)
 }
 
 /// The interval asked for with `--date` or `--interval`; without either, the latest complete
