@@ -551,6 +551,22 @@ async fn a_store_of_version_3_keeps_its_attempts_without_a_rowid() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("user_version");
     assert_eq!(version, 4);
+    // A file keeps the page size it was made with (the old default here).
+    assert_eq!(page_size(&connection), 4096);
+}
+
+/// A new store file has small pages, so that its write-ahead log, which every command that
+/// opens the file reads back, is small too.
+#[tokio::test]
+async fn a_new_store_has_pages_of_one_kibibyte() {
+    let fixture = temp_sqlite_store().await;
+    assert_eq!(page_size(&raw_connection(&fixture.folder)), 1024);
+}
+
+fn page_size(connection: &Connection) -> i64 {
+    connection
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .expect("page_size")
 }
 
 /// A store written by a newer Tidewater (a schema this build does not know) is refused with
