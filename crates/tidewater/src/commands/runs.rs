@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -48,15 +49,6 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
         limit: Some(args.limit),
     };
     let records = context.store.list_runs(&filter).await?;
-    // `ds` is a date in the workflow's time zone; a workflow file that no longer loads falls
-    // back to UTC (the run itself keeps its UTC interval).
-    let (workflows, _) = context.project.load_workflows();
-    let timezone_of = |workflow: &WorkflowName| {
-        workflows
-            .iter()
-            .find(|loaded| &loaded.workflow.name == workflow)
-            .map_or(chrono_tz::UTC, |loaded| loaded.workflow.timezone)
-    };
     if args.json {
         output::json(&records.iter().map(RunJson::new).collect::<Vec<_>>())?;
         return Ok(Outcome::Success);
@@ -65,6 +57,7 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
         output::note("no runs yet; start one with `tidewater run WORKFLOW`");
         return Ok(Outcome::Success);
     }
+    let timezones = pinned_timezones(&context, &records).await?;
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|record| {
@@ -80,7 +73,10 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
                 record.workflow.to_string(),
                 record
                     .interval
-                    .ds(timezone_of(&record.workflow))
+                    .ds(timezones
+                        .get(&record.workflow_hash)
+                        .copied()
+                        .unwrap_or(chrono_tz::UTC))
                     .to_string(),
                 record.state.name().to_owned(),
                 record.trigger.as_str().to_owned(),
@@ -93,4 +89,29 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
         &rows,
     ));
     Ok(Outcome::Success)
+}
+
+/// The time zone of each workflow version among `records` (keyed by its hash): `ds` is a
+/// date in the zone of the version a run was created with, which a later edit of the file
+/// does not change. Each version's text is read from the store and parsed once; a version
+/// that no longer parses shows its runs' dates in UTC (the runs keep their UTC intervals).
+async fn pinned_timezones(
+    context: &ProjectContext,
+    records: &[RunRecord],
+) -> anyhow::Result<HashMap<String, chrono_tz::Tz>> {
+    let mut timezones = HashMap::new();
+    for record in records {
+        if timezones.contains_key(&record.workflow_hash) {
+            continue;
+        }
+        let timezone = match context.store.workflow_source(record.id).await? {
+            Some(source) => context
+                .project
+                .parse_pinned(record.workflow.as_str(), &source)
+                .map_or(chrono_tz::UTC, |loaded| loaded.workflow.timezone),
+            None => chrono_tz::UTC,
+        };
+        timezones.insert(record.workflow_hash.clone(), timezone);
+    }
+    Ok(timezones)
 }

@@ -175,3 +175,29 @@ on_success:
     assert!(states.contains(&("after_boom".to_owned(), "upstream_failed".to_owned())));
     assert!(states.contains(&("on_success".to_owned(), "skipped".to_owned())));
 }
+
+/// `runs` shows a run's `ds` in the time zone of the workflow version the run was created
+/// with: editing the file later changes new runs, not how earlier ones are dated.
+#[test]
+fn runs_dates_each_run_in_the_time_zone_it_was_created_with() {
+    let tokyo = "timezone: Asia/Tokyo\ntasks:\n  only:\n    sh: \"true\"\n";
+    let project = TestProject::new("", &[("daily.yaml", tokyo)]);
+    let run = project.run(&["run", "daily", "--date", "2026-01-01"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    // The interval starts at 2025-12-31T15:00Z: in UTC its date would be the day before.
+    std::fs::write(
+        project.path("workflows/daily.yaml"),
+        tokyo.replace("Asia/Tokyo", "UTC"),
+    )
+    .expect("edit the workflow");
+
+    let listed = project.run(&["runs"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let table = text(&listed.stdout);
+    let row = table
+        .lines()
+        .find(|line| line.contains("daily"))
+        .unwrap_or_else(|| panic!("a row for the run: {table}"));
+    assert!(row.contains("2026-01-01"), "{table}");
+    assert!(!row.contains("2025-12-31"), "{table}");
+}
