@@ -30,4 +30,7 @@ pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signa
 pub use run_observer::{RunObserver, SilentObserver};
 pub use runners::{PartitionProbe, RunProbe, Runners, StoreRunProbe};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
-pub use task_runner::{AttemptControl, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
+pub use task_runner::{
+    AttemptControl, AttemptReport, AttemptReporter, StartRequest, StartedAttempt, TaskRunner,
+    could_not_start,
+};

@@ -2,7 +2,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidewater_core::{Attempt, AttemptOutcome, ProcessIdentity, Task, TaskIndex};
+use tidewater_core::{
+    Attempt, AttemptOutcome, FailureReason, ProcessIdentity, Task, TaskIndex, Timestamp,
+};
 use tidewater_spec::TemplateContext;
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,10 +36,72 @@ pub struct StartRequest<'a> {
     pub kill_grace: Duration,
 }
 
+impl StartRequest<'_> {
+    /// When the task's `timeout` runs out, counted from now; `None` without a timeout.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        let timeout = chrono::Duration::from_std(self.task.timeout?).ok()?;
+        Some(self.clock.now() + timeout)
+    }
+}
+
 /// A started attempt: its process (if it has one) and a way to stop it.
 pub struct StartedAttempt {
     pub process: Option<ProcessIdentity>,
     pub control: AttemptControl,
+}
+
+impl StartedAttempt {
+    /// An attempt that has already reported its outcome (or will without a process to stop).
+    pub fn finished() -> StartedAttempt {
+        StartedAttempt {
+            process: None,
+            control: AttemptControl::finished(),
+        }
+    }
+}
+
+/// Sends one attempt's outcome to the executor; every runner reports through one.
+#[derive(Debug, Clone)]
+pub struct AttemptReporter {
+    task: TaskIndex,
+    attempt: Attempt,
+    done: mpsc::UnboundedSender<AttemptReport>,
+}
+
+impl AttemptReporter {
+    pub fn new(
+        request: &StartRequest<'_>,
+        done: mpsc::UnboundedSender<AttemptReport>,
+    ) -> AttemptReporter {
+        AttemptReporter {
+            task: request.task_index,
+            attempt: request.attempt,
+            done,
+        }
+    }
+
+    pub fn report(&self, outcome: AttemptOutcome) {
+        // The executor may be gone (shutting down); then nobody needs the report.
+        let _ = self.done.send(AttemptReport {
+            task: self.task,
+            attempt: self.attempt,
+            outcome,
+        });
+    }
+
+    /// Reports an attempt that could not start, for `message`.
+    pub fn could_not_start(&self, message: impl Into<String>) {
+        self.report(could_not_start(message));
+    }
+}
+
+/// The outcome of an attempt that could not start.
+pub fn could_not_start(message: impl Into<String>) -> AttemptOutcome {
+    AttemptOutcome::Failed {
+        reason: FailureReason::CouldNotStart {
+            message: message.into(),
+        },
+    }
 }
 
 /// Stops a running attempt; it then reports `Failed(Cancelled)`.

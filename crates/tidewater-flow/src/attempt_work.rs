@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use tidewater_core::{AttemptOutcome, FailureReason};
-use tidewater_engine::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAttempt};
+use tidewater_engine::{
+    AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::FlowError;
@@ -12,7 +14,7 @@ use crate::FlowError;
 /// The parts every warehouse attempt shares: its log, its report channel, its stop signal.
 pub(crate) struct AttemptWork {
     pub(crate) log: AttemptLog,
-    report: Box<dyn Fn(AttemptOutcome) + Send + Sync>,
+    reporter: AttemptReporter,
     clock: Arc<dyn tidewater_engine::Clock>,
     deadline: Option<tidewater_core::Timestamp>,
 }
@@ -22,50 +24,29 @@ impl AttemptWork {
         request: &StartRequest<'_>,
         done: &mpsc::UnboundedSender<AttemptReport>,
     ) -> Option<AttemptWork> {
-        let task = request.task_index;
-        let attempt = request.attempt;
-        let done = done.clone();
-        let report = move |outcome: AttemptOutcome| {
-            let _ = done.send(AttemptReport {
-                task,
-                attempt,
-                outcome,
-            });
-        };
+        let reporter = AttemptReporter::new(request, done.clone());
         let log = match AttemptLog::create(&request.paths.log) {
             Ok(log) => log,
             Err(error) => {
-                report(AttemptOutcome::Failed {
-                    reason: FailureReason::CouldNotStart {
-                        message: format!(
-                            "cannot create the log file {}: {error}",
-                            request.paths.log.display()
-                        ),
-                    },
-                });
+                reporter.could_not_start(format!(
+                    "cannot create the log file {}: {error}",
+                    request.paths.log.display()
+                ));
                 return None;
             }
         };
-        let clock = request.clock.clone();
-        let deadline = request
-            .task
-            .timeout
-            .and_then(|timeout| chrono::Duration::from_std(timeout).ok())
-            .map(|timeout| clock.now() + timeout);
         Some(AttemptWork {
             log,
-            report: Box::new(report),
-            clock,
-            deadline,
+            reporter,
+            clock: request.clock.clone(),
+            deadline: request.deadline(),
         })
     }
 
     pub(crate) fn fail_now(&self, message: String) {
         self.log.note(&message);
         self.log.flush();
-        (self.report)(AttemptOutcome::Failed {
-            reason: FailureReason::CouldNotStart { message },
-        });
+        self.reporter.could_not_start(message);
     }
 
     /// Runs the work until it ends, the task's timeout passes, or the attempt is stopped.
@@ -108,19 +89,12 @@ impl AttemptWork {
                 }
             };
             self.log.flush();
-            (self.report)(outcome);
+            self.reporter.report(outcome);
         });
         StartedAttempt {
             process: None,
             control: AttemptControl::new(stop_sender),
         }
-    }
-}
-
-pub(crate) fn finished() -> StartedAttempt {
-    StartedAttempt {
-        process: None,
-        control: AttemptControl::finished(),
     }
 }
 

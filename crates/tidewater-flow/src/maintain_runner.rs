@@ -6,7 +6,7 @@ use tidewater_core::TaskAction;
 use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
 use tokio::sync::mpsc;
 
-use crate::attempt_work::{AttemptWork, bug, finished};
+use crate::attempt_work::{AttemptWork, bug};
 use crate::{TableName, Warehouse};
 
 /// Runs `maintain` tasks: compaction and vacuum.
@@ -27,17 +27,17 @@ impl TaskRunner for MaintainRunner {
         done: mpsc::UnboundedSender<AttemptReport>,
     ) -> StartedAttempt {
         let Some(prepared) = AttemptWork::new(&request, &done) else {
-            return finished();
+            return StartedAttempt::finished();
         };
         let TaskAction::Maintain(action) = &request.task.action else {
             prepared.fail_now(bug("the maintain runner was given a task of another kind"));
-            return finished();
+            return StartedAttempt::finished();
         };
         let table: TableName = match action.table.parse() {
             Ok(table) => table,
             Err(error) => {
                 prepared.fail_now(format!("{error}"));
-                return finished();
+                return StartedAttempt::finished();
             }
         };
         let should_compact = action.should_compact;

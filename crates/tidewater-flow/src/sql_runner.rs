@@ -7,7 +7,7 @@ use tidewater_core::{SqlText, TaskAction};
 use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
 use tokio::sync::mpsc;
 
-use crate::attempt_work::{AttemptWork, bug, finished};
+use crate::attempt_work::{AttemptWork, bug};
 use crate::{
     CommitInfo, FlowError, OutputFormat, TableName, Warehouse, WriteOutcome, WriteSpec,
     format_batches,
@@ -34,11 +34,11 @@ impl TaskRunner for SqlRunner {
         done: mpsc::UnboundedSender<AttemptReport>,
     ) -> StartedAttempt {
         let Some(prepared) = AttemptWork::new(&request, &done) else {
-            return finished();
+            return StartedAttempt::finished();
         };
         let TaskAction::Sql(action) = &request.task.action else {
             prepared.fail_now(bug("the sql runner was given a task of another kind"));
-            return finished();
+            return StartedAttempt::finished();
         };
         let text = match &action.sql {
             SqlText::Inline(text) => text.clone(),
@@ -46,7 +46,7 @@ impl TaskRunner for SqlRunner {
                 Ok(text) => text,
                 Err(error) => {
                     prepared.fail_now(format!("cannot read {path}: {error}"));
-                    return finished();
+                    return StartedAttempt::finished();
                 }
             },
         };
@@ -54,7 +54,7 @@ impl TaskRunner for SqlRunner {
             Ok(sql) => sql,
             Err(error) => {
                 prepared.fail_now(format!("cannot render the SQL template: {error}"));
-                return finished();
+                return StartedAttempt::finished();
             }
         };
         let target = match &action.into {
@@ -63,7 +63,7 @@ impl TaskRunner for SqlRunner {
                 Ok(spec) => Some(spec),
                 Err(message) => {
                     prepared.fail_now(message);
-                    return finished();
+                    return StartedAttempt::finished();
                 }
             },
         };

@@ -13,7 +13,10 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::process::{process_identity, signal_group};
-use crate::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
+use crate::{
+    AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
+    TaskRunner, could_not_start,
+};
 
 /// The largest `$TIDEWATER_OUTPUT` accepted: outputs are small values passed to templates,
 /// not a data channel.
@@ -71,24 +74,13 @@ impl TaskRunner for ShRunner {
         request: StartRequest<'_>,
         done: mpsc::UnboundedSender<AttemptReport>,
     ) -> StartedAttempt {
-        let task = request.task_index;
         let attempt = request.attempt;
-        let report = move |outcome: AttemptOutcome| {
-            // The executor may be gone (shutting down); then nobody needs the report.
-            let _ = done.send(AttemptReport {
-                task,
-                attempt,
-                outcome,
-            });
-        };
+        let reporter = AttemptReporter::new(&request, done);
         let TaskAction::Sh { command } = &request.task.action else {
-            report(failed_to_start(
+            reporter.could_not_start(
                 "the sh runner was given a task of another kind; this is a bug in tidewater",
-            ));
-            return StartedAttempt {
-                process: None,
-                control: AttemptControl::finished(),
-            };
+            );
+            return StartedAttempt::finished();
         };
         // The process starts before its log file is created, so that creating the file (an
         // inode, the dearest step left before the start) overlaps with the process running
@@ -97,7 +89,7 @@ impl TaskRunner for ShRunner {
             Ok(command) => command,
             Err(error) => {
                 let message = format!("cannot render the command template: {error}");
-                return not_started(&request.paths.log, &message, report);
+                return not_started(&request.paths.log, &message, &reporter);
             }
         };
         // `$TIDEWATER_OUTPUT` lives in the log folder, which must exist before the process
@@ -106,7 +98,7 @@ impl TaskRunner for ShRunner {
             && let Err(error) = self.make_folder(folder)
         {
             let message = format!("cannot create the log folder {}: {error}", folder.display());
-            return not_started(&request.paths.log, &message, report);
+            return not_started(&request.paths.log, &message, &reporter);
         }
         let _ = std::fs::remove_file(&request.paths.output);
 
@@ -131,7 +123,7 @@ impl TaskRunner for ShRunner {
             Ok(child) => child,
             Err(error) => {
                 let message = format!("cannot start /bin/sh: {error}");
-                return not_started(&request.paths.log, &message, report);
+                return not_started(&request.paths.log, &message, &reporter);
             }
         };
         let log = match AttemptLog::create(&request.paths.log) {
@@ -151,13 +143,10 @@ impl TaskRunner for ShRunner {
                         }
                     }
                     let _ = child.wait().await;
-                    report(failed_to_start(&message));
+                    reporter.could_not_start(message);
                 });
                 // Reported once the process is reaped; there is nothing left to stop.
-                return StartedAttempt {
-                    process: None,
-                    control: AttemptControl::finished(),
-                };
+                return StartedAttempt::finished();
             }
         };
         // Written before the supervising task below copies any output line, so it stays the
@@ -169,11 +158,7 @@ impl TaskRunner for ShRunner {
         let stderr = child.stderr.take();
         let (stop_sender, stop) = oneshot::channel();
         let clock = request.clock.clone();
-        let deadline = request.task.timeout.and_then(|timeout| {
-            chrono::Duration::from_std(timeout)
-                .ok()
-                .map(|timeout| clock.now() + timeout)
-        });
+        let deadline = request.deadline();
         let kill_grace = request.kill_grace;
         let output_path = request.paths.output.clone();
         let finished_logs = self.finished_logs.clone();
@@ -216,7 +201,7 @@ impl TaskRunner for ShRunner {
             let outcome = match (forced, status) {
                 (Some(reason), _) => AttemptOutcome::Failed { reason },
                 (None, Err(error)) => {
-                    failed_to_start(&format!("cannot wait for the process: {error}"))
+                    could_not_start(format!("cannot wait for the process: {error}"))
                 }
                 (None, Ok(status)) => outcome_of(status, &output_path),
             };
@@ -231,7 +216,7 @@ impl TaskRunner for ShRunner {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .push(log);
-            report(outcome);
+            reporter.report(outcome);
         });
         StartedAttempt {
             process: identity,
@@ -315,25 +300,14 @@ fn read_output(path: &std::path::Path) -> Result<Option<serde_json::Value>, Stri
 fn not_started(
     log_path: &std::path::Path,
     message: &str,
-    report: impl FnOnce(AttemptOutcome),
+    reporter: &AttemptReporter,
 ) -> StartedAttempt {
     if let Ok(log) = AttemptLog::create(log_path) {
         log.note(message);
         log.flush();
     }
-    report(failed_to_start(message));
-    StartedAttempt {
-        process: None,
-        control: AttemptControl::finished(),
-    }
-}
-
-fn failed_to_start(message: &str) -> AttemptOutcome {
-    AttemptOutcome::Failed {
-        reason: FailureReason::CouldNotStart {
-            message: message.to_owned(),
-        },
-    }
+    reporter.could_not_start(message);
+    StartedAttempt::finished()
 }
 
 /// Copies a stream to the log line by line until it ends (or at once if there is none).

@@ -12,7 +12,10 @@ use tidewater_core::{
 use tidewater_store::ControlStore;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{AttemptControl, AttemptLog, AttemptReport, StartRequest, StartedAttempt, TaskRunner};
+use crate::{
+    AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
+    TaskRunner,
+};
 
 /// A sensor without a `timeout` gives up after this long.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -116,46 +119,31 @@ impl TaskRunner for WaitRunner {
         request: StartRequest<'_>,
         done: mpsc::UnboundedSender<AttemptReport>,
     ) -> StartedAttempt {
-        let task = request.task_index;
         let attempt = request.attempt;
-        let report = move |outcome: AttemptOutcome| {
-            let _ = done.send(AttemptReport {
-                task,
-                attempt,
-                outcome,
-            });
-        };
-        let could_not_start = |message: String| AttemptOutcome::Failed {
-            reason: FailureReason::CouldNotStart { message },
-        };
-        let finished = || StartedAttempt {
-            process: None,
-            control: AttemptControl::finished(),
-        };
+        let reporter = AttemptReporter::new(&request, done);
         let log = match AttemptLog::create(&request.paths.log) {
             Ok(log) => log,
             Err(error) => {
-                report(could_not_start(format!(
+                reporter.could_not_start(format!(
                     "cannot create the log file {}: {error}",
                     request.paths.log.display()
-                )));
-                return finished();
+                ));
+                return StartedAttempt::finished();
             }
         };
         let TaskAction::Wait(action) = &request.task.action else {
-            report(could_not_start(
-                "the wait runner was given a task of another kind; this is a bug in tidewater"
-                    .to_owned(),
-            ));
-            return finished();
+            reporter.could_not_start(
+                "the wait runner was given a task of another kind; this is a bug in tidewater",
+            );
+            return StartedAttempt::finished();
         };
         let check = match render(&action.condition, &request) {
             Ok(check) => check,
             Err(message) => {
                 log.note(&message);
                 log.flush();
-                report(could_not_start(message));
-                return finished();
+                reporter.could_not_start(message);
+                return StartedAttempt::finished();
             }
         };
         let partition_probe = self.partition_probe.clone();
@@ -172,8 +160,8 @@ impl TaskRunner for WaitRunner {
         if let Some(message) = missing {
             log.note(message);
             log.flush();
-            report(could_not_start(message.to_owned()));
-            return finished();
+            reporter.could_not_start(message);
+            return StartedAttempt::finished();
         }
         let clock = request.clock.clone();
         let poke = chrono::Duration::from_std(action.poke_interval)
@@ -227,7 +215,7 @@ impl TaskRunner for WaitRunner {
                 log.note(format!("failed: {reason}"));
             }
             log.flush();
-            report(outcome);
+            reporter.report(outcome);
         });
         StartedAttempt {
             process: None,
