@@ -94,7 +94,8 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "tidewater"], cwd=ROOT, check=True)
         binary = os.path.join(ROOT, "target", "release", "tidewater")
 
-    workflows = {"chain50": chain(50), "fan100": independent(100), "empty10k": fan_out_in(10_000)}
+    workflows = {"chain1": chain(1), "chain50": chain(50), "fan100": independent(100),
+                 "empty10k": fan_out_in(10_000)}
     directory = project(workflows)
     # The baseline build gets a project of its own: an older build refuses a store whose schema
     # a newer one brought up to date.
@@ -114,6 +115,13 @@ def main():
                           lambda: timed("for i in $(seq 50); do /bin/sh -c true; done", shell=True), args.runs,
                           baseline("chain50"))
     print(f"  orchestration overhead per task: {(ours - floor) / 50 * 1000:.2f} ms")
+    # A chain of one against a loop of one splits the gap into a part per task and a fixed part.
+    one_ours, one_floor = compare("chain of 1 sh task vs a bash loop of 1", run("chain1"),
+                                  lambda: timed("for i in $(seq 1); do /bin/sh -c true; done", shell=True),
+                                  args.runs)
+    for who, fifty, one in (("tidewater", ours, one_ours), ("floor", floor, one_floor)):
+        per_task = (fifty - one) / 49
+        print(f"  {who}: {per_task * 1000:.3f} ms per task, {(one - per_task) * 1000:.2f} ms fixed")
     ours, floor = compare("100 independent sh tasks at --parallelism 2 vs xargs -P2",
                           run("fan100", "--parallelism", "2"),
                           lambda: timed("seq 100 | xargs -P2 -I{} /bin/sh -c true", shell=True), args.runs,
