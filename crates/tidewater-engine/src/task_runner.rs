@@ -37,10 +37,11 @@ pub struct StartRequest<'a> {
 }
 
 impl StartRequest<'_> {
-    /// When the task's `timeout` runs out, counted from now; `None` without a timeout.
+    /// When the task's `timeout` runs out, counted from now; `None` without a timeout (or
+    /// with one beyond the calendar's range, which never runs out).
     pub fn deadline(&self) -> Option<Timestamp> {
         let timeout = chrono::Duration::from_std(self.task.timeout?).ok()?;
-        Some(self.clock.now() + timeout)
+        self.clock.now().checked_add_signed(timeout)
     }
 }
 

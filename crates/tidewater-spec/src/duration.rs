@@ -23,10 +23,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
             reason: "a unit is missing (ms, s, m, h, days)".to_owned(),
         });
     }
-    humantime::parse_duration(trimmed).map_err(|error| InvalidDuration {
+    let duration = humantime::parse_duration(trimmed).map_err(|error| InvalidDuration {
         reason: error.to_string(),
-    })
+    })?;
+    if duration > LONGEST {
+        return Err(InvalidDuration {
+            reason: format!(
+                "it is longer than {} days, the longest duration accepted",
+                LONGEST.as_secs() / 86_400
+            ),
+        });
+    }
+    Ok(duration)
 }
+
+/// The longest duration accepted: a hundred years. Every duration is added to a point in
+/// time somewhere (a timeout's deadline, a retry's next start), and far longer ones would
+/// leave the calendar's range; none of them means anything for a task.
+const LONGEST: Duration = Duration::from_secs(36_500 * 86_400);
 
 #[cfg(test)]
 mod tests {
@@ -40,6 +54,16 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("2days"), Ok(Duration::from_secs(172_800)));
+    }
+
+    #[test]
+    fn refuses_a_duration_longer_than_a_hundred_years() {
+        assert_eq!(
+            parse_duration("36500days"),
+            Ok(Duration::from_secs(36_500 * 86_400))
+        );
+        let error = parse_duration("1000000000d").expect_err("too long");
+        assert!(error.reason.contains("36500 days"), "{error}");
     }
 
     #[test]

@@ -167,8 +167,11 @@ impl TaskRunner for WaitRunner {
         let poke = chrono::Duration::from_std(action.poke_interval)
             .unwrap_or(chrono::Duration::seconds(30));
         let timeout = request.task.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let deadline =
-            clock.now() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+        // A timeout beyond the calendar's range never runs out.
+        let deadline = chrono::Duration::from_std(timeout)
+            .ok()
+            .and_then(|timeout| clock.now().checked_add_signed(timeout))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         let root = request.project_root.to_path_buf();
         let (stop_sender, mut stop) = oneshot::channel::<()>();
         log.note(format!(
