@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use tidewater_core::WorkflowName;
@@ -15,6 +15,30 @@ use tokio::sync::{mpsc, watch};
 
 /// Changes to several files within this time are read as one.
 const SETTLE: Duration = Duration::from_millis(100);
+
+/// How often the folder is also compared with what was read last, for a change the watcher
+/// did not report (inotify drops events when its queue overflows, and some file systems,
+/// network ones among them, send none).
+const RESCAN: Duration = Duration::from_secs(2);
+
+/// The workflow files as seen from outside: each path with its size and modification time,
+/// or `None` when the folder cannot be listed. Equal fingerprints mean nothing to read again.
+type Fingerprint = Option<Vec<(PathBuf, Option<(u64, SystemTime)>)>>;
+
+fn fingerprint(project: &Project) -> Fingerprint {
+    let paths = project.workflow_paths().ok()?;
+    Some(
+        paths
+            .into_iter()
+            .map(|path| {
+                let seen = std::fs::metadata(&path)
+                    .and_then(|metadata| Ok((metadata.len(), metadata.modified()?)))
+                    .ok();
+                (path, seen)
+            })
+            .collect(),
+    )
+}
 
 /// Builds catalogs, remembering which workflow each file held, so that a file that breaks
 /// keeps its workflow's last good version.
@@ -160,12 +184,14 @@ impl CatalogBuilder {
 }
 
 /// Watches the project's `workflows/` folder and publishes a new catalog whenever a file
-/// changes. Returns the receiver and the watcher, which must be kept alive.
+/// changes (reported by the watcher, or found by comparing the folder every [`RESCAN`]). Returns the receiver and the watcher, which must be kept alive.
 pub fn watch_catalog(
     project: Arc<Project>,
     log: impl Fn(&str) + Send + 'static,
 ) -> anyhow::Result<(watch::Receiver<Arc<Catalog>>, notify::RecommendedWatcher)> {
     let mut builder = CatalogBuilder::new(project.clone());
+    // Taken before reading the files, so that an edit made meanwhile shows as a change.
+    let mut seen = fingerprint(&project);
     let (catalog, changes) = builder.build();
     for line in &changes.lines {
         log(line);
@@ -185,10 +211,26 @@ pub fn watch_catalog(
             anyhow::anyhow!("cannot watch {} for changes: {error}", folder.display())
         })?;
     tokio::spawn(async move {
-        while changed.recv().await.is_some() {
-            // Editors write in several steps (truncate, write, rename): let them settle.
-            tokio::time::sleep(SETTLE).await;
-            while changed.try_recv().is_ok() {}
+        let mut rescan = tokio::time::interval_at(tokio::time::Instant::now() + RESCAN, RESCAN);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = changed.recv() => {
+                    if event.is_none() {
+                        return;
+                    }
+                    // Editors write in several steps (truncate, write, rename): let them
+                    // settle.
+                    tokio::time::sleep(SETTLE).await;
+                    while changed.try_recv().is_ok() {}
+                }
+                _ = rescan.tick() => {
+                    if fingerprint(&project) == seen {
+                        continue;
+                    }
+                }
+            }
+            seen = fingerprint(&project);
             let (catalog, changes) = builder.build();
             for line in &changes.lines {
                 log(line);
@@ -199,4 +241,37 @@ pub fn watch_catalog(
         }
     });
     Ok((receiver, watcher))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rescan reads the files again only when the fingerprint moves: an edit, a new
+    /// file or a removed one moves it, and nothing else does.
+    #[test]
+    fn the_fingerprint_moves_with_every_change_to_the_workflow_files() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        std::fs::write(folder.path().join("tidewater.toml"), "").expect("write");
+        std::fs::create_dir(folder.path().join("workflows")).expect("mkdir");
+        let file = folder.path().join("workflows/a.yaml");
+        std::fs::write(&file, "tasks:\n  a:\n    sh: \"true\"\n").expect("write");
+        let project = Project::open(folder.path()).expect("the project opens");
+
+        let first = fingerprint(&project);
+        assert!(first.as_ref().is_some_and(|files| files.len() == 1));
+        assert_eq!(fingerprint(&project), first, "nothing changed");
+
+        std::fs::write(&file, "tasks:\n  a:\n    sh: \"echo edited\"\n").expect("edit");
+        let edited = fingerprint(&project);
+        assert_ne!(edited, first, "an edit");
+
+        let other = folder.path().join("workflows/b.yaml");
+        std::fs::write(&other, "tasks:\n  b:\n    empty: {}\n").expect("write");
+        let added = fingerprint(&project);
+        assert_ne!(added, edited, "a new file");
+
+        std::fs::remove_file(&other).expect("remove");
+        assert_eq!(fingerprint(&project), edited, "the new file removed again");
+    }
 }
