@@ -214,7 +214,8 @@ pub fn watch_catalog(
         let mut rescan = tokio::time::interval_at(tokio::time::Instant::now() + RESCAN, RESCAN);
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            // Taken before reading the files, so that an edit made meanwhile shows as a change.
+            let now = tokio::select! {
                 event = changed.recv() => {
                     if event.is_none() {
                         return;
@@ -223,14 +224,17 @@ pub fn watch_catalog(
                     // settle.
                     tokio::time::sleep(SETTLE).await;
                     while changed.try_recv().is_ok() {}
+                    fingerprint(&project)
                 }
                 _ = rescan.tick() => {
-                    if fingerprint(&project) == seen {
+                    let now = fingerprint(&project);
+                    if now == seen {
                         continue;
                     }
+                    now
                 }
-            }
-            seen = fingerprint(&project);
+            };
+            seen = now;
             let (catalog, changes) = builder.build();
             for line in &changes.lines {
                 log(line);
