@@ -15,7 +15,7 @@ use tidewater_store::{OwnerClaim, RunRecord, RunStore, RunTrigger};
 use tokio::sync::{mpsc, watch};
 
 use crate::dispatch::{Dispatch, Seat};
-use crate::process::{ATTEMPT_MARKER, is_alive, kill_marked, signal_group};
+use crate::process::{ATTEMPT_MARKER, is_alive, kill_marked, signal_group, wait_until_gone};
 use crate::runners::Runners;
 use crate::{
     AttemptControl, AttemptPaths, AttemptReport, Clock, EngineError, RunObserver, StartRequest,
@@ -541,16 +541,24 @@ impl<S: RunStore> Executor<S> {
         attempt: Attempt,
     ) -> Result<(), EngineError> {
         let name = &workflow.task(index).name;
+        let mut killed = Vec::new();
         for record in self.store.attempts(run, Some(name)).await? {
             if record.attempt == attempt
                 && let Some(process) = record.process
                 && is_alive(process)
             {
                 signal_group(process.pid, nix::sys::signal::Signal::SIGKILL);
+                killed.push(process);
             }
         }
         // The pid may not have been recorded before the crash; the marker finds it anyway.
-        kill_marked(&self.marker(run, name, attempt));
+        killed.extend(kill_marked(&self.marker(run, name, attempt)));
+        // The attempt is recorded as ended only once its processes are: whoever reads the
+        // record (a `retry` about to start the task again, a `cancel` about to say so) must
+        // not find them still running.
+        if !wait_until_gone(&killed).await {
+            tracing::warn!(task = %name, %attempt, ?killed, "processes still running 5 s after SIGKILL");
+        }
         Ok(())
     }
 

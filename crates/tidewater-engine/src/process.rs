@@ -69,13 +69,13 @@ pub fn signal_group(group: i32, signal: Signal) {
 }
 
 /// Kills every process whose environment carries `ATTEMPT_MARKER=key`, and their groups.
-/// Returns how many were found.
-pub fn kill_marked(key: &str) -> usize {
+/// Returns the processes it killed.
+pub fn kill_marked(key: &str) -> Vec<ProcessIdentity> {
     let needle = format!("{ATTEMPT_MARKER}={key}");
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
-    let mut found = 0;
+    let mut killed = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -91,12 +91,35 @@ pub fn kill_marked(key: &str) -> usize {
             .split(|&byte| byte == 0)
             .any(|variable| variable == needle.as_bytes());
         if is_marked && pid != std::process::id() as i32 {
-            found += 1;
+            // Taken before the kill: a killed process may be gone (and its pid free) by the
+            // time anyone asks.
+            let identity = process_identity(pid);
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             signal_group(pid, Signal::SIGKILL);
+            killed.extend(identity);
         }
     }
-    found
+    killed
+}
+
+/// How long [`wait_until_gone`] waits at most, and how often it looks.
+const GONE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const GONE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Waits, for at most 5 seconds, until none of `processes` is alive any more. A process sent
+/// SIGKILL is not gone when `kill` returns: the kernel still has to finish it (close its
+/// files, release its memory). Returns whether they all ended in time.
+pub async fn wait_until_gone(processes: &[ProcessIdentity]) -> bool {
+    let give_up = std::time::Instant::now() + GONE_WAIT;
+    loop {
+        if !processes.iter().any(|&process| is_alive(process)) {
+            return true;
+        }
+        if std::time::Instant::now() >= give_up {
+            return false;
+        }
+        tokio::time::sleep(GONE_POLL).await;
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::project::{TestProject, task_states, text};
+use crate::service::is_running;
 
 /// The second attempt of `slow` finishes at once; the first blocks until killed.
 const WORKFLOW: &str = r#"
@@ -36,16 +37,6 @@ fn wait_for_file(path: &Path) -> String {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("{} never appeared", path.display());
-}
-
-fn is_running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
 }
 
 #[test]
