@@ -18,6 +18,7 @@ mod process;
 mod run_observer;
 pub mod runners;
 mod service;
+mod task_process;
 mod task_runner;
 
 pub use attempt_log::AttemptLog;

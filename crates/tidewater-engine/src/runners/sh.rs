@@ -1,18 +1,18 @@
 //! `sh`: a shell command in a process group of its own, its output logged line by line
 //! with timestamps.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
 use tidewater_core::{AttemptOutcome, FailureReason, TaskAction};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::process::{process_identity, signal_group};
+use crate::task_process::{self, ProcessSpec, TaskProcess};
 use crate::{
     AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
     TaskRunner, could_not_start,
@@ -102,24 +102,27 @@ impl TaskRunner for ShRunner {
         }
         let _ = std::fs::remove_file(&request.paths.output);
 
-        let mut process = Command::new("/bin/sh");
-        process
-            .arg("-c")
-            .arg(&command)
-            .current_dir(request.project_root)
-            .envs(request.template.env_vars())
-            .envs(request.env.iter().map(|(key, value)| (key, value)))
-            .env("TIDEWATER_OUTPUT", &request.paths.output)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // A group of its own: a timeout or stop reaches every process the command
-            // started, and a Ctrl-C at the terminal reaches only Tidewater, which then stops
-            // its tasks in order. No `pre_exec` hook, so the standard library can spawn with
-            // posix_spawn (vfork semantics) instead of copying this process's memory.
-            .process_group(0)
-            .kill_on_drop(false);
-        let mut child = match process.spawn() {
+        let mut env: Vec<(OsString, OsString)> = request
+            .template
+            .env_vars()
+            .into_iter()
+            .chain(request.env.iter().cloned())
+            .map(|(key, value)| (key.into(), value.into()))
+            .collect();
+        env.push((
+            "TIDEWATER_OUTPUT".into(),
+            request.paths.output.clone().into(),
+        ));
+        // A group of its own: a timeout or stop reaches every process the command started,
+        // and a Ctrl-C at the terminal reaches only Tidewater, which then stops its tasks in
+        // order. Started with vfork semantics, without copying this process's memory.
+        let spec = ProcessSpec {
+            program: "/bin/sh",
+            args: &["-c", &command],
+            env,
+            dir: request.project_root,
+        };
+        let mut child = match task_process::spawn(&spec) {
             Ok(child) => child,
             Err(error) => {
                 let message = format!("cannot start /bin/sh: {error}");
@@ -136,12 +139,7 @@ impl TaskRunner for ShRunner {
                 // An attempt without a log is not started: its output would be lost. The
                 // process already runs, and must not outlive the attempt unsupervised.
                 tokio::spawn(async move {
-                    match child.id() {
-                        Some(pid) => signal_group(pid as i32, Signal::SIGKILL),
-                        None => {
-                            let _ = child.start_kill();
-                        }
-                    }
+                    signal_group(child.pid(), Signal::SIGKILL);
                     let _ = child.wait().await;
                     reporter.could_not_start(message);
                 });
@@ -152,7 +150,7 @@ impl TaskRunner for ShRunner {
         // Written before the supervising task below copies any output line, so it stays the
         // log's first line.
         log.note(format!("attempt {attempt}: sh -c {command:?}"));
-        let pid = child.id().map(|pid| pid as i32);
+        let pid = Some(child.pid());
         let identity = pid.and_then(process_identity);
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -227,7 +225,7 @@ impl TaskRunner for ShRunner {
 
 /// SIGTERM to the group, then SIGKILL once the grace period is over.
 async fn stop_group(
-    child: &mut tokio::process::Child,
+    child: &mut TaskProcess,
     pid: Option<i32>,
     clock: &dyn crate::Clock,
     grace: std::time::Duration,
