@@ -16,9 +16,9 @@
 //! container runtimes) and on other targets, the process is started by tokio's `Command`, as
 //! before; the rest of the engine sees no difference.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::OsString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -142,50 +142,9 @@ fn spawn_with_tokio(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     })
 }
 
-/// `KEY=VALUE` for every variable of this process's environment not in `env`, then `env`'s
-/// (the last of a key's entries wins).
-fn environment(env: &[(OsString, OsString)]) -> io::Result<Vec<CString>> {
-    let entry = |key: &OsStr, value: &OsStr| {
-        let mut bytes = Vec::with_capacity(key.len() + value.len() + 1);
-        bytes.extend_from_slice(key.as_bytes());
-        bytes.push(b'=');
-        bytes.extend_from_slice(value.as_bytes());
-        CString::new(bytes).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "the environment variable {} holds a NUL byte",
-                    key.to_string_lossy()
-                ),
-            )
-        })
-    };
-    let mut entries = Vec::new();
-    for (key, value) in std::env::vars_os() {
-        if !env.iter().any(|(ours, _)| *ours == key) {
-            entries.push(entry(&key, &value)?);
-        }
-    }
-    for (index, (key, value)) in env.iter().enumerate() {
-        if !env[index + 1..].iter().any(|(later, _)| later == key) {
-            entries.push(entry(key, value)?);
-        }
-    }
-    Ok(entries)
-}
-
-fn c_string(text: &[u8], what: &str) -> io::Result<CString> {
-    CString::new(text).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("the {what} holds a NUL byte"),
-        )
-    })
-}
-
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod clone3 {
-    use std::ffi::{CString, c_char, c_int};
+    use std::ffi::{CString, OsStr, OsString, c_char, c_int};
     use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
@@ -196,7 +155,48 @@ mod clone3 {
     use tokio::io::unix::AsyncFd;
     use tokio::net::unix::pipe;
 
-    use super::{Exit, ProcessSpec, TaskProcess, c_string, environment};
+    use super::{Exit, ProcessSpec, TaskProcess};
+
+    /// `KEY=VALUE` for every variable of this process's environment not in `env`, then `env`'s
+    /// (the last of a key's entries wins).
+    fn environment(env: &[(OsString, OsString)]) -> io::Result<Vec<CString>> {
+        let entry = |key: &OsStr, value: &OsStr| {
+            let mut bytes = Vec::with_capacity(key.len() + value.len() + 1);
+            bytes.extend_from_slice(key.as_bytes());
+            bytes.push(b'=');
+            bytes.extend_from_slice(value.as_bytes());
+            CString::new(bytes).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "the environment variable {} holds a NUL byte",
+                        key.to_string_lossy()
+                    ),
+                )
+            })
+        };
+        let mut entries = Vec::new();
+        for (key, value) in std::env::vars_os() {
+            if !env.iter().any(|(ours, _)| *ours == key) {
+                entries.push(entry(&key, &value)?);
+            }
+        }
+        for (index, (key, value)) in env.iter().enumerate() {
+            if !env[index + 1..].iter().any(|(later, _)| later == key) {
+                entries.push(entry(key, value)?);
+            }
+        }
+        Ok(entries)
+    }
+
+    fn c_string(text: &[u8], what: &str) -> io::Result<CString> {
+        CString::new(text).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the {what} holds a NUL byte"),
+            )
+        })
+    }
 
     const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
     /// The child's stack: it calls a few system calls and `execve`, nothing more.
@@ -483,6 +483,8 @@ mod clone3 {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
     use tokio::io::AsyncReadExt;
 
     use super::*;
