@@ -10,7 +10,7 @@
 //! `clone3(CLONE_VM | CLONE_VFORK | CLONE_CLEAR_SIGHAND | CLONE_PIDFD)`: the kernel clears the
 //! signal handlers and hands over a pidfd (to wait on, instead of opening one afterwards), and
 //! the child runs a handful of raw system calls before `execve`. That is about 35 µs less per
-//! process here, and a chain of 50 `sh: "true"` tasks about 5% faster (BENCHMARKS.md).
+//! process here, and a chain of 50 `sh: "true"` tasks 6–9% faster (BENCHMARKS.md).
 //!
 //! Where `clone3` is missing or refused (kernels before 5.5, seccomp filters of older
 //! container runtimes) and on other targets, the process is started by tokio's `Command`, as
@@ -125,6 +125,8 @@ fn spawn_with_tokio(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
         .process_group(0)
         .kill_on_drop(false);
     let mut child = command.spawn()?;
+    // Known until the child has been waited for, which it has not yet. (0 would only ever
+    // be passed to `signal_group`, which ignores it.)
     let pid = child.id().map_or(0, |pid| pid as i32);
     let stdout = child
         .stdout
