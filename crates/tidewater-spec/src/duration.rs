@@ -7,6 +7,8 @@ use std::time::Duration;
 #[error("{reason}")]
 pub struct InvalidDuration {
     pub reason: String,
+    /// A well-formed duration beyond the longest accepted (100 years).
+    pub too_long: bool,
 }
 
 /// Parses a duration with units (humantime's syntax). A bare number is refused: `30` could
@@ -16,22 +18,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
     if trimmed.is_empty() {
         return Err(InvalidDuration {
             reason: "it is empty".to_owned(),
+            too_long: false,
         });
     }
     if trimmed.chars().all(|character| character.is_ascii_digit()) {
         return Err(InvalidDuration {
             reason: "a unit is missing (ms, s, m, h, days)".to_owned(),
+            too_long: false,
         });
     }
     let duration = humantime::parse_duration(trimmed).map_err(|error| InvalidDuration {
         reason: error.to_string(),
+        too_long: false,
     })?;
     if duration > LONGEST {
         return Err(InvalidDuration {
             reason: format!(
                 "it is longer than {} days, the longest duration accepted",
-                LONGEST.as_secs() / 86_400
+                LONGEST_DAYS
             ),
+            too_long: true,
         });
     }
     Ok(duration)
@@ -40,7 +46,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
 /// The longest duration accepted: a hundred years. Every duration is added to a point in
 /// time somewhere (a timeout's deadline, a retry's next start), and far longer ones would
 /// leave the calendar's range; none of them means anything for a task.
-const LONGEST: Duration = Duration::from_secs(36_500 * 86_400);
+const LONGEST: Duration = Duration::from_secs(LONGEST_DAYS * 86_400);
+pub const LONGEST_DAYS: u64 = 36_500;
 
 #[cfg(test)]
 mod tests {

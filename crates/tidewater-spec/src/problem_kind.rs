@@ -72,6 +72,8 @@ pub enum ProblemKind {
     },
     #[error("`{key}` must be longer than zero, found `{text}`")]
     DurationNotPositive { key: String, text: String },
+    #[error("`{key}` is `{text}`, longer than the longest duration accepted")]
+    DurationTooLong { key: String, text: String },
     #[error("invalid date `{text}` for `{key}`: {reason}")]
     InvalidDate {
         key: String,
@@ -226,6 +228,7 @@ impl ProblemKind {
             ProblemKind::InvalidChoice { .. } => "tidewater::invalid_choice",
             ProblemKind::InvalidDuration { .. } => "tidewater::invalid_duration",
             ProblemKind::DurationNotPositive { .. } => "tidewater::duration_not_positive",
+            ProblemKind::DurationTooLong { .. } => "tidewater::duration_too_long",
             ProblemKind::InvalidDate { .. } => "tidewater::invalid_date",
             ProblemKind::InvalidWorkflowName { .. } => "tidewater::invalid_workflow_name",
             ProblemKind::DuplicateWorkflow { .. } => "tidewater::duplicate_workflow",
@@ -307,6 +310,10 @@ impl ProblemKind {
                 "write a number with a unit, e.g. `500ms`, `30s`, `5m`, `1h30m`, `2days`"
                     .to_owned(),
             ),
+            ProblemKind::DurationTooLong { .. } => Some(format!(
+                "write at most {} days (100 years)",
+                crate::duration::LONGEST_DAYS
+            )),
             ProblemKind::InvalidDate { .. } => Some("write the date as YYYY-MM-DD".to_owned()),
             ProblemKind::InvalidWorkflowName { is_file_name, .. } => Some(format!(
                 "a workflow name uses lowercase letters, digits, `_` and `-`, e.g. `daily_sales`{}",
@@ -445,6 +452,7 @@ impl ProblemKind {
             ProblemKind::InvalidChoice { .. } => "not a known value",
             ProblemKind::InvalidDuration { .. } => "not a duration",
             ProblemKind::DurationNotPositive { .. } => "zero",
+            ProblemKind::DurationTooLong { .. } => "too long",
             ProblemKind::InvalidDate { .. } => "not a date",
             ProblemKind::InvalidWorkflowName { .. } => "invalid name",
             ProblemKind::DuplicateWorkflow { .. } => "same name as another workflow",

@@ -209,14 +209,19 @@ impl<'p> YamlReader<'p> {
         match parse_duration(text) {
             Ok(duration) => Some(duration),
             Err(error) => {
-                self.report(
+                let problem = if error.too_long {
+                    ProblemKind::DurationTooLong {
+                        key: key.to_owned(),
+                        text: text.to_owned(),
+                    }
+                } else {
                     ProblemKind::InvalidDuration {
                         key: key.to_owned(),
                         text: text.to_owned(),
                         reason: error.reason,
-                    },
-                    value.span.clone(),
-                );
+                    }
+                };
+                self.report(problem, value.span.clone());
                 None
             }
         }

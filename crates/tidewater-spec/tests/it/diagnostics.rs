@@ -140,6 +140,9 @@ tasks:
   b:
     empty: {}
     timeout: 0s
+  c:
+    empty: {}
+    timeout: 1000000000d
 "#;
     insta::assert_snapshot!(problems_of("durations", source));
 }
