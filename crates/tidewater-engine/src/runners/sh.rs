@@ -150,8 +150,8 @@ impl TaskRunner for ShRunner {
         // Written before the supervising task below copies any output line, so it stays the
         // log's first line.
         log.note(format!("attempt {attempt}: sh -c {command:?}"));
-        let pid = Some(child.pid());
-        let identity = pid.and_then(process_identity);
+        let pid = child.pid();
+        let identity = process_identity(pid);
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let (stop_sender, stop) = oneshot::channel();
@@ -176,18 +176,16 @@ impl TaskRunner for ShRunner {
                     status = child.wait() => status,
                     () = timed_out => {
                         forced = Some(FailureReason::TimedOut);
-                        stop_group(&mut child, pid, clock.as_ref(), kill_grace).await
+                        stop_group(&mut child, clock.as_ref(), kill_grace).await
                     }
                     Ok(()) = stop => {
                         forced = Some(FailureReason::Cancelled);
-                        stop_group(&mut child, pid, clock.as_ref(), kill_grace).await
+                        stop_group(&mut child, clock.as_ref(), kill_grace).await
                     }
                 };
                 // Whatever the command left running in its group goes with it: no orphans.
                 // This also closes the group's copies of the pipes, so the copies below end.
-                if let Some(pid) = pid {
-                    signal_group(pid, Signal::SIGKILL);
-                }
+                signal_group(pid, Signal::SIGKILL);
                 (forced, status)
             };
             let ((forced, status), (), ()) = tokio::join!(
@@ -226,13 +224,10 @@ impl TaskRunner for ShRunner {
 /// SIGTERM to the group, then SIGKILL once the grace period is over.
 async fn stop_group(
     child: &mut TaskProcess,
-    pid: Option<i32>,
     clock: &dyn crate::Clock,
     grace: std::time::Duration,
 ) -> std::io::Result<std::process::ExitStatus> {
-    let Some(pid) = pid else {
-        return child.wait().await;
-    };
+    let pid = child.pid();
     signal_group(pid, Signal::SIGTERM);
     let deadline = clock.now() + chrono::Duration::from_std(grace).unwrap_or_default();
     tokio::select! {
