@@ -40,7 +40,12 @@ impl StartRequest<'_> {
     /// When the task's `timeout` runs out, counted from now; `None` without a timeout (or
     /// with one beyond the calendar's range, which never runs out).
     pub fn deadline(&self) -> Option<Timestamp> {
-        let timeout = chrono::Duration::from_std(self.task.timeout?).ok()?;
+        self.deadline_after(self.task.timeout?)
+    }
+
+    /// When `timeout` runs out, counted from now; `None` beyond the calendar's range.
+    pub fn deadline_after(&self, timeout: Duration) -> Option<Timestamp> {
+        let timeout = chrono::Duration::from_std(timeout).ok()?;
         self.clock.now().checked_add_signed(timeout)
     }
 }

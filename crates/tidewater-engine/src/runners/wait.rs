@@ -168,9 +168,8 @@ impl TaskRunner for WaitRunner {
             .unwrap_or(chrono::Duration::seconds(30));
         let timeout = request.task.timeout.unwrap_or(DEFAULT_TIMEOUT);
         // A timeout beyond the calendar's range never runs out.
-        let deadline = chrono::Duration::from_std(timeout)
-            .ok()
-            .and_then(|timeout| clock.now().checked_add_signed(timeout))
+        let deadline = request
+            .deadline_after(timeout)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         let root = request.project_root.to_path_buf();
         let (stop_sender, mut stop) = oneshot::channel::<()>();
