@@ -82,9 +82,10 @@ impl TaskRunner for ShRunner {
             );
             return StartedAttempt::finished();
         };
-        // The process starts before its log file is created, so that creating the file (an
-        // inode, the dearest step left before the start) overlaps with the process running
-        // instead of delaying it. Its output waits in the pipes meanwhile.
+        // The process starts before its log file is created (its output waits in the pipes
+        // meanwhile), so that creating the file (an inode) is not between the decision and the
+        // start. In a chain of short tasks it is on the critical path all the same: the
+        // executor and the task take turns on one core (BENCHMARKS.md).
         let command = match request.template.render(command) {
             Ok(command) => command,
             Err(error) => {
