@@ -1,12 +1,41 @@
+use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+use chrono::{Datelike, Timelike};
+
+/// Lines wait in memory until this many bytes have gathered, or until [`AttemptLog::flush`].
+const WRITE_AT: usize = 8 * 1024;
 
 /// An attempt's log file: one line per line of output, each stamped with the time and the
 /// stream it came from (`out`, `err`, or `tidewater` for the engine's own notes).
 #[derive(Debug, Clone)]
 pub struct AttemptLog {
-    file: Arc<Mutex<std::io::BufWriter<std::fs::File>>>,
+    file: Arc<Mutex<LogFile>>,
+}
+
+/// The file and the lines not yet written to it. The buffer grows with what is logged
+/// (most attempts log a few short lines), unlike a `BufWriter`'s, which takes 8 KiB from the
+/// allocator up front for every attempt.
+#[derive(Debug)]
+struct LogFile {
+    file: File,
+    pending: Vec<u8>,
+}
+
+impl LogFile {
+    fn write_pending(&mut self) {
+        // A log that cannot be written must not fail the task: its outcome is what matters.
+        let _ = self.file.write_all(&self.pending);
+        self.pending.clear();
+    }
+}
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        self.write_pending();
+    }
 }
 
 impl AttemptLog {
@@ -14,33 +43,54 @@ impl AttemptLog {
     pub fn create(path: &Path) -> std::io::Result<AttemptLog> {
         // Most attempts log into a folder that exists (the run's, made by its first attempt or
         // by the runner): try the file first, and make the folder only when it is missing.
-        let file = match std::fs::File::create(path) {
+        let file = match File::create(path) {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 match path.parent() {
                     Some(dir) => std::fs::create_dir_all(dir)?,
                     None => return Err(error),
                 }
-                std::fs::File::create(path)?
+                File::create(path)?
             }
             result => result?,
         };
-        Ok(AttemptLog {
-            file: Arc::new(Mutex::new(std::io::BufWriter::new(file))),
-        })
+        Ok(AttemptLog::from_file(file))
+    }
+
+    /// A log written to `file`, which the caller created (or emptied).
+    pub fn from_file(file: File) -> AttemptLog {
+        AttemptLog {
+            file: Arc::new(Mutex::new(LogFile {
+                file,
+                pending: Vec::new(),
+            })),
+        }
     }
 
     /// `2026-01-01T00:00:00.000Z       out| text`.
     pub fn line(&self, stream: &str, text: &[u8]) {
         // The stamp is wall-clock time on purpose: it tells a reader when output arrived,
         // and plays no part in any decision.
-        let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
-        let Ok(mut file) = self.file.lock() else {
+        let now = chrono::Utc::now();
+        let Ok(mut log) = self.file.lock() else {
             return;
         };
-        // A log that cannot be written must not fail the task: its outcome is what matters.
-        let _ = write!(file, "{stamp} {stream:>9}| ");
-        let _ = file.write_all(text);
-        let _ = file.write_all(b"\n");
+        let _ = write!(
+            log.pending,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {stream:>9}| ",
+            now.year(),
+            now.month(),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+            // A leap second's nanoseconds go past 10^9.
+            (now.nanosecond() / 1_000_000).min(999),
+        );
+        log.pending.extend_from_slice(text);
+        log.pending.push(b'\n');
+        if log.pending.len() >= WRITE_AT {
+            log.write_pending();
+        }
     }
 
     /// A note from Tidewater itself.
@@ -50,9 +100,82 @@ impl AttemptLog {
         }
     }
 
+    /// Writes out the lines logged so far.
     pub fn flush(&self) {
-        if let Ok(mut file) = self.file.lock() {
-            let _ = file.flush();
+        if let Ok(mut log) = self.file.lock() {
+            log.write_pending();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .expect("the log is readable")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn lines_carry_a_millisecond_utc_stamp_and_their_stream() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let path = folder.path().join("a.log");
+        let log = AttemptLog::create(&path).expect("log created");
+        log.line("out", b"hello");
+        log.note("two\nlines");
+        log.flush();
+        let lines = lines(&path);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        for (line, tail) in
+            lines
+                .iter()
+                .zip(["       out| hello", " tidewater| two", " tidewater| lines"])
+        {
+            let (stamp, rest) = line.split_at(24);
+            chrono::DateTime::parse_from_rfc3339(stamp)
+                .unwrap_or_else(|error| panic!("{stamp:?} is not RFC 3339: {error}"));
+            assert!(
+                stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.',
+                "{stamp}"
+            );
+            assert_eq!(rest, tail);
+        }
+    }
+
+    #[test]
+    fn what_is_logged_reaches_the_file_when_the_last_handle_goes() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let path = folder.path().join("a.log");
+        let log = AttemptLog::create(&path).expect("log created");
+        let copy = log.clone();
+        log.line("err", b"kept");
+        drop(log);
+        assert!(lines(&path).is_empty(), "written before flush or drop");
+        drop(copy);
+        let lines = lines(&path);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].ends_with("       err| kept"), "{lines:?}");
+    }
+
+    #[test]
+    fn a_long_output_is_written_as_it_comes_not_held_in_memory() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let path = folder.path().join("a.log");
+        let log = AttemptLog::create(&path).expect("log created");
+        let text = vec![b'x'; 1000];
+        for _ in 0..20 {
+            log.line("out", &text);
+        }
+        let written = std::fs::metadata(&path).expect("the log exists").len();
+        assert!(
+            written >= WRITE_AT as u64,
+            "only {written} bytes written before flush"
+        );
+        log.flush();
+        assert_eq!(lines(&path).len(), 20);
     }
 }

@@ -15,6 +15,7 @@ mod dispatch;
 mod engine_error;
 mod executor;
 mod process;
+mod run_folder;
 mod run_observer;
 pub mod runners;
 mod service;

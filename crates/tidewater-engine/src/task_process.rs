@@ -159,15 +159,38 @@ mod clone3 {
 
     use super::{Exit, ProcessSpec, TaskProcess};
 
-    /// `KEY=VALUE` for every variable of this process's environment not in `env`, then `env`'s
-    /// (the last of a key's entries wins).
-    fn environment(env: &[(OsString, OsString)]) -> io::Result<Vec<CString>> {
+    /// This process's environment as `KEY=VALUE` strings, read once. Tidewater never changes
+    /// its own environment (no `set_var` or `remove_var` anywhere), so reading it again for
+    /// every spawn, two allocations per variable, would only find the same values.
+    fn inherited() -> &'static [CString] {
+        static INHERITED: OnceLock<Vec<CString>> = OnceLock::new();
+        INHERITED.get_or_init(|| {
+            std::env::vars_os()
+                // An inherited variable cannot hold a NUL byte: it came as a C string.
+                .filter_map(|(key, value)| CString::new(key_value(&key, &value)).ok())
+                .collect()
+        })
+    }
+
+    fn key_value(key: &OsStr, value: &OsStr) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(key.len() + value.len() + 1);
+        bytes.extend_from_slice(key.as_bytes());
+        bytes.push(b'=');
+        bytes.extend_from_slice(value.as_bytes());
+        bytes
+    }
+
+    /// `KEY=VALUE` for every variable of this process's environment not in `env` (shared,
+    /// not copied), then `env`'s (the last of a key's entries wins), and the pointers
+    /// `execve` takes, ending with a null one. `_ours` owns the strings of `env` it points to.
+    struct Environment {
+        envp: Vec<*const c_char>,
+        _ours: Vec<CString>,
+    }
+
+    fn environment(env: &[(OsString, OsString)]) -> io::Result<Environment> {
         let entry = |key: &OsStr, value: &OsStr| {
-            let mut bytes = Vec::with_capacity(key.len() + value.len() + 1);
-            bytes.extend_from_slice(key.as_bytes());
-            bytes.push(b'=');
-            bytes.extend_from_slice(value.as_bytes());
-            CString::new(bytes).map_err(|_| {
+            CString::new(key_value(key, value)).map_err(|_| {
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
@@ -177,18 +200,32 @@ mod clone3 {
                 )
             })
         };
-        let mut entries = Vec::new();
-        for (key, value) in std::env::vars_os() {
-            if !env.iter().any(|(ours, _)| *ours == key) {
-                entries.push(entry(&key, &value)?);
-            }
-        }
+        let overridden = |inherited: &CString| {
+            let inherited = inherited.as_bytes();
+            env.iter().any(|(key, _)| {
+                let key = key.as_bytes();
+                inherited.len() > key.len()
+                    && inherited.starts_with(key)
+                    && inherited[key.len()] == b'='
+            })
+        };
+        let mut ours = Vec::with_capacity(env.len());
         for (index, (key, value)) in env.iter().enumerate() {
             if !env[index + 1..].iter().any(|(later, _)| later == key) {
-                entries.push(entry(key, value)?);
+                ours.push(entry(key, value)?);
             }
         }
-        Ok(entries)
+        let inherited = inherited();
+        let mut envp = Vec::with_capacity(inherited.len() + ours.len() + 1);
+        envp.extend(
+            inherited
+                .iter()
+                .filter(|inherited| !overridden(inherited))
+                .map(|inherited| inherited.as_ptr()),
+        );
+        envp.extend(ours.iter().map(|entry| entry.as_ptr()));
+        envp.push(std::ptr::null());
+        Ok(Environment { envp, _ours: ours })
     }
 
     fn c_string(text: &[u8], what: &str) -> io::Result<CString> {
@@ -282,14 +319,13 @@ mod clone3 {
         let env = environment(&spec.env)?;
         let dir = c_string(spec.dir.as_os_str().as_bytes(), "project folder")?;
         let argv = null_terminated(&args);
-        let envp = null_terminated(&env);
         let stdin = dev_null()?;
         let (stdout_read, stdout_write) = pipe_pair()?;
         let (stderr_read, stderr_write) = pipe_pair()?;
         let setup = ChildSetup {
             path: path.as_ptr(),
             argv: argv.as_ptr(),
-            envp: envp.as_ptr(),
+            envp: env.envp.as_ptr(),
             dir: dir.as_ptr(),
             fds: [stdin, stdout_write.as_raw_fd(), stderr_write.as_raw_fd()],
             error: AtomicI32::new(0),
@@ -343,7 +379,7 @@ mod clone3 {
             return Err(io::Error::from_raw_os_error(error));
         }
         // Kept alive until here: the child read them.
-        drop((argv, envp, args, env, path, dir));
+        drop((argv, args, env, path, dir));
         // SAFETY: the AsyncFd owns the pidfd, which nothing else closes or replaces.
         let pidfd =
             unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)? };

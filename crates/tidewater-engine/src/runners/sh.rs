@@ -1,8 +1,9 @@
 //! `sh`: a shell command in a process group of its own, its output logged line by line
 //! with timestamps.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::process::{process_identity, signal_group};
+use crate::run_folder::RunFolder;
 use crate::task_process::{self, ProcessSpec, TaskProcess};
 use crate::{
     AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
@@ -24,13 +26,13 @@ const MAX_OUTPUT_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct ShRunner {
-    /// The log folder this runner made (or found) last. The attempts of a run share one, so
-    /// all but a run's first attempt skip making it again (a `mkdir` and a `stat`). One
-    /// folder only, so that a long-lived server does not gather one entry per run. Should
-    /// someone delete the folder meanwhile, creating the attempt's log file makes it again
-    /// right after the process starts, normally long before the shell writes its output; a
-    /// shell that is first fails its attempt with the error in the log.
-    last_folder: Mutex<Option<PathBuf>>,
+    /// The log folder this runner opened last. The attempts of a run share one, so all but
+    /// a run's first attempt skip making and opening it again, and make their files relative
+    /// to it. One folder only, so that a long-lived server does not hold one per run. Should
+    /// someone delete the folder meanwhile, creating the attempt's log file finds it gone
+    /// and makes it again, right after the process starts, normally long before the shell
+    /// writes its output; a shell that is first fails its attempt with the error in the log.
+    last_folder: Mutex<Option<Arc<RunFolder>>>,
     /// Logs of finished attempts, complete but not yet written out: see [`ShRunner::settle`].
     finished_logs: Arc<Mutex<Vec<AttemptLog>>>,
 }
@@ -53,18 +55,22 @@ impl ShRunner {
         }
     }
 
-    /// Makes `folder` unless it is the folder made last.
-    fn make_folder(&self, folder: &Path) -> std::io::Result<()> {
+    /// The folder at `path`, opened (and made if missing) unless it is the one opened last.
+    /// With `reopen`, it is opened again in any case (it was found deleted).
+    fn folder(&self, path: &Path, reopen: bool) -> std::io::Result<Arc<RunFolder>> {
         let mut last = self
             .last_folder
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if last.as_deref() == Some(folder) {
-            return Ok(());
+        if let Some(folder) = last.as_ref()
+            && folder.path() == path
+            && !reopen
+        {
+            return Ok(folder.clone());
         }
-        std::fs::create_dir_all(folder)?;
-        *last = Some(folder.to_path_buf());
-        Ok(())
+        let folder = Arc::new(RunFolder::open(path)?);
+        *last = Some(folder.clone());
+        Ok(folder)
     }
 }
 
@@ -95,13 +101,26 @@ impl TaskRunner for ShRunner {
         };
         // `$TIDEWATER_OUTPUT` lives in the log folder, which must exist before the process
         // can write there.
-        if let Some(folder) = request.paths.output.parent()
-            && let Err(error) = self.make_folder(folder)
-        {
-            let message = format!("cannot create the log folder {}: {error}", folder.display());
-            return not_started(&request.paths.log, &message, &reporter);
-        }
-        let _ = std::fs::remove_file(&request.paths.output);
+        let (Some(folder_path), Some(log_name), Some(output_name)) = (
+            request.paths.log.parent(),
+            request.paths.log.file_name(),
+            request.paths.output.file_name(),
+        ) else {
+            let message =
+                "an attempt's log path names no file in a folder; this is a bug in tidewater";
+            return not_started(&request.paths.log, message, &reporter);
+        };
+        let mut folder = match self.folder(folder_path, false) {
+            Ok(folder) => folder,
+            Err(error) => {
+                let message = format!(
+                    "cannot create the log folder {}: {error}",
+                    folder_path.display()
+                );
+                return not_started(&request.paths.log, &message, &reporter);
+            }
+        };
+        let _ = folder.remove(output_name);
 
         let mut env: Vec<(OsString, OsString)> = request
             .template
@@ -130,8 +149,16 @@ impl TaskRunner for ShRunner {
                 return not_started(&request.paths.log, &message, &reporter);
             }
         };
-        let log = match AttemptLog::create(&request.paths.log) {
-            Ok(log) => log,
+        let created = folder.create(log_name).or_else(|error| {
+            if error.kind() != std::io::ErrorKind::NotFound {
+                return Err(error);
+            }
+            // Deleted since it was opened: make it again.
+            folder = self.folder(folder_path, true)?;
+            folder.create(log_name)
+        });
+        let log = match created {
+            Ok(file) => AttemptLog::from_file(file),
             Err(error) => {
                 let message = format!(
                     "cannot create the log file {}: {error}",
@@ -159,7 +186,7 @@ impl TaskRunner for ShRunner {
         let clock = request.clock.clone();
         let deadline = request.deadline();
         let kill_grace = request.kill_grace;
-        let output_path = request.paths.output.clone();
+        let output_name = output_name.to_owned();
         let finished_logs = self.finished_logs.clone();
         // One task per attempt: it waits for the process and copies both of its streams,
         // rather than a task per stream, which cost two more spawns and wake-ups per attempt.
@@ -200,7 +227,7 @@ impl TaskRunner for ShRunner {
                 (None, Err(error)) => {
                     could_not_start(format!("cannot wait for the process: {error}"))
                 }
-                (None, Ok(status)) => outcome_of(status, &output_path),
+                (None, Ok(status)) => outcome_of(status, &folder, &output_name),
             };
             let summary = match &outcome {
                 AttemptOutcome::Succeeded { .. } => format!("succeeded after {elapsed:.3}s"),
@@ -240,7 +267,11 @@ async fn stop_group(
     }
 }
 
-fn outcome_of(status: std::process::ExitStatus, output_path: &std::path::Path) -> AttemptOutcome {
+fn outcome_of(
+    status: std::process::ExitStatus,
+    folder: &RunFolder,
+    output: &OsStr,
+) -> AttemptOutcome {
     use std::os::unix::process::ExitStatusExt;
     if let Some(signal) = status.signal() {
         return AttemptOutcome::Failed {
@@ -248,7 +279,7 @@ fn outcome_of(status: std::process::ExitStatus, output_path: &std::path::Path) -
         };
     }
     match status.code() {
-        Some(0) => match read_output(output_path) {
+        Some(0) => match read_output(folder, output) {
             Ok(output) => AttemptOutcome::Succeeded { output },
             Err(message) => AttemptOutcome::Failed {
                 reason: FailureReason::BadOutput { message },
@@ -263,22 +294,29 @@ fn outcome_of(status: std::process::ExitStatus, output_path: &std::path::Path) -
     }
 }
 
-/// Reads `$TIDEWATER_OUTPUT`: absent or empty means no output; otherwise a JSON object.
-fn read_output(path: &std::path::Path) -> Result<Option<serde_json::Value>, String> {
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
+/// Reads `$TIDEWATER_OUTPUT` (the file `name` in the attempt's log folder): absent or empty
+/// means no output; otherwise a JSON object.
+fn read_output(folder: &RunFolder, name: &OsStr) -> Result<Option<serde_json::Value>, String> {
+    let path = || folder.path().join(name);
+    let file = match folder.open_file(name) {
+        Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        Err(error) => return Err(format!("cannot read {}: {error}", path().display())),
     };
-    if metadata.len() > MAX_OUTPUT_BYTES {
+    // One byte past the limit tells a file over it, without asking for its size first.
+    let mut bytes = Vec::new();
+    file.take(MAX_OUTPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read {}: {error}", path().display()))?;
+    if bytes.len() as u64 > MAX_OUTPUT_BYTES {
+        let size = std::fs::metadata(path()).map_or(bytes.len() as u64, |metadata| metadata.len());
         return Err(format!(
-            "{} is {} bytes; the limit is {MAX_OUTPUT_BYTES}",
-            path.display(),
-            metadata.len()
+            "{} is {size} bytes; the limit is {MAX_OUTPUT_BYTES}",
+            path().display(),
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("cannot read {}: it is not UTF-8 text", path().display()))?;
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -322,5 +360,62 @@ async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, 
                 log.line(name, &line);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(content: Option<&[u8]>) -> Result<Option<serde_json::Value>, String> {
+        let root = tempfile::tempdir().expect("temporary folder");
+        let folder = RunFolder::open(root.path()).expect("opened");
+        if let Some(content) = content {
+            std::fs::write(root.path().join("t.1.output.json"), content).expect("written");
+        }
+        read_output(&folder, OsStr::new("t.1.output.json"))
+    }
+
+    #[test]
+    fn no_file_or_only_whitespace_is_no_output() {
+        assert_eq!(read(None), Ok(None));
+        assert_eq!(read(Some(b"")), Ok(None));
+        assert_eq!(read(Some(b" \n\t\n")), Ok(None));
+    }
+
+    #[test]
+    fn a_json_object_is_the_output() {
+        assert_eq!(
+            read(Some(b"{\"rows\": 7}\n")),
+            Ok(Some(serde_json::json!({ "rows": 7 })))
+        );
+    }
+
+    #[test]
+    fn anything_else_is_a_bad_output_that_says_why() {
+        assert_eq!(
+            read(Some(b"[1, 2]")),
+            Err("$TIDEWATER_OUTPUT must hold a JSON object".to_owned())
+        );
+        let broken = read(Some(b"{\"rows\": ")).expect_err("not JSON");
+        assert!(
+            broken.starts_with("$TIDEWATER_OUTPUT is not valid JSON"),
+            "{broken}"
+        );
+        let binary = read(Some(b"{\"a\": \"\xff\"}")).expect_err("not text");
+        assert!(
+            binary.ends_with("t.1.output.json: it is not UTF-8 text"),
+            "{binary}"
+        );
+        let mut large = b"{\"a\": \"".to_vec();
+        large.resize(MAX_OUTPUT_BYTES as usize + 10, b'x');
+        let size = large.len();
+        let too_large = read(Some(&large)).expect_err("over the limit");
+        assert!(
+            too_large.ends_with(&format!(
+                "t.1.output.json is {size} bytes; the limit is {MAX_OUTPUT_BYTES}"
+            )),
+            "{too_large}"
+        );
     }
 }

@@ -201,6 +201,40 @@ tasks:
 }
 
 #[tokio::test]
+async fn a_log_folder_deleted_during_a_run_is_made_again_for_the_next_attempts() {
+    // The runner keeps the run's log folder open and makes each attempt's files inside it;
+    // once the folder is deleted, the next attempt must make it again, not write into the
+    // deleted one.
+    let harness = Harness::new(
+        TOML,
+        r#"
+tasks:
+  wipe:
+    sh: rm -r .tidewater/logs/1
+  count:
+    needs: [wipe]
+    sh: |
+      echo '{"rows": 7}' > "$TIDEWATER_OUTPUT"
+      echo counted
+  use:
+    needs: [count]
+    sh: echo "{{ tasks.count.output.rows }}" > used.txt
+"#,
+    )
+    .await;
+    let run = harness.create_run().await;
+    let state = harness.run_to_end(run, 2).await;
+    assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
+    assert_eq!(
+        std::fs::read_to_string(harness.path("used.txt")).expect("read"),
+        "7\n"
+    );
+    let log = std::fs::read_to_string(harness.path(".tidewater/logs/1/count.1.log"))
+        .expect("the next attempt's log is in the folder made again");
+    assert!(log.contains("       out| counted"), "{log}");
+}
+
+#[tokio::test]
 async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
     let harness = Harness::new(
         TOML,

@@ -84,7 +84,15 @@ pub async fn summarize(
     state: &RunState,
 ) -> anyhow::Result<()> {
     let instances = context.store.task_instances(run).await?;
-    let attempts = context.store.attempts(run, None).await?;
+    // Only a failed task's line needs its attempts (the reason it failed).
+    let attempts = if instances
+        .iter()
+        .any(|(_, instance)| matches!(instance.state, TaskState::Failed { .. }))
+    {
+        context.store.attempts(run, None).await?
+    } else {
+        Vec::new()
+    };
     let count = |wanted: fn(&TaskState) -> bool| {
         instances
             .iter()
