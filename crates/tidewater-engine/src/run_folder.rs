@@ -16,27 +16,36 @@ use nix::unistd::{UnlinkatFlags, unlinkat};
 pub(crate) struct RunFolder {
     path: PathBuf,
     folder: OwnedFd,
+    /// Whether [`RunFolder::open`] made the folder: then it holds only what was made in it
+    /// since.
+    made: bool,
 }
 
 impl RunFolder {
     /// Opens the folder at `path`, making it (and its parents) first if it is missing.
     pub(crate) fn open(path: &Path) -> io::Result<RunFolder> {
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let folder = match nix::fcntl::open(path, flags, Mode::empty()) {
+        let (folder, made) = match nix::fcntl::open(path, flags, Mode::empty()) {
             Err(nix::Error::ENOENT) => {
                 std::fs::create_dir_all(path)?;
-                nix::fcntl::open(path, flags, Mode::empty())?
+                (nix::fcntl::open(path, flags, Mode::empty())?, true)
             }
-            result => result?,
+            result => (result?, false),
         };
         Ok(RunFolder {
             path: path.to_path_buf(),
             folder,
+            made,
         })
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether opening made the folder, so that no file in it predates this handle.
+    pub(crate) fn made(&self) -> bool {
+        self.made
     }
 
     /// Creates (or empties) the file `name` for writing. Fails with `NotFound` when the
@@ -76,6 +85,8 @@ mod tests {
         let path = root.path().join("logs").join("7");
         let folder = RunFolder::open(&path).expect("made and opened");
         assert_eq!(folder.path(), path);
+        assert!(folder.made());
+        assert!(!RunFolder::open(&path).expect("opened").made());
         folder
             .create(OsStr::new("a.log"))
             .and_then(|mut file| file.write_all(b"first"))

@@ -120,7 +120,13 @@ impl TaskRunner for ShRunner {
                 return not_started(&request.paths.log, &message, &reporter);
             }
         };
-        let _ = folder.remove(output_name);
+        // A file left under the output's name would pass for this attempt's output. Each
+        // attempt has a name of its own (the store never starts an attempt number twice), so
+        // only a folder made before this runner opened it can hold one: a run's earlier
+        // process, or a store deleted and started again while its logs stayed.
+        if !folder.made() {
+            let _ = folder.remove(output_name);
+        }
 
         let mut env: Vec<(OsString, OsString)> = request
             .template

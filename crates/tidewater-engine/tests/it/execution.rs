@@ -235,6 +235,23 @@ tasks:
 }
 
 #[tokio::test]
+async fn a_file_left_under_an_attempts_output_name_is_not_taken_for_its_output() {
+    // Logs kept from a store that was deleted and started again: run 1 and its attempt
+    // numbers come back, and the old output file must not pass for the new attempt's.
+    let harness = Harness::new(TOML, "tasks:\n  count:\n    sh: echo counting\n").await;
+    let stale = harness.path(".tidewater/logs/1/count.1.output.json");
+    std::fs::create_dir_all(stale.parent().expect("a folder")).expect("mkdir");
+    std::fs::write(&stale, r#"{"rows": 99}"#).expect("written");
+    let run = harness.create_run().await;
+    let state = harness.run_to_end(run, 2).await;
+    assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
+    assert_eq!(
+        harness.outcomes(run, "count").await,
+        vec![AttemptOutcome::Succeeded { output: None }]
+    );
+}
+
+#[tokio::test]
 async fn a_command_that_cannot_run_fails_with_its_reason_in_the_log() {
     let harness = Harness::new(
         TOML,
