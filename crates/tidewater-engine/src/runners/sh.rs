@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use nix::sys::signal::Signal;
 use tidewater_core::{AttemptOutcome, FailureReason, TaskAction};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::process::{process_identity, signal_group};
@@ -348,24 +348,44 @@ fn not_started(
     StartedAttempt::finished()
 }
 
-/// Copies a stream to the log line by line until it ends (or at once if there is none).
+/// The first read's size. Most tasks write little or nothing: a small buffer costs them no
+/// large allocation (a `BufReader` takes 8 KiB, zeroed, per stream and attempt).
+const FIRST_READ: usize = 256;
+/// Reads that fill the buffer double the next one's size, up to this.
+const LARGEST_READ: usize = 64 * 1024;
+
+/// Copies a stream to the log line by line until it ends (or at once if there is none). A
+/// last line without a newline is logged too.
 async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, log: &AttemptLog) {
-    let Some(stream) = stream else {
+    let Some(mut stream) = stream else {
         return;
     };
-    let mut reader = BufReader::new(stream);
-    let mut line = Vec::new();
+    let mut buffer: Vec<u8> = Vec::with_capacity(FIRST_READ);
+    let mut want = FIRST_READ;
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
+        // What the buffer holds is the start of a line (no newline in it): only the bytes
+        // read now need searching.
+        let kept = buffer.len();
+        buffer.reserve(want);
+        let read = match stream.read_buf(&mut buffer).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
-                log.line(name, &line);
-            }
+            Ok(read) => read,
+        };
+        if read >= want {
+            want = (want * 2).min(LARGEST_READ);
         }
+        let mut start = 0;
+        let mut from = kept;
+        while let Some(found) = buffer[from..].iter().position(|&byte| byte == b'\n') {
+            let end = from + found;
+            log.line(name, &buffer[start..end]);
+            start = end + 1;
+            from = start;
+        }
+        buffer.drain(..start);
+    }
+    if !buffer.is_empty() {
+        log.line(name, &buffer);
     }
 }
 
@@ -380,6 +400,36 @@ mod tests {
             std::fs::write(root.path().join("t.1.output.json"), content).expect("written");
         }
         read_output(&folder, OsStr::new("t.1.output.json"))
+    }
+
+    async fn logged(input: &[u8]) -> Vec<String> {
+        let root = tempfile::tempdir().expect("temporary folder");
+        let path = root.path().join("a.log");
+        let log = AttemptLog::create(&path).expect("log created");
+        copy_lines(Some(input), "out", &log).await;
+        log.flush();
+        std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .map(|line| line.split_once("| ").expect("a stamped line").1.to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn output_is_logged_line_by_line_whatever_the_reads() {
+        assert_eq!(logged(b"").await, Vec::<String>::new());
+        assert_eq!(
+            logged(b"one\ntwo\n\nlast").await,
+            ["one", "two", "", "last"]
+        );
+        // Lines longer than the first reads, and more output than the largest read.
+        let long = "x".repeat(3 * LARGEST_READ);
+        let many: Vec<String> = (0..20_000).map(|index| format!("line {index}")).collect();
+        let input = format!("{long}\n{}\n", many.join("\n"));
+        let lines = logged(input.as_bytes()).await;
+        assert_eq!(lines.len(), 1 + many.len());
+        assert_eq!(lines[0], long);
+        assert_eq!(lines[1..], many[..]);
     }
 
     #[test]
