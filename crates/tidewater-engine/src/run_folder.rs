@@ -48,6 +48,11 @@ impl RunFolder {
         self.made
     }
 
+    /// Whether the folder has been deleted since it was opened (one `fstat`, no path walk).
+    pub(crate) fn is_deleted(&self) -> bool {
+        nix::sys::stat::fstat(&self.folder).is_ok_and(|stat| stat.st_nlink == 0)
+    }
+
     /// Creates (or empties) the file `name` for writing. Fails with `NotFound` when the
     /// folder has been deleted since it was opened.
     pub(crate) fn create(&self, name: &OsStr) -> io::Result<File> {
@@ -113,7 +118,9 @@ mod tests {
         let root = tempfile::tempdir().expect("temporary folder");
         let path = root.path().join("7");
         let folder = RunFolder::open(&path).expect("made and opened");
+        assert!(!folder.is_deleted());
         std::fs::remove_dir(&path).expect("deleted");
+        assert!(folder.is_deleted());
         let error = folder.create(OsStr::new("a.log")).expect_err("no folder");
         assert_eq!(error.kind(), io::ErrorKind::NotFound);
         assert!(!path.exists());

@@ -29,9 +29,9 @@ pub struct ShRunner {
     /// The log folder this runner opened last. The attempts of a run share one, so all but
     /// a run's first attempt skip making and opening it again, and make their files relative
     /// to it. One folder only, so that a long-lived server does not hold one per run. Should
-    /// someone delete the folder meanwhile, creating the attempt's log file finds it gone
-    /// and makes it again, right after the process starts, normally long before the shell
-    /// writes its output; a shell that is first fails its attempt with the error in the log.
+    /// someone delete the folder meanwhile, the next attempt finds it gone before its process
+    /// starts (an `fstat`) and makes it again; should that happen between the look and the
+    /// start, creating the log file finds it gone and makes it then.
     last_folder: Mutex<Option<Arc<RunFolder>>>,
     /// Logs of finished attempts, complete but not yet written out: see [`ShRunner::settle`].
     finished_logs: Arc<Mutex<Vec<AttemptLog>>>,
@@ -55,8 +55,8 @@ impl ShRunner {
         }
     }
 
-    /// The folder at `path`, opened (and made if missing) unless it is the one opened last.
-    /// With `reopen`, it is opened again in any case (it was found deleted).
+    /// The folder at `path`, opened (and made if missing) unless it is the one opened last
+    /// and still there. With `reopen`, it is opened again in any case (it was found deleted).
     fn folder(&self, path: &Path, reopen: bool) -> std::io::Result<Arc<RunFolder>> {
         let mut last = self
             .last_folder
@@ -65,6 +65,7 @@ impl ShRunner {
         if let Some(folder) = last.as_ref()
             && folder.path() == path
             && !reopen
+            && !folder.is_deleted()
         {
             return Ok(folder.clone());
         }
