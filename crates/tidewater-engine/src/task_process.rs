@@ -599,6 +599,7 @@ mod tests {
             done < /proc/$pid/status; \
             echo stdin=$(readlink /proc/$pid/fd/0); \
             echo dir=$(pwd); echo var=$TIDEWATER_X; echo home=$HOME; \
+            echo homes=$(tr '\\0' '\\n' < /proc/$pid/environ | grep -c '^HOME='); echo path=$PATH; \
             ls /proc/$pid/fd";
         for (name, spawner) in SPAWNERS {
             let expected_fds = inheritable_fds();
@@ -614,7 +615,19 @@ mod tests {
             .await;
             assert!(finished.status.success(), "{name}: {}", finished.stderr);
             let lines: Vec<&str> = finished.stdout.lines().collect();
-            let [group, blocked, ignored, stdin, dir, var, home, fds @ ..] = &lines[..] else {
+            let [
+                group,
+                blocked,
+                ignored,
+                stdin,
+                dir,
+                var,
+                home,
+                homes,
+                path,
+                fds @ ..,
+            ] = &lines[..]
+            else {
                 panic!("{name}: {lines:?}");
             };
             // A process group of its own, so that a stop reaches all it started.
@@ -633,6 +646,13 @@ mod tests {
             // The last value given wins, over the inherited one too.
             assert_eq!(*var, "var=last", "{name}");
             assert_eq!(*home, "home=/elsewhere", "{name}");
+            assert_eq!(
+                *homes, "homes=1",
+                "{name}: an overridden variable passed twice"
+            );
+            // What is not overridden is inherited as it is.
+            let inherited = std::env::var("PATH").expect("this process has a PATH");
+            assert_eq!(*path, format!("path={inherited}"), "{name}");
             // Nothing of this process leaks in: no pidfd, no pipe of another task.
             let mut fds: Vec<String> = fds.iter().map(ToString::to_string).collect();
             fds.sort_unstable_by_key(|fd| fd.parse::<i32>().unwrap_or(i32::MAX));
