@@ -1,6 +1,6 @@
 //! A run's log folder, held open: an attempt's files are created, read and removed relative to
 //! it, so the kernel resolves one name instead of walking the whole path from `/` each time
-//! (`<project>/.tidewater/logs/<run>/`, six or more folders, three times per attempt).
+//! (`<project>/.tidewater/logs/<run>/`, six or more folders, two or three times per attempt).
 
 use std::ffi::OsStr;
 use std::fs::File;
