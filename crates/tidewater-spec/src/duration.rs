@@ -4,11 +4,13 @@ use std::time::Duration;
 
 /// Why a text is not a duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
-pub struct InvalidDuration {
-    pub reason: String,
+pub enum InvalidDuration {
+    /// Not written as a duration.
+    #[error("{0}")]
+    Malformed(String),
     /// A well-formed duration beyond the longest accepted (100 years).
-    pub too_long: bool,
+    #[error("it is longer than {LONGEST_DAYS} days, the longest duration accepted")]
+    TooLong,
 }
 
 /// Parses a duration with units (humantime's syntax). A bare number is refused: `30` could
@@ -16,29 +18,17 @@ pub struct InvalidDuration {
 pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(InvalidDuration {
-            reason: "it is empty".to_owned(),
-            too_long: false,
-        });
+        return Err(InvalidDuration::Malformed("it is empty".to_owned()));
     }
     if trimmed.chars().all(|character| character.is_ascii_digit()) {
-        return Err(InvalidDuration {
-            reason: "a unit is missing (ms, s, m, h, days)".to_owned(),
-            too_long: false,
-        });
+        return Err(InvalidDuration::Malformed(
+            "a unit is missing (ms, s, m, h, days)".to_owned(),
+        ));
     }
-    let duration = humantime::parse_duration(trimmed).map_err(|error| InvalidDuration {
-        reason: error.to_string(),
-        too_long: false,
-    })?;
+    let duration = humantime::parse_duration(trimmed)
+        .map_err(|error| InvalidDuration::Malformed(error.to_string()))?;
     if duration > LONGEST {
-        return Err(InvalidDuration {
-            reason: format!(
-                "it is longer than {} days, the longest duration accepted",
-                LONGEST_DAYS
-            ),
-            too_long: true,
-        });
+        return Err(InvalidDuration::TooLong);
     }
     Ok(duration)
 }
@@ -70,13 +60,14 @@ mod tests {
             Ok(Duration::from_secs(36_500 * 86_400))
         );
         let error = parse_duration("1000000000d").expect_err("too long");
-        assert!(error.reason.contains("36500 days"), "{error}");
+        assert_eq!(error, InvalidDuration::TooLong);
+        assert!(error.to_string().contains("36500 days"), "{error}");
     }
 
     #[test]
     fn refuses_a_number_without_unit() {
         let error = parse_duration("30").expect_err("no unit");
-        assert!(error.reason.contains("unit"), "{error}");
+        assert!(error.to_string().contains("unit"), "{error}");
     }
 
     #[test]

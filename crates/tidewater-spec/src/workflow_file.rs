@@ -10,7 +10,7 @@ use tidewater_core::{
 };
 
 use crate::did_you_mean::did_you_mean_timezone;
-use crate::duration::parse_duration;
+use crate::duration::{InvalidDuration, parse_duration};
 use crate::kinds::WorkflowReference;
 use crate::task_graph::TaskGraph;
 use crate::task_settings::{SETTING_KEYS, TaskSettings};
@@ -387,11 +387,22 @@ impl WorkflowReader<'_, '_> {
                 None
             }
             Ok(delay) => Some(Deadline::after_interval_end(delay)),
+            Err(InvalidDuration::TooLong) => {
+                self.reader.report(
+                    ProblemKind::DurationTooLong {
+                        key: "deadline".to_owned(),
+                        text: text.to_owned(),
+                    },
+                    value.span.clone(),
+                );
+                None
+            }
             // The parser's reason (e.g. "expected number at 0") helps only when the text
             // looks like a duration.
-            Err(error) if text.starts_with(|character: char| character.is_ascii_digit()) => {
-                self.reader
-                    .report(invalid(&error.reason), value.span.clone());
+            Err(InvalidDuration::Malformed(reason))
+                if text.starts_with(|character: char| character.is_ascii_digit()) =>
+            {
+                self.reader.report(invalid(&reason), value.span.clone());
                 None
             }
             Err(_) => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::did_you_mean::did_you_mean;
-use crate::duration::parse_duration;
+use crate::duration::{InvalidDuration, parse_duration};
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::{Diagnostics, Problem, ProblemKind};
 
@@ -208,18 +208,19 @@ impl<'p> YamlReader<'p> {
         let text = self.duration_text(key, value)?;
         match parse_duration(text) {
             Ok(duration) => Some(duration),
-            Err(error) => {
-                let problem = if error.too_long {
-                    ProblemKind::DurationTooLong {
-                        key: key.to_owned(),
-                        text: text.to_owned(),
-                    }
-                } else {
-                    ProblemKind::InvalidDuration {
-                        key: key.to_owned(),
-                        text: text.to_owned(),
-                        reason: error.reason,
-                    }
+            Err(InvalidDuration::TooLong) => {
+                let problem = ProblemKind::DurationTooLong {
+                    key: key.to_owned(),
+                    text: text.to_owned(),
+                };
+                self.report(problem, value.span.clone());
+                None
+            }
+            Err(InvalidDuration::Malformed(reason)) => {
+                let problem = ProblemKind::InvalidDuration {
+                    key: key.to_owned(),
+                    text: text.to_owned(),
+                    reason,
                 };
                 self.report(problem, value.span.clone());
                 None

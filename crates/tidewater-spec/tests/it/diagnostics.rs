@@ -172,6 +172,12 @@ tasks:
 }
 
 #[test]
+fn a_deadline_beyond_a_hundred_years_is_too_long_like_any_duration() {
+    let source = "deadline: 1000000000d\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("far_deadline", source));
+}
+
+#[test]
 fn on_deadline_miss_without_a_deadline_is_refused() {
     let source = "tasks:\n  a: { empty: {} }\non_deadline_miss:\n  sh: echo late\n";
     insta::assert_snapshot!(problems_of("no_deadline", source));
