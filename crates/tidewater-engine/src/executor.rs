@@ -15,7 +15,9 @@ use tidewater_store::{OwnerClaim, RunRecord, RunStore, RunTrigger};
 use tokio::sync::{mpsc, watch};
 
 use crate::dispatch::{Dispatch, Seat};
-use crate::process::{ATTEMPT_MARKER, is_alive, kill_marked, signal_group, wait_until_gone};
+use crate::process::{
+    ATTEMPT_MARKER, group_members, is_alive, kill_marked, signal_group, wait_until_gone,
+};
 use crate::runners::Runners;
 use crate::{
     AttemptControl, AttemptPaths, AttemptReport, Clock, EngineError, RunObserver, StartRequest,
@@ -553,6 +555,10 @@ impl<S: RunStore> Executor<S> {
         }
         // The pid may not have been recorded before the crash; the marker finds it anyway.
         killed.extend(kill_marked(&self.marker(run, name, attempt)));
+        // Members of the killed groups without the marker (it can be removed from an
+        // environment) were killed with their group; they are waited for too.
+        let groups: Vec<i32> = killed.iter().map(|process| process.pid).collect();
+        killed.extend(group_members(&groups));
         // The attempt is recorded as ended only once its processes are: whoever reads the
         // record (a `retry` about to start the task again, a `cancel` about to say so) must
         // not find them still running.

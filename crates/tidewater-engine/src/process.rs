@@ -43,6 +43,11 @@ fn read_if_small<'a>(path: &str, buffer: &'a mut [u8]) -> std::io::Result<Option
 }
 
 fn parse_stat(pid: i32, stat: &str) -> Option<ProcessIdentity> {
+    parse_stat_with_group(pid, stat).map(|(identity, _)| identity)
+}
+
+/// The identity of a live process and its process group.
+fn parse_stat_with_group(pid: i32, stat: &str) -> Option<(ProcessIdentity, i32)> {
     // The command name (field 2) may contain spaces and parentheses: fields after it are
     // counted from the last ')'.
     let after_name = &stat[stat.rfind(')')? + 1..];
@@ -51,9 +56,32 @@ fn parse_stat(pid: i32, stat: &str) -> Option<ProcessIdentity> {
     if state == "Z" || state == "X" {
         return None; // A zombie has finished; it only waits to be reaped.
     }
-    // Field 22 (starttime) is the 20th after the name: state is field 3.
-    let start_ticks = fields.nth(18)?.parse().ok()?;
-    Some(ProcessIdentity { pid, start_ticks })
+    // Field 5 (pgrp) is the 2nd after the state (field 3); field 22 (starttime) the 17th
+    // after the group.
+    let group = fields.nth(1)?.parse().ok()?;
+    let start_ticks = fields.nth(16)?.parse().ok()?;
+    Some((ProcessIdentity { pid, start_ticks }, group))
+}
+
+/// Every live process in one of `groups`. A task's process group can hold processes that
+/// carry no attempt marker (one that cleared its environment): killing the group reaches
+/// them, and this finds them to wait for.
+pub fn group_members(groups: &[i32]) -> Vec<ProcessIdentity> {
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (identity, group) = parse_stat_with_group(pid, &stat)?;
+            groups.contains(&group).then_some(identity)
+        })
+        .collect()
 }
 
 /// Whether the process is still the one recorded (pids are reused).
@@ -125,6 +153,37 @@ pub async fn wait_until_gone(processes: &[ProcessIdentity]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_killed_group_is_waited_for_with_its_unmarked_members() {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        // A member that cleared its environment carries no attempt marker; only its group
+        // finds it.
+        let mut shell = std::process::Command::new("/bin/sh")
+            .args(["-c", "env -i /bin/sleep 600 & echo $!; wait"])
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("started");
+        let group = shell.id() as i32;
+        let mut line = String::new();
+        std::io::BufReader::new(shell.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the sleeper's pid");
+        let sleeper: i32 = line.trim().parse().expect("a pid");
+        let members = group_members(&[group]);
+        let pids: Vec<i32> = members.iter().map(|member| member.pid).collect();
+        assert!(pids.contains(&group) && pids.contains(&sleeper), "{pids:?}");
+        assert!(group_members(&[]).is_empty());
+        signal_group(group, Signal::SIGKILL);
+        assert!(wait_until_gone(&members).await);
+        assert!(
+            process_identity(sleeper).is_none(),
+            "the unmarked member outlived the wait"
+        );
+        let _ = shell.wait();
+    }
 
     #[test]
     fn own_process_has_a_stable_identity() {
