@@ -334,7 +334,11 @@ tasks:
   wait_for_flag:
     wait: { path: "flags/{{ ds }}.ready", poke_interval: 10s }
   make_flag:
-    sh: mkdir -p flags && touch flags/{{ ds }}.ready
+    # The flag appears only once the sensor has looked and not found it: on a busy
+    # machine this process could otherwise finish before the sensor's first look.
+    sh: |
+      until grep -q "not yet" .tidewater/logs/1/wait_for_flag.1.log 2>/dev/null; do sleep 0.01; done
+      mkdir -p flags && touch flags/{{ ds }}.ready
   after:
     needs: [wait_for_flag]
     sh: echo after > after.txt
