@@ -11,6 +11,11 @@ pub const ATTEMPT_MARKER: &str = "TIDEWATER_ATTEMPT_KEY";
 
 /// The identity of a live process, or `None` if there is no such process.
 pub fn process_identity(pid: i32) -> Option<ProcessIdentity> {
+    identity_and_group(pid).map(|(identity, _)| identity)
+}
+
+/// The identity of a live process and its process group, from `/proc/<pid>/stat`.
+fn identity_and_group(pid: i32) -> Option<(ProcessIdentity, i32)> {
     let path = format!("/proc/{pid}/stat");
     let mut buffer = [0u8; STAT_BUFFER_BYTES];
     match read_if_small(&path, &mut buffer) {
@@ -18,6 +23,15 @@ pub fn process_identity(pid: i32) -> Option<ProcessIdentity> {
         Ok(None) => parse_stat(pid, &std::fs::read_to_string(&path).ok()?),
         Err(_) => None,
     }
+}
+
+/// The pids of every process, from the numbered entries of `/proc`.
+fn all_pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
 }
 
 /// Room for `/proc/<pid>/stat` as it is in practice (about 300 bytes: 52 numbers after a
@@ -42,12 +56,7 @@ fn read_if_small<'a>(path: &str, buffer: &'a mut [u8]) -> std::io::Result<Option
     Ok(None)
 }
 
-fn parse_stat(pid: i32, stat: &str) -> Option<ProcessIdentity> {
-    parse_stat_with_group(pid, stat).map(|(identity, _)| identity)
-}
-
-/// The identity of a live process and its process group.
-fn parse_stat_with_group(pid: i32, stat: &str) -> Option<(ProcessIdentity, i32)> {
+fn parse_stat(pid: i32, stat: &str) -> Option<(ProcessIdentity, i32)> {
     // The command name (field 2) may contain spaces and parentheses: fields after it are
     // counted from the last ')'.
     let after_name = &stat[stat.rfind(')')? + 1..];
@@ -70,15 +79,9 @@ pub fn group_members(groups: &[i32]) -> Vec<ProcessIdentity> {
     if groups.is_empty() {
         return Vec::new();
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+    all_pids()
         .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let (identity, group) = parse_stat_with_group(pid, &stat)?;
+            let (identity, group) = identity_and_group(pid)?;
             groups.contains(&group).then_some(identity)
         })
         .collect()
@@ -100,18 +103,8 @@ pub fn signal_group(group: i32, signal: Signal) {
 /// Returns the processes it killed.
 pub fn kill_marked(key: &str) -> Vec<ProcessIdentity> {
     let needle = format!("{ATTEMPT_MARKER}={key}");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut killed = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in all_pids() {
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
             continue;
         };
@@ -203,10 +196,13 @@ mod tests {
                     987654 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
         assert_eq!(
             parse_stat(42, stat),
-            Some(ProcessIdentity {
-                pid: 42,
-                start_ticks: 987_654
-            })
+            Some((
+                ProcessIdentity {
+                    pid: 42,
+                    start_ticks: 987_654
+                },
+                42
+            ))
         );
         assert_eq!(parse_stat(42, &stat.replace(" S ", " Z ")), None);
     }
