@@ -2,6 +2,7 @@
 //! project together, and decides what is printed. The only crate that picks backends.
 
 mod args;
+mod attempt_log_file;
 mod commands;
 mod output;
 mod progress;

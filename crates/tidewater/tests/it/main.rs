@@ -7,4 +7,5 @@ mod crash;
 mod project;
 mod runs;
 mod service;
+mod summaries;
 mod warehouse;
