@@ -25,6 +25,9 @@ pub enum Command {
     Init(InitArgs),
     /// Check every workflow file and report all problems.
     Validate,
+    /// List the workflows: schedule, next due time, paused, last run, broken files (no server
+    /// needed).
+    Workflows(WorkflowsArgs),
     /// Create a run of a workflow and execute it in the foreground.
     Run(RunArgs),
     /// Resume a failed or cancelled run: succeeded tasks are kept, the others run again.
@@ -74,6 +77,13 @@ pub struct InitArgs {
 /// The largest `next -n`: a year of hourly intervals fits, and the answer stays quick and
 /// small (a count in the hundreds of millions took 25 s and 718 MB).
 pub const MAX_NEXT_COUNT: usize = 10_000;
+
+#[derive(Debug, Args)]
+pub struct WorkflowsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -20,6 +20,7 @@ mod show;
 mod status;
 mod tables;
 mod validate;
+mod workflows;
 
 use crate::Outcome;
 use crate::args::{Cli, Command};
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Init(args) => init::init(&project, args),
         Command::Validate => validate::validate(&project),
+        Command::Workflows(args) => workflows::workflows(&project, args).await,
         Command::Run(args) => run::run(&project, args).await,
         Command::Retry(args) => retry::retry(&project, args).await,
         Command::Cancel(args) => cancel::cancel(&project, args).await,

@@ -4,6 +4,7 @@
 mod args;
 mod attempt_log_file;
 mod commands;
+mod local_time;
 mod output;
 mod progress;
 mod project_context;
@@ -11,6 +12,7 @@ mod service_client;
 mod service_log;
 mod time_arg;
 mod workflow_catalog;
+mod workflow_overview;
 
 use std::process::ExitCode;
 

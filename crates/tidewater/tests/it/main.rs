@@ -9,3 +9,4 @@ mod runs;
 mod service;
 mod summaries;
 mod warehouse;
+mod workflows;
