@@ -30,6 +30,9 @@ pub enum Command {
     Workflows(WorkflowsArgs),
     /// Create a run of a workflow and execute it in the foreground.
     Run(RunArgs),
+    /// Render and run one task in the foreground, recording nothing and writing no table
+    /// unless --write is given.
+    Test(TestArgs),
     /// Resume a failed or cancelled run: succeeded tasks are kept, the others run again.
     Retry(RetryArgs),
     /// Cancel a queued or running run; whichever process executes it stops its tasks.
@@ -108,6 +111,32 @@ pub struct ExecutionArgs {
     /// else the number of cores).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub parallelism: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The workflow holding the task.
+    pub workflow: String,
+    /// The task to run (a step or a handler such as `on_failure`).
+    pub task: String,
+    /// Render for the interval of this date (YYYY-MM-DD, in the workflow's time zone);
+    /// default: the latest complete interval, as `run` picks it.
+    #[arg(long, conflicts_with = "interval")]
+    pub date: Option<String>,
+    /// Render for an explicit interval START/END (dates or RFC 3339 times).
+    #[arg(long)]
+    pub interval: Option<String>,
+    /// Override a parameter: --param key=value (repeatable; values are JSON or text).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Give an upstream task's output, which templates read as `tasks.TASK.output`:
+    /// --output extract='{"rows": 7}' (repeatable; values are JSON objects).
+    #[arg(long = "output", value_name = "TASK=JSON")]
+    pub outputs: Vec<String>,
+    /// Let a `sql` task write its table as a run would (without it, the query runs and its
+    /// first rows are printed, and nothing is written).
+    #[arg(long)]
+    pub write: bool,
 }
 
 #[derive(Debug, Args)]

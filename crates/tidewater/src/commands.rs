@@ -19,6 +19,7 @@ mod server;
 mod show;
 mod status;
 mod tables;
+mod test;
 mod validate;
 mod workflows;
 
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate => validate::validate(&project),
         Command::Workflows(args) => workflows::workflows(&project, args).await,
         Command::Run(args) => run::run(&project, args).await,
+        Command::Test(args) => test::test(&project, args).await,
         Command::Retry(args) => retry::retry(&project, args).await,
         Command::Cancel(args) => cancel::cancel(&project, args).await,
         Command::Clear(args) => clear::clear(&project, args).await,

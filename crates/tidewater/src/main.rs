@@ -31,6 +31,8 @@ pub enum Outcome {
     Failure,
     /// The run was cancelled (Ctrl-C); it can be resumed with `retry`.
     Cancelled,
+    /// The exit status of a task's own command, passed on (`test` of an `sh` task); never 0.
+    Exit(u8),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failure) => ExitCode::from(1),
         Ok(Outcome::Cancelled) => ExitCode::from(130),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(error) => {
             output::error(&error);
             ExitCode::from(2)

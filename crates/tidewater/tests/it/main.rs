@@ -8,5 +8,6 @@ mod project;
 mod runs;
 mod service;
 mod summaries;
+mod task_test;
 mod warehouse;
 mod workflows;
