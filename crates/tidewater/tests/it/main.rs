@@ -9,5 +9,6 @@ mod runs;
 mod service;
 mod summaries;
 mod task_test;
+mod times;
 mod warehouse;
 mod workflows;
