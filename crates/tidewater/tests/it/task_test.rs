@@ -212,3 +212,40 @@ fn test_of_sql_and_wait_tasks_reads_and_writes_only_when_asked() {
     let rows: serde_json::Value = serde_json::from_slice(&count.stdout).expect("json");
     assert_eq!(rows[0]["n"], 500, "{rows}");
 }
+
+/// Ctrl-C stops a tested task as it stops a run's: its whole process group ends, and the
+/// command exits 130.
+#[test]
+fn ctrl_c_stops_the_tested_task_and_everything_it_started() {
+    let project = TestProject::new(
+        "",
+        &[(
+            "slow.yaml",
+            "tasks:\n  slow:\n    sh: |\n      sleep 600 &\n      echo $! > sleeper.pid\n      wait\n",
+        )],
+    );
+    let child = project
+        .command(&["test", "slow", "slow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let sleeper: i32 = crate::service::eventually("the task to start its sleeper", || {
+        std::fs::read_to_string(project.path("sleeper.pid"))
+            .ok()
+            .filter(|text| text.ends_with('\n'))
+            .and_then(|text| text.trim().parse().ok())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("interrupt");
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    assert!(
+        !crate::service::is_running(sleeper),
+        "the task's process group was stopped"
+    );
+    assert!(!project.path(".tidewater").exists(), "nothing was recorded");
+}
