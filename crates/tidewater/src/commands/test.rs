@@ -20,7 +20,9 @@ use tidewater_core::{
     Attempt, AttemptOutcome, FailureReason, RunId, SqlText, Task, TaskAction, TaskIndex,
     WaitCondition, Workflow,
 };
-use tidewater_engine::{AttemptPaths, AttemptReport, Runners, StoreRunProbe, SystemClock};
+use tidewater_engine::{
+    AttemptPaths, AttemptReport, PartitionProbe, Runners, StoreRunProbe, SystemClock,
+};
 use tidewater_flow::{MaintainRunner, SqlRunner, WarehouseProbe};
 use tidewater_spec::{Project, TemplateContext};
 use tidewater_store::SqliteStore;
@@ -118,8 +120,14 @@ pub async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outcome> {
             Ok(report(&outcome))
         }
         TaskAction::Wait(action) => {
-            let warehouse = Arc::new(open_warehouse(&project)?);
-            let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(warehouse))));
+            // Only a partition needs the warehouse, and opening it creates its folder.
+            let probe: Option<Arc<dyn PartitionProbe>> = match action.condition {
+                WaitCondition::Partition { .. } => Some(Arc::new(WarehouseProbe::new(Arc::new(
+                    open_warehouse(&project)?,
+                )))),
+                _ => None,
+            };
+            let mut runners = Runners::new(probe);
             if let WaitCondition::Workflow { workflow: other } = &action.condition {
                 let database = project.config.state_dir.join("tidewater.db");
                 // No store file: no run of any workflow has succeeded, and opening one would
