@@ -19,7 +19,9 @@ mod server;
 mod show;
 mod status;
 mod tables;
+mod test;
 mod validate;
+mod workflows;
 
 use crate::Outcome;
 use crate::args::{Cli, Command};
@@ -29,7 +31,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Init(args) => init::init(&project, args),
         Command::Validate => validate::validate(&project),
+        Command::Workflows(args) => workflows::workflows(&project, args).await,
         Command::Run(args) => run::run(&project, args).await,
+        Command::Test(args) => test::test(&project, args).await,
         Command::Retry(args) => retry::retry(&project, args).await,
         Command::Cancel(args) => cancel::cancel(&project, args).await,
         Command::Clear(args) => clear::clear(&project, args).await,

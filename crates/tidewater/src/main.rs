@@ -2,7 +2,9 @@
 //! project together, and decides what is printed. The only crate that picks backends.
 
 mod args;
+mod attempt_log_file;
 mod commands;
+mod local_time;
 mod output;
 mod progress;
 mod project_context;
@@ -10,6 +12,7 @@ mod service_client;
 mod service_log;
 mod time_arg;
 mod workflow_catalog;
+mod workflow_overview;
 
 use std::process::ExitCode;
 
@@ -28,6 +31,8 @@ pub enum Outcome {
     Failure,
     /// The run was cancelled (Ctrl-C); it can be resumed with `retry`.
     Cancelled,
+    /// The exit status of a task's own command, passed on (`test` of an `sh` task); never 0.
+    Exit(u8),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +62,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failure) => ExitCode::from(1),
         Ok(Outcome::Cancelled) => ExitCode::from(130),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(error) => {
             output::error(&error);
             ExitCode::from(2)

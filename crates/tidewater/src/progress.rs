@@ -34,7 +34,7 @@ impl Progress {
 }
 
 impl RunObserver for Progress {
-    fn changed(&self, run: RunId, _workflow: &Workflow, changes: &[Change], view: &RunView) {
+    fn changed(&self, run: RunId, workflow: &Workflow, changes: &[Change], view: &RunView) {
         match self {
             Progress::Live(bar) => {
                 for change in changes {
@@ -44,7 +44,11 @@ impl RunObserver for Progress {
                             TaskState::Failed { .. } | TaskState::UpForRetry { .. }
                         )
                     {
-                        bar.println(describe_task(task.as_str(), &instance.state));
+                        bar.println(describe_task(
+                            task.as_str(),
+                            &instance.state,
+                            workflow.timezone,
+                        ));
                     }
                 }
                 bar.set_message(summary(view));
@@ -54,7 +58,11 @@ impl RunObserver for Progress {
                 for change in changes {
                     match change {
                         Change::Task { task, instance } => {
-                            text.push_str(&describe_task(task.as_str(), &instance.state));
+                            text.push_str(&describe_task(
+                                task.as_str(),
+                                &instance.state,
+                                workflow.timezone,
+                            ));
                             text.push('\n');
                         }
                         Change::Run(state) => {
@@ -69,7 +77,7 @@ impl RunObserver for Progress {
     }
 }
 
-pub fn describe_task(task: &str, state: &TaskState) -> String {
+pub fn describe_task(task: &str, state: &TaskState, timezone: chrono_tz::Tz) -> String {
     match state {
         TaskState::Queued { attempt, .. } | TaskState::Running { attempt, .. } if attempt.0 > 1 => {
             format!("{task} {} (attempt {attempt})", state.name())
@@ -80,7 +88,7 @@ pub fn describe_task(task: &str, state: &TaskState) -> String {
             not_before,
         } => format!(
             "{task} attempt {attempt} failed; retrying at {}",
-            not_before.format("%H:%M:%S")
+            crate::local_time::seconds(*not_before, timezone)
         ),
         _ => format!("{task} {}", state.name()),
     }

@@ -1,17 +1,33 @@
 //! What `tidewater server` prints: one line per run and task state change, prefixed with the
 //! time, the workflow and the run, on stderr.
 
-use tidewater_core::{Change, RunId, RunState, RunView, Workflow, WorkflowName};
-use tidewater_engine::{RunObserver, ServiceObserver};
-use tidewater_store::RunRecord;
+use std::sync::{Arc, OnceLock};
 
+use tidewater_core::{Change, RunId, RunState, RunView, Workflow, WorkflowName};
+use tidewater_engine::{Catalog, RunObserver, ServiceObserver};
+use tidewater_store::RunRecord;
+use tokio::sync::watch;
+
+use crate::local_time;
 use crate::progress::describe_task;
 
-pub struct ServiceLog;
+#[derive(Default)]
+pub struct ServiceLog {
+    /// The workflows the server schedules, for the time zone a new run's interval is written
+    /// in; set once the files are read.
+    catalog: OnceLock<watch::Receiver<Arc<Catalog>>>,
+}
 
 impl ServiceLog {
+    /// Writes new runs' intervals in their workflow's zone, as found in `catalog`.
+    pub fn follow_catalog(&self, catalog: watch::Receiver<Arc<Catalog>>) {
+        let _ = self.catalog.set(catalog);
+    }
+
+    /// One line per line of `message`, each prefixed with the time in UTC: the server serves
+    /// workflows of many zones, and its log's own clock is none of theirs.
     pub fn line(&self, message: &str) {
-        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f");
+        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f UTC");
         let mut text = String::new();
         for line in message.lines() {
             text.push_str(&format!("{now} {line}\n"));
@@ -28,7 +44,7 @@ impl RunObserver for ServiceLog {
                 Change::Task { task, instance } => text.push_str(&format!(
                     "{} run {run}: {}\n",
                     workflow.name,
-                    describe_task(task.as_str(), &instance.state)
+                    describe_task(task.as_str(), &instance.state, workflow.timezone)
                 )),
                 Change::Run(state) => {
                     text.push_str(&format!("{} run {run} {}\n", workflow.name, state.name()))
@@ -44,11 +60,25 @@ impl RunObserver for ServiceLog {
 
 impl ServiceObserver for ServiceLog {
     fn run_created(&self, run: &RunRecord) {
+        // A run is created from the catalog's current version of its workflow.
+        let timezone = self
+            .catalog
+            .get()
+            .and_then(|catalog| {
+                catalog
+                    .borrow()
+                    .workflows
+                    .get(&run.workflow)
+                    .map(|loaded| loaded.workflow.timezone)
+            })
+            .unwrap_or(chrono_tz::UTC);
         self.line(&format!(
-            "{} run {} created for {} ({})",
+            "{} run {} created for {} ({} to {}, {})",
             run.workflow,
             run.id,
-            run.interval.start.to_rfc3339(),
+            run.interval.ds(timezone),
+            local_time::minutes(run.interval.start, timezone),
+            local_time::minutes(run.interval.end, timezone),
             run.trigger.as_str()
         ));
     }

@@ -56,10 +56,6 @@ pub async fn follow(
             .with_context(|| format!("run {run} disappeared from the store"))?;
         let instances = context.store.task_instances(run).await?;
         let mut changes = Vec::new();
-        if known_state.as_ref() != Some(&record.state) {
-            changes.push(Change::Run(record.state.clone()));
-            known_state = Some(record.state.clone());
-        }
         for (task, instance) in &instances {
             if known.get(task) != Some(instance) {
                 changes.push(Change::Task {
@@ -68,6 +64,12 @@ pub async fn follow(
                 });
                 known.insert(task.clone(), instance.clone());
             }
+        }
+        // The run's own change goes last: a run ends after its last tasks, and a poll that
+        // sees both must print them in that order ("run 1 succeeded" after the tasks' lines).
+        if known_state.as_ref() != Some(&record.state) {
+            changes.push(Change::Run(record.state.clone()));
+            known_state = Some(record.state.clone());
         }
         if !changes.is_empty() {
             let tasks = workflow

@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidewater_core::{AttemptOutcome, RunId, RunState, TaskState, Workflow};
+use tidewater_core::{
+    Attempt, AttemptOutcome, RunId, RunState, TaskName, TaskRole, TaskState, Workflow,
+};
 use tidewater_engine::{CancelHandle, Resume};
 use tidewater_store::{ControlStore, RunStore};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::Outcome;
+use crate::attempt_log_file::{attempt_log_path, last_error_line};
 use crate::output;
 use crate::progress::Progress;
 use crate::project_context::ProjectContext;
@@ -77,6 +80,9 @@ pub async fn execute(
     })
 }
 
+/// The closing lines of a run: its tasks counted by state, each failed task with the line
+/// that says why, and what its handlers did. Handlers are reported apart from the count: they
+/// are not the run's work, and an `on_failure` that ran is not a task that succeeded.
 pub async fn summarize(
     context: &ProjectContext,
     workflow: &Workflow,
@@ -84,6 +90,11 @@ pub async fn summarize(
     state: &RunState,
 ) -> anyhow::Result<()> {
     let instances = context.store.task_instances(run).await?;
+    let is_handler = |task: &TaskName| {
+        workflow
+            .index_of(task.as_str())
+            .is_some_and(|index| matches!(workflow.task(index).role, TaskRole::Handler(_)))
+    };
     // Only a failed task's line needs its attempts (the reason it failed).
     let attempts = if instances
         .iter()
@@ -96,7 +107,7 @@ pub async fn summarize(
     let count = |wanted: fn(&TaskState) -> bool| {
         instances
             .iter()
-            .filter(|(_, instance)| wanted(&instance.state))
+            .filter(|(task, instance)| !is_handler(task) && wanted(&instance.state))
             .count()
     };
     let elapsed = match (state.started_at(), state.finished_at()) {
@@ -113,9 +124,12 @@ pub async fn summarize(
         count(|state| matches!(state, TaskState::Skipped)),
         count(|state| matches!(state, TaskState::Cancelled)),
     ));
-    for (task, instance) in &instances {
-        if let TaskState::Failed { attempt, .. } = instance.state {
-            let reason = attempts
+    // Why an attempt failed, in the words of the task: its last line on stderr, else the
+    // reason Tidewater recorded (an exit status, a SQL error, a timeout).
+    let why = |task: &TaskName, attempt: Attempt| {
+        let log = attempt_log_path(&context.project.config.state_dir, run, task, attempt);
+        last_error_line(&log).unwrap_or_else(|| {
+            attempts
                 .iter()
                 .find(|record| &record.task == task && record.attempt == attempt)
                 .and_then(|record| record.finished.as_ref())
@@ -123,10 +137,26 @@ pub async fn summarize(
                     AttemptOutcome::Failed { reason } => reason.to_string(),
                     AttemptOutcome::Succeeded { .. } => "succeeded".to_owned(),
                 })
-                .unwrap_or_else(|| "failed".to_owned());
+                .unwrap_or_else(|| "failed".to_owned())
+        })
+    };
+    for (task, instance) in instances.iter().filter(|(task, _)| !is_handler(task)) {
+        if let TaskState::Failed { attempt, .. } = instance.state {
             output::note(format!(
-                "  {task}: {reason} (attempt {attempt}); see `tidewater logs {run} {task}`"
+                "  {task}: {} (attempt {attempt}); see `tidewater logs {run} {task}`",
+                why(task, attempt)
             ));
+        }
+    }
+    for (task, instance) in instances.iter().filter(|(task, _)| is_handler(task)) {
+        match &instance.state {
+            TaskState::Succeeded { .. } => output::note(format!("  {task} ran")),
+            TaskState::Failed { attempt, .. } => output::note(format!(
+                "  {task} failed: {} (attempt {attempt}); see `tidewater logs {run} {task}`",
+                why(task, *attempt)
+            )),
+            // Not called for (skipped) or never reached: nothing to say.
+            _ => {}
         }
     }
     if matches!(state, RunState::Failed { .. } | RunState::Cancelled { .. }) {

@@ -1,12 +1,12 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use tidewater_core::{Attempt, TaskName};
-use tidewater_engine::AttemptPaths;
-use tidewater_store::RunStore;
+use tidewater_core::{Attempt, TaskAction, TaskInstance, TaskName, TaskState};
+use tidewater_store::{RunRecord, RunStore};
 
 use crate::Outcome;
 use crate::args::LogsArgs;
+use crate::attempt_log_file::attempt_log_path;
 use crate::project_context::ProjectContext;
 
 pub async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outcome> {
@@ -38,22 +38,92 @@ pub async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outcome> {
         None => match attempts.last() {
             Some(last) => last.attempt,
             None => bail!(
-                "task `{task}` of run {} has not started yet, so it has no log",
-                record.id
+                "{}",
+                why_no_log(&context, &record, &task, &instances).await?
             ),
         },
     };
-    let state_dir = &context.project.config.state_dir;
-    let log = AttemptPaths::new(state_dir, record.id, &task, attempt).log;
-    // Runs recorded before one log folder per run keep their logs where they were.
-    let old = AttemptPaths::folder_per_task_log(state_dir, record.id, &task, attempt);
-    let log = if !log.exists() && old.exists() {
-        old
-    } else {
-        log
-    };
+    let log = attempt_log_path(&context.project.config.state_dir, record.id, &task, attempt);
     let text =
         std::fs::read(&log).with_context(|| format!("cannot read the log {}", log.display()))?;
     crate::output::write_stdout(&text);
     Ok(Outcome::Success)
+}
+
+/// Why a task that has no attempt has no log, in terms of what happened to it: an `empty`
+/// task succeeds without a process, a task whose upstream failed never ran.
+async fn why_no_log(
+    context: &ProjectContext,
+    record: &RunRecord,
+    task: &TaskName,
+    instances: &[(TaskName, TaskInstance)],
+) -> anyhow::Result<String> {
+    let state = instances
+        .iter()
+        .find(|(name, _)| name == task)
+        .map(|(_, instance)| &instance.state);
+    // The version the run was created with says what kind of task it is and what it needs;
+    // should that version no longer parse, the messages do without.
+    let pinned = match context.store.workflow_source(record.id).await? {
+        Some(source) => context
+            .project
+            .parse_pinned(record.workflow.as_str(), &source)
+            .ok(),
+        None => None,
+    };
+    let definition = pinned.as_ref().and_then(|loaded| {
+        let workflow = &loaded.workflow;
+        workflow
+            .index_of(task.as_str())
+            .map(|index| (workflow, workflow.task(index)))
+    });
+    Ok(match state {
+        Some(TaskState::Succeeded { .. })
+            if definition.is_some_and(|(_, definition)| definition.action == TaskAction::Empty) =>
+        {
+            format!("{task} is an `empty` task: it succeeded without a process, so it has no log")
+        }
+        Some(TaskState::UpstreamFailed) => {
+            let failed: Vec<String> = definition
+                .map(|(workflow, definition)| {
+                    definition
+                        .needs
+                        .iter()
+                        .map(|index| &workflow.task(*index).name)
+                        .filter_map(|upstream| {
+                            instances
+                                .iter()
+                                .find(|(name, _)| name == upstream)
+                                .filter(|(_, instance)| {
+                                    matches!(
+                                        instance.state,
+                                        TaskState::Failed { .. } | TaskState::UpstreamFailed
+                                    )
+                                })
+                                .map(|(name, instance)| format!("{name} {}", instance.state.name()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if failed.is_empty() {
+                format!("{task} did not run: upstream_failed, so it has no log")
+            } else {
+                format!(
+                    "{task} did not run: upstream_failed ({}), so it has no log",
+                    failed.join(", ")
+                )
+            }
+        }
+        Some(TaskState::Skipped) => {
+            format!("{task} did not run: it was skipped, so it has no log")
+        }
+        Some(TaskState::Cancelled) => format!(
+            "{task} did not run: run {} was cancelled before it started, so it has no log",
+            record.id
+        ),
+        _ => format!(
+            "{task} of run {} has not started yet, so it has no log",
+            record.id
+        ),
+    })
 }

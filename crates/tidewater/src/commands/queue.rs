@@ -12,9 +12,9 @@ use tidewater_store::{ControlStore, RunRecord, RunStore};
 
 use crate::Outcome;
 use crate::args::QueueArgs;
-use crate::output;
 use crate::project_context::ProjectContext;
 use crate::service_client::live_service;
+use crate::{local_time, output};
 
 #[derive(Debug, Serialize)]
 struct WaitingJson {
@@ -144,7 +144,10 @@ pub async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Outcome> {
                     workflow: run.workflow.to_string(),
                     task: Some(task.name.to_string()),
                     state: "up_for_retry",
-                    why: format!("retry at {}", local_time(*not_before)),
+                    why: format!(
+                        "retry at {}",
+                        local_time::seconds(*not_before, pinned.timezone)
+                    ),
                 }),
                 TaskState::Running { .. } => rows.push(WaitingJson {
                     run: run.id.0,
@@ -168,7 +171,10 @@ pub async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Outcome> {
             state: "queued",
             why: match reason {
                 tidewater_core::WaitReason::RateLimited { pool, until } => {
-                    format!("rate limit {pool} until {}", local_time(until))
+                    format!(
+                        "rate limit {pool} until {}",
+                        local_time::seconds(until, workflow.timezone)
+                    )
                 }
                 other => other.to_string(),
             },
@@ -208,10 +214,4 @@ pub async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Outcome> {
         ));
     }
     Ok(Outcome::Success)
-}
-
-fn local_time(at: Timestamp) -> String {
-    at.with_timezone(&chrono::Local)
-        .format("%H:%M:%S")
-        .to_string()
 }

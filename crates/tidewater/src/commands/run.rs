@@ -10,7 +10,7 @@ use crate::Outcome;
 use crate::args::RunArgs;
 use crate::project_context::ProjectContext;
 use crate::service_client::live_service;
-use crate::{output, time_arg};
+use crate::{local_time, output, time_arg};
 
 pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
     let (context, loaded) = ProjectContext::open_with_workflow(project, &args.workflow).await?;
@@ -30,14 +30,8 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
         record.id,
         workflow.name,
         interval.ds(timezone),
-        interval
-            .start
-            .with_timezone(&timezone)
-            .format("%Y-%m-%d %H:%M %Z"),
-        interval
-            .end
-            .with_timezone(&timezone)
-            .format("%Y-%m-%d %H:%M %Z"),
+        local_time::minutes(interval.start, timezone),
+        local_time::minutes(interval.end, timezone),
     ));
     // With a server up, the server executes the run under its task queue, shared with
     // every other run (pools and rates hold across all of them); this command follows it.

@@ -24,10 +24,7 @@ pub async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome>
         ServiceClaim::Held(other) if is_alive(other.process) => bail!(
             "a server already runs on this project (pid {}, since {}); stop it first",
             other.process.pid,
-            other
-                .started_at
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
+            crate::local_time::utc(other.started_at)
         ),
         ServiceClaim::Held(dead) => {
             if let ServiceClaim::Held(other) = context
@@ -42,7 +39,7 @@ pub async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome>
             }
         }
     }
-    let log = Arc::new(ServiceLog);
+    let log = Arc::new(ServiceLog::default());
     let result = serve(&context, args, me, log.clone()).await;
     context.store.release_service(me).await?;
     result?;
@@ -59,6 +56,7 @@ async fn serve(
     let project = Arc::new(context.project.clone());
     let catalog_log = log.clone();
     let (catalog, _watcher) = watch_catalog(project.clone(), move |line| catalog_log.line(line))?;
+    log.follow_catalog(catalog.clone());
     let executor = Arc::new(context.executor(args.execution.parallelism, log.clone())?);
     let service = Service {
         store: context.store.clone(),

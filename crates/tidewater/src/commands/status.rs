@@ -9,9 +9,9 @@ use tidewater_store::{AttemptRecord, ControlStore, RunStore};
 use crate::Outcome;
 use crate::args::StatusArgs;
 use crate::commands::runs::RunJson;
-use crate::output;
 use crate::project_context::ProjectContext;
 use crate::service_client::live_service;
+use crate::{local_time, output};
 
 #[derive(Debug, Serialize)]
 struct StatusJson {
@@ -89,13 +89,14 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
         })?;
         return Ok(Outcome::Success);
     }
+    let timezone = local_time::run_timezone(&context, &record).await?;
     let mut text = format!(
         "run {} of {}: {}\ninterval {} to {} ({})\n\n",
         record.id,
         record.workflow,
         record.state.name(),
-        record.interval.start.to_rfc3339(),
-        record.interval.end.to_rfc3339(),
+        local_time::minutes(record.interval.start, timezone),
+        local_time::minutes(record.interval.end, timezone),
         record.trigger.as_str(),
     );
     let rows: Vec<Vec<String>> = instances
@@ -115,7 +116,7 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
                 last.and_then(|record| record.finished.as_ref()),
             ) {
                 (TaskState::UpForRetry { not_before, .. }, _) => {
-                    format!("retry at {}", not_before.to_rfc3339())
+                    format!("retry at {}", local_time::seconds(*not_before, timezone))
                 }
                 (_, Some((_, AttemptOutcome::Failed { reason }))) => reason.to_string(),
                 _ => String::new(),
@@ -221,10 +222,7 @@ async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome>
         Some(service) => format!(
             "server running (pid {}, since {})\n",
             service.process.pid,
-            service
-                .started_at
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
+            local_time::utc(service.started_at)
         ),
         None => "no server is running (`tidewater server` starts one)\n".to_owned(),
     };
@@ -234,6 +232,12 @@ async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome>
     ));
     if !report.workflows.is_empty() {
         text.push('\n');
+        // Each workflow's due time in its own zone; a file that does not load has none.
+        let (loaded, _) = context.project.load_workflows();
+        let timezones: std::collections::HashMap<String, chrono_tz::Tz> = loaded
+            .iter()
+            .map(|loaded| (loaded.workflow.name.to_string(), loaded.workflow.timezone))
+            .collect();
         let rows: Vec<Vec<String>> = report
             .workflows
             .iter()
@@ -251,9 +255,13 @@ async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome>
                         .as_ref()
                         .and_then(|due| chrono::DateTime::parse_from_rfc3339(due).ok())
                         .map(|due| {
-                            due.with_timezone(&chrono::Local)
-                                .format("%Y-%m-%d %H:%M:%S")
-                                .to_string()
+                            let timezone = workflow
+                                .workflow
+                                .as_ref()
+                                .and_then(|name| timezones.get(name))
+                                .copied()
+                                .unwrap_or(chrono_tz::UTC);
+                            local_time::minutes(due.to_utc(), timezone)
                         })
                         .unwrap_or_else(|| "-".to_owned()),
                     workflow.running.to_string(),

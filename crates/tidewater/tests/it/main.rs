@@ -1,9 +1,14 @@
 //! The real `tidewater` binary on real project folders.
 
+mod bounds;
 mod cancel;
 mod cli;
 mod crash;
 mod project;
 mod runs;
 mod service;
+mod summaries;
+mod task_test;
+mod times;
 mod warehouse;
+mod workflows;

@@ -1,0 +1,261 @@
+//! The read model of `tidewater workflows`: every workflow file of the project with its
+//! schedule, when its next run is due, whether it is paused, its last run, and the problems
+//! of a broken file. It needs no server: due times come from the core's [`SchedulePlan`] and
+//! the store's record of what the scheduler already created, as the server computes them.
+//!
+//! Kept apart from any printing, so that another front end (an HTTP API) can serve it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tidewater_core::{RunId, RunState, SchedulePlan, Timestamp, WorkflowName};
+use tidewater_spec::{Diagnostics, Project};
+use tidewater_store::{ControlStore, RunFilter, RunStore};
+
+use crate::local_time;
+
+/// One workflow file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowOverview {
+    /// The file, relative to the project folder.
+    pub file: String,
+    pub status: FileStatus,
+}
+
+/// A file either loads into a workflow or has problems.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileStatus {
+    Loaded(WorkflowSummary),
+    Broken(FileProblems),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowSummary {
+    pub name: WorkflowName,
+    pub timezone: chrono_tz::Tz,
+    /// The cron expression; `None` for a workflow that runs only when asked.
+    pub schedule: Option<String>,
+    pub next_due: NextDue,
+    pub is_paused: bool,
+    pub last_run: Option<LastRun>,
+}
+
+/// When the scheduler creates this workflow's next run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextDue {
+    /// No schedule, or one that never fires again.
+    Never,
+    /// Paused: nothing is created until `unpause`.
+    Paused,
+    /// Intervals have ended that have no run yet: a server creates their runs at once.
+    Now {
+        intervals: usize,
+        oldest_end: Timestamp,
+    },
+    /// The next interval ends then.
+    At(Timestamp),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRun {
+    pub id: RunId,
+    pub state: RunState,
+    /// When it finished, else started, else was created.
+    pub at: Timestamp,
+}
+
+/// Why a file does not load: its first problem (where `validate` starts), and how many it has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileProblems {
+    pub first: String,
+    /// `workflows/x.yaml:3` when the problem has a place in the file.
+    pub location: Option<String>,
+    pub count: usize,
+}
+
+/// Every workflow file of `project`, sorted by path, as of `now`.
+pub async fn workflow_overview<S: RunStore + ControlStore>(
+    project: &Project,
+    store: &S,
+    now: Timestamp,
+) -> anyhow::Result<Vec<WorkflowOverview>> {
+    let (loaded, diagnostics) = project.load_workflows();
+    let paused: HashSet<WorkflowName> = store.paused_workflows().await?.into_iter().collect();
+    let mut files: BTreeMap<PathBuf, WorkflowOverview> = BTreeMap::new();
+    for (path, problems) in problems_by_file(project, &diagnostics) {
+        files.insert(
+            path.clone(),
+            WorkflowOverview {
+                file: relative(project, &path),
+                status: FileStatus::Broken(problems),
+            },
+        );
+    }
+    for loaded in &loaded {
+        let workflow = &loaded.workflow;
+        let is_paused = paused.contains(&workflow.name);
+        let next_due = match SchedulePlan::for_workflow(workflow) {
+            None => NextDue::Never,
+            Some(_) if is_paused => NextDue::Paused,
+            Some(plan) => {
+                let last = store.last_scheduled_end(&workflow.name).await?;
+                let due = plan.due(last, now);
+                match (due.intervals.first(), due.next_due) {
+                    (Some(oldest), _) => NextDue::Now {
+                        intervals: due.intervals.len(),
+                        oldest_end: oldest.end,
+                    },
+                    (None, Some(at)) => NextDue::At(at),
+                    (None, None) => NextDue::Never,
+                }
+            }
+        };
+        let last_run = store
+            .list_runs(&RunFilter {
+                workflow: Some(workflow.name.clone()),
+                limit: Some(1),
+            })
+            .await?
+            .into_iter()
+            .next()
+            .map(|record| LastRun {
+                id: record.id,
+                at: record
+                    .state
+                    .finished_at()
+                    .or(record.state.started_at())
+                    .unwrap_or(record.created_at),
+                state: record.state,
+            });
+        files.insert(
+            loaded.path.clone(),
+            WorkflowOverview {
+                file: relative(project, &loaded.path),
+                status: FileStatus::Loaded(WorkflowSummary {
+                    name: workflow.name.clone(),
+                    timezone: workflow.timezone,
+                    schedule: workflow
+                        .schedule
+                        .as_ref()
+                        .map(|schedule| schedule.expression().to_owned()),
+                    next_due,
+                    is_paused,
+                    last_run,
+                }),
+            },
+        );
+    }
+    Ok(files.into_values().collect())
+}
+
+/// The problems of each file. A problem without a file (the `workflows` folder cannot be
+/// read) is filed under the folder.
+fn problems_by_file(
+    project: &Project,
+    diagnostics: &Diagnostics,
+) -> BTreeMap<PathBuf, FileProblems> {
+    let mut files: BTreeMap<PathBuf, FileProblems> = BTreeMap::new();
+    for problem in diagnostics.iter() {
+        let path = problem
+            .path()
+            .map_or_else(|| project.root.join("workflows"), Path::to_path_buf);
+        let location = problem
+            .line_column()
+            .map(|(line, _)| format!("{}:{line}", relative(project, &path)));
+        files
+            .entry(path)
+            .and_modify(|file| file.count += 1)
+            .or_insert_with(|| FileProblems {
+                first: problem.kind().to_string(),
+                location,
+                count: 1,
+            });
+    }
+    files
+}
+
+fn relative(project: &Project, path: &Path) -> String {
+    path.strip_prefix(&project.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// A workflow file as `--json` shows it; times are RFC 3339 in the workflow's time zone.
+#[derive(Debug, Serialize)]
+pub struct WorkflowJson {
+    pub file: String,
+    pub workflow: Option<String>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub paused: bool,
+    /// When the next run is due; in the past when ended intervals wait for their runs.
+    pub next_due: Option<String>,
+    /// How many ended intervals have no run yet (a server creates them at once).
+    pub intervals_due_now: usize,
+    pub last_run: Option<LastRunJson>,
+    pub problem: Option<ProblemJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastRunJson {
+    pub id: i64,
+    pub state: &'static str,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProblemJson {
+    pub message: String,
+    pub location: Option<String>,
+    pub count: usize,
+}
+
+impl WorkflowJson {
+    pub fn new(overview: &WorkflowOverview) -> WorkflowJson {
+        match &overview.status {
+            FileStatus::Broken(problems) => WorkflowJson {
+                file: overview.file.clone(),
+                workflow: None,
+                schedule: None,
+                timezone: None,
+                paused: false,
+                next_due: None,
+                intervals_due_now: 0,
+                last_run: None,
+                problem: Some(ProblemJson {
+                    message: problems.first.clone(),
+                    location: problems.location.clone(),
+                    count: problems.count,
+                }),
+            },
+            FileStatus::Loaded(summary) => {
+                let timezone = summary.timezone;
+                let (next_due, intervals_due_now) = match summary.next_due {
+                    NextDue::Never | NextDue::Paused => (None, 0),
+                    NextDue::Now {
+                        intervals,
+                        oldest_end,
+                    } => (Some(local_time::rfc3339(oldest_end, timezone)), intervals),
+                    NextDue::At(at) => (Some(local_time::rfc3339(at, timezone)), 0),
+                };
+                WorkflowJson {
+                    file: overview.file.clone(),
+                    workflow: Some(summary.name.to_string()),
+                    schedule: summary.schedule.clone(),
+                    timezone: Some(timezone.name().to_owned()),
+                    paused: summary.is_paused,
+                    next_due,
+                    intervals_due_now,
+                    last_run: summary.last_run.as_ref().map(|last| LastRunJson {
+                        id: last.id.0,
+                        state: last.state.name(),
+                        at: local_time::rfc3339(last.at, timezone),
+                    }),
+                    problem: None,
+                }
+            }
+        }
+    }
+}
