@@ -207,8 +207,19 @@ impl TaskRunner for ShRunner {
                     }
                 };
                 let mut forced: Option<FailureReason> = None;
+                // The log's first line waits with the first output (one write for both), or
+                // until the task has run for `SHOW_START_AFTER`, so that `logs` of a task that
+                // is silent for a while shows it started. Most tasks end before that: no write
+                // of their own, the log is written whole at `settle`.
+                let ended = async {
+                    tokio::select! {
+                        status = child.wait() => return status,
+                        () = tokio::time::sleep(SHOW_START_AFTER) => log.flush(),
+                    }
+                    child.wait().await
+                };
                 let status = tokio::select! {
-                    status = child.wait() => status,
+                    status = ended => status,
                     () = timed_out => {
                         forced = Some(FailureReason::TimedOut);
                         stop_group(&mut child, clock.as_ref(), kill_grace).await
@@ -349,14 +360,19 @@ fn not_started(
     StartedAttempt::finished()
 }
 
+/// How long a task may run before its log's first line is written out even though it has
+/// printed nothing yet.
+const SHOW_START_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The first read's size. Most tasks write little or nothing: a small buffer costs them no
 /// large allocation (a `BufReader` takes 8 KiB, zeroed, per stream and attempt).
 const FIRST_READ: usize = 256;
 /// Reads that fill the buffer double the next one's size, up to this.
 const LARGEST_READ: usize = 64 * 1024;
 
-/// Copies a stream to the log line by line until it ends (or at once if there is none). A
-/// last line without a newline is logged too.
+/// Copies a stream to the log line by line until it ends (or at once if there is none),
+/// writing out what each read completed. A line is written once its newline has come; a last
+/// line without one is logged at the end.
 async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, log: &AttemptLog) {
     let Some(mut stream) = stream else {
         return;
@@ -382,6 +398,12 @@ async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, 
             log.line(name, &buffer[start..end]);
             start = end + 1;
             from = start;
+        }
+        if start > 0 {
+            // The lines of one read go out together, in one write, as they arrive: `logs`
+            // shows them while the task runs, and a crash of Tidewater loses none. A line per
+            // write would cost a system call per line when a task prints many at once.
+            log.flush();
         }
         buffer.drain(..start);
     }
