@@ -3,6 +3,7 @@
 mod cancel;
 mod cli;
 mod crash;
+mod escape;
 mod logs;
 mod project;
 mod runs;
