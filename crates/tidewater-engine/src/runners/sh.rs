@@ -238,19 +238,8 @@ impl TaskRunner for ShRunner {
                     }
                 };
                 let mut forced: Option<FailureReason> = None;
-                // The log's first line waits with the first output (one write for both), or
-                // until the task has run for `SHOW_START_AFTER`, so that `logs` of a task that
-                // is silent for a while shows it started. Most tasks end before that: no write
-                // of their own, the log is written whole at `settle`.
-                let ended = async {
-                    tokio::select! {
-                        status = child.wait() => return status,
-                        () = tokio::time::sleep(SHOW_START_AFTER) => log.flush(),
-                    }
-                    child.wait().await
-                };
                 let status = tokio::select! {
-                    status = ended => status,
+                    status = child.wait() => status,
                     () = timed_out => {
                         forced = Some(FailureReason::TimedOut);
                         stop_group(&mut child, clock.as_ref(), kill_grace).await
@@ -455,10 +444,6 @@ fn not_started(
     StartedAttempt::finished()
 }
 
-/// How long a task may run before its log's first line is written out even though it has
-/// printed nothing yet.
-const SHOW_START_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// The first read's size. Most tasks write little or nothing: a small buffer costs them no
 /// large allocation (a `BufReader` takes 8 KiB, zeroed, per stream and attempt).
 const FIRST_READ: usize = 256;
@@ -497,7 +482,11 @@ async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, 
         if start > 0 {
             // The lines of one read go out together, in one write, as they arrive: `logs`
             // shows them while the task runs, and a crash of Tidewater loses none. A line per
-            // write would cost a system call per line when a task prints many at once.
+            // write would cost a system call per line when a task prints many at once. (The
+            // log's first line goes out with the first output: a task that prints nothing
+            // costs no write of its own, its log is written whole at `settle`. Writing that
+            // line out after a delay instead was measured: arming the timer costs a write
+            // to the runtime's eventfd per attempt.)
             log.flush();
         }
         buffer.drain(..start);

@@ -62,9 +62,22 @@ pub async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outcome> {
         );
     };
     let log = log_path(&context, record.id, &task, attempt);
-    let text =
-        std::fs::read(&log).with_context(|| format!("cannot read the log {}", log.display()))?;
+    let is_running = attempts
+        .iter()
+        .any(|record| record.attempt == attempt && record.finished.is_none());
+    let text = match std::fs::read(&log) {
+        // The log is created just after the process starts.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && is_running => Vec::new(),
+        read => read.with_context(|| format!("cannot read the log {}", log.display()))?,
+    };
     output::write_stdout(&text);
+    if text.is_empty() && is_running {
+        // Its first line is written with its first output (or at its end), so that a task
+        // printing nothing costs no write of its own.
+        output::note(format!(
+            "attempt {attempt} of task `{task}` is running and has printed nothing yet"
+        ));
+    }
     Ok(Outcome::Success)
 }
 

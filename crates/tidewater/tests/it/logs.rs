@@ -175,6 +175,41 @@ fn logs_of_a_running_task_show_the_lines_it_has_printed() {
     assert!(printed.contains("out| second go"), "{printed}");
 }
 
+/// Waits at its gate before printing anything.
+const QUIET: &str = r#"
+tasks:
+  quiet:
+    sh: |
+      mkfifo gate
+      touch waiting
+      read word < gate
+      echo "said $word"
+"#;
+
+/// A running task that has printed nothing has an empty log (its first line is written with
+/// its first output): `logs` says it runs rather than print nothing at all.
+#[test]
+fn logs_of_a_silent_running_task_say_that_it_runs() {
+    let project = TestProject::new("", &[("quiet.yaml", QUIET)]);
+    let mut run = start_run(&project, "quiet");
+    eventually("the task to wait at its gate", || {
+        project.path("waiting").exists().then_some(())
+    });
+    let output = project.run(&["logs", "1", "quiet"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "");
+    assert!(
+        text(&output.stderr)
+            .contains("attempt 1 of task `quiet` is running and has printed nothing yet"),
+        "{}",
+        text(&output.stderr)
+    );
+    open_gate(&project, "go");
+    assert!(run.child.wait().expect("run ends").success());
+    let printed = text(&project.run(&["logs", "1", "quiet"]).stdout);
+    assert!(printed.contains("out| said go"), "{printed}");
+}
+
 /// Regression: there was no `--follow`.
 #[test]
 fn logs_follow_prints_lines_as_they_come_and_exits_when_the_task_ends() {
