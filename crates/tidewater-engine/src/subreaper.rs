@@ -379,3 +379,19 @@ fn kill_session(session: i32) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stat_fields_are_read_from_the_right_places() {
+        let pid = std::process::id() as i32;
+        let stat = Stat::read(pid).expect("this process exists");
+        assert_eq!(Some(stat.identity), crate::process::process_identity(pid));
+        // SAFETY: plain queries about this process.
+        let (group, session) = unsafe { (libc::getpgrp(), libc::getsid(0)) };
+        assert_eq!((stat.group, stat.session), (group, session));
+        assert!(!stat.is_ended);
+    }
+}
