@@ -238,6 +238,22 @@ fn logs_follow_prints_lines_as_they_come_and_exits_when_the_task_ends() {
     assert!(run.child.wait().expect("run ends").success());
 }
 
+/// Ctrl-C ends `--follow` quietly, with the code of an interrupted command.
+#[test]
+fn ctrl_c_ends_logs_follow_quietly() {
+    let project = TestProject::new("", &[("talk.yaml", TALK)]);
+    let mut run = start_run(&project, "talk");
+    logs_showing(&project, &["1", "talk"], "out| first");
+    let follower = Follower::start(&project, &["1", "talk"]);
+    follower.wait_for("out| first");
+    kill(Pid::from_raw(follower.child.id() as i32), Signal::SIGINT).expect("Ctrl-C");
+    let (code, _, stderr) = follower.finish();
+    assert_eq!(code, Some(130));
+    assert_eq!(stderr, "");
+    open_gate(&project, "go");
+    assert!(run.child.wait().expect("run ends").success());
+}
+
 /// Without `--attempt`, `--follow` follows the task: a retry's log follows the failed
 /// attempt's, and it exits once the task has finished.
 #[test]
