@@ -19,6 +19,7 @@ mod run_folder;
 mod run_observer;
 pub mod runners;
 mod service;
+mod subreaper;
 mod task_process;
 mod task_runner;
 
@@ -32,6 +33,7 @@ pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signa
 pub use run_observer::{RunObserver, SilentObserver};
 pub use runners::{PartitionProbe, RunProbe, Runners, StoreRunProbe};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
+pub use subreaper::adopt_orphans;
 pub use task_runner::{
     AttemptControl, AttemptReport, AttemptReporter, StartRequest, StartedAttempt, TaskRunner,
     could_not_start,

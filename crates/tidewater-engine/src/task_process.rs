@@ -25,6 +25,8 @@ use std::process::{ExitStatus, Stdio};
 
 use tokio::io::AsyncRead;
 
+use crate::subreaper;
+
 /// A started process: its pid, how to wait for it, and the read ends of its stdout and
 /// stderr.
 pub struct TaskProcess {
@@ -78,27 +80,43 @@ impl TaskProcess {
                 }
                 ready.clear_ready();
             },
-            Exit::Tokio(child) => child.wait().await,
+            Exit::Tokio(child) => {
+                let status = child.wait().await?;
+                self.exit = Exit::Reaped(status);
+                Ok(status)
+            }
             Exit::Reaped(status) => Ok(*status),
         }
     }
 }
 
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 impl Drop for TaskProcess {
     /// A process dropped unreaped (its supervisor was stopped) is reaped if it has ended, so
-    /// that it does not linger as a zombie; one still running is left to run.
+    /// that it does not linger as a zombie; one still running is left to run. Either way it
+    /// is no longer a known task process, and its attempt is over (see [`subreaper`]).
     fn drop(&mut self) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         if let Exit::Pidfd(_) = self.exit {
             let mut status = 0;
             // SAFETY: as in `wait`.
             unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
         }
+        subreaper::registry().remove(self.pid);
     }
 }
 
-/// Starts a process as [`ProcessSpec`] says.
+/// Starts a process as [`ProcessSpec`] says, listed as a task process (see [`subreaper`])
+/// until the [`TaskProcess`] is dropped.
 pub fn spawn(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
+    // Held from before the process exists until it is listed (an uncontended lock: no
+    // system call).
+    let mut registry = subreaper::registry();
+    let process = spawn_unlisted(spec)?;
+    registry.add(process.pid, &spec.env);
+    Ok(process)
+}
+
+fn spawn_unlisted(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
         use std::sync::atomic::{AtomicBool, Ordering};

@@ -266,6 +266,10 @@ pub struct LogsArgs {
     /// Which attempt (default: the latest).
     #[arg(long)]
     pub attempt: Option<u32>,
+    /// Keep printing lines as they are written, until the task has finished (following its
+    /// retries), or with `--attempt`, until that attempt has ended.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

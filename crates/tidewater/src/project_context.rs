@@ -129,6 +129,9 @@ impl ProjectContext {
         parallelism: Option<u32>,
         observer: Arc<dyn RunObserver>,
     ) -> anyhow::Result<Executor<SqliteStore>> {
+        // Orphaned descendants of this process's tasks come back to it, to be ended with
+        // their task rather than run on unreported (see `tidewater_engine::adopt_orphans`).
+        tidewater_engine::adopt_orphans().context("cannot adopt the orphans of tasks")?;
         // Opened here, not with the context: only executing a run needs the warehouse, and
         // opening it creates its folder, which `status` or `logs` must not do.
         let warehouse = Arc::new(open_warehouse(&self.project)?);

@@ -12,8 +12,9 @@ use tidewater_core::{AttemptOutcome, FailureReason, TaskAction};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::process::{process_identity, signal_group};
+use crate::process::{ATTEMPT_MARKER, process_identity, signal_group};
 use crate::run_folder::RunFolder;
+use crate::subreaper;
 use crate::task_process::{self, ProcessSpec, TaskProcess};
 use crate::{
     AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
@@ -33,8 +34,9 @@ pub struct ShRunner {
     /// starts (an `fstat`) and makes it again; should that happen between the look and the
     /// start, creating the log file finds it gone and makes it then.
     last_folder: Mutex<Option<Arc<RunFolder>>>,
-    /// Logs of finished attempts, complete but not yet written out: see [`ShRunner::settle`].
-    finished_logs: Arc<Mutex<Vec<AttemptLog>>>,
+    /// Logs of finished attempts, complete but not yet written out, with their attempts'
+    /// markers: see [`ShRunner::settle`].
+    finished_logs: Arc<Mutex<Vec<FinishedLog>>>,
 }
 
 impl ShRunner {
@@ -43,6 +45,9 @@ impl ShRunner {
     /// here, after the executor has acted on the report, so that the write and the close are
     /// not between one task's end and the next one's start. (A log still here when the runner
     /// is dropped is written out then.)
+    ///
+    /// Processes of these attempts that escaped their group kill are ended here too, for the
+    /// same reason, and noted in their attempt's log (see [`crate::subreaper`]).
     pub fn settle(&self) {
         let logs = std::mem::take(
             &mut *self
@@ -50,8 +55,19 @@ impl ShRunner {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
-        for log in logs {
-            log.flush();
+        if logs.is_empty() {
+            return;
+        }
+        let groups: Vec<i32> = logs.iter().map(|finished| finished.group).collect();
+        for escaped in subreaper::end_escaped(None) {
+            let finished = logs.iter().find(|finished| {
+                finished.marker.is_some()
+                    && escaped.marker.as_deref() == finished.marker.as_deref().map(OsStr::new)
+            });
+            note_escaped(&escaped, finished.map(|finished| &finished.log), &groups);
+        }
+        for finished in logs {
+            finished.log.flush();
         }
     }
 
@@ -73,6 +89,15 @@ impl ShRunner {
         *last = Some(folder.clone());
         Ok(folder)
     }
+}
+
+/// A finished attempt's log and its attempt's marker (`ATTEMPT_MARKER`'s value).
+#[derive(Debug)]
+struct FinishedLog {
+    log: AttemptLog,
+    marker: Option<String>,
+    /// The attempt's process group (its process's pid).
+    group: i32,
 }
 
 impl TaskRunner for ShRunner {
@@ -129,6 +154,11 @@ impl TaskRunner for ShRunner {
             let _ = folder.remove(output_name);
         }
 
+        let marker = request
+            .env
+            .iter()
+            .find(|(key, _)| key == ATTEMPT_MARKER)
+            .map(|(_, value)| value.clone());
         let mut env: Vec<(OsString, OsString)> = request
             .template
             .env_vars()
@@ -199,6 +229,7 @@ impl TaskRunner for ShRunner {
         // rather than a task per stream, which cost two more spawns and wake-ups per attempt.
         tokio::spawn(async move {
             let started = Instant::now();
+            let (ended_sender, ended_receiver) = oneshot::channel();
             let supervise = async {
                 let timed_out = async {
                     match deadline {
@@ -221,13 +252,24 @@ impl TaskRunner for ShRunner {
                 // Whatever the command left running in its group goes with it: no orphans.
                 // This also closes the group's copies of the pipes, so the copies below end.
                 signal_group(pid, Signal::SIGKILL);
+                let _ = ended_sender.send(());
                 (forced, status)
             };
-            let ((forced, status), (), ()) = tokio::join!(
-                supervise,
-                copy_lines(stdout, "out", &log),
-                copy_lines(stderr, "err", &log),
-            );
+            let copies = async {
+                let copying = async {
+                    tokio::join!(
+                        copy_lines(stdout, "out", &log),
+                        copy_lines(stderr, "err", &log),
+                    );
+                };
+                tokio::pin!(copying);
+                tokio::select! {
+                    () = &mut copying => return,
+                    Ok(()) = ended_receiver => {}
+                }
+                end_escaped_holders(copying, marker.as_deref(), pid, &log).await;
+            };
+            let ((forced, status), ()) = tokio::join!(supervise, copies);
             let elapsed = started.elapsed().as_secs_f64();
             let outcome = match (forced, status) {
                 (Some(reason), _) => AttemptOutcome::Failed { reason },
@@ -246,13 +288,66 @@ impl TaskRunner for ShRunner {
             finished_logs
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(log);
+                .push(FinishedLog {
+                    log,
+                    marker,
+                    group: pid,
+                });
             reporter.report(outcome);
         });
         StartedAttempt {
             process: identity,
             control: AttemptControl::new(stop_sender),
         }
+    }
+}
+
+/// How long the output of an attempt whose process has ended and whose group was killed may
+/// stay open before [`end_escaped_holders`] looks for who holds it, and the longest wait
+/// between two looks.
+const ESCAPED_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
+const ESCAPED_AFTER_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits for `copying` (the copies of the attempt's output) to end. The attempt's process has
+/// ended and its group was killed, so its pipes close within moments unless a process that
+/// left the group (`setsid cmd &`) holds them: without this, the attempt would last as long
+/// as that process. Such processes are ended, and noted in the log, until the pipes close.
+/// An attempt whose pipes close at once never gets here past the first `select`.
+async fn end_escaped_holders(
+    mut copying: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    marker: Option<&str>,
+    group: i32,
+    log: &AttemptLog,
+) {
+    let mut wait = ESCAPED_AFTER;
+    loop {
+        tokio::select! {
+            () = &mut copying => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        for escaped in subreaper::end_escaped(marker.map(OsStr::new)) {
+            let is_ours = marker.is_some() && escaped.marker.as_deref() == marker.map(OsStr::new);
+            note_escaped(&escaped, is_ours.then_some(log), &[group]);
+        }
+        wait = (wait * 2).min(ESCAPED_AFTER_AT_MOST);
+    }
+}
+
+/// Notes a process killed for having escaped its attempt: in the attempt's log, or as a
+/// warning if that is not at hand (another attempt ended it, or its marker was gone). A
+/// member of one of the task `groups` just killed had not escaped: it was only caught before
+/// its end, and is not noted.
+fn note_escaped(escaped: &subreaper::Escaped, log: Option<&AttemptLog>, groups: &[i32]) {
+    if groups.contains(&escaped.group) {
+        return;
+    }
+    let message = format!(
+        "killed process {} ({}): it had left the task's process group and outlived the task",
+        escaped.pid, escaped.command
+    );
+    match log {
+        Some(log) => log.note(message),
+        None => tracing::warn!(marker = ?escaped.marker, "{message}"),
     }
 }
 
@@ -355,8 +450,9 @@ const FIRST_READ: usize = 256;
 /// Reads that fill the buffer double the next one's size, up to this.
 const LARGEST_READ: usize = 64 * 1024;
 
-/// Copies a stream to the log line by line until it ends (or at once if there is none). A
-/// last line without a newline is logged too.
+/// Copies a stream to the log line by line until it ends (or at once if there is none),
+/// writing out what each read completed. A line is written once its newline has come; a last
+/// line without one is logged at the end.
 async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, log: &AttemptLog) {
     let Some(mut stream) = stream else {
         return;
@@ -382,6 +478,16 @@ async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, 
             log.line(name, &buffer[start..end]);
             start = end + 1;
             from = start;
+        }
+        if start > 0 {
+            // The lines of one read go out together, in one write, as they arrive: `logs`
+            // shows them while the task runs, and a crash of Tidewater loses none. A line per
+            // write would cost a system call per line when a task prints many at once. (The
+            // log's first line goes out with the first output: a task that prints nothing
+            // costs no write of its own, its log is written whole at `settle`. Writing that
+            // line out after a delay instead was measured: arming the timer costs a write
+            // to the runtime's eventfd per attempt.)
+            log.flush();
         }
         buffer.drain(..start);
     }

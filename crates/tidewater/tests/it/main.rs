@@ -4,6 +4,8 @@ mod bounds;
 mod cancel;
 mod cli;
 mod crash;
+mod escape;
+mod logs;
 mod project;
 mod runs;
 mod service;
