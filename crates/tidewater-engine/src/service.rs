@@ -5,7 +5,8 @@
 //! Runs are created through [`ControlStore::create_run_once`], so a service that restarts
 //! (or two that race) never creates an interval twice; everything else it knows comes back
 //! from the store on each turn, so a restarted service simply goes on. Runs left `running`
-//! by a service that died are resumed: their lost attempts are retried by their retry policy.
+//! by a service that died are resumed: their lost attempts are started again (without using a
+//! retry; see `tidewater_core::MAX_LOST_ATTEMPTS`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

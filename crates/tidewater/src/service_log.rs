@@ -5,7 +5,7 @@ use tidewater_core::{Change, RunId, RunState, RunView, Workflow, WorkflowName};
 use tidewater_engine::{RunObserver, ServiceObserver};
 use tidewater_store::RunRecord;
 
-use crate::progress::describe_task;
+use crate::progress::{describe_lost, describe_task};
 
 pub struct ServiceLog;
 
@@ -33,7 +33,11 @@ impl RunObserver for ServiceLog {
                 Change::Run(state) => {
                     text.push_str(&format!("{} run {run} {}\n", workflow.name, state.name()))
                 }
-                _ => {}
+                _ => {
+                    if let Some(line) = describe_lost(change) {
+                        text.push_str(&format!("{} run {run}: {line}\n", workflow.name));
+                    }
+                }
             }
         }
         if !text.is_empty() {

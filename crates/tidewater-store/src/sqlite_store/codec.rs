@@ -259,6 +259,16 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
             ..failed("task_error")
         },
         FailureReason::Lost => failed("lost"),
+        FailureReason::Interrupted { message } => AttemptOutcomeColumns {
+            message: Some(message.clone()),
+            ..failed("interrupted")
+        },
+        // The count goes in `message`, as decimal text: no other column fits it, and a
+        // schema change for one number of a rare outcome is not worth it.
+        FailureReason::LostTooOften { times } => AttemptOutcomeColumns {
+            message: Some(times.to_string()),
+            ..failed("lost_too_often")
+        },
         FailureReason::Cancelled => failed("cancelled"),
     }
 }
@@ -296,6 +306,17 @@ pub(super) fn decode_outcome(
                     message: message()?,
                 },
                 "lost" => FailureReason::Lost,
+                "interrupted" => FailureReason::Interrupted {
+                    message: message()?,
+                },
+                "lost_too_often" => {
+                    let text = message()?;
+                    FailureReason::LostTooOften {
+                        times: text
+                            .parse()
+                            .map_err(|_| corrupt("attempt lost_too_often count", text))?,
+                    }
+                }
                 "cancelled" => FailureReason::Cancelled,
                 other => return Err(corrupt("attempt failure", other)),
             }
@@ -477,6 +498,14 @@ mod tests {
             },
             AttemptOutcome::Failed {
                 reason: FailureReason::Lost,
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::Interrupted {
+                    message: "database or disk is full".into(),
+                },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::LostTooOften { times: 4 },
             },
             AttemptOutcome::Failed {
                 reason: FailureReason::Cancelled,
