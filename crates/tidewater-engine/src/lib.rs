@@ -28,7 +28,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
-pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};
+pub use process::{
+    ATTEMPT_MARKER, is_alive, is_orphaned, kill_marked, process_identity, signal_group,
+};
 pub use run_observer::{RunObserver, SilentObserver};
 pub use runners::{PartitionProbe, RunProbe, Runners, StoreRunProbe};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};

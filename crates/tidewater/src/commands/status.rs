@@ -4,11 +4,12 @@ use serde::Serialize;
 use std::collections::HashSet;
 
 use tidewater_core::{AttemptOutcome, RunState, TaskState, WorkflowName};
+use tidewater_engine::is_orphaned;
 use tidewater_store::{AttemptRecord, ControlStore, RunStore};
 
 use crate::Outcome;
 use crate::args::StatusArgs;
-use crate::commands::runs::RunJson;
+use crate::commands::runs::{RunJson, orphaned_note, shown_state};
 use crate::output;
 use crate::project_context::ProjectContext;
 use crate::service_client::live_service;
@@ -89,15 +90,21 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
         })?;
         return Ok(Outcome::Success);
     }
+    let orphaned = orphaned_note(&record);
     let mut text = format!(
-        "run {} of {}: {}\ninterval {} to {} ({})\n\n",
+        "run {} of {}: {}\ninterval {} to {} ({})\n",
         record.id,
         record.workflow,
-        record.state.name(),
+        shown_state(&record),
         record.interval.start.to_rfc3339(),
         record.interval.end.to_rfc3339(),
         record.trigger.as_str(),
     );
+    if let Some(note) = &orphaned {
+        text.push_str(note);
+        text.push('\n');
+    }
+    text.push('\n');
     let rows: Vec<Vec<String>> = instances
         .iter()
         .map(|(task, instance)| {
@@ -120,9 +127,14 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
                 (_, Some((_, AttemptOutcome::Failed { reason }))) => reason.to_string(),
                 _ => String::new(),
             };
+            // A task recorded running in an orphaned run has nobody supervising it.
+            let state = match instance.state {
+                TaskState::Running { .. } if orphaned.is_some() => "orphaned",
+                ref state => state.name(),
+            };
             vec![
                 task.to_string(),
-                instance.state.name().to_owned(),
+                state.to_owned(),
                 last.map(|record| record.attempt.to_string())
                     .unwrap_or_else(|| "-".to_owned()),
                 duration,
@@ -145,6 +157,8 @@ struct HealthJson {
     server_started_at: Option<String>,
     workflows: Vec<WorkflowJson>,
     running_runs: usize,
+    /// Of the running runs, those whose process died (`tidewater retry` resumes each).
+    orphaned_runs: usize,
     queued_runs: usize,
 }
 
@@ -208,6 +222,7 @@ async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome>
             .iter()
             .filter(|run| matches!(run.state, RunState::Running { .. }))
             .count(),
+        orphaned_runs: active.iter().filter(|run| is_orphaned(run)).count(),
         queued_runs: active
             .iter()
             .filter(|run| matches!(run.state, RunState::Queued))
@@ -232,6 +247,10 @@ async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome>
         "{} runs running, {} queued (`tidewater queue` explains what waits)\n",
         report.running_runs, report.queued_runs
     ));
+    for note in active.iter().filter_map(orphaned_note) {
+        text.push_str(&note);
+        text.push('\n');
+    }
     if !report.workflows.is_empty() {
         text.push('\n');
         let rows: Vec<Vec<String>> = report

@@ -133,8 +133,14 @@ fn a_lost_attempt_without_retries_finishes_its_run_when_a_restarted_server_resum
         .trim()
         .parse()
         .expect("pid");
+    assert_eq!(
+        runs(&project)[0]["orphaned"],
+        false,
+        "a run a live server executes is not orphaned"
+    );
     server.kill().expect("SIGKILL the server");
     server.wait().expect("reaped");
+    assert_eq!(runs(&project)[0]["orphaned"], true, "its server died");
 
     let server = start_server(&project);
     let state = eventually("the run to end", || {
@@ -161,4 +167,65 @@ fn a_lost_attempt_without_retries_finishes_its_run_when_a_restarted_server_resum
         "the resume says the attempt was lost: {log}"
     );
     assert!(!log.contains("slow attempt 1 failed"), "{log}");
+}
+
+/// Regression (issue 15, item 5): after `kill -9` of `tidewater run`, `runs`, `status` and
+/// `queue` said "running" and "upstream slow running" forever, though the store records
+/// the dead owner.
+#[test]
+fn a_run_whose_process_was_killed_shows_as_orphaned_until_retry_resumes_it() {
+    let project = TestProject::new("", &[("crashy.yaml", WORKFLOW)]);
+    let mut child = project
+        .command(&["run", "crashy", "--date", "2026-01-01"])
+        .spawn()
+        .expect("spawn");
+    wait_for_file(&project.path("sleeper.pid"));
+    let pid = child.id();
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill");
+    child.wait().expect("wait");
+    let advice = "`tidewater retry 1` resumes it";
+    let died = format!("the process executing it (pid {pid}) died");
+
+    let runs_text = project.run(&["runs"]);
+    let runs_text = text(&runs_text.stdout);
+    assert!(runs_text.contains("orphaned"), "{runs_text}");
+    assert!(
+        runs_text.contains(&died) && runs_text.contains(advice),
+        "{runs_text}"
+    );
+    let listed = runs(&project);
+    assert_eq!(listed[0]["state"], "running", "the recorded state is kept");
+    assert_eq!(listed[0]["orphaned"], true);
+
+    let status = project.run(&["status", "1"]);
+    let status = text(&status.stdout);
+    assert!(
+        status.starts_with("run 1 of crashy: orphaned\n"),
+        "{status}"
+    );
+    assert!(status.contains(advice), "{status}");
+    assert!(!status.contains("running"), "{status}");
+    assert_eq!(project.status_json("1")["run"]["orphaned"], true);
+
+    let queue = project.run(&["queue"]);
+    let queue = text(&queue.stdout);
+    assert!(
+        queue.contains("orphaned") && queue.contains(advice),
+        "{queue}"
+    );
+    assert!(!queue.contains("running"), "{queue}");
+    let queue_json = project.run(&["queue", "--json"]);
+    let queue_json: serde_json::Value =
+        serde_json::from_slice(&queue_json.stdout).expect("queue --json");
+    assert_eq!(queue_json[0]["state"], "orphaned", "{queue_json}");
+
+    let health = project.run(&["status"]);
+    let health = text(&health.stdout);
+    assert!(health.contains(advice), "{health}");
+
+    let retried = project.run(&["retry", "1"]);
+    assert_eq!(retried.status.code(), Some(0), "{}", text(&retried.stderr));
+    let listed = runs(&project);
+    assert_eq!(listed[0]["state"], "succeeded");
+    assert_eq!(listed[0]["orphaned"], false);
 }
