@@ -13,6 +13,7 @@ mod attempt_paths;
 mod clock;
 mod dispatch;
 mod engine_error;
+mod error_backoff;
 mod executor;
 mod process;
 mod run_folder;

@@ -3,6 +3,7 @@
 mod cancel;
 mod cli;
 mod crash;
+mod full_disk;
 mod project;
 mod runs;
 mod service;
