@@ -58,10 +58,27 @@ pub enum AttemptOutcome {
     Succeeded {
         /// What the task wrote to `$TIDEWATER_OUTPUT`, if anything.
         output: Option<serde_json::Value>,
+        /// Why the attempt's log is incomplete, if it is: a write to it failed (a full disk,
+        /// say). The task's outcome stands; its log does not show all of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_error: Option<String>,
     },
     Failed {
         reason: FailureReason,
     },
+}
+
+impl AttemptOutcome {
+    /// Notes on a success that its log is incomplete, when writing it met `log_error`. A
+    /// failure already says the attempt did not go well, and keeps its reason.
+    pub fn with_log_error(self, log_error: Option<String>) -> AttemptOutcome {
+        match self {
+            AttemptOutcome::Succeeded { output, .. } => {
+                AttemptOutcome::Succeeded { output, log_error }
+            }
+            failed => failed,
+        }
+    }
 }
 
 /// Why an attempt failed, in terms a user can act on.

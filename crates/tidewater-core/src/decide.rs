@@ -300,7 +300,7 @@ impl Decider<'_> {
             outcome: outcome.clone(),
         });
         match &outcome {
-            AttemptOutcome::Succeeded { output } => {
+            AttemptOutcome::Succeeded { output, .. } => {
                 let output = output.clone();
                 self.update(index, |instance| {
                     instance.state = TaskState::Succeeded {

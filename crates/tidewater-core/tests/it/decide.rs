@@ -158,7 +158,10 @@ impl<'a> Sim<'a> {
 }
 
 pub(crate) fn ok() -> AttemptOutcome {
-    AttemptOutcome::Succeeded { output: None }
+    AttemptOutcome::Succeeded {
+        output: None,
+        log_error: None,
+    }
 }
 
 pub(crate) fn fail() -> AttemptOutcome {

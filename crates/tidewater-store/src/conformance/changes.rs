@@ -294,6 +294,7 @@ pub async fn json_params_and_outputs_round_trip_exactly<S: RunStore + ?Sized>(st
             finished_at,
             outcome: AttemptOutcome::Succeeded {
                 output: output.clone(),
+                log_error: None,
             },
         });
     }
@@ -314,7 +315,7 @@ pub async fn json_params_and_outputs_round_trip_exactly<S: RunStore + ?Sized>(st
         .expect("attempts")
         .into_iter()
         .map(|attempt| match attempt.finished {
-            Some((_, AttemptOutcome::Succeeded { output })) => output,
+            Some((_, AttemptOutcome::Succeeded { output, .. })) => output,
             other => panic!("expected a success, got {other:?}"),
         })
         .collect();
@@ -741,9 +742,28 @@ fn every_kind_of_attempt() -> Vec<AttemptRecord> {
             attempt: Attempt(number),
             started_at: next_instant(),
             process: None,
-            finished: Some((next_instant(), AttemptOutcome::Succeeded { output })),
+            finished: Some((
+                next_instant(),
+                AttemptOutcome::Succeeded {
+                    output,
+                    log_error: None,
+                },
+            )),
         });
     }
+    attempts.push(AttemptRecord {
+        task: succeeded.clone(),
+        attempt: Attempt(number + 1),
+        started_at: next_instant(),
+        process: None,
+        finished: Some((
+            next_instant(),
+            AttemptOutcome::Succeeded {
+                output: None,
+                log_error: Some("No space left on device (os error 28)".into()),
+            },
+        )),
+    });
     let failed = TaskName::new("failed");
     attempts.push(AttemptRecord {
         task: failed.clone(),

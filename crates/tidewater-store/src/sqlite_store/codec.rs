@@ -226,9 +226,11 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
         message: None,
     };
     let reason = match outcome {
-        AttemptOutcome::Succeeded { output } => {
+        AttemptOutcome::Succeeded { output, log_error } => {
             return AttemptOutcomeColumns {
                 output: output.as_ref().map(encode_json),
+                // `message` is free in a success: it says why the log is incomplete.
+                message: log_error.clone(),
                 ..columns("succeeded", None)
             };
         }
@@ -282,7 +284,10 @@ pub(super) fn decode_outcome(
                 .output
                 .map(|text| decode_json(&text, "attempt output"))
                 .transpose()?;
-            return Ok(AttemptOutcome::Succeeded { output });
+            return Ok(AttemptOutcome::Succeeded {
+                output,
+                log_error: columns.message,
+            });
         }
         "failed" => {
             let failure = required(columns.failure, "attempt failure", "failed")?;
@@ -465,9 +470,17 @@ mod tests {
     #[test]
     fn every_outcome_round_trips_through_its_columns() {
         let outcomes = [
-            AttemptOutcome::Succeeded { output: None },
+            AttemptOutcome::Succeeded {
+                output: None,
+                log_error: None,
+            },
+            AttemptOutcome::Succeeded {
+                output: None,
+                log_error: Some("No space left on device (os error 28)".into()),
+            },
             AttemptOutcome::Succeeded {
                 output: Some(serde_json::json!({"rows": 3})),
+                log_error: None,
             },
             AttemptOutcome::Failed {
                 reason: FailureReason::Exit { code: 2 },

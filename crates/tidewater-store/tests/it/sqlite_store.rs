@@ -65,7 +65,10 @@ async fn reopening_the_file_keeps_every_record() {
             task: TaskName::new("a"),
             attempt: Attempt(1),
             finished_at: at,
-            outcome: AttemptOutcome::Succeeded { output: None },
+            outcome: AttemptOutcome::Succeeded {
+                output: None,
+                log_error: None,
+            },
         },
     ];
     fixture.apply(run.id, &changes).await.expect("apply");

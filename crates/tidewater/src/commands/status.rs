@@ -35,6 +35,8 @@ struct AttemptJson {
     finished_at: Option<String>,
     outcome: Option<&'static str>,
     reason: Option<String>,
+    /// Set when a write to the attempt's log failed: the log is incomplete.
+    log_incomplete: Option<String>,
     pid: Option<i32>,
 }
 
@@ -57,6 +59,10 @@ impl AttemptJson {
             finished_at,
             outcome,
             reason,
+            log_incomplete: match &record.finished {
+                Some((_, AttemptOutcome::Succeeded { log_error, .. })) => log_error.clone(),
+                _ => None,
+            },
             pid: record.process.map(|process| process.pid),
         }
     }
@@ -125,6 +131,16 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
                     format!("retry at {}", not_before.to_rfc3339())
                 }
                 (_, Some((_, AttemptOutcome::Failed { reason }))) => reason.to_string(),
+                (
+                    _,
+                    Some((
+                        _,
+                        AttemptOutcome::Succeeded {
+                            log_error: Some(error),
+                            ..
+                        },
+                    )),
+                ) => format!("log incomplete: {error}"),
                 _ => String::new(),
             };
             // A task recorded running in an orphaned run has nobody supervising it.

@@ -136,3 +136,32 @@ fn a_full_disk_makes_the_server_back_off_and_record_the_true_reason() {
     );
     assert_eq!(b[1]["outcome"], "succeeded", "{status}");
 }
+
+/// Regression (issue 15, item 6): a task whose log write hit a full disk was recorded as
+/// succeeded with its log silently cut off.
+#[test]
+fn a_task_whose_log_cannot_be_written_succeeds_saying_its_log_is_incomplete() {
+    // 200 KB of output for a 64 KB disk that holds only the logs: the store has room.
+    let project = TestProject::new(
+        "",
+        &[(
+            "loud.yaml",
+            "tasks:\n  loud:\n    sh: head -c 200000 /dev/zero | tr '\\0' x | fold -w 100\n",
+        )],
+    );
+    let _disk = SmallDisk::mount(&project.path(".tidewater/logs"), "64k");
+    let ran = project.run(&["run", "loud", "--date", "2026-01-01"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+
+    let status = project.status_json("1");
+    let attempt = &status["tasks"][0]["attempts"][0];
+    assert_eq!(attempt["outcome"], "succeeded", "{status}");
+    let incomplete = attempt["log_incomplete"].as_str().unwrap_or_default();
+    assert!(incomplete.contains("No space left on device"), "{status}");
+    let shown = project.run(&["status", "1"]);
+    let shown = text(&shown.stdout);
+    assert!(
+        shown.contains("log incomplete: No space left on device"),
+        "{shown}"
+    );
+}
