@@ -127,7 +127,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                     Err(EngineError::Store(error)) => {
                         if let Some(wait) = backoff.failed(now) {
                             self.observer.problem(&format!(
-                                "the server could not go on: {error}; trying again in {}",
+                                "could not go on: {error}; trying again in {}",
                                 seconds(wait)
                             ));
                         }
@@ -169,11 +169,14 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                         }
                     };
                     let Some(ended) = executing.remove(&run) else { continue };
-                    if let Err(error) = &result {
-                        // The executor could not go on (its store writes fail, say) and
-                        // stopped the run's attempts; the run is resumed after a wait, and
-                        // the runs that fail meanwhile, on the same cause as a rule, are not
-                        // reported again.
+                    // The executor could not go on (its store writes fail, say) and stopped
+                    // the run's attempts. Resumed at once, it would fail again at once: it is
+                    // resumed after a wait, and the runs that fail meanwhile, on the same
+                    // cause as a rule, are not reported again. (Another process executing the
+                    // run, or the run gone, is no reason to wait: they end as before.)
+                    if let Err(error @ (EngineError::Store(_) | EngineError::TaskMismatch { .. })) =
+                        &result
+                    {
                         if let Some(wait) = backoff.failed(self.clock.now()) {
                             self.observer.problem(&format!(
                                 "{} run {run} stopped: {error}; runs start and resume again in {}",
