@@ -58,10 +58,27 @@ pub enum AttemptOutcome {
     Succeeded {
         /// What the task wrote to `$TIDEWATER_OUTPUT`, if anything.
         output: Option<serde_json::Value>,
+        /// Why the attempt's log is incomplete, if it is: a write to it failed (a full disk,
+        /// say). The task's outcome stands; its log does not show all of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_error: Option<String>,
     },
     Failed {
         reason: FailureReason,
     },
+}
+
+impl AttemptOutcome {
+    /// Notes on a success that its log is incomplete, when writing it met `log_error`. A
+    /// failure already says the attempt did not go well, and keeps its reason.
+    pub fn with_log_error(self, log_error: Option<String>) -> AttemptOutcome {
+        match self {
+            AttemptOutcome::Succeeded { output, .. } => {
+                AttemptOutcome::Succeeded { output, log_error }
+            }
+            failed => failed,
+        }
+    }
 }
 
 /// Why an attempt failed, in terms a user can act on.
@@ -85,8 +102,25 @@ pub enum FailureReason {
     TaskError { message: String },
     /// The process that supervised it died (crash or SIGKILL); found on recovery.
     Lost,
+    /// The process that supervised it stopped it because it could not record the run's
+    /// progress (e.g. the disk was full); `message` is the error it met.
+    Interrupted { message: String },
+    /// Lost (or interrupted) `times` times, the last time included: Tidewater keeps dying
+    /// or failing while this task runs, so it is not tried again.
+    LostTooOften { times: u32 },
     /// Stopped on request.
     Cancelled,
+}
+
+impl FailureReason {
+    /// Whether the attempt ended because Tidewater stopped supervising it, not because of
+    /// anything the task did: such an attempt does not use up the task's `retries`.
+    pub fn is_lost(&self) -> bool {
+        matches!(
+            self,
+            FailureReason::Lost | FailureReason::Interrupted { .. }
+        )
+    }
 }
 
 impl std::fmt::Display for FailureReason {
@@ -100,6 +134,17 @@ impl std::fmt::Display for FailureReason {
             FailureReason::BadOutput { message } => write!(f, "bad output: {message}"),
             FailureReason::TaskError { message } => f.write_str(message),
             FailureReason::Lost => f.write_str("lost: the supervising process died"),
+            FailureReason::Interrupted { message } => {
+                write!(
+                    f,
+                    "interrupted: tidewater could not record the run: {message}"
+                )
+            }
+            FailureReason::LostTooOften { times } => write!(
+                f,
+                "lost {times} times (tidewater died or stopped while it ran each time); \
+                 not tried again"
+            ),
             FailureReason::Cancelled => f.write_str("cancelled"),
         }
     }

@@ -8,6 +8,15 @@ use crate::{
     TaskAction, TaskIndex, TaskInstance, TaskRole, TaskState, Timestamp, Workflow,
 };
 
+/// How many attempts of one task instance may be lost (see [`FailureReason::is_lost`])
+/// before it fails. A lost attempt is Tidewater's failure, not the task's: it is queued
+/// again at once without using up one of the task's `retries`. But a crash that recurs
+/// whenever the task runs (a task that exhausts the machine's memory and takes its
+/// supervisor with it, a disk that stays full) must end rather than loop: three losses of
+/// one task instance are far beyond the chance of a server being restarted at the wrong
+/// moment, and a user's `retry` gives a fresh allowance.
+pub const MAX_LOST_ATTEMPTS: u32 = 3;
+
 /// Something that happened to a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -26,7 +35,8 @@ pub enum Event {
     },
     /// Stop the run: nothing new starts, running attempts are killed.
     Cancel,
-    /// Put tasks back to pending with a fresh try budget (`retry`, `clear`). A running run
+    /// Put tasks back to pending with a fresh try budget and allowance of lost attempts
+    /// (`retry`, `clear`). A running run
     /// also gets its whole `timeout` again.
     Reset(Vec<TaskIndex>),
 }
@@ -49,6 +59,11 @@ pub struct Decision {
 }
 
 /// Applies `events` to a run. Pure: no IO, no clock, no randomness beyond the context.
+///
+/// A failed attempt is tried again by its task's [`crate::RetryPolicy`], except a lost one
+/// ([`FailureReason::is_lost`]: Tidewater, not the task, stopped it), which is queued again
+/// at once without using a retry, up to [`MAX_LOST_ATTEMPTS`] times per task instance; the
+/// loss after that fails the task as [`FailureReason::LostTooOften`].
 ///
 /// Besides the events, time decides two things at every call, from `context.now`:
 /// - **Timeout.** Once a running run has run for the workflow's `timeout` while some step is
@@ -210,6 +225,7 @@ impl Decider<'_> {
                     self.update(index, |instance| {
                         instance.state = TaskState::Pending;
                         instance.attempt_base = instance.last_attempt;
+                        instance.lost_attempts = 0;
                         instance.output = None;
                     });
                     self.mark_for_evaluation(index);
@@ -225,6 +241,7 @@ impl Decider<'_> {
                         self.update(handler, |instance| {
                             instance.state = TaskState::Pending;
                             instance.attempt_base = instance.last_attempt;
+                            instance.lost_attempts = 0;
                         });
                     }
                 }
@@ -236,6 +253,7 @@ impl Decider<'_> {
                     self.update(handler, |instance| {
                         instance.state = TaskState::Pending;
                         instance.attempt_base = instance.last_attempt;
+                        instance.lost_attempts = 0;
                     });
                 }
                 if matches!(self.view.run, RunState::Running { .. }) {
@@ -255,13 +273,24 @@ impl Decider<'_> {
         let now = self.context.now;
         let task = self.workflow.task(index);
         let is_timed_out = task.role == TaskRole::Step && self.is_timed_out();
-        // A step killed because the run timed out is recorded so, not as cancelled.
+        let lost_before = self.view.task(index).lost_attempts;
         let outcome = match outcome {
+            // A step killed because the run timed out is recorded so, not as cancelled.
             AttemptOutcome::Failed {
                 reason: FailureReason::Cancelled,
             } if is_timed_out => AttemptOutcome::Failed {
                 reason: FailureReason::RunTimedOut,
             },
+            // The loss that ends the task says why it is not tried again.
+            AttemptOutcome::Failed { reason }
+                if reason.is_lost() && lost_before >= MAX_LOST_ATTEMPTS =>
+            {
+                AttemptOutcome::Failed {
+                    reason: FailureReason::LostTooOften {
+                        times: lost_before + 1,
+                    },
+                }
+            }
             other => other.clone(),
         };
         self.changes.push(Change::AttemptFinished {
@@ -271,7 +300,7 @@ impl Decider<'_> {
             outcome: outcome.clone(),
         });
         match &outcome {
-            AttemptOutcome::Succeeded { output } => {
+            AttemptOutcome::Succeeded { output, .. } => {
                 let output = output.clone();
                 self.update(index, |instance| {
                     instance.state = TaskState::Succeeded {
@@ -286,9 +315,33 @@ impl Decider<'_> {
             } => {
                 self.update(index, |instance| instance.state = TaskState::Cancelled);
             }
+            AttemptOutcome::Failed { reason } if reason.is_lost() && !is_timed_out => {
+                // Not the task's failure: tried again at once, outside its retry budget.
+                self.update(index, |instance| {
+                    instance.state = TaskState::Queued {
+                        attempt: attempt.next(),
+                        since: now,
+                    };
+                    instance.lost_attempts += 1;
+                });
+            }
+            AttemptOutcome::Failed {
+                reason: FailureReason::LostTooOften { .. },
+            } => {
+                self.update(index, |instance| {
+                    instance.state = TaskState::Failed {
+                        attempt,
+                        finished_at: now,
+                    };
+                    instance.lost_attempts += 1;
+                });
+            }
             AttemptOutcome::Failed { .. } => {
                 let instance = self.view.task(index);
-                let tries_used = attempt.0.saturating_sub(instance.attempt_base);
+                let tries_used = attempt
+                    .0
+                    .saturating_sub(instance.attempt_base)
+                    .saturating_sub(instance.lost_attempts);
                 if tries_used <= task.retry.retries && !is_timed_out {
                     let jitter = jitter_sample(self.context.jitter_seed, index, attempt);
                     let delay = task.retry.delay_after(Attempt(tries_used), jitter);

@@ -32,7 +32,7 @@ pub use change::{Action, AttemptOutcome, Change, FailureReason, ProcessIdentity}
 pub use dag::{Dag, DagError};
 pub use data_interval::DataInterval;
 pub use deadline::Deadline;
-pub use decide::{DecideContext, Decision, Event, decide};
+pub use decide::{DecideContext, Decision, Event, MAX_LOST_ATTEMPTS, decide};
 pub use ids::{Attempt, PoolName, RunId, TaskIndex, TaskName, WorkflowName};
 pub use next_timer::next_timer;
 pub use rate_limit::{RateLimit, RateLimitError, RateUnit};

@@ -12,6 +12,11 @@ pub struct TaskInstance {
     /// `last_attempt` when the try budget was last reset (by `retry` or `clear`): retries
     /// count from here.
     pub attempt_base: u32,
+    /// Attempts lost since the try budget was last reset: their supervising process died,
+    /// or stopped them because it could not record the run. They do not count against
+    /// the task's `retries`; [`crate::MAX_LOST_ATTEMPTS`] bounds them instead.
+    #[serde(default)]
+    pub lost_attempts: u32,
     /// The output of the attempt that succeeded.
     pub output: Option<serde_json::Value>,
 }
@@ -22,6 +27,7 @@ impl TaskInstance {
             state: TaskState::Pending,
             last_attempt: 0,
             attempt_base: 0,
+            lost_attempts: 0,
             output: None,
         }
     }

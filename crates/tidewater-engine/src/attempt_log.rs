@@ -22,12 +22,19 @@ pub struct AttemptLog {
 struct LogFile {
     file: File,
     pending: Vec<u8>,
+    /// The first write that failed (a full disk, say): the log is incomplete from there.
+    first_error: Option<String>,
 }
 
 impl LogFile {
     fn write_pending(&mut self) {
         // A log that cannot be written must not fail the task: its outcome is what matters.
-        let _ = self.file.write_all(&self.pending);
+        // But the outcome says so (see `AttemptLog::write_error`).
+        if let Err(error) = self.file.write_all(&self.pending)
+            && self.first_error.is_none()
+        {
+            self.first_error = Some(error.to_string());
+        }
         self.pending.clear();
     }
 }
@@ -62,6 +69,7 @@ impl AttemptLog {
             file: Arc::new(Mutex::new(LogFile {
                 file,
                 pending: Vec::new(),
+                first_error: None,
             })),
         }
     }
@@ -98,6 +106,12 @@ impl AttemptLog {
         for line in text.as_ref().lines() {
             self.line("tidewater", line.as_bytes());
         }
+    }
+
+    /// The first error met writing the log so far, if any: lines from there on may be
+    /// missing. Only writes already made count; lines still waiting in memory are not tried.
+    pub fn write_error(&self) -> Option<String> {
+        self.file.lock().ok()?.first_error.clone()
     }
 
     /// Writes out the lines logged so far.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tidewater_core::{
@@ -92,6 +92,11 @@ pub struct Executor<S: RunStore> {
     me: ProcessIdentity,
     /// The task queue, shared with other executors of the process.
     dispatch: Arc<Dispatch>,
+    /// Runs whose attempts this process stopped because it could not go on (a store write
+    /// failed: a full disk, say), with the error. When it resumes such a run, the attempts
+    /// it finds recorded as running are recorded as interrupted by that error: they were not
+    /// lost to a dead process, whatever the record alone suggests.
+    interrupted: Mutex<HashMap<RunId, String>>,
 }
 
 struct Running {
@@ -120,6 +125,7 @@ impl<S: RunStore> Executor<S> {
             observer,
             me,
             dispatch,
+            interrupted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -166,16 +172,27 @@ impl<S: RunStore> Executor<S> {
             workflow
         };
         let mut running = HashMap::new();
-        let result = self
-            .drive(workflow, &record, resume, cancel, &mut running)
-            .await;
-        if result.is_err() {
-            // The record can no longer follow what happens: stop what runs, and let a later
-            // `retry` find the attempts as lost.
-            for entry in running.values_mut() {
-                entry.control.stop();
+        // Failing in the recovery (its own write, say) leaves the reason recorded for the
+        // attempts it would have ended as it was.
+        let result = match self.recover(workflow, &record, cancel).await {
+            Ok(view) => {
+                let result = self
+                    .drive(workflow, &record, view, resume, cancel, &mut running)
+                    .await;
+                if let Err(error) = &result {
+                    // The record can no longer follow what happens: stop what runs. The
+                    // attempts it shows running (these, and any whose end could not be
+                    // recorded) are recorded as interrupted by `error` if this process
+                    // resumes the run, as lost if another does after this one ends.
+                    for entry in running.values_mut() {
+                        entry.control.stop();
+                    }
+                    self.interrupted_runs().insert(run, error.to_string());
+                }
+                result
             }
-        }
+            Err(error) => Err(error),
+        };
         let released = self.store.claim_owner(run, Some(self.me), None).await;
         let state = result?;
         released?;
@@ -205,22 +222,25 @@ impl<S: RunStore> Executor<S> {
         }
     }
 
-    async fn drive(
+    /// Loads the run's record and ends the attempts it shows running: they belong to a
+    /// supervisor that is gone (we own the run now).
+    async fn recover(
         &self,
         workflow: &Workflow,
         record: &RunRecord,
-        resume: Resume,
         cancel: &CancelHandle,
-        running: &mut HashMap<TaskIndex, Running>,
-    ) -> Result<RunState, EngineError> {
+    ) -> Result<RunView, EngineError> {
         let run = record.id;
         let mut view = self.load_view(workflow, record).await?;
 
         // Attempts recorded as running belong to a supervisor that is gone (we own the run
         // now): kill whatever is left of them and record them as lost, or as cancelled when
         // the run is being cancelled (then it is the cancel that stops them).
+        let interrupted = self.interrupted_runs().get(&run).cloned();
         let lost = if cancel.is_cancelled() {
             FailureReason::Cancelled
+        } else if let Some(message) = interrupted {
+            FailureReason::Interrupted { message }
         } else {
             FailureReason::Lost
         };
@@ -242,6 +262,20 @@ impl<S: RunStore> Executor<S> {
                 .decide_and_persist(workflow, run, &view, &recovery)
                 .await?;
         }
+        self.interrupted_runs().remove(&run);
+        Ok(view)
+    }
+
+    async fn drive(
+        &self,
+        workflow: &Workflow,
+        record: &RunRecord,
+        mut view: RunView,
+        resume: Resume,
+        cancel: &CancelHandle,
+        running: &mut HashMap<TaskIndex, Running>,
+    ) -> Result<RunState, EngineError> {
+        let run = record.id;
 
         let reset: Vec<TaskIndex> = match resume {
             Resume::Continue => Vec::new(),
@@ -573,6 +607,13 @@ impl<S: RunStore> Executor<S> {
             "{}#{run}#{task}#{attempt}",
             self.settings.state_dir.display()
         )
+    }
+
+    fn interrupted_runs(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, String>> {
+        // The map stays consistent whatever a panicking holder did: each use is one call.
+        self.interrupted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn context(&self, now: Timestamp) -> DecideContext {

@@ -13,6 +13,7 @@ mod attempt_paths;
 mod clock;
 mod dispatch;
 mod engine_error;
+mod error_backoff;
 mod executor;
 mod process;
 mod run_folder;
@@ -29,7 +30,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
-pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};
+pub use process::{
+    ATTEMPT_MARKER, is_alive, is_orphaned, kill_marked, process_identity, signal_group,
+};
 pub use run_observer::{RunObserver, SilentObserver};
 pub use runners::{PartitionProbe, RunProbe, Runners, StoreRunProbe};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};

@@ -2,7 +2,8 @@
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tidewater_core::ProcessIdentity;
+use tidewater_core::{ProcessIdentity, RunState};
+use tidewater_store::RunRecord;
 
 /// The environment variable that marks every process of an attempt (inherited by its
 /// children), so that recovery can find them even if the supervisor died before it recorded
@@ -90,6 +91,17 @@ pub fn group_members(groups: &[i32]) -> Vec<ProcessIdentity> {
 /// Whether the process is still the one recorded (pids are reused).
 pub fn is_alive(identity: ProcessIdentity) -> bool {
     process_identity(identity.pid) == Some(identity)
+}
+
+/// Whether a run is recorded as running while no live process executes it: the `tidewater
+/// run` or server that did was killed (or stopped after an error it could not record). It
+/// stays so until `tidewater retry` or a restarted server takes it over. A run a live server
+/// executes is owned by that server, so it is not orphaned.
+///
+/// Every command that shows runs asks this one function, so that the answer (a pid and its
+/// start time on this machine today) can later come from elsewhere, such as a lease.
+pub fn is_orphaned(run: &RunRecord) -> bool {
+    matches!(run.state, RunState::Running { .. }) && !run.owner.is_some_and(is_alive)
 }
 
 /// Sends a signal to a whole process group. A group that no longer exists is not an error.

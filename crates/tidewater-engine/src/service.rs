@@ -5,7 +5,8 @@
 //! Runs are created through [`ControlStore::create_run_once`], so a service that restarts
 //! (or two that race) never creates an interval twice; everything else it knows comes back
 //! from the store on each turn, so a restarted service simply goes on. Runs left `running`
-//! by a service that died are resumed: their lost attempts are retried by their retry policy.
+//! by a service that died are resumed: their lost attempts are started again (without using a
+//! retry; see `tidewater_core::MAX_LOST_ATTEMPTS`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tidewater_store::{
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::error_backoff::ErrorBackoff;
 use crate::{CancelHandle, Clock, EngineError, Executor, Resume, is_alive};
 
 /// The project's workflows as the service sees them now: the last good version of each,
@@ -95,27 +97,57 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         let mut published: Option<Vec<WorkflowHealth>> = None;
         let mut stopping = *stop.borrow();
         let mut stopped_runs: HashSet<RunId> = HashSet::new();
+        // Holds back scheduling, starting and resuming after an error such as a full disk.
+        let mut backoff = ErrorBackoff::default();
         loop {
             let now = self.clock.now();
             let current = catalog.borrow_and_update().clone();
             let mut next_due = None;
-            if !stopping && self.scope == Scope::Everything {
-                let due = self.schedule(&current, &mut last_created, now).await?;
-                next_due = due.values().flatten().min().copied();
-                let health = health_report(&current, &due);
-                if published.as_ref() != Some(&health) {
-                    self.store.publish_health(&health, now).await?;
-                    published = Some(health);
+            if backoff.waiting_until(now).is_none() {
+                let turn = async {
+                    if !stopping && self.scope == Scope::Everything {
+                        let due = self.schedule(&current, &mut last_created, now).await?;
+                        next_due = due.values().flatten().min().copied();
+                        let health = health_report(&current, &due);
+                        if published.as_ref() != Some(&health) {
+                            self.store.publish_health(&health, now).await?;
+                            published = Some(health);
+                        }
+                    }
+                    if !stopping {
+                        self.start_runs(&current, &mut executing, &mut joins)
+                            .await?;
+                    }
+                    Ok::<(), EngineError>(())
+                };
+                match turn.await {
+                    Ok(()) => {}
+                    // The store cannot be written (or read) now: try again later rather than
+                    // give up every run, or try again at once in a loop.
+                    Err(EngineError::Store(error)) => {
+                        if let Some(wait) = backoff.failed(now) {
+                            self.observer.problem(&format!(
+                                "could not go on: {error}; trying again in {}",
+                                seconds(wait)
+                            ));
+                        }
+                    }
+                    Err(other) => return Err(other),
                 }
             }
-            if !stopping {
-                self.start_runs(&current, &mut executing, &mut joins)
-                    .await?;
-            }
+            let held_until = backoff.waiting_until(now);
             // Stopped, or a backfill with nothing left to run here: done.
-            if joins.is_empty() && (stopping || matches!(self.scope, Scope::Backfill(_))) {
+            if joins.is_empty()
+                && (stopping || (matches!(self.scope, Scope::Backfill(_)) && held_until.is_none()))
+            {
                 return Ok(());
             }
+            let held_timer = async {
+                match held_until {
+                    Some(at) => self.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let due_timer = async {
                 match next_due {
                     Some(at) => self.clock.sleep_until(at).await,
@@ -124,6 +156,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
             };
             tokio::select! {
                 () = due_timer => {}
+                () = held_timer => {}
                 Ok(()) = catalog.changed() => {}
                 Some(joined) = joins.join_next() => {
                     let (run, result) = match joined {
@@ -136,6 +169,23 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                         }
                     };
                     let Some(ended) = executing.remove(&run) else { continue };
+                    // The executor could not go on (its store writes fail, say) and stopped
+                    // the run's attempts. Resumed at once, it would fail again at once: it is
+                    // resumed after a wait, and the runs that fail meanwhile, on the same
+                    // cause as a rule, are not reported again. (Another process executing the
+                    // run, or the run gone, is no reason to wait: they end as before.)
+                    if let Err(error @ (EngineError::Store(_) | EngineError::TaskMismatch { .. })) =
+                        &result
+                    {
+                        if let Some(wait) = backoff.failed(self.clock.now()) {
+                            self.observer.problem(&format!(
+                                "{} run {run} stopped: {error}; runs start and resume again in {}",
+                                ended.workflow,
+                                seconds(wait)
+                            ));
+                        }
+                        continue;
+                    }
                     if stopping
                         && !ended.is_cancel_requested
                         && matches!(result, Ok(RunState::Cancelled { .. }))
@@ -392,6 +442,11 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         }
         Ok(())
     }
+}
+
+/// `1 s`, `30 s`.
+fn seconds(wait: Duration) -> String {
+    format!("{} s", wait.as_secs())
 }
 
 /// A new run of `loaded` for `interval`.

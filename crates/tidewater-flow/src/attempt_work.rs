@@ -71,7 +71,7 @@ impl AttemptWork {
                 result = work => match result {
                     Ok((note, output)) => {
                         self.log.note(note);
-                        AttemptOutcome::Succeeded { output: Some(output) }
+                        AttemptOutcome::Succeeded { output: Some(output), log_error: None }
                     }
                     Err(error) => {
                         let message = error.to_string();
@@ -89,6 +89,7 @@ impl AttemptWork {
                 }
             };
             self.log.flush();
+            let outcome = outcome.with_log_error(self.log.write_error());
             self.reporter.report(outcome);
         });
         StartedAttempt {

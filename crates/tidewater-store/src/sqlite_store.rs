@@ -167,7 +167,8 @@ impl RunStore for SqliteStore {
                 let rows = connection
                     .prepare_cached(
                         "SELECT task, state, attempt, queued_since, started_at, finished_at,
-                                not_before, last_attempt, attempt_base, output
+                                not_before, last_attempt, attempt_base, output,
+                                lost_attempts
                          FROM task_instances WHERE run_id = ?1 ORDER BY position",
                     )?
                     .query_map([id.0], TaskInstanceRow::read)?

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tidewater_core::{Change, RunId, RunState, RunView, TaskState, Workflow};
+use tidewater_core::{
+    Attempt, AttemptOutcome, Change, FailureReason, RunId, RunState, RunView, TaskState, Workflow,
+};
 use tidewater_engine::RunObserver;
 
 pub enum Progress {
@@ -38,6 +40,9 @@ impl RunObserver for Progress {
         match self {
             Progress::Live(bar) => {
                 for change in changes {
+                    if let Some(line) = describe_lost(change) {
+                        bar.println(line);
+                    }
                     if let Change::Task { task, instance } = change
                         && matches!(
                             instance.state,
@@ -68,7 +73,12 @@ impl RunObserver for Progress {
                         Change::Run(state) => {
                             text.push_str(&format!("run {run} {}\n", state.name()));
                         }
-                        _ => {}
+                        _ => {
+                            if let Some(line) = describe_lost(change) {
+                                text.push_str(&line);
+                                text.push('\n');
+                            }
+                        }
                     }
                 }
                 eprint!("{text}");
@@ -91,6 +101,33 @@ pub fn describe_task(task: &str, state: &TaskState, timezone: chrono_tz::Tz) -> 
             crate::local_time::seconds(*not_before, timezone)
         ),
         _ => format!("{task} {}", state.name()),
+    }
+}
+
+/// A line for an attempt that Tidewater lost (its supervising process died, or stopped it),
+/// which the task's state alone would show as an ordinary new attempt or failure.
+pub fn describe_lost(change: &Change) -> Option<String> {
+    let Change::AttemptFinished {
+        task,
+        attempt,
+        outcome: AttemptOutcome::Failed { reason },
+        ..
+    } = change
+    else {
+        return None;
+    };
+    describe_lost_reason(task.as_str(), *attempt, reason)
+}
+
+fn describe_lost_reason(task: &str, attempt: Attempt, reason: &FailureReason) -> Option<String> {
+    if reason.is_lost() {
+        Some(format!(
+            "{task} attempt {attempt} {reason}; starting it again (a lost attempt uses no retry)"
+        ))
+    } else if matches!(reason, FailureReason::LostTooOften { .. }) {
+        Some(format!("{task} attempt {attempt} {reason}"))
+    } else {
+        None
     }
 }
 

@@ -9,7 +9,7 @@ use tidewater_store::RunRecord;
 use tokio::sync::watch;
 
 use crate::local_time;
-use crate::progress::describe_task;
+use crate::progress::{describe_lost, describe_task};
 
 #[derive(Default)]
 pub struct ServiceLog {
@@ -49,7 +49,11 @@ impl RunObserver for ServiceLog {
                 Change::Run(state) => {
                     text.push_str(&format!("{} run {run} {}\n", workflow.name, state.name()))
                 }
-                _ => {}
+                _ => {
+                    if let Some(line) = describe_lost(change) {
+                        text.push_str(&format!("{} run {run}: {line}\n", workflow.name));
+                    }
+                }
             }
         }
         if !text.is_empty() {

@@ -158,7 +158,10 @@ impl<'a> Sim<'a> {
 }
 
 pub(crate) fn ok() -> AttemptOutcome {
-    AttemptOutcome::Succeeded { output: None }
+    AttemptOutcome::Succeeded {
+        output: None,
+        log_error: None,
+    }
 }
 
 pub(crate) fn fail() -> AttemptOutcome {
@@ -346,4 +349,225 @@ fn a_report_for_an_attempt_that_is_not_running_changes_nothing() {
     );
     assert!(decision.changes.is_empty());
     assert_eq!(decision.view, sim.view);
+}
+
+fn lost() -> AttemptOutcome {
+    AttemptOutcome::Failed {
+        reason: FailureReason::Lost,
+    }
+}
+
+/// The outcomes recorded for `name`'s attempts in `changes`, in order.
+fn recorded_outcomes(changes: &[Change], name: &str) -> Vec<(Attempt, AttemptOutcome)> {
+    changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::AttemptFinished {
+                task,
+                attempt,
+                outcome,
+                ..
+            } if task.as_str() == name => Some((*attempt, outcome.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Regression (issue 15, item 4): an attempt lost because Tidewater itself was killed was
+/// retried by the task's own policy, so with the default `retries: 0` a server restart
+/// failed the task.
+#[test]
+fn a_lost_attempt_is_started_again_at_once_without_using_a_retry() {
+    let workflow = workflow(vec![task("slow", &[]), task("last", &[0])]);
+    assert_eq!(workflow.task(TaskIndex(0)).retry.retries, 0);
+    let mut sim = Sim::new(&workflow);
+    sim.now = at(10);
+    sim.finish("slow", lost());
+    assert_eq!(
+        sim.state("slow"),
+        "running",
+        "no retry delay for a lost attempt"
+    );
+    assert_eq!(sim.started.last(), Some(&(TaskIndex(0), Attempt(2))));
+    assert_eq!(sim.view.task(TaskIndex(0)).lost_attempts, 1);
+    sim.finish("slow", ok());
+    sim.finish("last", ok());
+    assert!(matches!(sim.view.run, RunState::Succeeded { .. }));
+}
+
+#[test]
+fn an_interrupted_attempt_counts_as_lost_not_as_failed() {
+    let workflow = workflow(vec![task("a", &[])]);
+    let mut sim = Sim::new(&workflow);
+    let changes = sim.finish(
+        "a",
+        AttemptOutcome::Failed {
+            reason: FailureReason::Interrupted {
+                message: "database or disk is full".into(),
+            },
+        },
+    );
+    assert_eq!(sim.state("a"), "running");
+    assert_eq!(
+        recorded_outcomes(&changes, "a"),
+        vec![(
+            Attempt(1),
+            AttemptOutcome::Failed {
+                reason: FailureReason::Interrupted {
+                    message: "database or disk is full".into()
+                }
+            }
+        )],
+        "the attempt keeps its true reason"
+    );
+}
+
+#[test]
+fn lost_attempts_leave_the_retry_budget_and_its_delays_whole() {
+    let mut flaky = task("flaky", &[]);
+    flaky.retry = RetryPolicy {
+        retries: 1,
+        delay: Duration::from_secs(60),
+        backoff: Backoff::Exponential {
+            max_delay: Duration::from_secs(3600),
+        },
+        has_jitter: false,
+    };
+    let workflow = workflow(vec![flaky]);
+    let mut sim = Sim::new(&workflow);
+    sim.finish("flaky", lost());
+    sim.finish("flaky", lost());
+    sim.finish("flaky", fail());
+    // The first retry's delay, as if nothing had been lost: 60 s, not 240 s.
+    assert_eq!(
+        sim.view.task(TaskIndex(0)).state,
+        TaskState::UpForRetry {
+            attempt: Attempt(3),
+            not_before: at(60)
+        }
+    );
+    sim.tick_at(at(60));
+    sim.finish("flaky", fail());
+    assert_eq!(
+        sim.state("flaky"),
+        "failed",
+        "one retry, then the budget is spent"
+    );
+    assert_eq!(sim.starts_of("flaky"), 4);
+}
+
+#[test]
+fn a_task_lost_too_often_fails_and_says_so() {
+    let mut patient = task("patient", &[]);
+    patient.retry.retries = 10;
+    let workflow = workflow(vec![patient]);
+    let mut sim = Sim::new(&workflow);
+    for _ in 0..tidewater_core::MAX_LOST_ATTEMPTS {
+        sim.finish("patient", lost());
+        assert_eq!(sim.state("patient"), "running");
+    }
+    let changes = sim.finish("patient", lost());
+    assert_eq!(
+        sim.state("patient"),
+        "failed",
+        "retries do not extend the bound"
+    );
+    let times = tidewater_core::MAX_LOST_ATTEMPTS + 1;
+    assert_eq!(
+        recorded_outcomes(&changes, "patient"),
+        vec![(
+            Attempt(times),
+            AttemptOutcome::Failed {
+                reason: FailureReason::LostTooOften { times }
+            }
+        )]
+    );
+    assert!(matches!(sim.view.run, RunState::Failed { .. }));
+
+    // `retry` gives a fresh allowance.
+    sim.step(vec![Event::Reset(vec![TaskIndex(0)]), Event::Start]);
+    assert_eq!(sim.view.task(TaskIndex(0)).lost_attempts, 0);
+    sim.finish("patient", lost());
+    assert_eq!(sim.state("patient"), "running");
+}
+
+#[test]
+fn a_lost_attempt_of_a_run_past_its_timeout_is_not_started_again() {
+    let workflow = workflow_with(vec![task("a", &[])], |settings| {
+        settings.timeout = Some(Duration::from_secs(60));
+    });
+    let mut sim = Sim::new(&workflow);
+    sim.now = at(61);
+    sim.finish("a", lost());
+    assert_eq!(sim.state("a"), "failed");
+    assert_eq!(sim.starts_of("a"), 1);
+}
+
+/// One simulated attempt's end.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Succeeds,
+    Fails,
+    IsLost,
+}
+
+proptest::proptest! {
+    /// Whatever mix of failures and losses a task meets, failures use up `retries` and
+    /// losses use up `MAX_LOST_ATTEMPTS`, each on its own: the task fails exactly when one
+    /// of the two is exceeded, and every attempt has a new number.
+    #[test]
+    fn failures_and_losses_have_separate_budgets(
+        retries in 0u32..4,
+        ends in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(End::Succeeds),
+                proptest::strategy::Just(End::Fails),
+                proptest::strategy::Just(End::IsLost),
+            ],
+            1..12,
+        ),
+    ) {
+        let mut only = task("only", &[]);
+        only.retry = RetryPolicy {
+            retries,
+            delay: Duration::from_secs(1),
+            backoff: Backoff::Constant,
+            has_jitter: false,
+        };
+        let workflow = workflow(vec![only]);
+        let mut sim = Sim::new(&workflow);
+        let (mut failures, mut losses) = (0, 0);
+        for end in ends {
+            if sim.state("only") == "up_for_retry" {
+                sim.tick_at(sim.now + chrono::Duration::seconds(1));
+            }
+            let expected = match end {
+                End::Succeeds => {
+                    sim.finish("only", ok());
+                    "succeeded"
+                }
+                End::Fails => {
+                    sim.finish("only", fail());
+                    failures += 1;
+                    if failures > retries { "failed" } else { "up_for_retry" }
+                }
+                End::IsLost => {
+                    sim.finish("only", lost());
+                    losses += 1;
+                    if losses > tidewater_core::MAX_LOST_ATTEMPTS {
+                        "failed"
+                    } else {
+                        "running"
+                    }
+                }
+            };
+            proptest::prop_assert_eq!(sim.state("only"), expected);
+            if expected != "running" && expected != "up_for_retry" {
+                break;
+            }
+        }
+        let numbers: Vec<u32> = sim.started.iter().map(|(_, attempt)| attempt.0).collect();
+        let in_order: Vec<u32> = (1..=numbers.len() as u32).collect();
+        proptest::prop_assert_eq!(numbers, in_order);
+    }
 }

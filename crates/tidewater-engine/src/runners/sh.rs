@@ -285,6 +285,9 @@ impl TaskRunner for ShRunner {
                 }
             };
             log.note(&summary);
+            // A success whose log lost lines says so. (Only the writes made so far count:
+            // the last lines are written after the report, see `settle`.)
+            let outcome = outcome.with_log_error(log.write_error());
             finished_logs
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -382,7 +385,10 @@ fn outcome_of(
     }
     match status.code() {
         Some(0) => match read_output(folder, output) {
-            Ok(output) => AttemptOutcome::Succeeded { output },
+            Ok(output) => AttemptOutcome::Succeeded {
+                output,
+                log_error: None,
+            },
             Err(message) => AttemptOutcome::Failed {
                 reason: FailureReason::BadOutput { message },
             },

@@ -193,7 +193,10 @@ impl TaskRunner for WaitRunner {
                 match satisfied {
                     Ok(true) => {
                         log.note("the condition holds");
-                        break AttemptOutcome::Succeeded { output: None };
+                        break AttemptOutcome::Succeeded {
+                            output: None,
+                            log_error: None,
+                        };
                     }
                     Ok(false) => log.note("not yet"),
                     // A probe error (e.g. a table that cannot be read yet) is logged and retried
@@ -217,6 +220,7 @@ impl TaskRunner for WaitRunner {
                 log.note(format!("failed: {reason}"));
             }
             log.flush();
+            let outcome = outcome.with_log_error(log.write_error());
             reporter.report(outcome);
         });
         StartedAttempt {

@@ -41,7 +41,10 @@ tasks:
             AttemptOutcome::Failed {
                 reason: FailureReason::Exit { code: 3 }
             },
-            AttemptOutcome::Succeeded { output: None },
+            AttemptOutcome::Succeeded {
+                output: None,
+                log_error: None,
+            },
         ]
     );
 }
@@ -247,7 +250,10 @@ async fn a_file_left_under_an_attempts_output_name_is_not_taken_for_its_output()
     assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
     assert_eq!(
         harness.outcomes(run, "count").await,
-        vec![AttemptOutcome::Succeeded { output: None }]
+        vec![AttemptOutcome::Succeeded {
+            output: None,
+            log_error: None,
+        }]
     );
 }
 

@@ -45,6 +45,7 @@ pub async fn applied_changes_read_back_exactly<S: RunStore + ?Sized>(store: &S) 
             },
             last_attempt: 2,
             attempt_base: 0,
+            lost_attempts: 0,
             output: None,
         },
         TaskInstance {
@@ -54,6 +55,7 @@ pub async fn applied_changes_read_back_exactly<S: RunStore + ?Sized>(store: &S) 
             },
             last_attempt: 8,
             attempt_base: 1,
+            lost_attempts: 2,
             output: Some(json!({"rows": 42, "path": "warehouse/raw/sales"})),
         },
         TaskInstance {
@@ -63,6 +65,7 @@ pub async fn applied_changes_read_back_exactly<S: RunStore + ?Sized>(store: &S) 
             },
             last_attempt: 3,
             attempt_base: 0,
+            lost_attempts: 0,
             output: None,
         },
         TaskInstance {
@@ -72,6 +75,7 @@ pub async fn applied_changes_read_back_exactly<S: RunStore + ?Sized>(store: &S) 
             },
             last_attempt: 1,
             attempt_base: 0,
+            lost_attempts: 0,
             output: None,
         },
         TaskInstance {
@@ -86,6 +90,7 @@ pub async fn applied_changes_read_back_exactly<S: RunStore + ?Sized>(store: &S) 
             state: TaskState::Cancelled,
             last_attempt: 4,
             attempt_base: 4,
+            lost_attempts: 0,
             output: None,
         },
     ];
@@ -192,6 +197,7 @@ pub async fn timestamps_round_trip_to_the_microsecond<S: RunStore + ?Sized>(stor
                 },
                 last_attempt: 1,
                 attempt_base: 0,
+                lost_attempts: 0,
                 output: None,
             },
         },
@@ -273,6 +279,7 @@ pub async fn json_params_and_outputs_round_trip_exactly<S: RunStore + ?Sized>(st
                 },
                 last_attempt: 1,
                 attempt_base: 0,
+                lost_attempts: 0,
                 output: output.clone(),
             },
         });
@@ -287,6 +294,7 @@ pub async fn json_params_and_outputs_round_trip_exactly<S: RunStore + ?Sized>(st
             finished_at,
             outcome: AttemptOutcome::Succeeded {
                 output: output.clone(),
+                log_error: None,
             },
         });
     }
@@ -307,7 +315,7 @@ pub async fn json_params_and_outputs_round_trip_exactly<S: RunStore + ?Sized>(st
         .expect("attempts")
         .into_iter()
         .map(|attempt| match attempt.finished {
-            Some((_, AttemptOutcome::Succeeded { output })) => output,
+            Some((_, AttemptOutcome::Succeeded { output, .. })) => output,
             other => panic!("expected a success, got {other:?}"),
         })
         .collect();
@@ -696,6 +704,10 @@ fn every_kind_of_attempt() -> Vec<AttemptRecord> {
             message: "table raw.orders: column `amount` is Utf8, the rows have Float64".into(),
         },
         FailureReason::Lost,
+        FailureReason::Interrupted {
+            message: "database or disk is full".into(),
+        },
+        FailureReason::LostTooOften { times: 4 },
         FailureReason::Cancelled,
     ];
     let mut attempts = Vec::new();
@@ -730,9 +742,28 @@ fn every_kind_of_attempt() -> Vec<AttemptRecord> {
             attempt: Attempt(number),
             started_at: next_instant(),
             process: None,
-            finished: Some((next_instant(), AttemptOutcome::Succeeded { output })),
+            finished: Some((
+                next_instant(),
+                AttemptOutcome::Succeeded {
+                    output,
+                    log_error: None,
+                },
+            )),
         });
     }
+    attempts.push(AttemptRecord {
+        task: succeeded.clone(),
+        attempt: Attempt(number + 1),
+        started_at: next_instant(),
+        process: None,
+        finished: Some((
+            next_instant(),
+            AttemptOutcome::Succeeded {
+                output: None,
+                log_error: Some("No space left on device (os error 28)".into()),
+            },
+        )),
+    });
     let failed = TaskName::new("failed");
     attempts.push(AttemptRecord {
         task: failed.clone(),

@@ -39,6 +39,7 @@ pub(super) struct TaskRow<'a> {
     pub state: TaskStateColumns<'static>,
     pub last_attempt: u32,
     pub attempt_base: u32,
+    pub lost_attempts: u32,
     /// JSON text; `None` stays distinct from the JSON value `null`.
     pub output: Option<String>,
 }
@@ -127,6 +128,7 @@ impl<'a> Batch<'a> {
                 state: encode_task_state(&instance.state),
                 last_attempt: instance.last_attempt,
                 attempt_base: instance.attempt_base,
+                lost_attempts: instance.lost_attempts,
                 output: instance.output.as_ref().map(encode_json),
             })
             .collect();

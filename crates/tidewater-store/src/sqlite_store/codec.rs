@@ -226,9 +226,11 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
         message: None,
     };
     let reason = match outcome {
-        AttemptOutcome::Succeeded { output } => {
+        AttemptOutcome::Succeeded { output, log_error } => {
             return AttemptOutcomeColumns {
                 output: output.as_ref().map(encode_json),
+                // `message` is free in a success: it says why the log is incomplete.
+                message: log_error.clone(),
                 ..columns("succeeded", None)
             };
         }
@@ -259,6 +261,16 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
             ..failed("task_error")
         },
         FailureReason::Lost => failed("lost"),
+        FailureReason::Interrupted { message } => AttemptOutcomeColumns {
+            message: Some(message.clone()),
+            ..failed("interrupted")
+        },
+        // The count goes in `message`, as decimal text: no other column fits it, and a
+        // schema change for one number of a rare outcome is not worth it.
+        FailureReason::LostTooOften { times } => AttemptOutcomeColumns {
+            message: Some(times.to_string()),
+            ..failed("lost_too_often")
+        },
         FailureReason::Cancelled => failed("cancelled"),
     }
 }
@@ -272,7 +284,10 @@ pub(super) fn decode_outcome(
                 .output
                 .map(|text| decode_json(&text, "attempt output"))
                 .transpose()?;
-            return Ok(AttemptOutcome::Succeeded { output });
+            return Ok(AttemptOutcome::Succeeded {
+                output,
+                log_error: columns.message,
+            });
         }
         "failed" => {
             let failure = required(columns.failure, "attempt failure", "failed")?;
@@ -296,6 +311,17 @@ pub(super) fn decode_outcome(
                     message: message()?,
                 },
                 "lost" => FailureReason::Lost,
+                "interrupted" => FailureReason::Interrupted {
+                    message: message()?,
+                },
+                "lost_too_often" => {
+                    let text = message()?;
+                    FailureReason::LostTooOften {
+                        times: text
+                            .parse()
+                            .map_err(|_| corrupt("attempt lost_too_often count", text))?,
+                    }
+                }
                 "cancelled" => FailureReason::Cancelled,
                 other => return Err(corrupt("attempt failure", other)),
             }
@@ -444,9 +470,17 @@ mod tests {
     #[test]
     fn every_outcome_round_trips_through_its_columns() {
         let outcomes = [
-            AttemptOutcome::Succeeded { output: None },
+            AttemptOutcome::Succeeded {
+                output: None,
+                log_error: None,
+            },
+            AttemptOutcome::Succeeded {
+                output: None,
+                log_error: Some("No space left on device (os error 28)".into()),
+            },
             AttemptOutcome::Succeeded {
                 output: Some(serde_json::json!({"rows": 3})),
+                log_error: None,
             },
             AttemptOutcome::Failed {
                 reason: FailureReason::Exit { code: 2 },
@@ -477,6 +511,14 @@ mod tests {
             },
             AttemptOutcome::Failed {
                 reason: FailureReason::Lost,
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::Interrupted {
+                    message: "database or disk is full".into(),
+                },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::LostTooOften { times: 4 },
             },
             AttemptOutcome::Failed {
                 reason: FailureReason::Cancelled,

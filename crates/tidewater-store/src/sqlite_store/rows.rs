@@ -92,7 +92,7 @@ impl RunRow {
 }
 
 /// A `task_instances` row: `task, state, attempt, queued_since, started_at, finished_at,
-/// not_before, last_attempt, attempt_base, output`.
+/// not_before, last_attempt, attempt_base, output, lost_attempts`.
 pub(super) struct TaskInstanceRow {
     task: String,
     state: String,
@@ -104,6 +104,7 @@ pub(super) struct TaskInstanceRow {
     last_attempt: i64,
     attempt_base: i64,
     output: Option<String>,
+    lost_attempts: i64,
 }
 
 impl TaskInstanceRow {
@@ -119,6 +120,7 @@ impl TaskInstanceRow {
             last_attempt: row.get(7)?,
             attempt_base: row.get(8)?,
             output: row.get(9)?,
+            lost_attempts: row.get(10)?,
         })
     }
 
@@ -135,6 +137,7 @@ impl TaskInstanceRow {
             state,
             last_attempt: decode_count(self.last_attempt, "task last_attempt")?,
             attempt_base: decode_count(self.attempt_base, "task attempt_base")?,
+            lost_attempts: decode_count(self.lost_attempts, "task lost_attempts")?,
             output: self
                 .output
                 .map(|text| decode_json(&text, "task output"))

@@ -34,7 +34,8 @@ const UPDATE_RUN: &str = "
 const UPDATE_TASK: &str = "
     UPDATE task_instances
     SET state = ?3, attempt = ?4, queued_since = ?5, started_at = ?6, finished_at = ?7,
-        not_before = ?8, last_attempt = ?9, attempt_base = ?10, output = ?11
+        not_before = ?8, last_attempt = ?9, attempt_base = ?10, output = ?11,
+        lost_attempts = ?12
     WHERE run_id = ?1 AND task = ?2";
 
 const INSERT_STARTED: &str = "
@@ -118,6 +119,7 @@ fn write_tasks(
             row.last_attempt,
             row.attempt_base,
             row.output,
+            row.lost_attempts,
         ])?;
         if changed != 1 {
             return Err(StoreError::NoSuchTask {

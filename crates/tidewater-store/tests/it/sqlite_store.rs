@@ -52,6 +52,7 @@ async fn reopening_the_file_keeps_every_record() {
                 },
                 last_attempt: 1,
                 attempt_base: 0,
+                lost_attempts: 0,
                 output: Some(serde_json::json!({"rows": 1})),
             },
         },
@@ -64,7 +65,10 @@ async fn reopening_the_file_keeps_every_record() {
             task: TaskName::new("a"),
             attempt: Attempt(1),
             finished_at: at,
-            outcome: AttemptOutcome::Succeeded { output: None },
+            outcome: AttemptOutcome::Succeeded {
+                output: None,
+                log_error: None,
+            },
         },
     ];
     fixture.apply(run.id, &changes).await.expect("apply");
@@ -165,6 +169,7 @@ async fn two_handles_on_one_file_write_at_the_same_time_without_locking_errors()
                         },
                         last_attempt: number,
                         attempt_base: 0,
+                        lost_attempts: 0,
                         output: None,
                     },
                 },
@@ -330,6 +335,7 @@ async fn small_batches_apply_one_after_another() {
                     },
                     last_attempt: number,
                     attempt_base: 0,
+                    lost_attempts: 0,
                     output: None,
                 },
             },
@@ -461,7 +467,7 @@ async fn a_store_that_recorded_its_scripts_in_sqlx_migrations_is_brought_up_to_d
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let old_table: i64 = connection
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE name = '_sqlx_migrations'",
@@ -550,7 +556,7 @@ async fn a_store_of_version_3_keeps_its_attempts_without_a_rowid() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     // A file keeps the page size it was made with (the old default here).
     assert_eq!(page_size(&connection), 4096);
 }

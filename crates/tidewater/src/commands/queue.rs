@@ -12,6 +12,7 @@ use tidewater_store::{ControlStore, RunRecord, RunStore};
 
 use crate::Outcome;
 use crate::args::QueueArgs;
+use crate::commands::runs::orphaned_note;
 use crate::project_context::ProjectContext;
 use crate::service_client::live_service;
 use crate::{local_time, output};
@@ -82,6 +83,17 @@ pub async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Outcome> {
                 task: None,
                 state: "queued",
                 why,
+            });
+            continue;
+        }
+        if let Some(note) = orphaned_note(&run) {
+            // Nothing of it moves until someone resumes it: that is all it waits for.
+            rows.push(WaitingJson {
+                run: run.id.0,
+                workflow: run.workflow.to_string(),
+                task: None,
+                state: "orphaned",
+                why: note,
             });
             continue;
         }

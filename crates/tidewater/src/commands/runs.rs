@@ -3,6 +3,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use tidewater_core::WorkflowName;
+use tidewater_engine::is_orphaned;
 use tidewater_store::{RunFilter, RunRecord, RunStore};
 
 use crate::Outcome;
@@ -16,6 +17,8 @@ pub struct RunJson {
     pub id: i64,
     pub workflow: String,
     pub state: &'static str,
+    /// Recorded `running`, but the process executing it died: `tidewater retry` resumes it.
+    pub orphaned: bool,
     pub trigger: &'static str,
     pub data_interval_start: String,
     pub data_interval_end: String,
@@ -31,6 +34,7 @@ impl RunJson {
             id: record.id.0,
             workflow: record.workflow.to_string(),
             state: record.state.name(),
+            orphaned: is_orphaned(record),
             trigger: record.trigger.as_str(),
             data_interval_start: record.interval.start.to_rfc3339(),
             data_interval_end: record.interval.end.to_rfc3339(),
@@ -40,6 +44,31 @@ impl RunJson {
             workflow_hash: record.workflow_hash.clone(),
         }
     }
+}
+
+/// The state a person should read: a run whose process died is not running, whatever the
+/// record says.
+pub fn shown_state(record: &RunRecord) -> &'static str {
+    if is_orphaned(record) {
+        "orphaned"
+    } else {
+        record.state.name()
+    }
+}
+
+/// What happened to an orphaned run and how to resume it; `None` for any other run.
+pub fn orphaned_note(record: &RunRecord) -> Option<String> {
+    if !is_orphaned(record) {
+        return None;
+    }
+    let what = match record.owner {
+        Some(owner) => format!("the process executing it (pid {}) died", owner.pid),
+        None => "no process executes it".to_owned(),
+    };
+    Some(format!(
+        "run {} is orphaned: {what}; `tidewater retry {}` resumes it",
+        record.id, record.id
+    ))
 }
 
 pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
@@ -78,16 +107,22 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
                         .copied()
                         .unwrap_or(chrono_tz::UTC))
                     .to_string(),
-                record.state.name().to_owned(),
+                shown_state(record).to_owned(),
                 record.trigger.as_str().to_owned(),
                 duration,
             ]
         })
         .collect();
-    output::data(output::table(
+    let mut text = output::table(
         &["RUN", "WORKFLOW", "DS", "STATE", "TRIGGER", "DURATION"],
         &rows,
-    ));
+    );
+    let notes: Vec<String> = records.iter().filter_map(orphaned_note).collect();
+    if !notes.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&notes.join("\n"));
+    }
+    output::data(text);
     Ok(Outcome::Success)
 }
 

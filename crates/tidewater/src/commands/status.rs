@@ -4,11 +4,12 @@ use serde::Serialize;
 use std::collections::HashSet;
 
 use tidewater_core::{AttemptOutcome, RunState, TaskState, WorkflowName};
+use tidewater_engine::is_orphaned;
 use tidewater_store::{AttemptRecord, ControlStore, RunStore};
 
 use crate::Outcome;
 use crate::args::StatusArgs;
-use crate::commands::runs::RunJson;
+use crate::commands::runs::{RunJson, orphaned_note, shown_state};
 use crate::project_context::ProjectContext;
 use crate::service_client::live_service;
 use crate::{local_time, output};
@@ -34,6 +35,8 @@ struct AttemptJson {
     finished_at: Option<String>,
     outcome: Option<&'static str>,
     reason: Option<String>,
+    /// Set when a write to the attempt's log failed: the log is incomplete.
+    log_incomplete: Option<String>,
     pid: Option<i32>,
 }
 
@@ -56,6 +59,10 @@ impl AttemptJson {
             finished_at,
             outcome,
             reason,
+            log_incomplete: match &record.finished {
+                Some((_, AttemptOutcome::Succeeded { log_error, .. })) => log_error.clone(),
+                _ => None,
+            },
             pid: record.process.map(|process| process.pid),
         }
     }
@@ -90,15 +97,21 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
         return Ok(Outcome::Success);
     }
     let timezone = local_time::run_timezone(&context, &record).await?;
+    let orphaned = orphaned_note(&record);
     let mut text = format!(
-        "run {} of {}: {}\ninterval {} to {} ({})\n\n",
+        "run {} of {}: {}\ninterval {} to {} ({})\n",
         record.id,
         record.workflow,
-        record.state.name(),
+        shown_state(&record),
         local_time::minutes(record.interval.start, timezone),
         local_time::minutes(record.interval.end, timezone),
         record.trigger.as_str(),
     );
+    if let Some(note) = &orphaned {
+        text.push_str(note);
+        text.push('\n');
+    }
+    text.push('\n');
     let rows: Vec<Vec<String>> = instances
         .iter()
         .map(|(task, instance)| {
@@ -119,11 +132,26 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
                     format!("retry at {}", local_time::seconds(*not_before, timezone))
                 }
                 (_, Some((_, AttemptOutcome::Failed { reason }))) => reason.to_string(),
+                (
+                    _,
+                    Some((
+                        _,
+                        AttemptOutcome::Succeeded {
+                            log_error: Some(error),
+                            ..
+                        },
+                    )),
+                ) => format!("log incomplete: {error}"),
                 _ => String::new(),
+            };
+            // A task recorded running in an orphaned run has nobody supervising it.
+            let state = match instance.state {
+                TaskState::Running { .. } if orphaned.is_some() => "orphaned",
+                ref state => state.name(),
             };
             vec![
                 task.to_string(),
-                instance.state.name().to_owned(),
+                state.to_owned(),
                 last.map(|record| record.attempt.to_string())
                     .unwrap_or_else(|| "-".to_owned()),
                 duration,
@@ -146,6 +174,8 @@ struct HealthJson {
     server_started_at: Option<String>,
     workflows: Vec<WorkflowJson>,
     running_runs: usize,
+    /// Of the running runs, those whose process died (`tidewater retry` resumes each).
+    orphaned_runs: usize,
     queued_runs: usize,
 }
 
@@ -209,6 +239,7 @@ async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome>
             .iter()
             .filter(|run| matches!(run.state, RunState::Running { .. }))
             .count(),
+        orphaned_runs: active.iter().filter(|run| is_orphaned(run)).count(),
         queued_runs: active
             .iter()
             .filter(|run| matches!(run.state, RunState::Queued))
@@ -230,6 +261,10 @@ async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome>
         "{} runs running, {} queued (`tidewater queue` explains what waits)\n",
         report.running_runs, report.queued_runs
     ));
+    for note in active.iter().filter_map(orphaned_note) {
+        text.push_str(&note);
+        text.push('\n');
+    }
     if !report.workflows.is_empty() {
         text.push('\n');
         // Each workflow's due time in its own zone; a file that does not load has none.

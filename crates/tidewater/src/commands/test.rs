@@ -352,6 +352,7 @@ async fn run_attempt(
         report.context("the task's runner ended without reporting; this is a bug in tidewater")?;
     if let AttemptOutcome::Succeeded {
         output: Some(value),
+        ..
     } = &report.outcome
     {
         output::note(format!("output: {value}"));

@@ -5,6 +5,7 @@ mod cancel;
 mod cli;
 mod crash;
 mod escape;
+mod full_disk;
 mod logs;
 mod project;
 mod runs;
