@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod dependency_panic;
 mod output;
 mod progress;
 mod project_context;
@@ -15,9 +16,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Warnings and errors, except the Delta kernel's, which logs an error for every table it is
-/// asked about before it exists (an expected case here, reported by tidewater itself).
-const DEFAULT_LOG: &str = "warn,buoyant_kernel=off";
+/// Warnings and errors, except the Delta libraries'. The Delta kernel logs an error for every
+/// table it is asked about before it exists (an expected case here), and deltalake logs a
+/// warning or error for every commit race it loses ("conflict detected, aborting
+/// transaction"), which Tidewater handles by planning the write again; every failure they log
+/// is also returned to Tidewater, which reports it where it belongs (the task's log, the
+/// command's error). `TIDEWATER_LOG=warn,deltalake_core=debug` shows them.
+const DEFAULT_LOG: &str = "warn,buoyant_kernel=off,deltalake_core=off";
 
 /// How a command ended, mapped to the exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +40,15 @@ fn main() -> ExitCode {
     // Logs are diagnostics: stderr, never stdout, which carries data.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // The same rule as Tidewater's own output: colour codes only on a terminal, never
+        // with NO_COLOR (they are noise in a log file or a CI log).
+        .with_ansi(output::is_color())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEWATER_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .init();
+    dependency_panic::install_hook();
     // One thread: the executor is a loop of short decisions and waits on child processes, and
     // cross-thread wake-ups cost more than they parallelise (BENCHMARKS.md). SQLite runs on
     // this thread too (`tidewater-store` calls it directly).

@@ -455,3 +455,41 @@ fn two_processes_creating_one_table_at_once_create_it_once_and_write_exactly() {
     );
     assert!(collisions > 0, "no two writers ever collided");
 }
+
+/// Regression test: a write whose data file cannot be stored printed deltalake's caught
+/// `panicked at …object_store…/buffered.rs: Already shut down`, and deltalake's warnings with
+/// raw ANSI colour codes although stderr was not a terminal.
+#[test]
+fn a_failed_write_prints_no_panic_and_no_colour_codes() {
+    let project = TestProject::new("", &[("loader.yaml", LOADER)]);
+    write_input(&project, "2026-01-01", 10);
+    // A file where the partition's folder must go: the data file's upload fails when it is
+    // completed (as on a full disk), the path on which deltalake catches its panic.
+    std::fs::create_dir_all(project.path("warehouse/raw/numbers")).expect("mkdir");
+    std::fs::write(project.path("warehouse/raw/numbers/dt=2026-01-01"), "").expect("write");
+    let output = project
+        .command(&["run", "loader", "--date", "2026-01-01"])
+        // Colour is decided by stderr not being a terminal here, not by NO_COLOR.
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Not a directory"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    assert!(!stderr.contains("deltalake_core"), "{stderr}");
+
+    // Asked for, the libraries' log lines are shown, still without colour codes.
+    let verbose = project
+        .command(&["run", "loader", "--date", "2026-01-01"])
+        .env_remove("NO_COLOR")
+        .env("TIDEWATER_LOG", "info")
+        .output()
+        .expect("run");
+    let stderr = text(&verbose.stderr);
+    assert!(stderr.contains(" INFO "), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
