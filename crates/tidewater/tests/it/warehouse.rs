@@ -493,3 +493,59 @@ fn a_failed_write_prints_no_panic_and_no_colour_codes() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Regression test: `vacuum --retention 0s` was accepted, while Delta's own tools refuse a
+/// retention under 7 days without an explicit override (a reader or writer on an older version
+/// can lose its files).
+#[test]
+fn vacuum_refuses_a_retention_under_seven_days_without_the_override() {
+    let project = TestProject::new("", &[("loader.yaml", LOADER)]);
+    write_input(&project, "2026-01-01", 10);
+    for _ in 0..2 {
+        let output = project.run(&["run", "loader", "--date", "2026-01-01"]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+    let refused = project.run(&["vacuum", "raw.numbers", "--retention", "0s"]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("shorter than the minimum of 7 days")
+            && stderr.contains("--allow-short-retention"),
+        "{stderr}"
+    );
+    let files = |project: &TestProject| {
+        std::fs::read_dir(project.path("warehouse/raw/numbers/dt=2026-01-01"))
+            .expect("partition folder")
+            .count()
+    };
+    assert_eq!(files(&project), 2, "nothing was deleted");
+
+    let allowed = project.run(&[
+        "vacuum",
+        "raw.numbers",
+        "--retention",
+        "0s",
+        "--allow-short-retention",
+    ]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed.stderr));
+    assert_eq!(files(&project), 1, "the replaced file was deleted");
+}
+
+/// The same minimum for a `maintain` task's `vacuum:`, found by `validate` before any run.
+#[test]
+fn a_maintain_task_with_a_short_vacuum_retention_needs_the_override() {
+    let short = "tasks:\n  tidy:\n    maintain: { table: raw.numbers, vacuum: 1h }\n";
+    let project = TestProject::new("", &[("tidy.yaml", short)]);
+    let output = project.run(&["validate"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`vacuum: 1h` is shorter than the minimum retention of 7 days")
+            && stderr.contains("allow_short_retention: true"),
+        "{stderr}"
+    );
+
+    let allowed = "tasks:\n  tidy:\n    maintain: { table: raw.numbers, vacuum: 1h, allow_short_retention: true }\n";
+    let project = TestProject::new("", &[("tidy.yaml", allowed)]);
+    let output = project.run(&["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+}
