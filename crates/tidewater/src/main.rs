@@ -16,13 +16,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Warnings and errors, except the Delta libraries'. The Delta kernel logs an error for every
-/// table it is asked about before it exists (an expected case here), and deltalake logs a
-/// warning or error for every commit race it loses ("conflict detected, aborting
-/// transaction"), which Tidewater handles by planning the write again; every failure they log
-/// is also returned to Tidewater, which reports it where it belongs (the task's log, the
-/// command's error). `TIDEWATER_LOG=warn,deltalake_core=debug` shows them.
-const DEFAULT_LOG: &str = "warn,buoyant_kernel=off,deltalake_core=off";
+/// Warnings and errors; of the Delta libraries, only deltalake's errors outside a commit. The
+/// Delta kernel logs an error for every table it is asked about before it exists (an expected
+/// case here). deltalake logs its warnings for states it handles itself, and in
+/// `kernel::transaction` and `logstore` a warning or error for every commit race it loses
+/// ("conflict detected, aborting transaction"): Tidewater plans such a write again, and a
+/// commit that truly fails is returned to Tidewater, which reports it where it belongs (the
+/// task's log). `TIDEWATER_LOG=warn,deltalake_core=debug` shows them all.
+const DEFAULT_LOG: &str = "warn,buoyant_kernel=off,deltalake_core=error,\
+    deltalake_core::kernel::transaction=off,deltalake_core::logstore=off";
 
 /// How a command ended, mapped to the exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

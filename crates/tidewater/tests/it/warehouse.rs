@@ -378,12 +378,10 @@ fn two_processes_creating_one_table_at_once_create_it_once_and_write_exactly() {
             .collect();
         for (workflow, child) in children {
             let output = child.wait_with_output().expect("wait");
-            assert_eq!(
-                output.status.code(),
-                Some(0),
-                "{workflow}: {}",
-                text(&output.stderr)
-            );
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(0), "{workflow}: {stderr}");
+            // A lost commit race is handled, not a warning for the user.
+            assert!(!stderr.contains("deltalake"), "{workflow}: {stderr}");
         }
     }
     let elapsed = started.elapsed();
