@@ -48,7 +48,7 @@ pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,
 };
 pub use table_name::TableName;
-pub use warehouse::Warehouse;
+pub use warehouse::{MIN_VACUUM_RETENTION, Warehouse};
 pub use warehouse_probe::WarehouseProbe;
 pub use write_spec::{SchemaPolicy, WriteMode, WriteSpec};
 pub use write_summary::{WriteOutcome, WriteSummary};

@@ -104,7 +104,7 @@ impl TaskRunner for SqlRunner {
                             rows_written,
                             files_added,
                             files_removed,
-                            ..
+                            commit_attempts,
                         } => {
                             serde_json::json!({
                                 "table": summary.table.to_string(),
@@ -113,6 +113,7 @@ impl TaskRunner for SqlRunner {
                                 "rows_written": rows_written,
                                 "files_added": files_added,
                                 "files_removed": files_removed,
+                                "commit_attempts": commit_attempts,
                             })
                         }
                         WriteOutcome::AlreadyCommitted { attempt } => serde_json::json!({

@@ -154,6 +154,18 @@ impl TableWrite<'_> {
             // Merge lands here only when the table does not exist yet: every row is new.
             WriteMode::AppendAtomic | WriteMode::Merge | WriteMode::Append => SaveMode::Append,
         };
+        let mut commit_properties = self.commit_properties();
+        if table.version().is_none() {
+            // Two writers creating one table race for version 0. deltalake (1.1,
+            // `PreparedCommit::into_future`) lets the loser of that race retry at the next
+            // version against a snapshot that already holds the winner's version 0, so no
+            // conflict is checked and the loser commits a second `protocol` + `metaData` and
+            // all its rows beside the winner's (every row twice). Without retries the lost
+            // race surfaces as `MaxCommitAttempts(0)` instead, a conflict to
+            // `Warehouse::write`, which plans the write again against the table the winner
+            // created, with the normal conflict checks.
+            commit_properties = commit_properties.with_max_retries(0);
+        }
         let (state, plan) = input.dataframe.into_parts();
         let session: Arc<dyn Session> = Arc::new(state);
         let mut builder = table
@@ -163,7 +175,7 @@ impl TableWrite<'_> {
             .with_save_mode(save_mode)
             .with_partition_columns(input.partition_columns)
             .with_table_name(self.spec.table.to_string())
-            .with_commit_properties(self.commit_properties());
+            .with_commit_properties(commit_properties);
         if let Some(predicate) = input.replace_predicate {
             builder = builder.with_replace_where(predicate);
         }
@@ -309,7 +321,8 @@ async fn last_write_metrics(table: &DeltaTable) -> WriteMetrics {
 }
 
 /// Errors that mean "someone else committed first": re-planning against the new version can
-/// succeed. Creating a table races the same way (`VersionAlreadyExists(0)`).
+/// succeed. A lost race to create the table is `MaxCommitAttempts(0)` (see
+/// `TableWrite::write`).
 fn is_conflict(error: &DeltaTableError) -> bool {
     matches!(
         error,

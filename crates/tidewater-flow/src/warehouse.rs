@@ -29,6 +29,13 @@ use crate::write_summary::WriteSummary;
 /// the query must be re-planned against the new version. Each attempt re-runs the query.
 const MAX_COMMIT_ATTEMPTS: u32 = 5;
 
+/// The shortest vacuum retention callers should accept without an explicit override: Delta's
+/// default `delta.deletedFileRetentionDuration`, below which Delta's own tools refuse, because
+/// a reader or writer still working on an older version can lose its files.
+/// [`Warehouse::vacuum`] itself does what it is told; the `maintain` task kind
+/// (tidewater-spec) checks the same minimum.
+pub const MIN_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 /// The project's warehouse: Delta tables addressed as `schema.table`, stored under
 /// `<location>/<schema>/<table>`.
 #[derive(Debug, Clone)]

@@ -354,9 +354,14 @@ pub struct CompactArgs {
 pub struct VacuumArgs {
     /// The table (`schema.table`).
     pub table: String,
-    /// Keep files that versions younger than this need (e.g. 7d, 168h).
+    /// Keep files that versions younger than this need (e.g. 7d, 168h); at least 7 days
+    /// unless --allow-short-retention.
     #[arg(long, default_value = "7d")]
     pub retention: String,
+    /// Accept a retention under 7 days: only when nothing reads or writes the table meanwhile,
+    /// since a reader or writer on an older version can lose its files.
+    #[arg(long)]
+    pub allow_short_retention: bool,
     /// Only list the files that would be deleted.
     #[arg(long)]
     pub dry_run: bool,

@@ -4,6 +4,7 @@
 mod args;
 mod attempt_log_file;
 mod commands;
+mod dependency_panic;
 mod local_time;
 mod output;
 mod progress;
@@ -18,9 +19,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Warnings and errors, except the Delta kernel's, which logs an error for every table it is
-/// asked about before it exists (an expected case here, reported by tidewater itself).
-const DEFAULT_LOG: &str = "warn,buoyant_kernel=off";
+/// Warnings and errors; of the Delta libraries, only deltalake's errors outside a commit. The
+/// Delta kernel logs an error for every table it is asked about before it exists (an expected
+/// case here). deltalake logs its warnings for states it handles itself, and in
+/// `kernel::transaction` and `logstore` a warning or error for every commit race it loses
+/// ("conflict detected, aborting transaction"): Tidewater plans such a write again, and a
+/// commit that truly fails is returned to Tidewater, which reports it where it belongs (the
+/// task's log). `TIDEWATER_LOG=warn,deltalake_core=debug` shows them all.
+const DEFAULT_LOG: &str = "warn,buoyant_kernel=off,deltalake_core=error,\
+    deltalake_core::kernel::transaction=off,deltalake_core::logstore=off";
 
 /// How a command ended, mapped to the exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,11 +47,15 @@ fn main() -> ExitCode {
     // Logs are diagnostics: stderr, never stdout, which carries data.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // The same rule as Tidewater's own output: colour codes only on a terminal, never
+        // with NO_COLOR (they are noise in a log file or a CI log).
+        .with_ansi(output::is_color())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEWATER_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .init();
+    dependency_panic::install_hook();
     // One thread: the executor is a loop of short decisions and waits on child processes, and
     // cross-thread wake-ups cost more than they parallelise (BENCHMARKS.md). SQLite runs on
     // this thread too (`tidewater-store` calls it directly).

@@ -261,3 +261,35 @@ async fn a_write_declaring_other_partition_columns_than_the_table_is_refused() {
         other => panic!("expected PartitionColumnsMismatch, got {other:?}"),
     }
 }
+
+/// Regression test: two writes creating one table at once (as two `trigger`ed runs under one
+/// server do) both committed a table creation, versions 0 and 1, and every row was there twice.
+#[tokio::test]
+async fn two_writes_creating_one_table_in_one_process_create_it_once() {
+    let project = Project::new();
+    for race in 0..10 {
+        let name = format!("mart.sales_{race}");
+        let target = spec(&name, WriteMode::ReplacePartition, &[("dt", "2026-01-01")]);
+        let (first_commit, second_commit) =
+            (commit(1, "daily_mart", 1), commit(2, "daily_mart", 1));
+        let (first, second) = tokio::join!(
+            project.write(DAY_ONE, &target, &first_commit),
+            project.write(DAY_ONE, &target, &second_commit),
+        );
+        let log = project
+            .root()
+            .join(format!("warehouse/mart/sales_{race}/_delta_log"));
+        let creations = std::fs::read_dir(&log)
+            .expect("the table has a log")
+            .map(|entry| std::fs::read_to_string(entry.expect("entry").path()).expect("commit"))
+            .filter(|commit| commit.contains("\"metaData\""))
+            .count();
+        assert_eq!(creations, 1, "{name} created by {first:?} and {second:?}");
+        assert_eq!(
+            project
+                .rows(&format!("SELECT id, item, qty, dt FROM {name}"))
+                .await,
+            lines(&["1,apple,3,2026-01-01", "2,pear,5,2026-01-01"])
+        );
+    }
+}

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use tidewater_flow::TableName;
+use tidewater_flow::{MIN_VACUUM_RETENTION, TableName};
 
 use crate::Outcome;
 use crate::args::{CompactArgs, VacuumArgs};
@@ -28,6 +28,12 @@ pub async fn vacuum(project: &Path, args: VacuumArgs) -> anyhow::Result<Outcome>
     let table: TableName = args.table.parse()?;
     let retention = tidewater_spec::parse_duration(&args.retention)
         .map_err(|error| anyhow::anyhow!("--retention `{}`: {error}", args.retention))?;
+    if retention < MIN_VACUUM_RETENTION && !args.allow_short_retention {
+        anyhow::bail!(
+            "--retention `{}` is shorter than the minimum of 7 days: a run or reader still on an older version of {table} could lose its files; add --allow-short-retention if nothing reads or writes the table meanwhile",
+            args.retention
+        );
+    }
     let summary = warehouse.vacuum(&table, retention, args.dry_run).await?;
     let verb = if summary.is_dry_run {
         "would delete"
