@@ -6,4 +6,5 @@ mod crash;
 mod project;
 mod runs;
 mod service;
+mod store;
 mod warehouse;
