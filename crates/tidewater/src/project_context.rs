@@ -193,6 +193,8 @@ pub fn shown(project: &Project, path: &Path) -> String {
 ///   writes into an older run's folder; after that the two agree again.
 async fn check_history(project: &Project, store: &SqliteStore) -> anyhow::Result<()> {
     let state_dir = &project.config.state_dir;
+    // The folders first, then the store: a run another process creates in between is then
+    // in the store and perhaps not yet among the folders, never the other way round.
     let logged = AttemptPaths::logged_runs(state_dir).with_context(|| {
         format!(
             "cannot read the logs folder {}",

@@ -59,6 +59,8 @@ fn check(project: &Project) -> anyhow::Result<Outcome> {
     let database = store_path(project);
     let state_dir = &project.config.state_dir;
     let logs_folder = shown(project, &AttemptPaths::logs_folder(state_dir));
+    // The folders before the store, as `check_history` does: a run created meanwhile by
+    // another process can then not look missing from the store.
     let logged = AttemptPaths::logged_runs(state_dir)
         .with_context(|| format!("cannot read the logs folder {logs_folder}"))?;
     let report = StoreReport::inspect(&database);

@@ -78,6 +78,20 @@ fn check(project: &TestProject) -> std::process::Output {
     project.run(&["store", "check"])
 }
 
+/// The runs a copy of the project's `tidewater.db` alone holds, newest first, as (id, state).
+fn runs_in_the_file_alone(project: &TestProject) -> Vec<(i64, String)> {
+    let copy = project_with_store(&database(project));
+    runs(&copy)
+        .iter()
+        .map(|run| {
+            (
+                run["id"].as_i64().expect("id"),
+                run["state"].as_str().expect("state").to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Regression: commits stayed in `tidewater.db-wal` until it reached 2 MiB; copying
 /// `tidewater.db` alone (the obvious backup) gave a store with no runs. Every way a command
 /// ends (success, a failed run, Ctrl-C) must leave them in the database file.
@@ -85,8 +99,18 @@ fn check(project: &TestProject) -> std::process::Output {
 fn the_database_file_alone_holds_every_run_after_every_command() {
     let project = project();
     run_ok(&project);
+    assert_eq!(
+        runs_in_the_file_alone(&project),
+        [(1, "succeeded".to_owned())]
+    );
+
     let failed = run(&project, "fail");
     assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    assert_eq!(
+        runs_in_the_file_alone(&project)[0],
+        (2, "failed".to_owned())
+    );
+
     let mut interrupted = project
         .command(&["run", "slow"])
         .stdout(Stdio::null())
@@ -98,15 +122,14 @@ fn the_database_file_alone_holds_every_run_after_every_command() {
     });
     kill(Pid::from_raw(interrupted.id() as i32), Signal::SIGINT).expect("SIGINT");
     assert_eq!(interrupted.wait().expect("exits").code(), Some(130));
-    run_ok(&project);
-
-    let copy = project_with_store(&database(&project));
-    assert_eq!(run_ids(&copy), [1, 2, 3, 4]);
-    let states: Vec<String> = runs(&copy)
-        .iter()
-        .map(|run| run["state"].as_str().expect("state").to_owned())
-        .collect();
-    assert_eq!(states, ["succeeded", "cancelled", "failed", "succeeded"]);
+    assert_eq!(
+        runs_in_the_file_alone(&project),
+        [
+            (3, "cancelled".to_owned()),
+            (2, "failed".to_owned()),
+            (1, "succeeded".to_owned())
+        ]
+    );
 }
 
 /// Regression: deleting `tidewater.db-wal` after a few runs left "no runs yet", exit 0.
