@@ -212,7 +212,7 @@ pub enum StoreError {
         path: String,
         change: crate::FilesChange,
     },
-    #[error("cannot read the store's file {path}: {source}")]
+    #[error("cannot read the store's file {path}")]
     Files {
         path: String,
         source: std::io::Error,
@@ -221,7 +221,7 @@ pub enum StoreError {
     BackupExists { path: String },
     #[error("{path} is the store itself; give another file")]
     BackupOverStore { path: String },
-    #[error("cannot write the backup {path}: {source}")]
+    #[error("cannot write the backup {path}")]
     Backup {
         path: String,
         source: std::io::Error,

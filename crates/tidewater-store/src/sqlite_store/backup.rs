@@ -40,6 +40,16 @@ pub(super) async fn backup(
             path: destination.display().to_string(),
         });
     }
+    if let Some(folder) = destination
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        && !folder.is_dir()
+    {
+        return Err(backup_error(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("there is no folder {}", folder.display()),
+        )));
+    }
     // Written beside the destination and renamed into place: an interrupted backup never
     // leaves a partial file under the name a user will restore from.
     let partial = partial_path(destination);

@@ -127,6 +127,7 @@ impl StoreReport {
     }
 
     fn read_database(&mut self, path: &Path) -> rusqlite::Result<()> {
+        let had_log = log_path(path).exists();
         // Read-write without create: SQLite needs to write the shared-memory index of a
         // database in WAL mode even to read it. Nothing here writes the database.
         let connection = Connection::open_with_flags(
@@ -134,8 +135,12 @@ impl StoreReport {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         connection.busy_timeout(INSPECTION_BUSY_TIMEOUT)?;
-        // Closing must not checkpoint (or delete) the log: `check` only reads.
-        connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        // A log that was there (another process's, or a damaged one) must stay as it is:
+        // closing must not checkpoint or delete it. One that reading made (a backup file,
+        // a store no process uses) is removed by closing, with the shared-memory file.
+        if had_log {
+            connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        }
         let findings = connection
             .prepare(&format!("PRAGMA integrity_check({INTEGRITY_PROBLEMS})"))?
             .query_map([], |row| row.get::<_, String>(0))?

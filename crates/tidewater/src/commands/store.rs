@@ -48,7 +48,8 @@ async fn backup(project: &Project, args: StoreBackupArgs) -> anyhow::Result<Outc
     }
     let runs = copy.contents.map_or(0, |contents| contents.runs);
     output::note(format!(
-        "backed up the store ({runs} runs, {}) to {}",
+        "backed up the store ({runs} run{}, {}) to {}",
+        if runs == 1 { "" } else { "s" },
         bytes(copy.database_bytes.unwrap_or(0)),
         args.file.display()
     ));

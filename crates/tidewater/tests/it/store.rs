@@ -298,6 +298,10 @@ fn store_backup_while_a_server_runs_gives_a_store_with_the_same_runs() {
     );
     let replaced = project.run(&["store", "backup", backup_arg, "--overwrite"]);
     assert!(replaced.status.success(), "{}", text(&replaced.stderr));
+    assert!(
+        !project.path("backup.db-wal").exists() && !project.path("backup.db-shm").exists(),
+        "a backup is one file"
+    );
     stop_server(server);
 
     let copy = project_with_store(&backup);
