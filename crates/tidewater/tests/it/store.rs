@@ -332,6 +332,7 @@ fn a_server_stops_when_its_write_ahead_log_is_deleted() {
         said.contains("its write-ahead log (-wal) was deleted"),
         "{said}"
     );
-    // What the server had finished was already in the database file.
+    // The run `trigger` recorded is in the database file (its state there is as of the
+    // server's last checkpoint, here perhaps none: a restarted server redoes at most that).
     assert_eq!(run_ids(&project), [1]);
 }
