@@ -3,7 +3,7 @@
 //! older backup while the logs remain.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -71,6 +71,33 @@ fn restore(project: &TestProject, file: &Path) {
     std::fs::copy(file, &database).expect("restore");
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(with_suffix(&database, suffix));
+    }
+}
+
+/// A server that is killed if the test fails before it stops it: a failing test must not
+/// leave a server running.
+struct Server(Option<Child>);
+
+impl Server {
+    fn start(project: &TestProject) -> Server {
+        Server(Some(start_server(project)))
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the server was not stopped yet")
+    }
+
+    fn stop(mut self) {
+        stop_server(self.0.take().expect("the server was not stopped yet"));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -271,7 +298,7 @@ fn a_store_restored_from_an_older_backup_never_reuses_a_log_folder() {
 #[test]
 fn store_backup_while_a_server_runs_gives_a_store_with_the_same_runs() {
     let project = project();
-    let server = start_server(&project);
+    let server = Server::start(&project);
     for _ in 0..3 {
         let triggered = project.run(&["trigger", "ok"]);
         assert!(triggered.status.success(), "{}", text(&triggered.stderr));
@@ -302,7 +329,7 @@ fn store_backup_while_a_server_runs_gives_a_store_with_the_same_runs() {
         !project.path("backup.db-wal").exists() && !project.path("backup.db-shm").exists(),
         "a backup is one file"
     );
-    stop_server(server);
+    server.stop();
 
     let copy = project_with_store(&backup);
     assert_eq!(run_ids(&copy), [1, 2, 3]);
@@ -314,7 +341,7 @@ fn store_backup_while_a_server_runs_gives_a_store_with_the_same_runs() {
 #[test]
 fn a_server_stops_when_its_write_ahead_log_is_deleted() {
     let project = project();
-    let mut server = start_server(&project);
+    let mut server = Server::start(&project);
     let triggered = project.run(&["trigger", "ok"]);
     assert!(triggered.status.success(), "{}", text(&triggered.stderr));
     // Deleted at once, before the server's first look at its files, as well as later.
@@ -325,7 +352,9 @@ fn a_server_stops_when_its_write_ahead_log_is_deleted() {
             .map(|_| ())
     });
     std::fs::remove_file(with_suffix(&database(&project), "-wal")).expect("delete the log");
-    let status = eventually("the server to stop", || server.try_wait().expect("wait"));
+    let status = eventually("the server to stop", || {
+        server.child().try_wait().expect("wait")
+    });
     assert_eq!(status.code(), Some(2));
     let said = project.read("server.log");
     assert!(
