@@ -40,8 +40,42 @@ impl AttemptPaths {
     }
 }
 
+impl AttemptPaths {
+    /// The folder of every run's logs: `<state_dir>/logs`.
+    pub fn logs_folder(state_dir: &Path) -> PathBuf {
+        state_dir.join("logs")
+    }
+
+    /// The runs that have a log folder, by id. A run's folder is made only after the store
+    /// committed the run, so these are runs the store knew: the one record of them kept
+    /// outside the store. Other names in the folder are not runs' and are skipped.
+    pub fn logged_runs(state_dir: &Path) -> std::io::Result<Vec<RunId>> {
+        let entries = match std::fs::read_dir(Self::logs_folder(state_dir)) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        let mut runs = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name();
+            // Only the names this module writes: a positive decimal id without a sign or
+            // leading zero.
+            if let Some(id) = name
+                .to_str()
+                .filter(|name| !name.starts_with(['0', '+']))
+                .and_then(|name| name.parse::<i64>().ok())
+                .filter(|id| *id > 0)
+            {
+                runs.push(RunId(id));
+            }
+        }
+        runs.sort_unstable();
+        Ok(runs)
+    }
+}
+
 fn run_dir(state_dir: &Path, run: RunId) -> PathBuf {
-    state_dir.join("logs").join(run.to_string())
+    AttemptPaths::logs_folder(state_dir).join(run.to_string())
 }
 
 #[cfg(test)]
@@ -64,5 +98,22 @@ mod tests {
             .flat_map(|paths| [paths.log.as_path(), paths.output.as_path()])
             .collect();
         assert_eq!(files.len(), 6, "two attempts share a file: {files:?}");
+    }
+
+    #[test]
+    fn logged_runs_are_the_run_folders_by_id() {
+        let state_dir = tempfile::tempdir().expect("temporary folder");
+        assert_eq!(
+            AttemptPaths::logged_runs(state_dir.path()).expect("no folder"),
+            []
+        );
+        for name in ["10", "9", "007", "+3", "notes", "-2"] {
+            std::fs::create_dir_all(AttemptPaths::logs_folder(state_dir.path()).join(name))
+                .expect("made");
+        }
+        assert_eq!(
+            AttemptPaths::logged_runs(state_dir.path()).expect("read"),
+            [RunId(9), RunId(10)]
+        );
     }
 }

@@ -17,4 +17,6 @@ pub use run_store::{
     AttemptRecord, BackfillId, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
     StoreError,
 };
-pub use sqlite_store::SqliteStore;
+pub use sqlite_store::{
+    BackupTarget, FilesChange, SqliteStore, StoreContents, StoreProblem, StoreReport,
+};

@@ -1,13 +1,20 @@
 //! [`SqliteStore`]: the embedded store, one SQLite file that several `tidewater` processes may
 //! share.
 
+mod backup;
 mod batch;
 mod codec;
 mod connection;
 mod control;
 mod migrations;
 mod rows;
+mod store_files;
+mod store_report;
 mod write_batch;
+
+pub use backup::BackupTarget;
+pub use store_files::FilesChange;
+pub use store_report::{StoreContents, StoreProblem, StoreReport};
 
 use std::path::Path;
 
@@ -45,16 +52,78 @@ impl SqliteStore {
     /// Opens the store at `path`, creating the file and its folders if missing, and brings
     /// its schema up to date.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let link = Link::open(path).await?;
+        let mut link = Link::open(path).await?;
         migrations::migrate(&link).await?;
+        link.remember_files()?;
         Ok(SqliteStore { link })
     }
 
-    /// Closes the connection (dropping the store does the same). The write-ahead log is not
-    /// folded into the main file on close: its commits are durable as they are, and the next
-    /// process to open the file reads them back from the log.
+    /// Checkpoints if this store wrote, and closes the connection. Dropping the store does
+    /// the same, waiting on the thread instead.
     pub async fn close(self) {
+        // A failed checkpoint leaves the commits in the log, where they are safe.
+        let _ = self.link.checkpoint().await;
         drop(self);
+    }
+
+    /// Folds the write-ahead log into the database file, if this store wrote since its last
+    /// checkpoint: then `tidewater.db` alone holds every commit, even if the log is lost.
+    /// A process that keeps writing does it by itself every two seconds; a process that
+    /// stays open while idle (the server) calls this.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.link.checkpoint().await
+    }
+
+    /// Fails with [`StoreError::FilesChanged`] when the database file or its write-ahead
+    /// log was deleted or replaced since this store opened them: everything this process
+    /// writes from then on is lost to the others. From then on the store no longer
+    /// checkpoints.
+    pub fn verify_files(&self) -> Result<(), StoreError> {
+        self.link.verify_files()
+    }
+
+    /// The highest run id the store ever gave out, or `None` if it never created a run.
+    pub async fn highest_run_id(&self) -> Result<Option<RunId>, StoreError> {
+        self.link
+            .call(|connection| Ok(highest_run_id(connection)?))
+            .await
+    }
+
+    /// Makes the next run's id greater than `id` (it never lowers it): for a store restored
+    /// from a backup older than the run log folders, so that no new run is given the id, and
+    /// the log folder, of a run the backup does not know.
+    pub async fn skip_run_ids_through(&self, id: RunId) -> Result<(), StoreError> {
+        self.link
+            .write(|transaction| {
+                // `sqlite_sequence` is SQLite's record of the largest AUTOINCREMENT id given;
+                // it has a row for `runs` once the first run was inserted.
+                let raised = transaction
+                    .prepare_cached(
+                        "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'runs' AND seq < ?1",
+                    )?
+                    .execute([id.0])?;
+                let has_row: bool = transaction
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'runs')",
+                    )?
+                    .query_row([], |row| row.get(0))?;
+                if raised == 0 && !has_row {
+                    transaction
+                        .prepare_cached(
+                            "INSERT INTO sqlite_sequence (name, seq) VALUES ('runs', ?1)",
+                        )?
+                        .execute([id.0])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Copies the store to `destination` with SQLite's online backup: one consistent
+    /// snapshot, safe while other processes (a server) write. The copy opens as a store with
+    /// the same runs.
+    pub async fn backup(&self, destination: &Path, target: BackupTarget) -> Result<(), StoreError> {
+        backup::backup(&self.link, destination, target).await
     }
 }
 
@@ -308,6 +377,19 @@ impl RunStore for SqliteStore {
             })
             .await
     }
+}
+
+/// The highest run id given out: `sqlite_sequence` remembers it even if that run were
+/// deleted, and `max(id)` covers a store whose sequence row is missing.
+fn highest_run_id(connection: &rusqlite::Connection) -> rusqlite::Result<Option<RunId>> {
+    let highest: i64 = connection
+        .prepare_cached(
+            "SELECT max(
+                 coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0),
+                 coalesce((SELECT max(id) FROM runs), 0))",
+        )?
+        .query_row([], |row| row.get(0))?;
+    Ok((highest > 0).then_some(RunId(highest)))
 }
 
 fn run_exists(connection: &rusqlite::Connection, id: RunId) -> Result<bool, StoreError> {

@@ -69,6 +69,9 @@ pub enum Command {
     Queue(QueueArgs),
     /// Delete a table's files that no version newer than the retention needs.
     Vacuum(VacuumArgs),
+    /// Back up or check the store of runs (`.tidewater/tidewater.db`).
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
 
 #[derive(Debug, Args)]
@@ -365,6 +368,24 @@ pub struct VacuumArgs {
     /// Only list the files that would be deleted.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the store to FILE, safely even while a server runs (SQLite's online backup).
+    Backup(StoreBackupArgs),
+    /// Check the store's files, its integrity and its agreement with the logs folder;
+    /// exits 1 on any problem.
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreBackupArgs {
+    /// The file to write (relative to the current folder, not the project).
+    pub file: PathBuf,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[cfg(test)]

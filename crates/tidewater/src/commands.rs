@@ -18,6 +18,7 @@ mod runs;
 mod server;
 mod show;
 mod status;
+mod store;
 mod tables;
 mod test;
 mod validate;
@@ -52,5 +53,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Trigger(args) => control::trigger(&project, args).await,
         Command::Backfill(args) => backfill::backfill(&project, args).await,
         Command::Queue(args) => queue::queue(&project, args).await,
+        Command::Store(command) => store::store(&project, command).await,
     }
 }

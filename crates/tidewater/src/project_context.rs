@@ -1,14 +1,14 @@
 //! Wiring: the project, its store and an executor, built once per command.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use tidewater_core::{PoolName, QueueLimits, RunId};
 use tidewater_engine::{
-    Executor, ExecutorSettings, RunObserver, Runners, StoreRunProbe, SystemClock,
+    AttemptPaths, Executor, ExecutorSettings, RunObserver, Runners, StoreRunProbe, SystemClock,
 };
 use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
 use tidewater_spec::{LoadedWorkflow, Project};
@@ -158,11 +158,78 @@ impl ProjectContext {
 }
 
 async fn open_store(project: &Project) -> anyhow::Result<Arc<SqliteStore>> {
-    let database = project.config.state_dir.join("tidewater.db");
+    let database = store_path(project);
     let store = SqliteStore::open(&database)
         .await
         .with_context(|| format!("cannot open the store {}", database.display()))?;
+    check_history(project, &store).await?;
     Ok(Arc::new(store))
+}
+
+/// The project's store file.
+pub fn store_path(project: &Project) -> PathBuf {
+    project.config.state_dir.join("tidewater.db")
+}
+
+/// A path as the user knows it: relative to the project folder when inside it.
+pub fn shown(project: &Project, path: &Path) -> String {
+    path.strip_prefix(&project.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Compares the store's runs with the logs folder, the one record of runs kept outside the
+/// store, before any command uses the store.
+///
+/// A run's log folder `logs/<id>/` is made only after the store committed the run, so a
+/// folder whose id is above the store's highest run id is a run the store no longer has:
+///
+/// - The store never had a run, but log folders exist: its history was lost (its
+///   write-ahead log deleted, `tidewater.db` copied alone, an empty file). Every command
+///   refuses, reading ones too: "no runs yet" would hide the loss, and a server would run a
+///   whole catchup again and write new runs into the old runs' folders. The way out is
+///   explicit: restore a backup, or move the logs away to start afresh.
+/// - The store has runs, but fewer than the logs: a store restored from an older backup
+///   (the way out above) looks exactly like this, so it is not refused. It is said once,
+///   and the store's run ids are moved past the highest folder so that no new run ever
+///   writes into an older run's folder; after that the two agree again.
+async fn check_history(project: &Project, store: &SqliteStore) -> anyhow::Result<()> {
+    let state_dir = &project.config.state_dir;
+    // The folders first, then the store: a run another process creates in between is then
+    // in the store and perhaps not yet among the folders, never the other way round.
+    let logged = AttemptPaths::logged_runs(state_dir).with_context(|| {
+        format!(
+            "cannot read the logs folder {}",
+            AttemptPaths::logs_folder(state_dir).display()
+        )
+    })?;
+    let (Some(first_logged), Some(last_logged)) = (logged.first(), logged.last()) else {
+        return Ok(());
+    };
+    let logs = shown(project, &AttemptPaths::logs_folder(state_dir));
+    match store.highest_run_id().await? {
+        None => bail!(
+            "the store holds no runs, but {logs} holds logs of {count} runs ({first_logged}–{last_logged}): \
+             its history was lost (was {database}-wal deleted, or only {database} copied?). \
+             Restore a backup made with `tidewater store backup` (with no tidewater running, copy it \
+             over {database} and delete {database}-wal and {database}-shm), or move {logs} away to \
+             start afresh",
+            count = logged.len(),
+            database = shown(project, &store_path(project)),
+        ),
+        Some(highest) if highest < *last_logged => {
+            store.skip_run_ids_through(*last_logged).await?;
+            crate::output::note(format!(
+                "warning: the store's newest run is {highest}, but {logs} holds logs of runs up to \
+                 {last_logged}: the store lost those runs or was restored from an older backup. \
+                 New runs are numbered from {next} so that none writes into their folders",
+                next = last_logged.0 + 1,
+            ));
+            Ok(())
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 pub fn open_project(root: &Path) -> anyhow::Result<Project> {

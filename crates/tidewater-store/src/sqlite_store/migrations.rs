@@ -34,7 +34,7 @@ const MIGRATIONS: [(&str, &str); 5] = [
 ];
 
 /// The `user_version` of an up-to-date file.
-const LATEST: i64 = MIGRATIONS.len() as i64;
+pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
 
 pub(super) async fn migrate(link: &Link) -> Result<(), StoreError> {
     let version = link

@@ -3,3 +3,4 @@
 mod fixtures;
 mod sqlite_conformance;
 mod sqlite_store;
+mod store_files;

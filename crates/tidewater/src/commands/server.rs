@@ -1,11 +1,12 @@
 //! `tidewater server`: the scheduler and the local executor, until SIGTERM or Ctrl-C.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::bail;
 use tidewater_engine::{Scope, Service, SystemClock, is_alive};
-use tidewater_store::{ControlStore, ServiceClaim};
+use tidewater_store::{ControlStore, ServiceClaim, SqliteStore, StoreError};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 
@@ -14,6 +15,10 @@ use crate::args::ServerArgs;
 use crate::project_context::ProjectContext;
 use crate::service_log::ServiceLog;
 use crate::workflow_catalog::watch_catalog;
+
+/// How often the server looks at its store's files and checkpoints what it wrote: the
+/// service's own polling period.
+const STORE_LOOK: Duration = Duration::from_secs(2);
 
 pub async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
@@ -72,6 +77,8 @@ async fn serve(
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut user1 = signal(SignalKind::user_defined1())?;
+    let files_changed: OnceLock<StoreError> = OnceLock::new();
+    let store_watch = watch_store(&context.store, &files_changed, &log, stop.clone());
     let signals = {
         let wake = wake.clone();
         let log = log.clone();
@@ -99,6 +106,37 @@ async fn serve(
     tokio::select! {
         result = service.run(catalog, wake, stopped) => result?,
         () = signals => unreachable!("the signal future never completes"),
+        () = store_watch => unreachable!("the store watch never completes"),
     }
-    Ok(())
+    match files_changed.into_inner() {
+        Some(error) => Err(error.into()),
+        None => Ok(()),
+    }
+}
+
+/// Every [`STORE_LOOK`]: stops the server gracefully when its store's files were deleted or
+/// replaced under it (what it wrote from then on would be lost, and a server started later
+/// on another store would redo its work), and otherwise checkpoints, so that the database
+/// file holds every run the server finished, within seconds, even while it stays idle.
+async fn watch_store(
+    store: &SqliteStore,
+    files_changed: &OnceLock<StoreError>,
+    log: &ServiceLog,
+    stop: watch::Sender<bool>,
+) {
+    loop {
+        tokio::time::sleep(STORE_LOOK).await;
+        if let Err(error) = store.verify_files() {
+            log.line("stopping: the store's files changed under the server (see the error below)");
+            let _ = files_changed.set(error);
+            let _ = stop.send(true);
+            break;
+        }
+        if let Err(error) = store.checkpoint().await {
+            log.line(&format!(
+                "warning: cannot fold the store's write-ahead log into its file (it stays safe in the log): {error}"
+            ));
+        }
+    }
+    std::future::pending::<()>().await;
 }

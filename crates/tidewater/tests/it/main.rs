@@ -10,6 +10,7 @@ mod logs;
 mod project;
 mod runs;
 mod service;
+mod store;
 mod summaries;
 mod task_test;
 mod times;
