@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use datafusion::arrow::record_batch::RecordBatch;
+
 use tidewater_core::{SqlText, TaskAction};
 use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
 use tokio::sync::mpsc;
@@ -133,11 +135,15 @@ impl TaskRunner for SqlRunner {
                 }),
                 None => warehouse.query(&sql).await.and_then(|batches| {
                     let rows: usize = batches.iter().map(|batch| batch.num_rows()).sum();
-                    let shown: Vec<_> = batches.iter().take(LOGGED_ROWS).cloned().collect();
-                    let table = format_batches(&shown, OutputFormat::Table)?;
+                    let table = format_batches(&first_rows(&batches), OutputFormat::Table)?;
+                    let shown = if rows > LOGGED_ROWS {
+                        format!(" (the first {LOGGED_ROWS} shown)")
+                    } else {
+                        String::new()
+                    };
                     Ok((
                         format!(
-                            "{rows} rows in {:.3}s\n{table}",
+                            "{rows} rows in {:.3}s{shown}\n{table}",
                             started.elapsed().as_secs_f64()
                         ),
                         serde_json::json!({ "rows": rows }),
@@ -146,6 +152,21 @@ impl TaskRunner for SqlRunner {
             }
         })
     }
+}
+
+/// The first [`LOGGED_ROWS`] rows of `batches`, however they are split into batches.
+fn first_rows(batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    let mut left = LOGGED_ROWS;
+    let mut shown = Vec::new();
+    for batch in batches {
+        if left == 0 {
+            break;
+        }
+        let taken = batch.num_rows().min(left);
+        shown.push(batch.slice(0, taken));
+        left -= taken;
+    }
+    shown
 }
 
 fn write_spec(

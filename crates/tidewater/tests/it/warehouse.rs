@@ -547,3 +547,34 @@ fn a_maintain_task_with_a_short_vacuum_retention_needs_the_override() {
     let output = project.run(&["validate"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
 }
+
+/// Regression: a query without `into` logged every row (the bound counted record batches, not
+/// rows), so a 500-row query put 500 rows into its log.
+#[test]
+fn a_query_without_a_target_logs_only_its_first_rows() {
+    let project = TestProject::new(
+        "",
+        &[(
+            "peek.yaml",
+            "tasks:\n  peek:\n    sql: SELECT value FROM range(500)\n",
+        )],
+    );
+    let output = project.run(&["run", "peek", "--date", "2026-01-01"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let log = project.run(&["logs", "1", "peek"]);
+    assert!(log.status.success(), "{}", text(&log.stderr));
+    let log = text(&log.stdout);
+    assert!(
+        log.contains("500 rows in") && log.contains("(the first 20 shown)"),
+        "{log}"
+    );
+    let value_rows = log
+        .lines()
+        .filter(|line| {
+            line.split('|')
+                .nth(2)
+                .is_some_and(|cell| cell.trim().parse::<u64>().is_ok())
+        })
+        .count();
+    assert_eq!(value_rows, 20, "{log}");
+}
