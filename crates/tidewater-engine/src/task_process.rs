@@ -131,8 +131,24 @@ fn spawn_unlisted(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     spawn_with_tokio(spec)
 }
 
+/// Signals a Tidewater process ignores that a task must get at their default: SIGPIPE (Rust's
+/// runtime ignores it) and SIGXFSZ (the binary ignores it, so that a write past the file-size
+/// limit fails with EFBIG, which the store and the logs report, instead of killing Tidewater
+/// and leaving its runs orphaned).
+const IGNORED_IN_TIDEWATER: [libc::c_int; 2] = [libc::SIGPIPE, libc::SIGXFSZ];
+
 fn spawn_with_tokio(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     let mut command = tokio::process::Command::new(spec.program);
+    // SAFETY: between fork and exec only `signal`, which is async-signal-safe. (std resets
+    // SIGPIPE itself; SIGXFSZ it does not know about.)
+    unsafe {
+        command.pre_exec(|| {
+            for signal in IGNORED_IN_TIDEWATER {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     command
         .args(spec.args)
         .current_dir(spec.dir)
@@ -491,18 +507,26 @@ mod clone3 {
                     syscall4(libc::SYS_exit_group, 127, 0, 0, 0);
                 }
             };
-            // Ignored signals stay ignored across execve; Rust's runtime ignores SIGPIPE,
-            // which a command expects at its default (as std's Command sets it). The other
-            // handlers the kernel cleared (CLONE_CLEAR_SIGHAND).
+            // Ignored signals stay ignored across execve; Rust's runtime ignores SIGPIPE and
+            // the binary ignores SIGXFSZ (see `IGNORED_IN_TIDEWATER`), which a command expects
+            // at their default (as std's Command sets SIGPIPE). The other handlers the kernel
+            // cleared (CLONE_CLEAR_SIGHAND).
             let default = KernelSigaction {
                 handler: libc::SIG_DFL,
                 flags: 0,
                 restorer: 0,
                 mask: 0,
             };
-            let pipe_signal = libc::SIGPIPE as usize;
             let default = std::ptr::from_ref(&default) as usize;
-            must(syscall4(libc::SYS_rt_sigaction, pipe_signal, default, 0, 8));
+            for signal in super::IGNORED_IN_TIDEWATER {
+                must(syscall4(
+                    libc::SYS_rt_sigaction,
+                    signal as usize,
+                    default,
+                    0,
+                    8,
+                ));
+            }
             must(syscall4(libc::SYS_setpgid, 0, 0, 0, 0));
             for (target, &fd) in setup.fds.iter().enumerate() {
                 must(if fd == target as c_int {
@@ -619,6 +643,9 @@ mod tests {
             echo dir=$(pwd); echo var=$TIDEWATER_X; echo home=$HOME; \
             echo homes=$(tr '\\0' '\\n' < /proc/$pid/environ | grep -c '^HOME='); echo path=$PATH; \
             ls /proc/$pid/fd";
+        // As the binary does (`IGNORED_IN_TIDEWATER`): the child must not inherit it.
+        // SAFETY: setting a signal's disposition to ignored.
+        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
         for (name, spawner) in SPAWNERS {
             let expected_fds = inheritable_fds();
             let finished = run(
@@ -654,11 +681,13 @@ mod tests {
             assert_eq!(*blocked, "SigBlk:0000000000000000", "{name}");
             let ignored = ignored.strip_prefix("SigIgn:").expect("SigIgn");
             let ignored = u64::from_str_radix(ignored, 16).expect("a mask");
-            assert_eq!(
-                ignored & (1 << (libc::SIGPIPE - 1)),
-                0,
-                "{name}: SIGPIPE ignored"
-            );
+            for (signal, signal_name) in [(libc::SIGPIPE, "SIGPIPE"), (libc::SIGXFSZ, "SIGXFSZ")] {
+                assert_eq!(
+                    ignored & (1 << (signal - 1)),
+                    0,
+                    "{name}: {signal_name} ignored"
+                );
+            }
             assert_eq!(*stdin, "stdin=/dev/null", "{name}");
             assert_eq!(*dir, "dir=/", "{name}");
             // The last value given wins, over the inherited one too.

@@ -18,6 +18,7 @@ mod workflow_overview;
 use std::process::ExitCode;
 
 use clap::Parser;
+use nix::sys::signal::{self, SigHandler, Signal};
 
 /// Warnings and errors; of the Delta libraries, only deltalake's errors outside a commit. The
 /// Delta kernel logs an error for every table it is asked about before it exists (an expected
@@ -44,6 +45,14 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    // A write past the file-size limit (`ulimit -f`) then fails with EFBIG, which the store
+    // and the attempt logs report like a full disk, instead of killing Tidewater with its runs
+    // left orphaned. Tasks get the signal back at its default (the engine's `task_process`).
+    // SAFETY: setting a signal's disposition to ignored, before any thread starts.
+    if let Err(error) = unsafe { signal::signal(Signal::SIGXFSZ, SigHandler::SigIgn) } {
+        eprintln!("error: cannot ignore SIGXFSZ: {error}");
+        return ExitCode::from(2);
+    }
     // Logs are diagnostics: stderr, never stdout, which carries data.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

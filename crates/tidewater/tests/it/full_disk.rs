@@ -180,3 +180,41 @@ fn a_task_whose_log_cannot_be_written_succeeds_saying_its_log_is_incomplete() {
         "{shown}"
     );
 }
+
+/// Regression: under a file-size limit (`ulimit -f`, `prlimit --fsize`), a log growing past it
+/// raised SIGXFSZ, which killed `tidewater run` (exit 153) with its run left orphaned. The
+/// limit must end as an incomplete log, like a full disk. (That tasks get the signal back at
+/// its default is `task_process`'s test.)
+#[test]
+fn a_file_size_limit_cuts_the_log_short_without_killing_tidewater() {
+    // 2 MB of output under a 1 MB limit: the store stays far below it.
+    let project = TestProject::new(
+        "",
+        &[(
+            "loud.yaml",
+            "tasks:\n  loud:\n    sh: head -c 2000000 /dev/zero | tr '\\0' x | fold -w 100\n",
+        )],
+    );
+    let mut limited = std::process::Command::new("prlimit");
+    limited
+        .arg("--fsize=1000000")
+        .arg(env!("CARGO_BIN_EXE_tidewater"))
+        .arg("--project")
+        .arg(project.root())
+        .args(["run", "loud", "--date", "2026-01-01"])
+        .env("NO_COLOR", "1");
+    let ran = limited.output().expect("prlimit runs");
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+
+    let status = project.status_json("1");
+    let loud = status["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|task| task["task"] == "loud")
+        .expect("loud");
+    let attempt = &loud["attempts"][0];
+    assert_eq!(attempt["outcome"], "succeeded", "{status}");
+    let incomplete = attempt["log_incomplete"].as_str().unwrap_or_default();
+    assert!(incomplete.contains("File too large"), "{status}");
+}
