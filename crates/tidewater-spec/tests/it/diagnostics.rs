@@ -525,3 +525,28 @@ fn a_sql_syntax_error_in_a_sql_file_points_into_that_file() {
     assert_eq!(problem.line_column(), Some((6, 16)));
     insta::assert_snapshot!(project.redact(&problems.render(false)));
 }
+
+/// Problems of the workflow file read top to bottom; those it found in a `.sql` file follow
+/// them instead of being sorted among them by an offset into another file.
+#[test]
+fn problems_in_a_sql_file_follow_those_of_the_workflow_file() {
+    let project = support::TestProject::new();
+    project.write("sql/broken.sql", "\n\n\n\n\n\n\n\n\n\nSELEC 1\n");
+    let path = std::path::Path::new("workflows").join("mixed.yaml");
+    let source = "tasks:\n  mart:\n    sql: file:sql/broken.sql\n  late:\n    sh: 42\n";
+    let problems = match project.open().parse_workflow(&path, source) {
+        Ok(_) => panic!("problems were expected"),
+        Err(problems) => problems,
+    };
+    let found: Vec<(&str, Option<(usize, usize)>)> = problems
+        .iter()
+        .map(|problem| (problem.kind().code(), problem.line_column()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("tidewater::wrong_type", Some((5, 9))),
+            ("tidewater::sql_syntax", Some((11, 1)))
+        ]
+    );
+}
