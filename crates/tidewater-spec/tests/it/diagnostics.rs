@@ -550,3 +550,19 @@ fn problems_in_a_sql_file_follow_those_of_the_workflow_file() {
         ]
     );
 }
+
+/// A folded scalar (`>`) joins its lines, so the query's one line is in no source line: the
+/// word at the error is looked up instead.
+#[test]
+fn a_sql_syntax_error_in_a_folded_scalar_points_at_the_word() {
+    let source = "tasks:\n  load:\n    sql: >\n      SELECT a\n      FROM t WHERE a = )\n";
+    let problems = match support::parse("folded", source) {
+        Ok(_) => panic!("the syntax error was not reported"),
+        Err(problems) => problems,
+    };
+    let found: Vec<(&str, Option<(usize, usize)>)> = problems
+        .iter()
+        .map(|problem| (problem.kind().code(), problem.line_column()))
+        .collect();
+    assert_eq!(found, [("tidewater::sql_syntax", Some((5, 24)))]);
+}
