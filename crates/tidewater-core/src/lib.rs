@@ -1,4 +1,4 @@
-//! The pure model of Tidewater: workflows and their DAGs, task and run states, the
+//! The pure model of Tidewater: workflows and their DAGs, table names, task and run states, the
 //! `decide` function that turns events into state changes and actions, the task-queue
 //! admission rules, schedules with data intervals, run timeouts and deadlines, and retry
 //! math.
@@ -21,6 +21,7 @@ mod run_state;
 mod run_view;
 mod schedule;
 mod schedule_plan;
+mod table_name;
 mod task_action;
 mod task_queue;
 mod task_state;
@@ -42,6 +43,7 @@ pub use run_state::RunState;
 pub use run_view::{RunView, TaskInstance};
 pub use schedule::{Schedule, ScheduleError};
 pub use schedule_plan::{DueRuns, SchedulePlan};
+pub use table_name::{InvalidTableName, MAX_TABLE_NAME_PART_LENGTH, TableName, TableNameProblem};
 pub use task_action::{
     MaintainAction, SchemaPolicy, SqlAction, SqlTarget, SqlText, TaskAction, WaitAction,
     WaitCondition, WriteMode,

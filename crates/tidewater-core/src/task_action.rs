@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::WorkflowName;
+use crate::{TableName, WorkflowName};
 
 /// What a task does. Each kind is read by one module of `tidewater-spec/src/kinds/` and run
 /// by one runner (see `tidewater-engine/src/runners.rs`); `empty` completes inside `decide`.
@@ -53,8 +53,8 @@ pub enum SqlText {
 /// `into: { table, partition: { col: value }, mode, keys, schema }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlTarget {
-    /// `schema.table` in the project's warehouse.
-    pub table: String,
+    /// A table of the project's warehouse.
+    pub table: TableName,
     /// Partition columns and their values (templates, e.g. `dt: "{{ ds }}"`), in order.
     pub partition: Vec<(String, String)>,
     pub mode: WriteMode,
@@ -125,7 +125,7 @@ pub struct WaitAction {
 pub enum WaitCondition {
     /// A partition of a warehouse table has rows (values are templates).
     Partition {
-        table: String,
+        table: TableName,
         partition: Vec<(String, String)>,
     },
     /// A file matching a glob (a template, relative to the project) exists.
@@ -136,7 +136,7 @@ pub enum WaitCondition {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaintainAction {
-    pub table: String,
+    pub table: TableName,
     /// Rewrite small files into larger ones.
     pub should_compact: bool,
     /// Remove files no longer referenced and older than this.

@@ -34,9 +34,6 @@ pub enum FlowError {
     #[error("unknown table `{name}`{}", known_list(.known))]
     UnknownTable { name: String, known: Vec<String> },
 
-    #[error("invalid table name `{name}`: {reason}")]
-    InvalidTableName { name: String, reason: String },
-
     #[error("unknown column `{column}` in table `{table}`; its columns are: {}", .known.join(", "))]
     UnknownColumn {
         table: String,
@@ -133,7 +130,6 @@ impl FlowError {
             | FlowError::InvalidQuery { .. }
             | FlowError::NotAQuery { .. }
             | FlowError::UnknownTable { .. }
-            | FlowError::InvalidTableName { .. }
             | FlowError::UnknownColumn { .. }
             | FlowError::MissingSource { .. }
             | FlowError::InvalidTableFunctionCall { .. }

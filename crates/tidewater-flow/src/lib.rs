@@ -28,7 +28,6 @@ mod schema_difference;
 mod sql_runner;
 mod table_description;
 mod table_functions;
-mod table_name;
 mod table_write;
 mod warehouse;
 mod warehouse_location;
@@ -47,7 +46,8 @@ pub use sql_runner::SqlRunner;
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,
 };
-pub use table_name::TableName;
+/// The core type, re-exported because [`Warehouse`] names it in its API.
+pub use tidewater_core::TableName;
 pub use warehouse::{MIN_VACUUM_RETENTION, Warehouse};
 pub use warehouse_probe::WarehouseProbe;
 pub use write_spec::{SchemaPolicy, WriteMode, WriteSpec};

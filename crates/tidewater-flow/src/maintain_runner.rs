@@ -6,8 +6,8 @@ use tidewater_core::TaskAction;
 use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
 use tokio::sync::mpsc;
 
+use crate::Warehouse;
 use crate::attempt_work::{AttemptWork, bug};
-use crate::{TableName, Warehouse};
 
 /// Runs `maintain` tasks: compaction and vacuum.
 pub struct MaintainRunner {
@@ -33,13 +33,7 @@ impl TaskRunner for MaintainRunner {
             prepared.fail_now(bug("the maintain runner was given a task of another kind"));
             return StartedAttempt::finished();
         };
-        let table: TableName = match action.table.parse() {
-            Ok(table) => table,
-            Err(error) => {
-                prepared.fail_now(format!("{error}"));
-                return StartedAttempt::finished();
-            }
-        };
+        let table = action.table.clone();
         let should_compact = action.should_compact;
         let retention = action.vacuum_retention;
         prepared

@@ -11,9 +11,9 @@ use datafusion::sql::parser::Statement as DataFusionStatement;
 use datafusion::sql::sqlparser::ast::{self, TableFactor, Visit, Visitor};
 use deltalake::delta_datafusion::create_session;
 
+use crate::TableName;
 use crate::flow_error::FlowError;
 use crate::table_functions::FileSourceCalls;
-use crate::table_name::TableName;
 use crate::warehouse_location::WarehouseLocation;
 
 /// One SQL query planned on its own session: the warehouse tables it names and the files its

@@ -10,10 +10,7 @@ use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
 use tokio::sync::mpsc;
 
 use crate::attempt_work::{AttemptWork, bug};
-use crate::{
-    CommitInfo, FlowError, OutputFormat, TableName, Warehouse, WriteOutcome, WriteSpec,
-    format_batches,
-};
+use crate::{CommitInfo, OutputFormat, Warehouse, WriteOutcome, WriteSpec, format_batches};
 
 /// How many rows of a query without `into` go to the log.
 const LOGGED_ROWS: usize = 20;
@@ -173,10 +170,7 @@ fn write_spec(
     into: &tidewater_core::SqlTarget,
     request: &StartRequest<'_>,
 ) -> Result<WriteSpec, String> {
-    let table: TableName = into
-        .table
-        .parse()
-        .map_err(|error: FlowError| error.to_string())?;
+    let table = into.table.clone();
     let partition = into
         .partition
         .iter()

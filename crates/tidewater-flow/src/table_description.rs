@@ -6,9 +6,9 @@ use deltalake::kernel::Action;
 use deltalake::logstore::get_actions;
 use futures::TryStreamExt;
 
+use crate::TableName;
 use crate::commit_info::{COMMIT_METADATA_KEY, CommitInfo};
 use crate::flow_error::FlowError;
-use crate::table_name::TableName;
 
 /// What `tidewater tables` shows about one table: its columns, version and partitions, and for
 /// each partition which run and task last wrote it.

@@ -10,12 +10,12 @@ use deltalake::operations::vacuum::VacuumMode;
 use deltalake::table::config::TablePropertiesExt;
 use futures::TryStreamExt;
 
+use crate::TableName;
 use crate::commit_info::CommitInfo;
 use crate::flow_error::FlowError;
 use crate::maintenance_summary::{CompactSummary, VacuumSummary};
 use crate::planned_query::PlannedQuery;
 use crate::table_description::TableDescription;
-use crate::table_name::TableName;
 use crate::table_write::{AttemptError, TableWrite};
 use crate::warehouse_location::WarehouseLocation;
 use crate::write_spec::WriteSpec;

@@ -3,8 +3,8 @@ use std::path::Path;
 use deltalake::{DeltaTable, DeltaTableBuilder, ObjectStore, Path as StorePath};
 use url::Url;
 
+use crate::TableName;
 use crate::flow_error::FlowError;
-use crate::table_name::TableName;
 
 /// The root under which tables live, as a URL ending in `/`: `file:///…/warehouse/`,
 /// `s3://bucket/warehouse/`, ... Local folders and object stores take the same path through

@@ -24,9 +24,9 @@ impl PartitionProbe for WarehouseProbe {
         table: &str,
         partition: &[(String, String)],
     ) -> Result<bool, String> {
-        let name: TableName = table
-            .parse()
-            .map_err(|error: FlowError| error.to_string())?;
+        // The engine's probe contract names the table as text; it was a `TableName` in the
+        // task, so this parse only fails for a caller outside Tidewater.
+        let name: TableName = table.parse().map_err(|error| format!("{error}"))?;
         let condition: Vec<String> = partition
             .iter()
             .map(|(column, value)| {

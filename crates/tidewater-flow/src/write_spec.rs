@@ -1,4 +1,4 @@
-use crate::table_name::TableName;
+use crate::TableName;
 
 /// Where and how a query's result enters the warehouse (DESIGN.md §5).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-use crate::table_name::TableName;
+use crate::TableName;
 use crate::write_spec::WriteMode;
 
 /// What [`crate::Warehouse::write`] did.

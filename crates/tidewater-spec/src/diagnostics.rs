@@ -1,4 +1,5 @@
 use std::fmt;
+use std::path::Path;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
@@ -41,10 +42,14 @@ impl Diagnostics {
         self.problems.iter()
     }
 
-    /// Orders problems of one file by where they are, so output reads top to bottom.
-    pub(crate) fn sort_by_position(&mut self) {
-        self.problems
-            .sort_by_key(|problem| problem.span().map_or(0, |span| span.start));
+    /// Orders problems of one file by where they are, so output reads top to bottom; problems
+    /// the file's checks found in other files (a `.sql` file of a task) follow, in the order
+    /// they were found.
+    pub(crate) fn sort_by_position(&mut self, file: &Path) {
+        self.problems.sort_by_key(|problem| match problem.path() {
+            Some(path) if path != file => (1, 0),
+            _ => (0, problem.span().map_or(0, |span| span.start)),
+        });
     }
 
     /// Every problem as miette draws it: file, line and column, the source with a caret,

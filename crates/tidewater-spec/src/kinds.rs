@@ -38,10 +38,21 @@ pub(crate) struct KindAction {
     /// Other workflows the action names, which must be in the project (checked once every
     /// workflow file is read).
     pub workflows: Vec<WorkflowReference>,
+    /// The SQL of a `sql` task, whose syntax is checked once its templates are.
+    pub sql: Option<SqlSource>,
+}
+
+/// Where a `sql` task's query is written.
+#[derive(Debug)]
+pub(crate) enum SqlSource {
+    /// In the workflow file (also one of the action's [`KindAction::templates`]).
+    Inline(TemplateText),
+    /// In a file of the project, relative to its root.
+    File(String),
 }
 
 /// A template string and where its YAML scalar is in the file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TemplateText {
     pub text: String,
     pub span: Range<usize>,

@@ -92,6 +92,18 @@ pub enum ProblemKind {
     },
     #[error("invalid task name `{name}`")]
     InvalidTaskName { name: String },
+    #[error("the {what} name is {length} characters long, longer than the limit of {maximum}")]
+    NameTooLong {
+        what: NamedThing,
+        length: usize,
+        maximum: usize,
+    },
+    #[error("{error}")]
+    InvalidTableName {
+        error: tidewater_core::InvalidTableName,
+    },
+    #[error("SQL syntax error: {detail}")]
+    SqlSyntax { detail: String },
     #[error("`{name}` is reserved for a workflow handler")]
     ReservedTaskName { name: String },
     #[error("task `{task}` is defined twice")]
@@ -193,6 +205,22 @@ pub enum ProblemKind {
     Bug { detail: String },
 }
 
+/// What a [`ProblemKind::NameTooLong`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamedThing {
+    Workflow,
+    Task,
+}
+
+impl std::fmt::Display for NamedThing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NamedThing::Workflow => "workflow",
+            NamedThing::Task => "task",
+        })
+    }
+}
+
 /// Template variables every task can use; `tasks` and `params` are checked more closely.
 pub(crate) const TEMPLATE_VARIABLES: &[&str] = &[
     "ds",
@@ -234,6 +262,9 @@ impl ProblemKind {
             ProblemKind::DuplicateWorkflow { .. } => "tidewater::duplicate_workflow",
             ProblemKind::UnknownWorkflow { .. } => "tidewater::unknown_workflow",
             ProblemKind::InvalidTaskName { .. } => "tidewater::invalid_task_name",
+            ProblemKind::NameTooLong { .. } => "tidewater::name_too_long",
+            ProblemKind::InvalidTableName { .. } => "tidewater::invalid_table_name",
+            ProblemKind::SqlSyntax { .. } => "tidewater::sql_syntax",
             ProblemKind::ReservedTaskName { .. } => "tidewater::reserved_task_name",
             ProblemKind::DuplicateTask { .. } => "tidewater::duplicate_task",
             ProblemKind::NoTasks => "tidewater::no_tasks",
@@ -337,6 +368,17 @@ impl ProblemKind {
             }),
             ProblemKind::InvalidTaskName { .. } => Some(
                 "a task name uses letters, digits, `_` and `-`, e.g. `load_raw`".to_owned(),
+            ),
+            ProblemKind::NameTooLong { what, maximum, .. } => Some(format!(
+                "shorten the {what} name to at most {maximum} characters; it is part of paths, logs and URLs"
+            )),
+            ProblemKind::InvalidTableName { .. } => Some(
+                "name tables `schema.table` in lowercase letters, digits and `_`, e.g. `raw.orders`"
+                    .to_owned(),
+            ),
+            ProblemKind::SqlSyntax { .. } => Some(
+                "the query is parsed as the query engine (DataFusion) parses it, after rendering its templates with ds = 2026-01-01, run_id = 1 and the workflow's params"
+                    .to_owned(),
             ),
             ProblemKind::ReservedTaskName { .. } => Some(
                 "declare `on_failure`, `on_success` and `on_deadline_miss` next to `tasks`, not inside it"
@@ -457,6 +499,9 @@ impl ProblemKind {
             ProblemKind::InvalidWorkflowName { .. } => "invalid name",
             ProblemKind::DuplicateWorkflow { .. } => "same name as another workflow",
             ProblemKind::InvalidTaskName { .. } => "invalid name",
+            ProblemKind::NameTooLong { .. } => "too long",
+            ProblemKind::InvalidTableName { .. } => "invalid table name",
+            ProblemKind::SqlSyntax { .. } => "syntax error",
             ProblemKind::ReservedTaskName { .. } => "reserved name",
             ProblemKind::DuplicateTask { .. } => "defined again here",
             ProblemKind::NoTasks => "empty",

@@ -86,7 +86,7 @@ impl ProjectConfig {
         if reader.problems.is_empty() {
             Ok(config)
         } else {
-            reader.problems.sort_by_position();
+            reader.problems.sort_by_position(path);
             Err(reader.problems)
         }
     }

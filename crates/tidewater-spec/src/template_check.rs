@@ -184,12 +184,22 @@ impl TemplateCheck<'_> {
         false
     }
 
-    fn render_with_sample_values(
+    /// `text` rendered with the sample values, or `None` when it cannot be (a template
+    /// problem, reported by [`TemplateCheck::check`] for templates of the workflow file, or
+    /// the output of another task, which has no sample value). Text without a tag is itself.
+    pub fn sample_render(&self, owner: TemplateOwner<'_>, text: &str) -> Option<String> {
+        if !text.contains('{') {
+            return Some(text.to_owned());
+        }
+        self.try_sample_render(owner, text)?.ok()
+    }
+
+    /// `None` when the template does not compile.
+    fn try_sample_render(
         &self,
-        reader: &mut YamlReader<'_>,
         owner: TemplateOwner<'_>,
-        template: &TemplateText,
-    ) {
+        text: &str,
+    ) -> Option<Result<String, minijinja::Error>> {
         let context = TemplateContext {
             workflow: self.workflow.clone(),
             task: TaskName::new(owner.name()),
@@ -199,10 +209,17 @@ impl TemplateCheck<'_> {
             params: self.params.clone(),
             task_outputs: BTreeMap::new(),
         };
-        let Ok(compiled) = validation_environment().template_from_str(&template.text) else {
-            return;
-        };
-        let Err(error) = compiled.render(minijinja::value::Serde(context.variables())) else {
+        let compiled = validation_environment().template_from_str(text).ok()?;
+        Some(compiled.render(minijinja::value::Serde(context.variables())))
+    }
+
+    fn render_with_sample_values(
+        &self,
+        reader: &mut YamlReader<'_>,
+        owner: TemplateOwner<'_>,
+        template: &TemplateText,
+    ) {
+        let Some(Err(error)) = self.try_sample_render(owner, &template.text) else {
             return;
         };
         // The sample values are valid for every run (dates of the right shape, the real

@@ -12,6 +12,7 @@ use tidewater_core::{
 use crate::did_you_mean::did_you_mean_timezone;
 use crate::duration::{InvalidDuration, parse_duration};
 use crate::kinds::WorkflowReference;
+use crate::sql_syntax::check_sql;
 use crate::task_graph::TaskGraph;
 use crate::task_settings::{SETTING_KEYS, TaskSettings};
 use crate::task_spec::TaskSpec;
@@ -19,7 +20,7 @@ use crate::template_check::{TemplateCheck, TemplateOwner};
 use crate::yaml_loader::load_yaml;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::{Entry, YamlReader};
-use crate::{Diagnostics, ProblemKind, Project};
+use crate::{Diagnostics, NamedThing, ProblemKind, Project};
 
 /// One workflow file read and checked: its name (as far as it could be read) and either the
 /// workflow or every problem found in it.
@@ -61,6 +62,12 @@ const WORKFLOW_KEYS: &[&str] = &[
 ];
 
 const HANDLERS: [HandlerKind; 3] = HandlerKind::ALL;
+
+/// The longest workflow or task name, in characters (Airflow's limit for DAG and task ids).
+/// Names become folder names, log paths and URL segments, which must stay well under the
+/// 255-byte file-name limit of common file systems (valid names are ASCII: a character is a
+/// byte).
+const MAX_NAME_LENGTH: usize = 250;
 
 const TASKS_EXAMPLE: &str = "tasks: { hello: { sh: echo hello } }";
 
@@ -266,7 +273,17 @@ impl WorkflowReader<'_, '_> {
             None => 0..0,
         };
         let name = file.name.clone();
-        if !is_workflow_name(&name) {
+        let length = name.chars().count();
+        if length > MAX_NAME_LENGTH {
+            self.reader.report(
+                ProblemKind::NameTooLong {
+                    what: NamedThing::Workflow,
+                    length,
+                    maximum: MAX_NAME_LENGTH,
+                },
+                span,
+            );
+        } else if !is_workflow_name(&name) {
             self.reader.report(
                 ProblemKind::InvalidWorkflowName {
                     name: name.clone(),
@@ -494,6 +511,15 @@ impl WorkflowReader<'_, '_> {
                     },
                     task.key.span.clone(),
                 );
+            } else if name.chars().count() > MAX_NAME_LENGTH {
+                self.reader.report(
+                    ProblemKind::NameTooLong {
+                        what: NamedThing::Task,
+                        length: name.chars().count(),
+                        maximum: MAX_NAME_LENGTH,
+                    },
+                    task.key.span.clone(),
+                );
             } else if !is_task_name(name) {
                 self.reader.report(
                     ProblemKind::InvalidTaskName {
@@ -553,6 +579,9 @@ impl WorkflowReader<'_, '_> {
                             file.span.clone(),
                         );
                     }
+                }
+                if let Some(sql) = &kind.sql {
+                    check_sql(self.reader, &template_check, owner, sql, &self.project.root);
                 }
             }
             let needs = graph.upstream.get(index).cloned().unwrap_or_default();

@@ -45,7 +45,7 @@ impl<'p> YamlReader<'p> {
     }
 
     pub fn into_problems(mut self) -> Diagnostics {
-        self.problems.sort_by_position();
+        self.problems.sort_by_position(self.path);
         self.problems
     }
 

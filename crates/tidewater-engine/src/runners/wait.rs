@@ -239,7 +239,7 @@ fn render(condition: &WaitCondition, request: &StartRequest<'_>) -> Result<Check
     };
     Ok(match condition {
         WaitCondition::Partition { table, partition } => Check::Partition {
-            table: table.clone(),
+            table: table.to_string(),
             partition: partition
                 .iter()
                 .map(|(column, value)| Ok((column.clone(), render(value)?)))

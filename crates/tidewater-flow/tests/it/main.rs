@@ -12,4 +12,3 @@ mod replace_partition;
 mod schema;
 mod support;
 mod table_files;
-mod table_name;

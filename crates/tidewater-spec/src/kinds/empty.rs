@@ -31,5 +31,6 @@ fn read(
         templates: Vec::new(),
         files: Vec::new(),
         workflows: Vec::new(),
+        sql: None,
     })
 }

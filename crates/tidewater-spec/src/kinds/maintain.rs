@@ -90,5 +90,6 @@ fn read(
         templates: Vec::new(),
         files: Vec::new(),
         workflows: Vec::new(),
+        sql: None,
     })
 }

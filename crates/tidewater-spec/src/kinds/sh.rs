@@ -47,6 +47,7 @@ fn read(
         }],
         files,
         workflows: Vec::new(),
+        sql: None,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use tidewater_core::{SchemaPolicy, SqlAction, SqlTarget, SqlText, TaskAction, WriteMode};
 
-use super::{FileReference, KindAction, TaskKind, TemplateText, table_ref};
+use super::{FileReference, KindAction, SqlSource, TaskKind, TemplateText, table_ref};
 use crate::ProblemKind;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::{Entry, YamlReader};
@@ -31,23 +31,30 @@ fn read(
     let text = reader.string("sql", value)?;
     let mut templates = Vec::new();
     let mut files = Vec::new();
-    let sql = if let Some(path) = text.strip_prefix("file:") {
+    let (sql, source) = if let Some(path) = text.strip_prefix("file:") {
         let path = path.trim();
         files.push(FileReference {
             path: path.to_owned(),
             span: reader.locate(&value.span, path),
         });
-        SqlText::File(path.to_owned())
+        (
+            SqlText::File(path.to_owned()),
+            SqlSource::File(path.to_owned()),
+        )
     } else {
         if text.trim().is_empty() {
             reader.wrong_type("sql", "a query or `file:path.sql`", value);
             return None;
         }
-        templates.push(TemplateText {
+        let template = TemplateText {
             text: text.to_owned(),
             span: value.span.clone(),
-        });
-        SqlText::Inline(text.to_owned())
+        };
+        templates.push(template.clone());
+        (
+            SqlText::Inline(text.to_owned()),
+            SqlSource::Inline(template),
+        )
     };
     let into = match companions.iter().find(|entry| entry.name == "into") {
         Some(entry) => Some(read_into(reader, entry.value, &mut templates)?),
@@ -58,6 +65,7 @@ fn read(
         templates,
         files,
         workflows: Vec::new(),
+        sql: Some(source),
     })
 }
 

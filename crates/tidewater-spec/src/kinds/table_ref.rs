@@ -1,37 +1,24 @@
 //! Values shared by the kinds that name warehouse tables: `schema.table` and partitions.
 
+use tidewater_core::TableName;
+
 use super::TemplateText;
 use crate::ProblemKind;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::YamlReader;
 
-/// `schema.table`, each part an identifier (letters, digits, `_`, not starting with a digit).
+/// `schema.table`, read by the core's one rule for table names ([`TableName`]), so that
+/// `validate` refuses every name a run would refuse.
 pub(crate) fn table(
     reader: &mut YamlReader<'_>,
     key: &str,
     value: &YamlNode<'_>,
-) -> Option<String> {
+) -> Option<TableName> {
     let text = reader.string(key, value)?;
-    let is_identifier = |part: &str| {
-        part.chars()
-            .next()
-            .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-            && part
-                .chars()
-                .all(|character| character.is_ascii_alphanumeric() || character == '_')
-    };
-    match text.split_once('.') {
-        Some((schema, name)) if is_identifier(schema) && is_identifier(name) => {
-            Some(text.to_owned())
-        }
-        _ => {
-            reader.report(
-                ProblemKind::InvalidValue {
-                    what: format!("`{text}` is not a table name"),
-                    hint: Some("name tables `schema.table`, e.g. `raw.orders`".to_owned()),
-                },
-                value.span.clone(),
-            );
+    match text.parse::<TableName>() {
+        Ok(table) => Some(table),
+        Err(error) => {
+            reader.report(ProblemKind::InvalidTableName { error }, value.span.clone());
             None
         }
     }

@@ -36,10 +36,15 @@ fn read(
     // Whether `workflow` was given, even with a value that could not be read: then the
     // condition is known and only that value is reported.
     let mut has_workflow = false;
+    // A `table` whose name is reported already: the condition is not what is wrong.
+    let mut is_table_invalid = false;
     let mut poke_interval = DEFAULT_POKE_INTERVAL;
     for entry in &entries {
         match entry.name.as_ref() {
-            "table" => table = table_ref::table(reader, "table", entry.value),
+            "table" => {
+                table = table_ref::table(reader, "table", entry.value);
+                is_table_invalid = table.is_none();
+            }
             "partition" => partition = table_ref::partition(reader, entry.value, &mut templates),
             "path" => {
                 if let Some(text) = reader.string("path", entry.value) {
@@ -85,6 +90,7 @@ fn read(
         (None, None, None, Some(workflow)) => WaitCondition::Workflow { workflow },
         // The value of `workflow` was wrong and is reported already.
         (None, None, None, None) if has_workflow => return None,
+        (None, _, None, None) if is_table_invalid => return None,
         _ => {
             reader.report(
                 ProblemKind::InvalidValue {
@@ -108,5 +114,6 @@ fn read(
         templates,
         files: Vec::new(),
         workflows,
+        sql: None,
     })
 }

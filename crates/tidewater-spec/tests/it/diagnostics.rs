@@ -2,7 +2,7 @@
 //! mistake, rendered without color. Each names the file, line and column, points a caret at
 //! the offending key or value, and says what to do.
 
-use crate::support::{codes_of, problems_of};
+use crate::support::{self, codes_of, problems_of};
 
 #[test]
 fn a_yaml_syntax_error_points_where_the_parser_stopped() {
@@ -369,4 +369,200 @@ tasks:
             "tidewater::unknown_pool",
         ]
     );
+}
+
+/// Regression: a table name `run` refuses (uppercase, here) passed `validate` and failed only
+/// when the task ran; the core's one rule now reads it at the value.
+#[test]
+fn a_table_name_a_run_would_refuse_is_refused_at_its_value() {
+    let source = r#"tasks:
+  load:
+    sql: SELECT 1 AS id
+    into: { table: Raw.Orders }
+  check:
+    wait: { table: raw.Orders, partition: { dt: "{{ ds }}" } }
+  tidy:
+    maintain: { table: raw.orders.v2, compact: true }
+"#;
+    insta::assert_snapshot!(problems_of("table_names", source));
+}
+
+/// Regression: a 10,000-character workflow name was accepted.
+#[test]
+fn a_workflow_name_longer_than_250_characters_is_refused() {
+    let long = "w".repeat(10_000);
+    let source = format!("name: {long}\ntasks:\n  a: {{ empty: {{}} }}\n");
+    let problems = match support::parse("long_name", &source) {
+        Ok(_) => panic!("a 10,000-character workflow name was accepted"),
+        Err(problems) => problems,
+    };
+    let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        ["the workflow name is 10000 characters long, longer than the limit of 250"]
+    );
+    let limit = "w".repeat(250);
+    let source = format!("name: {limit}\ntasks:\n  a: {{ empty: {{}} }}\n");
+    assert!(support::parse("long_name", &source).is_ok());
+}
+
+/// Regression: task names had no length limit.
+#[test]
+fn a_task_name_longer_than_250_characters_is_refused_at_its_key() {
+    let long = "t".repeat(300);
+    let source = format!("tasks:\n  {long}: {{ empty: {{}} }}\n  ok: {{ empty: {{}} }}\n");
+    let problems = match support::parse("long_task", &source) {
+        Ok(_) => panic!("a 300-character task name was accepted"),
+        Err(problems) => problems,
+    };
+    let found: Vec<(&str, Option<(usize, usize)>)> = problems
+        .iter()
+        .map(|problem| (problem.kind().code(), problem.line_column()))
+        .collect();
+    assert_eq!(found, [("tidewater::name_too_long", Some((2, 3)))]);
+    assert_eq!(
+        problems.iter().next().map(|problem| problem.kind().help()),
+        Some(Some(
+            "shorten the task name to at most 250 characters; it is part of paths, logs and URLs"
+                .to_owned()
+        ))
+    );
+}
+
+/// Regression: `sql: "SELEC 1"` passed `validate` and failed only when it ran.
+#[test]
+fn a_sql_syntax_error_in_a_one_line_query_points_at_the_word() {
+    let source = r#"tasks:
+  load:
+    sql: "SELEC 1"
+  other:
+    sql: SELECT a FROM t WHERE a = )
+"#;
+    insta::assert_snapshot!(problems_of("sql_one_line", source));
+}
+
+#[test]
+fn a_sql_syntax_error_in_a_block_scalar_points_at_its_line_and_column() {
+    let source = r#"params: { region: kr }
+tasks:
+  load:
+    sql: |
+      SELECT id, amount
+      FROM raw.orders
+      WHERE dt = '{{ ds }}' AND region = '{{ params.region }}'
+      GROUP BY id amount total
+"#;
+    insta::assert_snapshot!(problems_of("sql_block", source));
+}
+
+/// Lines that hold template expressions: an error after the last expression keeps its
+/// column; one inside what an expression rendered can only name its line.
+#[test]
+fn a_sql_syntax_error_on_a_templated_line_points_at_the_place_or_the_line() {
+    let source = r#"params: { columns: "a,,b" }
+tasks:
+  after_expression:
+    sql: |
+      SELECT 1
+      WHERE dt = {{ ds }} AND
+  inside_expression:
+    sql: |
+      SELECT {{ params.columns }}
+      FROM t
+"#;
+    insta::assert_snapshot!(problems_of("sql_templated_line", source));
+}
+
+#[test]
+fn sql_that_datafusion_accepts_is_not_reported() {
+    let source = r#"params: { limit: 10 }
+tasks:
+  csv:
+    sql: SELECT * FROM read_csv('landing/{{ ds }}/orders.csv')
+  parquet:
+    sql: "SELECT count(*) AS n FROM read_parquet('x.parquet') WHERE dt = '{{ ds }}'"
+  block:
+    needs: [csv]
+    sql: |
+      WITH recent AS (
+        SELECT id, amount::double AS amount FROM raw.orders
+        WHERE dt >= '{{ ds | add_days(-7) }}'
+      )
+      SELECT id, sum(amount) AS total
+      FROM recent
+      {% if params.limit %}
+      GROUP BY id ORDER BY total DESC LIMIT {{ params.limit }};
+      {% endif %}
+  upstream_output:
+    needs: [csv]
+    sql: "SELECT '{{ tasks.csv.output }}' AS x"
+"#;
+    assert_eq!(codes_of("accepted_sql", source), Vec::<&str>::new());
+}
+
+/// `file:` SQL is parsed too, and its syntax error points into the `.sql` file.
+#[test]
+fn a_sql_syntax_error_in_a_sql_file_points_into_that_file() {
+    let project = support::TestProject::new();
+    project.write(
+        "sql/mart.sql",
+        "SELECT id,\n       sum(amount) AS total\nFROM raw.orders\nWHERE dt = '{{ ds }}'\nGROUP BY id\nORDER BY total DESCC\n",
+    );
+    project.write("sql/fine.sql", "SELECT 1 AS one -- {{ ds }}\n");
+    let path = std::path::Path::new("workflows").join("marts.yaml");
+    let source =
+        "tasks:\n  mart:\n    sql: file:sql/mart.sql\n  fine:\n    sql: file:sql/fine.sql\n";
+    let problems = match project.open().parse_workflow(&path, source) {
+        Ok(_) => panic!("a syntax error in a .sql file was not reported"),
+        Err(problems) => problems,
+    };
+    let problem = problems.iter().next().expect("one problem");
+    assert_eq!(problems.len(), 1);
+    assert_eq!(
+        problem.path(),
+        Some(project.root.join("sql/mart.sql").as_path())
+    );
+    assert_eq!(problem.line_column(), Some((6, 16)));
+    insta::assert_snapshot!(project.redact(&problems.render(false)));
+}
+
+/// Problems of the workflow file read top to bottom; those it found in a `.sql` file follow
+/// them instead of being sorted among them by an offset into another file.
+#[test]
+fn problems_in_a_sql_file_follow_those_of_the_workflow_file() {
+    let project = support::TestProject::new();
+    project.write("sql/broken.sql", "\n\n\n\n\n\n\n\n\n\nSELEC 1\n");
+    let path = std::path::Path::new("workflows").join("mixed.yaml");
+    let source = "tasks:\n  mart:\n    sql: file:sql/broken.sql\n  late:\n    sh: 42\n";
+    let problems = match project.open().parse_workflow(&path, source) {
+        Ok(_) => panic!("problems were expected"),
+        Err(problems) => problems,
+    };
+    let found: Vec<(&str, Option<(usize, usize)>)> = problems
+        .iter()
+        .map(|problem| (problem.kind().code(), problem.line_column()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("tidewater::wrong_type", Some((5, 9))),
+            ("tidewater::sql_syntax", Some((11, 1)))
+        ]
+    );
+}
+
+/// A folded scalar (`>`) joins its lines, so the query's one line is in no source line: the
+/// word at the error is looked up instead.
+#[test]
+fn a_sql_syntax_error_in_a_folded_scalar_points_at_the_word() {
+    let source = "tasks:\n  load:\n    sql: >\n      SELECT a\n      FROM t WHERE a = )\n";
+    let problems = match support::parse("folded", source) {
+        Ok(_) => panic!("the syntax error was not reported"),
+        Err(problems) => problems,
+    };
+    let found: Vec<(&str, Option<(usize, usize)>)> = problems
+        .iter()
+        .map(|problem| (problem.kind().code(), problem.line_column()))
+        .collect();
+    assert_eq!(found, [("tidewater::sql_syntax", Some((5, 24)))]);
 }

@@ -246,7 +246,7 @@ async fn partitions_present(
             TaskAction::Sql(sql) => sql.into.as_ref().and_then(|into| {
                 into.partition
                     .first()
-                    .map(|(column, _)| (into.table.clone(), column.clone()))
+                    .map(|(column, _)| (into.table.to_string(), column.clone()))
             }),
             _ => None,
         })

@@ -140,7 +140,7 @@ async fn missing(
             TaskAction::Sql(sql) => sql
                 .into
                 .as_ref()
-                .filter(|into| into.table == table.to_string())
+                .filter(|into| into.table == *table)
                 .and_then(|into| into.partition.first().map(|(column, _)| column.clone())),
             _ => None,
         })

@@ -185,3 +185,71 @@ fn a_closed_stdout_ends_the_command_quietly() {
         text(&output.stderr)
     );
 }
+
+/// Regression: `into: { table: Raw.Orders }` passed `validate` and failed only when the task
+/// ran; `validate` now reads table names by the rule the run uses.
+#[test]
+fn validate_refuses_a_table_name_that_a_run_would_refuse() {
+    let project = TestProject::new(
+        "",
+        &[(
+            "orders.yaml",
+            "tasks:\n  load:\n    sql: SELECT 1 AS id\n    into: { table: Raw.Orders }\n",
+        )],
+    );
+    let output = project.run(&["validate"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("invalid table name `Raw.Orders`") && stderr.contains("orders.yaml:4:20"),
+        "expected the table name at its value:\n{stderr}"
+    );
+}
+
+/// Regression: `sql: "SELEC 1"` passed `validate` and failed only when it ran. Inline and
+/// `file:` SQL are parsed; each error names its file, line and column.
+#[test]
+fn validate_reports_a_sql_syntax_error_at_its_line_and_column() {
+    let project = TestProject::new(
+        "",
+        &[(
+            "orders.yaml",
+            "tasks:\n  load:\n    sql: \"SELEC 1\"\n  mart:\n    sql: file:sql/mart.sql\n",
+        )],
+    );
+    std::fs::create_dir_all(project.path("sql")).expect("sql folder");
+    std::fs::write(
+        project.path("sql/mart.sql"),
+        "SELECT id\nFROM raw.orders\nWHERE dt = '{{ ds }}' AND )\n",
+    )
+    .expect("write sql");
+    let output = project.run(&["validate"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+    let stderr = text(&output.stderr);
+    for expected in [
+        "orders.yaml:3:11",
+        "found: SELEC",
+        "sql/mart.sql:3:27",
+        "found: )",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in:\n{stderr}"
+        );
+    }
+}
+
+/// Regression: task (and workflow) names had no length limit.
+#[test]
+fn validate_refuses_a_task_name_longer_than_250_characters() {
+    let workflow = format!("tasks:\n  {}:\n    sh: echo hi\n", "t".repeat(300));
+    let project = TestProject::new("", &[("long.yaml", workflow.as_str())]);
+    let output = project.run(&["validate"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("the task name is 300 characters long, longer than the limit of 250")
+            && stderr.contains("long.yaml:2:3"),
+        "expected the name limit at the task's key:\n{stderr}"
+    );
+}

@@ -144,16 +144,19 @@ fn a_failed_sql_task_leaves_the_table_untouched_and_retry_loads_it_once() {
     );
 }
 
+/// `validate` (and loading the workflow for a run) refuses a literal syntax error, so the
+/// syntax error here appears only in what the run renders: `validate` renders with the
+/// sample date 2026-01-01, the run is for 2026-01-02.
 #[test]
 fn sql_errors_name_the_task_and_the_position() {
     let project = TestProject::new(
         "",
         &[(
             "broken.yaml",
-            "tasks:\n  bad_syntax:\n    sql: SELEC 1\n  unknown_table:\n    sql: SELECT * FROM raw.nowhere\n",
+            "tasks:\n  bad_syntax:\n    sql: \"{% if ds == '2026-01-01' %}SELECT{% else %}SELEC{% endif %} 1\"\n  unknown_table:\n    sql: SELECT * FROM raw.nowhere\n",
         )],
     );
-    let output = project.run(&["run", "broken", "--date", "2026-01-01"]);
+    let output = project.run(&["run", "broken", "--date", "2026-01-02"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(

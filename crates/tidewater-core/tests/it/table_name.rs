@@ -1,4 +1,6 @@
-use tidewater_flow::{FlowError, TableName};
+//! The one table-name rule; `validate`, the runners and the CLI's table arguments all use it.
+
+use tidewater_core::{InvalidTableName, TableName};
 
 #[test]
 fn a_table_name_is_a_schema_and_a_table() {
@@ -22,10 +24,7 @@ fn names_that_are_not_two_lowercase_identifiers_are_refused() {
         "raw.../x",
     ] {
         assert!(
-            matches!(
-                bad.parse::<TableName>(),
-                Err(FlowError::InvalidTableName { .. })
-            ),
+            matches!(bad.parse::<TableName>(), Err(InvalidTableName { .. })),
             "{bad} was accepted"
         );
     }
