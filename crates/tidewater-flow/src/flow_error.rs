@@ -187,6 +187,13 @@ fn datafusion_error_class(error: &DataFusionError) -> ErrorClass {
         DataFusionError::IoError(_)
         | DataFusionError::ObjectStore(_)
         | DataFusionError::ResourcesExhausted(_) => ErrorClass::Environment,
+        // An error from outside DataFusion comes from under the query (the Delta tables
+        // and their storage), not from its text: it is classed by what it is, and an
+        // unknown one is worth a retry rather than taken for the user's mistake.
+        DataFusionError::External(error) => match error.downcast_ref::<DeltaTableError>() {
+            Some(error) => delta_error_class(error),
+            None => ErrorClass::Environment,
+        },
         // Execution and Arrow errors during a query are nearly always the data or the SQL
         // (a failed cast, a division by zero), which the user has to fix.
         _ => ErrorClass::UserInput,

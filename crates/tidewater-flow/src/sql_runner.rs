@@ -45,7 +45,14 @@ impl TaskRunner for SqlRunner {
             SqlText::File(path) => match std::fs::read_to_string(request.project_root.join(path)) {
                 Ok(text) => text,
                 Err(error) => {
-                    prepared.fail_now(FailureClass::Input, format!("cannot read {path}: {error}"));
+                    // A file the task names that is not there is the project's mistake;
+                    // any other error reading it is the machine's.
+                    let class = if error.kind() == std::io::ErrorKind::NotFound {
+                        FailureClass::Input
+                    } else {
+                        FailureClass::Environment
+                    };
+                    prepared.fail_now(class, format!("cannot read {path}: {error}"));
                     return StartedAttempt::finished();
                 }
             },
