@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::run_view::TaskInstance;
-use crate::{Attempt, RunState, TaskIndex, TaskName, Timestamp};
+use crate::{Attempt, FailureClass, RunState, TaskIndex, TaskName, Timestamp};
 
 /// One durable change to a run's record. The engine persists the changes of a decision in
 /// one transaction before it performs the decision's actions.
@@ -81,7 +81,8 @@ impl AttemptOutcome {
     }
 }
 
-/// Why an attempt failed, in terms a user can act on.
+/// Why an attempt failed, in terms a user can act on; [`FailureReason::class`] says who
+/// must act.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum FailureReason {
@@ -94,12 +95,25 @@ pub enum FailureReason {
     /// It was still running when the run's `timeout` passed; its process group was killed
     /// and it is not retried.
     RunTimedOut,
-    /// The command could not be started (or its template could not be rendered).
-    CouldNotStart { message: String },
+    /// The command could not be started (or its template could not be rendered); `class`
+    /// says whose doing that was (a template error is the input's, a full disk the
+    /// environment's).
+    CouldNotStart {
+        message: String,
+        class: FailureClass,
+    },
     /// It wrote something to `$TIDEWATER_OUTPUT` that is not a JSON object.
     BadOutput { message: String },
-    /// The task itself reported an error (e.g. a SQL task's query failed).
-    TaskError { message: String },
+    /// The task itself reported an error (e.g. a SQL task's query failed); `class` is the
+    /// runner's judgement of who must act (an unknown column is the input's).
+    TaskError {
+        message: String,
+        class: FailureClass,
+    },
+    /// The runner ended the attempt without reporting an outcome (it panicked, say): a bug
+    /// in Tidewater. Unlike a lost attempt it uses up one of the task's `retries`: a bug
+    /// that recurs whenever the task runs must not loop.
+    Bug { message: String },
     /// The process that supervised it died (crash or SIGKILL); found on recovery.
     Lost,
     /// The process that supervised it stopped it because it could not record the run's
@@ -113,6 +127,24 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
+    /// Who must act on this failure; the one place that says it for each reason.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            FailureReason::Exit { .. }
+            | FailureReason::Signal { .. }
+            | FailureReason::BadOutput { .. } => FailureClass::Task,
+            FailureReason::TimedOut | FailureReason::RunTimedOut => FailureClass::Timeout,
+            FailureReason::CouldNotStart { class, .. } | FailureReason::TaskError { class, .. } => {
+                *class
+            }
+            FailureReason::Bug { .. } => FailureClass::Bug,
+            FailureReason::Lost
+            | FailureReason::Interrupted { .. }
+            | FailureReason::LostTooOften { .. } => FailureClass::Environment,
+            FailureReason::Cancelled => FailureClass::Cancelled,
+        }
+    }
+
     /// Whether the attempt ended because Tidewater stopped supervising it, not because of
     /// anything the task did: such an attempt does not use up the task's `retries`.
     pub fn is_lost(&self) -> bool {
@@ -130,9 +162,13 @@ impl std::fmt::Display for FailureReason {
             FailureReason::Signal { signal } => write!(f, "killed by signal {signal}"),
             FailureReason::TimedOut => f.write_str("timed out"),
             FailureReason::RunTimedOut => f.write_str("stopped: the run's timeout passed"),
-            FailureReason::CouldNotStart { message } => write!(f, "could not start: {message}"),
+            FailureReason::CouldNotStart { message, .. } => {
+                write!(f, "could not start: {message}")
+            }
             FailureReason::BadOutput { message } => write!(f, "bad output: {message}"),
-            FailureReason::TaskError { message } => f.write_str(message),
+            FailureReason::TaskError { message, .. } | FailureReason::Bug { message } => {
+                f.write_str(message)
+            }
             FailureReason::Lost => f.write_str("lost: the supervising process died"),
             FailureReason::Interrupted { message } => {
                 write!(

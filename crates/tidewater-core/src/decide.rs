@@ -63,7 +63,8 @@ pub struct Decision {
 /// A failed attempt is tried again by its task's [`crate::RetryPolicy`], except a lost one
 /// ([`FailureReason::is_lost`]: Tidewater, not the task, stopped it), which is queued again
 /// at once without using a retry, up to [`MAX_LOST_ATTEMPTS`] times per task instance; the
-/// loss after that fails the task as [`FailureReason::LostTooOften`].
+/// loss after that fails the task as [`FailureReason::LostTooOften`]. A failure of the
+/// task's own input ([`crate::FailureClass::Input`]: its SQL, its templates) is not tried again.
 ///
 /// Besides the events, time decides two things at every call, from `context.now`:
 /// - **Timeout.** Once a running run has run for the workflow's `timeout` while some step is
@@ -336,13 +337,16 @@ impl Decider<'_> {
                     instance.lost_attempts += 1;
                 });
             }
-            AttemptOutcome::Failed { .. } => {
+            AttemptOutcome::Failed { reason } => {
                 let instance = self.view.task(index);
                 let tries_used = attempt
                     .0
                     .saturating_sub(instance.attempt_base)
                     .saturating_sub(instance.lost_attempts);
-                if tries_used <= task.retry.retries && !is_timed_out {
+                // A failure of the task's own input (a typo in its SQL) fails the same way
+                // however often it is tried: it ends the task at once.
+                let is_retried = reason.class().is_retried();
+                if tries_used <= task.retry.retries && !is_timed_out && is_retried {
                     let jitter = jitter_sample(self.context.jitter_seed, index, attempt);
                     let delay = task.retry.delay_after(Attempt(tries_used), jitter);
                     let not_before = now + to_chrono(delay);

@@ -474,23 +474,6 @@ impl<S: RunStore> Executor<S> {
         done: &mpsc::UnboundedSender<AttemptReport>,
     ) -> crate::StartedAttempt {
         let task = workflow.task(index);
-        let Some(runner) = self.runners.runner_for(&task.action) else {
-            let message = format!(
-                "no runner for `{}` tasks is installed in this build; this is a bug in tidewater",
-                task.action.kind()
-            );
-            let _ = done.send(AttemptReport {
-                task: index,
-                attempt,
-                outcome: AttemptOutcome::Failed {
-                    reason: FailureReason::CouldNotStart { message },
-                },
-            });
-            return crate::StartedAttempt {
-                process: None,
-                control: AttemptControl::finished(),
-            };
-        };
         let template = TemplateContext {
             workflow: workflow.name.clone(),
             task: task.name.clone(),
@@ -522,7 +505,7 @@ impl<S: RunStore> Executor<S> {
             clock: self.clock.clone(),
             kill_grace: self.settings.kill_grace,
         };
-        runner.start(request, done.clone())
+        self.runners.start(request, done)
     }
 
     async fn load_view(

@@ -11,9 +11,10 @@ use std::sync::Arc;
 pub use sh::ShRunner;
 pub use wait::{PartitionProbe, RunProbe, StoreRunProbe, WaitRunner};
 
-use tidewater_core::TaskAction;
+use tidewater_core::{FailureClass, TaskAction};
+use tokio::sync::mpsc;
 
-use crate::TaskRunner;
+use crate::{AttemptReport, AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
 
 /// The runners of every kind.
 #[derive(Default)]
@@ -65,5 +66,33 @@ impl Runners {
                 .get(action.kind())
                 .map(|runner| runner.as_ref()),
         }
+    }
+
+    /// Starts the attempt `request` describes with its kind's runner, which reports its
+    /// outcome on `done`. Every attempt is supervised here, whatever its runner: the runner
+    /// reports through an [`AttemptReporter`], which reports a bug if it is dropped
+    /// unreported, and a runner that panics while starting has its reporter dropped with
+    /// its stack, so the attempt is reported failed and the executor goes on.
+    pub fn start(
+        &self,
+        request: StartRequest<'_>,
+        done: &mpsc::UnboundedSender<AttemptReport>,
+    ) -> StartedAttempt {
+        let reporter = AttemptReporter::for_request(&request, done.clone());
+        let kind = request.task.action.kind();
+        let Some(runner) = self.runner_for(&request.task.action) else {
+            reporter.could_not_start(
+                FailureClass::Bug,
+                format!(
+                    "no runner for `{kind}` tasks is installed in this build; this is a bug in tidewater"
+                ),
+            );
+            return StartedAttempt::finished();
+        };
+        // The request and the runner are not used after a panic: unwind safety holds.
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runner.start(request, reporter)
+        }));
+        started.unwrap_or_else(|_| StartedAttempt::finished())
     }
 }

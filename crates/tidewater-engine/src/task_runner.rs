@@ -3,22 +3,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    Attempt, AttemptOutcome, FailureReason, ProcessIdentity, Task, TaskIndex, Timestamp,
+    Attempt, AttemptOutcome, FailureClass, FailureReason, ProcessIdentity, Task, TaskIndex,
+    Timestamp,
 };
 use tidewater_spec::TemplateContext;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{AttemptPaths, Clock};
 
-/// Runs one kind of task. A runner starts an attempt and returns at once; the outcome is
-/// reported on the `done` channel when the attempt ends. Adding a task kind means adding
-/// one module under `runners/` and one arm in `runners::runner_for`.
+/// Runs one kind of task. A runner starts an attempt and returns at once; it reports the
+/// outcome through `reporter` when the attempt ends. A runner that drops its reporter
+/// without reporting (its work panicked, say) does not leave the attempt running forever:
+/// the reporter then reports the attempt as failed by a bug in Tidewater (see
+/// [`AttemptReporter`]). Adding a task kind means adding one module under `runners/` and
+/// one arm in `runners::runner_for`.
 pub trait TaskRunner: Send + Sync {
-    fn start(
-        &self,
-        request: StartRequest<'_>,
-        done: mpsc::UnboundedSender<AttemptReport>,
-    ) -> StartedAttempt;
+    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt;
 }
 
 /// Everything a runner needs to start an attempt.
@@ -66,46 +66,101 @@ impl StartedAttempt {
     }
 }
 
-/// Sends one attempt's outcome to the executor; every runner reports through one.
-#[derive(Debug, Clone)]
+/// Sends one attempt's outcome to the executor; every runner reports through one, once.
+///
+/// It supervises the runner: dropped without a report (the task that held it panicked, or
+/// the runner lost it), it reports the attempt as failed by a bug in Tidewater. Without that
+/// an attempt whose runner went wrong stayed `running` forever, and so did its run, even
+/// after a `cancel` (the stop went to work that no longer existed).
+#[derive(Debug)]
 pub struct AttemptReporter {
     task: TaskIndex,
     attempt: Attempt,
-    done: mpsc::UnboundedSender<AttemptReport>,
+    /// The kind of task, to say which runner went wrong.
+    kind: &'static str,
+    /// `None` once the report is sent.
+    done: Option<mpsc::UnboundedSender<AttemptReport>>,
 }
 
 impl AttemptReporter {
     pub fn new(
-        request: &StartRequest<'_>,
+        task: TaskIndex,
+        attempt: Attempt,
+        kind: &'static str,
         done: mpsc::UnboundedSender<AttemptReport>,
     ) -> AttemptReporter {
         AttemptReporter {
-            task: request.task_index,
-            attempt: request.attempt,
-            done,
+            task,
+            attempt,
+            kind,
+            done: Some(done),
         }
     }
 
-    pub fn report(&self, outcome: AttemptOutcome) {
+    /// The reporter of the attempt `request` starts.
+    pub fn for_request(
+        request: &StartRequest<'_>,
+        done: mpsc::UnboundedSender<AttemptReport>,
+    ) -> AttemptReporter {
+        AttemptReporter::new(
+            request.task_index,
+            request.attempt,
+            request.task.action.kind(),
+            done,
+        )
+    }
+
+    pub fn report(mut self, outcome: AttemptOutcome) {
+        self.send(outcome);
+    }
+
+    /// Reports an attempt that could not start, for `message`; `class` says who must act.
+    pub fn could_not_start(self, class: FailureClass, message: impl Into<String>) {
+        self.report(could_not_start(class, message));
+    }
+
+    fn send(&mut self, outcome: AttemptOutcome) {
+        let Some(done) = self.done.take() else {
+            return;
+        };
         // The executor may be gone (shutting down); then nobody needs the report.
-        let _ = self.done.send(AttemptReport {
+        let _ = done.send(AttemptReport {
             task: self.task,
             attempt: self.attempt,
             outcome,
         });
     }
+}
 
-    /// Reports an attempt that could not start, for `message`.
-    pub fn could_not_start(&self, message: impl Into<String>) {
-        self.report(could_not_start(message));
+impl Drop for AttemptReporter {
+    fn drop(&mut self) {
+        if self.done.is_none() {
+            return;
+        }
+        // A panic in the work that holds the reporter drops it while unwinding; the panic's
+        // own message went to standard error.
+        let how = if std::thread::panicking() {
+            "panicked"
+        } else {
+            "ended without reporting the attempt's outcome"
+        };
+        let message = format!(
+            "the {} runner {how}; this is a bug in tidewater, please report it",
+            self.kind
+        );
+        tracing::error!(task = ?self.task, attempt = %self.attempt, "{message}");
+        self.send(AttemptOutcome::Failed {
+            reason: FailureReason::Bug { message },
+        });
     }
 }
 
-/// The outcome of an attempt that could not start.
-pub fn could_not_start(message: impl Into<String>) -> AttemptOutcome {
+/// The outcome of an attempt that could not start; `class` says who must act.
+pub fn could_not_start(class: FailureClass, message: impl Into<String>) -> AttemptOutcome {
     AttemptOutcome::Failed {
         reason: FailureReason::CouldNotStart {
             message: message.into(),
+            class,
         },
     }
 }

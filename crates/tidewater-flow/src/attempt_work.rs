@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use tidewater_core::{AttemptOutcome, FailureReason};
-use tidewater_engine::{
-    AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
-};
-use tokio::sync::{mpsc, oneshot};
+use tidewater_core::{AttemptOutcome, FailureClass, FailureReason};
+use tidewater_engine::{AttemptControl, AttemptLog, AttemptReporter, StartRequest, StartedAttempt};
+use tokio::sync::oneshot;
 
 use crate::FlowError;
 
@@ -22,16 +20,18 @@ pub(crate) struct AttemptWork {
 impl AttemptWork {
     pub(crate) fn new(
         request: &StartRequest<'_>,
-        done: &mpsc::UnboundedSender<AttemptReport>,
+        reporter: AttemptReporter,
     ) -> Option<AttemptWork> {
-        let reporter = AttemptReporter::new(request, done.clone());
         let log = match AttemptLog::create(&request.paths.log) {
             Ok(log) => log,
             Err(error) => {
-                reporter.could_not_start(format!(
-                    "cannot create the log file {}: {error}",
-                    request.paths.log.display()
-                ));
+                reporter.could_not_start(
+                    FailureClass::Environment,
+                    format!(
+                        "cannot create the log file {}: {error}",
+                        request.paths.log.display()
+                    ),
+                );
                 return None;
             }
         };
@@ -43,10 +43,11 @@ impl AttemptWork {
         })
     }
 
-    pub(crate) fn fail_now(&self, message: String) {
+    /// Ends the attempt before its work starts, for `message`; `class` says who must act.
+    pub(crate) fn fail_now(self, class: FailureClass, message: String) {
         self.log.note(&message);
         self.log.flush();
-        self.reporter.could_not_start(message);
+        self.reporter.could_not_start(class, message);
     }
 
     /// Runs the work until it ends, the task's timeout passes, or the attempt is stopped.
@@ -76,7 +77,10 @@ impl AttemptWork {
                     Err(error) => {
                         let message = error.to_string();
                         self.log.note(format!("failed: {message}"));
-                        AttemptOutcome::Failed { reason: FailureReason::TaskError { message } }
+                        // The class decides whether the task is tried again: a typo in
+                        // its SQL is not.
+                        let class = error.class().into();
+                        AttemptOutcome::Failed { reason: FailureReason::TaskError { message, class } }
                     }
                 },
                 () = timed_out => {

@@ -1,17 +1,31 @@
 use datafusion::error::DataFusionError;
 use deltalake::DeltaTableError;
 
+use tidewater_core::FailureClass;
+
 use crate::schema_difference::SchemaDifference;
 
-/// Who has to act to fix a [`FlowError`]: the CLI maps this to a message style and exit code.
+/// Who has to act to fix a [`FlowError`]. A failed attempt keeps it as its
+/// [`FailureClass`], and a task that failed for its user's input is not retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// The SQL, the write spec or the data it produced is wrong; the user fixes the project.
     UserInput,
-    /// Storage, permissions, the network or a concurrent writer; retrying may help.
+    /// Storage, permissions, the network, a concurrent writer or a source file that has not
+    /// arrived yet; retrying may help.
     Environment,
     /// An invariant of this crate or of a library under it broke.
     Bug,
+}
+
+impl From<ErrorClass> for FailureClass {
+    fn from(class: ErrorClass) -> FailureClass {
+        match class {
+            ErrorClass::UserInput => FailureClass::Input,
+            ErrorClass::Environment => FailureClass::Environment,
+            ErrorClass::Bug => FailureClass::Bug,
+        }
+    }
 }
 
 /// Everything that can go wrong while querying or writing the warehouse.
@@ -131,7 +145,6 @@ impl FlowError {
             | FlowError::NotAQuery { .. }
             | FlowError::UnknownTable { .. }
             | FlowError::UnknownColumn { .. }
-            | FlowError::MissingSource { .. }
             | FlowError::InvalidTableFunctionCall { .. }
             | FlowError::PartitionMismatch { .. }
             | FlowError::InvalidPartitionValue { .. }
@@ -140,7 +153,11 @@ impl FlowError {
             | FlowError::DuplicateColumn { .. }
             | FlowError::InvalidWriteSpec { .. }
             | FlowError::InvalidLocation { .. } => ErrorClass::UserInput,
-            FlowError::Io { .. } | FlowError::CommitConflict { .. } => ErrorClass::Environment,
+            // A `read_csv('landing/{{ ds }}/*.csv')` that matches nothing yet may match once
+            // the files arrive: retrying is how a task waits for them without a `wait`.
+            FlowError::Io { .. }
+            | FlowError::CommitConflict { .. }
+            | FlowError::MissingSource { .. } => ErrorClass::Environment,
             FlowError::Delta(error) => delta_error_class(error),
             FlowError::DataFusion(error) => datafusion_error_class(error),
         }
@@ -166,6 +183,13 @@ fn datafusion_error_class(error: &DataFusionError) -> ErrorClass {
         DataFusionError::IoError(_)
         | DataFusionError::ObjectStore(_)
         | DataFusionError::ResourcesExhausted(_) => ErrorClass::Environment,
+        // An error from outside DataFusion comes from under the query (the Delta tables
+        // and their storage), not from its text: it is classed by what it is, and an
+        // unknown one is worth a retry rather than taken for the user's mistake.
+        DataFusionError::External(error) => match error.downcast_ref::<DeltaTableError>() {
+            Some(error) => delta_error_class(error),
+            None => ErrorClass::Environment,
+        },
         // Execution and Arrow errors during a query are nearly always the data or the SQL
         // (a failed cast, a division by zero), which the user has to fix.
         _ => ErrorClass::UserInput,

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use tidewater_core::TaskAction;
-use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
-use tokio::sync::mpsc;
+use tidewater_core::{FailureClass, TaskAction};
+use tidewater_engine::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
 
 use crate::Warehouse;
 use crate::attempt_work::{AttemptWork, bug};
@@ -21,16 +20,15 @@ impl MaintainRunner {
 }
 
 impl TaskRunner for MaintainRunner {
-    fn start(
-        &self,
-        request: StartRequest<'_>,
-        done: mpsc::UnboundedSender<AttemptReport>,
-    ) -> StartedAttempt {
-        let Some(prepared) = AttemptWork::new(&request, &done) else {
+    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
+        let Some(prepared) = AttemptWork::new(&request, reporter) else {
             return StartedAttempt::finished();
         };
         let TaskAction::Maintain(action) = &request.task.action else {
-            prepared.fail_now(bug("the maintain runner was given a task of another kind"));
+            prepared.fail_now(
+                FailureClass::Bug,
+                bug("the maintain runner was given a task of another kind"),
+            );
             return StartedAttempt::finished();
         };
         let table = action.table.clone();

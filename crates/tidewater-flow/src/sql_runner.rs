@@ -5,9 +5,8 @@ use std::time::Instant;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
-use tidewater_core::{SqlText, TaskAction};
-use tidewater_engine::{AttemptReport, StartRequest, StartedAttempt, TaskRunner};
-use tokio::sync::mpsc;
+use tidewater_core::{FailureClass, SqlText, TaskAction};
+use tidewater_engine::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
 
 use crate::attempt_work::{AttemptWork, bug};
 use crate::{CommitInfo, OutputFormat, Warehouse, WriteOutcome, WriteSpec, format_batches};
@@ -27,16 +26,15 @@ impl SqlRunner {
 }
 
 impl TaskRunner for SqlRunner {
-    fn start(
-        &self,
-        request: StartRequest<'_>,
-        done: mpsc::UnboundedSender<AttemptReport>,
-    ) -> StartedAttempt {
-        let Some(prepared) = AttemptWork::new(&request, &done) else {
+    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
+        let Some(prepared) = AttemptWork::new(&request, reporter) else {
             return StartedAttempt::finished();
         };
         let TaskAction::Sql(action) = &request.task.action else {
-            prepared.fail_now(bug("the sql runner was given a task of another kind"));
+            prepared.fail_now(
+                FailureClass::Bug,
+                bug("the sql runner was given a task of another kind"),
+            );
             return StartedAttempt::finished();
         };
         let text = match &action.sql {
@@ -44,7 +42,14 @@ impl TaskRunner for SqlRunner {
             SqlText::File(path) => match std::fs::read_to_string(request.project_root.join(path)) {
                 Ok(text) => text,
                 Err(error) => {
-                    prepared.fail_now(format!("cannot read {path}: {error}"));
+                    // A file the task names that is not there is the project's mistake;
+                    // any other error reading it is the machine's.
+                    let class = if error.kind() == std::io::ErrorKind::NotFound {
+                        FailureClass::Input
+                    } else {
+                        FailureClass::Environment
+                    };
+                    prepared.fail_now(class, format!("cannot read {path}: {error}"));
                     return StartedAttempt::finished();
                 }
             },
@@ -52,7 +57,10 @@ impl TaskRunner for SqlRunner {
         let sql = match request.template.render(&text) {
             Ok(sql) => sql,
             Err(error) => {
-                prepared.fail_now(format!("cannot render the SQL template: {error}"));
+                prepared.fail_now(
+                    FailureClass::Input,
+                    format!("cannot render the SQL template: {error}"),
+                );
                 return StartedAttempt::finished();
             }
         };
@@ -61,7 +69,7 @@ impl TaskRunner for SqlRunner {
             Some(into) => match write_spec(into, &request) {
                 Ok(spec) => Some(spec),
                 Err(message) => {
-                    prepared.fail_now(message);
+                    prepared.fail_now(FailureClass::Input, message);
                     return StartedAttempt::finished();
                 }
             },

@@ -300,7 +300,8 @@ impl RunStore for SqliteStore {
                     Some(task) => connection
                         .prepare_cached(
                             "SELECT task, attempt, started_at, pid, start_ticks, finished_at,
-                                    outcome, output, failure, exit_code, signal, message
+                                    outcome, output, failure, exit_code, signal, message,
+                                    failure_class
                              FROM attempts WHERE run_id = ?1 AND task = ?2 ORDER BY attempt",
                         )?
                         .query_map(params![id.0, task.as_str()], AttemptRow::read)?
@@ -310,7 +311,8 @@ impl RunStore for SqliteStore {
                             "SELECT attempts.task, attempts.attempt, attempts.started_at,
                                     attempts.pid, attempts.start_ticks, attempts.finished_at,
                                     attempts.outcome, attempts.output, attempts.failure,
-                                    attempts.exit_code, attempts.signal, attempts.message
+                                    attempts.exit_code, attempts.signal, attempts.message,
+                                    attempts.failure_class
                              FROM attempts JOIN task_instances USING (run_id, task)
                              WHERE attempts.run_id = ?1
                              ORDER BY task_instances.position, attempts.attempt",

@@ -3,8 +3,8 @@ use std::time::Duration;
 use chrono::TimeZone;
 use tidewater_core::{
     Action, Attempt, AttemptOutcome, Backoff, Change, DataInterval, DecideContext, Event,
-    FailureReason, HandlerKind, RetryPolicy, RunState, RunView, Task, TaskAction, TaskIndex,
-    TaskName, TaskRole, TaskState, Timestamp, TriggerRule, Workflow, WorkflowName,
+    FailureClass, FailureReason, HandlerKind, RetryPolicy, RunState, RunView, Task, TaskAction,
+    TaskIndex, TaskName, TaskRole, TaskState, Timestamp, TriggerRule, Workflow, WorkflowName,
     WorkflowSettings, decide,
 };
 
@@ -569,5 +569,107 @@ proptest::proptest! {
         let numbers: Vec<u32> = sim.started.iter().map(|(_, attempt)| attempt.0).collect();
         let in_order: Vec<u32> = (1..=numbers.len() as u32).collect();
         proptest::prop_assert_eq!(numbers, in_order);
+    }
+}
+
+fn failed_with(class: FailureClass) -> AttemptOutcome {
+    AttemptOutcome::Failed {
+        reason: FailureReason::TaskError {
+            message: "something went wrong".into(),
+            class,
+        },
+    }
+}
+
+fn with_three_retries(name: &str) -> Task {
+    let mut task = task(name, &[]);
+    task.retry = RetryPolicy {
+        retries: 3,
+        delay: Duration::from_secs(60),
+        backoff: Backoff::Constant,
+        has_jitter: false,
+    };
+    task
+}
+
+/// Regression (issue 16, item 6): a typo'd query with `retries: 3` ran four times with
+/// back-off; a failure of the task's own input fails the same way every time.
+#[test]
+fn an_input_failure_is_not_retried() {
+    let workflow = workflow(vec![with_three_retries("typo")]);
+    let mut sim = Sim::new(&workflow);
+    let changes = sim.finish("typo", failed_with(FailureClass::Input));
+    assert_eq!(
+        sim.state("typo"),
+        "failed",
+        "no retry for the input's failure"
+    );
+    assert_eq!(sim.started.len(), 1);
+    assert!(matches!(sim.view.run, RunState::Failed { .. }));
+    let outcomes = recorded_outcomes(&changes, "typo");
+    let [(_, AttemptOutcome::Failed { reason })] = outcomes.as_slice() else {
+        panic!("expected one failed attempt, got {outcomes:?}");
+    };
+    assert_eq!(reason.class(), FailureClass::Input);
+}
+
+#[test]
+fn failures_of_other_classes_are_retried_by_the_policy() {
+    for class in [
+        FailureClass::Task,
+        FailureClass::Environment,
+        FailureClass::Bug,
+    ] {
+        let workflow = workflow(vec![with_three_retries("flaky")]);
+        let mut sim = Sim::new(&workflow);
+        sim.finish("flaky", failed_with(class));
+        assert_eq!(sim.state("flaky"), "up_for_retry", "{class}");
+    }
+    let workflow = workflow(vec![with_three_retries("buggy")]);
+    let mut sim = Sim::new(&workflow);
+    let bug = AttemptOutcome::Failed {
+        reason: FailureReason::Bug {
+            message: "the sql runner ended without reporting".into(),
+        },
+    };
+    sim.finish("buggy", bug);
+    assert_eq!(sim.state("buggy"), "up_for_retry");
+    assert_eq!(
+        sim.view.task(TaskIndex(0)).lost_attempts,
+        0,
+        "a bug is not a lost attempt: it uses a retry"
+    );
+}
+
+#[test]
+fn every_reason_has_the_class_of_who_must_act() {
+    let cases = [
+        (FailureReason::Exit { code: 1 }, FailureClass::Task),
+        (FailureReason::Signal { signal: 9 }, FailureClass::Task),
+        (FailureReason::TimedOut, FailureClass::Timeout),
+        (FailureReason::RunTimedOut, FailureClass::Timeout),
+        (
+            FailureReason::CouldNotStart {
+                message: "cannot render".into(),
+                class: FailureClass::Input,
+            },
+            FailureClass::Input,
+        ),
+        (FailureReason::Lost, FailureClass::Environment),
+        (
+            FailureReason::LostTooOften { times: 4 },
+            FailureClass::Environment,
+        ),
+        (
+            FailureReason::Bug {
+                message: "panicked".into(),
+            },
+            FailureClass::Bug,
+        ),
+        (FailureReason::Cancelled, FailureClass::Cancelled),
+    ];
+    for (reason, class) in cases {
+        assert_eq!(reason.class(), class, "{reason}");
+        assert_eq!(FailureClass::parse(class.as_str()), Some(class));
     }
 }

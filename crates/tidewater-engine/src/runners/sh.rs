@@ -8,17 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
-use tidewater_core::{AttemptOutcome, FailureReason, TaskAction};
+use tidewater_core::{AttemptOutcome, FailureClass, FailureReason, TaskAction};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::process::{ATTEMPT_MARKER, process_identity, signal_group};
 use crate::run_folder::RunFolder;
 use crate::subreaper;
 use crate::task_process::{self, ProcessSpec, TaskProcess};
 use crate::{
-    AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
-    TaskRunner, could_not_start,
+    AttemptControl, AttemptLog, AttemptReporter, StartRequest, StartedAttempt, TaskRunner,
+    could_not_start,
 };
 
 /// The largest `$TIDEWATER_OUTPUT` accepted: outputs are small values passed to templates,
@@ -101,15 +101,11 @@ struct FinishedLog {
 }
 
 impl TaskRunner for ShRunner {
-    fn start(
-        &self,
-        request: StartRequest<'_>,
-        done: mpsc::UnboundedSender<AttemptReport>,
-    ) -> StartedAttempt {
+    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
         let attempt = request.attempt;
-        let reporter = AttemptReporter::new(&request, done);
         let TaskAction::Sh { command } = &request.task.action else {
             reporter.could_not_start(
+                FailureClass::Bug,
                 "the sh runner was given a task of another kind; this is a bug in tidewater",
             );
             return StartedAttempt::finished();
@@ -122,7 +118,7 @@ impl TaskRunner for ShRunner {
             Ok(command) => command,
             Err(error) => {
                 let message = format!("cannot render the command template: {error}");
-                return not_started(&request.paths.log, &message, &reporter);
+                return not_started(&request.paths.log, FailureClass::Input, &message, reporter);
             }
         };
         // `$TIDEWATER_OUTPUT` lives in the log folder, which must exist before the process
@@ -134,7 +130,7 @@ impl TaskRunner for ShRunner {
         ) else {
             let message =
                 "an attempt's log path names no file in a folder; this is a bug in tidewater";
-            return not_started(&request.paths.log, message, &reporter);
+            return not_started(&request.paths.log, FailureClass::Bug, message, reporter);
         };
         let mut folder = match self.folder(folder_path, false) {
             Ok(folder) => folder,
@@ -143,7 +139,12 @@ impl TaskRunner for ShRunner {
                     "cannot create the log folder {}: {error}",
                     folder_path.display()
                 );
-                return not_started(&request.paths.log, &message, &reporter);
+                return not_started(
+                    &request.paths.log,
+                    FailureClass::Environment,
+                    &message,
+                    reporter,
+                );
             }
         };
         // A file left under the output's name would pass for this attempt's output. Each
@@ -183,7 +184,12 @@ impl TaskRunner for ShRunner {
             Ok(child) => child,
             Err(error) => {
                 let message = format!("cannot start /bin/sh: {error}");
-                return not_started(&request.paths.log, &message, &reporter);
+                return not_started(
+                    &request.paths.log,
+                    FailureClass::Environment,
+                    &message,
+                    reporter,
+                );
             }
         };
         let created = folder.create(log_name).or_else(|error| {
@@ -206,7 +212,7 @@ impl TaskRunner for ShRunner {
                 tokio::spawn(async move {
                     signal_group(child.pid(), Signal::SIGKILL);
                     let _ = child.wait().await;
-                    reporter.could_not_start(message);
+                    reporter.could_not_start(FailureClass::Environment, message);
                 });
                 // Reported once the process is reaped; there is nothing left to stop.
                 return StartedAttempt::finished();
@@ -273,9 +279,10 @@ impl TaskRunner for ShRunner {
             let elapsed = started.elapsed().as_secs_f64();
             let outcome = match (forced, status) {
                 (Some(reason), _) => AttemptOutcome::Failed { reason },
-                (None, Err(error)) => {
-                    could_not_start(format!("cannot wait for the process: {error}"))
-                }
+                (None, Err(error)) => could_not_start(
+                    FailureClass::Environment,
+                    format!("cannot wait for the process: {error}"),
+                ),
                 (None, Ok(status)) => outcome_of(status, &folder, &output_name),
             };
             let summary = match &outcome {
@@ -439,14 +446,15 @@ fn read_output(folder: &RunFolder, name: &OsStr) -> Result<Option<serde_json::Va
 /// created (the report carries it either way), and to the executor.
 fn not_started(
     log_path: &std::path::Path,
+    class: FailureClass,
     message: &str,
-    reporter: &AttemptReporter,
+    reporter: AttemptReporter,
 ) -> StartedAttempt {
     if let Ok(log) = AttemptLog::create(log_path) {
         log.note(message);
         log.flush();
     }
-    reporter.could_not_start(message);
+    reporter.could_not_start(class, message);
     StartedAttempt::finished()
 }
 

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    AttemptOutcome, DataInterval, FailureReason, RunState, TaskAction, WaitCondition, WorkflowName,
+    AttemptOutcome, DataInterval, FailureClass, FailureReason, RunState, TaskAction, WaitCondition,
+    WorkflowName,
 };
 use tidewater_store::ControlStore;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::{
-    AttemptControl, AttemptLog, AttemptReport, AttemptReporter, StartRequest, StartedAttempt,
-    TaskRunner,
+    AttemptControl, AttemptLog, AttemptReporter, StartRequest, StartedAttempt, TaskRunner,
 };
 
 /// A sensor without a `timeout` gives up after this long.
@@ -114,25 +114,24 @@ enum Check {
 }
 
 impl TaskRunner for WaitRunner {
-    fn start(
-        &self,
-        request: StartRequest<'_>,
-        done: mpsc::UnboundedSender<AttemptReport>,
-    ) -> StartedAttempt {
+    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
         let attempt = request.attempt;
-        let reporter = AttemptReporter::new(&request, done);
         let log = match AttemptLog::create(&request.paths.log) {
             Ok(log) => log,
             Err(error) => {
-                reporter.could_not_start(format!(
-                    "cannot create the log file {}: {error}",
-                    request.paths.log.display()
-                ));
+                reporter.could_not_start(
+                    FailureClass::Environment,
+                    format!(
+                        "cannot create the log file {}: {error}",
+                        request.paths.log.display()
+                    ),
+                );
                 return StartedAttempt::finished();
             }
         };
         let TaskAction::Wait(action) = &request.task.action else {
             reporter.could_not_start(
+                FailureClass::Bug,
                 "the wait runner was given a task of another kind; this is a bug in tidewater",
             );
             return StartedAttempt::finished();
@@ -142,7 +141,7 @@ impl TaskRunner for WaitRunner {
             Err(message) => {
                 log.note(&message);
                 log.flush();
-                reporter.could_not_start(message);
+                reporter.could_not_start(FailureClass::Input, message);
                 return StartedAttempt::finished();
             }
         };
@@ -160,7 +159,7 @@ impl TaskRunner for WaitRunner {
         if let Some(message) = missing {
             log.note(message);
             log.flush();
-            reporter.could_not_start(message);
+            reporter.could_not_start(FailureClass::Bug, message);
             return StartedAttempt::finished();
         }
         let clock = request.clock.clone();

@@ -318,7 +318,7 @@ async fn a_log_that_cannot_be_created_fails_the_attempt_and_kills_its_process() 
         matches!(
             &outcomes[..],
             [AttemptOutcome::Failed {
-                reason: FailureReason::CouldNotStart { message }
+                reason: FailureReason::CouldNotStart { message, .. }
             }] if message.contains("cannot create the log file")
         ),
         "{outcomes:?}"

@@ -4,4 +4,5 @@
 mod execution;
 mod harness;
 mod run_timers;
+mod supervision;
 mod wait_for_workflow;

@@ -121,7 +121,7 @@ async fn without_a_run_probe_waiting_for_a_workflow_fails_to_start_and_says_why(
     let outcomes = harness.outcomes(run, "orders_loaded").await;
     let [
         AttemptOutcome::Failed {
-            reason: FailureReason::CouldNotStart { message },
+            reason: FailureReason::CouldNotStart { message, .. },
         },
     ] = outcomes.as_slice()
     else {

@@ -147,3 +147,34 @@ async fn function_names_are_case_insensitive_but_identifiers_keep_their_case() {
     // `OrderId` is addressed as written.
     assert_eq!(rows, ["2,6.5,2"]);
 }
+
+/// Regression (issue 16, item 6): an input-class failure is not retried, so an error from
+/// under the query (its storage) must not pass for the user's mistake.
+#[test]
+fn an_error_from_under_the_query_is_the_environment_s_unless_it_says_otherwise() {
+    use datafusion::error::DataFusionError;
+    use deltalake::DeltaTableError;
+    let io = std::io::Error::other("connection reset");
+    let external = FlowError::from(DataFusionError::External(Box::new(io)));
+    assert_eq!(external.class(), ErrorClass::Environment);
+    let delta = DeltaTableError::Generic("bad partition".into());
+    let external = FlowError::from(DataFusionError::External(Box::new(delta)));
+    assert_eq!(external.class(), ErrorClass::Environment);
+    let invalid = DeltaTableError::InvalidData {
+        message: "a row outside the partition".into(),
+    };
+    let external = FlowError::from(DataFusionError::External(Box::new(invalid)));
+    assert_eq!(external.class(), ErrorClass::UserInput);
+}
+
+/// A source file that matches nothing yet may arrive: retrying is how a task waits for it.
+#[test]
+fn a_missing_source_file_is_retried() {
+    let missing = FlowError::MissingSource {
+        path: "landing/2026-01-01/*.csv".into(),
+    };
+    assert_eq!(
+        tidewater_core::FailureClass::from(missing.class()),
+        tidewater_core::FailureClass::Environment
+    );
+}

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 use tidewater_core::{
-    Attempt, AttemptOutcome, Change, DataInterval, FailureReason, ProcessIdentity, RunState,
-    TaskInstance, TaskName, TaskState,
+    Attempt, AttemptOutcome, Change, DataInterval, FailureClass, FailureReason, ProcessIdentity,
+    RunState, TaskInstance, TaskName, TaskState,
 };
 
 use crate::{AttemptRecord, RunStore, StoreError};
@@ -696,12 +696,17 @@ fn every_kind_of_attempt() -> Vec<AttemptRecord> {
         FailureReason::RunTimedOut,
         FailureReason::CouldNotStart {
             message: "sh: ./scripts/extract.sh: No such file or directory".into(),
+            class: FailureClass::Environment,
         },
         FailureReason::BadOutput {
             message: "expected a JSON object, got `[1, 2]`".into(),
         },
         FailureReason::TaskError {
             message: "table raw.orders: column `amount` is Utf8, the rows have Float64".into(),
+            class: FailureClass::Input,
+        },
+        FailureReason::Bug {
+            message: "the sql runner ended without reporting; this is a bug in tidewater".into(),
         },
         FailureReason::Lost,
         FailureReason::Interrupted {

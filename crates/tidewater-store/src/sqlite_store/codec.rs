@@ -6,7 +6,8 @@
 //! panics: a value this version does not know is [`StoreError::Corrupt`].
 
 use tidewater_core::{
-    Attempt, AttemptOutcome, FailureReason, ProcessIdentity, RunState, TaskState, Timestamp,
+    Attempt, AttemptOutcome, FailureClass, FailureReason, ProcessIdentity, RunState, TaskState,
+    Timestamp,
 };
 
 use crate::{RunTrigger, StoreError};
@@ -214,7 +215,13 @@ pub(super) struct AttemptOutcomeColumns<'a> {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub message: Option<String>,
+    /// The failure's [`FailureClass`]; NULL in rows written before classes were kept.
+    pub failure_class: Option<&'a str>,
 }
+
+/// The class of a task error or failure to start recorded before classes were kept: such
+/// a failure was then the task's own, retried by its policy.
+const UNRECORDED_CLASS: FailureClass = FailureClass::Task;
 
 pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<'static> {
     let columns = |outcome, failure| AttemptOutcomeColumns {
@@ -224,6 +231,7 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
         exit_code: None,
         signal: None,
         message: None,
+        failure_class: None,
     };
     let reason = match outcome {
         AttemptOutcome::Succeeded { output, log_error } => {
@@ -236,7 +244,10 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
         }
         AttemptOutcome::Failed { reason } => reason,
     };
-    let failed = |failure| columns("failed", Some(failure));
+    let failed = |failure| AttemptOutcomeColumns {
+        failure_class: Some(reason.class().as_str()),
+        ..columns("failed", Some(failure))
+    };
     match reason {
         FailureReason::Exit { code } => AttemptOutcomeColumns {
             exit_code: Some(*code),
@@ -248,7 +259,7 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
         },
         FailureReason::TimedOut => failed("timed_out"),
         FailureReason::RunTimedOut => failed("run_timed_out"),
-        FailureReason::CouldNotStart { message } => AttemptOutcomeColumns {
+        FailureReason::CouldNotStart { message, .. } => AttemptOutcomeColumns {
             message: Some(message.clone()),
             ..failed("could_not_start")
         },
@@ -256,9 +267,13 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
             message: Some(message.clone()),
             ..failed("bad_output")
         },
-        FailureReason::TaskError { message } => AttemptOutcomeColumns {
+        FailureReason::TaskError { message, .. } => AttemptOutcomeColumns {
             message: Some(message.clone()),
             ..failed("task_error")
+        },
+        FailureReason::Bug { message } => AttemptOutcomeColumns {
+            message: Some(message.clone()),
+            ..failed("bug")
         },
         FailureReason::Lost => failed("lost"),
         FailureReason::Interrupted { message } => AttemptOutcomeColumns {
@@ -292,6 +307,13 @@ pub(super) fn decode_outcome(
         "failed" => {
             let failure = required(columns.failure, "attempt failure", "failed")?;
             let message = || required(columns.message.clone(), "attempt message", failure);
+            // Only the reasons that carry a class read it; the others imply theirs.
+            let class = || match columns.failure_class {
+                None => Ok(UNRECORDED_CLASS),
+                Some(name) => {
+                    FailureClass::parse(name).ok_or_else(|| corrupt("attempt failure_class", name))
+                }
+            };
             match failure {
                 "exit" => FailureReason::Exit {
                     code: required(columns.exit_code, "attempt exit_code", failure)?,
@@ -303,11 +325,16 @@ pub(super) fn decode_outcome(
                 "run_timed_out" => FailureReason::RunTimedOut,
                 "could_not_start" => FailureReason::CouldNotStart {
                     message: message()?,
+                    class: class()?,
                 },
                 "bad_output" => FailureReason::BadOutput {
                     message: message()?,
                 },
                 "task_error" => FailureReason::TaskError {
+                    message: message()?,
+                    class: class()?,
+                },
+                "bug" => FailureReason::Bug {
                     message: message()?,
                 },
                 "lost" => FailureReason::Lost,
@@ -497,6 +524,7 @@ mod tests {
             AttemptOutcome::Failed {
                 reason: FailureReason::CouldNotStart {
                     message: "no such file".into(),
+                    class: FailureClass::Input,
                 },
             },
             AttemptOutcome::Failed {
@@ -507,6 +535,18 @@ mod tests {
             AttemptOutcome::Failed {
                 reason: FailureReason::TaskError {
                     message: "SQL error: table raw.x not found".into(),
+                    class: FailureClass::Input,
+                },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::TaskError {
+                    message: "cannot write: no space left on device".into(),
+                    class: FailureClass::Environment,
+                },
+            },
+            AttemptOutcome::Failed {
+                reason: FailureReason::Bug {
+                    message: "the sql runner ended without reporting".into(),
                 },
             },
             AttemptOutcome::Failed {

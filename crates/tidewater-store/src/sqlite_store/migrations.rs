@@ -13,7 +13,7 @@ use super::connection::Link;
 use crate::StoreError;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 5] = [
+const MIGRATIONS: [(&str, &str); 6] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -30,6 +30,10 @@ const MIGRATIONS: [(&str, &str); 5] = [
     (
         "0005_lost_attempts",
         include_str!("../../migrations/0005_lost_attempts.sql"),
+    ),
+    (
+        "0006_failure_class",
+        include_str!("../../migrations/0006_failure_class.sql"),
     ),
 ];
 

@@ -148,7 +148,7 @@ impl TaskInstanceRow {
 }
 
 /// An `attempts` row: `task, attempt, started_at, pid, start_ticks, finished_at, outcome,
-/// output, failure, exit_code, signal, message`.
+/// output, failure, exit_code, signal, message, failure_class`.
 pub(super) struct AttemptRow {
     task: String,
     attempt: i64,
@@ -162,6 +162,7 @@ pub(super) struct AttemptRow {
     exit_code: Option<i32>,
     signal: Option<i32>,
     message: Option<String>,
+    failure_class: Option<String>,
 }
 
 impl AttemptRow {
@@ -179,6 +180,7 @@ impl AttemptRow {
             exit_code: row.get(9)?,
             signal: row.get(10)?,
             message: row.get(11)?,
+            failure_class: row.get(12)?,
         })
     }
 
@@ -192,6 +194,7 @@ impl AttemptRow {
                     exit_code: self.exit_code,
                     signal: self.signal,
                     message: self.message,
+                    failure_class: self.failure_class.as_deref(),
                 })?;
                 Some((
                     decode_timestamp(finished_at, "attempt finished_at")?,

@@ -48,7 +48,7 @@ const UPDATE_PROCESS: &str = "
 const UPDATE_FINISHED: &str = "
     UPDATE attempts
     SET finished_at = ?4, outcome = ?5, output = ?6, failure = ?7, exit_code = ?8,
-        signal = ?9, message = ?10
+        signal = ?9, message = ?10, failure_class = ?11
     WHERE run_id = ?1 AND task = ?2 AND attempt = ?3";
 
 /// Writes every change of `batch` to run `id`, or none of them.
@@ -199,6 +199,7 @@ fn write_finished(
             outcome.exit_code,
             outcome.signal,
             outcome.message,
+            outcome.failure_class,
         ])?;
         expect_attempt(changed, id, row.task, row.attempt)
     })

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 use tidewater_core::{
-    Attempt, AttemptOutcome, Change, FailureReason, ProcessIdentity, RunId, RunState, TaskInstance,
-    TaskName, TaskState,
+    Attempt, AttemptOutcome, Change, FailureClass, FailureReason, ProcessIdentity, RunId, RunState,
+    TaskInstance, TaskName, TaskState,
 };
 use tidewater_store::{ControlStore, OwnerClaim, RunStore, SqliteStore, StoreError};
 
@@ -467,7 +467,7 @@ async fn a_store_that_recorded_its_scripts_in_sqlx_migrations_is_brought_up_to_d
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let old_table: i64 = connection
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE name = '_sqlx_migrations'",
@@ -556,7 +556,7 @@ async fn a_store_of_version_3_keeps_its_attempts_without_a_rowid() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     // A file keeps the page size it was made with (the old default here).
     assert_eq!(page_size(&connection), 4096);
 }
@@ -590,4 +590,63 @@ async fn a_store_of_a_newer_schema_is_refused() {
     };
     assert!(error.contains("schema version 99"), "{error}");
     assert!(error.contains("newer tidewater"), "{error}");
+}
+
+/// Regression (issue 16, item 6): a store of version 5 has no `failure_class`. Its task
+/// errors and failures to start still decode, as the task's own failures (retried by its
+/// policy, as they were when they were recorded); the other reasons imply their class.
+#[tokio::test]
+async fn a_store_of_version_5_decodes_its_failures_with_their_class() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let path = store_path(&folder);
+    {
+        let old = old_store(&path, &OLD_SCRIPTS[..3]);
+        old.execute_batch(concat!(
+            include_str!("../../migrations/0004_attempts_without_rowid.sql"),
+            include_str!("../../migrations/0005_lost_attempts.sql"),
+        ))
+        .expect("scripts 4 and 5");
+        old.execute_batch(
+            "PRAGMA user_version = 5;
+             INSERT INTO runs (workflow, interval_start, interval_end, triggered_by, params, state,
+                 workflow_hash, workflow_source, created_at)
+             VALUES ('old', 0, 3600000000, 'manual', '{}', 'running', 'hash', 'name: old', 0);
+             INSERT INTO task_instances (run_id, task, position, state, last_attempt,
+                 attempt_base)
+             VALUES (1, 'load', 0, 'failed', 3, 0);
+             INSERT INTO attempts (run_id, task, attempt, started_at, finished_at, outcome,
+                 failure, exit_code, message)
+             VALUES (1, 'load', 1, 10, 20, 'failed', 'task_error', NULL, 'invalid query'),
+                    (1, 'load', 2, 30, 40, 'failed', 'could_not_start', NULL, 'no template'),
+                    (1, 'load', 3, 50, 60, 'failed', 'timed_out', NULL, NULL);",
+        )
+        .expect("an old run with three failed attempts");
+    }
+
+    let store = SqliteStore::open(&path).await.expect("open the old store");
+    let reasons: Vec<FailureReason> = store
+        .attempts(RunId(1), None)
+        .await
+        .expect("attempts")
+        .into_iter()
+        .filter_map(|record| match record.finished {
+            Some((_, AttemptOutcome::Failed { reason })) => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            FailureReason::TaskError {
+                message: "invalid query".into(),
+                class: FailureClass::Task,
+            },
+            FailureReason::CouldNotStart {
+                message: "no template".into(),
+                class: FailureClass::Task,
+            },
+            FailureReason::TimedOut,
+        ]
+    );
+    assert_eq!(reasons[2].class(), FailureClass::Timeout);
 }

@@ -3,7 +3,7 @@ use std::path::Path;
 use serde::Serialize;
 use std::collections::HashSet;
 
-use tidewater_core::{AttemptOutcome, RunState, TaskState, WorkflowName};
+use tidewater_core::{AttemptOutcome, FailureClass, RunState, TaskState, WorkflowName};
 use tidewater_engine::is_orphaned;
 use tidewater_store::{AttemptRecord, ControlStore, RunStore};
 
@@ -35,6 +35,9 @@ struct AttemptJson {
     finished_at: Option<String>,
     outcome: Option<&'static str>,
     reason: Option<String>,
+    /// Who must act on a failure (`input`, `task`, `environment`, `timeout`, `bug`,
+    /// `cancelled`); an `input` failure is not retried.
+    class: Option<FailureClass>,
     /// Set when a write to the attempt's log failed: the log is incomplete.
     log_incomplete: Option<String>,
     pid: Option<i32>,
@@ -42,15 +45,16 @@ struct AttemptJson {
 
 impl AttemptJson {
     fn new(record: &AttemptRecord) -> AttemptJson {
-        let (finished_at, outcome, reason) = match &record.finished {
-            None => (None, None, None),
+        let (finished_at, outcome, reason, class) = match &record.finished {
+            None => (None, None, None, None),
             Some((at, AttemptOutcome::Succeeded { .. })) => {
-                (Some(at.to_rfc3339()), Some("succeeded"), None)
+                (Some(at.to_rfc3339()), Some("succeeded"), None, None)
             }
             Some((at, AttemptOutcome::Failed { reason })) => (
                 Some(at.to_rfc3339()),
                 Some("failed"),
                 Some(reason.to_string()),
+                Some(reason.class()),
             ),
         };
         AttemptJson {
@@ -59,6 +63,7 @@ impl AttemptJson {
             finished_at,
             outcome,
             reason,
+            class,
             log_incomplete: match &record.finished {
                 Some((_, AttemptOutcome::Succeeded { log_error, .. })) => log_error.clone(),
                 _ => None,
@@ -144,6 +149,11 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
                 ) => format!("log incomplete: {error}"),
                 _ => String::new(),
             };
+            // Who must act on the last failure; an `input` failure was not retried.
+            let class = match last.and_then(|record| record.finished.as_ref()) {
+                Some((_, AttemptOutcome::Failed { reason })) => reason.class().to_string(),
+                _ => String::new(),
+            };
             // A task recorded running in an orphaned run has nobody supervising it.
             let state = match instance.state {
                 TaskState::Running { .. } if orphaned.is_some() => "orphaned",
@@ -155,12 +165,13 @@ pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome>
                 last.map(|record| record.attempt.to_string())
                     .unwrap_or_else(|| "-".to_owned()),
                 duration,
+                class,
                 note,
             ]
         })
         .collect();
     text.push_str(&output::table(
-        &["TASK", "STATE", "ATTEMPT", "DURATION", "NOTE"],
+        &["TASK", "STATE", "ATTEMPT", "DURATION", "CLASS", "NOTE"],
         &rows,
     ));
     output::data(text);

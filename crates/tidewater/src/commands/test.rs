@@ -296,12 +296,12 @@ async fn run_attempt(
     template: &TemplateContext,
     runners: Runners,
 ) -> anyhow::Result<AttemptOutcome> {
-    let Some(runner) = runners.runner_for(&task.action) else {
+    if runners.runner_for(&task.action).is_none() {
         bail!(
             "no runner for `{}` tasks is installed in this build; this is a bug in tidewater",
             task.action.kind()
         );
-    };
+    }
     let scratch = tempfile::Builder::new()
         .prefix("tidewater-test-")
         .tempdir()
@@ -310,7 +310,7 @@ async fn run_attempt(
     let paths = AttemptPaths::new(scratch.path(), TEST_RUN, &task.name, attempt);
     let log_path = paths.log.clone();
     let (done, mut reports) = mpsc::unbounded_channel::<AttemptReport>();
-    let mut started = runner.start(
+    let mut started = runners.start(
         tidewater_engine::StartRequest {
             task_index: index,
             task,
@@ -324,8 +324,10 @@ async fn run_attempt(
             clock: Arc::new(SystemClock),
             kill_grace: KILL_GRACE,
         },
-        done,
+        &done,
     );
+    // The runner holds the only sender now: a report always comes (see `AttemptReporter`).
+    drop(done);
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut log = LogCopy::new(log_path);

@@ -8,6 +8,7 @@ mod escape;
 mod full_disk;
 mod logs;
 mod project;
+mod retries;
 mod runs;
 mod service;
 mod store;
