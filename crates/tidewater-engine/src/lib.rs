@@ -17,6 +17,7 @@ mod executor;
 mod process;
 mod run_folder;
 mod run_observer;
+mod run_queues;
 pub mod runners;
 mod service;
 mod task_process;
@@ -30,6 +31,7 @@ pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
 pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};
 pub use run_observer::{RunObserver, SilentObserver};
+pub use run_queues::{count_active, read_queue};
 pub use runners::{PartitionProbe, RunProbe, Runners, StoreRunProbe};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
 pub use task_runner::{

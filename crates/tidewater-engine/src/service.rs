@@ -12,17 +12,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    Change, ProcessIdentity, RunId, RunState, SchedulePlan, Timestamp, Workflow, WorkflowName,
+    Change, ProcessIdentity, RunId, RunQueueKey, RunState, SchedulePlan, Timestamp, Workflow,
+    WorkflowName,
 };
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{
-    BackfillId, BackfillRecord, ControlStore, NewRun, RunRecord, RunStore, RunTrigger,
-    WorkflowHealth,
+    BackfillId, ControlStore, NewRun, RunRecord, RunStore, RunTrigger, WorkflowHealth,
 };
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use crate::{CancelHandle, Clock, EngineError, Executor, Resume, is_alive};
+use crate::{
+    CancelHandle, Clock, EngineError, Executor, Resume, count_active, is_alive, read_queue,
+};
 
 /// The project's workflows as the service sees them now: the last good version of each,
 /// and a report per file (a broken file keeps its last good version running).
@@ -108,12 +110,18 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                     published = Some(health);
                 }
             }
+            let mut executed_elsewhere = 0;
             if !stopping {
-                self.start_runs(&current, &mut executing, &mut joins)
+                executed_elsewhere = self
+                    .start_runs(&current, &mut executing, &mut joins)
                     .await?;
             }
-            // Stopped, or a backfill with nothing left to run here: done.
-            if joins.is_empty() && (stopping || matches!(self.scope, Scope::Backfill(_))) {
+            // Stopped, or a backfill with nothing left to run here: done. A backfill whose
+            // runs another process executes (the same backfill given twice) waits for them,
+            // so that its summary reports how they ended.
+            let is_backfill_done =
+                matches!(self.scope, Scope::Backfill(_)) && executed_elsewhere == 0;
+            if joins.is_empty() && (stopping || is_backfill_done) {
                 return Ok(());
             }
             let due_timer = async {
@@ -136,6 +144,12 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                         }
                     };
                     let Some(ended) = executing.remove(&run) else { continue };
+                    if let Err(EngineError::RunBusy { .. }) = result {
+                        // Another process claimed the run between our look at the queue and
+                        // our claim: it executes the run, and the next turn counts it as
+                        // executed elsewhere. Nothing ended.
+                        continue;
+                    }
                     if stopping
                         && !ended.is_cancel_requested
                         && matches!(result, Ok(RunState::Cancelled { .. }))
@@ -146,7 +160,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                     let result = result.map_err(|error| error.to_string());
                     self.observer.run_ended(run, &ended.workflow, &result);
                     if let Some(backfill) = ended.backfill {
-                        self.finish_backfill_if_done(backfill).await?;
+                        self.store.finish_backfill_if_done(backfill, self.clock.now()).await?;
                     }
                 }
                 () = wake.notified() => {}
@@ -203,113 +217,118 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         Ok(next)
     }
 
-    /// Starts the queued runs that the limits let start, and resumes runs whose executing
-    /// process died.
+    /// Starts the queued runs that the caps let start, and resumes runs whose executing
+    /// process died. Returns how many runs in this service's scope another live process
+    /// executes (a second `tidewater backfill` of the same range shares its runs).
+    ///
+    /// Reads the runs that count against a cap and the first `max_active_runs` queued runs
+    /// of each queue, never every queued run: a turn costs the same for a backfill of ten
+    /// intervals and one of ten thousand.
     async fn start_runs(
         &self,
         catalog: &Catalog,
         executing: &mut HashMap<RunId, Executing>,
         joins: &mut JoinSet<(RunId, Result<RunState, EngineError>)>,
-    ) -> Result<(), EngineError> {
-        let active = self.store.active_runs().await?;
+    ) -> Result<usize, EngineError> {
         let cancel_requests: HashSet<RunId> =
             self.store.cancel_requests().await?.into_iter().collect();
-        let backfills: HashMap<BackfillId, BackfillRecord> = self
-            .store
-            .unfinished_backfills()
-            .await?
-            .into_iter()
-            .map(|backfill| (backfill.id, backfill))
-            .collect();
-        let mut active_per_workflow: HashMap<WorkflowName, u32> = HashMap::new();
-        let mut active_per_backfill: HashMap<BackfillId, u32> = HashMap::new();
-        let mut queued = Vec::new();
-        let mut resume = Vec::new();
-        for run in active {
-            let in_scope = match self.scope {
-                Scope::Everything => true,
-                Scope::Backfill(backfill) => run.backfill == Some(backfill),
-            };
-            let owned_elsewhere = run
-                .owner
-                .is_some_and(|owner| owner != self.me && is_alive(owner));
-            let counts = executing.contains_key(&run.id)
-                || owned_elsewhere
-                || matches!(run.state, RunState::Running { .. });
-            if counts {
-                // A backfill's runs count against its own cap, not the workflow's
-                // `max_active_runs`, so that a long backfill does not hold back the
-                // scheduled runs.
-                match run.backfill {
-                    Some(backfill) => *active_per_backfill.entry(backfill).or_default() += 1,
-                    None => *active_per_workflow.entry(run.workflow.clone()).or_default() += 1,
-                }
-            }
-            if let Some(ours) = executing.get_mut(&run.id)
-                && cancel_requests.contains(&run.id)
-                && !ours.is_cancel_requested
-            {
+        let in_scope = |backfill: Option<BackfillId>| match self.scope {
+            Scope::Everything => true,
+            Scope::Backfill(id) => backfill == Some(id),
+        };
+        let executing_runs = self.store.executing_runs().await?;
+        // Runs of other processes count as `count_active` says (as `tidewater queue` counts
+        // them); this service's own count from the moment it spawns them.
+        let mut active = count_active(
+            executing_runs
+                .iter()
+                .filter(|run| !executing.contains_key(&run.id)),
+        );
+        for (&id, ours) in executing.iter_mut() {
+            *active
+                .entry(RunQueueKey::of(&ours.workflow, ours.backfill))
+                .or_default() += 1;
+            if cancel_requests.contains(&id) && !ours.is_cancel_requested {
                 ours.is_cancel_requested = true;
                 ours.cancel.cancel();
-                self.observer.cancel_requested(run.id, &run.workflow);
-            }
-            if executing.contains_key(&run.id) || owned_elsewhere || !in_scope {
-                continue;
-            }
-            if cancel_requests.contains(&run.id) {
-                // Nobody executes it: record it cancelled now (a run left running by a
-                // dead process has its leftovers killed first), whatever the limits.
-                self.observer.cancel_requested(run.id, &run.workflow);
-                let resume = Resume::Continue;
-                self.spawn(catalog, run, resume, true, executing, joins)
-                    .await?;
-                continue;
-            }
-            match run.state {
-                RunState::Running { .. } => resume.push(run),
-                _ => queued.push(run),
+                self.observer.cancel_requested(id, &ours.workflow);
             }
         }
-        // Oldest interval first; a reverse backfill's runs newest first.
-        queued.sort_by_key(|run| {
-            let reverse = run
-                .backfill
-                .and_then(|backfill| backfills.get(&backfill))
-                .is_some_and(|backfill| backfill.reverse);
-            let start = run.interval.start.timestamp_micros();
-            (if reverse { -start } else { start }, run.id)
-        });
+        let mut executed_elsewhere = 0;
+        let mut resume = Vec::new();
+        let mut cancel = Vec::new();
+        for run in executing_runs {
+            if executing.contains_key(&run.id) {
+                continue;
+            }
+            if !in_scope(run.backfill) {
+                continue;
+            }
+            if self.owned_elsewhere(&run) {
+                executed_elsewhere += 1;
+            } else if cancel_requests.contains(&run.id) {
+                cancel.push(run);
+            } else if matches!(run.state, RunState::Running { .. }) {
+                resume.push(run);
+            }
+        }
+        // Queued runs someone asked to cancel that no process has claimed.
+        for &id in &cancel_requests {
+            if executing.contains_key(&id) || cancel.iter().any(|run| run.id == id) {
+                continue;
+            }
+            if let Some(run) = self.store.run(id).await?
+                && run.state == RunState::Queued
+                && in_scope(run.backfill)
+                && !self.owned_elsewhere(&run)
+            {
+                cancel.push(run);
+            }
+        }
+        for run in cancel {
+            // Nobody executes it: record it cancelled now (a run left running by a dead
+            // process has its leftovers killed first), whatever the caps.
+            self.observer.cancel_requested(run.id, &run.workflow);
+            self.spawn(catalog, run, Resume::Continue, true, executing, joins)
+                .await?;
+        }
         for run in resume {
             self.spawn(catalog, run, Resume::Continue, false, executing, joins)
                 .await?;
         }
-        for run in queued {
-            if let Some(backfill) = run.backfill {
-                let limit = backfills
-                    .get(&backfill)
-                    .map_or(1, |record| record.max_active_runs);
-                let backfill_active = active_per_backfill.entry(backfill).or_default();
-                if *backfill_active >= limit.max(1) {
-                    continue;
-                }
-                *backfill_active += 1;
-            } else {
-                let workflow_limit = catalog
-                    .workflows
-                    .get(&run.workflow)
-                    .map_or(1, |loaded| loaded.workflow.max_active_runs);
-                let workflow_active = active_per_workflow.entry(run.workflow.clone()).or_default();
-                if *workflow_active >= workflow_limit.max(1) {
-                    continue;
-                }
-                *workflow_active += 1;
+        let queues = match self.scope {
+            Scope::Everything => self.store.run_queues().await?,
+            Scope::Backfill(id) => vec![RunQueueKey::Backfill(id)],
+        };
+        for key in queues {
+            let active = active.get(&key).copied().unwrap_or(0);
+            let queue = read_queue(
+                &*self.store,
+                key,
+                |workflow| {
+                    catalog
+                        .workflows
+                        .get(workflow)
+                        .map(|loaded| loaded.workflow.max_active_runs)
+                },
+                active,
+                |run| executing.contains_key(&run.id) || self.owned_elsewhere(run),
+            )
+            .await?;
+            for run in queue.admit().starting {
+                // A queued run may hold failed tasks (a stopped backfill run queued again):
+                // run those again, as `retry` would.
+                self.spawn(catalog, run, Resume::Failed, false, executing, joins)
+                    .await?;
             }
-            // A queued run may hold failed tasks (a stopped backfill run queued again):
-            // run those again, as `retry` would.
-            self.spawn(catalog, run, Resume::Failed, false, executing, joins)
-                .await?;
         }
-        Ok(())
+        Ok(executed_elsewhere)
+    }
+
+    /// Claimed by another process that is still alive.
+    fn owned_elsewhere(&self, run: &RunRecord) -> bool {
+        run.owner
+            .is_some_and(|owner| owner != self.me && is_alive(owner))
     }
 
     async fn spawn(
@@ -378,19 +397,6 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                     diagnostics.render(false)
                 )
             })
-    }
-
-    async fn finish_backfill_if_done(&self, backfill: BackfillId) -> Result<(), EngineError> {
-        let runs = self.store.backfill_runs(backfill).await?;
-        if runs
-            .iter()
-            .all(|run| matches!(run.state, RunState::Succeeded { .. }))
-        {
-            self.store
-                .finish_backfill(backfill, self.clock.now())
-                .await?;
-        }
-        Ok(())
     }
 }
 

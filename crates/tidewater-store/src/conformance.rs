@@ -24,6 +24,7 @@ pub use control::{
     active_runs_are_the_queued_and_running_ones_oldest_interval_first,
     backfills_keep_their_runs_and_can_be_found_until_finished,
     one_service_at_a_time_with_its_health_report, pausing_is_recorded_per_workflow,
+    queues_give_their_heads_in_start_order, the_same_backfill_given_twice_is_one_backfill,
 };
 pub use records::{
     a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
@@ -63,6 +64,8 @@ macro_rules! run_store_conformance_tests {
             pausing_is_recorded_per_workflow,
             one_service_at_a_time_with_its_health_report,
             a_cancel_request_lasts_until_its_run_ends,
+            queues_give_their_heads_in_start_order,
+            the_same_backfill_given_twice_is_one_backfill,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

@@ -189,28 +189,41 @@ impl RunStore for SqliteStore {
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        // Only the filters given appear in the statement: `?1 IS NULL OR workflow = ?1` would
+        // keep SQLite from using the workflow index.
+        let mut conditions = Vec::new();
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(workflow) = &filter.workflow {
+            values.push(workflow.as_str().to_owned().into());
+            conditions.push(format!("workflow = ?{}", values.len()));
+        }
+        if let Some(state) = filter.state {
+            values.push(codec::encode_run_state_kind(state).to_owned().into());
+            conditions.push(format!("state = ?{}", values.len()));
+        }
+        if let Some(backfill) = filter.backfill {
+            values.push(backfill.0.into());
+            conditions.push(format!("backfill_id = ?{}", values.len()));
+        }
         // A negative LIMIT is no limit in SQLite.
-        let limit = filter.limit.map_or(-1, i64::from);
+        values.push(filter.limit.map_or(-1, i64::from).into());
+        let statement = format!(
+            "{}{} ORDER BY created_at DESC, id DESC LIMIT ?{}",
+            rows::select_runs!(""),
+            if conditions.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conditions.join(" AND "))
+            },
+            values.len()
+        );
         let rows = self
             .link
             .call(|connection| {
-                // Two statements rather than `?1 IS NULL OR workflow = ?1`, which would keep
-                // SQLite from using the workflow index.
-                let rows = match &filter.workflow {
-                    Some(workflow) => connection
-                        .prepare_cached(rows::select_runs!(
-                            "WHERE workflow = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"
-                        ))?
-                        .query_map(params![workflow.as_str(), limit], RunRow::read)?
-                        .collect::<Result<Vec<_>, _>>()?,
-                    None => connection
-                        .prepare_cached(rows::select_runs!(
-                            "ORDER BY created_at DESC, id DESC LIMIT ?1"
-                        ))?
-                        .query_map([limit], RunRow::read)?
-                        .collect::<Result<Vec<_>, _>>()?,
-                };
-                Ok(rows)
+                Ok(connection
+                    .prepare_cached(&statement)?
+                    .query_map(rusqlite::params_from_iter(&values), RunRow::read)?
+                    .collect::<Result<Vec<_>, _>>()?)
             })
             .await?;
         rows.into_iter().map(RunRow::decode).collect()

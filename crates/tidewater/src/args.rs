@@ -189,6 +189,12 @@ pub struct RunsArgs {
     /// How many runs to list.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Only runs in this state: queued, running, succeeded, failed or cancelled.
+    #[arg(long)]
+    pub state: Option<tidewater_core::RunStateKind>,
+    /// Only the runs of this backfill (its id is printed when it starts).
+    #[arg(long)]
+    pub backfill: Option<i64>,
     #[arg(long)]
     pub json: bool,
 }

@@ -13,7 +13,7 @@ use super::connection::Link;
 use crate::StoreError;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 4] = [
+const MIGRATIONS: [(&str, &str); 5] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -26,6 +26,10 @@ const MIGRATIONS: [(&str, &str); 4] = [
     (
         "0004_attempts_without_rowid",
         include_str!("../../migrations/0004_attempts_without_rowid.sql"),
+    ),
+    (
+        "0005_run_queues",
+        include_str!("../../migrations/0005_run_queues.sql"),
     ),
 ];
 

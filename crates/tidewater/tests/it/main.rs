@@ -1,5 +1,6 @@
 //! The real `tidewater` binary on real project folders.
 
+mod backfill_scale;
 mod cancel;
 mod cli;
 mod crash;
