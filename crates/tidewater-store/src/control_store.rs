@@ -15,6 +15,11 @@ pub trait ControlStore: Send + Sync {
     /// twice.
     async fn create_run_once(&self, run: NewRun) -> Result<Option<RunRecord>, StoreError>;
 
+    /// Like `create_run`, unless a run of the same workflow and interval is queued or running
+    /// (whatever its trigger): then nothing is recorded and that run is returned. Checked in
+    /// the transaction that creates, so two processes cannot both create one.
+    async fn create_run_unless_active(&self, run: NewRun) -> Result<RunCreation, StoreError>;
+
     /// Runs not yet ended (queued or running), oldest interval first, then by id.
     async fn active_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
 
@@ -150,6 +155,14 @@ pub struct BackfillRecord {
     pub reverse: bool,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+}
+
+/// What [`ControlStore::create_run_unless_active`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunCreation {
+    Created(RunRecord),
+    /// Nothing: this run of the same workflow and interval is queued or running.
+    Active(RunRecord),
 }
 
 /// How many runs are in each state.

@@ -11,7 +11,7 @@ mod run_store;
 mod sqlite_store;
 
 pub use control_store::{
-    BackfillRecord, ControlStore, NewBackfill, RunCounts, ServiceClaim, ServiceRecord,
+    BackfillRecord, ControlStore, NewBackfill, RunCounts, RunCreation, ServiceClaim, ServiceRecord,
     WorkflowHealth,
 };
 // The id is the core's (its admission rules name backfills); re-exported for the store's users.

@@ -83,6 +83,9 @@ pub struct RunArgs {
     /// Override a parameter: --param key=value (repeatable; values are JSON or text).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Start even while another run of the same workflow and interval is queued or running.
+    #[arg(long)]
+    pub allow_concurrent: bool,
     #[command(flatten)]
     pub execution: ExecutionArgs,
 }
@@ -115,6 +118,9 @@ pub struct TriggerArgs {
     /// Override a parameter: --param key=value (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Queue it even while another run of the same workflow and interval is queued or running.
+    #[arg(long)]
+    pub allow_concurrent: bool,
 }
 
 #[derive(Debug, Args)]

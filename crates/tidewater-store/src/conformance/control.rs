@@ -8,8 +8,8 @@ use tidewater_core::{
 
 use super::fixtures::{instant, new_run};
 use crate::{
-    ControlStore, NewBackfill, NewRun, RunCounts, RunRecord, RunStore, RunTrigger, ServiceClaim,
-    StoreError, WorkflowHealth,
+    ControlStore, NewBackfill, NewRun, RunCounts, RunCreation, RunRecord, RunStore, RunTrigger,
+    ServiceClaim, StoreError, WorkflowHealth,
 };
 
 fn day(day: u32) -> DataInterval {
@@ -594,4 +594,70 @@ pub async fn the_same_backfill_given_twice_is_one_backfill<S: RunStore + Control
         .await
         .expect("create_backfill");
     assert_ne!(later.id, first.id, "a finished backfill is not resumed");
+}
+
+/// A manual run is refused while a run of the same workflow and interval, of any trigger, is
+/// queued or running; the refusal names that run and records nothing.
+pub async fn a_run_is_refused_while_its_interval_has_an_active_run<
+    S: RunStore + ControlStore + ?Sized,
+>(
+    store: &S,
+) {
+    let manual = |workflow, day_of_march| NewRun {
+        trigger: RunTrigger::Manual,
+        ..scheduled(workflow, day_of_march)
+    };
+    let RunCreation::Created(first) = store
+        .create_run_unless_active(manual("daily", 3))
+        .await
+        .expect("create_run_unless_active")
+    else {
+        panic!("the first run of the interval is created");
+    };
+    assert_eq!(
+        store
+            .create_run_unless_active(manual("daily", 3))
+            .await
+            .expect("create_run_unless_active"),
+        RunCreation::Active(first.clone())
+    );
+    // Other intervals and other workflows are not affected.
+    for run in [manual("daily", 4), manual("other", 3)] {
+        assert!(matches!(
+            store.create_run_unless_active(run).await,
+            Ok(RunCreation::Created(_))
+        ));
+    }
+    // A scheduled run counts like any other, and so does a running one.
+    let scheduled_run = store
+        .create_run(scheduled("daily", 5))
+        .await
+        .expect("create_run");
+    let at = instant("2026-03-06T00:00:00Z");
+    store
+        .apply(
+            scheduled_run.id,
+            &[Change::Run(RunState::Running { started_at: at })],
+        )
+        .await
+        .expect("apply");
+    assert!(matches!(
+        store.create_run_unless_active(manual("daily", 5)).await,
+        Ok(RunCreation::Active(active)) if active.id == scheduled_run.id
+    ));
+    // Once the first has ended, the interval may run again.
+    store
+        .apply(
+            first.id,
+            &[Change::Run(RunState::Failed {
+                started_at: at,
+                finished_at: at,
+            })],
+        )
+        .await
+        .expect("apply");
+    assert!(matches!(
+        store.create_run_unless_active(manual("daily", 3)).await,
+        Ok(RunCreation::Created(_))
+    ));
 }

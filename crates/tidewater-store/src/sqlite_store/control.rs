@@ -10,8 +10,8 @@ use super::SqliteStore;
 use super::codec::{decode_process, decode_timestamp, encode_process, encode_timestamp};
 use super::rows::{RunRow, select_runs};
 use crate::{
-    BackfillId, BackfillRecord, ControlStore, NewBackfill, NewRun, RunCounts, RunRecord,
-    ServiceClaim, ServiceRecord, StoreError, WorkflowHealth,
+    BackfillId, BackfillRecord, ControlStore, NewBackfill, NewRun, RunCounts, RunCreation,
+    RunRecord, ServiceClaim, ServiceRecord, StoreError, WorkflowHealth,
 };
 
 /// `SELECT` of every column a [`BackfillRow`] needs, then the rest of the statement.
@@ -41,6 +41,10 @@ impl ControlStore for SqliteStore {
             &[],
         )
         .await
+    }
+
+    async fn create_run_unless_active(&self, run: NewRun) -> Result<RunCreation, StoreError> {
+        self.insert_run_unless_active(run).await
     }
 
     async fn executing_runs(&self) -> Result<Vec<RunRecord>, StoreError> {

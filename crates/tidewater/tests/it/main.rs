@@ -6,5 +6,6 @@ mod cli;
 mod crash;
 mod project;
 mod runs;
+mod same_interval;
 mod service;
 mod warehouse;
