@@ -51,6 +51,9 @@ pub trait ServiceObserver: Send + Sync {
     fn run_ended(&self, run: RunId, workflow: &WorkflowName, state: &Result<RunState, String>);
     /// Someone asked to cancel a run this service executes or would start.
     fn cancel_requested(&self, _run: RunId, _workflow: &WorkflowName) {}
+    /// Nothing is left to start here, and this many runs in scope are executed by another
+    /// process: the service waits for them (said once each time it starts waiting).
+    fn waiting_for_others(&self, _runs: usize) {}
     /// Something went wrong that does not stop the service.
     fn problem(&self, message: &str);
 }
@@ -97,6 +100,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         let mut published: Option<Vec<WorkflowHealth>> = None;
         let mut stopping = *stop.borrow();
         let mut stopped_runs: HashSet<RunId> = HashSet::new();
+        let mut is_waiting_for_others = false;
         loop {
             let now = self.clock.now();
             let current = catalog.borrow_and_update().clone();
@@ -124,6 +128,11 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
             if joins.is_empty() && (stopping || is_backfill_done) {
                 return Ok(());
             }
+            let is_waiting = joins.is_empty() && executed_elsewhere > 0;
+            if is_waiting && !is_waiting_for_others {
+                self.observer.waiting_for_others(executed_elsewhere);
+            }
+            is_waiting_for_others = is_waiting;
             let due_timer = async {
                 match next_due {
                     Some(at) => self.clock.sleep_until(at).await,

@@ -311,7 +311,7 @@ async fn execute(
     parallelism: Option<u32>,
 ) -> anyhow::Result<Outcome> {
     let progress = Arc::new(BackfillProgress::new(
-        context.store.backfill_runs(backfill.id).await?,
+        context.store.backfill_counts(backfill.id).await?,
     ));
     let executor = Arc::new(context.executor(parallelism, progress.clone())?);
     let me = crate::service_client::my_identity()?;
@@ -480,12 +480,9 @@ struct BackfillProgress {
 }
 
 impl BackfillProgress {
-    fn new(runs: Vec<RunRecord>) -> BackfillProgress {
-        let total = runs.len() as u32;
-        let already = runs
-            .iter()
-            .filter(|run| matches!(run.state, RunState::Succeeded { .. }))
-            .count() as u32;
+    fn new(counts: RunCounts) -> BackfillProgress {
+        let total = u32::try_from(counts.total()).unwrap_or(u32::MAX);
+        let already = u32::try_from(counts.succeeded).unwrap_or(u32::MAX);
         let bar = output::is_interactive().then(|| {
             let bar = ProgressBar::new(u64::from(total));
             bar.set_style(
@@ -541,6 +538,20 @@ impl ServiceObserver for BackfillProgress {
                 }
             }
             None => eprintln!("{workflow} run {run} {text} ({ended}/{})", self.total),
+        }
+    }
+
+    fn waiting_for_others(&self, runs: usize) {
+        let line = if runs == 1 {
+            "1 run of this backfill is executed by another process (the same backfill given twice); waiting for it".to_owned()
+        } else {
+            format!(
+                "{runs} runs of this backfill are executed by another process (the same backfill given twice); waiting for them"
+            )
+        };
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
         }
     }
 

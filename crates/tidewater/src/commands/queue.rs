@@ -1,5 +1,6 @@
-//! `tidewater queue`: what waits and why, read from the store: the queue's admission rules
-//! are replayed over the running tasks of every active run.
+//! `tidewater queue`: what waits and why, read from the store. Queued runs are grouped per
+//! queue (a workflow's, a backfill's) by the service's own admission rule; the task queue's
+//! admission rules are replayed over the tasks of every running run.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -118,7 +119,10 @@ pub async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Outcome> {
                     .queued_runs(
                         &key,
                         run_queue.order,
-                        run_queue.limit.max_active_runs + IDS_SHOWN as u32,
+                        run_queue
+                            .limit
+                            .max_active_runs
+                            .saturating_add(IDS_SHOWN as u32),
                     )
                     .await?
                     .iter()
