@@ -6,7 +6,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use crate::project::{TestProject, text};
 use crate::service::{eventually, runs};
 
-/// Each run blocks until the file `release-DS` exists.
+/// Each run blocks until the file `release-DS` exists, then says so in `ended.txt`.
 const HOLDING: &str = r#"
 schedule: "@daily"
 timezone: UTC
@@ -15,6 +15,7 @@ tasks:
     sh: |
       echo "{{ ds }}" >> started.txt
       while [ ! -f "release-{{ ds }}" ]; do sleep 0.05; done
+      echo "{{ ds }}" >> ended.txt
 "#;
 
 fn spawn_run(project: &TestProject, date: &str, log: &str) -> Child {
@@ -129,8 +130,13 @@ fn a_run_left_by_a_killed_process_is_pointed_to_retry() {
     child.kill().expect("SIGKILL");
     child.wait().expect("exits");
     let again = project.run(&["run", "daily", "--date", "2026-02-01"]);
-    // Its task may still be looping: let it end.
+    // Its task outlived the killed process: let it end before the folder goes.
     std::fs::write(project.path("release-2026-02-01"), "").expect("release");
+    eventually("the leftover task to end", || {
+        std::fs::read_to_string(project.path("ended.txt"))
+            .ok()
+            .filter(|ended| ended.contains("2026-02-01"))
+    });
     assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
     assert!(
         text(&again.stderr).contains("died; resume it with `tidewater retry 1`"),
