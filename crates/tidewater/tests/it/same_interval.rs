@@ -129,14 +129,15 @@ fn a_run_left_by_a_killed_process_is_pointed_to_retry() {
     });
     child.kill().expect("SIGKILL");
     child.wait().expect("exits");
-    let again = project.run(&["run", "daily", "--date", "2026-02-01"]);
-    // Its task outlived the killed process: let it end before the folder goes.
+    // Its task outlived the killed process: let it end (nobody records that; the run stays
+    // `running` in the store), so that nothing is left behind and a second run would not wait.
     std::fs::write(project.path("release-2026-02-01"), "").expect("release");
     eventually("the leftover task to end", || {
         std::fs::read_to_string(project.path("ended.txt"))
             .ok()
             .filter(|ended| ended.contains("2026-02-01"))
     });
+    let again = project.run(&["run", "daily", "--date", "2026-02-01"]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
     assert!(
         text(&again.stderr).contains("died; resume it with `tidewater retry 1`"),
