@@ -25,15 +25,69 @@ pub enum RunState {
     },
 }
 
-impl RunState {
-    pub fn name(&self) -> &'static str {
+/// A run state without its data: what a filter (`tidewater runs --state failed`) names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunStateKind {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStateKind {
+    pub const ALL: [RunStateKind; 5] = [
+        RunStateKind::Queued,
+        RunStateKind::Running,
+        RunStateKind::Succeeded,
+        RunStateKind::Failed,
+        RunStateKind::Cancelled,
+    ];
+
+    pub fn name(self) -> &'static str {
         match self {
-            RunState::Queued => "queued",
-            RunState::Running { .. } => "running",
-            RunState::Succeeded { .. } => "succeeded",
-            RunState::Failed { .. } => "failed",
-            RunState::Cancelled { .. } => "cancelled",
+            RunStateKind::Queued => "queued",
+            RunStateKind::Running => "running",
+            RunStateKind::Succeeded => "succeeded",
+            RunStateKind::Failed => "failed",
+            RunStateKind::Cancelled => "cancelled",
         }
+    }
+}
+
+impl std::fmt::Display for RunStateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RunStateKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<RunStateKind, String> {
+        RunStateKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = RunStateKind::ALL.iter().map(|kind| kind.name()).collect();
+                format!("`{text}` is not a run state (one of: {})", names.join(", "))
+            })
+    }
+}
+
+impl RunState {
+    pub fn kind(&self) -> RunStateKind {
+        match self {
+            RunState::Queued => RunStateKind::Queued,
+            RunState::Running { .. } => RunStateKind::Running,
+            RunState::Succeeded { .. } => RunStateKind::Succeeded,
+            RunState::Failed { .. } => RunStateKind::Failed,
+            RunState::Cancelled { .. } => RunStateKind::Cancelled,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 
     pub fn is_terminal(&self) -> bool {

@@ -18,6 +18,7 @@ mod executor;
 mod process;
 mod run_folder;
 mod run_observer;
+mod run_queues;
 pub mod runners;
 mod service;
 mod subreaper;
@@ -34,6 +35,7 @@ pub use process::{
     ATTEMPT_MARKER, is_alive, is_orphaned, kill_marked, process_identity, signal_group,
 };
 pub use run_observer::{RunObserver, SilentObserver};
+pub use run_queues::{count_active, read_queue};
 pub use runners::{PartitionProbe, RunProbe, Runners, StoreRunProbe};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
 pub use subreaper::adopt_orphans;

@@ -13,18 +13,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    Change, ProcessIdentity, RunId, RunState, SchedulePlan, Timestamp, Workflow, WorkflowName,
+    Change, ProcessIdentity, RunId, RunQueueKey, RunState, SchedulePlan, Timestamp, Workflow,
+    WorkflowName,
 };
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{
-    BackfillId, BackfillRecord, ControlStore, NewRun, RunRecord, RunStore, RunTrigger,
-    WorkflowHealth,
+    BackfillId, ControlStore, NewRun, RunRecord, RunStore, RunTrigger, WorkflowHealth,
 };
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::error_backoff::ErrorBackoff;
-use crate::{CancelHandle, Clock, EngineError, Executor, Resume, is_alive};
+use crate::{
+    CancelHandle, Clock, EngineError, Executor, Resume, count_active, is_alive, read_queue,
+};
 
 /// The project's workflows as the service sees them now: the last good version of each,
 /// and a report per file (a broken file keeps its last good version running).
@@ -51,6 +53,9 @@ pub trait ServiceObserver: Send + Sync {
     fn run_ended(&self, run: RunId, workflow: &WorkflowName, state: &Result<RunState, String>);
     /// Someone asked to cancel a run this service executes or would start.
     fn cancel_requested(&self, _run: RunId, _workflow: &WorkflowName) {}
+    /// Nothing is left to start here, and this many runs in scope are executed by another
+    /// process: the service waits for them (said once each time it starts waiting).
+    fn waiting_for_others(&self, _runs: usize) {}
     /// Something went wrong that does not stop the service.
     fn problem(&self, message: &str);
 }
@@ -99,10 +104,12 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         let mut stopped_runs: HashSet<RunId> = HashSet::new();
         // Holds back scheduling, starting and resuming after an error such as a full disk.
         let mut backoff = ErrorBackoff::default();
+        let mut is_waiting_for_others = false;
         loop {
             let now = self.clock.now();
             let current = catalog.borrow_and_update().clone();
             let mut next_due = None;
+            let mut executed_elsewhere = 0;
             if backoff.waiting_until(now).is_none() {
                 let turn = async {
                     if !stopping && self.scope == Scope::Everything {
@@ -115,7 +122,8 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                         }
                     }
                     if !stopping {
-                        self.start_runs(&current, &mut executing, &mut joins)
+                        executed_elsewhere = self
+                            .start_runs(&current, &mut executing, &mut joins)
                             .await?;
                     }
                     Ok::<(), EngineError>(())
@@ -136,12 +144,20 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                 }
             }
             let held_until = backoff.waiting_until(now);
-            // Stopped, or a backfill with nothing left to run here: done.
-            if joins.is_empty()
-                && (stopping || (matches!(self.scope, Scope::Backfill(_)) && held_until.is_none()))
-            {
+            // Stopped, or a backfill with nothing left to run here: done. A backfill whose
+            // runs another process executes (the same backfill given twice) waits for them,
+            // so that its summary reports how they ended; one held back by an error waits too.
+            let is_backfill_done = matches!(self.scope, Scope::Backfill(_))
+                && executed_elsewhere == 0
+                && held_until.is_none();
+            if joins.is_empty() && (stopping || is_backfill_done) {
                 return Ok(());
             }
+            let is_waiting = joins.is_empty() && executed_elsewhere > 0;
+            if is_waiting && !is_waiting_for_others {
+                self.observer.waiting_for_others(executed_elsewhere);
+            }
+            is_waiting_for_others = is_waiting;
             let held_timer = async {
                 match held_until {
                     Some(at) => self.clock.sleep_until(at).await,
@@ -169,6 +185,12 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                         }
                     };
                     let Some(ended) = executing.remove(&run) else { continue };
+                    if let Err(EngineError::RunBusy { .. }) = result {
+                        // Another process claimed the run between our look at the queue and
+                        // our claim: it executes the run, and the next turn counts it as
+                        // executed elsewhere. Nothing ended.
+                        continue;
+                    }
                     // The executor could not go on (its store writes fail, say) and stopped
                     // the run's attempts. Resumed at once, it would fail again at once: it is
                     // resumed after a wait, and the runs that fail meanwhile, on the same
@@ -196,7 +218,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                     let result = result.map_err(|error| error.to_string());
                     self.observer.run_ended(run, &ended.workflow, &result);
                     if let Some(backfill) = ended.backfill {
-                        self.finish_backfill_if_done(backfill).await?;
+                        self.store.finish_backfill_if_done(backfill, self.clock.now()).await?;
                     }
                 }
                 () = wake.notified() => {}
@@ -253,113 +275,118 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
         Ok(next)
     }
 
-    /// Starts the queued runs that the limits let start, and resumes runs whose executing
-    /// process died.
+    /// Starts the queued runs that the caps let start, and resumes runs whose executing
+    /// process died. Returns how many runs in this service's scope another live process
+    /// executes (a second `tidewater backfill` of the same range shares its runs).
+    ///
+    /// Reads the runs that count against a cap and the first `max_active_runs` queued runs
+    /// of each queue, never every queued run: a turn costs the same for a backfill of ten
+    /// intervals and one of ten thousand.
     async fn start_runs(
         &self,
         catalog: &Catalog,
         executing: &mut HashMap<RunId, Executing>,
         joins: &mut JoinSet<(RunId, Result<RunState, EngineError>)>,
-    ) -> Result<(), EngineError> {
-        let active = self.store.active_runs().await?;
+    ) -> Result<usize, EngineError> {
         let cancel_requests: HashSet<RunId> =
             self.store.cancel_requests().await?.into_iter().collect();
-        let backfills: HashMap<BackfillId, BackfillRecord> = self
-            .store
-            .unfinished_backfills()
-            .await?
-            .into_iter()
-            .map(|backfill| (backfill.id, backfill))
-            .collect();
-        let mut active_per_workflow: HashMap<WorkflowName, u32> = HashMap::new();
-        let mut active_per_backfill: HashMap<BackfillId, u32> = HashMap::new();
-        let mut queued = Vec::new();
-        let mut resume = Vec::new();
-        for run in active {
-            let in_scope = match self.scope {
-                Scope::Everything => true,
-                Scope::Backfill(backfill) => run.backfill == Some(backfill),
-            };
-            let owned_elsewhere = run
-                .owner
-                .is_some_and(|owner| owner != self.me && is_alive(owner));
-            let counts = executing.contains_key(&run.id)
-                || owned_elsewhere
-                || matches!(run.state, RunState::Running { .. });
-            if counts {
-                // A backfill's runs count against its own cap, not the workflow's
-                // `max_active_runs`, so that a long backfill does not hold back the
-                // scheduled runs.
-                match run.backfill {
-                    Some(backfill) => *active_per_backfill.entry(backfill).or_default() += 1,
-                    None => *active_per_workflow.entry(run.workflow.clone()).or_default() += 1,
-                }
-            }
-            if let Some(ours) = executing.get_mut(&run.id)
-                && cancel_requests.contains(&run.id)
-                && !ours.is_cancel_requested
-            {
+        let in_scope = |backfill: Option<BackfillId>| match self.scope {
+            Scope::Everything => true,
+            Scope::Backfill(id) => backfill == Some(id),
+        };
+        let executing_runs = self.store.executing_runs().await?;
+        // Runs of other processes count as `count_active` says (as `tidewater queue` counts
+        // them); this service's own count from the moment it spawns them.
+        let mut active = count_active(
+            executing_runs
+                .iter()
+                .filter(|run| !executing.contains_key(&run.id)),
+        );
+        for (&id, ours) in executing.iter_mut() {
+            *active
+                .entry(RunQueueKey::of(&ours.workflow, ours.backfill))
+                .or_default() += 1;
+            if cancel_requests.contains(&id) && !ours.is_cancel_requested {
                 ours.is_cancel_requested = true;
                 ours.cancel.cancel();
-                self.observer.cancel_requested(run.id, &run.workflow);
-            }
-            if executing.contains_key(&run.id) || owned_elsewhere || !in_scope {
-                continue;
-            }
-            if cancel_requests.contains(&run.id) {
-                // Nobody executes it: record it cancelled now (a run left running by a
-                // dead process has its leftovers killed first), whatever the limits.
-                self.observer.cancel_requested(run.id, &run.workflow);
-                let resume = Resume::Continue;
-                self.spawn(catalog, run, resume, true, executing, joins)
-                    .await?;
-                continue;
-            }
-            match run.state {
-                RunState::Running { .. } => resume.push(run),
-                _ => queued.push(run),
+                self.observer.cancel_requested(id, &ours.workflow);
             }
         }
-        // Oldest interval first; a reverse backfill's runs newest first.
-        queued.sort_by_key(|run| {
-            let reverse = run
-                .backfill
-                .and_then(|backfill| backfills.get(&backfill))
-                .is_some_and(|backfill| backfill.reverse);
-            let start = run.interval.start.timestamp_micros();
-            (if reverse { -start } else { start }, run.id)
-        });
+        let mut executed_elsewhere = 0;
+        let mut resume = Vec::new();
+        let mut cancel = Vec::new();
+        for run in executing_runs {
+            if executing.contains_key(&run.id) {
+                continue;
+            }
+            if !in_scope(run.backfill) {
+                continue;
+            }
+            if self.owned_elsewhere(&run) {
+                executed_elsewhere += 1;
+            } else if cancel_requests.contains(&run.id) {
+                cancel.push(run);
+            } else if matches!(run.state, RunState::Running { .. }) {
+                resume.push(run);
+            }
+        }
+        // Queued runs someone asked to cancel that no process has claimed.
+        for &id in &cancel_requests {
+            if executing.contains_key(&id) || cancel.iter().any(|run| run.id == id) {
+                continue;
+            }
+            if let Some(run) = self.store.run(id).await?
+                && run.state == RunState::Queued
+                && in_scope(run.backfill)
+                && !self.owned_elsewhere(&run)
+            {
+                cancel.push(run);
+            }
+        }
+        for run in cancel {
+            // Nobody executes it: record it cancelled now (a run left running by a dead
+            // process has its leftovers killed first), whatever the caps.
+            self.observer.cancel_requested(run.id, &run.workflow);
+            self.spawn(catalog, run, Resume::Continue, true, executing, joins)
+                .await?;
+        }
         for run in resume {
             self.spawn(catalog, run, Resume::Continue, false, executing, joins)
                 .await?;
         }
-        for run in queued {
-            if let Some(backfill) = run.backfill {
-                let limit = backfills
-                    .get(&backfill)
-                    .map_or(1, |record| record.max_active_runs);
-                let backfill_active = active_per_backfill.entry(backfill).or_default();
-                if *backfill_active >= limit.max(1) {
-                    continue;
-                }
-                *backfill_active += 1;
-            } else {
-                let workflow_limit = catalog
-                    .workflows
-                    .get(&run.workflow)
-                    .map_or(1, |loaded| loaded.workflow.max_active_runs);
-                let workflow_active = active_per_workflow.entry(run.workflow.clone()).or_default();
-                if *workflow_active >= workflow_limit.max(1) {
-                    continue;
-                }
-                *workflow_active += 1;
+        let queues = match self.scope {
+            Scope::Everything => self.store.run_queues().await?,
+            Scope::Backfill(id) => vec![RunQueueKey::Backfill(id)],
+        };
+        for key in queues {
+            let active = active.get(&key).copied().unwrap_or(0);
+            let queue = read_queue(
+                &*self.store,
+                key,
+                |workflow| {
+                    catalog
+                        .workflows
+                        .get(workflow)
+                        .map(|loaded| loaded.workflow.max_active_runs)
+                },
+                active,
+                |run| executing.contains_key(&run.id) || self.owned_elsewhere(run),
+            )
+            .await?;
+            for run in queue.admit().starting {
+                // A queued run may hold failed tasks (a stopped backfill run queued again):
+                // run those again, as `retry` would.
+                self.spawn(catalog, run, Resume::Failed, false, executing, joins)
+                    .await?;
             }
-            // A queued run may hold failed tasks (a stopped backfill run queued again):
-            // run those again, as `retry` would.
-            self.spawn(catalog, run, Resume::Failed, false, executing, joins)
-                .await?;
         }
-        Ok(())
+        Ok(executed_elsewhere)
+    }
+
+    /// Claimed by another process that is still alive.
+    fn owned_elsewhere(&self, run: &RunRecord) -> bool {
+        run.owner
+            .is_some_and(|owner| owner != self.me && is_alive(owner))
     }
 
     async fn spawn(
@@ -428,19 +455,6 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                     diagnostics.render(false)
                 )
             })
-    }
-
-    async fn finish_backfill_if_done(&self, backfill: BackfillId) -> Result<(), EngineError> {
-        let runs = self.store.backfill_runs(backfill).await?;
-        if runs
-            .iter()
-            .all(|run| matches!(run.state, RunState::Succeeded { .. }))
-        {
-            self.store
-                .finish_backfill(backfill, self.clock.now())
-                .await?;
-        }
-        Ok(())
     }
 }
 

@@ -20,10 +20,13 @@ pub use changes::{
     json_params_and_outputs_round_trip_exactly, timestamps_round_trip_to_the_microsecond,
 };
 pub use control::{
-    a_cancel_request_lasts_until_its_run_ends, a_scheduled_interval_gets_exactly_one_run,
+    a_cancel_request_lasts_until_its_run_ends,
+    a_run_is_refused_while_its_interval_has_an_active_run,
+    a_scheduled_interval_gets_exactly_one_run,
     active_runs_are_the_queued_and_running_ones_oldest_interval_first,
     backfills_keep_their_runs_and_can_be_found_until_finished,
     one_service_at_a_time_with_its_health_report, pausing_is_recorded_per_workflow,
+    queues_give_their_heads_in_start_order, the_same_backfill_given_twice_is_one_backfill,
 };
 pub use records::{
     a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
@@ -63,6 +66,9 @@ macro_rules! run_store_conformance_tests {
             pausing_is_recorded_per_workflow,
             one_service_at_a_time_with_its_health_report,
             a_cancel_request_lasts_until_its_run_ends,
+            queues_give_their_heads_in_start_order,
+            the_same_backfill_given_twice_is_one_backfill,
+            a_run_is_refused_while_its_interval_has_an_active_run,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

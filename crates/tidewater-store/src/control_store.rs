@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use tidewater_core::{ProcessIdentity, RunId, Timestamp, WorkflowName};
+use tidewater_core::{BackfillOrder, ProcessIdentity, RunId, RunQueueKey, Timestamp, WorkflowName};
 
 use crate::{BackfillId, NewRun, RunRecord, StoreError};
 
@@ -15,8 +15,34 @@ pub trait ControlStore: Send + Sync {
     /// twice.
     async fn create_run_once(&self, run: NewRun) -> Result<Option<RunRecord>, StoreError>;
 
+    /// Like `create_run`, unless a run of the same workflow and interval is queued or running
+    /// (whatever its trigger): then nothing is recorded and that run is returned. Checked in
+    /// the transaction that creates, so two processes cannot both create one.
+    async fn create_run_unless_active(&self, run: NewRun) -> Result<RunCreation, StoreError>;
+
     /// Runs not yet ended (queued or running), oldest interval first, then by id.
     async fn active_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Runs that count against their queue's cap: running, or queued and claimed by a
+    /// process (which may have died since), by id. At most the caps' sum unless processes
+    /// died: what a scheduler reads on every turn instead of every queued run.
+    async fn executing_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// The queues (see [`tidewater_core::RunQueue`]) that hold queued runs, workflows first.
+    /// Costs a few index lookups per queue, however many runs wait.
+    async fn run_queues(&self) -> Result<Vec<RunQueueKey>, StoreError>;
+
+    /// The first `limit` queued runs of a queue, in the order of
+    /// [`tidewater_core::start_order`]. Costs the same however many runs wait.
+    async fn queued_runs(
+        &self,
+        queue: &RunQueueKey,
+        order: BackfillOrder,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// How many runs wait in each queue that holds any, in the order of `run_queues`.
+    async fn queued_counts(&self) -> Result<Vec<(RunQueueKey, u64)>, StoreError>;
 
     /// Runs of a workflow whose interval starts in `[from, to)`, by interval start then id.
     async fn runs_in_range(
@@ -42,6 +68,9 @@ pub trait ControlStore: Send + Sync {
 
     async fn paused_workflows(&self) -> Result<Vec<WorkflowName>, StoreError>;
 
+    /// Creates a backfill, unless one of the same workflow and range has not finished
+    /// (checked atomically with the creation): then returns that one, whose runs the caller
+    /// shares.
     async fn create_backfill(&self, backfill: NewBackfill) -> Result<BackfillRecord, StoreError>;
 
     async fn backfill(&self, id: BackfillId) -> Result<Option<BackfillRecord>, StoreError>;
@@ -61,6 +90,17 @@ pub trait ControlStore: Send + Sync {
     async fn backfill_runs(&self, id: BackfillId) -> Result<Vec<RunRecord>, StoreError>;
 
     async fn finish_backfill(&self, id: BackfillId, at: Timestamp) -> Result<(), StoreError>;
+
+    /// How many runs of a backfill are in each state.
+    async fn backfill_counts(&self, id: BackfillId) -> Result<RunCounts, StoreError>;
+
+    /// Records the backfill finished if every run of it succeeded (in the same transaction
+    /// as the check); true if it is finished. Costs the same however many runs it has.
+    async fn finish_backfill_if_done(
+        &self,
+        id: BackfillId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// Compare-and-set of the service's record: this process becomes the service only if the
     /// recorded service equals `expected` (`None`: no service recorded).
@@ -115,6 +155,46 @@ pub struct BackfillRecord {
     pub reverse: bool,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+}
+
+/// What [`ControlStore::create_run_unless_active`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunCreation {
+    Created(RunRecord),
+    /// Nothing: this run of the same workflow and interval is queued or running.
+    Active(RunRecord),
+}
+
+/// How many runs are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl RunCounts {
+    pub fn total(&self) -> u64 {
+        self.queued + self.running + self.succeeded + self.failed + self.cancelled
+    }
+
+    /// Queued or running.
+    pub fn active(&self) -> u64 {
+        self.queued + self.running
+    }
+}
+
+impl BackfillRecord {
+    /// The order in which its runs start.
+    pub fn order(&self) -> BackfillOrder {
+        if self.reverse {
+            BackfillOrder::NewestFirst
+        } else {
+            BackfillOrder::OldestFirst
+        }
+    }
 }
 
 /// The process running `tidewater server` on this store.

@@ -11,12 +11,14 @@ mod run_store;
 mod sqlite_store;
 
 pub use control_store::{
-    BackfillRecord, ControlStore, NewBackfill, ServiceClaim, ServiceRecord, WorkflowHealth,
+    BackfillRecord, ControlStore, NewBackfill, RunCounts, RunCreation, ServiceClaim, ServiceRecord,
+    WorkflowHealth,
 };
+// The id is the core's (its admission rules name backfills); re-exported for the store's users.
 pub use run_store::{
-    AttemptRecord, BackfillId, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
-    StoreError,
+    AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger, StoreError,
 };
 pub use sqlite_store::{
     BackupTarget, FilesChange, SqliteStore, StoreContents, StoreProblem, StoreReport,
 };
+pub use tidewater_core::BackfillId;

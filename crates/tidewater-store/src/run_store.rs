@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use tidewater_core::{
-    Attempt, AttemptOutcome, Change, DataInterval, ProcessIdentity, RunId, RunState, TaskInstance,
-    TaskName, Timestamp, WorkflowName,
+    Attempt, AttemptOutcome, BackfillId, Change, DataInterval, ProcessIdentity, RunId, RunState,
+    RunStateKind, TaskInstance, TaskName, Timestamp, WorkflowName,
 };
 
 /// What the engine needs from a store. Every method is atomic; `apply` writes all of its
@@ -115,19 +115,11 @@ pub struct RunRecord {
     pub backfill: Option<BackfillId>,
 }
 
-/// A backfill's id in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BackfillId(pub i64);
-
-impl std::fmt::Display for BackfillId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunFilter {
     pub workflow: Option<WorkflowName>,
+    pub state: Option<RunStateKind>,
+    pub backfill: Option<BackfillId>,
     pub limit: Option<u32>,
 }
 

@@ -19,10 +19,12 @@ pub use store_report::{StoreContents, StoreProblem, StoreReport};
 use std::path::Path;
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use tidewater_core::{Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName};
 
-use crate::{AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, StoreError};
+use crate::{
+    AttemptRecord, NewRun, OwnerClaim, RunCreation, RunFilter, RunRecord, RunStore, StoreError,
+};
 use batch::Batch;
 use codec::{
     decode_process, encode_process, encode_run_state, encode_task_state, encode_timestamp,
@@ -130,72 +132,135 @@ impl SqliteStore {
 impl SqliteStore {
     /// `create_run`: refuses a second run of an interval that must have only one.
     async fn insert_run(&self, run: NewRun) -> Result<RunRecord, StoreError> {
-        let state = RunState::Queued;
-        let state_columns = encode_run_state(&state);
-        let params = serde_json::Value::Object(run.params.clone()).to_string();
-        // A JSON array of the names, which one statement inserts with `json_each`.
-        let tasks = serde_json::to_string(&run.tasks).expect("task names serialize to JSON");
-        let pending = encode_task_state(&TaskInstance::new().state);
+        let row = NewRunRow::encode(&run);
+        let inserted = self
+            .link
+            .write(|transaction| row.insert(transaction, &run))
+            .await;
+        let id = interval_taken(inserted, &run)?;
+        Ok(row.record(run, id))
+    }
+
+    /// `create_run_unless_active`: the active run of the same workflow and interval is looked
+    /// up in the write transaction that inserts, so that two processes creating the same run
+    /// at once cannot both find none.
+    async fn insert_run_unless_active(&self, run: NewRun) -> Result<RunCreation, StoreError> {
+        let row = NewRunRow::encode(&run);
         let inserted = self
             .link
             .write(|transaction| {
-                let id: i64 = transaction
-                    .prepare_cached(
-                        "INSERT INTO runs (workflow, interval_start, interval_end, triggered_by,
-                             params, state, started_at, finished_at, workflow_hash,
-                             workflow_source, created_at, backfill_id)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                         RETURNING id",
-                    )?
+                let active = transaction
+                    .prepare_cached(rows::select_runs!(
+                        "WHERE workflow = ?1 AND interval_start = ?2 AND interval_end = ?3
+                           AND state IN ('queued', 'running')
+                         ORDER BY id LIMIT 1"
+                    ))?
                     .query_row(
                         params![
                             run.workflow.as_str(),
                             encode_timestamp(run.interval.start),
                             encode_timestamp(run.interval.end),
-                            encode_trigger(run.trigger),
-                            params,
-                            state_columns.state,
-                            state_columns.started_at,
-                            state_columns.finished_at,
-                            run.workflow_hash.as_str(),
-                            run.workflow_source.as_str(),
-                            encode_timestamp(run.created_at),
-                            run.backfill.map(|backfill| backfill.0),
                         ],
-                        |row| row.get(0),
-                    )?;
-                // `key` is the index in the JSON array: the task's position.
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO task_instances (run_id, task, position, state,
-                             last_attempt, attempt_base)
-                         SELECT ?1, value, key, ?2, 0, 0 FROM json_each(?3)",
-                    )?
-                    .execute(params![id, pending.state, tasks])?;
-                Ok(id)
+                        RunRow::read,
+                    )
+                    .optional()?;
+                match active {
+                    Some(active) => Ok(Err(active)),
+                    None => row.insert(transaction, &run).map(Ok),
+                }
             })
             .await;
-        let id = match inserted {
-            Err(StoreError::Query(error)) if connection::is_unique_violation(&error) => {
-                return Err(StoreError::IntervalTaken {
-                    workflow: run.workflow,
-                    trigger: run.trigger.as_str(),
-                });
-            }
-            other => other?,
-        };
-        Ok(RunRecord {
+        match interval_taken(inserted, &run)? {
+            Ok(id) => Ok(RunCreation::Created(row.record(run, id))),
+            Err(active) => Ok(RunCreation::Active(active.decode()?)),
+        }
+    }
+}
+
+/// A new run's columns, encoded once (a write transaction may run more than once).
+struct NewRunRow {
+    state: RunState,
+    params: String,
+    /// A JSON array of the task names, which one statement inserts with `json_each`.
+    tasks: String,
+    pending: &'static str,
+}
+
+impl NewRunRow {
+    fn encode(run: &NewRun) -> NewRunRow {
+        NewRunRow {
+            state: RunState::Queued,
+            params: serde_json::Value::Object(run.params.clone()).to_string(),
+            tasks: serde_json::to_string(&run.tasks).expect("task names serialize to JSON"),
+            pending: encode_task_state(&TaskInstance::new().state).state,
+        }
+    }
+
+    /// Inserts the run and its task instances; the new run's id.
+    fn insert(&self, transaction: &Transaction<'_>, run: &NewRun) -> Result<i64, StoreError> {
+        let state_columns = encode_run_state(&self.state);
+        let id: i64 = transaction
+            .prepare_cached(
+                "INSERT INTO runs (workflow, interval_start, interval_end, triggered_by,
+                     params, state, started_at, finished_at, workflow_hash,
+                     workflow_source, created_at, backfill_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 RETURNING id",
+            )?
+            .query_row(
+                params![
+                    run.workflow.as_str(),
+                    encode_timestamp(run.interval.start),
+                    encode_timestamp(run.interval.end),
+                    encode_trigger(run.trigger),
+                    self.params,
+                    state_columns.state,
+                    state_columns.started_at,
+                    state_columns.finished_at,
+                    run.workflow_hash.as_str(),
+                    run.workflow_source.as_str(),
+                    encode_timestamp(run.created_at),
+                    run.backfill.map(|backfill| backfill.0),
+                ],
+                |row| row.get(0),
+            )?;
+        // `key` is the index in the JSON array: the task's position.
+        transaction
+            .prepare_cached(
+                "INSERT INTO task_instances (run_id, task, position, state,
+                     last_attempt, attempt_base)
+                 SELECT ?1, value, key, ?2, 0, 0 FROM json_each(?3)",
+            )?
+            .execute(params![id, self.pending, self.tasks])?;
+        Ok(id)
+    }
+
+    fn record(&self, run: NewRun, id: i64) -> RunRecord {
+        RunRecord {
             id: RunId(id),
             workflow: run.workflow,
             interval: run.interval,
             trigger: run.trigger,
             params: run.params,
-            state,
+            state: self.state.clone(),
             workflow_hash: run.workflow_hash,
             created_at: run.created_at,
             owner: None,
             backfill: run.backfill,
-        })
+        }
+    }
+}
+
+/// A unique index refused the run: the interval already has the run it may have only one of.
+fn interval_taken<T>(inserted: Result<T, StoreError>, run: &NewRun) -> Result<T, StoreError> {
+    match inserted {
+        Err(StoreError::Query(error)) if connection::is_unique_violation(&error) => {
+            Err(StoreError::IntervalTaken {
+                workflow: run.workflow.clone(),
+                trigger: run.trigger.as_str(),
+            })
+        }
+        other => other,
     }
 }
 
@@ -259,28 +324,41 @@ impl RunStore for SqliteStore {
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        // Only the filters given appear in the statement: `?1 IS NULL OR workflow = ?1` would
+        // keep SQLite from using the workflow index.
+        let mut conditions = Vec::new();
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(workflow) = &filter.workflow {
+            values.push(workflow.as_str().to_owned().into());
+            conditions.push(format!("workflow = ?{}", values.len()));
+        }
+        if let Some(state) = filter.state {
+            values.push(codec::encode_run_state_kind(state).to_owned().into());
+            conditions.push(format!("state = ?{}", values.len()));
+        }
+        if let Some(backfill) = filter.backfill {
+            values.push(backfill.0.into());
+            conditions.push(format!("backfill_id = ?{}", values.len()));
+        }
         // A negative LIMIT is no limit in SQLite.
-        let limit = filter.limit.map_or(-1, i64::from);
+        values.push(filter.limit.map_or(-1, i64::from).into());
+        let statement = format!(
+            "{}{} ORDER BY created_at DESC, id DESC LIMIT ?{}",
+            rows::select_runs!(""),
+            if conditions.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conditions.join(" AND "))
+            },
+            values.len()
+        );
         let rows = self
             .link
             .call(|connection| {
-                // Two statements rather than `?1 IS NULL OR workflow = ?1`, which would keep
-                // SQLite from using the workflow index.
-                let rows = match &filter.workflow {
-                    Some(workflow) => connection
-                        .prepare_cached(rows::select_runs!(
-                            "WHERE workflow = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"
-                        ))?
-                        .query_map(params![workflow.as_str(), limit], RunRow::read)?
-                        .collect::<Result<Vec<_>, _>>()?,
-                    None => connection
-                        .prepare_cached(rows::select_runs!(
-                            "ORDER BY created_at DESC, id DESC LIMIT ?1"
-                        ))?
-                        .query_map([limit], RunRow::read)?
-                        .collect::<Result<Vec<_>, _>>()?,
-                };
-                Ok(rows)
+                Ok(connection
+                    .prepare_cached(&statement)?
+                    .query_map(rusqlite::params_from_iter(&values), RunRow::read)?
+                    .collect::<Result<Vec<_>, _>>()?)
             })
             .await?;
         rows.into_iter().map(RunRow::decode).collect()

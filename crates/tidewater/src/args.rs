@@ -104,6 +104,9 @@ pub struct RunArgs {
     /// Override a parameter: --param key=value (repeatable; values are JSON or text).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Start even while another run of the same workflow and interval is queued or running.
+    #[arg(long)]
+    pub allow_concurrent: bool,
     #[command(flatten)]
     pub execution: ExecutionArgs,
 }
@@ -165,6 +168,9 @@ pub struct TriggerArgs {
     /// Override a parameter: --param key=value (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Queue it even while another run of the same workflow and interval is queued or running.
+    #[arg(long)]
+    pub allow_concurrent: bool,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +251,12 @@ pub struct RunsArgs {
     /// How many runs to list, at least 1.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
+    /// Only runs in this state: queued, running, succeeded, failed or cancelled.
+    #[arg(long)]
+    pub state: Option<tidewater_core::RunStateKind>,
+    /// Only the runs of this backfill (its id is printed when it starts).
+    #[arg(long)]
+    pub backfill: Option<i64>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

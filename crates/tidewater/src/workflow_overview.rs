@@ -115,6 +115,7 @@ pub async fn workflow_overview<S: RunStore + ControlStore>(
             .list_runs(&RunFilter {
                 workflow: Some(workflow.name.clone()),
                 limit: Some(1),
+                ..RunFilter::default()
             })
             .await?
             .into_iter()

@@ -1,12 +1,15 @@
 //! Behaviours of [`ControlStore`]: one run per interval, backfills, pauses, the service.
 
 use chrono::NaiveDate;
-use tidewater_core::{DataInterval, ProcessIdentity, RunState, WorkflowName};
+use tidewater_core::{
+    BackfillOrder, Change, DataInterval, ProcessIdentity, RunQueueKey, RunState, WorkflowName,
+    start_order,
+};
 
 use super::fixtures::{instant, new_run};
 use crate::{
-    ControlStore, NewBackfill, NewRun, RunStore, RunTrigger, ServiceClaim, StoreError,
-    WorkflowHealth,
+    ControlStore, NewBackfill, NewRun, RunCounts, RunCreation, RunRecord, RunStore, RunTrigger,
+    ServiceClaim, StoreError, WorkflowHealth,
 };
 
 fn day(day: u32) -> DataInterval {
@@ -376,4 +379,285 @@ pub async fn a_cancel_request_lasts_until_its_run_ends<S: RunStore + ControlStor
         store.cancel_requests().await.expect("requests"),
         vec![queued.id]
     );
+}
+
+/// The queries the scheduler decides from on every turn: the queues that hold queued runs,
+/// the head of each in the core's start order, the runs that count against caps, and a
+/// backfill's counts and completion.
+pub async fn queues_give_their_heads_in_start_order<S: RunStore + ControlStore + ?Sized>(
+    store: &S,
+) {
+    let at = instant("2026-04-01T00:00:00Z");
+    let backfill = store
+        .create_backfill(NewBackfill {
+            workflow: WorkflowName::new("daily"),
+            from: NaiveDate::from_ymd_opt(2026, 3, 1).expect("valid"),
+            to: NaiveDate::from_ymd_opt(2026, 3, 6).expect("valid"),
+            max_active_runs: 2,
+            reverse: true,
+            created_at: at,
+        })
+        .await
+        .expect("create_backfill");
+    let mut daily = Vec::new();
+    for day_of_march in [5, 2, 9, 7] {
+        daily.push(
+            store
+                .create_run(NewRun {
+                    trigger: RunTrigger::Manual,
+                    ..scheduled("daily", day_of_march)
+                })
+                .await
+                .expect("create_run"),
+        );
+    }
+    store
+        .create_run(scheduled("other", 1))
+        .await
+        .expect("create_run");
+    let mut backfilled = Vec::new();
+    for day_of_march in 1..=6 {
+        backfilled.push(
+            store
+                .create_run(NewRun {
+                    trigger: RunTrigger::Backfill,
+                    backfill: Some(backfill.id),
+                    ..scheduled("daily", day_of_march)
+                })
+                .await
+                .expect("create_run"),
+        );
+    }
+    // Day 7 runs, day 1 of the backfill succeeded, day 6 of it is claimed but still queued.
+    store
+        .apply(
+            daily[3].id,
+            &[Change::Run(RunState::Running { started_at: at })],
+        )
+        .await
+        .expect("apply");
+    store
+        .apply(
+            backfilled[0].id,
+            &[Change::Run(RunState::Succeeded {
+                started_at: at,
+                finished_at: at,
+            })],
+        )
+        .await
+        .expect("apply");
+    let owner = ProcessIdentity {
+        pid: 4242,
+        start_ticks: 1,
+    };
+    store
+        .claim_owner(backfilled[5].id, None, Some(owner))
+        .await
+        .expect("claim_owner");
+
+    assert_eq!(
+        store.run_queues().await.expect("run_queues"),
+        vec![
+            RunQueueKey::Workflow(WorkflowName::new("daily")),
+            RunQueueKey::Workflow(WorkflowName::new("other")),
+            RunQueueKey::Backfill(backfill.id),
+        ]
+    );
+    let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|run| run.id).collect::<Vec<_>>();
+    let daily_queue = RunQueueKey::Workflow(WorkflowName::new("daily"));
+    // Queued only, oldest first, as many as asked.
+    assert_eq!(
+        ids(store
+            .queued_runs(&daily_queue, BackfillOrder::OldestFirst, 2)
+            .await
+            .expect("queued_runs")),
+        [daily[1].id, daily[0].id]
+    );
+    // A backfill's runs are not in their workflow's queue, nor other workflows' runs.
+    assert_eq!(
+        ids(store
+            .queued_runs(&daily_queue, BackfillOrder::OldestFirst, 10)
+            .await
+            .expect("queued_runs")),
+        [daily[1].id, daily[0].id, daily[2].id]
+    );
+    let backfill_queue = RunQueueKey::Backfill(backfill.id);
+    let newest_first = store
+        .queued_runs(&backfill_queue, BackfillOrder::NewestFirst, 10)
+        .await
+        .expect("queued_runs");
+    // The store's order is the core's.
+    let mut core_order = newest_first.clone();
+    core_order
+        .sort_by_key(|run| start_order(BackfillOrder::NewestFirst, run.interval.start, run.id));
+    assert_eq!(newest_first, core_order);
+    assert_eq!(
+        ids(newest_first),
+        [
+            backfilled[5].id,
+            backfilled[4].id,
+            backfilled[3].id,
+            backfilled[2].id,
+            backfilled[1].id
+        ]
+    );
+    assert_eq!(
+        store.queued_counts().await.expect("queued_counts"),
+        vec![
+            (daily_queue, 3),
+            (RunQueueKey::Workflow(WorkflowName::new("other")), 1),
+            (backfill_queue, 5),
+        ]
+    );
+    assert_eq!(
+        ids(store.executing_runs().await.expect("executing_runs")),
+        [daily[3].id, backfilled[5].id],
+        "running runs and claimed queued ones count against caps"
+    );
+    assert_eq!(
+        store
+            .backfill_counts(backfill.id)
+            .await
+            .expect("backfill_counts"),
+        RunCounts {
+            queued: 5,
+            succeeded: 1,
+            ..RunCounts::default()
+        }
+    );
+    assert!(
+        !store
+            .finish_backfill_if_done(backfill.id, at)
+            .await
+            .expect("finish_backfill_if_done"),
+        "a backfill with queued runs is not done"
+    );
+    for run in &backfilled[1..] {
+        store
+            .apply(
+                run.id,
+                &[Change::Run(RunState::Succeeded {
+                    started_at: at,
+                    finished_at: at,
+                })],
+            )
+            .await
+            .expect("apply");
+    }
+    assert!(
+        store
+            .finish_backfill_if_done(backfill.id, at)
+            .await
+            .expect("finish_backfill_if_done")
+    );
+    assert_eq!(
+        store
+            .backfill(backfill.id)
+            .await
+            .expect("backfill")
+            .and_then(|found| found.finished_at),
+        Some(at)
+    );
+}
+
+/// Two processes giving the same backfill at once must share one backfill (and so one run
+/// per interval): creating a backfill whose range has an unfinished one returns that one.
+pub async fn the_same_backfill_given_twice_is_one_backfill<S: RunStore + ControlStore + ?Sized>(
+    store: &S,
+) {
+    let new = |max_active_runs| NewBackfill {
+        workflow: WorkflowName::new("daily"),
+        from: NaiveDate::from_ymd_opt(2026, 3, 1).expect("valid"),
+        to: NaiveDate::from_ymd_opt(2026, 3, 6).expect("valid"),
+        max_active_runs,
+        reverse: false,
+        created_at: instant("2026-04-01T00:00:00Z"),
+    };
+    let first = store
+        .create_backfill(new(2))
+        .await
+        .expect("create_backfill");
+    let again = store
+        .create_backfill(new(5))
+        .await
+        .expect("create_backfill");
+    assert_eq!(
+        again, first,
+        "the unfinished backfill, with its own settings"
+    );
+    store
+        .finish_backfill(first.id, instant("2026-04-02T00:00:00Z"))
+        .await
+        .expect("finish_backfill");
+    let later = store
+        .create_backfill(new(2))
+        .await
+        .expect("create_backfill");
+    assert_ne!(later.id, first.id, "a finished backfill is not resumed");
+}
+
+/// A manual run is refused while a run of the same workflow and interval, of any trigger, is
+/// queued or running; the refusal names that run and records nothing.
+pub async fn a_run_is_refused_while_its_interval_has_an_active_run<
+    S: RunStore + ControlStore + ?Sized,
+>(
+    store: &S,
+) {
+    let manual = |workflow, day_of_march| NewRun {
+        trigger: RunTrigger::Manual,
+        ..scheduled(workflow, day_of_march)
+    };
+    let RunCreation::Created(first) = store
+        .create_run_unless_active(manual("daily", 3))
+        .await
+        .expect("create_run_unless_active")
+    else {
+        panic!("the first run of the interval is created");
+    };
+    assert_eq!(
+        store
+            .create_run_unless_active(manual("daily", 3))
+            .await
+            .expect("create_run_unless_active"),
+        RunCreation::Active(first.clone())
+    );
+    // Other intervals and other workflows are not affected.
+    for run in [manual("daily", 4), manual("other", 3)] {
+        assert!(matches!(
+            store.create_run_unless_active(run).await,
+            Ok(RunCreation::Created(_))
+        ));
+    }
+    // A scheduled run counts like any other, and so does a running one.
+    let scheduled_run = store
+        .create_run(scheduled("daily", 5))
+        .await
+        .expect("create_run");
+    let at = instant("2026-03-06T00:00:00Z");
+    store
+        .apply(
+            scheduled_run.id,
+            &[Change::Run(RunState::Running { started_at: at })],
+        )
+        .await
+        .expect("apply");
+    assert!(matches!(
+        store.create_run_unless_active(manual("daily", 5)).await,
+        Ok(RunCreation::Active(active)) if active.id == scheduled_run.id
+    ));
+    // Once the first has ended, the interval may run again.
+    store
+        .apply(
+            first.id,
+            &[Change::Run(RunState::Failed {
+                started_at: at,
+                finished_at: at,
+            })],
+        )
+        .await
+        .expect("apply");
+    assert!(matches!(
+        store.create_run_unless_active(manual("daily", 3)).await,
+        Ok(RunCreation::Created(_))
+    ));
 }

@@ -101,6 +101,7 @@ pub async fn runs_are_listed_newest_first_filtered_by_workflow_and_limited<S: Ru
     let listed = |workflow: Option<&str>, limit| RunFilter {
         workflow: workflow.map(WorkflowName::new),
         limit,
+        ..RunFilter::default()
     };
     let ids_of = |runs: Vec<RunRecord>| runs.into_iter().map(|run| run.id).collect::<Vec<_>>();
 

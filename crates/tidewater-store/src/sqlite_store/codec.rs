@@ -6,8 +6,8 @@
 //! panics: a value this version does not know is [`StoreError::Corrupt`].
 
 use tidewater_core::{
-    Attempt, AttemptOutcome, FailureClass, FailureReason, ProcessIdentity, RunState, TaskState,
-    Timestamp,
+    Attempt, AttemptOutcome, FailureClass, FailureReason, ProcessIdentity, RunState, RunStateKind,
+    TaskState, Timestamp,
 };
 
 use crate::{RunTrigger, StoreError};
@@ -44,6 +44,17 @@ pub(super) struct RunStateColumns<'a> {
     pub state: &'a str,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+}
+
+/// The `runs.state` text of a kind of state (what a filter compares with).
+pub(super) fn encode_run_state_kind(kind: RunStateKind) -> &'static str {
+    match kind {
+        RunStateKind::Queued => "queued",
+        RunStateKind::Running => "running",
+        RunStateKind::Succeeded => "succeeded",
+        RunStateKind::Failed => "failed",
+        RunStateKind::Cancelled => "cancelled",
+    }
 }
 
 pub(super) fn encode_run_state(state: &RunState) -> RunStateColumns<'static> {

@@ -4,14 +4,14 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-use tidewater_core::{ProcessIdentity, RunId, Timestamp, WorkflowName};
+use tidewater_core::{BackfillOrder, ProcessIdentity, RunId, RunQueueKey, Timestamp, WorkflowName};
 
 use super::SqliteStore;
 use super::codec::{decode_process, decode_timestamp, encode_process, encode_timestamp};
 use super::rows::{RunRow, select_runs};
 use crate::{
-    BackfillId, BackfillRecord, ControlStore, NewBackfill, NewRun, RunRecord, ServiceClaim,
-    ServiceRecord, StoreError, WorkflowHealth,
+    BackfillId, BackfillRecord, ControlStore, NewBackfill, NewRun, RunCounts, RunCreation,
+    RunRecord, ServiceClaim, ServiceRecord, StoreError, WorkflowHealth,
 };
 
 /// `SELECT` of every column a [`BackfillRow`] needs, then the rest of the statement.
@@ -41,6 +41,163 @@ impl ControlStore for SqliteStore {
             &[],
         )
         .await
+    }
+
+    async fn create_run_unless_active(&self, run: NewRun) -> Result<RunCreation, StoreError> {
+        self.insert_run_unless_active(run).await
+    }
+
+    async fn executing_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        // Two index searches (`runs_running`, `runs_claimed`); an `OR` would scan the table.
+        self.runs_where(
+            select_runs!(
+                "WHERE state = 'running'
+                 UNION SELECT id, workflow, interval_start, interval_end, triggered_by, params,
+                    state, started_at, finished_at, workflow_hash, created_at, owner_pid,
+                    owner_start_ticks, backfill_id
+                 FROM runs WHERE owner_pid IS NOT NULL AND state = 'queued'
+                 ORDER BY id"
+            ),
+            &[],
+        )
+        .await
+    }
+
+    async fn run_queues(&self) -> Result<Vec<RunQueueKey>, StoreError> {
+        // Loose index scans: each step jumps to the next distinct key, so a queue of 10,000
+        // runs costs one lookup, not 10,000 rows. `INDEXED BY` because without statistics
+        // SQLite prefers `runs_by_backfill_state`, which holds every run, not just queued ones.
+        let (workflows, backfills) = self
+            .link
+            .call(|connection| {
+                let workflows = connection
+                    .prepare_cached(
+                        "WITH RECURSIVE queues (workflow) AS (
+                             SELECT (SELECT workflow FROM runs INDEXED BY runs_queued_by_workflow
+                                     WHERE state = 'queued' AND backfill_id IS NULL
+                                     ORDER BY workflow LIMIT 1)
+                             UNION ALL
+                             SELECT (SELECT workflow FROM runs INDEXED BY runs_queued_by_workflow
+                                     WHERE state = 'queued' AND backfill_id IS NULL
+                                       AND workflow > queues.workflow
+                                     ORDER BY workflow LIMIT 1)
+                             FROM queues WHERE queues.workflow IS NOT NULL
+                         )
+                         SELECT workflow FROM queues WHERE workflow IS NOT NULL",
+                    )?
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let backfills = connection
+                    .prepare_cached(
+                        "WITH RECURSIVE queues (backfill_id) AS (
+                             SELECT (SELECT backfill_id FROM runs INDEXED BY runs_queued_in_backfill
+                                     WHERE state = 'queued' AND backfill_id IS NOT NULL
+                                     ORDER BY backfill_id LIMIT 1)
+                             UNION ALL
+                             SELECT (SELECT backfill_id FROM runs INDEXED BY runs_queued_in_backfill
+                                     WHERE state = 'queued' AND backfill_id > queues.backfill_id
+                                     ORDER BY backfill_id LIMIT 1)
+                             FROM queues WHERE queues.backfill_id IS NOT NULL
+                         )
+                         SELECT backfill_id FROM queues WHERE backfill_id IS NOT NULL",
+                    )?
+                    .query_map([], |row| row.get::<_, i64>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((workflows, backfills))
+            })
+            .await?;
+        Ok(workflows
+            .into_iter()
+            .map(|name| RunQueueKey::Workflow(WorkflowName::new(name)))
+            .chain(
+                backfills
+                    .into_iter()
+                    .map(|id| RunQueueKey::Backfill(BackfillId(id))),
+            )
+            .collect())
+    }
+
+    async fn queued_runs(
+        &self,
+        queue: &RunQueueKey,
+        order: BackfillOrder,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let limit = i64::from(limit);
+        match (queue, order) {
+            (RunQueueKey::Workflow(workflow), BackfillOrder::OldestFirst) => {
+                self.runs_where(
+                    select_runs!(
+                        "WHERE state = 'queued' AND backfill_id IS NULL AND workflow = ?1
+                         ORDER BY interval_start, id LIMIT ?2"
+                    ),
+                    &[workflow.as_str().to_owned().into(), limit.into()],
+                )
+                .await
+            }
+            (RunQueueKey::Workflow(workflow), BackfillOrder::NewestFirst) => {
+                self.runs_where(
+                    select_runs!(
+                        "WHERE state = 'queued' AND backfill_id IS NULL AND workflow = ?1
+                         ORDER BY interval_start DESC, id DESC LIMIT ?2"
+                    ),
+                    &[workflow.as_str().to_owned().into(), limit.into()],
+                )
+                .await
+            }
+            (RunQueueKey::Backfill(backfill), BackfillOrder::OldestFirst) => {
+                self.runs_where(
+                    select_runs!(
+                        "WHERE state = 'queued' AND backfill_id = ?1
+                         ORDER BY interval_start, id LIMIT ?2"
+                    ),
+                    &[backfill.0.into(), limit.into()],
+                )
+                .await
+            }
+            (RunQueueKey::Backfill(backfill), BackfillOrder::NewestFirst) => {
+                self.runs_where(
+                    select_runs!(
+                        "WHERE state = 'queued' AND backfill_id = ?1
+                         ORDER BY interval_start DESC, id DESC LIMIT ?2"
+                    ),
+                    &[backfill.0.into(), limit.into()],
+                )
+                .await
+            }
+        }
+    }
+
+    async fn queued_counts(&self) -> Result<Vec<(RunQueueKey, u64)>, StoreError> {
+        // Reads every queued run's index entry: for `tidewater queue`, not for each turn of
+        // the scheduler.
+        let rows: Vec<(Option<i64>, String, i64)> = self
+            .link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached(
+                        "SELECT NULL, workflow, count(*) FROM runs
+                         WHERE state = 'queued' AND backfill_id IS NULL
+                         GROUP BY workflow
+                         UNION ALL
+                         SELECT backfill_id, '', count(*) FROM runs
+                         WHERE state = 'queued' AND backfill_id IS NOT NULL
+                         GROUP BY backfill_id",
+                    )?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(backfill, workflow, count)| {
+                let key = match backfill {
+                    Some(id) => RunQueueKey::Backfill(BackfillId(id)),
+                    None => RunQueueKey::Workflow(WorkflowName::new(workflow)),
+                };
+                (key, u64::try_from(count).unwrap_or(0))
+            })
+            .collect())
     }
 
     async fn runs_in_range(
@@ -122,38 +279,49 @@ impl ControlStore for SqliteStore {
     }
 
     async fn create_backfill(&self, backfill: NewBackfill) -> Result<BackfillRecord, StoreError> {
-        let id: i64 = self
+        let from = backfill.from.to_string();
+        let to = backfill.to.to_string();
+        let row = self
             .link
             .write(|transaction| {
+                // Looked up in the write transaction that would insert: two processes giving
+                // the same backfill at once get one backfill, and so share its runs.
+                let existing = transaction
+                    .prepare_cached(select_backfills!(
+                        "WHERE workflow = ?1 AND range_from = ?2 AND range_to = ?3
+                           AND finished_at IS NULL
+                         ORDER BY id DESC LIMIT 1"
+                    ))?
+                    .query_row(
+                        params![backfill.workflow.as_str(), from, to],
+                        BackfillRow::read,
+                    )
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Ok(existing);
+                }
                 Ok(transaction
-                    .prepare_cached(
+                    .prepare_cached(concat!(
                         "INSERT INTO backfills (workflow, range_from, range_to, max_active_runs,
                              reverse, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                    )?
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING ",
+                        "id, workflow, range_from, range_to, max_active_runs, reverse, created_at,
+                         finished_at"
+                    ))?
                     .query_row(
                         params![
                             backfill.workflow.as_str(),
-                            backfill.from.to_string(),
-                            backfill.to.to_string(),
+                            from,
+                            to,
                             i64::from(backfill.max_active_runs),
                             backfill.reverse,
                             encode_timestamp(backfill.created_at),
                         ],
-                        |row| row.get(0),
+                        BackfillRow::read,
                     )?)
             })
             .await?;
-        Ok(BackfillRecord {
-            id: BackfillId(id),
-            workflow: backfill.workflow,
-            from: backfill.from,
-            to: backfill.to,
-            max_active_runs: backfill.max_active_runs,
-            reverse: backfill.reverse,
-            created_at: backfill.created_at,
-            finished_at: None,
-        })
+        row.decode()
     }
 
     async fn backfill(&self, id: BackfillId) -> Result<Option<BackfillRecord>, StoreError> {
@@ -218,6 +386,67 @@ impl ControlStore for SqliteStore {
             return Err(StoreError::NoSuchBackfill(id));
         }
         Ok(())
+    }
+
+    async fn backfill_counts(&self, id: BackfillId) -> Result<RunCounts, StoreError> {
+        let counts: [i64; 5] = self
+            .link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached(
+                        "SELECT coalesce(sum(state = 'queued'), 0),
+                                coalesce(sum(state = 'running'), 0),
+                                coalesce(sum(state = 'succeeded'), 0),
+                                coalesce(sum(state = 'failed'), 0),
+                                coalesce(sum(state = 'cancelled'), 0)
+                         FROM runs WHERE backfill_id = ?1",
+                    )?
+                    .query_row([id.0], |row| {
+                        Ok([
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ])
+                    })?)
+            })
+            .await?;
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        Ok(RunCounts {
+            queued: count(counts[0]),
+            running: count(counts[1]),
+            succeeded: count(counts[2]),
+            failed: count(counts[3]),
+            cancelled: count(counts[4]),
+        })
+    }
+
+    async fn finish_backfill_if_done(
+        &self,
+        id: BackfillId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.link
+            .write(|transaction| {
+                // The states listed rather than `state != 'succeeded'`: an `IN` list is a few
+                // searches of `runs_by_backfill_state`, a `!=` reads every run of the backfill.
+                transaction
+                    .prepare_cached(
+                        "UPDATE backfills SET finished_at = ?2
+                         WHERE id = ?1 AND finished_at IS NULL
+                           AND NOT EXISTS (
+                               SELECT 1 FROM runs WHERE backfill_id = ?1
+                                 AND state IN ('queued', 'running', 'failed', 'cancelled'))",
+                    )?
+                    .execute(params![id.0, encode_timestamp(at)])?;
+                Ok(transaction
+                    .prepare_cached("SELECT finished_at IS NOT NULL FROM backfills WHERE id = ?1")?
+                    .query_row([id.0], |row| row.get::<_, bool>(0))
+                    .optional()?)
+            })
+            .await?
+            .ok_or(StoreError::NoSuchBackfill(id))
     }
 
     async fn claim_service(

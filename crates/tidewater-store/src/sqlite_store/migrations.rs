@@ -13,7 +13,7 @@ use super::connection::Link;
 use crate::StoreError;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 6] = [
+const MIGRATIONS: [(&str, &str); 7] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -34,6 +34,10 @@ const MIGRATIONS: [(&str, &str); 6] = [
     (
         "0006_failure_class",
         include_str!("../../migrations/0006_failure_class.sql"),
+    ),
+    (
+        "0007_run_queues",
+        include_str!("../../migrations/0007_run_queues.sql"),
     ),
 ];
 

@@ -11,13 +11,16 @@ use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use tidewater_core::{
-    BackfillOrder, BackfillRange, Change, DataInterval, RunId, RunState, RunView, SchedulePlan,
-    TaskAction, Workflow, WorkflowName,
+    BackfillOrder, BackfillRange, Change, DataInterval, RunId, RunQueueKey, RunState, RunStateKind,
+    RunView, SchedulePlan, TaskAction, Workflow, WorkflowName,
 };
 use tidewater_engine::{RunObserver, Scope, Service, ServiceObserver, SystemClock, new_run};
 use tidewater_flow::{FlowError, TableName};
 use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{BackfillRecord, ControlStore, NewBackfill, RunRecord, RunStore, RunTrigger};
+use tidewater_store::{
+    BackfillRecord, ControlStore, NewBackfill, RunCounts, RunFilter, RunRecord, RunStore,
+    RunTrigger,
+};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 
@@ -76,28 +79,25 @@ pub async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Result<Outc
         print_plan(workflow, &plan);
         return Ok(Outcome::Success);
     }
-    let backfill = match existing {
-        Some(backfill) => {
-            output::note(format!(
-                "resuming backfill {} of {} from {from} to {to}",
-                backfill.id, workflow.name
-            ));
-            backfill
-        }
-        None => {
-            context
-                .store
-                .create_backfill(NewBackfill {
-                    workflow: workflow.name.clone(),
-                    from,
-                    to,
-                    max_active_runs: args.max_active_runs.unwrap_or(workflow.max_active_runs),
-                    reverse: args.reverse,
-                    created_at: chrono::Utc::now(),
-                })
-                .await?
-        }
-    };
+    // Finds the unfinished backfill of this range or creates it, atomically: the same
+    // command given twice at once shares one backfill and its runs.
+    let backfill = context
+        .store
+        .create_backfill(NewBackfill {
+            workflow: workflow.name.clone(),
+            from,
+            to,
+            max_active_runs: args.max_active_runs.unwrap_or(workflow.max_active_runs),
+            reverse: args.reverse,
+            created_at: chrono::Utc::now(),
+        })
+        .await?;
+    if existing.is_some() {
+        output::note(format!(
+            "resuming backfill {} of {} from {from} to {to}",
+            backfill.id, workflow.name
+        ));
+    }
     let (mut created, mut requeued, mut skipped) = (0, 0, 0);
     for (interval, step) in &plan {
         match step {
@@ -311,7 +311,7 @@ async fn execute(
     parallelism: Option<u32>,
 ) -> anyhow::Result<Outcome> {
     let progress = Arc::new(BackfillProgress::new(
-        context.store.backfill_runs(backfill.id).await?,
+        context.store.backfill_counts(backfill.id).await?,
     ));
     let executor = Arc::new(context.executor(parallelism, progress.clone())?);
     let me = crate::service_client::my_identity()?;
@@ -367,14 +367,14 @@ async fn follow(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut last = String::new();
     loop {
-        let runs = context.store.backfill_runs(backfill.id).await?;
-        let counts = Counts::of(&runs);
-        let line = counts.to_string();
+        // Counts, not the runs: a look costs the same for 10 runs and 10,000.
+        let counts = context.store.backfill_counts(backfill.id).await?;
+        let line = counts_line(&counts);
         if line != last {
             output::note(&line);
             last = line;
         }
-        if counts.active == 0 {
+        if counts.active() == 0 {
             return summarize(context, backfill).await;
         }
         tokio::select! {
@@ -387,73 +387,87 @@ async fn follow(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::
     }
 }
 
+/// How many runs of a backfill `summarize` names by id, per state: the rest are counted, and
+/// a command lists them (a year of hourly runs must not print 8,760 ids).
+const IDS_SHOWN: u32 = 5;
+
 async fn summarize(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
-    let runs = context.store.backfill_runs(backfill.id).await?;
-    let counts = Counts::of(&runs);
-    output::note(format!("backfill {}: {counts}", backfill.id));
-    if counts.succeeded == runs.len() {
+    let counts = context.store.backfill_counts(backfill.id).await?;
+    output::note(format!(
+        "backfill {}: {}",
+        backfill.id,
+        counts_line(&counts)
+    ));
+    if counts.succeeded == counts.total() {
         context
             .store
             .finish_backfill(backfill.id, chrono::Utc::now())
             .await?;
         return Ok(Outcome::Success);
     }
-    let unfinished: Vec<String> = runs
-        .iter()
-        .filter(|run| !matches!(run.state, RunState::Succeeded { .. }))
-        .map(|run| format!("{} ({})", run.id, run.state.name()))
-        .collect();
-    output::note(format!(
-        "runs not succeeded: {}; give the same command again to run them again",
-        unfinished.join(", ")
-    ));
-    Ok(
-        if runs
-            .iter()
-            .any(|run| matches!(run.state, RunState::Failed { .. }))
-        {
-            Outcome::Failure
-        } else {
-            Outcome::Cancelled
-        },
-    )
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    succeeded: usize,
-    failed: usize,
-    cancelled: usize,
-    active: usize,
-    total: usize,
-}
-
-impl Counts {
-    fn of(runs: &[RunRecord]) -> Counts {
-        let mut counts = Counts {
-            total: runs.len(),
-            ..Counts::default()
-        };
-        for run in runs {
-            match run.state {
-                RunState::Succeeded { .. } => counts.succeeded += 1,
-                RunState::Failed { .. } => counts.failed += 1,
-                RunState::Cancelled { .. } => counts.cancelled += 1,
-                RunState::Queued | RunState::Running { .. } => counts.active += 1,
-            }
+    for (state, count) in [
+        (RunStateKind::Failed, counts.failed),
+        (RunStateKind::Cancelled, counts.cancelled),
+        (RunStateKind::Queued, counts.queued),
+        (RunStateKind::Running, counts.running),
+    ] {
+        if count == 0 {
+            continue;
         }
-        counts
+        let first = if state == RunStateKind::Queued {
+            // The next ones to run.
+            context
+                .store
+                .queued_runs(
+                    &RunQueueKey::Backfill(backfill.id),
+                    backfill.order(),
+                    IDS_SHOWN,
+                )
+                .await?
+        } else {
+            // The latest ones (`list_runs` lists newest first).
+            let mut latest = context
+                .store
+                .list_runs(&RunFilter {
+                    state: Some(state),
+                    backfill: Some(backfill.id),
+                    limit: Some(IDS_SHOWN),
+                    ..RunFilter::default()
+                })
+                .await?;
+            latest.reverse();
+            latest
+        };
+        let mut ids: Vec<String> = first.iter().map(|run| run.id.to_string()).collect();
+        if count > u64::from(IDS_SHOWN) {
+            ids.push(format!("and {} more", count - u64::from(IDS_SHOWN)));
+        }
+        output::note(format!(
+            "{count} {state}: {}; `tidewater runs {} --backfill {} --state {state} --limit {count}` lists them",
+            ids.join(", "),
+            backfill.workflow,
+            backfill.id,
+        ));
     }
+    output::note(
+        "give the same command again to run the runs that did not succeed (it resumes this backfill)",
+    );
+    Ok(if counts.failed > 0 {
+        Outcome::Failure
+    } else {
+        Outcome::Cancelled
+    })
 }
 
-impl std::fmt::Display for Counts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{} runs succeeded, {} failed, {} cancelled, {} to go",
-            self.succeeded, self.total, self.failed, self.cancelled, self.active
-        )
-    }
+fn counts_line(counts: &RunCounts) -> String {
+    format!(
+        "{}/{} runs succeeded, {} failed, {} cancelled, {} to go",
+        counts.succeeded,
+        counts.total(),
+        counts.failed,
+        counts.cancelled,
+        counts.active()
+    )
 }
 
 /// Progress of a backfill executed here: a live line on a terminal, a line per ended run
@@ -466,12 +480,9 @@ struct BackfillProgress {
 }
 
 impl BackfillProgress {
-    fn new(runs: Vec<RunRecord>) -> BackfillProgress {
-        let total = runs.len() as u32;
-        let already = runs
-            .iter()
-            .filter(|run| matches!(run.state, RunState::Succeeded { .. }))
-            .count() as u32;
+    fn new(counts: RunCounts) -> BackfillProgress {
+        let total = u32::try_from(counts.total()).unwrap_or(u32::MAX);
+        let already = u32::try_from(counts.succeeded).unwrap_or(u32::MAX);
         let bar = output::is_interactive().then(|| {
             let bar = ProgressBar::new(u64::from(total));
             bar.set_style(
@@ -527,6 +538,20 @@ impl ServiceObserver for BackfillProgress {
                 }
             }
             None => eprintln!("{workflow} run {run} {text} ({ended}/{})", self.total),
+        }
+    }
+
+    fn waiting_for_others(&self, runs: usize) {
+        let line = if runs == 1 {
+            "1 run of this backfill is executed by another process (the same backfill given twice); waiting for it".to_owned()
+        } else {
+            format!(
+                "{runs} runs of this backfill are executed by another process (the same backfill given twice); waiting for them"
+            )
+        };
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
         }
     }
 

@@ -6,7 +6,7 @@ use tidewater_store::ControlStore;
 
 use crate::Outcome;
 use crate::args::{PauseArgs, TriggerArgs};
-use crate::commands::run::create_manual_run;
+use crate::commands::run::{Concurrency, create_manual_run};
 use crate::output;
 use crate::project_context::ProjectContext;
 use crate::service_client::{live_service, wake};
@@ -37,8 +37,15 @@ pub async fn pause(project: &Path, args: PauseArgs, paused: bool) -> anyhow::Res
 
 pub async fn trigger(project: &Path, args: TriggerArgs) -> anyhow::Result<Outcome> {
     let (context, loaded) = ProjectContext::open_with_workflow(project, &args.workflow).await?;
-    let record =
-        create_manual_run(&context, &loaded, args.date.as_deref(), None, &args.params).await?;
+    let record = create_manual_run(
+        &context,
+        &loaded,
+        args.date.as_deref(),
+        None,
+        &args.params,
+        Concurrency::from_flag(args.allow_concurrent),
+    )
+    .await?;
     let workflow = &loaded.workflow;
     let interval = record.interval;
     match live_service(&context.store).await? {

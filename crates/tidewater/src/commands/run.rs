@@ -2,9 +2,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use tidewater_core::{DataInterval, Workflow};
-use tidewater_engine::{Resume, new_run};
+use tidewater_engine::{Resume, is_alive, new_run};
 use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{RunRecord, RunStore, RunTrigger};
+use tidewater_store::{ControlStore, RunCreation, RunRecord, RunStore, RunTrigger};
 
 use crate::Outcome;
 use crate::args::RunArgs;
@@ -20,6 +20,7 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
         args.date.as_deref(),
         args.interval.as_deref(),
         &args.params,
+        Concurrency::from_flag(args.allow_concurrent),
     )
     .await?;
     let workflow = &loaded.workflow;
@@ -55,6 +56,28 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
     .await
 }
 
+/// Whether a manual run may start while another run of the same workflow and interval is
+/// queued or running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// Refused, as Airflow refuses a second run of a logical date: two runs of one interval
+    /// write the same partitions at once, and the user almost always meant to follow the
+    /// first one.
+    RefuseWhileActive,
+    /// `--allow-concurrent`.
+    Allow,
+}
+
+impl Concurrency {
+    pub fn from_flag(allow_concurrent: bool) -> Concurrency {
+        if allow_concurrent {
+            Concurrency::Allow
+        } else {
+            Concurrency::RefuseWhileActive
+        }
+    }
+}
+
 /// Records a queued manual run of `loaded` for the requested interval and parameters
 /// (`run` executes or hands it over, `trigger` leaves it to the server).
 pub async fn create_manual_run(
@@ -63,6 +86,7 @@ pub async fn create_manual_run(
     date: Option<&str>,
     interval: Option<&str>,
     params: &[String],
+    concurrency: Concurrency,
 ) -> anyhow::Result<RunRecord> {
     let interval = requested_interval(&loaded.workflow, date, interval)?;
     let mut run = new_run(
@@ -73,7 +97,44 @@ pub async fn create_manual_run(
         chrono::Utc::now(),
     );
     run.params = requested_params(&loaded.workflow, params)?;
-    Ok(context.store.create_run(run).await?)
+    if concurrency == Concurrency::Allow {
+        return Ok(context.store.create_run(run).await?);
+    }
+    // The check and the creation are one transaction: two commands given at once cannot
+    // both find no active run.
+    match context.store.create_run_unless_active(run).await? {
+        RunCreation::Created(record) => Ok(record),
+        RunCreation::Active(active) => {
+            let timezone = loaded.workflow.timezone;
+            let local = |at: chrono::DateTime<chrono::Utc>| {
+                at.with_timezone(&timezone)
+                    .format("%Y-%m-%d %H:%M:%S %Z")
+                    .to_string()
+            };
+            let follow = format!(
+                "follow it with `tidewater status {}` (or `tidewater logs {} TASK`)",
+                active.id, active.id
+            );
+            let (since, follow) = match (active.state.started_at(), active.owner) {
+                (None, _) => (format!("queued since {}", local(active.created_at)), follow),
+                (Some(started_at), Some(owner)) if !is_alive(owner) => (
+                    format!(
+                        "running since {}, but its process {} died",
+                        local(started_at),
+                        owner.pid
+                    ),
+                    format!("resume it with `tidewater retry {}`", active.id),
+                ),
+                (Some(started_at), _) => (format!("running since {}", local(started_at)), follow),
+            };
+            bail!(
+                "run {} of {} for {} is {since}; {follow}, or pass --allow-concurrent to start another",
+                active.id,
+                active.workflow,
+                active.interval.ds(timezone),
+            )
+        }
+    }
 }
 
 /// The interval asked for with `--date` or `--interval`; without either, the latest complete

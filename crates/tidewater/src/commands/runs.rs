@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
-use tidewater_core::WorkflowName;
+use tidewater_core::{BackfillId, WorkflowName};
 use tidewater_engine::is_orphaned;
 use tidewater_store::{RunFilter, RunRecord, RunStore};
 
@@ -75,11 +75,18 @@ pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let filter = RunFilter {
         workflow: args.workflow.map(WorkflowName::new),
+        state: args.state,
+        backfill: args.backfill.map(BackfillId),
         limit: Some(args.limit),
     };
+    let is_filtered = filter.state.is_some() || filter.backfill.is_some();
     let records = context.store.list_runs(&filter).await?;
     if args.json {
         output::json(&records.iter().map(RunJson::new).collect::<Vec<_>>())?;
+        return Ok(Outcome::Success);
+    }
+    if records.is_empty() && is_filtered {
+        output::note("no runs match");
         return Ok(Outcome::Success);
     }
     if records.is_empty() {

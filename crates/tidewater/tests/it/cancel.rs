@@ -39,7 +39,8 @@ fn sleeper(project: &TestProject) -> i32 {
 }
 
 fn trigger(project: &TestProject) -> String {
-    let output = project.run(&["trigger", "slow"]);
+    // Runs of the same interval, one queued behind the other, on purpose.
+    let output = project.run(&["trigger", "slow", "--allow-concurrent"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     text(&output.stdout).trim().to_owned()
 }

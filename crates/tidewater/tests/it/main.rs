@@ -1,5 +1,6 @@
 //! The real `tidewater` binary on real project folders.
 
+mod backfill_scale;
 mod bounds;
 mod cancel;
 mod cli;
@@ -10,6 +11,7 @@ mod logs;
 mod project;
 mod retries;
 mod runs;
+mod same_interval;
 mod service;
 mod store;
 mod summaries;

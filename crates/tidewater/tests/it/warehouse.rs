@@ -240,7 +240,14 @@ fn killing_tidewater_during_a_commit_leaves_the_old_or_the_new_partition_never_a
     ] {
         write_input(&project, "2026-01-01", size as usize);
         let child = project
-            .command(&["run", "loader", "--date", "2026-01-01"])
+            // The killed runs are left running: the next one runs beside them on purpose.
+            .command(&[
+                "run",
+                "loader",
+                "--date",
+                "2026-01-01",
+                "--allow-concurrent",
+            ])
             .spawn()
             .expect("spawn");
         run += 1;
