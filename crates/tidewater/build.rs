@@ -11,7 +11,9 @@
 fn main() {
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    if target_os == "linux" && target_env == "gnu" {
+    // The `fixed-address` feature (on by default) is the switch.
+    let is_wanted = std::env::var_os("CARGO_FEATURE_FIXED_ADDRESS").is_some();
+    if is_wanted && target_os == "linux" && target_env == "gnu" {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
     println!("cargo:rerun-if-changed=build.rs");

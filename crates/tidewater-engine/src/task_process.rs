@@ -6,7 +6,8 @@
 //! (vfork semantics), whose child resets every signal's disposition one system call at a
 //! time (about 64 `rt_sigaction`s, on the critical path because the parent waits), and whose
 //! parent checks its file actions against the open-file limit (6 `prlimit64`s) and maps a
-//! stack for the child each time. On x86_64 Linux, [`spawn`] does the same with one
+//! stack for the child each time. On x86_64 Linux (with the `clone3` feature, on by default),
+//! [`spawn`] does the same with one
 //! `clone3(CLONE_VM | CLONE_VFORK | CLONE_CLEAR_SIGHAND | CLONE_PIDFD)`: the kernel clears the
 //! signal handlers and hands over a pidfd (to wait on, instead of opening one afterwards), and
 //! the child runs a handful of raw system calls before `execve`. That is about 35 µs less per
@@ -18,7 +19,7 @@
 
 use std::ffi::OsString;
 use std::io;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[cfg(all(feature = "clone3", target_os = "linux", target_arch = "x86_64"))]
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -37,7 +38,7 @@ pub struct TaskProcess {
 }
 
 enum Exit {
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[cfg(all(feature = "clone3", target_os = "linux", target_arch = "x86_64"))]
     Pidfd(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>),
     Tokio(tokio::process::Child),
     Reaped(ExitStatus),
@@ -61,7 +62,7 @@ impl TaskProcess {
     /// Waits for the process to end (and reaps it).
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         match &mut self.exit {
-            #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+            #[cfg(all(feature = "clone3", target_os = "linux", target_arch = "x86_64"))]
             Exit::Pidfd(pidfd) => loop {
                 let mut ready = pidfd.readable().await?;
                 let mut status = 0;
@@ -95,7 +96,7 @@ impl Drop for TaskProcess {
     /// that it does not linger as a zombie; one still running is left to run. Either way it
     /// is no longer a known task process, and its attempt is over (see [`subreaper`]).
     fn drop(&mut self) {
-        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        #[cfg(all(feature = "clone3", target_os = "linux", target_arch = "x86_64"))]
         if let Exit::Pidfd(_) = self.exit {
             let mut status = 0;
             // SAFETY: as in `wait`.
@@ -117,7 +118,7 @@ pub fn spawn(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
 }
 
 fn spawn_unlisted(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[cfg(all(feature = "clone3", target_os = "linux", target_arch = "x86_64"))]
     {
         use std::sync::atomic::{AtomicBool, Ordering};
         static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
@@ -178,7 +179,7 @@ fn spawn_with_tokio(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     })
 }
 
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[cfg(all(feature = "clone3", target_os = "linux", target_arch = "x86_64"))]
 mod clone3 {
     use std::ffi::{CString, OsStr, OsString, c_char, c_int};
     use std::io;
