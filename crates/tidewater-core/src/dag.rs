@@ -78,7 +78,7 @@ impl Dag {
 
 /// Finds one cycle with an iterative depth-first search (no recursion, so a 10,000-task
 /// chain cannot overflow the stack).
-pub fn find_cycle(upstream: &[Vec<TaskIndex>]) -> Option<Vec<TaskIndex>> {
+pub(crate) fn find_cycle(upstream: &[Vec<TaskIndex>]) -> Option<Vec<TaskIndex>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,

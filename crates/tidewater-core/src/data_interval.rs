@@ -32,8 +32,8 @@ impl DataInterval {
 
 /// The first instant of a local date. Midnight itself can be skipped by a DST change (e.g.
 /// America/Santiago): then the day starts at the first instant that exists.
-pub fn local_midnight(date: NaiveDate, timezone: chrono_tz::Tz) -> Timestamp {
-    let naive = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+pub(crate) fn local_midnight(date: NaiveDate, timezone: chrono_tz::Tz) -> Timestamp {
+    let naive = date.and_time(chrono::NaiveTime::MIN);
     match timezone.from_local_datetime(&naive) {
         chrono::LocalResult::Single(time) => time.to_utc(),
         chrono::LocalResult::Ambiguous(earliest, _) => earliest.to_utc(),

@@ -1,4 +1,4 @@
-use chrono::{NaiveDate, TimeZone};
+use chrono::NaiveDate;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
@@ -59,10 +59,7 @@ impl Schedule {
             cron,
         };
         // A pattern such as `0 0 31 2 *` parses but never matches.
-        let probe = chrono::Utc
-            .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
-            .single()
-            .expect("valid");
+        let probe = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         if schedule.next_fire(probe, chrono_tz::UTC).is_none() {
             return Err(ScheduleError::NeverFires {
                 expression: expression.to_owned(),

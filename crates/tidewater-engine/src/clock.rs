@@ -41,6 +41,10 @@ impl ManualClock {
         }
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "a test clock: a duration chrono cannot hold is a broken test"
+    )]
     pub fn advance(&self, by: std::time::Duration) {
         let by = chrono::Duration::from_std(by).expect("a test advances by a sane duration");
         self.now.send_modify(|now| *now += by);

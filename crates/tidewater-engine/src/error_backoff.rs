@@ -27,7 +27,7 @@ pub(crate) struct ErrorBackoff {
 impl ErrorBackoff {
     /// Records an error at `now`. Returns how long runs are held back if this error begins a
     /// new wait (the caller reports it), `None` if one is already under way.
-    pub fn failed(&mut self, now: Timestamp) -> Option<Duration> {
+    pub(crate) fn failed(&mut self, now: Timestamp) -> Option<Duration> {
         if let Some(until) = self.until {
             if now < until {
                 return None;
@@ -47,7 +47,7 @@ impl ErrorBackoff {
     }
 
     /// The end of the wait under way at `now`, if one is.
-    pub fn waiting_until(&self, now: Timestamp) -> Option<Timestamp> {
+    pub(crate) fn waiting_until(&self, now: Timestamp) -> Option<Timestamp> {
         self.until.filter(|&until| now < until)
     }
 }

@@ -8,6 +8,13 @@
 //! scheduling rule: those live in `tidewater-core`. Time comes from a [`Clock`], so tests
 //! drive it with a [`ManualClock`] instead of sleeping.
 
+// Library code reports errors to its caller and prints nothing; an invariant that truly holds
+// says why with `#[expect(clippy::expect_used, reason = "...")]` (issue 16 item 9).
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
+)]
+
 mod attempt_log;
 mod attempt_paths;
 mod clock;

@@ -76,7 +76,7 @@ fn parse_stat(pid: i32, stat: &str) -> Option<(ProcessIdentity, i32)> {
 /// Every live process in one of `groups`. A task's process group can hold processes that
 /// carry no attempt marker (one that cleared its environment): killing the group reaches
 /// them, and this finds them to wait for.
-pub fn group_members(groups: &[i32]) -> Vec<ProcessIdentity> {
+pub(crate) fn group_members(groups: &[i32]) -> Vec<ProcessIdentity> {
     if groups.is_empty() {
         return Vec::new();
     }
@@ -142,7 +142,7 @@ const GONE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 /// Waits, for at most 5 seconds, until none of `processes` is alive any more. A process sent
 /// SIGKILL is not gone when `kill` returns: the kernel still has to finish it (close its
 /// files, release its memory). Returns whether they all ended in time.
-pub async fn wait_until_gone(processes: &[ProcessIdentity]) -> bool {
+pub(crate) async fn wait_until_gone(processes: &[ProcessIdentity]) -> bool {
     let give_up = std::time::Instant::now() + GONE_WAIT;
     loop {
         if !processes.iter().any(|&process| is_alive(process)) {

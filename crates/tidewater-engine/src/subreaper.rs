@@ -127,7 +127,7 @@ impl Registry {
 
 /// A process that outlived its attempt and was killed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Escaped {
+pub(crate) struct Escaped {
     pub pid: i32,
     /// Its command line, shortened.
     pub command: String,

@@ -30,7 +30,7 @@ use crate::subreaper;
 
 /// A started process: its pid, how to wait for it, and the read ends of its stdout and
 /// stderr.
-pub struct TaskProcess {
+pub(crate) struct TaskProcess {
     pid: i32,
     exit: Exit,
     pub stdout: Option<Box<dyn AsyncRead + Send + Unpin>>,
@@ -47,7 +47,7 @@ enum Exit {
 /// What to start: `program` with `args`, the environment of this process with `env` on
 /// top, in `dir`, stdin from `/dev/null`, stdout and stderr into pipes, in a process group of
 /// its own.
-pub struct ProcessSpec<'a> {
+pub(crate) struct ProcessSpec<'a> {
     pub program: &'a str,
     pub args: &'a [&'a str],
     pub env: Vec<(OsString, OsString)>,
@@ -55,12 +55,12 @@ pub struct ProcessSpec<'a> {
 }
 
 impl TaskProcess {
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.pid
     }
 
     /// Waits for the process to end (and reaps it).
-    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+    pub(crate) async fn wait(&mut self) -> io::Result<ExitStatus> {
         match &mut self.exit {
             #[cfg(all(feature = "clone3", target_os = "linux", target_arch = "x86_64"))]
             Exit::Pidfd(pidfd) => loop {
@@ -108,7 +108,7 @@ impl Drop for TaskProcess {
 
 /// Starts a process as [`ProcessSpec`] says, listed as a task process (see [`subreaper`])
 /// until the [`TaskProcess`] is dropped.
-pub fn spawn(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
+pub(crate) fn spawn(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     // Held from before the process exists until it is listed (an uncontended lock: no
     // system call).
     let mut registry = subreaper::registry();

@@ -37,7 +37,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
 /// time somewhere (a timeout's deadline, a retry's next start), and far longer ones would
 /// leave the calendar's range; none of them means anything for a task.
 const LONGEST: Duration = Duration::from_secs(LONGEST_DAYS * 86_400);
-pub const LONGEST_DAYS: u64 = 36_500;
+pub(crate) const LONGEST_DAYS: u64 = 36_500;
 
 #[cfg(test)]
 mod tests {

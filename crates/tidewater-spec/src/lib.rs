@@ -7,6 +7,13 @@
 //! This crate reads files and nothing else: it never runs tasks, never touches the store,
 //! and never reads the clock or environment variables.
 
+// Library code reports errors to its caller and prints nothing; an invariant that truly holds
+// says why with `#[expect(clippy::expect_used, reason = "...")]` (issue 16 item 9).
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
+)]
+
 mod diagnostics;
 mod did_you_mean;
 mod duration;

@@ -8,7 +8,7 @@
 
 /// What the text says about the workflow's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NameScan {
+pub(crate) enum NameScan {
     /// No top-level `name` key: the workflow is named after its file.
     Stem,
     Named(String),
@@ -16,7 +16,7 @@ pub enum NameScan {
     Unsure,
 }
 
-pub fn scan_name(source: &str) -> NameScan {
+pub(crate) fn scan_name(source: &str) -> NameScan {
     let mut named = None;
     for line in top_level_lines(source) {
         let Some(first) = line.chars().next() else {

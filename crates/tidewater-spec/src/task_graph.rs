@@ -21,7 +21,7 @@ pub(crate) struct TaskGraph<'s> {
 const MAX_CYCLES_REPORTED: usize = 10;
 
 impl<'s> TaskGraph<'s> {
-    pub fn resolve(reader: &mut YamlReader<'_>, steps: &'s [TaskSpec]) -> TaskGraph<'s> {
+    pub(crate) fn resolve(reader: &mut YamlReader<'_>, steps: &'s [TaskSpec]) -> TaskGraph<'s> {
         let mut by_name = HashMap::with_capacity(steps.len());
         for (index, step) in steps.iter().enumerate() {
             by_name.entry(step.name.as_str()).or_insert(index);
@@ -61,7 +61,7 @@ impl<'s> TaskGraph<'s> {
     /// Reports dependency cycles with the core's own DAG check, so that what validates here
     /// is exactly what `Workflow::new` accepts. Each reported cycle's closing edge is
     /// dropped, so the next search finds a different cycle.
-    pub fn report_cycles(&mut self, reader: &mut YamlReader<'_>, steps: &[TaskSpec]) {
+    pub(crate) fn report_cycles(&mut self, reader: &mut YamlReader<'_>, steps: &[TaskSpec]) {
         for _ in 0..MAX_CYCLES_REPORTED {
             let outline: Vec<Task> = self
                 .upstream

@@ -48,7 +48,7 @@ const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(60 * 60);
 impl TaskSettings {
     /// Reads `entry` into these settings. Returns `false` when the key is not a setting, so
     /// the caller can try its own keys or report it as unknown.
-    pub fn read(
+    pub(crate) fn read(
         &mut self,
         reader: &mut YamlReader<'_>,
         entry: &Entry<'_, '_>,
@@ -84,7 +84,7 @@ impl TaskSettings {
     }
 
     /// These settings with the gaps filled from `defaults`.
-    pub fn over(self, defaults: &TaskSettings) -> TaskSettings {
+    pub(crate) fn over(self, defaults: &TaskSettings) -> TaskSettings {
         TaskSettings {
             retries: self.retries.or(defaults.retries),
             retry_delay: self.retry_delay.or(defaults.retry_delay),
@@ -98,7 +98,7 @@ impl TaskSettings {
         }
     }
 
-    pub fn retry_policy(&self) -> RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         let default = RetryPolicy::default();
         let backoff = match self.retry_backoff {
             None | Some(BackoffChoice::Constant) => Backoff::Constant,

@@ -35,7 +35,7 @@ const OWN_KEYS: &[&str] = &["needs", "trigger", "pool_slots", "description"];
 
 impl TaskSpec {
     /// Reads a task's body; `role` decides whether `needs` and `trigger` are allowed.
-    pub fn read(
+    pub(crate) fn read(
         reader: &mut YamlReader<'_>,
         name: &YamlNode<'_>,
         name_text: &str,

@@ -46,7 +46,7 @@ impl TemplateOwner<'_> {
 }
 
 impl TemplateCheck<'_> {
-    pub fn check(
+    pub(crate) fn check(
         &self,
         reader: &mut YamlReader<'_>,
         owner: TemplateOwner<'_>,
@@ -187,7 +187,7 @@ impl TemplateCheck<'_> {
     /// `text` rendered with the sample values, or `None` when it cannot be (a template
     /// problem, reported by [`TemplateCheck::check`] for templates of the workflow file, or
     /// the output of another task, which has no sample value). Text without a tag is itself.
-    pub fn sample_render(&self, owner: TemplateOwner<'_>, text: &str) -> Option<String> {
+    pub(crate) fn sample_render(&self, owner: TemplateOwner<'_>, text: &str) -> Option<String> {
         if !text.contains('{') {
             return Some(text.to_owned());
         }

@@ -29,6 +29,10 @@ const VALIDATION_FUEL: u64 = 100_000;
 
 /// Strict about undefined variables (a typo must fail the task, not run a command with an
 /// empty argument), no HTML escaping, trailing newlines kept, and the date filters below.
+#[expect(
+    clippy::expect_used,
+    reason = "a fixed configuration, valid in every build (a unit test builds it)"
+)]
 fn configured_environment() -> Environment<'static> {
     let mut environment = Environment::new();
     environment.set_undefined_behavior(UndefinedBehavior::Strict);

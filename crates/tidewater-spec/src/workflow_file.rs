@@ -72,7 +72,7 @@ const MAX_NAME_LENGTH: usize = 250;
 const TASKS_EXAMPLE: &str = "tasks: { hello: { sh: echo hello } }";
 
 impl WorkflowFile {
-    pub fn parse(project: &Project, path: &Path, source: &str) -> WorkflowFile {
+    pub(crate) fn parse(project: &Project, path: &Path, source: &str) -> WorkflowFile {
         let text: Arc<str> = Arc::from(source);
         let mut reader = YamlReader::new(path, text.clone());
         let mut file = WorkflowFile {

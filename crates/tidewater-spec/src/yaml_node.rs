@@ -27,7 +27,7 @@ pub(crate) enum YamlValue<'a> {
 }
 
 impl<'a> YamlNode<'a> {
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match &self.value {
             YamlValue::String(text) => Some(text),
             _ => None,
@@ -36,7 +36,7 @@ impl<'a> YamlNode<'a> {
 
     /// The text a scalar key is written as, whatever it resolves to: `1:` and `true:` are keys
     /// too, and should be reported by name.
-    pub fn key_text(&self) -> Option<Cow<'_, str>> {
+    pub(crate) fn key_text(&self) -> Option<Cow<'_, str>> {
         match &self.value {
             YamlValue::String(text) | YamlValue::Invalid(text) => Some(Cow::Borrowed(text)),
             YamlValue::Null => Some(Cow::Borrowed("null")),
@@ -48,7 +48,7 @@ impl<'a> YamlNode<'a> {
     }
 
     /// What the value is, for messages such as "found a string".
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match &self.value {
             YamlValue::Null => "nothing (null)",
             YamlValue::Bool(_) => "true/false",
@@ -63,7 +63,7 @@ impl<'a> YamlNode<'a> {
 
     /// The node as JSON, for `params`. Non-string keys become their text; a float that JSON
     /// cannot hold (NaN, infinity) becomes null.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;
         match &self.value {
             YamlValue::Null => Value::Null,
@@ -90,7 +90,7 @@ impl<'a> YamlNode<'a> {
     }
 
     /// How many nodes this subtree holds, counting itself.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         let mut count = 0;
         let mut stack = vec![self];
         while let Some(node) = stack.pop() {

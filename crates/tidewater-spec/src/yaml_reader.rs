@@ -28,7 +28,7 @@ pub(crate) struct Entry<'n, 'a> {
 }
 
 impl<'p> YamlReader<'p> {
-    pub fn new(path: &'p Path, text: Arc<str>) -> Self {
+    pub(crate) fn new(path: &'p Path, text: Arc<str>) -> Self {
         YamlReader {
             path,
             text,
@@ -36,36 +36,36 @@ impl<'p> YamlReader<'p> {
         }
     }
 
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
-    pub fn has_problems(&self) -> bool {
+    pub(crate) fn has_problems(&self) -> bool {
         !self.problems.is_empty()
     }
 
-    pub fn into_problems(mut self) -> Diagnostics {
+    pub(crate) fn into_problems(mut self) -> Diagnostics {
         self.problems.sort_by_position(self.path);
         self.problems
     }
 
-    pub fn problem(&self, kind: ProblemKind, span: Range<usize>) -> Problem {
+    pub(crate) fn problem(&self, kind: ProblemKind, span: Range<usize>) -> Problem {
         Problem::at(kind, self.path, self.text.clone(), span)
     }
 
-    pub fn report(&mut self, kind: ProblemKind, span: Range<usize>) {
+    pub(crate) fn report(&mut self, kind: ProblemKind, span: Range<usize>) {
         let problem = self.problem(kind, span);
         self.problems.push(problem);
     }
 
-    pub fn push(&mut self, problem: Problem) {
+    pub(crate) fn push(&mut self, problem: Problem) {
         self.problems.push(problem);
     }
 
     /// The entries of a mapping, in file order. Reports a value that is not a mapping, keys
     /// that are not scalars, and keys given twice (only the first is returned). `what` names
     /// the mapping in messages, e.g. "task `extract`".
-    pub fn entries<'n, 'a>(
+    pub(crate) fn entries<'n, 'a>(
         &mut self,
         what: &str,
         node: &'n YamlNode<'a>,
@@ -77,7 +77,7 @@ impl<'p> YamlReader<'p> {
     }
 
     /// [`YamlReader::entries`] with a chosen problem for duplicate keys.
-    pub fn entries_reporting_duplicates<'n, 'a>(
+    pub(crate) fn entries_reporting_duplicates<'n, 'a>(
         &mut self,
         what: &str,
         node: &'n YamlNode<'a>,
@@ -123,7 +123,7 @@ impl<'p> YamlReader<'p> {
         Some(entries)
     }
 
-    pub fn unknown_key(
+    pub(crate) fn unknown_key(
         &mut self,
         entry: &Entry<'_, '_>,
         context: &str,
@@ -141,7 +141,7 @@ impl<'p> YamlReader<'p> {
         );
     }
 
-    pub fn wrong_type(&mut self, key: &str, expected: &'static str, value: &YamlNode<'_>) {
+    pub(crate) fn wrong_type(&mut self, key: &str, expected: &'static str, value: &YamlNode<'_>) {
         self.report(
             ProblemKind::WrongType {
                 key: key.to_owned(),
@@ -152,7 +152,7 @@ impl<'p> YamlReader<'p> {
         );
     }
 
-    pub fn string<'n>(&mut self, key: &str, value: &'n YamlNode<'_>) -> Option<&'n str> {
+    pub(crate) fn string<'n>(&mut self, key: &str, value: &'n YamlNode<'_>) -> Option<&'n str> {
         let text = value.as_str();
         if text.is_none() {
             self.wrong_type(key, "a string", value);
@@ -160,7 +160,7 @@ impl<'p> YamlReader<'p> {
         text
     }
 
-    pub fn bool(&mut self, key: &str, value: &YamlNode<'_>) -> Option<bool> {
+    pub(crate) fn bool(&mut self, key: &str, value: &YamlNode<'_>) -> Option<bool> {
         match value.value {
             YamlValue::Bool(flag) => Some(flag),
             _ => {
@@ -171,7 +171,7 @@ impl<'p> YamlReader<'p> {
     }
 
     /// A whole number within `minimum..=maximum`.
-    pub fn integer(
+    pub(crate) fn integer(
         &mut self,
         key: &str,
         value: &YamlNode<'_>,
@@ -199,12 +199,12 @@ impl<'p> YamlReader<'p> {
     }
 
     /// A whole number that fits a `u32` and is at least `minimum`.
-    pub fn count(&mut self, key: &str, value: &YamlNode<'_>, minimum: u32) -> Option<u32> {
+    pub(crate) fn count(&mut self, key: &str, value: &YamlNode<'_>, minimum: u32) -> Option<u32> {
         self.integer(key, value, i64::from(minimum), i64::from(u32::MAX))
             .and_then(|number| u32::try_from(number).ok())
     }
 
-    pub fn duration(&mut self, key: &str, value: &YamlNode<'_>) -> Option<Duration> {
+    pub(crate) fn duration(&mut self, key: &str, value: &YamlNode<'_>) -> Option<Duration> {
         let text = self.duration_text(key, value)?;
         match parse_duration(text) {
             Ok(duration) => Some(duration),
@@ -229,7 +229,11 @@ impl<'p> YamlReader<'p> {
     }
 
     /// A duration longer than zero, e.g. a `timeout`.
-    pub fn positive_duration(&mut self, key: &str, value: &YamlNode<'_>) -> Option<Duration> {
+    pub(crate) fn positive_duration(
+        &mut self,
+        key: &str,
+        value: &YamlNode<'_>,
+    ) -> Option<Duration> {
         let duration = self.duration(key, value)?;
         if duration.is_zero() {
             self.report(
@@ -269,7 +273,7 @@ impl<'p> YamlReader<'p> {
     }
 
     /// One of a fixed set of words, e.g. a trigger rule.
-    pub fn choice<T>(
+    pub(crate) fn choice<T>(
         &mut self,
         key: &'static str,
         value: &YamlNode<'_>,
@@ -294,7 +298,7 @@ impl<'p> YamlReader<'p> {
 
     /// Reports keys given twice anywhere inside `node`, e.g. in nested `params`; `what` names
     /// the whole value in messages.
-    pub fn check_nested_duplicates(&mut self, what: &str, node: &YamlNode<'_>) {
+    pub(crate) fn check_nested_duplicates(&mut self, what: &str, node: &YamlNode<'_>) {
         let mut stack = vec![node];
         while let Some(node) = stack.pop() {
             match &node.value {
@@ -311,13 +315,13 @@ impl<'p> YamlReader<'p> {
 
     /// Where `fragment` sits inside the source of `node`, or the whole node when it cannot
     /// be found (escapes or folding can make the source differ from the value).
-    pub fn locate(&self, node_span: &Range<usize>, fragment: &str) -> Range<usize> {
+    pub(crate) fn locate(&self, node_span: &Range<usize>, fragment: &str) -> Range<usize> {
         self.find(node_span, fragment)
             .unwrap_or_else(|| node_span.clone())
     }
 
     /// Where `fragment` first sits inside the source of `node`, if it does.
-    pub fn find(&self, node_span: &Range<usize>, fragment: &str) -> Option<Range<usize>> {
+    pub(crate) fn find(&self, node_span: &Range<usize>, fragment: &str) -> Option<Range<usize>> {
         if fragment.is_empty() {
             return None;
         }

@@ -191,7 +191,15 @@ impl NewRunRow {
         NewRunRow {
             state: RunState::Queued,
             params: serde_json::Value::Object(run.params.clone()).to_string(),
-            tasks: serde_json::to_string(&run.tasks).expect("task names serialize to JSON"),
+            // A JSON array of strings, built by hand: serialising strings cannot fail, and
+            // so there is no error to carry.
+            tasks: serde_json::Value::Array(
+                run.tasks
+                    .iter()
+                    .map(|task| serde_json::Value::String(task.to_string()))
+                    .collect(),
+            )
+            .to_string(),
             pending: encode_task_state(&TaskInstance::new().state).state,
         }
     }

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Runs data pipelines: durable, resumable, safe to re-run."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The project folder (holding tidewater.toml).
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     pub project: PathBuf,
@@ -20,7 +20,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Write a small working example project.
     Init(InitArgs),
     /// Check every workflow file and report all problems.
@@ -75,24 +75,24 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Where to create the project (default: the --project folder).
     pub dir: Option<PathBuf>,
 }
 
 /// The largest `next -n`: a year of hourly intervals fits, and the answer stays quick and
 /// small (a count in the hundreds of millions took 25 s and 718 MB).
-pub const MAX_NEXT_COUNT: usize = 10_000;
+pub(crate) const MAX_NEXT_COUNT: usize = 10_000;
 
 #[derive(Debug, Args)]
-pub struct WorkflowsArgs {
+pub(crate) struct WorkflowsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The workflow to run (its `name`, or its file name without `.yaml`).
     pub workflow: String,
     /// Run the interval of this date (YYYY-MM-DD, in the workflow's time zone).
@@ -112,7 +112,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ExecutionArgs {
+pub(crate) struct ExecutionArgs {
     /// How many tasks may run at once, at least 1 (default: tidewater.toml's `parallelism`,
     /// else the number of cores).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -120,7 +120,7 @@ pub struct ExecutionArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TestArgs {
+pub(crate) struct TestArgs {
     /// The workflow holding the task.
     pub workflow: String,
     /// The task to run (a step or a handler such as `on_failure`).
@@ -146,19 +146,19 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServerArgs {
+pub(crate) struct ServerArgs {
     #[command(flatten)]
     pub execution: ExecutionArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct PauseArgs {
+pub(crate) struct PauseArgs {
     /// The workflow (its `name`, or its file name without `.yaml`).
     pub workflow: String,
 }
 
 #[derive(Debug, Args)]
-pub struct TriggerArgs {
+pub(crate) struct TriggerArgs {
     /// The workflow to queue a run of.
     pub workflow: String,
     /// The interval of this date (YYYY-MM-DD, in the workflow's time zone); default: the
@@ -174,7 +174,7 @@ pub struct TriggerArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BackfillArgs {
+pub(crate) struct BackfillArgs {
     /// The workflow to backfill.
     pub workflow: String,
     /// First date (YYYY-MM-DD, in the workflow's time zone).
@@ -201,7 +201,7 @@ pub struct BackfillArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct QueueArgs {
+pub(crate) struct QueueArgs {
     /// The parallelism to explain against, at least 1 (default: as tidewater.toml says).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub parallelism: Option<u32>,
@@ -211,7 +211,7 @@ pub struct QueueArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RetryArgs {
+pub(crate) struct RetryArgs {
     /// The run to resume (`tidewater runs` lists them).
     pub run_id: i64,
     /// Resume on the workflow's current file instead of the version the run started with.
@@ -222,7 +222,7 @@ pub struct RetryArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CancelArgs {
+pub(crate) struct CancelArgs {
     /// The run to cancel.
     pub run_id: i64,
     /// Return once the cancel is asked for, without waiting for the run to stop.
@@ -231,7 +231,7 @@ pub struct CancelArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ClearArgs {
+pub(crate) struct ClearArgs {
     /// The run whose tasks to reset.
     pub run_id: i64,
     /// A task to reset (repeatable).
@@ -245,7 +245,7 @@ pub struct ClearArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RunsArgs {
+pub(crate) struct RunsArgs {
     /// Only the runs of this workflow.
     pub workflow: Option<String>,
     /// How many runs to list, at least 1.
@@ -263,7 +263,7 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// A run; without it, the server's health: workflows, next due times, running and
     /// queued work, broken files.
     pub run_id: Option<i64>,
@@ -273,7 +273,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LogsArgs {
+pub(crate) struct LogsArgs {
     /// The run.
     pub run_id: i64,
     /// The task of the run.
@@ -288,7 +288,7 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// The workflow to draw.
     pub workflow: String,
     /// How to draw it: text, Graphviz dot, or a Mermaid flowchart.
@@ -297,14 +297,14 @@ pub struct ShowArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ShowFormat {
+pub(crate) enum ShowFormat {
     Text,
     Dot,
     Mermaid,
 }
 
 #[derive(Debug, Args)]
-pub struct NextArgs {
+pub(crate) struct NextArgs {
     /// A workflow with a schedule.
     pub workflow: String,
     /// How many intervals, from 1 to 10000.
@@ -323,7 +323,7 @@ pub struct NextArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct QueryArgs {
+pub(crate) struct QueryArgs {
     /// One SELECT (or WITH) query; tables are `schema.table`, files `read_csv('path')`.
     pub sql: String,
     /// How to print the rows.
@@ -332,14 +332,14 @@ pub struct QueryArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum QueryFormat {
+pub(crate) enum QueryFormat {
     Table,
     Csv,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct TablesArgs {
+pub(crate) struct TablesArgs {
     /// A table to describe (`schema.table`); without it, list the tables.
     pub name: Option<String>,
     /// List the intervals of --workflow between --from and --to whose partition is missing.
@@ -360,13 +360,13 @@ pub struct TablesArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CompactArgs {
+pub(crate) struct CompactArgs {
     /// The table (`schema.table`).
     pub table: String,
 }
 
 #[derive(Debug, Args)]
-pub struct VacuumArgs {
+pub(crate) struct VacuumArgs {
     /// The table (`schema.table`).
     pub table: String,
     /// Keep files that versions younger than this need (e.g. 7d, 168h); at least 7 days
@@ -383,7 +383,7 @@ pub struct VacuumArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StoreCommand {
+pub(crate) enum StoreCommand {
     /// Copy the store to FILE, safely even while a server runs (SQLite's online backup).
     Backup(StoreBackupArgs),
     /// Check the store's files, its integrity and its agreement with the logs folder;
@@ -392,7 +392,7 @@ pub enum StoreCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct StoreBackupArgs {
+pub(crate) struct StoreBackupArgs {
     /// The file to write (relative to the current folder, not the project).
     pub file: PathBuf,
     /// Replace FILE if it exists.

@@ -13,7 +13,7 @@ mod next;
 mod query;
 mod queue;
 mod retry;
-pub mod run;
+pub(crate) mod run;
 mod runs;
 mod server;
 mod show;
@@ -27,7 +27,7 @@ mod workflows;
 use crate::Outcome;
 use crate::args::{Cli, Command};
 
-pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let project = cli.project;
     match cli.command {
         Command::Init(args) => init::init(&project, args),

@@ -19,7 +19,7 @@ use std::panic::PanicHookInfo;
 /// The `panic!("Already shut down")` in `BufWriter::abort`, object_store 0.13.
 const CAUGHT_ABORT_LINE: u32 = 369;
 
-pub fn install_hook() {
+pub(crate) fn install_hook() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if is_caught_upload_abort(info) {

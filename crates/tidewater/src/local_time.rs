@@ -10,32 +10,32 @@ use tidewater_store::{RunRecord, RunStore};
 use crate::project_context::ProjectContext;
 
 /// `2026-03-08 03:30 EDT`: minutes are as precise as a schedule gets.
-pub fn minutes(time: Timestamp, timezone: chrono_tz::Tz) -> String {
+pub(crate) fn minutes(time: Timestamp, timezone: chrono_tz::Tz) -> String {
     time.with_timezone(&timezone)
         .format("%Y-%m-%d %H:%M %Z")
         .to_string()
 }
 
 /// `2026-03-08 03:30:05 EDT`, for retries and rate limits, which are seconds apart.
-pub fn seconds(time: Timestamp, timezone: chrono_tz::Tz) -> String {
+pub(crate) fn seconds(time: Timestamp, timezone: chrono_tz::Tz) -> String {
     time.with_timezone(&timezone)
         .format("%Y-%m-%d %H:%M:%S %Z")
         .to_string()
 }
 
 /// `2026-03-08 07:30:05 UTC`, for a time that belongs to no workflow.
-pub fn utc(time: Timestamp) -> String {
+pub(crate) fn utc(time: Timestamp) -> String {
     time.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// RFC 3339 with the zone's offset, for JSON: exact, and still the workflow's local time.
-pub fn rfc3339(time: Timestamp, timezone: chrono_tz::Tz) -> String {
+pub(crate) fn rfc3339(time: Timestamp, timezone: chrono_tz::Tz) -> String {
     time.with_timezone(&timezone).to_rfc3339()
 }
 
 /// The zone a run's times are written in: that of the workflow version the run was created
 /// with, which a later edit of the file does not change; UTC if that version no longer parses.
-pub async fn run_timezone(
+pub(crate) async fn run_timezone(
     context: &ProjectContext,
     record: &RunRecord,
 ) -> anyhow::Result<chrono_tz::Tz> {

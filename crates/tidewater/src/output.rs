@@ -3,33 +3,33 @@
 
 use std::io::IsTerminal;
 
-pub fn is_color() -> bool {
+pub(crate) fn is_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
         && std::io::stderr().is_terminal()
 }
 
-pub fn is_interactive() -> bool {
+pub(crate) fn is_interactive() -> bool {
     std::io::stderr().is_terminal()
 }
 
 /// An error, printed once with its chain of causes.
-pub fn error(error: &anyhow::Error) {
+pub(crate) fn error(error: &anyhow::Error) {
     eprintln!("error: {error:#}");
 }
 
 /// A diagnostic line for the user (progress, notes): stderr.
-pub fn note(message: impl std::fmt::Display) {
+pub(crate) fn note(message: impl std::fmt::Display) {
     eprintln!("{message}");
 }
 
 /// Data: stdout.
-pub fn data(text: impl std::fmt::Display) {
+pub(crate) fn data(text: impl std::fmt::Display) {
     write_stdout(format!("{text}\n").as_bytes());
 }
 
 /// Writes data to stdout. A closed pipe (`tidewater runs | head`) means the reader has what it
 /// wants: exit quietly, as Unix tools do, rather than fail or panic.
-pub fn write_stdout(bytes: &[u8]) {
+pub(crate) fn write_stdout(bytes: &[u8]) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
@@ -42,14 +42,14 @@ pub fn write_stdout(bytes: &[u8]) {
 }
 
 /// JSON data on stdout.
-pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     data(text);
     Ok(())
 }
 
 /// A plain aligned table (no borders), for data on stdout.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|header| header.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -76,7 +76,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// A duration as a person reads it: 850ms, 12.3s, 4m05s, 2h03m.
-pub fn duration(duration: chrono::Duration) -> String {
+pub(crate) fn duration(duration: chrono::Duration) -> String {
     let millis = duration.num_milliseconds().max(0);
     if millis < 1000 {
         format!("{millis}ms")

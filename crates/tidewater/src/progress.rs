@@ -8,13 +8,13 @@ use tidewater_core::{
 };
 use tidewater_engine::RunObserver;
 
-pub enum Progress {
+pub(crate) enum Progress {
     Live(ProgressBar),
     Lines,
 }
 
 impl Progress {
-    pub fn new() -> Progress {
+    pub(crate) fn new() -> Progress {
         if crate::output::is_interactive() {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -28,7 +28,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Progress::Live(bar) = self {
             bar.finish_and_clear();
         }
@@ -87,7 +87,7 @@ impl RunObserver for Progress {
     }
 }
 
-pub fn describe_task(task: &str, state: &TaskState, timezone: chrono_tz::Tz) -> String {
+pub(crate) fn describe_task(task: &str, state: &TaskState, timezone: chrono_tz::Tz) -> String {
     match state {
         TaskState::Queued { attempt, .. } | TaskState::Running { attempt, .. } if attempt.0 > 1 => {
             format!("{task} {} (attempt {attempt})", state.name())
@@ -106,7 +106,7 @@ pub fn describe_task(task: &str, state: &TaskState, timezone: chrono_tz::Tz) -> 
 
 /// A line for an attempt that Tidewater lost (its supervising process died, or stopped it),
 /// which the task's state alone would show as an ordinary new attempt or failure.
-pub fn describe_lost(change: &Change) -> Option<String> {
+pub(crate) fn describe_lost(change: &Change) -> Option<String> {
     let Change::AttemptFinished {
         task,
         attempt,
@@ -132,7 +132,7 @@ fn describe_lost_reason(task: &str, attempt: Attempt, reason: &FailureReason) ->
 }
 
 /// `3 waiting · 2 running · 10 done · 1 failed`
-pub fn summary(view: &RunView) -> String {
+pub(crate) fn summary(view: &RunView) -> String {
     let (mut waiting, mut running, mut done, mut failed) = (0, 0, 0, 0);
     for instance in view.tasks() {
         match instance.state {

@@ -19,7 +19,7 @@ const KILL_GRACE: Duration = Duration::from_secs(10);
 /// A waiting task gains one priority point per minute waited.
 const AGING: Duration = Duration::from_secs(60);
 
-pub struct ProjectContext {
+pub(crate) struct ProjectContext {
     pub project: Project,
     pub store: Arc<SqliteStore>,
 }
@@ -27,12 +27,12 @@ pub struct ProjectContext {
 /// A diagnostics failure that has already been printed.
 #[derive(Debug, thiserror::Error)]
 #[error("{count} problem(s) found in the project files (see above)")]
-pub struct ReportedDiagnostics {
+pub(crate) struct ReportedDiagnostics {
     pub count: usize,
 }
 
 impl ProjectContext {
-    pub async fn open(root: &Path) -> anyhow::Result<ProjectContext> {
+    pub(crate) async fn open(root: &Path) -> anyhow::Result<ProjectContext> {
         let project = open_project(root)?;
         let store = open_store(&project).await?;
         Ok(ProjectContext { project, store })
@@ -41,7 +41,7 @@ impl ProjectContext {
     /// [`ProjectContext::open`], and the workflow called `name`, parsed on a second thread
     /// while this one opens the store: each takes about a millisecond of a command that
     /// starts a run, and nothing of one needs the other.
-    pub async fn open_with_workflow(
+    pub(crate) async fn open_with_workflow(
         root: &Path,
         name: &str,
     ) -> anyhow::Result<(ProjectContext, LoadedWorkflow)> {
@@ -62,12 +62,12 @@ impl ProjectContext {
         Ok((context, loaded?))
     }
 
-    pub fn load_workflow(&self, name: &str) -> anyhow::Result<LoadedWorkflow> {
+    pub(crate) fn load_workflow(&self, name: &str) -> anyhow::Result<LoadedWorkflow> {
         load_workflow(&self.project, name)
     }
 
     /// The workflow version a run was created with.
-    pub async fn pinned_workflow(&self, run: &RunRecord) -> anyhow::Result<LoadedWorkflow> {
+    pub(crate) async fn pinned_workflow(&self, run: &RunRecord) -> anyhow::Result<LoadedWorkflow> {
         let source = self
             .store
             .workflow_source(run.id)
@@ -85,7 +85,7 @@ impl ProjectContext {
             })
     }
 
-    pub async fn run_record(&self, id: i64) -> anyhow::Result<RunRecord> {
+    pub(crate) async fn run_record(&self, id: i64) -> anyhow::Result<RunRecord> {
         self.store
             .run(RunId(id))
             .await?
@@ -93,7 +93,7 @@ impl ProjectContext {
     }
 
     /// The task queue's limits from tidewater.toml (`parallelism` overrides its value).
-    pub fn queue_limits(&self, parallelism: Option<u32>) -> QueueLimits {
+    pub(crate) fn queue_limits(&self, parallelism: Option<u32>) -> QueueLimits {
         let cores = std::thread::available_parallelism()
             .map(|cores| cores.get() as u32)
             .unwrap_or(1);
@@ -124,7 +124,7 @@ impl ProjectContext {
 
     /// An executor with the project's runners and task queue limits (each workflow's
     /// `max_active_tasks` joins the queue with its runs).
-    pub fn executor(
+    pub(crate) fn executor(
         &self,
         parallelism: Option<u32>,
         observer: Arc<dyn RunObserver>,
@@ -167,12 +167,12 @@ async fn open_store(project: &Project) -> anyhow::Result<Arc<SqliteStore>> {
 }
 
 /// The project's store file.
-pub fn store_path(project: &Project) -> PathBuf {
+pub(crate) fn store_path(project: &Project) -> PathBuf {
     project.config.state_dir.join("tidewater.db")
 }
 
 /// A path as the user knows it: relative to the project folder when inside it.
-pub fn shown(project: &Project, path: &Path) -> String {
+pub(crate) fn shown(project: &Project, path: &Path) -> String {
     path.strip_prefix(&project.root)
         .unwrap_or(path)
         .display()
@@ -232,7 +232,7 @@ async fn check_history(project: &Project, store: &SqliteStore) -> anyhow::Result
     }
 }
 
-pub fn open_project(root: &Path) -> anyhow::Result<Project> {
+pub(crate) fn open_project(root: &Path) -> anyhow::Result<Project> {
     let root =
         std::path::absolute(root).with_context(|| format!("cannot resolve {}", root.display()))?;
     Project::open(&root).map_err(|diagnostics| {
@@ -244,13 +244,13 @@ pub fn open_project(root: &Path) -> anyhow::Result<Project> {
 }
 
 /// The project's warehouse of Delta tables (`[warehouse] location`).
-pub fn open_warehouse(project: &Project) -> anyhow::Result<Warehouse> {
+pub(crate) fn open_warehouse(project: &Project) -> anyhow::Result<Warehouse> {
     Warehouse::new(&project.config.warehouse, &project.root)
         .with_context(|| format!("cannot open the warehouse {}", project.config.warehouse))
 }
 
 /// A workflow of the project by name; its problems are printed as diagnostics.
-pub fn load_workflow(project: &Project, name: &str) -> anyhow::Result<LoadedWorkflow> {
+pub(crate) fn load_workflow(project: &Project, name: &str) -> anyhow::Result<LoadedWorkflow> {
     project.load_workflow(name).map_err(|diagnostics| {
         eprint!("{}", diagnostics.render(crate::output::is_color()));
         anyhow!(ReportedDiagnostics {

@@ -6,7 +6,7 @@ use tidewater_engine::is_alive;
 use tidewater_store::{ControlStore, ServiceRecord, SqliteStore};
 
 /// The server running on this project's store, if one is alive.
-pub async fn live_service(store: &SqliteStore) -> anyhow::Result<Option<ServiceRecord>> {
+pub(crate) async fn live_service(store: &SqliteStore) -> anyhow::Result<Option<ServiceRecord>> {
     Ok(store
         .service()
         .await?
@@ -14,18 +14,18 @@ pub async fn live_service(store: &SqliteStore) -> anyhow::Result<Option<ServiceR
 }
 
 /// Asks the server to look at the store now (it would within two seconds anyway).
-pub fn wake(service: &ServiceRecord) {
+pub(crate) fn wake(service: &ServiceRecord) {
     wake_process(service.process);
 }
 
 /// Asks a process that executes runs (the server, a foreground `run` or backfill) to look at
 /// the store now: each handles SIGUSR1 for that.
-pub fn wake_process(process: tidewater_core::ProcessIdentity) {
+pub(crate) fn wake_process(process: tidewater_core::ProcessIdentity) {
     let _ = kill(Pid::from_raw(process.pid), Signal::SIGUSR1);
 }
 
 /// This process, as recorded when it owns runs or the service.
-pub fn my_identity() -> anyhow::Result<tidewater_core::ProcessIdentity> {
+pub(crate) fn my_identity() -> anyhow::Result<tidewater_core::ProcessIdentity> {
     let pid = std::process::id() as i32;
     tidewater_engine::process_identity(pid)
         .ok_or_else(|| anyhow::anyhow!("cannot read this process's start time from /proc"))

@@ -12,7 +12,7 @@ use crate::local_time;
 use crate::progress::{describe_lost, describe_task};
 
 #[derive(Default)]
-pub struct ServiceLog {
+pub(crate) struct ServiceLog {
     /// The workflows the server schedules, for the time zone a new run's interval is written
     /// in; set once the files are read.
     catalog: OnceLock<watch::Receiver<Arc<Catalog>>>,
@@ -20,13 +20,13 @@ pub struct ServiceLog {
 
 impl ServiceLog {
     /// Writes new runs' intervals in their workflow's zone, as found in `catalog`.
-    pub fn follow_catalog(&self, catalog: watch::Receiver<Arc<Catalog>>) {
+    pub(crate) fn follow_catalog(&self, catalog: watch::Receiver<Arc<Catalog>>) {
         let _ = self.catalog.set(catalog);
     }
 
     /// One line per line of `message`, each prefixed with the time in UTC: the server serves
     /// workflows of many zones, and its log's own clock is none of theirs.
-    pub fn line(&self, message: &str) {
+    pub(crate) fn line(&self, message: &str) {
         let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f UTC");
         let mut text = String::new();
         for line in message.lines() {

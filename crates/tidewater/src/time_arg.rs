@@ -5,7 +5,7 @@ use chrono::{NaiveDate, TimeZone};
 use tidewater_core::{DataInterval, Timestamp};
 
 /// A date (local midnight in `timezone`) or an RFC 3339 time.
-pub fn parse_time(text: &str, timezone: chrono_tz::Tz) -> anyhow::Result<Timestamp> {
+pub(crate) fn parse_time(text: &str, timezone: chrono_tz::Tz) -> anyhow::Result<Timestamp> {
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(time.to_utc());
     }
@@ -20,14 +20,14 @@ pub fn parse_time(text: &str, timezone: chrono_tz::Tz) -> anyhow::Result<Timesta
     Ok(DataInterval::day(date, timezone).start)
 }
 
-pub fn parse_date(text: &str) -> anyhow::Result<NaiveDate> {
+pub(crate) fn parse_date(text: &str) -> anyhow::Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
         format!("`{text}` is not a date (expected YYYY-MM-DD) or an RFC 3339 time")
     })
 }
 
 /// `START/END`.
-pub fn parse_interval(text: &str, timezone: chrono_tz::Tz) -> anyhow::Result<DataInterval> {
+pub(crate) fn parse_interval(text: &str, timezone: chrono_tz::Tz) -> anyhow::Result<DataInterval> {
     let Some((start, end)) = text.split_once('/') else {
         bail!("`{text}` is not an interval: expected START/END, e.g. 2026-01-01/2026-01-02");
     };

@@ -42,19 +42,19 @@ fn fingerprint(project: &Project) -> Fingerprint {
 
 /// Builds catalogs, remembering which workflow each file held, so that a file that breaks
 /// keeps its workflow's last good version.
-pub struct CatalogBuilder {
+pub(crate) struct CatalogBuilder {
     project: Arc<Project>,
     /// The last good version of each file.
     last_good: HashMap<PathBuf, Arc<LoadedWorkflow>>,
 }
 
 /// What changed between two catalogs, for the service's log.
-pub struct CatalogChanges {
+pub(crate) struct CatalogChanges {
     pub lines: Vec<String>,
 }
 
 impl CatalogBuilder {
-    pub fn new(project: Arc<Project>) -> CatalogBuilder {
+    pub(crate) fn new(project: Arc<Project>) -> CatalogBuilder {
         CatalogBuilder {
             project,
             last_good: HashMap::new(),
@@ -62,7 +62,7 @@ impl CatalogBuilder {
     }
 
     /// Reads every workflow file again.
-    pub fn build(&mut self) -> (Catalog, CatalogChanges) {
+    pub(crate) fn build(&mut self) -> (Catalog, CatalogChanges) {
         let mut changes = CatalogChanges { lines: Vec::new() };
         let paths = match self.project.workflow_paths() {
             Ok(paths) => paths,
@@ -185,7 +185,7 @@ impl CatalogBuilder {
 
 /// Watches the project's `workflows/` folder and publishes a new catalog whenever a file
 /// changes (reported by the watcher, or found by comparing the folder every [`RESCAN`]). Returns the receiver and the watcher, which must be kept alive.
-pub fn watch_catalog(
+pub(crate) fn watch_catalog(
     project: Arc<Project>,
     log: impl Fn(&str) + Send + 'static,
 ) -> anyhow::Result<(watch::Receiver<Arc<Catalog>>, notify::RecommendedWatcher)> {

@@ -17,7 +17,7 @@ use crate::local_time;
 
 /// One workflow file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WorkflowOverview {
+pub(crate) struct WorkflowOverview {
     /// The file, relative to the project folder.
     pub file: String,
     pub status: FileStatus,
@@ -25,13 +25,13 @@ pub struct WorkflowOverview {
 
 /// A file either loads into a workflow or has problems.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FileStatus {
+pub(crate) enum FileStatus {
     Loaded(WorkflowSummary),
     Broken(FileProblems),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct WorkflowSummary {
+pub(crate) struct WorkflowSummary {
     pub name: WorkflowName,
     pub timezone: chrono_tz::Tz,
     /// The cron expression; `None` for a workflow that runs only when asked.
@@ -43,7 +43,7 @@ pub struct WorkflowSummary {
 
 /// When the scheduler creates this workflow's next run.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum NextDue {
+pub(crate) enum NextDue {
     /// No schedule, or one that never fires again.
     Never,
     /// Paused: nothing is created until `unpause`.
@@ -58,7 +58,7 @@ pub enum NextDue {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LastRun {
+pub(crate) struct LastRun {
     pub id: RunId,
     pub state: RunState,
     /// When it finished, else started, else was created.
@@ -67,7 +67,7 @@ pub struct LastRun {
 
 /// Why a file does not load: its first problem (where `validate` starts), and how many it has.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FileProblems {
+pub(crate) struct FileProblems {
     pub first: String,
     /// `workflows/x.yaml:3` when the problem has a place in the file.
     pub location: Option<String>,
@@ -75,7 +75,7 @@ pub struct FileProblems {
 }
 
 /// Every workflow file of `project`, sorted by path, as of `now`.
-pub async fn workflow_overview<S: RunStore + ControlStore>(
+pub(crate) async fn workflow_overview<S: RunStore + ControlStore>(
     project: &Project,
     store: &S,
     now: Timestamp,
@@ -185,7 +185,7 @@ fn relative(project: &Project, path: &Path) -> String {
 
 /// A workflow file as `--json` shows it; times are RFC 3339 in the workflow's time zone.
 #[derive(Debug, Serialize)]
-pub struct WorkflowJson {
+pub(crate) struct WorkflowJson {
     pub file: String,
     pub workflow: Option<String>,
     pub schedule: Option<String>,
@@ -200,21 +200,21 @@ pub struct WorkflowJson {
 }
 
 #[derive(Debug, Serialize)]
-pub struct LastRunJson {
+pub(crate) struct LastRunJson {
     pub id: i64,
     pub state: &'static str,
     pub at: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ProblemJson {
+pub(crate) struct ProblemJson {
     pub message: String,
     pub location: Option<String>,
     pub count: usize,
 }
 
 impl WorkflowJson {
-    pub fn new(overview: &WorkflowOverview) -> WorkflowJson {
+    pub(crate) fn new(overview: &WorkflowOverview) -> WorkflowJson {
         match &overview.status {
             FileStatus::Broken(problems) => WorkflowJson {
                 file: overview.file.clone(),

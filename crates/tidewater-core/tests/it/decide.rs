@@ -72,12 +72,16 @@ pub(crate) struct Sim<'a> {
 }
 
 impl<'a> Sim<'a> {
-    pub fn new(workflow: &'a Workflow) -> Sim<'a> {
+    pub(crate) fn new(workflow: &'a Workflow) -> Sim<'a> {
         Sim::starting(workflow, interval(), at(0))
     }
 
     /// A run of `interval` that starts at `now`.
-    pub fn starting(workflow: &'a Workflow, interval: DataInterval, now: Timestamp) -> Sim<'a> {
+    pub(crate) fn starting(
+        workflow: &'a Workflow,
+        interval: DataInterval,
+        now: Timestamp,
+    ) -> Sim<'a> {
         let mut sim = Sim {
             workflow,
             view: RunView::fresh(workflow, RunState::Queued, interval),
@@ -89,7 +93,7 @@ impl<'a> Sim<'a> {
         sim
     }
 
-    pub fn step(&mut self, events: Vec<Event>) -> Vec<Change> {
+    pub(crate) fn step(&mut self, events: Vec<Event>) -> Vec<Change> {
         let mut changes = Vec::new();
         let mut events = events;
         loop {
@@ -122,7 +126,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    pub fn finish(&mut self, name: &str, outcome: AttemptOutcome) -> Vec<Change> {
+    pub(crate) fn finish(&mut self, name: &str, outcome: AttemptOutcome) -> Vec<Change> {
         let index = self.workflow.index_of(name).expect("task exists");
         let TaskState::Running { attempt, .. } = self.view.task(index).state else {
             panic!("{name} is not running: {:?}", self.view.task(index).state);
@@ -135,13 +139,13 @@ impl<'a> Sim<'a> {
     }
 
     /// Time passes until `now`, and the engine's timer fires.
-    pub fn tick_at(&mut self, now: Timestamp) -> Vec<Change> {
+    pub(crate) fn tick_at(&mut self, now: Timestamp) -> Vec<Change> {
         self.now = now;
         self.step(vec![Event::Tick])
     }
 
     /// How many attempts of `name` were started.
-    pub fn starts_of(&self, name: &str) -> usize {
+    pub(crate) fn starts_of(&self, name: &str) -> usize {
         let index = self.workflow.index_of(name).expect("task exists");
         self.started
             .iter()
@@ -149,7 +153,7 @@ impl<'a> Sim<'a> {
             .count()
     }
 
-    pub fn state(&self, name: &str) -> &'static str {
+    pub(crate) fn state(&self, name: &str) -> &'static str {
         self.view
             .task(self.workflow.index_of(name).expect("task exists"))
             .state

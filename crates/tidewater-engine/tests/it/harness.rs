@@ -15,7 +15,7 @@ use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{NewRun, RunStore, RunTrigger, SqliteStore};
 use tokio::sync::mpsc;
 
-pub fn at(seconds: i64) -> Timestamp {
+pub(crate) fn at(seconds: i64) -> Timestamp {
     chrono::Utc
         .timestamp_opt(1_767_225_600 + seconds, 0)
         .single()
@@ -23,7 +23,7 @@ pub fn at(seconds: i64) -> Timestamp {
 }
 
 /// A project folder with one workflow, its store, and a manual clock.
-pub struct Harness {
+pub(crate) struct Harness {
     pub dir: tempfile::TempDir,
     pub store: Arc<SqliteStore>,
     pub clock: ManualClock,
@@ -33,7 +33,7 @@ pub struct Harness {
 }
 
 /// Records every task change, and the most tasks of each pool ever running at once.
-pub struct Recorder {
+pub(crate) struct Recorder {
     sender: mpsc::UnboundedSender<(String, TaskState)>,
     pools: HashMap<String, String>,
     pub peak_pool_use: Mutex<HashMap<String, usize>>,
@@ -81,7 +81,7 @@ impl RunObserver for Recorder {
 }
 
 impl Harness {
-    pub async fn new(toml: &str, yaml: &str) -> Harness {
+    pub(crate) async fn new(toml: &str, yaml: &str) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("tidewater.toml"), toml).expect("write toml");
         std::fs::create_dir_all(dir.path().join("workflows")).expect("mkdir");
@@ -123,20 +123,20 @@ impl Harness {
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    pub async fn create_run(&self) -> RunId {
+    pub(crate) async fn create_run(&self) -> RunId {
         self.create_run_triggered(RunTrigger::Manual).await
     }
 
     /// A run as the scheduler would create it (only those can miss a deadline).
-    pub async fn create_run_triggered(&self, trigger: RunTrigger) -> RunId {
+    pub(crate) async fn create_run_triggered(&self, trigger: RunTrigger) -> RunId {
         let workflow = &self.loaded.workflow;
         self.store
             .create_run(NewRun {
@@ -159,11 +159,15 @@ impl Harness {
             .id
     }
 
-    pub fn executor(&self, parallelism: u32, pools: &[(&str, u32)]) -> Executor<SqliteStore> {
+    pub(crate) fn executor(
+        &self,
+        parallelism: u32,
+        pools: &[(&str, u32)],
+    ) -> Executor<SqliteStore> {
         self.executor_with_rates(parallelism, pools, &[])
     }
 
-    pub fn executor_with_rates(
+    pub(crate) fn executor_with_rates(
         &self,
         parallelism: u32,
         pools: &[(&str, u32)],
@@ -198,14 +202,14 @@ impl Harness {
 
     /// Executes `run` from where its record is until it ends, at `parallelism`, and returns
     /// its final state.
-    pub async fn run_to_end(&self, run: RunId, parallelism: u32) -> RunState {
+    pub(crate) async fn run_to_end(&self, run: RunId, parallelism: u32) -> RunState {
         self.execute(&self.executor(parallelism, &[]), run, Resume::Continue)
             .await
     }
 
     /// Executes `run` with `executor` (kept by the caller) until it ends; returns its final
     /// state.
-    pub async fn execute(
+    pub(crate) async fn execute(
         &self,
         executor: &Executor<SqliteStore>,
         run: RunId,
@@ -218,7 +222,7 @@ impl Harness {
     }
 
     /// The outcomes of `task`'s finished attempts in `run`, in order.
-    pub async fn outcomes(&self, run: RunId, task: &str) -> Vec<AttemptOutcome> {
+    pub(crate) async fn outcomes(&self, run: RunId, task: &str) -> Vec<AttemptOutcome> {
         self.store
             .attempts(run, Some(&TaskName::new(task)))
             .await
@@ -229,7 +233,7 @@ impl Harness {
     }
 
     /// Waits until `task` reaches a state named `state` (e.g. "up_for_retry", "pid").
-    pub async fn wait_for(&mut self, task: &str, state: &str) {
+    pub(crate) async fn wait_for(&mut self, task: &str, state: &str) {
         let wait = async {
             while let Some((name, new_state)) = self.changes.recv().await {
                 let matches = if state == "pid" {
@@ -251,7 +255,7 @@ impl Harness {
 }
 
 /// Waits (bounded) until a file written by a task process appears.
-pub async fn wait_for_file(path: &Path) -> String {
+pub(crate) async fn wait_for_file(path: &Path) -> String {
     for _ in 0..6000 {
         if let Ok(text) = std::fs::read_to_string(path)
             && text.ends_with('\n')
@@ -266,7 +270,7 @@ pub async fn wait_for_file(path: &Path) -> String {
 
 /// Waits (bounded) until a process has ended. A killed process takes a moment to end after
 /// the signal is sent, and its group's pipes close just before it does.
-pub async fn wait_until_ended(process: ProcessIdentity) -> bool {
+pub(crate) async fn wait_until_ended(process: ProcessIdentity) -> bool {
     for _ in 0..6000 {
         if !is_alive(process) {
             return true;

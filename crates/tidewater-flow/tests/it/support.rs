@@ -7,23 +7,23 @@ use tidewater_flow::{
 };
 
 /// A temporary project folder with a warehouse in `warehouse/`.
-pub struct Project {
+pub(crate) struct Project {
     pub folder: TempDir,
     pub warehouse: Warehouse,
 }
 
 impl Project {
-    pub fn new() -> Project {
+    pub(crate) fn new() -> Project {
         let folder = tempfile::tempdir().expect("temporary folder");
         let warehouse = Warehouse::new("warehouse", folder.path()).expect("warehouse");
         Project { folder, warehouse }
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.folder.path()
     }
 
-    pub fn write_file(&self, relative: &str, contents: &str) {
+    pub(crate) fn write_file(&self, relative: &str, contents: &str) {
         let path = self.root().join(relative);
         std::fs::create_dir_all(path.parent().expect("file has a folder")).expect("folder");
         std::fs::write(path, contents).expect("file written");
@@ -31,7 +31,7 @@ impl Project {
 
     /// The query's rows as CSV lines without the header, sorted, so tests compare exact table
     /// contents independent of file order.
-    pub async fn rows(&self, sql: &str) -> Vec<String> {
+    pub(crate) async fn rows(&self, sql: &str) -> Vec<String> {
         let batches = self.warehouse.query(sql).await.expect("query runs");
         let csv = format_batches(&batches, OutputFormat::Csv).expect("formats");
         let mut lines: Vec<String> = csv.lines().skip(1).map(str::to_owned).collect();
@@ -39,7 +39,7 @@ impl Project {
         lines
     }
 
-    pub async fn version(&self, table: &str) -> u64 {
+    pub(crate) async fn version(&self, table: &str) -> u64 {
         self.warehouse
             .describe(&table.parse().expect("table name"))
             .await
@@ -47,7 +47,12 @@ impl Project {
             .version
     }
 
-    pub async fn write(&self, sql: &str, spec: &WriteSpec, commit: &CommitInfo) -> WriteSummary {
+    pub(crate) async fn write(
+        &self,
+        sql: &str,
+        spec: &WriteSpec,
+        commit: &CommitInfo,
+    ) -> WriteSummary {
         self.warehouse
             .write(sql, spec, commit)
             .await
@@ -55,11 +60,11 @@ impl Project {
     }
 }
 
-pub fn table(name: &str) -> TableName {
+pub(crate) fn table(name: &str) -> TableName {
     name.parse().expect("valid table name")
 }
 
-pub fn commit(run_id: i64, task: &str, attempt: u32) -> CommitInfo {
+pub(crate) fn commit(run_id: i64, task: &str, attempt: u32) -> CommitInfo {
     CommitInfo {
         workflow: "daily_sales".to_owned(),
         run_id,
@@ -68,7 +73,7 @@ pub fn commit(run_id: i64, task: &str, attempt: u32) -> CommitInfo {
     }
 }
 
-pub fn spec(table_name: &str, mode: WriteMode, partition: &[(&str, &str)]) -> WriteSpec {
+pub(crate) fn spec(table_name: &str, mode: WriteMode, partition: &[(&str, &str)]) -> WriteSpec {
     WriteSpec {
         table: table(table_name),
         partition: partition
@@ -81,14 +86,14 @@ pub fn spec(table_name: &str, mode: WriteMode, partition: &[(&str, &str)]) -> Wr
     }
 }
 
-pub fn committed_version(summary: &WriteSummary) -> u64 {
+pub(crate) fn committed_version(summary: &WriteSummary) -> u64 {
     match summary.outcome {
         WriteOutcome::Committed { version, .. } => version,
         WriteOutcome::AlreadyCommitted { .. } => panic!("expected a commit, got {summary:?}"),
     }
 }
 
-pub fn lines(expected: &[&str]) -> Vec<String> {
+pub(crate) fn lines(expected: &[&str]) -> Vec<String> {
     let mut lines: Vec<String> = expected.iter().map(|line| (*line).to_owned()).collect();
     lines.sort();
     lines

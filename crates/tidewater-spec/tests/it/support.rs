@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use tidewater_spec::{Diagnostics, LoadedWorkflow, Project};
 
-pub const PROJECT_TOML: &str = r#"
+pub(crate) const PROJECT_TOML: &str = r#"
 parallelism = 8
 
 [pools.source_api]
@@ -15,7 +15,7 @@ slots = 2
 slots = 4
 "#;
 
-pub struct TestProject {
+pub(crate) struct TestProject {
     // Kept so the folder lives as long as the project.
     _folder: TempDir,
     pub root: PathBuf,
@@ -24,7 +24,7 @@ pub struct TestProject {
 impl TestProject {
     /// A project with `tidewater.toml` (pools `source_api` and `warehouse`) and the scripts
     /// `scripts/extract.sh` and `scripts/alert.sh`.
-    pub fn new() -> TestProject {
+    pub(crate) fn new() -> TestProject {
         let folder = tempfile::tempdir().expect("temporary folder");
         let root = folder.path().to_path_buf();
         std::fs::write(root.join("tidewater.toml"), PROJECT_TOML).expect("write config");
@@ -39,7 +39,7 @@ impl TestProject {
         }
     }
 
-    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, relative: &str, text: &str) -> PathBuf {
         let path = self.root.join(relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("parent folder");
@@ -48,25 +48,25 @@ impl TestProject {
         path
     }
 
-    pub fn open(&self) -> Project {
+    pub(crate) fn open(&self) -> Project {
         Project::open(&self.root).unwrap_or_else(|problems| panic!("{problems}"))
     }
 
     /// Replaces the temporary folder in rendered output, so snapshots are stable.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         text.replace(&self.root.display().to_string(), "[project]")
     }
 }
 
 /// Parses `source` as `workflows/<name>.yaml` of a fresh test project.
-pub fn parse(name: &str, source: &str) -> Result<LoadedWorkflow, Diagnostics> {
+pub(crate) fn parse(name: &str, source: &str) -> Result<LoadedWorkflow, Diagnostics> {
     let project = TestProject::new();
     let path = Path::new("workflows").join(format!("{name}.yaml"));
     project.open().parse_workflow(&path, source)
 }
 
 /// The rendered problems of a workflow that must not load.
-pub fn problems_of(name: &str, source: &str) -> String {
+pub(crate) fn problems_of(name: &str, source: &str) -> String {
     match parse(name, source) {
         Ok(_) => panic!("`{name}` loaded, but problems were expected"),
         Err(problems) => problems.render(false),
@@ -74,7 +74,7 @@ pub fn problems_of(name: &str, source: &str) -> String {
 }
 
 /// The problem codes, in order.
-pub fn codes_of(name: &str, source: &str) -> Vec<&'static str> {
+pub(crate) fn codes_of(name: &str, source: &str) -> Vec<&'static str> {
     match parse(name, source) {
         Ok(_) => Vec::new(),
         Err(problems) => problems

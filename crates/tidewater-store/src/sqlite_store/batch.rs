@@ -69,7 +69,7 @@ pub(super) struct FinishedRow<'a> {
 
 impl<'a> Batch<'a> {
     /// Whether the batch changes nothing at all.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.run.is_none()
             && self.tasks.is_empty()
             && self.started.is_empty()
@@ -78,7 +78,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Groups `changes`; refuses a batch that starts the same attempt twice.
-    pub fn new(run: RunId, changes: &'a [Change]) -> Result<Batch<'a>, StoreError> {
+    pub(super) fn new(run: RunId, changes: &'a [Change]) -> Result<Batch<'a>, StoreError> {
         let mut run_state = None;
         let mut tasks = LastByKey::default();
         let mut started = Vec::new();

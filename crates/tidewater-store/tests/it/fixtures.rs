@@ -8,7 +8,7 @@ use tidewater_core::{DataInterval, TaskName, Timestamp, WorkflowName};
 use tidewater_store::{NewRun, RunTrigger, SqliteStore};
 
 /// A `SqliteStore` in a folder that is deleted when the store is dropped.
-pub struct TempSqliteStore {
+pub(crate) struct TempSqliteStore {
     pub store: SqliteStore,
     pub folder: TempDir,
 }
@@ -22,7 +22,7 @@ impl Deref for TempSqliteStore {
 }
 
 /// A fresh, empty store, in a folder that does not exist yet (`open` must create it).
-pub async fn temp_sqlite_store() -> TempSqliteStore {
+pub(crate) async fn temp_sqlite_store() -> TempSqliteStore {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let store = SqliteStore::open(&store_path(&folder))
         .await
@@ -30,11 +30,11 @@ pub async fn temp_sqlite_store() -> TempSqliteStore {
     TempSqliteStore { store, folder }
 }
 
-pub fn store_path(folder: &TempDir) -> std::path::PathBuf {
+pub(crate) fn store_path(folder: &TempDir) -> std::path::PathBuf {
     folder.path().join(".tidewater").join("state.sqlite")
 }
 
-pub fn new_run(workflow: &str, tasks: impl IntoIterator<Item = String>) -> NewRun {
+pub(crate) fn new_run(workflow: &str, tasks: impl IntoIterator<Item = String>) -> NewRun {
     NewRun {
         workflow: WorkflowName::new(workflow),
         interval: DataInterval::new(
@@ -52,7 +52,7 @@ pub fn new_run(workflow: &str, tasks: impl IntoIterator<Item = String>) -> NewRu
     }
 }
 
-pub fn instant(rfc3339: &str) -> Timestamp {
+pub(crate) fn instant(rfc3339: &str) -> Timestamp {
     DateTime::parse_from_rfc3339(rfc3339)
         .expect("a valid RFC 3339 instant")
         .to_utc()

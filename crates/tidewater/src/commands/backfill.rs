@@ -41,7 +41,7 @@ enum Plan {
     Skip(String),
 }
 
-pub async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let loaded = context.load_workflow(&args.workflow)?;
     let workflow = &loaded.workflow;
@@ -148,7 +148,7 @@ pub async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Result<Outc
 
 /// The intervals of a workflow whose start falls on a date from `from` to `to`: the
 /// schedule's intervals, or days for a workflow without a schedule.
-pub fn range_intervals(
+pub(super) fn range_intervals(
     workflow: &Workflow,
     from: NaiveDate,
     to: NaiveDate,

@@ -22,7 +22,7 @@ use crate::service_client::{live_service, wake_process};
 /// How often the command looks whether the run has stopped.
 const WAIT_POLL: Duration = Duration::from_millis(100);
 
-pub async fn cancel(project: &std::path::Path, args: CancelArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn cancel(project: &std::path::Path, args: CancelArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let record = context.run_record(args.run_id).await?;
     if !is_active(&record)

@@ -9,7 +9,7 @@ use crate::args::ClearArgs;
 use crate::output;
 use crate::project_context::ProjectContext;
 
-pub async fn clear(project: &Path, args: ClearArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn clear(project: &Path, args: ClearArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let record = context.run_record(args.run_id).await?;
     let loaded = context.pinned_workflow(&record).await?;

@@ -11,7 +11,11 @@ use crate::output;
 use crate::project_context::ProjectContext;
 use crate::service_client::{live_service, wake};
 
-pub async fn pause(project: &Path, args: PauseArgs, paused: bool) -> anyhow::Result<Outcome> {
+pub(super) async fn pause(
+    project: &Path,
+    args: PauseArgs,
+    paused: bool,
+) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let loaded = context.load_workflow(&args.workflow)?;
     let name = &loaded.workflow.name;
@@ -35,7 +39,7 @@ pub async fn pause(project: &Path, args: PauseArgs, paused: bool) -> anyhow::Res
     Ok(Outcome::Success)
 }
 
-pub async fn trigger(project: &Path, args: TriggerArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn trigger(project: &Path, args: TriggerArgs) -> anyhow::Result<Outcome> {
     let (context, loaded) = ProjectContext::open_with_workflow(project, &args.workflow).await?;
     let record = create_manual_run(
         &context,

@@ -21,7 +21,7 @@ use crate::service_client::{live_service, wake};
 /// How often the store is read for the run's progress.
 const POLL: Duration = Duration::from_millis(50);
 
-pub async fn follow(
+pub(super) async fn follow(
     context: &ProjectContext,
     workflow: &Workflow,
     run: RunId,

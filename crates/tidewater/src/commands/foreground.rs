@@ -20,7 +20,7 @@ use crate::project_context::ProjectContext;
 /// How often a foreground run looks for a cancel request besides being woken by SIGUSR1.
 const CANCEL_POLL: Duration = Duration::from_secs(2);
 
-pub async fn execute(
+pub(super) async fn execute(
     context: &ProjectContext,
     workflow: &Workflow,
     run: RunId,
@@ -83,7 +83,7 @@ pub async fn execute(
 /// The closing lines of a run: its tasks counted by state, each failed task with the line
 /// that says why, and what its handlers did. Handlers are reported apart from the count: they
 /// are not the run's work, and an `on_failure` that ran is not a task that succeeded.
-pub async fn summarize(
+pub(super) async fn summarize(
     context: &ProjectContext,
     workflow: &Workflow,
     run: RunId,

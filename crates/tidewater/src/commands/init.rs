@@ -35,7 +35,7 @@ const FILES: &[(&str, &str, bool)] = &[
     ),
 ];
 
-pub fn init(project: &Path, args: InitArgs) -> anyhow::Result<Outcome> {
+pub(super) fn init(project: &Path, args: InitArgs) -> anyhow::Result<Outcome> {
     let dir = args.dir.as_deref().unwrap_or(project);
     if dir.join("tidewater.toml").exists() {
         bail!(

@@ -18,7 +18,7 @@ use crate::project_context::ProjectContext;
 /// cost nothing a running task notices.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
-pub async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let record = context.run_record(args.run_id).await?;
     let task = TaskName::new(&args.task);

@@ -7,7 +7,7 @@ use crate::args::{CompactArgs, VacuumArgs};
 use crate::output;
 use crate::project_context::{open_project, open_warehouse};
 
-pub async fn compact(project: &Path, args: CompactArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn compact(project: &Path, args: CompactArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     let warehouse = open_warehouse(&project)?;
     let table: TableName = args.table.parse()?;
@@ -22,7 +22,7 @@ pub async fn compact(project: &Path, args: CompactArgs) -> anyhow::Result<Outcom
     Ok(Outcome::Success)
 }
 
-pub async fn vacuum(project: &Path, args: VacuumArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn vacuum(project: &Path, args: VacuumArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     let warehouse = open_warehouse(&project)?;
     let table: TableName = args.table.parse()?;

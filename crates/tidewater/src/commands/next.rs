@@ -16,7 +16,7 @@ struct IntervalJson {
     due_at: String,
 }
 
-pub fn next(project: &Path, args: NextArgs) -> anyhow::Result<Outcome> {
+pub(super) fn next(project: &Path, args: NextArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     let loaded = crate::project_context::load_workflow(&project, &args.workflow)?;
     let workflow = &loaded.workflow;

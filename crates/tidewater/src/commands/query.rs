@@ -7,7 +7,7 @@ use crate::args::{QueryArgs, QueryFormat};
 use crate::output;
 use crate::project_context::{open_project, open_warehouse};
 
-pub async fn query(project: &Path, args: QueryArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn query(project: &Path, args: QueryArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     let warehouse = open_warehouse(&project)?;
     let batches = warehouse.query(&args.sql).await?;

@@ -41,7 +41,7 @@ struct QueuedGroup {
 /// How many run ids a group of queued runs shows; `--json` lists every run.
 const IDS_SHOWN: usize = 5;
 
-pub async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let now = chrono::Utc::now();
     let service = live_service(&context.store).await?;

@@ -11,7 +11,7 @@ use crate::output;
 use crate::project_context::ProjectContext;
 use crate::service_client::live_service;
 
-pub async fn retry(project: &Path, args: RetryArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn retry(project: &Path, args: RetryArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let record = context.run_record(args.run_id).await?;
     if let RunState::Succeeded { .. } = record.state {

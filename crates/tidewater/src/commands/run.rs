@@ -12,7 +12,7 @@ use crate::project_context::ProjectContext;
 use crate::service_client::live_service;
 use crate::{local_time, output, time_arg};
 
-pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
     let (context, loaded) = ProjectContext::open_with_workflow(project, &args.workflow).await?;
     let record = create_manual_run(
         &context,
@@ -59,7 +59,7 @@ pub async fn run(project: &Path, args: RunArgs) -> anyhow::Result<Outcome> {
 /// Whether a manual run may start while another run of the same workflow and interval is
 /// queued or running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Concurrency {
+pub(crate) enum Concurrency {
     /// Refused, as Airflow refuses a second run of a logical date: two runs of one interval
     /// write the same partitions at once, and the user almost always meant to follow the
     /// first one.
@@ -69,7 +69,7 @@ pub enum Concurrency {
 }
 
 impl Concurrency {
-    pub fn from_flag(allow_concurrent: bool) -> Concurrency {
+    pub(crate) fn from_flag(allow_concurrent: bool) -> Concurrency {
         if allow_concurrent {
             Concurrency::Allow
         } else {
@@ -80,7 +80,7 @@ impl Concurrency {
 
 /// Records a queued manual run of `loaded` for the requested interval and parameters
 /// (`run` executes or hands it over, `trigger` leaves it to the server).
-pub async fn create_manual_run(
+pub(crate) async fn create_manual_run(
     context: &ProjectContext,
     loaded: &LoadedWorkflow,
     date: Option<&str>,
@@ -139,7 +139,7 @@ pub async fn create_manual_run(
 
 /// The interval asked for with `--date` or `--interval`; without either, the latest complete
 /// interval of the schedule (or today, for a workflow without one).
-pub fn requested_interval(
+pub(crate) fn requested_interval(
     workflow: &Workflow,
     date: Option<&str>,
     interval: Option<&str>,
@@ -181,7 +181,7 @@ pub fn requested_interval(
 }
 
 /// The workflow's params with `--param KEY=VALUE` overrides (values are JSON, else text).
-pub fn requested_params(
+pub(crate) fn requested_params(
     workflow: &Workflow,
     overrides: &[String],
 ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {

@@ -13,7 +13,7 @@ use crate::project_context::ProjectContext;
 
 /// A run as `--json` shows it.
 #[derive(Debug, Serialize)]
-pub struct RunJson {
+pub(super) struct RunJson {
     pub id: i64,
     pub workflow: String,
     pub state: &'static str,
@@ -29,7 +29,7 @@ pub struct RunJson {
 }
 
 impl RunJson {
-    pub fn new(record: &RunRecord) -> RunJson {
+    pub(super) fn new(record: &RunRecord) -> RunJson {
         RunJson {
             id: record.id.0,
             workflow: record.workflow.to_string(),
@@ -48,7 +48,7 @@ impl RunJson {
 
 /// The state a person should read: a run whose process died is not running, whatever the
 /// record says.
-pub fn shown_state(record: &RunRecord) -> &'static str {
+pub(super) fn shown_state(record: &RunRecord) -> &'static str {
     if is_orphaned(record) {
         "orphaned"
     } else {
@@ -57,7 +57,7 @@ pub fn shown_state(record: &RunRecord) -> &'static str {
 }
 
 /// What happened to an orphaned run and how to resume it; `None` for any other run.
-pub fn orphaned_note(record: &RunRecord) -> Option<String> {
+pub(super) fn orphaned_note(record: &RunRecord) -> Option<String> {
     if !is_orphaned(record) {
         return None;
     }
@@ -71,7 +71,7 @@ pub fn orphaned_note(record: &RunRecord) -> Option<String> {
     ))
 }
 
-pub async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let filter = RunFilter {
         workflow: args.workflow.map(WorkflowName::new),

@@ -20,7 +20,7 @@ use crate::workflow_catalog::watch_catalog;
 /// service's own polling period.
 const STORE_LOOK: Duration = Duration::from_secs(2);
 
-pub async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let me = crate::service_client::my_identity()?;
     let now = chrono::Utc::now();

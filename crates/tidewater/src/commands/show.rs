@@ -8,7 +8,7 @@ use crate::args::{ShowArgs, ShowFormat};
 use crate::output;
 use crate::project_context::open_project;
 
-pub fn show(project: &Path, args: ShowArgs) -> anyhow::Result<Outcome> {
+pub(super) fn show(project: &Path, args: ShowArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     let loaded = crate::project_context::load_workflow(&project, &args.workflow)?;
     let workflow = &loaded.workflow;

@@ -73,7 +73,7 @@ impl AttemptJson {
     }
 }
 
-pub async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let Some(run_id) = args.run_id else {
         return health(&context, args.json).await;

@@ -13,7 +13,7 @@ use crate::args::{StoreBackupArgs, StoreCommand};
 use crate::output;
 use crate::project_context::{open_project, shown, store_path};
 
-pub async fn store(project: &Path, command: StoreCommand) -> anyhow::Result<Outcome> {
+pub(super) async fn store(project: &Path, command: StoreCommand) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     match command {
         StoreCommand::Backup(args) => backup(&project, args).await,

@@ -17,7 +17,7 @@ struct MissingJson {
     data_interval_end: String,
 }
 
-pub async fn tables(project: &Path, args: TablesArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn tables(project: &Path, args: TablesArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     let warehouse = open_warehouse(&project)?;
     let Some(name) = &args.name else {

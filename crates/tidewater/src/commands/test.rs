@@ -43,7 +43,7 @@ const KILL_GRACE: Duration = Duration::from_secs(10);
 /// How often the attempt's log is copied to the terminal while it runs.
 const LOG_POLL: Duration = Duration::from_millis(100);
 
-pub async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     let loaded = load_workflow(&project, &args.workflow)?;
     let workflow = &loaded.workflow;

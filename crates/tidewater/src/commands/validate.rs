@@ -4,7 +4,7 @@ use crate::Outcome;
 use crate::output;
 use crate::project_context::open_project;
 
-pub fn validate(project: &Path) -> anyhow::Result<Outcome> {
+pub(super) fn validate(project: &Path) -> anyhow::Result<Outcome> {
     let project = match open_project(project) {
         Ok(project) => project,
         Err(error)

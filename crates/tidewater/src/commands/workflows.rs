@@ -8,7 +8,7 @@ use crate::workflow_overview::{
 };
 use crate::{local_time, output};
 
-pub async fn workflows(project: &Path, args: WorkflowsArgs) -> anyhow::Result<Outcome> {
+pub(super) async fn workflows(project: &Path, args: WorkflowsArgs) -> anyhow::Result<Outcome> {
     let context = ProjectContext::open(project).await?;
     let overview =
         workflow_overview(&context.project, context.store.as_ref(), chrono::Utc::now()).await?;

@@ -2,13 +2,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A temporary project folder and a way to run the binary in it.
-pub struct TestProject {
+pub(crate) struct TestProject {
     pub dir: tempfile::TempDir,
 }
 
 impl TestProject {
     /// An empty project with the given tidewater.toml and workflow files.
-    pub fn new(toml: &str, workflows: &[(&str, &str)]) -> TestProject {
+    pub(crate) fn new(toml: &str, workflows: &[(&str, &str)]) -> TestProject {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("tidewater.toml"), toml).expect("write toml");
         std::fs::create_dir_all(dir.path().join("workflows")).expect("mkdir");
@@ -19,7 +19,7 @@ impl TestProject {
     }
 
     /// The example project written by `tidewater init`.
-    pub fn example() -> TestProject {
+    pub(crate) fn example() -> TestProject {
         let dir = tempfile::tempdir().expect("temp dir");
         let output = tidewater(dir.path(), &["init"]);
         assert!(
@@ -30,35 +30,35 @@ impl TestProject {
         TestProject { dir }
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         tidewater(self.root(), args)
     }
 
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         command(self.root(), args)
     }
 
-    pub fn read(&self, name: &str) -> String {
+    pub(crate) fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(name))
             .unwrap_or_else(|error| panic!("cannot read {name}: {error}"))
     }
 
-    pub fn status_json(&self, run: &str) -> serde_json::Value {
+    pub(crate) fn status_json(&self, run: &str) -> serde_json::Value {
         let output = self.run(&["status", run, "--json"]);
         assert!(output.status.success(), "{}", text(&output.stderr));
         serde_json::from_slice(&output.stdout).expect("status --json prints JSON")
     }
 }
 
-pub fn command(project: &Path, args: &[&str]) -> Command {
+pub(crate) fn command(project: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tidewater"));
     command
         .arg("--project")
@@ -69,16 +69,16 @@ pub fn command(project: &Path, args: &[&str]) -> Command {
     command
 }
 
-pub fn tidewater(project: &Path, args: &[&str]) -> Output {
+pub(crate) fn tidewater(project: &Path, args: &[&str]) -> Output {
     command(project, args).output().expect("the binary runs")
 }
 
-pub fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The states of a run's tasks from `status --json`, as (task, state).
-pub fn task_states(status: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn task_states(status: &serde_json::Value) -> Vec<(String, String)> {
     status["tasks"]
         .as_array()
         .expect("tasks")
