@@ -39,6 +39,18 @@ pub enum Event {
     /// (`retry`, `clear`). A running run
     /// also gets its whole `timeout` again.
     Reset(Vec<TaskIndex>),
+    /// Put an ended run back in the queue: a run its executor stopped because the service
+    /// was shutting down (not because someone cancelled it), or a failed or cancelled run
+    /// handed to the service by `retry` or `backfill`. It becomes `queued`, its tasks as they
+    /// are; whoever executes it next resumes it and runs the tasks that `retry` resets
+    /// ([`TaskState::is_reset_by_retry`]) again. A stopped run has no unfinished attempt
+    /// (its executor ends them as cancelled before it stops); one its executor could not
+    /// record is ended as lost by the next executor's recovery, as for any run.
+    ///
+    /// Only a failed or cancelled run is queued again: a succeeded one is done (`clear`
+    /// runs tasks of it again), and a queued or running one is already in or past the
+    /// queue. For those the event changes nothing.
+    Requeue,
 }
 
 /// The inputs that would otherwise come from the world.
@@ -261,6 +273,16 @@ impl Decider<'_> {
                     self.set_run(RunState::Running { started_at: now });
                 }
             }
+            Event::Requeue => self.requeue(),
+        }
+    }
+
+    fn requeue(&mut self) {
+        if matches!(
+            self.view.run,
+            RunState::Failed { .. } | RunState::Cancelled { .. }
+        ) {
+            self.set_run(RunState::Queued);
         }
     }
 

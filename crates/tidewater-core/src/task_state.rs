@@ -64,4 +64,31 @@ impl TaskState {
                 | TaskState::Cancelled
         )
     }
+
+    /// Whether `retry` (and a queued run resuming, which is how the service retries) runs
+    /// the task again. The set is every state that is not a success and not in progress:
+    /// - `Failed`: what a retry is for.
+    /// - `UpstreamFailed`: it never ran because an upstream failed; that upstream runs again.
+    /// - `Cancelled`: stopped before it finished (a `cancel`, a service shutting down).
+    /// - `Skipped`: its trigger rule decided on upstream outcomes that the retry changes
+    ///   (a step skipped by `all_failed`, a handler skipped because the run ended the other
+    ///   way); it is decided again.
+    /// - `UpForRetry`: it was waiting to be tried again when the run stopped; it gets a fresh
+    ///   try budget instead of the rest of the old one.
+    ///
+    /// `Succeeded` stays (its output is kept; `clear` runs it again on request), and the
+    /// states of a task not yet done (`Pending`, `Queued`, `Running`) go on as they are.
+    pub fn is_reset_by_retry(&self) -> bool {
+        match self {
+            TaskState::Failed { .. }
+            | TaskState::UpstreamFailed
+            | TaskState::Cancelled
+            | TaskState::Skipped
+            | TaskState::UpForRetry { .. } => true,
+            TaskState::Pending
+            | TaskState::Queued { .. }
+            | TaskState::Running { .. }
+            | TaskState::Succeeded { .. } => false,
+        }
+    }
 }

@@ -1,11 +1,12 @@
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
 
 use crate::{
-    Dag, DagError, DataInterval, Deadline, PoolName, RetryPolicy, Schedule, TaskAction, TaskIndex,
-    TaskName, Timestamp, TriggerRule, WorkflowName,
+    Dag, DagError, DataInterval, Deadline, PoolName, RetryPolicy, RunTrigger, Schedule, TaskAction,
+    TaskIndex, TaskName, Timestamp, TriggerRule, WorkflowName,
 };
 
 /// A named DAG of tasks with its schedule: everything needed to run it, already checked.
@@ -168,6 +169,18 @@ impl Workflow {
         self.deadline
             .as_ref()
             .and_then(|deadline| deadline.at(interval, self.timezone))
+    }
+
+    /// The workflow as a run with this trigger executes it: without its `deadline` (and so
+    /// without ever running `on_deadline_miss`) unless the trigger has one
+    /// ([`RunTrigger::has_deadline`]: only scheduled runs).
+    pub fn for_trigger(&self, trigger: RunTrigger) -> Cow<'_, Workflow> {
+        if self.deadline.is_none() || trigger.has_deadline() {
+            return Cow::Borrowed(self);
+        }
+        let mut copy = self.clone();
+        copy.deadline = None;
+        Cow::Owned(copy)
     }
 
     /// When a run that started at `started_at` times out, or `None` without a `timeout`.

@@ -11,7 +11,7 @@ use tidewater_core::{
     Timestamp, Workflow, decide, next_timer,
 };
 use tidewater_spec::TemplateContext;
-use tidewater_store::{OwnerClaim, RunRecord, RunStore, RunTrigger};
+use tidewater_store::{OwnerClaim, RunRecord, RunStore};
 use tokio::sync::{mpsc, watch};
 
 use crate::dispatch::{Dispatch, Seat};
@@ -160,17 +160,9 @@ impl<S: RunStore> Executor<S> {
             .await?
             .ok_or(EngineError::NoSuchRun(run))?;
         self.claim(run).await?;
-        // A deadline is about data arriving on time: only a scheduled run can miss it. A
-        // backfill of last year's intervals must not raise a year of alarms.
-        let unscheduled;
-        let workflow = if record.trigger != RunTrigger::Scheduled && workflow.deadline.is_some() {
-            let mut copy = workflow.clone();
-            copy.deadline = None;
-            unscheduled = copy;
-            &unscheduled
-        } else {
-            workflow
-        };
+        // Only scheduled runs have deadlines (the rule is the core's).
+        let workflow = workflow.for_trigger(record.trigger);
+        let workflow = &*workflow;
         let mut running = HashMap::new();
         // Failing in the recovery (its own write, say) leaves the reason recorded for the
         // attempts it would have ended as it was.
@@ -281,16 +273,7 @@ impl<S: RunStore> Executor<S> {
             Resume::Continue => Vec::new(),
             Resume::Failed => workflow
                 .indices()
-                .filter(|&index| {
-                    matches!(
-                        view.task(index).state,
-                        TaskState::Failed { .. }
-                            | TaskState::UpstreamFailed
-                            | TaskState::Cancelled
-                            | TaskState::Skipped
-                            | TaskState::UpForRetry { .. }
-                    )
-                })
+                .filter(|&index| view.task(index).state.is_reset_by_retry())
                 .collect(),
             Resume::Tasks(tasks) => tasks,
         };
@@ -513,27 +496,7 @@ impl<S: RunStore> Executor<S> {
         workflow: &Workflow,
         record: &RunRecord,
     ) -> Result<RunView, EngineError> {
-        let mut instances: Vec<Option<TaskInstance>> = vec![None; workflow.tasks().len()];
-        for (name, instance) in self.store.task_instances(record.id).await? {
-            let index =
-                workflow
-                    .index_of(name.as_str())
-                    .ok_or_else(|| EngineError::TaskMismatch {
-                        run: record.id,
-                        task: name.to_string(),
-                    })?;
-            instances[index.get()] = Some(instance);
-        }
-        let instances = instances
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect();
-        Ok(RunView::new(
-            workflow,
-            record.state.clone(),
-            record.interval,
-            instances,
-        ))
+        load_view(&*self.store, workflow, record).await
     }
 
     async fn decide_and_persist(
@@ -605,6 +568,58 @@ impl<S: RunStore> Executor<S> {
             jitter_seed: self.settings.jitter_seed,
         }
     }
+}
+
+/// The run as `decide` sees it: its recorded state and its task instances in the order of
+/// `workflow`'s tasks (the version the run is pinned to).
+async fn load_view<S: RunStore + ?Sized>(
+    store: &S,
+    workflow: &Workflow,
+    record: &RunRecord,
+) -> Result<RunView, EngineError> {
+    let mut instances: Vec<Option<TaskInstance>> = vec![None; workflow.tasks().len()];
+    for (name, instance) in store.task_instances(record.id).await? {
+        let index = workflow
+            .index_of(name.as_str())
+            .ok_or_else(|| EngineError::TaskMismatch {
+                run: record.id,
+                task: name.to_string(),
+            })?;
+        instances[index.get()] = Some(instance);
+    }
+    let instances = instances
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    Ok(RunView::new(
+        workflow,
+        record.state.clone(),
+        record.interval,
+        instances,
+    ))
+}
+
+/// Puts an ended run back in the queue, as `decide` decides it ([`Event::Requeue`]: only a
+/// failed or cancelled run goes back), and returns its state after. Whoever executes it next
+/// resumes it with [`Resume::Failed`]. `workflow` is the version the run is pinned to.
+pub async fn requeue<S: RunStore + ?Sized>(
+    store: &S,
+    workflow: &Workflow,
+    run: RunId,
+    now: Timestamp,
+) -> Result<RunState, EngineError> {
+    let record = store.run(run).await?.ok_or(EngineError::NoSuchRun(run))?;
+    let view = load_view(store, workflow, &record).await?;
+    // Nothing random is decided in a requeue: no seed to keep.
+    let context = DecideContext {
+        now,
+        jitter_seed: 0,
+    };
+    let decision = decide(workflow, &view, &[Event::Requeue], context);
+    if !decision.changes.is_empty() {
+        store.apply(run, &decision.changes).await?;
+    }
+    Ok(decision.view.run)
 }
 
 /// Queued tasks that need a slot of the task queue.

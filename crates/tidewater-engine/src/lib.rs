@@ -37,7 +37,7 @@ pub use attempt_paths::AttemptPaths;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
-pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
+pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume, requeue};
 pub use process::{
     ATTEMPT_MARKER, is_alive, is_orphaned, kill_marked, process_identity, signal_group,
 };

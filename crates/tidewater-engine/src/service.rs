@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    Change, ProcessIdentity, RunId, RunQueueKey, RunState, SchedulePlan, Timestamp, Workflow,
-    WorkflowName,
+    ProcessIdentity, RunId, RunQueueKey, RunState, SchedulePlan, Timestamp, Workflow, WorkflowName,
 };
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{
@@ -25,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::error_backoff::ErrorBackoff;
 use crate::{
-    CancelHandle, Clock, EngineError, Executor, Resume, count_active, is_alive, read_queue,
+    CancelHandle, Clock, EngineError, Executor, Resume, count_active, is_alive, read_queue, requeue,
 };
 
 /// The project's workflows as the service sees them now: the last good version of each,
@@ -79,6 +78,8 @@ pub struct Service<S: RunStore + ControlStore + 'static> {
 /// A run being executed.
 struct Executing {
     workflow: WorkflowName,
+    /// The version the run is pinned to, which decides its requeue after a graceful stop.
+    pinned: Arc<Workflow>,
     backfill: Option<BackfillId>,
     cancel: CancelHandle,
     /// Cancelled because someone asked (`tidewater cancel`), not by a graceful stop: it
@@ -213,7 +214,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
                         && matches!(result, Ok(RunState::Cancelled { .. }))
                     {
                         stopped_runs.insert(run);
-                        self.store.apply(run, &[Change::Run(RunState::Queued)]).await?;
+                        requeue(&*self.store, &ended.pinned, run, self.clock.now()).await?;
                     }
                     let result = result.map_err(|error| error.to_string());
                     self.observer.run_ended(run, &ended.workflow, &result);
@@ -418,6 +419,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
             run.id,
             Executing {
                 workflow: run.workflow.clone(),
+                pinned: workflow.clone(),
                 backfill: run.backfill,
                 cancel: cancel.clone(),
                 is_cancel_requested,

@@ -70,35 +70,8 @@ pub struct NewRun {
     pub backfill: Option<BackfillId>,
 }
 
-/// Why a run exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunTrigger {
-    /// `tidewater run` or a manual trigger.
-    Manual,
-    /// Created by the scheduler when its interval ended.
-    Scheduled,
-    Backfill,
-}
-
-impl RunTrigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunTrigger::Manual => "manual",
-            RunTrigger::Scheduled => "scheduled",
-            RunTrigger::Backfill => "backfill",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RunTrigger> {
-        [
-            RunTrigger::Manual,
-            RunTrigger::Scheduled,
-            RunTrigger::Backfill,
-        ]
-        .into_iter()
-        .find(|trigger| trigger.as_str() == text)
-    }
-}
+/// Moved to the core, where the rule about deadlines lives; still named from here.
+pub use tidewater_core::RunTrigger;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {

@@ -677,3 +677,144 @@ fn every_reason_has_the_class_of_who_must_act() {
         assert_eq!(FailureClass::parse(class.as_str()), Some(class));
     }
 }
+
+/// Cancels the run as a service shutting down does: running attempts are killed and
+/// report as cancelled.
+fn stop(sim: &mut Sim<'_>) {
+    let killed_before = sim.killed.len();
+    sim.step(vec![Event::Cancel]);
+    let killed: Vec<(TaskIndex, Attempt)> = sim.killed[killed_before..].to_vec();
+    for (task, attempt) in killed {
+        sim.step(vec![Event::AttemptFinished {
+            task,
+            attempt,
+            outcome: AttemptOutcome::Failed {
+                reason: FailureReason::Cancelled,
+            },
+        }]);
+    }
+}
+
+/// The engine's `Resume::Failed`: reset what `retry` resets, then start.
+fn resume_failed(sim: &mut Sim<'_>) {
+    let reset: Vec<TaskIndex> = sim
+        .workflow
+        .indices()
+        .filter(|&index| sim.view.task(index).state.is_reset_by_retry())
+        .collect();
+    sim.step(vec![Event::Reset(reset), Event::Start]);
+}
+
+// Guards against the service (or `retry`, `backfill`) writing `queued` over a run's state
+// itself: the requeue is decided, and decided only for a run that ended without succeeding.
+#[test]
+fn requeue_puts_a_stopped_run_back_in_the_queue_with_its_tasks_as_they_are() {
+    let workflow = workflow(vec![task("a", &[]), task("b", &[]), task("c", &[0, 1])]);
+    let mut sim = Sim::new(&workflow);
+    sim.finish("a", ok());
+    stop(&mut sim);
+    assert!(matches!(sim.view.run, RunState::Cancelled { .. }));
+    let tasks_before = sim.view.tasks().to_vec();
+
+    let changes = sim.step(vec![Event::Requeue]);
+
+    assert_eq!(changes, vec![Change::Run(RunState::Queued)]);
+    assert_eq!(sim.view.run, RunState::Queued);
+    assert_eq!(sim.view.tasks(), &tasks_before[..]);
+    assert!(sim.started.len() == 2, "nothing starts until it is resumed");
+
+    // Resumed, the cancelled tasks run again with new attempts; the succeeded one stays.
+    resume_failed(&mut sim);
+    assert_eq!(sim.state("a"), "succeeded");
+    assert_eq!(sim.started[2..], [(TaskIndex(1), Attempt(2))]);
+    sim.finish("b", ok());
+    sim.finish("c", ok());
+    assert!(matches!(sim.view.run, RunState::Succeeded { .. }));
+}
+
+#[test]
+fn requeue_puts_a_failed_run_back_in_the_queue() {
+    let workflow = workflow(vec![task("a", &[]), task("b", &[0])]);
+    let mut sim = Sim::new(&workflow);
+    sim.finish("a", fail());
+    assert!(matches!(sim.view.run, RunState::Failed { .. }));
+
+    assert_eq!(
+        sim.step(vec![Event::Requeue]),
+        vec![Change::Run(RunState::Queued)]
+    );
+
+    resume_failed(&mut sim);
+    assert_eq!(sim.state("a"), "running");
+    assert_eq!(sim.state("b"), "pending");
+}
+
+#[test]
+fn requeue_leaves_succeeded_queued_and_running_runs_alone() {
+    let workflow = workflow(vec![task("a", &[])]);
+    let decide_requeue = |view: &RunView| {
+        decide(
+            &workflow,
+            view,
+            &[Event::Requeue],
+            DecideContext {
+                now: at(5),
+                jitter_seed: 0,
+            },
+        )
+    };
+
+    let queued = RunView::fresh(&workflow, RunState::Queued, interval());
+    let decision = decide_requeue(&queued);
+    assert_eq!(decision.changes, vec![]);
+    assert_eq!(decision.view.run, RunState::Queued);
+
+    let mut sim = Sim::new(&workflow);
+    let decision = decide_requeue(&sim.view);
+    assert_eq!(decision.changes, vec![], "a running run is not requeued");
+    assert!(matches!(decision.view.run, RunState::Running { .. }));
+
+    sim.finish("a", ok());
+    let decision = decide_requeue(&sim.view);
+    assert_eq!(decision.changes, vec![], "a succeeded run is done");
+    assert!(matches!(decision.view.run, RunState::Succeeded { .. }));
+}
+
+#[test]
+fn retry_resets_every_state_that_is_neither_a_success_nor_in_progress() {
+    let attempt = Attempt(1);
+    let reset = [
+        TaskState::Failed {
+            attempt,
+            finished_at: at(0),
+        },
+        TaskState::UpstreamFailed,
+        TaskState::Cancelled,
+        TaskState::Skipped,
+        TaskState::UpForRetry {
+            attempt,
+            not_before: at(0),
+        },
+    ];
+    let kept = [
+        TaskState::Pending,
+        TaskState::Queued {
+            attempt,
+            since: at(0),
+        },
+        TaskState::Running {
+            attempt,
+            started_at: at(0),
+        },
+        TaskState::Succeeded {
+            attempt,
+            finished_at: at(0),
+        },
+    ];
+    for state in reset {
+        assert!(state.is_reset_by_retry(), "{}", state.name());
+    }
+    for state in kept {
+        assert!(!state.is_reset_by_retry(), "{}", state.name());
+    }
+}

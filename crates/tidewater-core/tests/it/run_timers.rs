@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{NaiveDate, TimeZone};
 use tidewater_core::{
     Action, Attempt, AttemptOutcome, Backoff, Change, DataInterval, Deadline, DecideContext, Event,
-    FailureReason, HandlerKind, RetryPolicy, RunState, Task, TaskAction, TaskIndex, TaskRole,
-    TaskState, Workflow, decide, next_timer,
+    FailureReason, HandlerKind, RetryPolicy, RunState, RunTrigger, Task, TaskAction, TaskIndex,
+    TaskRole, TaskState, Workflow, decide, next_timer,
 };
 
 use crate::decide::{Sim, at, fail, ok, task, workflow_with};
@@ -443,4 +443,29 @@ fn next_timer_is_the_earliest_retry_timeout_or_deadline() {
         finished_at: at(HOUR),
     };
     assert_eq!(next_timer(&workflow, &ended, sim.now), None);
+}
+
+// Guards the rule that only scheduled runs have deadlines (a backfill of last year must not
+// raise a year of alarms): the engine executes a run's workflow as `for_trigger` gives it.
+#[test]
+fn only_scheduled_runs_have_deadlines() {
+    let workflow = deadline_workflow(true);
+    assert!(
+        workflow
+            .for_trigger(RunTrigger::Scheduled)
+            .deadline
+            .is_some()
+    );
+    for trigger in [RunTrigger::Manual, RunTrigger::Backfill] {
+        let executed = workflow.for_trigger(trigger);
+        assert!(executed.deadline.is_none(), "{}", trigger.as_str());
+        // Late, and the steps not done: a backfill run goes on without a deadline alarm.
+        let mut sim = Sim::new(&executed);
+        sim.tick_at(at(4 * HOUR));
+        assert_eq!(sim.state("on_deadline_miss"), "pending");
+        sim.finish("slow", ok());
+        sim.finish("publish", ok());
+        assert_eq!(sim.state("on_deadline_miss"), "skipped");
+        assert_eq!(sim.starts_of("on_deadline_miss"), 0);
+    }
 }

@@ -100,3 +100,40 @@ on_deadline_miss:
     assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
     assert_eq!(harness.outcomes(run, "on_deadline_miss").await.len(), 1);
 }
+
+/// Regression guard: only scheduled runs have deadlines (the core's `RunTrigger::has_deadline`,
+/// applied by the executor through `Workflow::for_trigger`). A manual run (or a backfill of
+/// last year) that ends long after its interval's deadline must not raise the alarm.
+#[tokio::test]
+async fn a_manual_run_past_the_deadline_does_not_run_on_deadline_miss() {
+    let mut harness = Harness::new(
+        "",
+        r#"
+deadline: 3h
+tasks:
+  slow:
+    sh: while [ ! -f go ]; do sleep 0.02; done
+on_deadline_miss:
+  sh: echo late > late.txt
+"#,
+    )
+    .await;
+    let run = harness.create_run_triggered(RunTrigger::Manual).await;
+    let executor = harness.executor(2, &[]);
+    let workflow = harness.loaded.workflow.clone();
+    let execution = tokio::spawn(async move {
+        executor
+            .execute(&workflow, run, Resume::Continue, &CancelHandle::new())
+            .await
+    });
+    harness.wait_for("slow", "pid").await;
+    harness
+        .clock
+        .advance(Duration::from_secs(86_400 + 4 * 3600));
+    // The step ends after the deadline: the decision that records it would see it missed.
+    std::fs::write(harness.path("go"), "").expect("write");
+    let state = ended(execution).await;
+    assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
+    assert!(harness.outcomes(run, "on_deadline_miss").await.is_empty());
+    assert!(!harness.path("late.txt").exists());
+}

@@ -14,7 +14,9 @@ use tidewater_core::{
     BackfillOrder, BackfillRange, Change, DataInterval, RunId, RunQueueKey, RunState, RunStateKind,
     RunView, SchedulePlan, TaskAction, Workflow, WorkflowName,
 };
-use tidewater_engine::{RunObserver, Scope, Service, ServiceObserver, SystemClock, new_run};
+use tidewater_engine::{
+    RunObserver, Scope, Service, ServiceObserver, SystemClock, new_run, requeue,
+};
 use tidewater_flow::{FlowError, TableName};
 use tidewater_spec::LoadedWorkflow;
 use tidewater_store::{
@@ -115,10 +117,9 @@ pub(super) async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Resu
             }
             Plan::Resume(run, "failed" | "cancelled") => {
                 // Queued again: the executor runs its failed and cancelled tasks again.
-                context
-                    .store
-                    .apply(*run, &[Change::Run(RunState::Queued)])
-                    .await?;
+                let record = context.run_record(run.0).await?;
+                let pinned = context.pinned_workflow(&record).await?;
+                requeue(&*context.store, &pinned.workflow, *run, chrono::Utc::now()).await?;
                 requeued += 1;
             }
             Plan::Resume(..) => {}

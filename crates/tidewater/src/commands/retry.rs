@@ -1,9 +1,8 @@
 use std::path::Path;
 
 use anyhow::bail;
-use tidewater_core::{Change, RunState};
-use tidewater_engine::{Resume, is_alive};
-use tidewater_store::RunStore;
+use tidewater_core::RunState;
+use tidewater_engine::{Resume, is_alive, requeue};
 
 use crate::Outcome;
 use crate::args::RetryArgs;
@@ -54,10 +53,13 @@ pub(super) async fn retry(project: &Path, args: RetryArgs) -> anyhow::Result<Out
     if !args.latest
         && let Some(service) = live_service(&context.store).await?
     {
-        context
-            .store
-            .apply(record.id, &[Change::Run(RunState::Queued)])
-            .await?;
+        requeue(
+            &*context.store,
+            &loaded.workflow,
+            record.id,
+            chrono::Utc::now(),
+        )
+        .await?;
         return super::follow::follow(
             &context,
             &loaded.workflow,
