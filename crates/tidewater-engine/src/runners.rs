@@ -9,12 +9,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use sh::ShRunner;
-pub use wait::{PartitionProbe, RunProbe, StoreRunProbe, WaitRunner};
+pub use wait::{StoreRunProbe, WaitRunner};
 
 use tidewater_core::{FailureClass, TaskAction};
 use tokio::sync::mpsc;
 
-use crate::{AttemptReport, AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
+use crate::{
+    AttemptReport, AttemptReporter, PartitionProbe, RunProbe, StartRequest, StartedAttempt,
+    TaskRunner,
+};
 
 /// The runners of every kind.
 #[derive(Default)]

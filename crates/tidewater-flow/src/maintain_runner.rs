@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tidewater_core::{FailureClass, TaskAction};
-use tidewater_engine::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
+use tidewater_runner::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
 
 use crate::Warehouse;
 use crate::attempt_work::{AttemptWork, bug};

@@ -6,7 +6,7 @@ use std::time::Instant;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use tidewater_core::{FailureClass, SqlText, TaskAction};
-use tidewater_engine::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
+use tidewater_runner::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
 
 use crate::attempt_work::{AttemptWork, bug};
 use crate::{CommitInfo, OutputFormat, Warehouse, WriteOutcome, WriteSpec, format_batches};

@@ -14,33 +14,12 @@ use tidewater_store::ControlStore;
 use tokio::sync::oneshot;
 
 use crate::{
-    AttemptControl, AttemptLog, AttemptReporter, StartRequest, StartedAttempt, TaskRunner,
+    AttemptControl, AttemptLog, AttemptReporter, PartitionProbe, RunProbe, StartRequest,
+    StartedAttempt, TaskRunner,
 };
 
 /// A sensor without a `timeout` gives up after this long.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-
-/// Answers whether a table partition has data. Implemented where tables are known
-/// (`tidewater-flow`), so that this crate stays free of the query engine.
-#[async_trait::async_trait]
-pub trait PartitionProbe: Send + Sync {
-    async fn has_partition(
-        &self,
-        table: &str,
-        partition: &[(String, String)],
-    ) -> Result<bool, String>;
-}
-
-/// Answers whether another workflow has a succeeded run of a data interval, for
-/// `wait: { workflow }`. [`StoreRunProbe`] asks the run store.
-#[async_trait::async_trait]
-pub trait RunProbe: Send + Sync {
-    async fn has_succeeded_run(
-        &self,
-        workflow: &WorkflowName,
-        interval: DataInterval,
-    ) -> Result<bool, String>;
-}
 
 /// A [`RunProbe`] that reads the runs of a [`ControlStore`]: any run of the workflow (scheduled,
 /// manual or backfill) whose interval is exactly the one asked for, and that succeeded.
