@@ -102,7 +102,3 @@ impl AttemptWork {
         }
     }
 }
-
-pub(crate) fn bug(what: &str) -> String {
-    format!("{what}; this is a bug in tidewater")
-}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    AttemptOutcome, DataInterval, FailureClass, FailureReason, RunState, TaskAction, WaitCondition,
+    AttemptOutcome, DataInterval, FailureClass, FailureReason, RunState, WaitAction, WaitCondition,
     WorkflowName,
 };
 use tidewater_store::ControlStore;
@@ -92,8 +92,13 @@ enum Check {
     },
 }
 
-impl TaskRunner for WaitRunner {
-    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
+impl TaskRunner<WaitAction> for WaitRunner {
+    fn start(
+        &self,
+        action: &WaitAction,
+        request: StartRequest<'_>,
+        reporter: AttemptReporter,
+    ) -> StartedAttempt {
         let attempt = request.attempt;
         let log = match AttemptLog::create(&request.paths.log) {
             Ok(log) => log,
@@ -107,13 +112,6 @@ impl TaskRunner for WaitRunner {
                 );
                 return StartedAttempt::finished();
             }
-        };
-        let TaskAction::Wait(action) = &request.task.action else {
-            reporter.could_not_start(
-                FailureClass::Bug,
-                "the wait runner was given a task of another kind; this is a bug in tidewater",
-            );
-            return StartedAttempt::finished();
         };
         let check = match render(&action.condition, &request) {
             Ok(check) => check,
