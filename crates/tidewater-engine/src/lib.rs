@@ -15,9 +15,6 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
 )]
 
-mod attempt_log;
-mod attempt_paths;
-mod clock;
 mod dispatch;
 mod engine_error;
 mod error_backoff;
@@ -30,11 +27,7 @@ pub mod runners;
 mod service;
 mod subreaper;
 mod task_process;
-mod task_runner;
 
-pub use attempt_log::AttemptLog;
-pub use attempt_paths::AttemptPaths;
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume, requeue};
@@ -43,10 +36,13 @@ pub use process::{
 };
 pub use run_observer::{RunObserver, SilentObserver};
 pub use run_queues::{count_active, read_queue};
-pub use runners::{PartitionProbe, RunProbe, Runners, StoreRunProbe};
+pub use runners::{Runners, StoreRunProbe};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
 pub use subreaper::adopt_orphans;
-pub use task_runner::{
-    AttemptControl, AttemptReport, AttemptReporter, StartRequest, StartedAttempt, TaskRunner,
+// The runner contract, re-exported for the engine's own modules and its users that start
+// attempts (the binary); a runner outside the engine depends on `tidewater-runner` alone.
+pub use tidewater_runner::{
+    AttemptControl, AttemptLog, AttemptPaths, AttemptReport, AttemptReporter, Clock, ManualClock,
+    PartitionProbe, RunProbe, StartRequest, StartedAttempt, SystemClock, TaskRunner,
     could_not_start,
 };

@@ -5,25 +5,32 @@
 mod sh;
 mod wait;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use sh::ShRunner;
-pub use wait::{PartitionProbe, RunProbe, StoreRunProbe, WaitRunner};
+pub use wait::{StoreRunProbe, WaitRunner};
 
-use tidewater_core::{FailureClass, TaskAction};
+use tidewater_core::{FailureClass, MaintainAction, SqlAction, TaskAction};
 use tokio::sync::mpsc;
 
-use crate::{AttemptReport, AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
+use crate::{
+    AttemptReport, AttemptReporter, PartitionProbe, RunProbe, StartRequest, StartedAttempt,
+    TaskRunner,
+};
 
-/// The runners of every kind.
+/// The runner of each task kind. Its key is the kind itself: one field per kind, and
+/// [`Runners::start`] is one exhaustive `match` on the task's action that hands each runner
+/// its own kind's action, typed. A map from a kind's name to `dyn TaskRunner` would need one
+/// action type for all kinds, and each runner would check again that it was given its own.
 #[derive(Default)]
 pub struct Runners {
     sh: ShRunner,
     wait: WaitRunner,
     /// Kept to rebuild `wait` when a run probe is added.
     partition_probe: Option<Arc<dyn PartitionProbe>>,
-    registered: HashMap<&'static str, Arc<dyn TaskRunner>>,
+    /// The kinds that need the query engine: registered by the binary from `tidewater-flow`.
+    sql: Option<Arc<dyn TaskRunner<SqlAction>>>,
+    maintain: Option<Arc<dyn TaskRunner<MaintainAction>>>,
 }
 
 impl Runners {
@@ -34,7 +41,8 @@ impl Runners {
             sh: ShRunner::default(),
             wait: WaitRunner::new(probe.clone(), None),
             partition_probe: probe,
-            registered: HashMap::new(),
+            sql: None,
+            maintain: None,
         }
     }
 
@@ -44,9 +52,14 @@ impl Runners {
         self
     }
 
-    /// Adds the runner of a kind implemented outside this crate (e.g. `sql`).
-    pub fn register(&mut self, kind: &'static str, runner: Arc<dyn TaskRunner>) {
-        self.registered.insert(kind, runner);
+    /// Installs the runner of `sql` tasks (implemented outside this crate).
+    pub fn register_sql(&mut self, runner: Arc<dyn TaskRunner<SqlAction>>) {
+        self.sql = Some(runner);
+    }
+
+    /// Installs the runner of `maintain` tasks (implemented outside this crate).
+    pub fn register_maintain(&mut self, runner: Arc<dyn TaskRunner<MaintainAction>>) {
+        self.maintain = Some(runner);
     }
 
     /// Finishes what the runners left for after the executor acted (see
@@ -55,16 +68,13 @@ impl Runners {
         self.sh.settle();
     }
 
-    /// The runner for a task's action, or `None` if no runner is installed for its kind.
-    pub fn runner_for(&self, action: &TaskAction) -> Option<&dyn TaskRunner> {
+    /// Whether a runner for the kind of `action` is installed.
+    pub fn has_runner_for(&self, action: &TaskAction) -> bool {
         match action {
-            TaskAction::Sh { .. } => Some(&self.sh),
-            TaskAction::Wait(_) => Some(&self.wait),
-            TaskAction::Empty => None,
-            TaskAction::Sql(_) | TaskAction::Maintain(_) => self
-                .registered
-                .get(action.kind())
-                .map(|runner| runner.as_ref()),
+            TaskAction::Sh { .. } | TaskAction::Wait(_) => true,
+            TaskAction::Empty => false,
+            TaskAction::Sql(_) => self.sql.is_some(),
+            TaskAction::Maintain(_) => self.maintain.is_some(),
         }
     }
 
@@ -79,20 +89,34 @@ impl Runners {
         done: &mpsc::UnboundedSender<AttemptReport>,
     ) -> StartedAttempt {
         let reporter = AttemptReporter::for_request(&request, done.clone());
-        let kind = request.task.action.kind();
-        let Some(runner) = self.runner_for(&request.task.action) else {
-            reporter.could_not_start(
-                FailureClass::Bug,
-                format!(
-                    "no runner for `{kind}` tasks is installed in this build; this is a bug in tidewater"
-                ),
-            );
-            return StartedAttempt::finished();
-        };
+        let action = &request.task.action;
         // The request and the runner are not used after a panic: unwind safety holds.
-        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runner.start(request, reporter)
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match action {
+            TaskAction::Sh { command } => self.sh.start(command.as_str(), request, reporter),
+            TaskAction::Wait(wait) => self.wait.start(wait, request, reporter),
+            TaskAction::Sql(sql) => match &self.sql {
+                Some(runner) => runner.start(sql, request, reporter),
+                None => not_installed(action, reporter),
+            },
+            TaskAction::Maintain(maintain) => match &self.maintain {
+                Some(runner) => runner.start(maintain, request, reporter),
+                None => not_installed(action, reporter),
+            },
+            // `decide` completes `empty` tasks; one reaching a runner is a bug.
+            TaskAction::Empty => not_installed(action, reporter),
         }));
         started.unwrap_or_else(|_| StartedAttempt::finished())
     }
+}
+
+/// Fails an attempt whose kind has no runner in this build.
+fn not_installed(action: &TaskAction, reporter: AttemptReporter) -> StartedAttempt {
+    reporter.could_not_start(
+        FailureClass::Bug,
+        format!(
+            "no runner for `{}` tasks is installed in this build; this is a bug in tidewater",
+            action.kind()
+        ),
+    );
+    StartedAttempt::finished()
 }

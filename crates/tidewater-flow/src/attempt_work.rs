@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tidewater_core::{AttemptOutcome, FailureClass, FailureReason};
-use tidewater_engine::{AttemptControl, AttemptLog, AttemptReporter, StartRequest, StartedAttempt};
+use tidewater_runner::{AttemptControl, AttemptLog, AttemptReporter, StartRequest, StartedAttempt};
 use tokio::sync::oneshot;
 
 use crate::FlowError;
@@ -13,7 +13,7 @@ use crate::FlowError;
 pub(crate) struct AttemptWork {
     pub(crate) log: AttemptLog,
     reporter: AttemptReporter,
-    clock: Arc<dyn tidewater_engine::Clock>,
+    clock: Arc<dyn tidewater_runner::Clock>,
     deadline: Option<tidewater_core::Timestamp>,
 }
 
@@ -101,8 +101,4 @@ impl AttemptWork {
             control: AttemptControl::new(stop_sender),
         }
     }
-}
-
-pub(crate) fn bug(what: &str) -> String {
-    format!("{what}; this is a bug in tidewater")
 }

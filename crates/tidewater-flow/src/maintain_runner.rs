@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use tidewater_core::{FailureClass, TaskAction};
-use tidewater_engine::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
+use tidewater_core::MaintainAction;
+use tidewater_runner::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
 
 use crate::Warehouse;
-use crate::attempt_work::{AttemptWork, bug};
+use crate::attempt_work::AttemptWork;
 
 /// Runs `maintain` tasks: compaction and vacuum.
 pub struct MaintainRunner {
@@ -19,16 +19,14 @@ impl MaintainRunner {
     }
 }
 
-impl TaskRunner for MaintainRunner {
-    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
+impl TaskRunner<MaintainAction> for MaintainRunner {
+    fn start(
+        &self,
+        action: &MaintainAction,
+        request: StartRequest<'_>,
+        reporter: AttemptReporter,
+    ) -> StartedAttempt {
         let Some(prepared) = AttemptWork::new(&request, reporter) else {
-            return StartedAttempt::finished();
-        };
-        let TaskAction::Maintain(action) = &request.task.action else {
-            prepared.fail_now(
-                FailureClass::Bug,
-                bug("the maintain runner was given a task of another kind"),
-            );
             return StartedAttempt::finished();
         };
         let table = action.table.clone();

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
-use tidewater_core::{FailureClass, SqlText, TaskAction};
-use tidewater_engine::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
+use tidewater_core::{FailureClass, SqlAction, SqlText};
+use tidewater_runner::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
 
-use crate::attempt_work::{AttemptWork, bug};
+use crate::attempt_work::AttemptWork;
 use crate::{CommitInfo, OutputFormat, Warehouse, WriteOutcome, WriteSpec, format_batches};
 
 /// How many rows of a query without `into` go to the log.
@@ -25,16 +25,14 @@ impl SqlRunner {
     }
 }
 
-impl TaskRunner for SqlRunner {
-    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
+impl TaskRunner<SqlAction> for SqlRunner {
+    fn start(
+        &self,
+        action: &SqlAction,
+        request: StartRequest<'_>,
+        reporter: AttemptReporter,
+    ) -> StartedAttempt {
         let Some(prepared) = AttemptWork::new(&request, reporter) else {
-            return StartedAttempt::finished();
-        };
-        let TaskAction::Sql(action) = &request.task.action else {
-            prepared.fail_now(
-                FailureClass::Bug,
-                bug("the sql runner was given a task of another kind"),
-            );
             return StartedAttempt::finished();
         };
         let text = match &action.sql {

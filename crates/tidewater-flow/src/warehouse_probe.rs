@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tidewater_engine::PartitionProbe;
+use tidewater_runner::PartitionProbe;
 
 use crate::{FlowError, TableName, Warehouse};
 

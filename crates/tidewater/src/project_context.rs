@@ -145,8 +145,8 @@ impl ProjectContext {
         };
         let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(warehouse.clone()))))
             .with_run_probe(Arc::new(StoreRunProbe::new(self.store.clone())));
-        runners.register("sql", Arc::new(SqlRunner::new(warehouse.clone())));
-        runners.register("maintain", Arc::new(MaintainRunner::new(warehouse.clone())));
+        runners.register_sql(Arc::new(SqlRunner::new(warehouse.clone())));
+        runners.register_maintain(Arc::new(MaintainRunner::new(warehouse.clone())));
         Ok(Executor::new(
             self.store.clone(),
             Arc::new(SystemClock),

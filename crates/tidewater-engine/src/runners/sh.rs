@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
-use tidewater_core::{AttemptOutcome, FailureClass, FailureReason, TaskAction};
+use tidewater_core::{AttemptOutcome, FailureClass, FailureReason};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::oneshot;
 
@@ -100,16 +100,15 @@ struct FinishedLog {
     group: i32,
 }
 
-impl TaskRunner for ShRunner {
-    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
+/// An `sh` task's action is its command (a template).
+impl TaskRunner<str> for ShRunner {
+    fn start(
+        &self,
+        command: &str,
+        request: StartRequest<'_>,
+        reporter: AttemptReporter,
+    ) -> StartedAttempt {
         let attempt = request.attempt;
-        let TaskAction::Sh { command } = &request.task.action else {
-            reporter.could_not_start(
-                FailureClass::Bug,
-                "the sh runner was given a task of another kind; this is a bug in tidewater",
-            );
-            return StartedAttempt::finished();
-        };
         // The process starts before its log file is created (its output waits in the pipes
         // meanwhile), so that creating the file (an inode) is not between the decision and the
         // start. In a chain of short tasks it is on the critical path all the same: the

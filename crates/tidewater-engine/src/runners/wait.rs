@@ -7,40 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    AttemptOutcome, DataInterval, FailureClass, FailureReason, RunState, TaskAction, WaitCondition,
+    AttemptOutcome, DataInterval, FailureClass, FailureReason, RunState, WaitAction, WaitCondition,
     WorkflowName,
 };
 use tidewater_store::ControlStore;
 use tokio::sync::oneshot;
 
 use crate::{
-    AttemptControl, AttemptLog, AttemptReporter, StartRequest, StartedAttempt, TaskRunner,
+    AttemptControl, AttemptLog, AttemptReporter, PartitionProbe, RunProbe, StartRequest,
+    StartedAttempt, TaskRunner,
 };
 
 /// A sensor without a `timeout` gives up after this long.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-
-/// Answers whether a table partition has data. Implemented where tables are known
-/// (`tidewater-flow`), so that this crate stays free of the query engine.
-#[async_trait::async_trait]
-pub trait PartitionProbe: Send + Sync {
-    async fn has_partition(
-        &self,
-        table: &str,
-        partition: &[(String, String)],
-    ) -> Result<bool, String>;
-}
-
-/// Answers whether another workflow has a succeeded run of a data interval, for
-/// `wait: { workflow }`. [`StoreRunProbe`] asks the run store.
-#[async_trait::async_trait]
-pub trait RunProbe: Send + Sync {
-    async fn has_succeeded_run(
-        &self,
-        workflow: &WorkflowName,
-        interval: DataInterval,
-    ) -> Result<bool, String>;
-}
 
 /// A [`RunProbe`] that reads the runs of a [`ControlStore`]: any run of the workflow (scheduled,
 /// manual or backfill) whose interval is exactly the one asked for, and that succeeded.
@@ -113,8 +92,13 @@ enum Check {
     },
 }
 
-impl TaskRunner for WaitRunner {
-    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
+impl TaskRunner<WaitAction> for WaitRunner {
+    fn start(
+        &self,
+        action: &WaitAction,
+        request: StartRequest<'_>,
+        reporter: AttemptReporter,
+    ) -> StartedAttempt {
         let attempt = request.attempt;
         let log = match AttemptLog::create(&request.paths.log) {
             Ok(log) => log,
@@ -128,13 +112,6 @@ impl TaskRunner for WaitRunner {
                 );
                 return StartedAttempt::finished();
             }
-        };
-        let TaskAction::Wait(action) = &request.task.action else {
-            reporter.could_not_start(
-                FailureClass::Bug,
-                "the wait runner was given a task of another kind; this is a bug in tidewater",
-            );
-            return StartedAttempt::finished();
         };
         let check = match render(&action.condition, &request) {
             Ok(check) => check,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tidewater_core::{AttemptOutcome, FailureClass, FailureReason, RunId, RunState};
+use tidewater_core::{AttemptOutcome, FailureClass, FailureReason, RunId, RunState, SqlAction};
 use tidewater_engine::{
     AttemptReporter, CancelHandle, Resume, Runners, StartRequest, StartedAttempt, TaskRunner,
 };
@@ -29,8 +29,13 @@ struct MisbehavingRunner {
     starts: AtomicU32,
 }
 
-impl TaskRunner for MisbehavingRunner {
-    fn start(&self, _request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt {
+impl TaskRunner<SqlAction> for MisbehavingRunner {
+    fn start(
+        &self,
+        _action: &SqlAction,
+        _request: StartRequest<'_>,
+        reporter: AttemptReporter,
+    ) -> StartedAttempt {
         if self.starts.fetch_add(1, Ordering::SeqCst) > 0 {
             reporter.report(AttemptOutcome::Succeeded {
                 output: None,
@@ -80,13 +85,10 @@ async fn start(
 ) -> (RunId, tokio::task::JoinHandle<RunState>) {
     let run = harness.create_run().await;
     let mut runners = Runners::new(None);
-    runners.register(
-        "sql",
-        Arc::new(MisbehavingRunner {
-            misbehaviour,
-            starts: AtomicU32::new(0),
-        }),
-    );
+    runners.register_sql(Arc::new(MisbehavingRunner {
+        misbehaviour,
+        starts: AtomicU32::new(0),
+    }));
     let executor = harness.executor(2, &[]).with_runners(runners);
     let workflow = harness.loaded.workflow.clone();
     let cancel = cancel.clone();

@@ -83,7 +83,7 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
         TaskAction::Sql(action) => {
             let mut runners = Runners::new(None);
             let warehouse = Arc::new(open_warehouse(&project)?);
-            runners.register("sql", Arc::new(SqlRunner::new(warehouse)));
+            runners.register_sql(Arc::new(SqlRunner::new(warehouse)));
             let Some(into) = action.into.as_ref().filter(|_| !args.write) else {
                 let outcome = run_attempt(&project, index, task, &template, runners).await?;
                 return Ok(report(&outcome));
@@ -172,7 +172,7 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
             }
             let mut runners = Runners::new(None);
             let warehouse = Arc::new(open_warehouse(&project)?);
-            runners.register("maintain", Arc::new(MaintainRunner::new(warehouse)));
+            runners.register_maintain(Arc::new(MaintainRunner::new(warehouse)));
             let outcome = run_attempt(&project, index, task, &template, runners).await?;
             Ok(report(&outcome))
         }
@@ -296,7 +296,7 @@ async fn run_attempt(
     template: &TemplateContext,
     runners: Runners,
 ) -> anyhow::Result<AttemptOutcome> {
-    if runners.runner_for(&task.action).is_none() {
+    if !runners.has_runner_for(&task.action) {
         bail!(
             "no runner for `{}` tasks is installed in this build; this is a bug in tidewater",
             task.action.kind()

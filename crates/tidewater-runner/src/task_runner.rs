@@ -11,14 +11,21 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{AttemptPaths, Clock};
 
-/// Runs one kind of task. A runner starts an attempt and returns at once; it reports the
-/// outcome through `reporter` when the attempt ends. A runner that drops its reporter
-/// without reporting (its work panicked, say) does not leave the attempt running forever:
-/// the reporter then reports the attempt as failed by a bug in Tidewater (see
-/// [`AttemptReporter`]). Adding a task kind means adding one module under `runners/` and
-/// one arm in `runners::runner_for`.
-pub trait TaskRunner: Send + Sync {
-    fn start(&self, request: StartRequest<'_>, reporter: AttemptReporter) -> StartedAttempt;
+/// Runs one kind of task, whose action is an `A` (`SqlAction` for `sql`; the command, a
+/// `str`, for `sh`). The engine's registry hands each runner its own kind's action, so a
+/// runner never sees a task of another kind. A runner starts an attempt and returns at once;
+/// it reports the outcome through `reporter` when the attempt ends. A runner that drops its
+/// reporter without reporting (its work panicked, say) does not leave the attempt running
+/// forever: the reporter then reports the attempt as failed by a bug in Tidewater (see
+/// [`AttemptReporter`]). Adding a task kind: see "Task kinds" in ARCHITECTURE.md.
+pub trait TaskRunner<A: ?Sized>: Send + Sync {
+    /// Starts the attempt `request` describes; `action` is its task's action.
+    fn start(
+        &self,
+        action: &A,
+        request: StartRequest<'_>,
+        reporter: AttemptReporter,
+    ) -> StartedAttempt;
 }
 
 /// Everything a runner needs to start an attempt.
