@@ -212,11 +212,7 @@ impl Follower<'_> {
             return Ok(Look::Ended { next });
         }
         // Running with nobody to finish it: a `kill -9` of `tidewater run` leaves it so.
-        let is_orphaned = !record.state.is_terminal()
-            && record
-                .owner
-                .is_some_and(|owner| !tidewater_engine::is_alive(owner));
-        if is_orphaned {
+        if tidewater_engine::is_orphaned(&record) {
             return Ok(Look::Orphaned);
         }
         Ok(Look::Going)

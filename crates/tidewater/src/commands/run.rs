@@ -2,7 +2,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use tidewater_core::{DataInterval, Workflow};
-use tidewater_engine::{Resume, is_alive, new_run};
+use tidewater_engine::{Resume, is_orphaned, new_run};
 use tidewater_spec::LoadedWorkflow;
 use tidewater_store::{ControlStore, RunCreation, RunRecord, RunStore, RunTrigger};
 
@@ -106,18 +106,14 @@ pub(crate) async fn create_manual_run(
         RunCreation::Created(record) => Ok(record),
         RunCreation::Active(active) => {
             let timezone = loaded.workflow.timezone;
-            let local = |at: chrono::DateTime<chrono::Utc>| {
-                at.with_timezone(&timezone)
-                    .format("%Y-%m-%d %H:%M:%S %Z")
-                    .to_string()
-            };
+            let local = |at| local_time::seconds(at, timezone);
             let follow = format!(
                 "follow it with `tidewater status {}` (or `tidewater logs {} TASK`)",
                 active.id, active.id
             );
             let (since, follow) = match (active.state.started_at(), active.owner) {
                 (None, _) => (format!("queued since {}", local(active.created_at)), follow),
-                (Some(started_at), Some(owner)) if !is_alive(owner) => (
+                (Some(started_at), Some(owner)) if is_orphaned(&active) => (
                     format!(
                         "running since {}, but its process {} died",
                         local(started_at),
