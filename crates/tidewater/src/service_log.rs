@@ -8,8 +8,8 @@ use tidewater_engine::{Catalog, RunObserver, ServiceObserver};
 use tidewater_store::RunRecord;
 use tokio::sync::watch;
 
-use crate::local_time;
 use crate::progress::{describe_lost, describe_task};
+use tidewater_control::local_time;
 
 #[derive(Default)]
 pub(crate) struct ServiceLog {

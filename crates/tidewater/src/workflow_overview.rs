@@ -13,7 +13,7 @@ use tidewater_core::{RunId, RunState, SchedulePlan, Timestamp, WorkflowName};
 use tidewater_spec::{Diagnostics, Project};
 use tidewater_store::{ControlStore, RunFilter, RunStore};
 
-use crate::local_time;
+use tidewater_control::local_time;
 
 /// One workflow file.
 #[derive(Debug, Clone, PartialEq)]

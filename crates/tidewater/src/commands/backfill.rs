@@ -28,9 +28,11 @@ use tokio::sync::{Notify, watch};
 
 use crate::Outcome;
 use crate::args::BackfillArgs;
-use crate::project_context::{ProjectContext, open_warehouse};
-use crate::service_client::{live_service, wake};
-use crate::{output, time_arg};
+use crate::output;
+use crate::project_context::open_warehouse;
+use tidewater_control::Control;
+use tidewater_control::time_arg;
+use tidewater_control::wake;
 
 /// What the backfill does with one interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +46,7 @@ enum Plan {
 }
 
 pub(super) async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
+    let context = crate::project_context::open(project).await?;
     let loaded = context.load_workflow(&args.workflow)?;
     let workflow = &loaded.workflow;
     let from = time_arg::parse_date(&args.from).context("--from")?;
@@ -117,7 +119,7 @@ pub(super) async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Resu
             }
             Plan::Resume(run, "failed" | "cancelled") => {
                 // Queued again: the executor runs its failed and cancelled tasks again.
-                let record = context.run_record(run.0).await?;
+                let record = context.run_record(*run).await?;
                 let pinned = context.pinned_workflow(&record).await?;
                 requeue(&*context.store, &pinned.workflow, *run, chrono::Utc::now()).await?;
                 requeued += 1;
@@ -133,7 +135,7 @@ pub(super) async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Resu
         plan.len(),
         backfill.max_active_runs
     ));
-    let outcome = match live_service(&context.store).await? {
+    let outcome = match context.live_service().await? {
         Some(service) => {
             wake(&service);
             output::note(format!(
@@ -173,7 +175,7 @@ pub(super) fn range_intervals(
 }
 
 async fn plan(
-    context: &ProjectContext,
+    context: &Control,
     loaded: &LoadedWorkflow,
     intervals: &[DataInterval],
     existing: Option<&BackfillRecord>,
@@ -236,7 +238,7 @@ async fn plan(
 /// Intervals whose partition exists in every table the workflow writes a partition of
 /// (the partition named by the interval's `ds`). None for a workflow that writes none.
 async fn partitions_present(
-    context: &ProjectContext,
+    context: &Control,
     workflow: &Workflow,
     intervals: &[DataInterval],
 ) -> anyhow::Result<HashSet<DataInterval>> {
@@ -307,7 +309,7 @@ fn print_plan(workflow: &Workflow, plan: &[(DataInterval, Plan)]) {
 
 /// Executes the backfill's runs in this process (no server is running).
 async fn execute(
-    context: &ProjectContext,
+    context: &Control,
     backfill: &BackfillRecord,
     parallelism: Option<u32>,
 ) -> anyhow::Result<Outcome> {
@@ -315,7 +317,7 @@ async fn execute(
         context.store.backfill_counts(backfill.id).await?,
     ));
     let executor = Arc::new(context.executor(parallelism, progress.clone())?);
-    let me = crate::service_client::my_identity()?;
+    let me = tidewater_control::my_identity()?;
     let project = Arc::new(context.project.clone());
     // The pinned versions of the runs are read from the store; the catalog only has to
     // hold the current version, for the backfill's workflow.
@@ -364,7 +366,7 @@ async fn execute(
 }
 
 /// Follows a backfill that the server executes, until its runs have ended.
-async fn follow(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
+async fn follow(context: &Control, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut last = String::new();
     loop {
@@ -392,7 +394,7 @@ async fn follow(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::
 /// a command lists them (a year of hourly runs must not print 8,760 ids).
 const IDS_SHOWN: u32 = 5;
 
-async fn summarize(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
+async fn summarize(context: &Control, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
     let counts = context.store.backfill_counts(backfill.id).await?;
     output::note(format!(
         "backfill {}: {}",

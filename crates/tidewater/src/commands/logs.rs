@@ -9,9 +9,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
 use crate::args::LogsArgs;
-use crate::attempt_log_file::attempt_log_path;
 use crate::output;
-use crate::project_context::ProjectContext;
+use tidewater_control::Control;
+use tidewater_control::attempt_log_file::attempt_log_path;
 
 /// How often `--follow` looks at the log file and the store. The engine writes a task's lines
 /// as they come; a fifth of a second is quick for a reader and three small store reads per look
@@ -19,8 +19,10 @@ use crate::project_context::ProjectContext;
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 pub(super) async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
-    let record = context.run_record(args.run_id).await?;
+    let context = crate::project_context::open(project).await?;
+    let record = context
+        .run_record(tidewater_core::RunId(args.run_id))
+        .await?;
     let task = TaskName::new(&args.task);
     let instances = context.store.task_instances(record.id).await?;
     if !instances.iter().any(|(name, _)| name == &task) {
@@ -82,7 +84,7 @@ pub(super) async fn logs(project: &Path, args: LogsArgs) -> anyhow::Result<Outco
 }
 
 /// Where an attempt's log is.
-fn log_path(context: &ProjectContext, run: RunId, task: &TaskName, attempt: Attempt) -> PathBuf {
+fn log_path(context: &Control, run: RunId, task: &TaskName, attempt: Attempt) -> PathBuf {
     attempt_log_path(&context.project.config.state_dir, run, task, attempt)
 }
 
@@ -91,7 +93,7 @@ fn log_path(context: &ProjectContext, run: RunId, task: &TaskName, attempt: Atte
 /// attempt with a log of its own, printed after the last one's, until the task has finished
 /// (succeeded, failed for good, cancelled…), which is what someone watching a task waits for.
 struct Follower<'a> {
-    context: &'a ProjectContext,
+    context: &'a Control,
     run: RunId,
     task: &'a TaskName,
     /// `--attempt N`: that attempt only.
@@ -183,7 +185,7 @@ impl Follower<'_> {
 
     async fn look(&self, attempt: Option<Attempt>) -> anyhow::Result<Look> {
         let store = &self.context.store;
-        let record = self.context.run_record(self.run.0).await?;
+        let record = self.context.run_record(self.run).await?;
         let attempts = store.attempts(self.run, Some(self.task)).await?;
         let task_state = store
             .task_instances(self.run)
@@ -259,7 +261,7 @@ fn print_new(path: &Path, from: u64, is_last: bool) -> anyhow::Result<u64> {
 /// Why a task that has no attempt has no log, in terms of what happened to it: an `empty`
 /// task succeeds without a process, a task whose upstream failed never ran.
 async fn why_no_log(
-    context: &ProjectContext,
+    context: &Control,
     record: &RunRecord,
     task: &TaskName,
     instances: &[(TaskName, TaskInstance)],

@@ -15,9 +15,8 @@ use tidewater_store::{ControlStore, RunRecord, RunStore};
 use crate::Outcome;
 use crate::args::QueueArgs;
 use crate::commands::runs::orphaned_note;
-use crate::project_context::ProjectContext;
-use crate::service_client::live_service;
-use crate::{local_time, output};
+use crate::output;
+use tidewater_control::local_time;
 
 #[derive(Debug, Serialize)]
 struct WaitingJson {
@@ -42,9 +41,9 @@ struct QueuedGroup {
 const IDS_SHOWN: usize = 5;
 
 pub(super) async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
+    let context = crate::project_context::open(project).await?;
     let now = chrono::Utc::now();
-    let service = live_service(&context.store).await?;
+    let service = context.live_service().await?;
     let mut queue = TaskQueue::<(RunId, TaskIndex)>::new(context.queue_limits(args.parallelism));
     let mut rows = Vec::new();
     let mut groups = Vec::new();

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Serialize;
+use tidewater_control::json::RunJson;
 use tidewater_core::{BackfillId, WorkflowName};
 use tidewater_engine::is_orphaned;
 use tidewater_store::{RunFilter, RunRecord, RunStore};
@@ -9,42 +9,7 @@ use tidewater_store::{RunFilter, RunRecord, RunStore};
 use crate::Outcome;
 use crate::args::RunsArgs;
 use crate::output;
-use crate::project_context::ProjectContext;
-
-/// A run as `--json` shows it.
-#[derive(Debug, Serialize)]
-pub(super) struct RunJson {
-    pub id: i64,
-    pub workflow: String,
-    pub state: &'static str,
-    /// Recorded `running`, but the process executing it died: `tidewater retry` resumes it.
-    pub orphaned: bool,
-    pub trigger: &'static str,
-    pub data_interval_start: String,
-    pub data_interval_end: String,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub workflow_hash: String,
-}
-
-impl RunJson {
-    pub(super) fn new(record: &RunRecord) -> RunJson {
-        RunJson {
-            id: record.id.0,
-            workflow: record.workflow.to_string(),
-            state: record.state.name(),
-            orphaned: is_orphaned(record),
-            trigger: record.trigger.as_str(),
-            data_interval_start: record.interval.start.to_rfc3339(),
-            data_interval_end: record.interval.end.to_rfc3339(),
-            created_at: record.created_at.to_rfc3339(),
-            started_at: record.state.started_at().map(|time| time.to_rfc3339()),
-            finished_at: record.state.finished_at().map(|time| time.to_rfc3339()),
-            workflow_hash: record.workflow_hash.clone(),
-        }
-    }
-}
+use tidewater_control::Control;
 
 /// The state a person should read: a run whose process died is not running, whatever the
 /// record says.
@@ -72,7 +37,7 @@ pub(super) fn orphaned_note(record: &RunRecord) -> Option<String> {
 }
 
 pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
+    let context = crate::project_context::open(project).await?;
     let filter = RunFilter {
         workflow: args.workflow.map(WorkflowName::new),
         state: args.state,
@@ -82,7 +47,7 @@ pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outco
     let is_filtered = filter.state.is_some() || filter.backfill.is_some();
     let records = context.store.list_runs(&filter).await?;
     if args.json {
-        output::json(&records.iter().map(RunJson::new).collect::<Vec<_>>())?;
+        output::json(&records.iter().map(RunJson::from_record).collect::<Vec<_>>())?;
         return Ok(Outcome::Success);
     }
     if records.is_empty() && is_filtered {
@@ -138,7 +103,7 @@ pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outco
 /// does not change. Each version's text is read from the store and parsed once; a version
 /// that no longer parses shows its runs' dates in UTC (the runs keep their UTC intervals).
 async fn pinned_timezones(
-    context: &ProjectContext,
+    context: &Control,
     records: &[RunRecord],
 ) -> anyhow::Result<HashMap<String, chrono_tz::Tz>> {
     let mut timezones = HashMap::new();
@@ -156,4 +121,15 @@ async fn pinned_timezones(
         timezones.insert(record.workflow_hash.clone(), timezone);
     }
     Ok(timezones)
+}
+
+/// Shorthand while the read models move: a run's JSON with its liveness asked here.
+pub(super) trait FromRecord {
+    fn from_record(record: &RunRecord) -> RunJson;
+}
+
+impl FromRecord for RunJson {
+    fn from_record(record: &RunRecord) -> RunJson {
+        RunJson::new(record, is_orphaned(record))
+    }
 }

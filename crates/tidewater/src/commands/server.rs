@@ -12,24 +12,24 @@ use tokio::sync::{Notify, watch};
 
 use crate::Outcome;
 use crate::args::ServerArgs;
-use crate::project_context::ProjectContext;
 use crate::service_log::ServiceLog;
 use crate::workflow_catalog::watch_catalog;
+use tidewater_control::Control;
 
 /// How often the server looks at its store's files and checkpoints what it wrote: the
 /// service's own polling period.
 const STORE_LOOK: Duration = Duration::from_secs(2);
 
 pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
-    let me = crate::service_client::my_identity()?;
+    let context = crate::project_context::open(project).await?;
+    let me = tidewater_control::my_identity()?;
     let now = chrono::Utc::now();
     match context.store.claim_service(None, me, now).await? {
         ServiceClaim::Claimed => {}
         ServiceClaim::Held(other) if is_alive(other.process) => bail!(
             "a server already runs on this project (pid {}, since {}); stop it first",
             other.process.pid,
-            crate::local_time::utc(other.started_at)
+            tidewater_control::local_time::utc(other.started_at)
         ),
         ServiceClaim::Held(dead) => {
             if let ServiceClaim::Held(other) = context
@@ -53,7 +53,7 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
 }
 
 async fn serve(
-    context: &ProjectContext,
+    context: &Control,
     args: ServerArgs,
     me: tidewater_core::ProcessIdentity,
     log: Arc<ServiceLog>,

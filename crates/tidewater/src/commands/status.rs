@@ -9,10 +9,11 @@ use tidewater_store::{AttemptRecord, ControlStore, RunStore};
 
 use crate::Outcome;
 use crate::args::StatusArgs;
-use crate::commands::runs::{RunJson, orphaned_note, shown_state};
-use crate::project_context::ProjectContext;
-use crate::service_client::live_service;
-use crate::{local_time, output};
+use crate::commands::runs::{FromRecord, orphaned_note, shown_state};
+use crate::output;
+use tidewater_control::Control;
+use tidewater_control::json::RunJson;
+use tidewater_control::local_time;
 
 #[derive(Debug, Serialize)]
 struct StatusJson {
@@ -74,11 +75,11 @@ impl AttemptJson {
 }
 
 pub(super) async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
+    let context = crate::project_context::open(project).await?;
     let Some(run_id) = args.run_id else {
         return health(&context, args.json).await;
     };
-    let record = context.run_record(run_id).await?;
+    let record = context.run_record(tidewater_core::RunId(run_id)).await?;
     let instances = context.store.task_instances(record.id).await?;
     let attempts = context.store.attempts(record.id, None).await?;
     let tasks: Vec<TaskJson> = instances
@@ -96,12 +97,12 @@ pub(super) async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<O
         .collect();
     if args.json {
         output::json(&StatusJson {
-            run: RunJson::new(&record),
+            run: RunJson::from_record(&record),
             tasks,
         })?;
         return Ok(Outcome::Success);
     }
-    let timezone = local_time::run_timezone(&context, &record).await?;
+    let timezone = context.run_timezone(&record).await?;
     let orphaned = orphaned_note(&record);
     let mut text = format!(
         "run {} of {}: {}\ninterval {} to {} ({})\n",
@@ -205,8 +206,8 @@ struct WorkflowJson {
 
 /// The server's health: is it up, its workflows and their next due times, running and
 /// queued work, broken files.
-async fn health(context: &ProjectContext, json: bool) -> anyhow::Result<Outcome> {
-    let service = live_service(&context.store).await?;
+async fn health(context: &Control, json: bool) -> anyhow::Result<Outcome> {
+    let service = context.live_service().await?;
     let files = if service.is_some() {
         context.store.workflow_health().await?
     } else {

@@ -11,7 +11,8 @@ use tidewater_store::{BackupTarget, SqliteStore, StoreReport};
 use crate::Outcome;
 use crate::args::{StoreBackupArgs, StoreCommand};
 use crate::output;
-use crate::project_context::{open_project, shown, store_path};
+use crate::project_context::{open_project, shown};
+use tidewater_control::store_path;
 
 pub(super) async fn store(project: &Path, command: StoreCommand) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;

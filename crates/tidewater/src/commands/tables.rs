@@ -7,8 +7,9 @@ use tidewater_flow::{TableDescription, TableName};
 
 use crate::Outcome;
 use crate::args::TablesArgs;
+use crate::output;
 use crate::project_context::{open_project, open_warehouse};
-use crate::{output, time_arg};
+use tidewater_control::time_arg;
 
 #[derive(Debug, Serialize)]
 struct MissingJson {

@@ -2,14 +2,14 @@ use std::path::Path;
 
 use crate::Outcome;
 use crate::args::WorkflowsArgs;
-use crate::project_context::ProjectContext;
+use crate::output;
 use crate::workflow_overview::{
     FileStatus, NextDue, WorkflowJson, WorkflowOverview, workflow_overview,
 };
-use crate::{local_time, output};
+use tidewater_control::local_time;
 
 pub(super) async fn workflows(project: &Path, args: WorkflowsArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
+    let context = crate::project_context::open(project).await?;
     let overview =
         workflow_overview(&context.project, context.store.as_ref(), chrono::Utc::now()).await?;
     if args.json {
