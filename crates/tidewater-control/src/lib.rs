@@ -28,8 +28,10 @@ mod manual_run;
 mod presence;
 mod retry;
 mod run_watch;
+mod server;
 mod steer;
 pub mod time_arg;
+mod workflow_catalog;
 
 pub use cancel::CancelProgress;
 pub use clear::{ClearScope, Clearing};
@@ -42,6 +44,7 @@ pub use manual_run::{
 pub use presence::{live_service, my_identity, wake, wake_process};
 pub use retry::{Retry, RetryVersion};
 pub use run_watch::{RunUpdate, RunWatch};
+pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
 // What callers of the use cases pass in and get back from the engine.
 pub use tidewater_engine::{Resume, RunObserver, SilentObserver};
