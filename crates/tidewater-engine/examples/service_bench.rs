@@ -134,7 +134,6 @@ fn service(
         project: setup.project.clone(),
         scope,
         observer: Arc::new(Quiet),
-        me: tidewater_engine::process_identity(std::process::id() as i32).expect("me"),
     }
 }
 

@@ -315,7 +315,6 @@ async fn execute(
         context.store.backfill_counts(backfill.id).await?,
     ));
     let executor = Arc::new(context.executor(parallelism, progress.clone())?);
-    let me = crate::service_client::my_identity()?;
     let project = Arc::new(context.project.clone());
     // The pinned versions of the runs are read from the store; the catalog only has to
     // hold the current version, for the backfill's workflow.
@@ -332,7 +331,6 @@ async fn execute(
         project,
         scope: Scope::Backfill(backfill.id),
         observer: progress.clone(),
-        me,
     };
     let (stop, stopped) = watch::channel(false);
     let mut interrupt = signal(SignalKind::interrupt())?;

@@ -70,7 +70,6 @@ async fn serve(
         project,
         scope: Scope::Everything,
         observer: log.clone(),
-        me,
     };
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
