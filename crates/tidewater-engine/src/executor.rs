@@ -82,7 +82,7 @@ impl Default for CancelHandle {
 }
 
 /// Executes runs against a store.
-pub struct Executor<S: RunStore> {
+pub struct Executor<S: RunStore + ?Sized> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
     runners: Runners,
@@ -104,7 +104,7 @@ struct Running {
     control: AttemptControl,
 }
 
-impl<S: RunStore> Executor<S> {
+impl<S: RunStore + ?Sized> Executor<S> {
     pub fn new(
         store: Arc<S>,
         clock: Arc<dyn Clock>,
