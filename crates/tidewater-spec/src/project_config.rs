@@ -328,7 +328,13 @@ impl ConfigReader<'_> {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
             });
-        match scheme.map(|scheme| (scheme, &text[scheme.len() + 1..])) {
+        // `sqlite://PATH` is read as `sqlite:PATH`, as sqlx and others read it: otherwise the
+        // `//` would make a relative path absolute (`//other.db` is `/other.db`).
+        let rest = |scheme: &str| {
+            let rest = &text[scheme.len() + 1..];
+            rest.strip_prefix("//").unwrap_or(rest)
+        };
+        match scheme.map(|scheme| (scheme, rest(scheme))) {
             Some(("sqlite", path)) if !path.trim().is_empty() => {
                 Some(StoreUrl::Sqlite(PathBuf::from(path)))
             }
@@ -483,11 +489,22 @@ mod tests {
         );
         // The logs stay in the state folder, wherever the store's file is.
         assert_eq!(named.state_dir, PathBuf::from("/project/state"));
-        let absolute = parse("[store]\nurl = \"sqlite:/data/runs.db\"\n").expect("valid config");
+        for url in ["sqlite:/data/runs.db", "sqlite:///data/runs.db"] {
+            let absolute = parse(&format!("[store]\nurl = \"{url}\"\n")).expect("valid config");
+            assert_eq!(
+                absolute.store,
+                StoreBackend::Sqlite {
+                    path: PathBuf::from("/data/runs.db")
+                },
+                "{url}"
+            );
+        }
+        // The form other tools write: still relative to the project.
+        let slashes = parse("[store]\nurl = \"sqlite://other.db\"\n").expect("valid config");
         assert_eq!(
-            absolute.store,
+            slashes.store,
             StoreBackend::Sqlite {
-                path: PathBuf::from("/data/runs.db")
+                path: PathBuf::from("/project/other.db")
             }
         );
     }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreBackend {
-    /// One SQLite file: `url = "sqlite:PATH"` (relative to the project root), or without a
-    /// `url`, `tidewater.db` in the state folder (`[store] path`).
+    /// One SQLite file: `url = "sqlite:PATH"` (relative to the project root; `sqlite://PATH`
+    /// is the same), or without a `url`, `tidewater.db` in the state folder (`[store] path`).
     Sqlite { path: PathBuf },
 }
 
