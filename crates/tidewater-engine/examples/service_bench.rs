@@ -20,9 +20,8 @@ use tidewater_engine::{
     ServiceObserver, SilentObserver, SystemClock, new_run,
 };
 use tidewater_spec::Project;
-use tidewater_store::{
-    ControlStore, NewBackfill, RunRecord, RunTrigger, SqliteStore, WorkflowHealth,
-};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{ControlStore, NewBackfill, RunRecord, RunTrigger, WorkflowHealth};
 use tokio::sync::{Notify, watch};
 
 #[tokio::main(flavor = "current_thread")]

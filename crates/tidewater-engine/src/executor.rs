@@ -83,7 +83,7 @@ impl Default for CancelHandle {
 }
 
 /// Executes runs against a store.
-pub struct Executor<S: RunStore> {
+pub struct Executor<S: RunStore + ?Sized> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
     runners: Runners,
@@ -108,7 +108,7 @@ struct Running {
     control: AttemptControl,
 }
 
-impl<S: RunStore> Executor<S> {
+impl<S: RunStore + ?Sized> Executor<S> {
     pub fn new(
         store: Arc<S>,
         clock: Arc<dyn Clock>,

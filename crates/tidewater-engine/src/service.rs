@@ -63,7 +63,7 @@ pub trait ServiceObserver: Send + Sync {
 /// being woken (`tidewater trigger` and the others wake it at once).
 const POLL: Duration = Duration::from_secs(2);
 
-pub struct Service<S: RunStore + ControlStore + 'static> {
+pub struct Service<S: RunStore + ControlStore + ?Sized + 'static> {
     pub store: Arc<S>,
     pub clock: Arc<dyn Clock>,
     /// Executes the runs; its [`Executor::owners`] also tell the service which runs this
@@ -87,7 +87,7 @@ struct Executing {
     is_cancel_requested: bool,
 }
 
-impl<S: RunStore + ControlStore + 'static> Service<S> {
+impl<S: RunStore + ControlStore + ?Sized + 'static> Service<S> {
     /// Runs until `stop` turns true, then stops gracefully: no new runs start, running tasks
     /// are stopped (SIGTERM, then SIGKILL after the grace period), and the runs it stopped
     /// are queued again so that the next start of a service resumes them.

@@ -5,7 +5,7 @@
 //! one in the machine's zone that the reader cannot see, is the ambiguity this avoids.
 
 use tidewater_core::Timestamp;
-use tidewater_store::{RunRecord, RunStore};
+use tidewater_store::RunRecord;
 
 use crate::project_context::ProjectContext;
 

@@ -1,7 +1,7 @@
 //! Wiring: the project, its store and an executor, built once per command.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +11,9 @@ use tidewater_engine::{
     AttemptPaths, Executor, ExecutorSettings, RunObserver, Runners, StoreRunProbe, SystemClock,
 };
 use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
-use tidewater_spec::{LoadedWorkflow, Project};
-use tidewater_store::{RunRecord, RunStore, SqliteStore};
+use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{RunRecord, Store};
 
 /// How long a stopped task gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -21,7 +22,8 @@ const AGING: Duration = Duration::from_secs(60);
 
 pub(crate) struct ProjectContext {
     pub project: Project,
-    pub store: Arc<SqliteStore>,
+    /// The configured backend (`[store] url`); nothing past [`open_store`] knows which.
+    pub store: Arc<dyn Store>,
 }
 
 /// A diagnostics failure that has already been printed.
@@ -128,7 +130,7 @@ impl ProjectContext {
         &self,
         parallelism: Option<u32>,
         observer: Arc<dyn RunObserver>,
-    ) -> anyhow::Result<Executor<SqliteStore>> {
+    ) -> anyhow::Result<Executor<dyn Store>> {
         // Orphaned descendants of this process's tasks come back to it, to be ended with
         // their task rather than run on unreported (see `tidewater_engine::adopt_orphans`).
         tidewater_engine::adopt_orphans().context("cannot adopt the orphans of tasks")?;
@@ -157,18 +159,30 @@ impl ProjectContext {
     }
 }
 
-async fn open_store(project: &Project) -> anyhow::Result<Arc<SqliteStore>> {
-    let database = store_path(project);
-    let store = SqliteStore::open(&database)
-        .await
-        .with_context(|| format!("cannot open the store {}", database.display()))?;
-    check_history(project, &store).await?;
-    Ok(Arc::new(store))
+/// Opens the backend `tidewater.toml` names: the one place that knows which backends exist.
+async fn open_store(project: &Project) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match &project.config.store {
+        StoreBackend::Sqlite { path } => Arc::new(
+            SqliteStore::open(path)
+                .await
+                .with_context(|| format!("cannot open the store {}", path.display()))?,
+        ),
+        // `ProjectConfig::parse` refuses a backend this build lacks, at its line.
+        other => bail!("this build of tidewater cannot open {other}; this is a bug in tidewater"),
+    };
+    check_history(project, &*store).await?;
+    Ok(store)
 }
 
-/// The project's store file.
-pub(crate) fn store_path(project: &Project) -> PathBuf {
-    project.config.state_dir.join("tidewater.db")
+/// The project's SQLite file, for what only that backend has (`tidewater store backup` and
+/// `check`, reading a store file that may not exist yet); `command` names what needs it.
+pub(crate) fn sqlite_path<'p>(project: &'p Project, command: &str) -> anyhow::Result<&'p Path> {
+    match &project.config.store {
+        StoreBackend::Sqlite { path } => Ok(path),
+        other => bail!(
+            "{command} applies to the SQLite backend, and this project's store (`[store] url` in tidewater.toml) is {other}"
+        ),
+    }
 }
 
 /// A path as the user knows it: relative to the project folder when inside it.
@@ -194,7 +208,7 @@ pub(crate) fn shown(project: &Project, path: &Path) -> String {
 ///   (the way out above) looks exactly like this, so it is not refused. It is said once,
 ///   and the store's run ids are moved past the highest folder so that no new run ever
 ///   writes into an older run's folder; after that the two agree again.
-async fn check_history(project: &Project, store: &SqliteStore) -> anyhow::Result<()> {
+async fn check_history(project: &Project, store: &dyn Store) -> anyhow::Result<()> {
     let state_dir = &project.config.state_dir;
     // The folders first, then the store: a run another process creates in between is then
     // in the store and perhaps not yet among the folders, never the other way round.
@@ -209,15 +223,26 @@ async fn check_history(project: &Project, store: &SqliteStore) -> anyhow::Result
     };
     let logs = shown(project, &AttemptPaths::logs_folder(state_dir));
     match store.highest_run_id().await? {
-        None => bail!(
-            "the store holds no runs, but {logs} holds logs of {count} runs ({first_logged}–{last_logged}): \
-             its history was lost (was {database}-wal deleted, or only {database} copied?). \
-             Restore a backup made with `tidewater store backup` (with no tidewater running, copy it \
-             over {database} and delete {database}-wal and {database}-shm), or move {logs} away to \
-             start afresh",
-            count = logged.len(),
-            database = shown(project, &store_path(project)),
-        ),
+        None => {
+            let count = logged.len();
+            // Only a SQLite store has the files the way out names; another backend's
+            // history is restored its own way.
+            let database = match &project.config.store {
+                StoreBackend::Sqlite { path } => shown(project, path),
+                other => bail!(
+                    "the store ({other}) holds no runs, but {logs} holds logs of {count} runs \
+                     ({first_logged}–{last_logged}): its history was lost. Restore it, or move \
+                     {logs} away to start afresh"
+                ),
+            };
+            bail!(
+                "the store holds no runs, but {logs} holds logs of {count} runs ({first_logged}–{last_logged}): \
+                 its history was lost (was {database}-wal deleted, or only {database} copied?). \
+                 Restore a backup made with `tidewater store backup` (with no tidewater running, copy it \
+                 over {database} and delete {database}-wal and {database}-shm), or move {logs} away to \
+                 start afresh",
+            )
+        }
         Some(highest) if highest < *last_logged => {
             store.skip_run_ids_through(*last_logged).await?;
             crate::output::note(format!(

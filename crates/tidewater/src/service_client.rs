@@ -1,12 +1,14 @@
 //! How other commands find a running `tidewater server` and wake it when they queued work.
 
+use std::sync::Arc;
+
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tidewater_engine::is_alive;
-use tidewater_store::{ControlStore, ServiceRecord, SqliteStore};
+use tidewater_store::{ServiceRecord, Store};
 
 /// The server running on this project's store, if one is alive.
-pub(crate) async fn live_service(store: &SqliteStore) -> anyhow::Result<Option<ServiceRecord>> {
+pub(crate) async fn live_service(store: &Arc<dyn Store>) -> anyhow::Result<Option<ServiceRecord>> {
     Ok(store
         .service()
         .await?

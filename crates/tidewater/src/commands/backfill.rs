@@ -19,10 +19,7 @@ use tidewater_engine::{
 };
 use tidewater_flow::{FlowError, TableName};
 use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{
-    BackfillRecord, ControlStore, NewBackfill, RunCounts, RunFilter, RunRecord, RunStore,
-    RunTrigger,
-};
+use tidewater_store::{BackfillRecord, NewBackfill, RunCounts, RunFilter, RunRecord, RunTrigger};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 

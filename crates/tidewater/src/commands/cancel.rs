@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tidewater_core::{ProcessIdentity, RunState};
 use tidewater_engine::{CancelHandle, Resume, SilentObserver, is_alive};
-use tidewater_store::{ControlStore, RunRecord};
+use tidewater_store::RunRecord;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;

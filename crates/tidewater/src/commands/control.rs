@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use tidewater_store::ControlStore;
-
 use crate::Outcome;
 use crate::args::{PauseArgs, TriggerArgs};
 use crate::commands::run::{Concurrency, create_manual_run};

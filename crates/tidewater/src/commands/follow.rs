@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tidewater_core::{Change, RunId, RunState, RunView, TaskInstance, TaskName, Workflow};
 use tidewater_engine::{RunObserver, is_alive};
-use tidewater_store::{ControlStore, RunStore, ServiceRecord};
+use tidewater_store::ServiceRecord;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;

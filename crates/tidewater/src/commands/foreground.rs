@@ -7,7 +7,6 @@ use tidewater_core::{
     Attempt, AttemptOutcome, RunId, RunState, TaskName, TaskRole, TaskState, Workflow,
 };
 use tidewater_engine::{CancelHandle, Resume};
-use tidewater_store::{ControlStore, RunStore};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 

@@ -10,7 +10,7 @@ use tidewater_core::{
     Candidate, RunId, RunQueueKey, RunState, TaskIndex, TaskQueue, TaskState, Timestamp, Workflow,
 };
 use tidewater_engine::{LocalProcesses, count_active, is_alive, read_queue};
-use tidewater_store::{ControlStore, RunRecord, RunStore};
+use tidewater_store::RunRecord;
 
 use crate::Outcome;
 use crate::args::QueueArgs;

@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use tidewater_core::{DataInterval, Workflow};
 use tidewater_engine::{Resume, is_orphaned, new_run};
 use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{ControlStore, RunCreation, RunRecord, RunStore, RunTrigger};
+use tidewater_store::{RunCreation, RunRecord, RunTrigger};
 
 use crate::Outcome;
 use crate::args::RunArgs;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use tidewater_engine::{Scope, Service, SystemClock, is_alive};
-use tidewater_store::{ControlStore, ServiceClaim, SqliteStore, StoreError};
+use tidewater_store::{ServiceClaim, Store, StoreError};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 
@@ -77,7 +77,7 @@ async fn serve(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut user1 = signal(SignalKind::user_defined1())?;
     let files_changed: OnceLock<StoreError> = OnceLock::new();
-    let store_watch = watch_store(&context.store, &files_changed, &log, stop.clone());
+    let store_watch = watch_store(&*context.store, &files_changed, &log, stop.clone());
     let signals = {
         let wake = wake.clone();
         let log = log.clone();
@@ -118,14 +118,14 @@ async fn serve(
 /// on another store would redo its work), and otherwise checkpoints, so that the database
 /// file holds every run the server finished, within seconds, even while it stays idle.
 async fn watch_store(
-    store: &SqliteStore,
+    store: &dyn Store,
     files_changed: &OnceLock<StoreError>,
     log: &ServiceLog,
     stop: watch::Sender<bool>,
 ) {
     loop {
         tokio::time::sleep(STORE_LOOK).await;
-        if let Err(error) = store.verify_files() {
+        if let Err(error) = store.verify_store() {
             log.line("stopping: the store's files changed under the server (see the error below)");
             let _ = files_changed.set(error);
             let _ = stop.send(true);
