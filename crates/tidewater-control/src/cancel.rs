@@ -8,12 +8,11 @@
 use std::sync::Arc;
 
 use tidewater_core::{ProcessIdentity, RunId, RunState};
-use tidewater_engine::{CancelHandle, Resume, SilentObserver, is_alive};
-use tidewater_store::{ControlStore, RunRecord};
+use tidewater_engine::{CancelHandle, Resume, SilentObserver};
+use tidewater_store::RunRecord;
 
 use crate::Control;
 use crate::control_error::ControlResult;
-use crate::wake_process;
 
 /// Where a cancel stands.
 #[derive(Debug, Clone)]
@@ -56,14 +55,14 @@ impl Control {
         if !is_active(&run) {
             return Ok(CancelProgress::Ended(run));
         }
-        let executor = match run.owner.filter(|owner| is_alive(*owner)) {
+        let executor = match run.owner.filter(|owner| self.is_alive(*owner)) {
             Some(owner) => Some(owner),
             None => self.live_service().await?.map(|service| service.process),
         };
         Ok(match executor {
             Some(process) if asked != Some(process) => {
                 // Wakes the process now instead of at its next look at the store.
-                wake_process(process);
+                self.wake(process);
                 CancelProgress::Asked(process)
             }
             Some(_) => CancelProgress::Stopping,

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use tidewater_core::{PoolName, QueueLimits, RunId};
 use tidewater_engine::{
-    AttemptPaths, Executor, ExecutorSettings, RunObserver, Runners, StoreRunProbe, SystemClock,
+    AttemptPaths, Executor, ExecutorSettings, LocalProcesses, Owners, RunObserver, Runners,
+    SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
 };
 use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
-use tidewater_spec::{LoadedWorkflow, Project};
-use tidewater_store::{RunRecord, RunStore};
+use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
+use tidewater_store::RunRecord;
 
 use crate::ProjectStore;
 use crate::control_error::{ControlError, ControlResult};
@@ -26,6 +27,11 @@ const AGING: Duration = Duration::from_secs(60);
 pub struct Control {
     pub project: Project,
     pub store: Arc<ProjectStore>,
+    /// Who owns runs and whether they are alive (this machine's processes by default).
+    pub owners: Arc<dyn Owners>,
+    /// How a process that executes runs is asked to look at the store now (SIGUSR1 by
+    /// default).
+    pub wakeups: Arc<dyn Wakeups>,
     /// Things the user should know that opening found (a store behind its logs); the front
     /// end shows them once.
     notices: Vec<String>,
@@ -41,15 +47,25 @@ impl Control {
     }
 
     /// The project with its opened store, after checking that the store has the history
-    /// its logs say it should (see [`Control::check_history`]).
+    /// its logs say it should (see [`Control::check_history`]). Runs are owned by this
+    /// machine's processes, woken by signals; [`Control::with_ownership`] replaces both.
     pub async fn new(project: Project, store: Arc<ProjectStore>) -> ControlResult<Control> {
         let mut control = Control {
             project,
             store,
+            owners: Arc::new(LocalProcesses),
+            wakeups: Arc::new(SignalWakeups),
             notices: Vec::new(),
         };
         control.check_history().await?;
         Ok(control)
+    }
+
+    /// Another notion of run ownership and wake-ups (leases and HTTP, say).
+    pub fn with_ownership(mut self, owners: Arc<dyn Owners>, wakeups: Arc<dyn Wakeups>) -> Control {
+        self.owners = owners;
+        self.wakeups = wakeups;
+        self
     }
 
     /// What opening found that the user should know.
@@ -157,6 +173,7 @@ impl Control {
             settings,
             observer,
         )
+        .with_owners(self.owners.clone())
         .with_runners(runners))
     }
 
@@ -213,16 +230,29 @@ impl Control {
             return Ok(());
         };
         let logs = self.shown(&AttemptPaths::logs_folder(state_dir));
-        let database = self.shown(&store_path(&self.project));
         match self.store.highest_run_id().await? {
-            None => Err(ControlError::HistoryLost(format!(
-                "the store holds no runs, but {logs} holds logs of {count} runs ({first_logged}–{last_logged}): \
-                 its history was lost (was {database}-wal deleted, or only {database} copied?). \
-                 Restore a backup made with `tidewater store backup` (with no tidewater running, copy it \
-                 over {database} and delete {database}-wal and {database}-shm), or move {logs} away to \
-                 start afresh",
-                count = logged.len(),
-            ))),
+            None => {
+                let count = logged.len();
+                // Only a SQLite store has the files the way out names; another backend's
+                // history is restored its own way.
+                let database = match &self.project.config.store {
+                    StoreBackend::Sqlite { path } => self.shown(path),
+                    other => {
+                        return Err(ControlError::HistoryLost(format!(
+                            "the store ({other}) holds no runs, but {logs} holds logs of {count} runs \
+                             ({first_logged}–{last_logged}): its history was lost. Restore it, or move \
+                             {logs} away to start afresh"
+                        )));
+                    }
+                };
+                Err(ControlError::HistoryLost(format!(
+                    "the store holds no runs, but {logs} holds logs of {count} runs ({first_logged}–{last_logged}): \
+                     its history was lost (was {database}-wal deleted, or only {database} copied?). \
+                     Restore a backup made with `tidewater store backup` (with no tidewater running, copy it \
+                     over {database} and delete {database}-wal and {database}-shm), or move {logs} away to \
+                     start afresh",
+                )))
+            }
             Some(highest) if highest < *last_logged => {
                 self.store.skip_run_ids_through(*last_logged).await?;
                 self.notices.push(format!(
@@ -236,11 +266,6 @@ impl Control {
             Some(_) => Ok(()),
         }
     }
-}
-
-/// The project's store file (of the embedded SQLite store).
-pub fn store_path(project: &Project) -> std::path::PathBuf {
-    project.config.state_dir.join("tidewater.db")
 }
 
 /// A workflow of the project by name; its problems come back as diagnostics.

@@ -46,8 +46,9 @@ pub enum ControlError {
     /// Executing a run failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
-    /// The machine refused something Tidewater needs (a folder, a signal handler).
-    #[error("{context}: {source}")]
+    /// The machine refused something Tidewater needs (a folder, a signal handler). The
+    /// message is the context; the cause follows in the error's chain (`{:#}` shows both).
+    #[error("{context}")]
     Environment {
         context: String,
         source: Box<dyn std::error::Error + Send + Sync>,

@@ -9,8 +9,6 @@ use tidewater_core::{
     Attempt, AttemptOutcome, RunId, RunState, TaskName, TaskRole, TaskState, Workflow,
 };
 use tidewater_engine::{CancelHandle, Resume, RunObserver};
-use tidewater_store::{ControlStore, RunStore};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::Control;
@@ -61,10 +59,12 @@ impl Control {
         } = execution;
         let executor = self.executor(parallelism, observer)?;
         let cancel = CancelHandle::new();
-        // `cancel` records a request and sends SIGUSR1 (handled, so that it never kills this
-        // process); the store is also looked at every two seconds.
-        let mut woken = signal(SignalKind::user_defined1())
-            .map_err(|error| ControlError::environment("cannot handle SIGUSR1", error))?;
+        // `cancel` records a request and wakes this process (SIGUSR1 by default: handled,
+        // so that it never kills it); the store is also looked at every two seconds.
+        let mut woken = self
+            .wakeups
+            .listen()
+            .map_err(|error| ControlError::environment("cannot listen for wake-ups", error))?;
         let watch_requests = {
             let cancel = cancel.clone();
             let store = self.store.clone();
@@ -78,7 +78,7 @@ impl Control {
                 let cause = loop {
                     tokio::select! {
                         () = &mut stop => break StopCause::Stopped,
-                        _ = woken.recv() => {}
+                        () = woken.woken() => {}
                         _ = look.tick() => {}
                     }
                     if store

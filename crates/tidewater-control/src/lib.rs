@@ -35,19 +35,22 @@ mod workflow_catalog;
 
 pub use cancel::CancelProgress;
 pub use clear::{ClearScope, Clearing};
-pub use control::{Control, load_workflow, store_path};
+pub use control::{Control, load_workflow};
 pub use control_error::{ControlError, ControlResult};
 pub use execution::{Execution, FailedTask, HandlerOutcome, RunSummary, StopCause, TaskCounts};
 pub use manual_run::{
     Concurrency, IntervalRequest, ManualRunRequest, requested_interval, requested_params,
 };
-pub use presence::{live_service, my_identity, wake, wake_process};
+pub use presence::live_service;
 pub use retry::{Retry, RetryVersion};
 pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
 // What callers of the use cases pass in and get back from the engine.
-pub use tidewater_engine::{Resume, RunObserver, SilentObserver};
+pub use tidewater_engine::{
+    LocalProcesses, Owners, Resume, RunObserver, SignalWakeups, SilentObserver, Wakeups,
+};
 
-/// The store every use case works on.
-pub type ProjectStore = tidewater_store::SqliteStore;
+/// The store every use case works on: whichever backend the front end opened
+/// (`[store] url` in tidewater.toml).
+pub type ProjectStore = dyn tidewater_store::Store;

@@ -2,9 +2,9 @@
 //! another run of the same interval is active.
 
 use tidewater_core::{DataInterval, Timestamp, Workflow};
-use tidewater_engine::{is_orphaned, new_run};
+use tidewater_engine::new_run;
 use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{ControlStore, RunCreation, RunRecord, RunStore, RunTrigger};
+use tidewater_store::{RunCreation, RunRecord, RunTrigger};
 
 use crate::control_error::{ControlError, ControlResult};
 use crate::{Control, local_time, time_arg};
@@ -70,14 +70,18 @@ impl Control {
         // both find no active run.
         match self.store.create_run_unless_active(run).await? {
             RunCreation::Created(record) => Ok(record),
-            RunCreation::Active(active) => Err(interval_taken(&loaded.workflow, &active)),
+            RunCreation::Active(active) => Err(interval_taken(
+                &loaded.workflow,
+                &active,
+                self.is_orphaned(&active),
+            )),
         }
     }
 }
 
 /// The refusal of a second run of an interval, naming the active one and how to follow it
 /// (or resume it, if its process died).
-fn interval_taken(workflow: &Workflow, active: &RunRecord) -> ControlError {
+fn interval_taken(workflow: &Workflow, active: &RunRecord, is_orphaned: bool) -> ControlError {
     let timezone = workflow.timezone;
     let local = |at| local_time::seconds(at, timezone);
     let follow = format!(
@@ -86,7 +90,7 @@ fn interval_taken(workflow: &Workflow, active: &RunRecord) -> ControlError {
     );
     let (since, follow) = match (active.state.started_at(), active.owner) {
         (None, _) => (format!("queued since {}", local(active.created_at)), follow),
-        (Some(started_at), Some(owner)) if is_orphaned(active) => (
+        (Some(started_at), Some(owner)) if is_orphaned => (
             format!(
                 "running since {}, but its process {} died",
                 local(started_at),

@@ -1,7 +1,7 @@
 //! Retrying a failed or cancelled run: its succeeded tasks are kept, the others run again.
 
 use tidewater_core::RunState;
-use tidewater_engine::{is_alive, requeue};
+use tidewater_engine::requeue;
 use tidewater_spec::LoadedWorkflow;
 use tidewater_store::{RunRecord, ServiceRecord};
 
@@ -50,7 +50,7 @@ impl Control {
         if let RunState::Succeeded { .. } = run.state {
             return Ok(Retry::AlreadySucceeded(run));
         }
-        if let Some(owner) = run.owner.filter(|owner| is_alive(*owner)) {
+        if let Some(owner) = run.owner.filter(|owner| self.is_alive(*owner)) {
             return Err(ControlError::Conflict(format!(
                 "run {} is being executed by process {}; `tidewater cancel {}` stops it",
                 run.id, owner.pid, run.id

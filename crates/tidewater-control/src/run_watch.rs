@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 
 use tidewater_core::{Change, RunId, RunState, RunView, TaskInstance, TaskName, Workflow};
-use tidewater_engine::is_alive;
-use tidewater_store::{RunRecord, RunStore};
+use tidewater_store::RunRecord;
 
 use crate::Control;
 use crate::control_error::{ControlError, ControlResult};
@@ -77,7 +76,7 @@ impl Control {
             RunView::new(workflow, record.state.clone(), record.interval, tasks)
         });
         let is_abandoned = !record.state.is_terminal()
-            && !record.owner.is_some_and(is_alive)
+            && !record.owner.is_some_and(|owner| self.is_alive(owner))
             && self.live_service().await?.is_none();
         Ok(RunUpdate {
             record,

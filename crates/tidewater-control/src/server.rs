@@ -7,16 +7,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tidewater_core::ProcessIdentity;
-use tidewater_engine::{
-    Catalog, RunObserver, Scope, Service, ServiceObserver, SystemClock, is_alive,
-};
-use tidewater_store::{ControlStore, ServiceClaim, StoreError};
-use tokio::signal::unix::{SignalKind, signal};
+use tidewater_engine::{Catalog, RunObserver, Scope, Service, ServiceObserver, SystemClock};
+use tidewater_store::{ServiceClaim, StoreError};
 use tokio::sync::{Notify, watch};
 
 use crate::control_error::{ControlError, ControlResult};
 use crate::workflow_catalog::watch_catalog;
-use crate::{Control, ProjectStore, local_time, my_identity};
+use crate::{Control, ProjectStore, local_time};
 
 /// How often the server looks at its store's files and checkpoints what it wrote: the
 /// service's own polling period.
@@ -35,11 +32,11 @@ pub trait ServerReport: RunObserver + ServiceObserver {
 impl Control {
     /// Makes this process the project's server; refused while another live one is.
     pub async fn claim_server(&self) -> ControlResult<ProcessIdentity> {
-        let me = my_identity()?;
+        let me = self.owners.me();
         let now = chrono::Utc::now();
         match self.store.claim_service(None, me, now).await? {
             ServiceClaim::Claimed => {}
-            ServiceClaim::Held(other) if is_alive(other.process) => {
+            ServiceClaim::Held(other) if self.is_alive(other.process) => {
                 return Err(ControlError::Conflict(format!(
                     "a server already runs on this project (pid {}, since {}); stop it first",
                     other.process.pid,
@@ -71,7 +68,7 @@ impl Control {
     /// gracefully: no new runs start, running tasks get SIGTERM (then SIGKILL after the
     /// grace period), and their runs are queued again for the next server. It also stops
     /// when the store's files are replaced under it, returning that error. Other commands
-    /// wake it (SIGUSR1) when they queue work or change a pause.
+    /// wake it (SIGUSR1) when they queue work or change a pause (SIGUSR1 by default).
     pub async fn serve(
         &self,
         me: ProcessIdentity,
@@ -92,14 +89,15 @@ impl Control {
             project,
             scope: Scope::Everything,
             observer: report.clone(),
-            me,
         };
         let wake = Arc::new(Notify::new());
         let (stopping, stopped) = watch::channel(false);
-        let mut woken = signal(SignalKind::user_defined1())
-            .map_err(|error| ControlError::environment("cannot handle SIGUSR1", error))?;
+        let mut woken = self
+            .wakeups
+            .listen()
+            .map_err(|error| ControlError::environment("cannot listen for wake-ups", error))?;
         let files_changed: OnceLock<StoreError> = OnceLock::new();
-        let store_watch = watch_store(&self.store, &files_changed, &*report, stopping.clone());
+        let store_watch = watch_store(&*self.store, &files_changed, &*report, stopping.clone());
         let signals = {
             let wake = wake.clone();
             let report = report.clone();
@@ -109,7 +107,7 @@ impl Control {
                     tokio::select! {
                         () = &mut stop => break,
                         // Another command queued work or changed a pause: look now.
-                        _ = woken.recv() => wake.notify_one(),
+                        () = woken.woken() => wake.notify_one(),
                     }
                 }
                 report.line(
@@ -148,7 +146,7 @@ async fn watch_store(
 ) {
     loop {
         tokio::time::sleep(STORE_LOOK).await;
-        if let Err(error) = store.verify_files() {
+        if let Err(error) = store.verify_store() {
             report
                 .line("stopping: the store's files changed under the server (see the error below)");
             let _ = files_changed.set(error);

@@ -1,11 +1,11 @@
 //! Steering the server's scheduling: pausing a workflow, triggering a run for the server.
 
 use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{ControlStore, RunRecord, ServiceRecord};
+use tidewater_store::{RunRecord, ServiceRecord};
 
+use crate::Control;
 use crate::control_error::ControlResult;
 use crate::manual_run::ManualRunRequest;
-use crate::{Control, wake};
 
 /// What a pause or unpause did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl Control {
             .await?;
         let server = self.live_service().await?;
         if let Some(service) = &server {
-            wake(service);
+            self.wake(service.process);
         }
         Ok(PauseChange { is_changed, server })
     }
@@ -51,7 +51,7 @@ impl Control {
         let run = self.create_manual_run(loaded, request).await?;
         let server = self.live_service().await?;
         if let Some(service) = &server {
-            wake(service);
+            self.wake(service.process);
         }
         Ok(Triggered { run, server })
     }

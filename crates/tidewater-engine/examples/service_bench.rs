@@ -20,9 +20,8 @@ use tidewater_engine::{
     ServiceObserver, SilentObserver, SystemClock, new_run,
 };
 use tidewater_spec::Project;
-use tidewater_store::{
-    ControlStore, NewBackfill, RunRecord, RunTrigger, SqliteStore, WorkflowHealth,
-};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{ControlStore, NewBackfill, RunRecord, RunTrigger, WorkflowHealth};
 use tokio::sync::{Notify, watch};
 
 #[tokio::main(flavor = "current_thread")]
@@ -134,7 +133,6 @@ fn service(
         project: setup.project.clone(),
         scope,
         observer: Arc::new(Quiet),
-        me: tidewater_engine::process_identity(std::process::id() as i32).expect("me"),
     }
 }
 

@@ -39,7 +39,8 @@ use tidewater_core::{
 use tidewater_engine::{
     CancelHandle, Executor, ExecutorSettings, Resume, SilentObserver, SystemClock,
 };
-use tidewater_store::{NewRun, RunStore, RunTrigger, SqliteStore};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{NewRun, RunStore, RunTrigger};
 
 const DEFAULT_RUNS: usize = 9;
 const CHAIN_TASKS: usize = 50;

@@ -20,7 +20,8 @@ use crate::process::{
 };
 use crate::runners::Runners;
 use crate::{
-    AttemptControl, AttemptPaths, AttemptReport, Clock, EngineError, RunObserver, StartRequest,
+    AttemptControl, AttemptPaths, AttemptReport, Clock, EngineError, LocalProcesses, Owners,
+    RunObserver, StartRequest,
 };
 
 /// How long a new attempt's pid may wait to be folded into another transaction.
@@ -82,13 +83,16 @@ impl Default for CancelHandle {
 }
 
 /// Executes runs against a store.
-pub struct Executor<S: RunStore> {
+pub struct Executor<S: RunStore + ?Sized> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
     runners: Runners,
     settings: ExecutorSettings,
     observer: Arc<dyn RunObserver>,
-    /// This process, recorded as the owner of the runs it executes.
+    /// Who this process is as the owner of the runs it executes, and whether the owner on
+    /// record of a run it is asked to execute is still alive.
+    owners: Arc<dyn Owners>,
+    /// `owners.me()`, asked once: the owner this executor records and releases.
     me: ProcessIdentity,
     /// The task queue, shared with other executors of the process.
     dispatch: Arc<Dispatch>,
@@ -104,18 +108,13 @@ struct Running {
     control: AttemptControl,
 }
 
-impl<S: RunStore> Executor<S> {
+impl<S: RunStore + ?Sized> Executor<S> {
     pub fn new(
         store: Arc<S>,
         clock: Arc<dyn Clock>,
         settings: ExecutorSettings,
         observer: Arc<dyn RunObserver>,
     ) -> Executor<S> {
-        let pid = std::process::id() as i32;
-        let me = crate::process_identity(pid).unwrap_or(ProcessIdentity {
-            pid,
-            start_ticks: 0,
-        });
         let dispatch = Dispatch::new(settings.limits.clone(), clock.clone());
         Executor {
             store,
@@ -123,7 +122,8 @@ impl<S: RunStore> Executor<S> {
             runners: Runners::new(None),
             settings,
             observer,
-            me,
+            owners: Arc::new(LocalProcesses),
+            me: LocalProcesses.me(),
             dispatch,
             interrupted: Mutex::new(HashMap::new()),
         }
@@ -138,6 +138,20 @@ impl<S: RunStore> Executor<S> {
 
     pub fn dispatch(&self) -> &Arc<Dispatch> {
         &self.dispatch
+    }
+
+    /// Replaces how owners are named and found alive (local processes by default): the
+    /// executor claims runs as `owners.me()` and takes over a run only when
+    /// `owners.is_alive` says its owner is gone.
+    pub fn with_owners(mut self, owners: Arc<dyn Owners>) -> Executor<S> {
+        self.me = owners.me();
+        self.owners = owners;
+        self
+    }
+
+    /// The owners this executor claims runs as and checks against.
+    pub fn owners(&self) -> &Arc<dyn Owners> {
+        &self.owners
     }
 
     /// Replaces the runners (e.g. to add `sql` from `tidewater-flow`).
@@ -196,10 +210,12 @@ impl<S: RunStore> Executor<S> {
             OwnerClaim::Claimed => Ok(()),
             OwnerClaim::NoSuchRun => Err(EngineError::NoSuchRun(run)),
             OwnerClaim::Held(Some(owner)) if owner == self.me => Ok(()),
-            OwnerClaim::Held(Some(owner)) if is_alive(owner) => Err(EngineError::RunBusy {
-                run,
-                pid: owner.pid,
-            }),
+            OwnerClaim::Held(Some(owner)) if self.owners.is_alive(owner) => {
+                Err(EngineError::RunBusy {
+                    run,
+                    pid: owner.pid,
+                })
+            }
             OwnerClaim::Held(previous) => {
                 // The previous owner died: take over.
                 match self.store.claim_owner(run, previous, Some(self.me)).await? {

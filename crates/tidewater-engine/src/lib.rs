@@ -7,6 +7,12 @@
 //! It owns every side effect of execution (processes, signals, log files, timers) and no
 //! scheduling rule: those live in `tidewater-core`. Time comes from a [`Clock`], so tests
 //! drive it with a [`ManualClock`] instead of sleeping.
+//!
+//! Who owns a run and whether that owner is alive is asked of an [`Owners`], and processes
+//! wake each other through a [`Wakeups`]; their local implementations ([`LocalProcesses`]:
+//! pids read from `/proc`; [`SignalWakeups`]: SIGUSR1) are the only code here that knows an
+//! owner is a process of this machine, so leases or network notifications replace them
+//! without touching the executor or the service.
 
 // Library code reports errors to its caller and prints nothing; an invariant that truly holds
 // says why with `#[expect(clippy::expect_used, reason = "...")]` (issue 16 item 9).
@@ -19,18 +25,24 @@ mod dispatch;
 mod engine_error;
 mod error_backoff;
 mod executor;
+mod local_processes;
+mod owners;
 mod process;
 mod run_folder;
 mod run_observer;
 mod run_queues;
 pub mod runners;
 mod service;
+mod signal_wakeups;
 mod subreaper;
 mod task_process;
+mod wakeups;
 
 pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume, requeue};
+pub use local_processes::LocalProcesses;
+pub use owners::Owners;
 pub use process::{
     ATTEMPT_MARKER, is_alive, is_orphaned, kill_marked, process_identity, signal_group,
 };
@@ -38,7 +50,9 @@ pub use run_observer::{RunObserver, SilentObserver};
 pub use run_queues::{count_active, read_queue};
 pub use runners::{Runners, StoreRunProbe};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
+pub use signal_wakeups::SignalWakeups;
 pub use subreaper::adopt_orphans;
+pub use wakeups::{WakeListener, Wakeups};
 // The runner contract, re-exported for the engine's own modules and its users that start
 // attempts (the binary); a runner outside the engine depends on `tidewater-runner` alone.
 pub use tidewater_runner::{

@@ -2,15 +2,19 @@
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tidewater_core::{ProcessIdentity, RunState};
+use tidewater_core::ProcessIdentity;
 use tidewater_store::RunRecord;
+
+use crate::Owners;
 
 /// The environment variable that marks every process of an attempt (inherited by its
 /// children), so that recovery can find them even if the supervisor died before it recorded
 /// the pid.
 pub const ATTEMPT_MARKER: &str = "TIDEWATER_ATTEMPT_KEY";
 
-/// The identity of a live process, or `None` if there is no such process.
+/// The identity of a live process, or `None` if there is no such process. For this
+/// process's identity as a run's owner, prefer [`Owners::me`]: this stays public for the
+/// binary (its service record) until its commands ask an [`Owners`].
 pub fn process_identity(pid: i32) -> Option<ProcessIdentity> {
     identity_and_group(pid).map(|(identity, _)| identity)
 }
@@ -88,20 +92,21 @@ pub(crate) fn group_members(groups: &[i32]) -> Vec<ProcessIdentity> {
         .collect()
 }
 
-/// Whether the process is still the one recorded (pids are reused).
+/// Whether the process is still the one recorded (pids are reused). The engine asks this of
+/// task processes, which are local by nature.
+///
+/// For a run's owner this is the local implementation; prefer [`Owners::is_alive`]
+/// ([`crate::LocalProcesses`]), which other kinds of owner can answer too. Public until the
+/// binary's commands ask an [`Owners`].
 pub fn is_alive(identity: ProcessIdentity) -> bool {
     process_identity(identity.pid) == Some(identity)
 }
 
-/// Whether a run is recorded as running while no live process executes it: the `tidewater
-/// run` or server that did was killed (or stopped after an error it could not record). It
-/// stays so until `tidewater retry` or a restarted server takes it over. A run a live server
-/// executes is owned by that server, so it is not orphaned.
-///
-/// Every command that shows runs asks this one function, so that the answer (a pid and its
-/// start time on this machine today) can later come from elsewhere, such as a lease.
+/// Whether a run is recorded as running while no live process executes it: the local
+/// implementation; prefer [`Owners::is_orphaned`], where the rule is. Public until the
+/// binary's commands ask an [`Owners`].
 pub fn is_orphaned(run: &RunRecord) -> bool {
-    matches!(run.state, RunState::Running { .. }) && !run.owner.is_some_and(is_alive)
+    crate::LocalProcesses.is_orphaned(run)
 }
 
 /// Sends a signal to a whole process group. A group that no longer exists is not an error.

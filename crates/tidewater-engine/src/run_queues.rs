@@ -9,18 +9,21 @@ use tidewater_core::{
 };
 use tidewater_store::{ControlStore, RunRecord, StoreError};
 
-use crate::is_alive;
+use crate::Owners;
 
 /// How many runs of each queue count against its cap, among `executing` (what
-/// [`ControlStore::executing_runs`] returned): those running, and those claimed by a live
-/// process. A run left running by a dead process counts too: it is resumed before anything
-/// new starts.
+/// [`ControlStore::executing_runs`] returned): those running, and those claimed by an owner
+/// `owners` finds alive. A run left running by a dead owner counts too: it is resumed before
+/// anything new starts.
 pub fn count_active<'a>(
     executing: impl IntoIterator<Item = &'a RunRecord>,
+    owners: &dyn Owners,
 ) -> HashMap<RunQueueKey, u32> {
     let mut active = HashMap::new();
     for run in executing {
-        if matches!(run.state, RunState::Running { .. }) || run.owner.is_some_and(is_alive) {
+        if matches!(run.state, RunState::Running { .. })
+            || run.owner.is_some_and(|owner| owners.is_alive(owner))
+        {
             *active
                 .entry(RunQueueKey::of(&run.workflow, run.backfill))
                 .or_default() += 1;

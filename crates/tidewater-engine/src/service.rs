@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    ProcessIdentity, RunId, RunQueueKey, RunState, SchedulePlan, Timestamp, Workflow, WorkflowName,
+    RunId, RunQueueKey, RunState, SchedulePlan, Timestamp, Workflow, WorkflowName,
 };
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{
@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::error_backoff::ErrorBackoff;
 use crate::{
-    CancelHandle, Clock, EngineError, Executor, Resume, count_active, is_alive, read_queue, requeue,
+    CancelHandle, Clock, EngineError, Executor, Resume, count_active, read_queue, requeue,
 };
 
 /// The project's workflows as the service sees them now: the last good version of each,
@@ -63,16 +63,16 @@ pub trait ServiceObserver: Send + Sync {
 /// being woken (`tidewater trigger` and the others wake it at once).
 const POLL: Duration = Duration::from_secs(2);
 
-pub struct Service<S: RunStore + ControlStore + 'static> {
+pub struct Service<S: RunStore + ControlStore + ?Sized + 'static> {
     pub store: Arc<S>,
     pub clock: Arc<dyn Clock>,
+    /// Executes the runs; its [`Executor::owners`] also tell the service which runs this
+    /// process owns and whose owners are alive, so that the two never disagree.
     pub executor: Arc<Executor<S>>,
     /// To read the workflow version a run is pinned to.
     pub project: Arc<Project>,
     pub scope: Scope,
     pub observer: Arc<dyn ServiceObserver>,
-    /// This process.
-    pub me: ProcessIdentity,
 }
 
 /// A run being executed.
@@ -87,7 +87,7 @@ struct Executing {
     is_cancel_requested: bool,
 }
 
-impl<S: RunStore + ControlStore + 'static> Service<S> {
+impl<S: RunStore + ControlStore + ?Sized + 'static> Service<S> {
     /// Runs until `stop` turns true, then stops gracefully: no new runs start, running tasks
     /// are stopped (SIGTERM, then SIGKILL after the grace period), and the runs it stopped
     /// are queued again so that the next start of a service resumes them.
@@ -302,6 +302,7 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
             executing_runs
                 .iter()
                 .filter(|run| !executing.contains_key(&run.id)),
+            &**self.executor.owners(),
         );
         for (&id, ours) in executing.iter_mut() {
             *active
@@ -386,8 +387,9 @@ impl<S: RunStore + ControlStore + 'static> Service<S> {
 
     /// Claimed by another process that is still alive.
     fn owned_elsewhere(&self, run: &RunRecord) -> bool {
+        let owners = self.executor.owners();
         run.owner
-            .is_some_and(|owner| owner != self.me && is_alive(owner))
+            .is_some_and(|owner| owner != owners.me() && owners.is_alive(owner))
     }
 
     async fn spawn(

@@ -120,6 +120,8 @@ pub enum ProblemKind {
     },
     #[error("task kind `{kind}` is not available yet")]
     KindNotAvailable { kind: &'static str },
+    #[error("this build of tidewater has no `{scheme}` store backend")]
+    StoreBackendNotAvailable { scheme: String },
     #[error("`{key}` belongs to `{kind}` tasks")]
     KeyOfAnotherKind {
         key: &'static str,
@@ -271,6 +273,9 @@ impl ProblemKind {
             ProblemKind::MissingTaskKind { .. } => "tidewater::missing_task_kind",
             ProblemKind::TwoTaskKinds { .. } => "tidewater::two_task_kinds",
             ProblemKind::KindNotAvailable { .. } => "tidewater::kind_not_available",
+            ProblemKind::StoreBackendNotAvailable { .. } => {
+                "tidewater::store_backend_not_available"
+            }
             ProblemKind::KeyOfAnotherKind { .. } => "tidewater::key_of_another_kind",
             ProblemKind::InvalidValue { .. } => "tidewater::invalid_value",
             ProblemKind::HandlerKey { .. } => "tidewater::handler_key",
@@ -400,6 +405,10 @@ impl ProblemKind {
                 "available kinds: {}",
                 crate::kinds::available_kinds().join(", ")
             )),
+            ProblemKind::StoreBackendNotAvailable { .. } => Some(format!(
+                "available store backends: {} (`url = \"sqlite:PATH\"`, or no `url` for `tidewater.db` in the `[store] path` folder)",
+                crate::StoreBackend::AVAILABLE.join(", ")
+            )),
             ProblemKind::HandlerKey { .. } => Some(
                 "`on_failure` runs when the run fails, `on_success` when it succeeds, and `on_deadline_miss` when it misses its `deadline`"
                     .to_owned(),
@@ -508,6 +517,7 @@ impl ProblemKind {
             ProblemKind::MissingTaskKind { .. } => "this task",
             ProblemKind::TwoTaskKinds { .. } => "second kind",
             ProblemKind::KindNotAvailable { .. } => "not available yet",
+            ProblemKind::StoreBackendNotAvailable { .. } => "not in this build",
             ProblemKind::KeyOfAnotherKind { .. } => "not for this kind",
             ProblemKind::InvalidValue { .. } => "invalid value",
             ProblemKind::HandlerKey { .. } => "not allowed in a handler",

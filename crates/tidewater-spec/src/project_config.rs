@@ -8,7 +8,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::did_you_mean::did_you_mean;
-use crate::{Diagnostics, Problem, ProblemKind};
+use crate::{Diagnostics, Problem, ProblemKind, StoreBackend};
 
 /// The settings of `tidewater.toml`, read once and passed down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,9 @@ pub struct ProjectConfig {
     /// Where the embedded state and task logs live: `[store] path`, relative to the
     /// project root, by default `.tidewater`. Always absolute when the root is.
     pub state_dir: PathBuf,
+    /// `[store] url`: the backend that keeps the runs, by default SQLite in
+    /// `<state_dir>/tidewater.db`.
+    pub store: StoreBackend,
     /// `[warehouse] location`: where the Delta tables live, a folder relative to the project
     /// root (default `warehouse`) or an object-store URL (`s3://bucket/prefix`).
     pub warehouse: String,
@@ -36,7 +39,7 @@ pub struct PoolConfig {
 const TOP_LEVEL_KEYS: &[&str] = &["parallelism", "pools", "store", "warehouse"];
 const WAREHOUSE_KEYS: &[&str] = &["location"];
 const POOL_KEYS: &[&str] = &["slots", "rate"];
-const STORE_KEYS: &[&str] = &["path"];
+const STORE_KEYS: &[&str] = &["path", "url"];
 
 impl ProjectConfig {
     /// Reads the text of `tidewater.toml` (found at `path`) for the project at `root`,
@@ -60,6 +63,9 @@ impl ProjectConfig {
             pools: BTreeMap::new(),
             parallelism: None,
             state_dir: root.join(".tidewater"),
+            store: StoreBackend::Sqlite {
+                path: root.join(".tidewater").join(STORE_FILE),
+            },
             warehouse: root.join("warehouse").display().to_string(),
         };
         for (key, value) in document.get_ref().iter() {
@@ -67,9 +73,18 @@ impl ProjectConfig {
                 "parallelism" => config.parallelism = reader.count("parallelism", value),
                 "pools" => config.pools = reader.pools(key, value),
                 "store" => {
-                    if let Some(store_path) = reader.store_path(key, value) {
+                    let settings = reader.store(key, value);
+                    if let Some(store_path) = settings.path {
                         config.state_dir = root.join(store_path);
                     }
+                    config.store = match settings.url {
+                        Some(StoreUrl::Sqlite(path)) => StoreBackend::Sqlite {
+                            path: root.join(path),
+                        },
+                        None => StoreBackend::Sqlite {
+                            path: config.state_dir.join(STORE_FILE),
+                        },
+                    };
                 }
                 "warehouse" => {
                     if let Some(location) = reader.warehouse_location(key, value) {
@@ -90,6 +105,22 @@ impl ProjectConfig {
             Err(reader.problems)
         }
     }
+}
+
+/// The SQLite file in the state folder when `[store]` names no `url`.
+const STORE_FILE: &str = "tidewater.db";
+
+/// `[store]` as written: each setting that was valid.
+#[derive(Default)]
+struct StoreSettings {
+    path: Option<PathBuf>,
+    url: Option<StoreUrl>,
+}
+
+/// `[store] url`, of a backend this build has.
+enum StoreUrl {
+    /// `sqlite:PATH`, the path as written.
+    Sqlite(PathBuf),
 }
 
 type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
@@ -254,22 +285,95 @@ impl ConfigReader<'_> {
         location
     }
 
-    fn store_path(&mut self, key: &Key<'_>, value: &Value<'_>) -> Option<PathBuf> {
+    fn store(&mut self, key: &Key<'_>, value: &Value<'_>) -> StoreSettings {
+        let mut settings = StoreSettings::default();
         let Some(table) = value.get_ref().as_table() else {
             self.wrong_type(key.get_ref(), "a table", value);
-            return None;
+            return settings;
         };
-        let mut path = None;
         for (setting, setting_value) in table.iter() {
             match setting.get_ref().as_ref() {
                 "path" => match setting_value.get_ref().as_str() {
-                    Some(text) if !text.trim().is_empty() => path = Some(PathBuf::from(text)),
+                    Some(text) if !text.trim().is_empty() => {
+                        settings.path = Some(PathBuf::from(text));
+                    }
                     _ => self.wrong_type("store.path", "a non-empty string", setting_value),
+                },
+                "url" => match setting_value.get_ref().as_str() {
+                    Some(text) if !text.trim().is_empty() => {
+                        settings.url = self.store_url(text, setting_value);
+                    }
+                    _ => self.wrong_type(
+                        "store.url",
+                        "a string such as \"sqlite:state/tidewater.db\"",
+                        setting_value,
+                    ),
                 },
                 _ => self.unknown_key(setting, "`[store]`", STORE_KEYS),
             }
         }
-        path
+        settings
+    }
+
+    /// `scheme:rest`; the scheme names the backend. A scheme this build has no backend for
+    /// (`postgres://…`) is reported here, at its place, rather than when a command first
+    /// opens the store.
+    fn store_url(&mut self, text: &str, value: &Value<'_>) -> Option<StoreUrl> {
+        let scheme = text
+            .split_once(':')
+            .map(|(scheme, _)| scheme)
+            .filter(|scheme| {
+                scheme.starts_with(|first: char| first.is_ascii_alphabetic())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            });
+        // `sqlite://PATH` is read as `sqlite:PATH`, as sqlx and others read it: otherwise the
+        // `//` would make a relative path absolute (`//other.db` is `/other.db`).
+        let rest = |scheme: &str| {
+            let rest = &text[scheme.len() + 1..];
+            rest.strip_prefix("//").unwrap_or(rest)
+        };
+        match scheme.map(|scheme| (scheme, rest(scheme))) {
+            Some(("sqlite", path)) if !path.trim().is_empty() => {
+                Some(StoreUrl::Sqlite(PathBuf::from(path)))
+            }
+            Some(("sqlite", _)) => {
+                self.report(
+                    ProblemKind::InvalidValue {
+                        what: "`sqlite:` names no file".to_owned(),
+                        hint: Some(
+                            "give the store's file after the scheme, e.g. `url = \"sqlite:state/tidewater.db\"`"
+                                .to_owned(),
+                        ),
+                    },
+                    value.span(),
+                );
+                None
+            }
+            Some((scheme, _)) => {
+                self.report(
+                    ProblemKind::StoreBackendNotAvailable {
+                        scheme: scheme.to_owned(),
+                    },
+                    value.span(),
+                );
+                None
+            }
+            None => {
+                self.report(
+                    ProblemKind::InvalidValue {
+                        what: format!("`{text}` is not a store URL: it names no backend"),
+                        hint: Some(
+                            "write the backend's scheme first, e.g. `url = \"sqlite:state/tidewater.db\"`"
+                                .to_owned(),
+                        ),
+                    },
+                    value.span(),
+                );
+                None
+            }
+        }
     }
 }
 
@@ -364,5 +468,81 @@ mod tests {
         let text = problems.to_string();
         assert!(text.contains("unknown unit `fortnight`"), "{text}");
         assert!(text.contains("tidewater.toml:3:8"), "{text}");
+    }
+
+    #[test]
+    fn the_store_is_sqlite_in_the_state_folder_unless_a_url_names_another_file() {
+        let default = parse("[store]\npath = \"state\"\n").expect("valid config");
+        assert_eq!(
+            default.store,
+            StoreBackend::Sqlite {
+                path: PathBuf::from("/project/state/tidewater.db")
+            }
+        );
+        let named =
+            parse("[store]\npath = \"state\"\nurl = \"sqlite:other.db\"\n").expect("valid config");
+        assert_eq!(
+            named.store,
+            StoreBackend::Sqlite {
+                path: PathBuf::from("/project/other.db")
+            }
+        );
+        // The logs stay in the state folder, wherever the store's file is.
+        assert_eq!(named.state_dir, PathBuf::from("/project/state"));
+        for url in ["sqlite:/data/runs.db", "sqlite:///data/runs.db"] {
+            let absolute = parse(&format!("[store]\nurl = \"{url}\"\n")).expect("valid config");
+            assert_eq!(
+                absolute.store,
+                StoreBackend::Sqlite {
+                    path: PathBuf::from("/data/runs.db")
+                },
+                "{url}"
+            );
+        }
+        // The form other tools write: still relative to the project.
+        let slashes = parse("[store]\nurl = \"sqlite://other.db\"\n").expect("valid config");
+        assert_eq!(
+            slashes.store,
+            StoreBackend::Sqlite {
+                path: PathBuf::from("/project/other.db")
+            }
+        );
+    }
+
+    #[test]
+    fn a_store_url_of_a_backend_this_build_lacks_is_reported_at_its_place() {
+        let problems =
+            parse("parallelism = 2\n[store]\nurl = \"postgres://db.example/tidewater\"\n")
+                .expect_err("no such backend");
+        let codes: Vec<_> = problems.iter().map(|p| p.kind().code()).collect();
+        assert_eq!(codes, ["tidewater::store_backend_not_available"]);
+        let first = problems.iter().next().expect("a problem");
+        assert_eq!(first.line_column(), Some((3, 7)));
+        let text = problems.to_string();
+        assert!(
+            text.contains("this build of tidewater has no `postgres` store backend"),
+            "{text}"
+        );
+        assert!(
+            first
+                .kind()
+                .help()
+                .is_some_and(|help| help.contains("available store backends: sqlite")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_store_url_without_a_backend_or_a_file_is_reported() {
+        for url in ["other.db", "sqlite:"] {
+            let problems = parse(&format!("[store]\nurl = \"{url}\"\n")).expect_err("invalid url");
+            let codes: Vec<_> = problems.iter().map(|p| p.kind().code()).collect();
+            assert_eq!(codes, ["tidewater::invalid_value"], "{url}");
+            assert_eq!(
+                problems.iter().next().and_then(|p| p.line_column()),
+                Some((2, 7)),
+                "{url}"
+            );
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! [`ControlStore`](crate::ControlStore) backend must have, written once over any such `S`.
 //!
 //! Each public `async fn` is one behaviour. It expects an empty store, asserts exact outcomes
-//! and panics when the store differs: this is test code, compiled into the library so that
-//! every backend (in this crate or another) runs the same suite.
+//! and panics when the store differs: this is test code, compiled into the library (with the
+//! `conformance` feature, which a backend enables from its `[dev-dependencies]`) so that every
+//! backend, each in its own crate, runs the same suite.
 //! [`run_store_conformance_tests!`](crate::run_store_conformance_tests) turns the whole list
 //! into one `#[tokio::test]` per behaviour.
 

@@ -1,9 +1,15 @@
-//! Durable records of runs, task instances and attempts.
+//! The store contract: what Tidewater needs from durable storage of its runs, apart from any
+//! backend.
 //!
-//! [`RunStore`] is what the engine needs from a store to execute runs, [`ControlStore`] what
-//! the scheduler service and backfills need besides; [`conformance`] is the suite every
-//! backend must pass; [`SqliteStore`] is the embedded default. This crate is the only one
-//! that knows SQL: no other crate depends on rusqlite. It makes no scheduling decisions.
+//! [`RunStore`] is what the engine needs to execute runs, [`ControlStore`] what the scheduler
+//! service and backfills need besides, and [`Store`] both, with the operations on the store as
+//! a whole, behind the `Arc<dyn Store>` the binary hands out. [`StoreError`] is
+//! backend-neutral: a backend's own failures travel inside it as a [`BackendError`]. With the
+//! `conformance` feature, [`conformance`] is the suite every backend must pass.
+//!
+//! This crate holds no backend and knows no query language: it must not depend on a database
+//! driver (`cargo tree -p tidewater-store` shows none). The SQLite backend is
+//! `tidewater-sqlite`. It makes no scheduling decisions.
 
 // Library code reports errors to its caller and prints nothing; an invariant that truly holds
 // says why with `#[expect(clippy::expect_used, reason = "...")]` (issue 16 item 9).
@@ -12,6 +18,9 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
 )]
 
+// Test code, compiled only for the backends' tests (their `[dev-dependencies]` enable the
+// feature), so that it does not ship in the binary.
+#[cfg(feature = "conformance")]
 #[expect(
     clippy::expect_used,
     reason = "the conformance suite is test code run by each backend's tests: a failed expectation is a failed test"
@@ -19,7 +28,8 @@
 pub mod conformance;
 mod control_store;
 mod run_store;
-mod sqlite_store;
+mod store;
+mod store_error;
 
 pub use control_store::{
     BackfillRecord, ControlStore, NewBackfill, RunCounts, RunCreation, ServiceClaim, ServiceRecord,
@@ -27,9 +37,8 @@ pub use control_store::{
 };
 // The id is the core's (its admission rules name backfills); re-exported for the store's users.
 pub use run_store::{
-    AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger, StoreError,
+    AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
 };
-pub use sqlite_store::{
-    BackupTarget, FilesChange, SqliteStore, StoreContents, StoreProblem, StoreReport,
-};
+pub use store::Store;
+pub use store_error::{BackendError, StoreError};
 pub use tidewater_core::BackfillId;

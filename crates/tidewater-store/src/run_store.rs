@@ -4,6 +4,8 @@ use tidewater_core::{
     RunStateKind, TaskInstance, TaskName, Timestamp, WorkflowName,
 };
 
+use crate::StoreError;
+
 /// What the engine needs from a store. Every method is atomic; `apply` writes all of its
 /// changes in one transaction or none of them.
 ///
@@ -112,83 +114,4 @@ pub enum OwnerClaim {
     /// Someone else owns it (the current owner is given).
     Held(Option<ProcessIdentity>),
     NoSuchRun,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot open the store at {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
-    #[error("cannot create the store's folder {path}: {source}")]
-    OpenFolder {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot bring the store's schema up to date: {0}")]
-    Migrate(String),
-    #[error("store query failed: {0}")]
-    Query(#[from] rusqlite::Error),
-    #[error("run {0} does not exist")]
-    NoSuchRun(RunId),
-    #[error("{workflow} already has a {trigger} run of that interval")]
-    IntervalTaken {
-        workflow: WorkflowName,
-        trigger: &'static str,
-    },
-    #[error("backfill {0} does not exist")]
-    NoSuchBackfill(BackfillId),
-    #[error("run {run}: no task named {task}")]
-    NoSuchTask { run: RunId, task: TaskName },
-    /// A change to an attempt that was never started; this is a bug in the caller.
-    #[error("run {run}: task {task} has no attempt {attempt}; this is a bug in tidewater")]
-    NoSuchAttempt {
-        run: RunId,
-        task: TaskName,
-        attempt: Attempt,
-    },
-    /// An attempt started a second time; this is a bug in the caller.
-    #[error(
-        "run {run}: attempt {attempt} of task {task} was already started; this is a bug in tidewater"
-    )]
-    AttemptExists {
-        run: RunId,
-        task: TaskName,
-        attempt: Attempt,
-    },
-    #[error(
-        "the store holds a value this version cannot read ({what}: {value}); this is a bug in tidewater or a newer store"
-    )]
-    Corrupt { what: &'static str, value: String },
-    /// The write-ahead log is not one; SQLite would ignore it and overwrite it with the
-    /// next commit.
-    #[error(
-        "{path} is not a SQLite write-ahead log (damaged, or another file put in its place): the commits in it cannot be read. \
-         `tidewater store check` tells what the database file alone holds; restore a backup made with `tidewater store backup`, \
-         or move {path} away to keep only what the database file holds"
-    )]
-    DamagedLog { path: String },
-    /// The store's files were deleted or replaced under an open store.
-    #[error(
-        "the store {path} changed under this process: {change}. What this process writes from now on would be lost, so it stops"
-    )]
-    FilesChanged {
-        path: String,
-        change: crate::FilesChange,
-    },
-    #[error("cannot read the store's file {path}")]
-    Files {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} exists; give --overwrite to replace it")]
-    BackupExists { path: String },
-    #[error("{path} is the store itself; give another file")]
-    BackupOverStore { path: String },
-    #[error("cannot write the backup {path}")]
-    Backup {
-        path: String,
-        source: std::io::Error,
-    },
 }

@@ -69,7 +69,8 @@ pub(crate) enum Command {
     Queue(QueueArgs),
     /// Delete a table's files that no version newer than the retention needs.
     Vacuum(VacuumArgs),
-    /// Back up or check the store of runs (`.tidewater/tidewater.db`).
+    /// Back up or check the store of runs: the SQLite backend's file (by default
+    /// `.tidewater/tidewater.db`; `[store] url` in tidewater.toml names another).
     #[command(subcommand)]
     Store(StoreCommand),
 }

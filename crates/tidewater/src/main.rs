@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     dependency_panic::install_hook();
     // One thread: the executor is a loop of short decisions and waits on child processes, and
     // cross-thread wake-ups cost more than they parallelise (BENCHMARKS.md). SQLite runs on
-    // this thread too (`tidewater-store` calls it directly).
+    // this thread too (`tidewater-sqlite` calls it directly).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,10 +4,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
-use tidewater_control::{Control, ProjectStore, store_path};
+use anyhow::{Context, bail};
+use tidewater_control::{Control, ProjectStore};
 use tidewater_flow::Warehouse;
-use tidewater_spec::{LoadedWorkflow, Project};
+use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
+use tidewater_sqlite::SqliteStore;
 
 use crate::output;
 
@@ -47,12 +48,29 @@ fn with_notices(control: Control) -> anyhow::Result<Control> {
     Ok(control)
 }
 
+/// The configured backend (`[store] url`); nothing past this function knows which.
 async fn open_store(project: &Project) -> anyhow::Result<Arc<ProjectStore>> {
-    let database = store_path(project);
-    let store = ProjectStore::open(&database)
-        .await
-        .with_context(|| format!("cannot open the store {}", database.display()))?;
-    Ok(Arc::new(store))
+    let store: Arc<ProjectStore> = match &project.config.store {
+        StoreBackend::Sqlite { path } => Arc::new(
+            SqliteStore::open(path)
+                .await
+                .with_context(|| format!("cannot open the store {}", path.display()))?,
+        ),
+        // `ProjectConfig::parse` refuses a backend this build lacks, at its line.
+        other => bail!("this build of tidewater cannot open {other}; this is a bug in tidewater"),
+    };
+    Ok(store)
+}
+
+/// The project's SQLite file, for what only that backend has (`tidewater store backup` and
+/// `check`, reading a store file that may not exist yet); `command` names what needs it.
+pub(crate) fn sqlite_path<'p>(project: &'p Project, command: &str) -> anyhow::Result<&'p Path> {
+    match &project.config.store {
+        StoreBackend::Sqlite { path } => Ok(path),
+        other => bail!(
+            "{command} applies to the SQLite backend, and this project's store (`[store] url` in tidewater.toml) is {other}"
+        ),
+    }
 }
 
 /// The project's files, without its store (commands that need no runs).

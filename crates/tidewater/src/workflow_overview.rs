@@ -75,7 +75,7 @@ pub(crate) struct FileProblems {
 }
 
 /// Every workflow file of `project`, sorted by path, as of `now`.
-pub(crate) async fn workflow_overview<S: RunStore + ControlStore>(
+pub(crate) async fn workflow_overview<S: RunStore + ControlStore + ?Sized>(
     project: &Project,
     store: &S,
     now: Timestamp,

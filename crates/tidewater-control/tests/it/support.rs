@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tidewater_control::{Control, ProjectStore, store_path};
+use tidewater_control::Control;
+use tidewater_spec::StoreBackend;
+use tidewater_sqlite::SqliteStore;
 
 pub(crate) struct TestProject {
     pub folder: tempfile::TempDir,
@@ -28,9 +30,10 @@ impl TestProject {
     /// The project and its store, as the binary opens them.
     pub(crate) async fn open(&self) -> Control {
         let project = Control::open_project(self.root()).expect("the project opens");
-        let store = ProjectStore::open(&store_path(&project))
-            .await
-            .expect("the store opens");
+        let StoreBackend::Sqlite { path } = &project.config.store else {
+            panic!("the default store is SQLite");
+        };
+        let store = SqliteStore::open(path).await.expect("the store opens");
         Control::new(project, Arc::new(store))
             .await
             .expect("the store agrees with its logs")

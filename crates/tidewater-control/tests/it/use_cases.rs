@@ -5,7 +5,6 @@ use tidewater_control::{
     SilentObserver,
 };
 use tidewater_core::{RunId, RunState};
-use tidewater_store::RunStore;
 
 use crate::support::TestProject;
 

@@ -23,18 +23,18 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// A [`RunProbe`] that reads the runs of a [`ControlStore`]: any run of the workflow (scheduled,
 /// manual or backfill) whose interval is exactly the one asked for, and that succeeded.
-pub struct StoreRunProbe<S: ControlStore> {
+pub struct StoreRunProbe<S: ControlStore + ?Sized> {
     store: Arc<S>,
 }
 
-impl<S: ControlStore> StoreRunProbe<S> {
+impl<S: ControlStore + ?Sized> StoreRunProbe<S> {
     pub fn new(store: Arc<S>) -> StoreRunProbe<S> {
         StoreRunProbe { store }
     }
 }
 
 #[async_trait::async_trait]
-impl<S: ControlStore> RunProbe for StoreRunProbe<S> {
+impl<S: ControlStore + ?Sized> RunProbe for StoreRunProbe<S> {
     async fn has_succeeded_run(
         &self,
         workflow: &WorkflowName,

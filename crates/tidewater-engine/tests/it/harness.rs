@@ -12,7 +12,8 @@ use tidewater_engine::{
     CancelHandle, Executor, ExecutorSettings, ManualClock, Resume, RunObserver, is_alive,
 };
 use tidewater_spec::{LoadedWorkflow, Project};
-use tidewater_store::{NewRun, RunStore, RunTrigger, SqliteStore};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{NewRun, RunStore, RunTrigger};
 use tokio::sync::mpsc;
 
 pub(crate) fn at(seconds: i64) -> Timestamp {

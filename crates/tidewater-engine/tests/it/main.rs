@@ -3,6 +3,8 @@
 
 mod execution;
 mod harness;
+mod owners;
 mod run_timers;
 mod supervision;
 mod wait_for_workflow;
+mod wakeups;

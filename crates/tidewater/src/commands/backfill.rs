@@ -19,10 +19,7 @@ use tidewater_engine::{
 };
 use tidewater_flow::{FlowError, TableName};
 use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{
-    BackfillRecord, ControlStore, NewBackfill, RunCounts, RunFilter, RunRecord, RunStore,
-    RunTrigger,
-};
+use tidewater_store::{BackfillRecord, NewBackfill, RunCounts, RunFilter, RunRecord, RunTrigger};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 
@@ -32,7 +29,6 @@ use crate::output;
 use crate::project_context::open_warehouse;
 use tidewater_control::Control;
 use tidewater_control::time_arg;
-use tidewater_control::wake;
 
 /// What the backfill does with one interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +133,7 @@ pub(super) async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Resu
     ));
     let outcome = match context.live_service().await? {
         Some(service) => {
-            wake(&service);
+            context.wake(service.process);
             output::note(format!(
                 "the server (pid {}) runs them; following progress (Ctrl-C stops following, not the backfill)",
                 service.process.pid
@@ -317,7 +313,6 @@ async fn execute(
         context.store.backfill_counts(backfill.id).await?,
     ));
     let executor = Arc::new(context.executor(parallelism, progress.clone())?);
-    let me = tidewater_control::my_identity()?;
     let project = Arc::new(context.project.clone());
     // The pinned versions of the runs are read from the store; the catalog only has to
     // hold the current version, for the backfill's workflow.
@@ -334,7 +329,6 @@ async fn execute(
         project,
         scope: Scope::Backfill(backfill.id),
         observer: progress.clone(),
-        me,
     };
     let (stop, stopped) = watch::channel(false);
     let mut interrupt = signal(SignalKind::interrupt())?;

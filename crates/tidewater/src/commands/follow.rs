@@ -29,7 +29,7 @@ pub(super) async fn follow(
     }
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    tidewater_control::wake(service);
+    control.wake(service.process);
     output::note(format!(
         "the server (pid {}) executes run {run}; Ctrl-C cancels it",
         service.process.pid
@@ -68,7 +68,7 @@ pub(super) async fn follow(
         if stop {
             is_cancelling = true;
             if control.request_cancel(run).await?.is_some() {
-                tidewater_control::wake(service);
+                control.wake(service.process);
                 output::note(format!(
                     "cancelling run {run}: its running tasks get SIGTERM, then SIGKILL after 10s (Ctrl-C again stops following)"
                 ));

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tidewater_core::{Attempt, RunId, TaskAction, TaskInstance, TaskName, TaskState};
-use tidewater_store::{RunRecord, RunStore};
+use tidewater_store::RunRecord;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;

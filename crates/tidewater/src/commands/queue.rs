@@ -9,8 +9,8 @@ use serde::Serialize;
 use tidewater_core::{
     Candidate, RunId, RunQueueKey, RunState, TaskIndex, TaskQueue, TaskState, Timestamp, Workflow,
 };
-use tidewater_engine::{count_active, is_alive, read_queue};
-use tidewater_store::{ControlStore, RunRecord, RunStore};
+use tidewater_engine::{LocalProcesses, count_active, is_alive, read_queue};
+use tidewater_store::RunRecord;
 
 use crate::Outcome;
 use crate::args::QueueArgs;
@@ -53,7 +53,7 @@ pub(super) async fn queue(project: &Path, args: QueueArgs) -> anyhow::Result<Out
     // `RunQueue::admit`), so that what this says starts next is what the server starts. Only
     // the heads are read: a backfill of 10,000 runs costs as little as one of ten.
     let executing = context.store.executing_runs().await?;
-    let active = count_active(&executing);
+    let active = count_active(&executing, &LocalProcesses);
     let starting_why = if service.is_none() {
         "no server is running to start it"
     } else {

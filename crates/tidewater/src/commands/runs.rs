@@ -4,7 +4,7 @@ use std::path::Path;
 use tidewater_control::json::RunJson;
 use tidewater_core::{BackfillId, WorkflowName};
 use tidewater_engine::is_orphaned;
-use tidewater_store::{RunFilter, RunRecord, RunStore};
+use tidewater_store::{RunFilter, RunRecord};
 
 use crate::Outcome;
 use crate::args::RunsArgs;

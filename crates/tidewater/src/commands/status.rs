@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use tidewater_core::{AttemptOutcome, FailureClass, RunState, TaskState, WorkflowName};
 use tidewater_engine::is_orphaned;
-use tidewater_store::{AttemptRecord, ControlStore, RunStore};
+use tidewater_store::AttemptRecord;
 
 use crate::Outcome;
 use crate::args::StatusArgs;

@@ -1,4 +1,6 @@
-//! `tidewater store backup FILE` and `tidewater store check`.
+//! `tidewater store backup FILE` and `tidewater store check`: operations of the SQLite
+//! backend (its online backup, its file report), which open the configured SQLite file
+//! directly rather than through the backend-neutral `Store`.
 
 use std::path::Path;
 
@@ -6,13 +8,13 @@ use anyhow::Context;
 use tidewater_core::RunId;
 use tidewater_engine::AttemptPaths;
 use tidewater_spec::Project;
-use tidewater_store::{BackupTarget, SqliteStore, StoreReport};
+use tidewater_sqlite::{BackupTarget, SqliteStore, StoreReport};
+use tidewater_store::Store;
 
 use crate::Outcome;
 use crate::args::{StoreBackupArgs, StoreCommand};
 use crate::output;
-use crate::project_context::{open_project, shown};
-use tidewater_control::store_path;
+use crate::project_context::{open_project, shown, sqlite_path};
 
 pub(super) async fn store(project: &Path, command: StoreCommand) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
@@ -23,16 +25,16 @@ pub(super) async fn store(project: &Path, command: StoreCommand) -> anyhow::Resu
 }
 
 async fn backup(project: &Project, args: StoreBackupArgs) -> anyhow::Result<Outcome> {
-    let database = store_path(project);
+    let database = sqlite_path(project, "`tidewater store backup`")?;
     if !database.exists() {
         anyhow::bail!(
             "there is no store to back up at {} (no run has been recorded yet)",
-            shown(project, &database)
+            shown(project, database)
         );
     }
     // Opened without comparing it with the logs folder: a backup is worth taking in any
     // state, and it changes nothing.
-    let store = SqliteStore::open(&database)
+    let store = SqliteStore::open(database)
         .await
         .with_context(|| format!("cannot open the store {}", database.display()))?;
     let target = if args.overwrite {
@@ -58,23 +60,23 @@ async fn backup(project: &Project, args: StoreBackupArgs) -> anyhow::Result<Outc
 }
 
 fn check(project: &Project) -> anyhow::Result<Outcome> {
-    let database = store_path(project);
+    let database = sqlite_path(project, "`tidewater store check`")?;
     let state_dir = &project.config.state_dir;
     let logs_folder = shown(project, &AttemptPaths::logs_folder(state_dir));
     // The folders before the store, as `check_history` does: a run created meanwhile by
     // another process can then not look missing from the store.
     let logged = AttemptPaths::logged_runs(state_dir)
         .with_context(|| format!("cannot read the logs folder {logs_folder}"))?;
-    let report = StoreReport::inspect(&database);
+    let report = StoreReport::inspect(database);
     let mut problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
 
     let mut rows = vec![[
         "store".to_owned(),
         match report.database_bytes {
-            None => format!("{} (none)", shown(project, &database)),
+            None => format!("{} (none)", shown(project, database)),
             Some(size) => format!(
                 "{} ({}; write-ahead log {})",
-                shown(project, &database),
+                shown(project, database),
                 bytes(size),
                 report.log_bytes.map_or("none".to_owned(), bytes)
             ),
@@ -147,7 +149,7 @@ fn check(project: &Project) -> anyhow::Result<Outcome> {
         "{} problem(s) found; a backup made with `tidewater store backup` can replace the store \
          (copy it over {} and delete its -wal and -shm files while no tidewater runs)",
         problems.len(),
-        shown(project, &database)
+        shown(project, database)
     ));
     Ok(Outcome::Failure)
 }

@@ -25,7 +25,7 @@ use tidewater_engine::{
 };
 use tidewater_flow::{MaintainRunner, SqlRunner, WarehouseProbe};
 use tidewater_spec::{Project, TemplateContext};
-use tidewater_store::SqliteStore;
+use tidewater_sqlite::SqliteStore;
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -135,7 +135,10 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
             };
             let mut runners = Runners::new(probe);
             if let WaitCondition::Workflow { workflow: other } = &action.condition {
-                let database = project.config.state_dir.join("tidewater.db");
+                let database = crate::project_context::sqlite_path(
+                    &project,
+                    "`tidewater test` of a workflow condition",
+                )?;
                 // No store file: no run of any workflow has succeeded, and opening one would
                 // create it.
                 if !database.exists() {
@@ -144,7 +147,7 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
                     ));
                     return Ok(Outcome::Failure);
                 }
-                let store = SqliteStore::open(&database)
+                let store = SqliteStore::open(database)
                     .await
                     .with_context(|| format!("cannot open the store {}", database.display()))?;
                 runners = runners.with_run_probe(Arc::new(StoreRunProbe::new(Arc::new(store))));

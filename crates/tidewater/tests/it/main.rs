@@ -14,6 +14,7 @@ mod runs;
 mod same_interval;
 mod service;
 mod store;
+mod store_url;
 mod summaries;
 mod task_test;
 mod times;

@@ -1,16 +1,15 @@
 //! Rows as SQLite returns them, and their decoding into the store's records through the
 //! codec.
 
-use tidewater_core::{DataInterval, RunId, TaskInstance, TaskName, WorkflowName};
-
 use rusqlite::Row;
+use tidewater_core::{DataInterval, RunId, TaskInstance, TaskName, WorkflowName};
+use tidewater_store::{AttemptRecord, BackfillId, RunRecord, StoreError};
 
 use super::codec::{
     AttemptOutcomeColumns, RunStateColumns, TaskStateColumns, decode_attempt, decode_count,
     decode_json, decode_json_object, decode_outcome, decode_process, decode_run_state,
     decode_task_state, decode_timestamp, decode_trigger,
 };
-use crate::{AttemptRecord, BackfillId, RunRecord, StoreError};
 
 /// `SELECT` of every column a [`RunRow`] needs, then the rest of the statement (a literal:
 /// statements are static text).

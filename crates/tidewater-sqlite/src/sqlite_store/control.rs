@@ -5,14 +5,14 @@ use chrono::NaiveDate;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use tidewater_core::{BackfillOrder, ProcessIdentity, RunId, RunQueueKey, Timestamp, WorkflowName};
+use tidewater_store::{
+    BackfillId, BackfillRecord, ControlStore, NewBackfill, NewRun, RunCounts, RunCreation,
+    RunRecord, ServiceClaim, ServiceRecord, StoreError, WorkflowHealth,
+};
 
 use super::SqliteStore;
 use super::codec::{decode_process, decode_timestamp, encode_process, encode_timestamp};
 use super::rows::{RunRow, select_runs};
-use crate::{
-    BackfillId, BackfillRecord, ControlStore, NewBackfill, NewRun, RunCounts, RunCreation,
-    RunRecord, ServiceClaim, ServiceRecord, StoreError, WorkflowHealth,
-};
 
 /// `SELECT` of every column a [`BackfillRow`] needs, then the rest of the statement.
 macro_rules! select_backfills {

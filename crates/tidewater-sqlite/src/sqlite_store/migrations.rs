@@ -8,9 +8,10 @@
 //! dropped.
 
 use rusqlite::{OptionalExtension, Transaction};
+use tidewater_store::StoreError;
 
 use super::connection::Link;
-use crate::StoreError;
+use super::failure::Failure;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
 const MIGRATIONS: [(&str, &str); 7] = [
@@ -93,7 +94,7 @@ fn check_known(version: i64) -> Result<(), StoreError> {
 
 /// The number of scripts applied to a store that recorded them in `_sqlx_migrations`
 /// (numbered like the scripts here), or 0 for a new file.
-fn version_recorded_by_sqlx(transaction: &Transaction<'_>) -> Result<i64, StoreError> {
+fn version_recorded_by_sqlx(transaction: &Transaction<'_>) -> Result<i64, Failure> {
     let has_table: Option<i64> = transaction
         .query_row(
             "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_sqlx_migrations'",

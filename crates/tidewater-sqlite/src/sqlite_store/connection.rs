@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use tidewater_store::StoreError;
 
+use super::failure::Failure;
 use super::store_files::StoreFiles;
-use crate::StoreError;
 
 /// How long a transaction waits for another process's write transaction before failing with
 /// "database is locked". Write transactions here last milliseconds; ten seconds absorbs a
@@ -76,7 +77,7 @@ impl Link {
     /// exclusive lock, so two processes opening a fresh project together wait for each other
     /// here.
     pub(super) async fn open(path: &Path) -> Result<Link, StoreError> {
-        let open_error = |source| StoreError::Open {
+        let open_error = |source: tidewater_store::BackendError| StoreError::Open {
             path: path.display().to_string(),
             source,
         };
@@ -93,11 +94,11 @@ impl Link {
         // Before SQLite reads the log: it would take a damaged one for an empty one, and the
         // next commit would overwrite it.
         files.check_log()?;
-        let connection = retry_busy(|| connect(path).map_err(StoreError::Query))
+        let connection = retry_busy(|| connect(path).map_err(Failure::Sqlite))
             .await
-            .map_err(|error| match error {
-                StoreError::Query(source) => open_error(source),
-                other => other,
+            .map_err(|failure| match failure {
+                Failure::Sqlite(source) => open_error(Box::new(source)),
+                Failure::Store(error) => error,
             })?;
         let changes = connection.total_changes();
         Ok(Link {
@@ -113,7 +114,7 @@ impl Link {
     /// Remembers which files the store is, once its first reads have made SQLite create the
     /// write-ahead log.
     pub(super) fn remember_files(&mut self) -> Result<(), StoreError> {
-        self.files.remember()
+        Ok(self.files.remember()?)
     }
 
     pub(super) fn files(&self) -> &StoreFiles {
@@ -127,7 +128,7 @@ impl Link {
         if result.is_err() {
             self.is_detached.store(true, Ordering::Relaxed);
         }
-        result
+        Ok(result?)
     }
 
     /// Folds the write-ahead log into the database file if this connection wrote since its
@@ -139,7 +140,9 @@ impl Link {
         let started = Instant::now();
         let mut pause = FIRST_PAUSE;
         loop {
-            let is_done = self.checkpoint_once(&self.lock())?;
+            let is_done = self
+                .checkpoint_once(&self.lock())
+                .map_err(StoreError::from)?;
             if is_done || started.elapsed() >= CHECKPOINT_PATIENCE {
                 return Ok(());
             }
@@ -158,7 +161,7 @@ impl Link {
     /// syncs it, and empties the log. It never waits (the busy timeout is zero): when
     /// another process writes, or reads an older snapshot, SQLite copies the frames it can
     /// and reports busy. Returns whether the file now holds every commit of the log.
-    fn checkpoint_once(&self, connection: &Connection) -> Result<bool, StoreError> {
+    fn checkpoint_once(&self, connection: &Connection) -> Result<bool, Failure> {
         let changes = connection.total_changes();
         let (busy, log_frames, copied_frames): (i64, i64, i64) =
             connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
@@ -197,20 +200,20 @@ impl Link {
     /// a transaction of its own and takes the write lock as it starts.
     pub(super) async fn call<T>(
         &self,
-        mut work: impl FnMut(&Connection) -> Result<T, StoreError>,
+        mut work: impl FnMut(&Connection) -> Result<T, Failure>,
     ) -> Result<T, StoreError> {
         let result = retry_busy(|| work(&self.lock())).await;
         self.checkpoint_if_old(&self.lock());
-        result
+        Ok(result?)
     }
 
     /// Runs `work` in a write transaction (`BEGIN IMMEDIATE`) and commits it; nothing of it
     /// stays when `work` fails. `work` may run more than once: whenever the file was locked.
     pub(super) async fn write<T>(
         &self,
-        mut work: impl FnMut(&Transaction<'_>) -> Result<T, StoreError>,
+        mut work: impl FnMut(&Transaction<'_>) -> Result<T, Failure>,
     ) -> Result<T, StoreError> {
-        retry_busy(|| {
+        let result = retry_busy(|| {
             let mut connection = self.lock();
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -220,7 +223,8 @@ impl Link {
             self.checkpoint_if_old(&connection);
             Ok(result)
         })
-        .await
+        .await;
+        Ok(result?)
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -295,16 +299,12 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Runs `attempt` until it does not fail with `SQLITE_BUSY`, pausing asynchronously between
 /// tries, for at most [`BUSY_TIMEOUT`].
-async fn retry_busy<T>(
-    mut attempt: impl FnMut() -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+async fn retry_busy<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T, Failure> {
     let started = Instant::now();
     let mut pause = FIRST_PAUSE;
     loop {
         match attempt() {
-            Err(StoreError::Query(error))
-                if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT =>
-            {
+            Err(Failure::Sqlite(error)) if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(LONGEST_PAUSE);
             }

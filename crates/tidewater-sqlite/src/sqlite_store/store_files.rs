@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::StoreError;
+use crate::SqliteStoreError;
 
 /// The first four bytes of every write-ahead log SQLite writes (big-endian `0x377f0682`
 /// or `0x377f0683`, by the byte order of its checksums), see "WAL File Format" in SQLite's
@@ -68,10 +68,10 @@ impl StoreFiles {
 
     /// Remembers the identity of the database file just opened, and of its log, which
     /// SQLite made (if it was missing) with the connection's first read.
-    pub(super) fn remember(&mut self) -> Result<(), StoreError> {
+    pub(super) fn remember(&mut self) -> Result<(), SqliteStoreError> {
         self.database_identity =
             Some(
-                FileIdentity::of(&self.database).map_err(|source| StoreError::Files {
+                FileIdentity::of(&self.database).map_err(|source| SqliteStoreError::Files {
                     path: self.database.display().to_string(),
                     source,
                 })?,
@@ -84,13 +84,13 @@ impl StoreFiles {
     }
 
     /// Fails when the write-ahead log exists, is not empty, and is not a write-ahead log.
-    pub(super) fn check_log(&self) -> Result<(), StoreError> {
+    pub(super) fn check_log(&self) -> Result<(), SqliteStoreError> {
         match log_header(&self.log) {
             Ok(LogHeader::Missing | LogHeader::Empty | LogHeader::Valid) => Ok(()),
-            Ok(LogHeader::Invalid) => Err(StoreError::DamagedLog {
+            Ok(LogHeader::Invalid) => Err(SqliteStoreError::DamagedLog {
                 path: self.log.display().to_string(),
             }),
-            Err(source) => Err(StoreError::Files {
+            Err(source) => Err(SqliteStoreError::Files {
                 path: self.log.display().to_string(),
                 source,
             }),
@@ -100,8 +100,8 @@ impl StoreFiles {
     /// Fails when the database file was deleted or replaced since it was opened, or its
     /// write-ahead log deleted or replaced since it was first seen: this process's
     /// connection then reads and writes files no other process will ever see.
-    pub(super) fn verify(&self) -> Result<(), StoreError> {
-        let changed = |what: FilesChange| StoreError::FilesChanged {
+    pub(super) fn verify(&self) -> Result<(), SqliteStoreError> {
+        let changed = |what: FilesChange| SqliteStoreError::FilesChanged {
             path: self.database.display().to_string(),
             change: what,
         };
@@ -112,7 +112,7 @@ impl StoreFiles {
                 return Err(changed(FilesChange::DatabaseDeleted));
             }
             Err(source) => {
-                return Err(StoreError::Files {
+                return Err(SqliteStoreError::Files {
                     path: self.database.display().to_string(),
                     source,
                 });
@@ -132,7 +132,7 @@ impl StoreFiles {
             // Not seen yet (none at open): SQLite makes it with the next read.
             (Err(error), None) if error.kind() == std::io::ErrorKind::NotFound => {}
             (Err(source), _) => {
-                return Err(StoreError::Files {
+                return Err(SqliteStoreError::Files {
                     path: self.log.display().to_string(),
                     source,
                 });

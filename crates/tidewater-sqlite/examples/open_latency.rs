@@ -6,12 +6,13 @@
 //! floor: opening one plain SQLite connection with the same settings, the same read, closing.
 //!
 //! Prints times and ratios; it never asserts them (STYLE.md). Run it in release:
-//! `cargo run --release -p tidewater-store --example open_latency [-- ROUNDS]`.
+//! `cargo run --release -p tidewater-sqlite --example open_latency [-- ROUNDS]`.
 
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use tidewater_store::{RunFilter, RunStore, SqliteStore};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{RunFilter, RunStore, Store};
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
+use tidewater_store::StoreError;
 
 use super::connection::Link;
-use crate::StoreError;
+use super::failure::Failure;
+use crate::SqliteStoreError;
 
 /// Whether a backup may replace a file that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,19 +28,21 @@ pub(super) async fn backup(
     destination: &Path,
     target: BackupTarget,
 ) -> Result<(), StoreError> {
-    let backup_error = |source: std::io::Error| StoreError::Backup {
+    let backup_error = |source: std::io::Error| SqliteStoreError::Backup {
         path: destination.display().to_string(),
         source,
     };
     if is_same_file(destination, link.files().database()) {
-        return Err(StoreError::BackupOverStore {
+        return Err(SqliteStoreError::BackupOverStore {
             path: destination.display().to_string(),
-        });
+        }
+        .into());
     }
     if target == BackupTarget::NewFile && destination.symlink_metadata().is_ok() {
-        return Err(StoreError::BackupExists {
+        return Err(SqliteStoreError::BackupExists {
             path: destination.display().to_string(),
-        });
+        }
+        .into());
     }
     if let Some(folder) = destination
         .parent()
@@ -48,7 +52,8 @@ pub(super) async fn backup(
         return Err(backup_error(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("there is no folder {}", folder.display()),
-        )));
+        ))
+        .into());
     }
     // Written beside the destination and renamed into place: an interrupted backup never
     // leaves a partial file under the name a user will restore from.
@@ -64,18 +69,19 @@ pub(super) async fn backup(
             match step {
                 StepResult::Done => {}
                 StepResult::Busy | StepResult::Locked => {
-                    return Err(StoreError::Query(rusqlite::Error::SqliteFailure(
+                    return Err(Failure::Sqlite(rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
                         None,
                     )));
                 }
                 other => {
-                    return Err(StoreError::Backup {
+                    return Err(SqliteStoreError::Backup {
                         path: destination.display().to_string(),
                         source: std::io::Error::other(format!(
                             "the copy stopped before its end ({other:?}); this is a bug in tidewater"
                         )),
-                    });
+                    }
+                    .into());
                 }
             }
             copy.close().map_err(|(_, error)| error)?;

@@ -1,10 +1,10 @@
 //! The SQLite store's files as a user handles them: copied, backed up, deleted, damaged.
 
 use tidewater_core::RunId;
-use tidewater_store::{
-    BackupTarget, FilesChange, RunFilter, RunStore, SqliteStore, StoreError, StoreProblem,
-    StoreReport,
+use tidewater_sqlite::{
+    BackupTarget, FilesChange, SqliteStore, SqliteStoreError, StoreProblem, StoreReport,
 };
+use tidewater_store::{RunFilter, RunStore, Store};
 
 use crate::fixtures::{new_run, store_path};
 
@@ -92,7 +92,10 @@ async fn a_damaged_write_ahead_log_is_refused_and_left_as_it_is() {
     std::fs::write(log_of(&path), &garbage).expect("damage the log");
     let error = SqliteStore::open(&path).await.err().expect("refused");
     assert!(
-        matches!(error, StoreError::DamagedLog { .. }),
+        matches!(
+            error.backend_error::<SqliteStoreError>(),
+            Some(SqliteStoreError::DamagedLog { .. })
+        ),
         "unexpected error: {error}"
     );
     assert_eq!(std::fs::read(log_of(&path)).expect("log"), garbage);
@@ -115,7 +118,13 @@ async fn a_backup_opens_as_a_store_with_the_same_runs_and_never_overwrites_unask
         .backup(&copy, BackupTarget::NewFile)
         .await
         .expect_err("refused");
-    assert!(matches!(error, StoreError::BackupExists { .. }), "{error}");
+    assert!(
+        matches!(
+            error.backend_error::<SqliteStoreError>(),
+            Some(SqliteStoreError::BackupExists { .. })
+        ),
+        "{error}"
+    );
     store
         .create_run(new_run("copied", ["a".into()]))
         .await
@@ -129,7 +138,10 @@ async fn a_backup_opens_as_a_store_with_the_same_runs_and_never_overwrites_unask
         .await
         .expect_err("refused");
     assert!(
-        matches!(error, StoreError::BackupOverStore { .. }),
+        matches!(
+            error.backend_error::<SqliteStoreError>(),
+            Some(SqliteStoreError::BackupOverStore { .. })
+        ),
         "{error}"
     );
     store.close().await;
@@ -159,28 +171,36 @@ async fn a_store_notices_its_files_deleted_or_replaced_under_it() {
     let folder = tempfile::tempdir().expect("temporary folder");
     let path = store_path(&folder);
     let store = store_with_runs(&path, 1).await;
-    store.verify_files().expect("untouched");
+    store.verify_store().expect("untouched");
     std::fs::remove_file(log_of(&path)).expect("delete the log");
-    match store.verify_files() {
-        Err(StoreError::FilesChanged {
-            change: FilesChange::LogDeleted,
-            ..
-        }) => {}
+    match store.verify_store() {
+        Err(error)
+            if matches!(
+                error.backend_error::<SqliteStoreError>(),
+                Some(SqliteStoreError::FilesChanged {
+                    change: FilesChange::LogDeleted,
+                    ..
+                })
+            ) => {}
         other => panic!("unexpected: {other:?}"),
     }
 
     let other_folder = tempfile::tempdir().expect("temporary folder");
     let other_path = store_path(&other_folder);
     let store = store_with_runs(&other_path, 1).await;
-    store.verify_files().expect("untouched");
+    store.verify_store().expect("untouched");
     let copy = other_folder.path().join("copy.db");
     std::fs::copy(&other_path, &copy).expect("copy");
     std::fs::rename(&copy, &other_path).expect("replace the file");
-    match store.verify_files() {
-        Err(StoreError::FilesChanged {
-            change: FilesChange::DatabaseReplaced,
-            ..
-        }) => {}
+    match store.verify_store() {
+        Err(error)
+            if matches!(
+                error.backend_error::<SqliteStoreError>(),
+                Some(SqliteStoreError::FilesChanged {
+                    change: FilesChange::DatabaseReplaced,
+                    ..
+                })
+            ) => {}
         other => panic!("unexpected: {other:?}"),
     }
 }

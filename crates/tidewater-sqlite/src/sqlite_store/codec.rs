@@ -9,8 +9,7 @@ use tidewater_core::{
     Attempt, AttemptOutcome, FailureClass, FailureReason, ProcessIdentity, RunState, RunStateKind,
     TaskState, Timestamp,
 };
-
-use crate::{RunTrigger, StoreError};
+use tidewater_store::{RunTrigger, StoreError};
 
 /// Microseconds since the Unix epoch; sub-microsecond digits are dropped.
 pub(super) fn encode_timestamp(time: Timestamp) -> i64 {

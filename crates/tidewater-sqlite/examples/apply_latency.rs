@@ -11,7 +11,7 @@
 //!   `synchronous = NORMAL`). No `apply` can take less.
 //!
 //! Prints times and ratios; it never asserts them (STYLE.md). Run it in release:
-//! `cargo run --release -p tidewater-store --example apply_latency [-- ROUNDS]`.
+//! `cargo run --release -p tidewater-sqlite --example apply_latency [-- ROUNDS]`.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
@@ -22,7 +22,8 @@ use tidewater_core::{
     Attempt, AttemptOutcome, Change, DataInterval, FailureReason, ProcessIdentity, TaskInstance,
     TaskName, TaskState, WorkflowName,
 };
-use tidewater_store::{NewRun, RunStore, RunTrigger, SqliteStore};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{NewRun, RunStore, RunTrigger, Store};
 
 const DEFAULT_ROUNDS: u32 = 2_000;
 const WIDE_TASKS: usize = 10_000;

@@ -21,12 +21,13 @@
 
 use rusqlite::{CachedStatement, Transaction, params};
 use tidewater_core::{Attempt, RunId, TaskName};
+use tidewater_store::StoreError;
 
 use super::batch::{Batch, FinishedRow, ProcessRow, StartedRow, TaskRow};
 use super::codec::{RunStateColumns, encode_run_state};
 use super::connection::{Link, is_unique_violation};
+use super::failure::Failure;
 use super::{run_exists, task_exists};
-use crate::StoreError;
 
 const UPDATE_RUN: &str = "
     UPDATE runs SET state = ?2, started_at = ?3, finished_at = ?4 WHERE id = ?1";
@@ -62,11 +63,9 @@ pub(super) async fn write_batch(
         |transaction| match write_rows(transaction, id, run.as_ref(), batch) {
             // Whether the run exists is asked only here, when a row was missing: the run itself
             // may be what is missing.
-            Err(StoreError::NoSuchTask { .. } | StoreError::NoSuchAttempt { .. })
-                if !run_exists(transaction, id)? =>
-            {
-                Err(StoreError::NoSuchRun(id))
-            }
+            Err(Failure::Store(
+                StoreError::NoSuchTask { .. } | StoreError::NoSuchAttempt { .. },
+            )) if !run_exists(transaction, id)? => Err(StoreError::NoSuchRun(id).into()),
             result => result,
         },
     )
@@ -78,7 +77,7 @@ fn write_rows(
     id: RunId,
     run: Option<&RunStateColumns>,
     batch: &Batch<'_>,
-) -> Result<(), StoreError> {
+) -> Result<(), Failure> {
     let run_is_there = match run {
         Some(run) => {
             transaction.prepare_cached(UPDATE_RUN)?.execute(params![
@@ -93,7 +92,7 @@ fn write_rows(
         None => true,
     };
     if !run_is_there {
-        return Err(StoreError::NoSuchRun(id));
+        return Err(StoreError::NoSuchRun(id).into());
     }
     write_tasks(transaction, id, &batch.tasks)?;
     insert_started(transaction, id, &batch.started)?;
@@ -105,7 +104,7 @@ fn write_tasks(
     transaction: &Transaction<'_>,
     id: RunId,
     rows: &[TaskRow<'_>],
-) -> Result<(), StoreError> {
+) -> Result<(), Failure> {
     for_each_row(transaction, UPDATE_TASK, rows, |statement, row| {
         let changed = statement.execute(params![
             id.0,
@@ -125,7 +124,8 @@ fn write_tasks(
             return Err(StoreError::NoSuchTask {
                 run: id,
                 task: TaskName::new(row.task),
-            });
+            }
+            .into());
         }
         Ok(())
     })
@@ -135,7 +135,7 @@ fn insert_started(
     transaction: &Transaction<'_>,
     id: RunId,
     rows: &[StartedRow<'_>],
-) -> Result<(), StoreError> {
+) -> Result<(), Failure> {
     for_each_row(
         transaction,
         INSERT_STARTED,
@@ -157,7 +157,8 @@ fn insert_started(
                     }
                 } else {
                     StoreError::NoSuchTask { run: id, task }
-                })
+                }
+                .into())
             }
             Err(error) => Err(error.into()),
         },
@@ -168,7 +169,7 @@ fn write_processes(
     transaction: &Transaction<'_>,
     id: RunId,
     rows: &[ProcessRow<'_>],
-) -> Result<(), StoreError> {
+) -> Result<(), Failure> {
     for_each_row(transaction, UPDATE_PROCESS, rows, |statement, row| {
         let changed = statement.execute(params![
             id.0,
@@ -185,7 +186,7 @@ fn write_finished(
     transaction: &Transaction<'_>,
     id: RunId,
     rows: &[FinishedRow<'_>],
-) -> Result<(), StoreError> {
+) -> Result<(), Failure> {
     for_each_row(transaction, UPDATE_FINISHED, rows, |statement, row| {
         let outcome = &row.outcome;
         let changed = statement.execute(params![
@@ -211,8 +212,8 @@ fn for_each_row<T>(
     transaction: &Transaction<'_>,
     statement: &str,
     rows: &[T],
-    mut write: impl FnMut(&mut CachedStatement<'_>, &T) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+    mut write: impl FnMut(&mut CachedStatement<'_>, &T) -> Result<(), Failure>,
+) -> Result<(), Failure> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -221,7 +222,7 @@ fn for_each_row<T>(
 }
 
 /// An `UPDATE` of one attempt that changed no row: the attempt was never started.
-fn expect_attempt(changed: usize, id: RunId, task: &str, attempt: u32) -> Result<(), StoreError> {
+fn expect_attempt(changed: usize, id: RunId, task: &str, attempt: u32) -> Result<(), Failure> {
     if changed == 1 {
         return Ok(());
     }
@@ -229,7 +230,8 @@ fn expect_attempt(changed: usize, id: RunId, task: &str, attempt: u32) -> Result
         run: id,
         task: TaskName::new(task),
         attempt: Attempt(attempt),
-    })
+    }
+    .into())
 }
 
 /// A key broken by starting an attempt: its task is unknown (foreign key), or it was started
@@ -249,7 +251,8 @@ mod tests {
     };
 
     use super::*;
-    use crate::{NewRun, RunStore, RunTrigger, SqliteStore};
+    use crate::SqliteStore;
+    use tidewater_store::{NewRun, RunStore, RunTrigger};
 
     /// Every statement finds the row it changes by its whole key: a plan that scans the run's
     /// rows instead makes a batch of 10,000 task changes quadratic.

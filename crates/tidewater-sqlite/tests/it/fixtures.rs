@@ -5,7 +5,8 @@ use std::ops::Deref;
 use chrono::DateTime;
 use tempfile::TempDir;
 use tidewater_core::{DataInterval, TaskName, Timestamp, WorkflowName};
-use tidewater_store::{NewRun, RunTrigger, SqliteStore};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{NewRun, RunTrigger};
 
 /// A `SqliteStore` in a folder that is deleted when the store is dropped.
 pub(crate) struct TempSqliteStore {

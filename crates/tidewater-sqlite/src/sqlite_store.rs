@@ -6,6 +6,7 @@ mod batch;
 mod codec;
 mod connection;
 mod control;
+mod failure;
 mod migrations;
 mod rows;
 mod store_files;
@@ -21,16 +22,18 @@ use std::path::Path;
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use tidewater_core::{Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName};
-
-use crate::{
-    AttemptRecord, NewRun, OwnerClaim, RunCreation, RunFilter, RunRecord, RunStore, StoreError,
+use tidewater_store::{
+    AttemptRecord, NewRun, OwnerClaim, RunCreation, RunFilter, RunRecord, RunStore, Store,
+    StoreError,
 };
+
 use batch::Batch;
 use codec::{
     decode_process, encode_process, encode_run_state, encode_task_state, encode_timestamp,
     encode_trigger,
 };
 use connection::Link;
+use failure::Failure;
 use rows::{AttemptRow, RunRow, TaskInstanceRow};
 use write_batch::write_batch;
 
@@ -60,41 +63,24 @@ impl SqliteStore {
         Ok(SqliteStore { link })
     }
 
-    /// Checkpoints if this store wrote, and closes the connection. Dropping the store does
-    /// the same, waiting on the thread instead.
-    pub async fn close(self) {
-        // A failed checkpoint leaves the commits in the log, where they are safe.
-        let _ = self.link.checkpoint().await;
-        drop(self);
+    /// Copies the store to `destination` with SQLite's online backup: one consistent
+    /// snapshot, safe while other processes (a server) write. The copy opens as a store with
+    /// the same runs.
+    pub async fn backup(&self, destination: &Path, target: BackupTarget) -> Result<(), StoreError> {
+        backup::backup(&self.link, destination, target).await
     }
+}
 
-    /// Folds the write-ahead log into the database file, if this store wrote since its last
-    /// checkpoint: then `tidewater.db` alone holds every commit, even if the log is lost.
-    /// A process that keeps writing does it by itself every two seconds; a process that
-    /// stays open while idle (the server) calls this.
-    pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        self.link.checkpoint().await
-    }
-
-    /// Fails with [`StoreError::FilesChanged`] when the database file or its write-ahead
-    /// log was deleted or replaced since this store opened them: everything this process
-    /// writes from then on is lost to the others. From then on the store no longer
-    /// checkpoints.
-    pub fn verify_files(&self) -> Result<(), StoreError> {
-        self.link.verify_files()
-    }
-
-    /// The highest run id the store ever gave out, or `None` if it never created a run.
-    pub async fn highest_run_id(&self) -> Result<Option<RunId>, StoreError> {
+#[async_trait]
+impl Store for SqliteStore {
+    async fn highest_run_id(&self) -> Result<Option<RunId>, StoreError> {
         self.link
             .call(|connection| Ok(highest_run_id(connection)?))
             .await
     }
 
-    /// Makes the next run's id greater than `id` (it never lowers it): for a store restored
-    /// from a backup older than the run log folders, so that no new run is given the id, and
-    /// the log folder, of a run the backup does not know.
-    pub async fn skip_run_ids_through(&self, id: RunId) -> Result<(), StoreError> {
+    /// `sqlite_sequence` moved past `id`.
+    async fn skip_run_ids_through(&self, id: RunId) -> Result<(), StoreError> {
         self.link
             .write(|transaction| {
                 // `sqlite_sequence` is SQLite's record of the largest AUTOINCREMENT id given;
@@ -121,11 +107,27 @@ impl SqliteStore {
             .await
     }
 
-    /// Copies the store to `destination` with SQLite's online backup: one consistent
-    /// snapshot, safe while other processes (a server) write. The copy opens as a store with
-    /// the same runs.
-    pub async fn backup(&self, destination: &Path, target: BackupTarget) -> Result<(), StoreError> {
-        backup::backup(&self.link, destination, target).await
+    /// Folds the write-ahead log into the database file, if this store wrote since its last
+    /// checkpoint: then `tidewater.db` alone holds every commit, even if the log is lost.
+    /// A process that keeps writing does it by itself every two seconds; a process that
+    /// stays open while idle (the server) calls this.
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.link.checkpoint().await
+    }
+
+    /// Fails with [`SqliteStoreError::FilesChanged`](crate::SqliteStoreError::FilesChanged)
+    /// when the database file or its write-ahead log was deleted or replaced since this store
+    /// opened them: everything this process writes from then on is lost to the others. From
+    /// then on the store no longer checkpoints.
+    fn verify_store(&self) -> Result<(), StoreError> {
+        self.link.verify_files()
+    }
+
+    /// Checkpoints if this store wrote. Dropping the store checkpoints too (closing the
+    /// connection), waiting on the thread instead.
+    async fn close(&self) {
+        // A failed checkpoint leaves the commits in the log, where they are safe.
+        let _ = self.link.checkpoint().await;
     }
 }
 
@@ -205,7 +207,7 @@ impl NewRunRow {
     }
 
     /// Inserts the run and its task instances; the new run's id.
-    fn insert(&self, transaction: &Transaction<'_>, run: &NewRun) -> Result<i64, StoreError> {
+    fn insert(&self, transaction: &Transaction<'_>, run: &NewRun) -> Result<i64, Failure> {
         let state_columns = encode_run_state(&self.state);
         let id: i64 = transaction
             .prepare_cached(
@@ -262,7 +264,11 @@ impl NewRunRow {
 /// A unique index refused the run: the interval already has the run it may have only one of.
 fn interval_taken<T>(inserted: Result<T, StoreError>, run: &NewRun) -> Result<T, StoreError> {
     match inserted {
-        Err(StoreError::Query(error)) if connection::is_unique_violation(&error) => {
+        Err(error)
+            if error
+                .backend_error::<rusqlite::Error>()
+                .is_some_and(connection::is_unique_violation) =>
+        {
             Err(StoreError::IntervalTaken {
                 workflow: run.workflow.clone(),
                 trigger: run.trigger.as_str(),
@@ -318,7 +324,7 @@ impl RunStore for SqliteStore {
                 // Every run has its task instances from `create_run` on: none means no run
                 // (or a workflow without tasks, which the existence check tells apart).
                 if rows.is_empty() && !run_exists(connection, id)? {
-                    return Err(StoreError::NoSuchRun(id));
+                    return Err(StoreError::NoSuchRun(id).into());
                 }
                 Ok(rows)
             })
@@ -408,7 +414,7 @@ impl RunStore for SqliteStore {
                 };
                 if rows.is_empty() {
                     if !run_exists(connection, id)? {
-                        return Err(StoreError::NoSuchRun(id));
+                        return Err(StoreError::NoSuchRun(id).into());
                     }
                     if let Some(task) = task
                         && !task_exists(connection, id, task)?
@@ -416,7 +422,8 @@ impl RunStore for SqliteStore {
                         return Err(StoreError::NoSuchTask {
                             run: id,
                             task: task.clone(),
-                        });
+                        }
+                        .into());
                     }
                 }
                 Ok(rows)
@@ -480,7 +487,7 @@ fn highest_run_id(connection: &rusqlite::Connection) -> rusqlite::Result<Option<
     Ok((highest > 0).then_some(RunId(highest)))
 }
 
-fn run_exists(connection: &rusqlite::Connection, id: RunId) -> Result<bool, StoreError> {
+fn run_exists(connection: &rusqlite::Connection, id: RunId) -> Result<bool, Failure> {
     Ok(connection
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)")?
         .query_row([id.0], |row| row.get(0))?)
@@ -490,7 +497,7 @@ fn task_exists(
     connection: &rusqlite::Connection,
     id: RunId,
     task: &TaskName,
-) -> Result<bool, StoreError> {
+) -> Result<bool, Failure> {
     Ok(connection
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_id = ?1 AND task = ?2)",

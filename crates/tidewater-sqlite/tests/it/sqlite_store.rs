@@ -7,7 +7,8 @@ use tidewater_core::{
     Attempt, AttemptOutcome, Change, FailureClass, FailureReason, ProcessIdentity, RunId, RunState,
     TaskInstance, TaskName, TaskState,
 };
-use tidewater_store::{ControlStore, OwnerClaim, RunStore, SqliteStore, StoreError};
+use tidewater_sqlite::SqliteStore;
+use tidewater_store::{ControlStore, OwnerClaim, RunStore, Store, StoreError};
 
 use crate::fixtures::{TempSqliteStore, instant, new_run, store_path, temp_sqlite_store};
 

@@ -13,12 +13,12 @@
 use std::collections::{HashMap, HashSet};
 
 use tidewater_core::{Change, RunId, RunState};
+use tidewater_store::StoreError;
 
 use super::codec::{
     AttemptOutcomeColumns, TaskStateColumns, encode_json, encode_outcome, encode_process,
     encode_task_state, encode_timestamp,
 };
-use crate::StoreError;
 
 pub(super) struct Batch<'a> {
     /// The last run state of the batch.
