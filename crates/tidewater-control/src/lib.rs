@@ -17,6 +17,10 @@
 )]
 
 pub mod attempt_log_file;
+mod backfill;
+mod backfill_plan;
+mod backfill_request;
+mod backfill_summary;
 mod cancel;
 mod clear;
 mod control;
@@ -31,6 +35,10 @@ mod run_watch;
 mod steer;
 pub mod time_arg;
 
+pub use backfill::{Backfill, BackfillRecorded};
+pub use backfill_plan::{BackfillPlan, BackfillStep, PlannedInterval, SkipReason, range_intervals};
+pub use backfill_request::BackfillRequest;
+pub use backfill_summary::{BackfillSummary, UnfinishedRuns};
 pub use cancel::CancelProgress;
 pub use clear::{ClearScope, Clearing};
 pub use control::{Control, load_workflow, store_path};
@@ -44,7 +52,7 @@ pub use retry::{Retry, RetryVersion};
 pub use run_watch::{RunUpdate, RunWatch};
 pub use steer::{PauseChange, Triggered};
 // What callers of the use cases pass in and get back from the engine.
-pub use tidewater_engine::{Resume, RunObserver, SilentObserver};
+pub use tidewater_engine::{Resume, RunObserver, ServiceObserver, SilentObserver};
 
 /// The store every use case works on.
 pub type ProjectStore = tidewater_store::SqliteStore;
