@@ -5,6 +5,8 @@
 //! Changing a field here changes every front end's output at once: the CLI's JSON is
 //! snapshotted in the binary's tests.
 
+mod backfill_json;
 mod run_json;
 
+pub use backfill_json::{BackfillJson, BackfillRunsJson};
 pub use run_json::RunJson;

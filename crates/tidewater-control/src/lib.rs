@@ -17,6 +17,10 @@
 )]
 
 pub mod attempt_log_file;
+mod backfill;
+mod backfill_plan;
+mod backfill_request;
+mod backfill_summary;
 mod cancel;
 mod clear;
 mod control;
@@ -33,6 +37,10 @@ mod steer;
 pub mod time_arg;
 mod workflow_catalog;
 
+pub use backfill::{Backfill, BackfillRecorded};
+pub use backfill_plan::{BackfillPlan, BackfillStep, PlannedInterval, SkipReason, range_intervals};
+pub use backfill_request::BackfillRequest;
+pub use backfill_summary::{BackfillSummary, UnfinishedRuns};
 pub use cancel::CancelProgress;
 pub use clear::{ClearScope, Clearing};
 pub use control::{Control, load_workflow};
@@ -48,7 +56,8 @@ pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
 // What callers of the use cases pass in and get back from the engine.
 pub use tidewater_engine::{
-    LocalProcesses, Owners, Resume, RunObserver, SignalWakeups, SilentObserver, Wakeups,
+    LocalProcesses, Owners, Resume, RunObserver, ServiceObserver, SignalWakeups, SilentObserver,
+    Wakeups,
 };
 
 /// The store every use case works on: whichever backend the front end opened

@@ -1,5 +1,8 @@
-//! The use cases called as a library, as the HTTP API will call them: typed results and
-//! errors classified by who must act.
+//! The use cases called directly, as a front end (the CLI, the HTTP API) calls them: each
+//! test builds a small project in a temporary folder and asserts what the use case returned
+//! (typed results, errors classified by who must act) and what it recorded.
 
+mod backfill;
+mod project;
 mod support;
 mod use_cases;
