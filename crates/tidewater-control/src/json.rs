@@ -5,6 +5,16 @@
 //! Changing a field here changes every front end's output at once: the CLI's JSON is
 //! snapshotted in the binary's tests.
 
+mod health_json;
+mod queue_json;
 mod run_json;
+mod status_json;
+mod table_json;
+mod workflow_json;
 
+pub use health_json::{HealthJson, WorkflowHealthJson};
+pub use queue_json::WaitingJson;
 pub use run_json::RunJson;
+pub use status_json::{AttemptJson, StatusJson, TaskJson};
+pub use table_json::{MissingJson, TableDescription, table_names_json};
+pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

@@ -9,7 +9,6 @@ mod progress;
 mod project_context;
 mod service_log;
 mod workflow_catalog;
-mod workflow_overview;
 
 use std::process::ExitCode;
 
