@@ -1,5 +1,8 @@
 use tidewater_control::json::{StatusJson, WaitingJson};
-use tidewater_control::{ControlError, QueuedRuns, TaskNote, list_tables};
+use tidewater_control::{
+    AttemptProgress, ControlError, FollowScope, LogEnd, QueuedRuns, TaskNote, list_tables,
+    read_log_chunk,
+};
 use tidewater_core::{Attempt, FailureClass, RunId, RunState, RunStateKind, TaskName};
 use tidewater_store::RunFilter;
 
@@ -141,6 +144,29 @@ async fn a_failed_run_shows_its_failure_its_class_and_why_a_task_has_no_log() {
         "{}",
         String::from_utf8_lossy(&text)
     );
+    // Followed from an offset, the log goes on where the last read stopped; the attempt
+    // has ended and no newer one will come, and the task after never started one.
+    let path = project.control.log_path(run, &log.task, Attempt(1));
+    let first = read_log_chunk(&path, 0, LogEnd::WholeLines).expect("a chunk");
+    assert_eq!(first.bytes, text);
+    let rest = read_log_chunk(&path, first.next_offset, LogEnd::Everything).expect("a chunk");
+    assert!(rest.bytes.is_empty());
+    assert_eq!(
+        project
+            .control
+            .attempt_progress(run, &log.task, Some(Attempt(1)), FollowScope::Task)
+            .await
+            .expect("progress"),
+        AttemptProgress::Ended { next: None }
+    );
+    assert_eq!(
+        project
+            .control
+            .attempt_progress(run, &TaskName::new("after"), None, FollowScope::Task)
+            .await
+            .expect("progress"),
+        AttemptProgress::NeverStarted
+    );
     let never_ran = project
         .control
         .task_log(run, &TaskName::new("after"), None)
@@ -179,4 +205,17 @@ async fn a_project_without_runs_has_no_tables() {
         .await
         .expect("the tables are listed");
     assert!(list.tables.is_empty(), "{list:?}");
+}
+
+#[tokio::test]
+async fn health_without_a_server_counts_queued_runs_and_lists_no_workflows() {
+    let project = TestProject::new(&[("two.yaml", TWO_STEPS)]).await;
+    project.queue_run("two").await;
+    project.queue_run("two").await;
+    let health = project.control.health().await.expect("health");
+    assert!(health.service.is_none());
+    // The workflows' rows are what a running server reported; without one there are none.
+    assert!(health.workflows.is_empty());
+    assert_eq!((health.running_runs, health.queued_runs), (0, 2));
+    assert!(health.orphaned.is_empty());
 }
