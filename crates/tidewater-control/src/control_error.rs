@@ -46,6 +46,10 @@ pub enum ControlError {
     /// Executing a run failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The warehouse refused a read: [`tidewater_flow::FlowError::class`] says who must act
+    /// (an unknown table is the user's input).
+    #[error(transparent)]
+    Warehouse(#[from] tidewater_flow::FlowError),
     /// The machine refused something Tidewater needs (a folder, a signal handler). The
     /// message is the context; the cause follows in the error's chain (`{:#}` shows both).
     #[error("{context}")]

@@ -17,6 +17,7 @@
 )]
 
 pub mod attempt_log_file;
+mod attempt_progress;
 mod backfill;
 mod backfill_plan;
 mod backfill_request;
@@ -26,17 +27,28 @@ mod clear;
 mod control;
 mod control_error;
 mod execution;
+mod health;
 pub mod json;
 pub mod local_time;
+mod log_chunk;
 mod manual_run;
+mod missing_intervals;
 mod presence;
+mod queue_explanation;
 mod retry;
+mod run_entry;
+mod run_list;
+mod run_status;
 mod run_watch;
 mod server;
 mod steer;
+mod tables;
+mod task_log;
 pub mod time_arg;
 mod workflow_catalog;
+mod workflow_overview;
 
+pub use attempt_progress::{AttemptProgress, FollowScope};
 pub use backfill::{Backfill, BackfillRecorded};
 pub use backfill_plan::{BackfillPlan, BackfillStep, PlannedInterval, SkipReason, range_intervals};
 pub use backfill_request::BackfillRequest;
@@ -46,14 +58,26 @@ pub use clear::{ClearScope, Clearing};
 pub use control::{Control, load_workflow};
 pub use control_error::{ControlError, ControlResult};
 pub use execution::{Execution, FailedTask, HandlerOutcome, RunSummary, StopCause, TaskCounts};
+pub use health::{Health, WorkflowHealth};
+pub use log_chunk::{LogChunk, LogEnd, read_log_chunk};
 pub use manual_run::{
     Concurrency, IntervalRequest, ManualRunRequest, requested_interval, requested_params,
 };
+pub use missing_intervals::{MissingIntervals, MissingRequest};
 pub use presence::live_service;
+pub use queue_explanation::{QueueExplanation, QueuedGroup, QueuedRuns, Waiting};
 pub use retry::{Retry, RetryVersion};
+pub use run_entry::RunEntry;
+pub use run_list::RunList;
+pub use run_status::{RunStatus, TaskNote, TaskStatus};
 pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
+pub use tables::{TableList, describe_table, list_tables, open_warehouse};
+pub use task_log::TaskLog;
+pub use workflow_overview::{
+    FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary,
+};
 // What callers of the use cases pass in and get back from the engine.
 pub use tidewater_engine::{
     LocalProcesses, Owners, Resume, RunObserver, ServiceObserver, SignalWakeups, SilentObserver,

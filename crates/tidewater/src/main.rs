@@ -8,7 +8,6 @@ mod output;
 mod progress;
 mod project_context;
 mod service_log;
-mod workflow_overview;
 
 use std::process::ExitCode;
 

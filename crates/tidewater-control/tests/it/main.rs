@@ -4,5 +4,6 @@
 
 mod backfill;
 mod project;
+mod read_models;
 mod support;
 mod use_cases;
