@@ -43,9 +43,7 @@ pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume, requeue};
 pub use local_processes::LocalProcesses;
 pub use owners::Owners;
-pub use process::{
-    ATTEMPT_MARKER, is_alive, is_orphaned, kill_marked, process_identity, signal_group,
-};
+pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};
 pub use run_observer::{RunObserver, SilentObserver};
 pub use run_queues::{count_active, read_queue};
 pub use runners::{Runners, StoreRunProbe};

@@ -3,18 +3,14 @@
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tidewater_core::ProcessIdentity;
-use tidewater_store::RunRecord;
-
-use crate::Owners;
 
 /// The environment variable that marks every process of an attempt (inherited by its
 /// children), so that recovery can find them even if the supervisor died before it recorded
 /// the pid.
 pub const ATTEMPT_MARKER: &str = "TIDEWATER_ATTEMPT_KEY";
 
-/// The identity of a live process, or `None` if there is no such process. For this
-/// process's identity as a run's owner, prefer [`Owners::me`]: this stays public for the
-/// binary (its service record) until its commands ask an [`Owners`].
+/// The identity of a live process, or `None` if there is no such process. This process's
+/// identity as a run's owner is [`crate::Owners::me`]'s to say.
 pub fn process_identity(pid: i32) -> Option<ProcessIdentity> {
     identity_and_group(pid).map(|(identity, _)| identity)
 }
@@ -95,18 +91,10 @@ pub(crate) fn group_members(groups: &[i32]) -> Vec<ProcessIdentity> {
 /// Whether the process is still the one recorded (pids are reused). The engine asks this of
 /// task processes, which are local by nature.
 ///
-/// For a run's owner this is the local implementation; prefer [`Owners::is_alive`]
-/// ([`crate::LocalProcesses`]), which other kinds of owner can answer too. Public until the
-/// binary's commands ask an [`Owners`].
+/// For a task's process; a run's owner is asked through [`crate::Owners::is_alive`]
+/// ([`crate::LocalProcesses`] answers with this), which other kinds of owner can answer too.
 pub fn is_alive(identity: ProcessIdentity) -> bool {
     process_identity(identity.pid) == Some(identity)
-}
-
-/// Whether a run is recorded as running while no live process executes it: the local
-/// implementation; prefer [`Owners::is_orphaned`], where the rule is. Public until the
-/// binary's commands ask an [`Owners`].
-pub fn is_orphaned(run: &RunRecord) -> bool {
-    crate::LocalProcesses.is_orphaned(run)
 }
 
 /// Sends a signal to a whole process group. A group that no longer exists is not an error.

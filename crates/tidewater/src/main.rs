@@ -2,18 +2,12 @@
 //! project together, and decides what is printed. The only crate that picks backends.
 
 mod args;
-mod attempt_log_file;
 mod commands;
 mod dependency_panic;
-mod local_time;
 mod output;
 mod progress;
 mod project_context;
-mod service_client;
 mod service_log;
-mod time_arg;
-mod workflow_catalog;
-mod workflow_overview;
 
 use std::process::ExitCode;
 

@@ -12,9 +12,21 @@ pub(crate) fn is_interactive() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// An error, printed once with its chain of causes.
+/// An error, printed once with its chain of causes; problems in project files are shown
+/// first, each at its file and line.
 pub(crate) fn error(error: &anyhow::Error) {
-    eprintln!("error: {error:#}");
+    use tidewater_control::ControlError;
+    match error.downcast_ref::<ControlError>() {
+        Some(ControlError::Diagnostics(diagnostics)) => {
+            eprint!("{}", diagnostics.render(is_color()));
+            eprintln!("error: {error:#} (see above)");
+        }
+        Some(ControlError::PinnedVersion { diagnostics, .. }) => {
+            eprint!("{}", diagnostics.render(is_color()));
+            eprintln!("error: {error:#}");
+        }
+        _ => eprintln!("error: {error:#}"),
+    }
 }
 
 /// A diagnostic line for the user (progress, notes): stderr.

@@ -98,7 +98,7 @@ pub(crate) fn describe_task(task: &str, state: &TaskState, timezone: chrono_tz::
             not_before,
         } => format!(
             "{task} attempt {attempt} failed; retrying at {}",
-            crate::local_time::seconds(*not_before, timezone)
+            tidewater_control::local_time::seconds(*not_before, timezone)
         ),
         _ => format!("{task} {}", state.name()),
     }

@@ -8,8 +8,8 @@ use tidewater_engine::{Catalog, RunObserver, ServiceObserver};
 use tidewater_store::RunRecord;
 use tokio::sync::watch;
 
-use crate::local_time;
 use crate::progress::{describe_lost, describe_task};
+use tidewater_control::{ServerReport, local_time};
 
 #[derive(Default)]
 pub(crate) struct ServiceLog {
@@ -18,15 +18,15 @@ pub(crate) struct ServiceLog {
     catalog: OnceLock<watch::Receiver<Arc<Catalog>>>,
 }
 
-impl ServiceLog {
+impl ServerReport for ServiceLog {
     /// Writes new runs' intervals in their workflow's zone, as found in `catalog`.
-    pub(crate) fn follow_catalog(&self, catalog: watch::Receiver<Arc<Catalog>>) {
+    fn follow_catalog(&self, catalog: watch::Receiver<Arc<Catalog>>) {
         let _ = self.catalog.set(catalog);
     }
 
     /// One line per line of `message`, each prefixed with the time in UTC: the server serves
     /// workflows of many zones, and its log's own clock is none of theirs.
-    pub(crate) fn line(&self, message: &str) {
+    fn line(&self, message: &str) {
         let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f UTC");
         let mut text = String::new();
         for line in message.lines() {

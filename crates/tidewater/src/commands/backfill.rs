@@ -1,296 +1,97 @@
 //! `tidewater backfill`: one run per interval of a date range, admitted a few at a time;
-//! stopped and given again, the same command resumes the same backfill.
+//! stopped and given again, the same command resumes the same backfill. The use case is
+//! `tidewater-control`'s; this command parses, calls it, and prints.
 
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use chrono::NaiveDate;
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use tidewater_core::{
-    BackfillOrder, BackfillRange, Change, DataInterval, RunId, RunQueueKey, RunState, RunStateKind,
-    RunView, SchedulePlan, TaskAction, Workflow, WorkflowName,
+use tidewater_control::{
+    BackfillPlan, BackfillRequest, BackfillStep, BackfillSummary, Control, time_arg,
 };
-use tidewater_engine::{
-    RunObserver, Scope, Service, ServiceObserver, SystemClock, new_run, requeue,
-};
-use tidewater_flow::{FlowError, TableName};
-use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{BackfillRecord, NewBackfill, RunCounts, RunFilter, RunRecord, RunTrigger};
+use tidewater_core::{Change, RunId, RunState, RunView, Workflow, WorkflowName};
+use tidewater_engine::{RunObserver, ServiceObserver};
+use tidewater_store::{BackfillRecord, RunCounts, RunRecord};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Notify, watch};
 
 use crate::Outcome;
 use crate::args::BackfillArgs;
-use crate::project_context::{ProjectContext, open_warehouse};
-use crate::service_client::{live_service, wake};
-use crate::{output, time_arg};
-
-/// What the backfill does with one interval.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Plan {
-    /// Create a run.
-    Create,
-    /// The backfill already has this run (resumed); run it again if it did not succeed.
-    Resume(RunId, &'static str),
-    /// `--only-missing`: skipped, and why.
-    Skip(String),
-}
+use crate::output;
 
 pub(super) async fn backfill(project: &Path, args: BackfillArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
-    let loaded = context.load_workflow(&args.workflow)?;
-    let workflow = &loaded.workflow;
-    let from = time_arg::parse_date(&args.from).context("--from")?;
-    let to = time_arg::parse_date(&args.to).context("--to")?;
-    let order = if args.reverse {
-        BackfillOrder::NewestFirst
-    } else {
-        BackfillOrder::OldestFirst
+    let control = crate::project_context::open(project).await?;
+    let request = BackfillRequest {
+        workflow: args.workflow,
+        from: time_arg::parse_date(&args.from).context("--from")?,
+        to: time_arg::parse_date(&args.to).context("--to")?,
+        max_active_runs: args.max_active_runs,
+        order: BackfillRequest::order_of(args.reverse),
+        only_missing: args.only_missing,
+        dry_run: args.dry_run,
     };
-    let intervals = range_intervals(workflow, from, to, order)?;
-    if args.max_active_runs == Some(0) {
-        bail!("--max-active-runs must be at least 1");
-    }
-    if intervals.is_empty() {
+    let backfill = control.backfill(&request).await?;
+    let plan = &backfill.plan;
+    let workflow = &plan.loaded.workflow;
+    let (from, to) = (plan.from, plan.to);
+    if plan.intervals.is_empty() {
         output::note(format!(
             "{} has no ended interval from {from} to {to}: nothing to backfill",
             workflow.name
         ));
         return Ok(Outcome::Success);
     }
-    let existing = context
-        .store
-        .unfinished_backfill(&workflow.name, from, to)
-        .await?;
-    let plan = plan(
-        &context,
-        &loaded,
-        &intervals,
-        existing.as_ref(),
-        args.only_missing,
-    )
-    .await?;
-    if args.dry_run {
-        print_plan(workflow, &plan);
+    let Some(recorded) = backfill.recorded else {
+        print_plan(plan);
         return Ok(Outcome::Success);
-    }
-    // Finds the unfinished backfill of this range or creates it, atomically: the same
-    // command given twice at once shares one backfill and its runs.
-    let backfill = context
-        .store
-        .create_backfill(NewBackfill {
-            workflow: workflow.name.clone(),
-            from,
-            to,
-            max_active_runs: args.max_active_runs.unwrap_or(workflow.max_active_runs),
-            reverse: args.reverse,
-            created_at: chrono::Utc::now(),
-        })
-        .await?;
-    if existing.is_some() {
+    };
+    let record = &recorded.record;
+    if recorded.is_resumed {
         output::note(format!(
             "resuming backfill {} of {} from {from} to {to}",
-            backfill.id, workflow.name
+            record.id, workflow.name
         ));
     }
-    let (mut created, mut requeued, mut skipped) = (0, 0, 0);
-    for (interval, step) in &plan {
-        match step {
-            Plan::Create => {
-                let run = new_run(
-                    &loaded,
-                    *interval,
-                    RunTrigger::Backfill,
-                    Some(backfill.id),
-                    chrono::Utc::now(),
-                );
-                if context.store.create_run_once(run).await?.is_some() {
-                    created += 1;
-                }
-            }
-            Plan::Resume(run, "failed" | "cancelled") => {
-                // Queued again: the executor runs its failed and cancelled tasks again.
-                let record = context.run_record(run.0).await?;
-                let pinned = context.pinned_workflow(&record).await?;
-                requeue(&*context.store, &pinned.workflow, *run, chrono::Utc::now()).await?;
-                requeued += 1;
-            }
-            Plan::Resume(..) => {}
-            Plan::Skip(_) => skipped += 1,
-        }
-    }
     output::note(format!(
-        "backfill {} of {}: {} intervals, {created} runs created, {requeued} to run again, {skipped} skipped; at most {} at a time",
-        backfill.id,
+        "backfill {} of {}: {} intervals, {} runs created, {} to run again, {} skipped; at most {} at a time",
+        record.id,
         workflow.name,
-        plan.len(),
-        backfill.max_active_runs
+        plan.intervals.len(),
+        recorded.created,
+        recorded.requeued,
+        recorded.skipped,
+        record.max_active_runs
     ));
-    let outcome = match live_service(&context.store).await? {
+    let outcome = match control.live_service().await? {
         Some(service) => {
-            wake(&service);
+            control.wake(service.process);
             output::note(format!(
                 "the server (pid {}) runs them; following progress (Ctrl-C stops following, not the backfill)",
                 service.process.pid
             ));
-            follow(&context, &backfill).await?
+            follow(&control, record).await?
         }
-        None => execute(&context, &backfill, args.execution.parallelism).await?,
+        None => execute(&control, record, args.execution.parallelism).await?,
     };
     Ok(outcome)
 }
 
-/// The intervals of a workflow whose start falls on a date from `from` to `to`: the
-/// schedule's intervals, or days for a workflow without a schedule.
-pub(super) fn range_intervals(
-    workflow: &Workflow,
-    from: NaiveDate,
-    to: NaiveDate,
-    order: BackfillOrder,
-) -> anyhow::Result<Vec<DataInterval>> {
-    let range = BackfillRange::new(from, to, order)?;
-    Ok(match SchedulePlan::for_workflow(workflow) {
-        Some(plan) => plan.backfill(&range, chrono::Utc::now()).intervals,
-        None => {
-            let mut days: Vec<DataInterval> = from
-                .iter_days()
-                .take_while(|day| *day <= to)
-                .map(|day| DataInterval::day(day, workflow.timezone))
-                .collect();
-            if order == BackfillOrder::NewestFirst {
-                days.reverse();
-            }
-            days
-        }
-    })
-}
-
-async fn plan(
-    context: &ProjectContext,
-    loaded: &LoadedWorkflow,
-    intervals: &[DataInterval],
-    existing: Option<&BackfillRecord>,
-    only_missing: bool,
-) -> anyhow::Result<Vec<(DataInterval, Plan)>> {
-    let workflow = &loaded.workflow;
-    let own: HashMap<DataInterval, RunRecord> = match existing {
-        Some(backfill) => context
-            .store
-            .backfill_runs(backfill.id)
-            .await?
-            .into_iter()
-            .map(|run| (run.interval, run))
-            .collect(),
-        None => HashMap::new(),
-    };
-    let (first, last) = intervals
-        .iter()
-        .fold((intervals[0].start, intervals[0].start), |(lo, hi), i| {
-            (lo.min(i.start), hi.max(i.start))
-        });
-    let succeeded: HashMap<DataInterval, RunId> = if only_missing {
-        context
-            .store
-            .runs_in_range(
-                &workflow.name,
-                first,
-                last + chrono::Duration::microseconds(1),
-            )
-            .await?
-            .into_iter()
-            .filter(|run| matches!(run.state, RunState::Succeeded { .. }))
-            .map(|run| (run.interval, run.id))
-            .collect()
-    } else {
-        HashMap::new()
-    };
-    let present = if only_missing {
-        partitions_present(context, workflow, intervals).await?
-    } else {
-        HashSet::new()
-    };
-    Ok(intervals
-        .iter()
-        .map(|interval| {
-            let step = if let Some(run) = own.get(interval) {
-                Plan::Resume(run.id, run.state.name())
-            } else if let Some(run) = succeeded.get(interval) {
-                Plan::Skip(format!("run {run} succeeded"))
-            } else if present.contains(interval) {
-                Plan::Skip("its partitions exist".to_owned())
-            } else {
-                Plan::Create
-            };
-            (*interval, step)
-        })
-        .collect())
-}
-
-/// Intervals whose partition exists in every table the workflow writes a partition of
-/// (the partition named by the interval's `ds`). None for a workflow that writes none.
-async fn partitions_present(
-    context: &ProjectContext,
-    workflow: &Workflow,
-    intervals: &[DataInterval],
-) -> anyhow::Result<HashSet<DataInterval>> {
-    let written: Vec<(String, String)> = workflow
-        .tasks()
-        .iter()
-        .filter_map(|task| match &task.action {
-            TaskAction::Sql(sql) => sql.into.as_ref().and_then(|into| {
-                into.partition
-                    .first()
-                    .map(|(column, _)| (into.table.to_string(), column.clone()))
-            }),
-            _ => None,
-        })
-        .collect();
-    if written.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let warehouse = open_warehouse(&context.project)?;
-    let values: Vec<String> = intervals
-        .iter()
-        .map(|interval| interval.ds(workflow.timezone).to_string())
-        .collect();
-    let mut missing_anywhere: HashSet<String> = HashSet::new();
-    for (table, column) in written {
-        let name: TableName = table
-            .parse()
-            .with_context(|| format!("table `{table}` of {}", workflow.name))?;
-        match warehouse.missing_partitions(&name, &column, &values).await {
-            Ok(missing) => missing_anywhere.extend(missing),
-            // A table not created yet misses every partition.
-            Err(FlowError::UnknownTable { .. }) => missing_anywhere.extend(values.clone()),
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(intervals
-        .iter()
-        .filter(|interval| !missing_anywhere.contains(&interval.ds(workflow.timezone).to_string()))
-        .copied()
-        .collect())
-}
-
-fn print_plan(workflow: &Workflow, plan: &[(DataInterval, Plan)]) {
+fn print_plan(plan: &BackfillPlan) {
+    let timezone = plan.loaded.workflow.timezone;
     let rows: Vec<Vec<String>> = plan
+        .intervals
         .iter()
-        .map(|(interval, step)| {
+        .map(|planned| {
             vec![
-                interval.ds(workflow.timezone).to_string(),
-                interval
-                    .start
-                    .with_timezone(&workflow.timezone)
-                    .to_rfc3339(),
-                match step {
-                    Plan::Create => "run".to_owned(),
-                    Plan::Resume(run, "failed" | "cancelled") => format!("run {run} again"),
-                    Plan::Resume(run, state) => format!("keep run {run} ({state})"),
-                    Plan::Skip(why) => format!("skip: {why}"),
+                planned.interval.ds(timezone).to_string(),
+                planned.interval.start.with_timezone(&timezone).to_rfc3339(),
+                match &planned.step {
+                    BackfillStep::Create => "run".to_owned(),
+                    BackfillStep::RunAgain { run, .. } => format!("run {run} again"),
+                    BackfillStep::Keep { run, state } => format!("keep run {run} ({state})"),
+                    BackfillStep::Skip(why) => format!("skip: {why}"),
                 },
             ]
         })
@@ -302,76 +103,50 @@ fn print_plan(workflow: &Workflow, plan: &[(DataInterval, Plan)]) {
     output::note("dry run: nothing was recorded");
 }
 
-/// Executes the backfill's runs in this process (no server is running).
+/// Executes the backfill's runs in this process (no server is running), with a progress
+/// line; Ctrl-C or SIGTERM stops it gracefully.
 async fn execute(
-    context: &ProjectContext,
+    control: &Control,
     backfill: &BackfillRecord,
     parallelism: Option<u32>,
 ) -> anyhow::Result<Outcome> {
     let progress = Arc::new(BackfillProgress::new(
-        context.store.backfill_counts(backfill.id).await?,
+        control.backfill_counts(backfill.id).await?,
     ));
-    let executor = Arc::new(context.executor(parallelism, progress.clone())?);
-    let project = Arc::new(context.project.clone());
-    // The pinned versions of the runs are read from the store; the catalog only has to
-    // hold the current version, for the backfill's workflow.
-    let loaded = Arc::new(context.load_workflow(backfill.workflow.as_str())?);
-    let catalog = tidewater_engine::Catalog {
-        workflows: HashMap::from([(backfill.workflow.clone(), loaded)]),
-        files: Vec::new(),
-    };
-    let (_keep, catalog) = watch::channel(Arc::new(catalog));
-    let service = Service {
-        store: context.store.clone(),
-        clock: Arc::new(SystemClock),
-        executor,
-        project,
-        scope: Scope::Backfill(backfill.id),
-        observer: progress.clone(),
-    };
-    let (stop, stopped) = watch::channel(false);
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    // `tidewater cancel` of one of the runs wakes this process.
-    let mut user1 = signal(SignalKind::user_defined1())?;
-    let wake = Arc::new(Notify::new());
-    let waker = wake.clone();
-    let on_signal = async move {
-        loop {
-            tokio::select! {
-                _ = interrupt.recv() => break,
-                _ = terminate.recv() => break,
-                _ = user1.recv() => waker.notify_one(),
-            }
+    let stop = async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
+    };
+    let on_stop = || {
         output::note(
             "stopping the backfill: running tasks get SIGTERM, then SIGKILL after 10s; give the same command again to resume it",
         );
-        let _ = stop.send(true);
-        std::future::pending::<()>().await;
     };
-    tokio::select! {
-        result = service.run(catalog, wake, stopped) => result?,
-        () = on_signal => unreachable!("the signal future never completes"),
-    }
+    control
+        .execute_backfill(backfill, parallelism, progress.clone(), stop, on_stop)
+        .await?;
     progress.finish();
-    summarize(context, backfill).await
+    summarize(control, backfill).await
 }
 
 /// Follows a backfill that the server executes, until its runs have ended.
-async fn follow(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
+async fn follow(control: &Control, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut last = String::new();
     loop {
         // Counts, not the runs: a look costs the same for 10 runs and 10,000.
-        let counts = context.store.backfill_counts(backfill.id).await?;
+        let counts = control.backfill_counts(backfill.id).await?;
         let line = counts_line(&counts);
         if line != last {
             output::note(&line);
             last = line;
         }
         if counts.active() == 0 {
-            return summarize(context, backfill).await;
+            return summarize(control, backfill).await;
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -383,60 +158,25 @@ async fn follow(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::
     }
 }
 
-/// How many runs of a backfill `summarize` names by id, per state: the rest are counted, and
-/// a command lists them (a year of hourly runs must not print 8,760 ids).
-const IDS_SHOWN: u32 = 5;
-
-async fn summarize(context: &ProjectContext, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
-    let counts = context.store.backfill_counts(backfill.id).await?;
+async fn summarize(control: &Control, backfill: &BackfillRecord) -> anyhow::Result<Outcome> {
+    let BackfillSummary {
+        counts,
+        is_finished,
+        unfinished,
+    } = control.backfill_summary(backfill).await?;
     output::note(format!(
         "backfill {}: {}",
         backfill.id,
         counts_line(&counts)
     ));
-    if counts.succeeded == counts.total() {
-        context
-            .store
-            .finish_backfill(backfill.id, chrono::Utc::now())
-            .await?;
+    if is_finished {
         return Ok(Outcome::Success);
     }
-    for (state, count) in [
-        (RunStateKind::Failed, counts.failed),
-        (RunStateKind::Cancelled, counts.cancelled),
-        (RunStateKind::Queued, counts.queued),
-        (RunStateKind::Running, counts.running),
-    ] {
-        if count == 0 {
-            continue;
-        }
-        let first = if state == RunStateKind::Queued {
-            // The next ones to run.
-            context
-                .store
-                .queued_runs(
-                    &RunQueueKey::Backfill(backfill.id),
-                    backfill.order(),
-                    IDS_SHOWN,
-                )
-                .await?
-        } else {
-            // The latest ones (`list_runs` lists newest first).
-            let mut latest = context
-                .store
-                .list_runs(&RunFilter {
-                    state: Some(state),
-                    backfill: Some(backfill.id),
-                    limit: Some(IDS_SHOWN),
-                    ..RunFilter::default()
-                })
-                .await?;
-            latest.reverse();
-            latest
-        };
-        let mut ids: Vec<String> = first.iter().map(|run| run.id.to_string()).collect();
-        if count > u64::from(IDS_SHOWN) {
-            ids.push(format!("and {} more", count - u64::from(IDS_SHOWN)));
+    for runs in &unfinished {
+        let (state, count) = (runs.state, runs.count);
+        let mut ids: Vec<String> = runs.first.iter().map(RunId::to_string).collect();
+        if runs.more > 0 {
+            ids.push(format!("and {} more", runs.more));
         }
         output::note(format!(
             "{count} {state}: {}; `tidewater runs {} --backfill {} --state {state} --limit {count}` lists them",

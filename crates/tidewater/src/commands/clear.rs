@@ -1,54 +1,32 @@
 use std::path::Path;
 
-use anyhow::bail;
-use tidewater_core::TaskIndex;
-use tidewater_engine::Resume;
+use tidewater_control::{ClearScope, Resume};
+use tidewater_core::RunId;
 
 use crate::Outcome;
 use crate::args::ClearArgs;
 use crate::output;
-use crate::project_context::ProjectContext;
 
 pub(super) async fn clear(project: &Path, args: ClearArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
-    let record = context.run_record(args.run_id).await?;
-    let loaded = context.pinned_workflow(&record).await?;
-    let workflow = &loaded.workflow;
-    let mut chosen: Vec<TaskIndex> = Vec::new();
-    for name in &args.tasks {
-        let Some(index) = workflow.index_of(name) else {
-            let known: Vec<&str> = workflow
-                .tasks()
-                .iter()
-                .map(|task| task.name.as_str())
-                .collect();
-            bail!(
-                "run {} has no task `{name}` (its tasks: {})",
-                record.id,
-                known.join(", ")
-            );
-        };
-        chosen.push(index);
-    }
-    let tasks = if args.downstream {
-        workflow.dag().with_downstream(&chosen)
+    let control = crate::project_context::open(project).await?;
+    let scope = if args.downstream {
+        ClearScope::WithDownstream
     } else {
-        chosen
+        ClearScope::Tasks
     };
-    let names: Vec<&str> = tasks
-        .iter()
-        .map(|&index| workflow.task(index).name.as_str())
-        .collect();
+    let clearing = control
+        .clearing(RunId(args.run_id), &args.tasks, scope)
+        .await?;
     output::note(format!(
         "clearing {} of run {}",
-        names.join(", "),
-        record.id
+        clearing.task_names().join(", "),
+        clearing.run.id
     ));
     super::foreground::execute(
-        &context,
-        workflow,
-        record.id,
-        Resume::Tasks(tasks),
+        &control,
+        &clearing.loaded.workflow,
+        clearing.run.id,
+        Resume::Tasks(clearing.tasks.clone()),
         args.execution.parallelism,
     )
     .await

@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::args::NextArgs;
+use crate::output;
 use crate::project_context::open_project;
-use crate::{output, time_arg};
+use tidewater_control::time_arg;
 
 #[derive(Debug, Serialize)]
 struct IntervalJson {

@@ -1,102 +1,38 @@
-use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Serialize;
 use tidewater_core::{BackfillId, WorkflowName};
-use tidewater_engine::is_orphaned;
-use tidewater_store::{RunFilter, RunRecord};
+use tidewater_store::RunFilter;
 
 use crate::Outcome;
 use crate::args::RunsArgs;
 use crate::output;
-use crate::project_context::ProjectContext;
-
-/// A run as `--json` shows it.
-#[derive(Debug, Serialize)]
-pub(super) struct RunJson {
-    pub id: i64,
-    pub workflow: String,
-    pub state: &'static str,
-    /// Recorded `running`, but the process executing it died: `tidewater retry` resumes it.
-    pub orphaned: bool,
-    pub trigger: &'static str,
-    pub data_interval_start: String,
-    pub data_interval_end: String,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub workflow_hash: String,
-}
-
-impl RunJson {
-    pub(super) fn new(record: &RunRecord) -> RunJson {
-        RunJson {
-            id: record.id.0,
-            workflow: record.workflow.to_string(),
-            state: record.state.name(),
-            orphaned: is_orphaned(record),
-            trigger: record.trigger.as_str(),
-            data_interval_start: record.interval.start.to_rfc3339(),
-            data_interval_end: record.interval.end.to_rfc3339(),
-            created_at: record.created_at.to_rfc3339(),
-            started_at: record.state.started_at().map(|time| time.to_rfc3339()),
-            finished_at: record.state.finished_at().map(|time| time.to_rfc3339()),
-            workflow_hash: record.workflow_hash.clone(),
-        }
-    }
-}
-
-/// The state a person should read: a run whose process died is not running, whatever the
-/// record says.
-pub(super) fn shown_state(record: &RunRecord) -> &'static str {
-    if is_orphaned(record) {
-        "orphaned"
-    } else {
-        record.state.name()
-    }
-}
-
-/// What happened to an orphaned run and how to resume it; `None` for any other run.
-pub(super) fn orphaned_note(record: &RunRecord) -> Option<String> {
-    if !is_orphaned(record) {
-        return None;
-    }
-    let what = match record.owner {
-        Some(owner) => format!("the process executing it (pid {}) died", owner.pid),
-        None => "no process executes it".to_owned(),
-    };
-    Some(format!(
-        "run {} is orphaned: {what}; `tidewater retry {}` resumes it",
-        record.id, record.id
-    ))
-}
 
 pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
+    let context = crate::project_context::open(project).await?;
     let filter = RunFilter {
         workflow: args.workflow.map(WorkflowName::new),
         state: args.state,
         backfill: args.backfill.map(BackfillId),
         limit: Some(args.limit),
     };
-    let is_filtered = filter.state.is_some() || filter.backfill.is_some();
-    let records = context.store.list_runs(&filter).await?;
+    let list = context.list_runs(&filter).await?;
     if args.json {
-        output::json(&records.iter().map(RunJson::new).collect::<Vec<_>>())?;
+        output::json(&list.json())?;
         return Ok(Outcome::Success);
     }
-    if records.is_empty() && is_filtered {
+    if list.runs.is_empty() && list.is_filtered {
         output::note("no runs match");
         return Ok(Outcome::Success);
     }
-    if records.is_empty() {
+    if list.runs.is_empty() {
         output::note("no runs yet; start one with `tidewater run WORKFLOW`");
         return Ok(Outcome::Success);
     }
-    let timezones = pinned_timezones(&context, &records).await?;
-    let rows: Vec<Vec<String>> = records
+    let rows: Vec<Vec<String>> = list
+        .runs
         .iter()
-        .map(|record| {
+        .map(|run| {
+            let record = &run.record;
             let duration = match (record.state.started_at(), record.state.finished_at()) {
                 (Some(start), Some(end)) => output::duration(end - start),
                 (Some(start), None) => {
@@ -107,14 +43,8 @@ pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outco
             vec![
                 record.id.to_string(),
                 record.workflow.to_string(),
-                record
-                    .interval
-                    .ds(timezones
-                        .get(&record.workflow_hash)
-                        .copied()
-                        .unwrap_or(chrono_tz::UTC))
-                    .to_string(),
-                shown_state(record).to_owned(),
+                record.interval.ds(list.timezone(record)).to_string(),
+                run.shown_state().to_owned(),
                 record.trigger.as_str().to_owned(),
                 duration,
             ]
@@ -124,36 +54,15 @@ pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outco
         &["RUN", "WORKFLOW", "DS", "STATE", "TRIGGER", "DURATION"],
         &rows,
     );
-    let notes: Vec<String> = records.iter().filter_map(orphaned_note).collect();
+    let notes: Vec<String> = list
+        .runs
+        .iter()
+        .filter_map(|run| run.orphaned_note())
+        .collect();
     if !notes.is_empty() {
         text.push_str("\n\n");
         text.push_str(&notes.join("\n"));
     }
     output::data(text);
     Ok(Outcome::Success)
-}
-
-/// The time zone of each workflow version among `records` (keyed by its hash): `ds` is a
-/// date in the zone of the version a run was created with, which a later edit of the file
-/// does not change. Each version's text is read from the store and parsed once; a version
-/// that no longer parses shows its runs' dates in UTC (the runs keep their UTC intervals).
-async fn pinned_timezones(
-    context: &ProjectContext,
-    records: &[RunRecord],
-) -> anyhow::Result<HashMap<String, chrono_tz::Tz>> {
-    let mut timezones = HashMap::new();
-    for record in records {
-        if timezones.contains_key(&record.workflow_hash) {
-            continue;
-        }
-        let timezone = match context.store.workflow_source(record.id).await? {
-            Some(source) => context
-                .project
-                .parse_pinned(record.workflow.as_str(), &source)
-                .map_or(chrono_tz::UTC, |loaded| loaded.workflow.timezone),
-            None => chrono_tz::UTC,
-        };
-        timezones.insert(record.workflow_hash.clone(), timezone);
-    }
-    Ok(timezones)
 }

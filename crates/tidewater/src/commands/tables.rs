@@ -1,33 +1,25 @@
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use serde::Serialize;
-use tidewater_core::{DataInterval, SchedulePlan, TaskAction};
-use tidewater_flow::{TableDescription, TableName};
+use anyhow::bail;
+use tidewater_control::json::{MissingJson, TableDescription, table_names_json};
+use tidewater_control::{MissingIntervals, MissingRequest, describe_table, list_tables, time_arg};
+use tidewater_core::TableName;
 
 use crate::Outcome;
 use crate::args::TablesArgs;
-use crate::project_context::{open_project, open_warehouse};
-use crate::{output, time_arg};
-
-#[derive(Debug, Serialize)]
-struct MissingJson {
-    ds: String,
-    data_interval_start: String,
-    data_interval_end: String,
-}
+use crate::output;
+use crate::project_context::open_project;
 
 pub(super) async fn tables(project: &Path, args: TablesArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
-    let warehouse = open_warehouse(&project)?;
     let Some(name) = &args.name else {
-        let tables = warehouse.tables().await?;
+        let list = list_tables(&project).await?;
         if args.json {
-            output::json(&tables.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-        } else if tables.is_empty() {
-            output::note(format!("no tables yet in {}", warehouse.location()));
+            output::json(&table_names_json(&list))?;
+        } else if list.tables.is_empty() {
+            output::note(format!("no tables yet in {}", list.location));
         } else {
-            for table in tables {
+            for table in list.tables {
                 output::data(table);
             }
         }
@@ -35,9 +27,9 @@ pub(super) async fn tables(project: &Path, args: TablesArgs) -> anyhow::Result<O
     };
     let table: TableName = name.parse()?;
     if args.missing {
-        return missing(&project, &warehouse, &table, &args).await;
+        return missing(&project, table, &args).await;
     }
-    let description = warehouse.describe(&table).await?;
+    let description = describe_table(&project, &table).await?;
     if args.json {
         output::json(&description)?;
     } else {
@@ -123,73 +115,26 @@ fn describe(description: &TableDescription) -> String {
 /// Intervals of a workflow in a date range whose partition of the table has no rows.
 async fn missing(
     project: &tidewater_spec::Project,
-    warehouse: &tidewater_flow::Warehouse,
-    table: &TableName,
+    table: TableName,
     args: &TablesArgs,
 ) -> anyhow::Result<Outcome> {
     let (Some(workflow), Some(from), Some(to)) = (&args.workflow, &args.from, &args.to) else {
         bail!("--missing needs --workflow W --from YYYY-MM-DD --to YYYY-MM-DD");
     };
-    let loaded = crate::project_context::load_workflow(project, workflow)?;
-    let workflow = &loaded.workflow;
-    // The partition column is the one the workflow's tasks write into this table.
-    let column = workflow
-        .tasks()
-        .iter()
-        .find_map(|task| match &task.action {
-            TaskAction::Sql(sql) => sql
-                .into
-                .as_ref()
-                .filter(|into| into.table == *table)
-                .and_then(|into| into.partition.first().map(|(column, _)| column.clone())),
-            _ => None,
-        })
-        .with_context(|| format!("no task of {} writes a partition of {table}", workflow.name))?;
-    let from = time_arg::parse_date(from)?;
-    let to = time_arg::parse_date(to)?;
-    let intervals: Vec<DataInterval> = match SchedulePlan::for_workflow(workflow) {
-        Some(plan) => {
-            let range = tidewater_core::BackfillRange::new(
-                from,
-                to,
-                tidewater_core::BackfillOrder::OldestFirst,
-            )?;
-            plan.backfill(&range, chrono::Utc::now()).intervals
-        }
-        None => {
-            if from > to {
-                bail!("--from {from} is after --to {to}");
-            }
-            from.iter_days()
-                .take_while(|day| *day <= to)
-                .map(|day| DataInterval::day(day, workflow.timezone))
-                .collect()
-        }
+    let request = MissingRequest {
+        table,
+        workflow: workflow.clone(),
+        from: time_arg::parse_date(from)?,
+        to: time_arg::parse_date(to)?,
     };
-    let values: Vec<String> = intervals
-        .iter()
-        .map(|interval| interval.ds(workflow.timezone).to_string())
-        .collect();
-    let missing = warehouse
-        .missing_partitions(table, &column, &values)
-        .await?;
-    let rows: Vec<MissingJson> = intervals
-        .iter()
-        .filter(|interval| missing.contains(&interval.ds(workflow.timezone).to_string()))
-        .map(|interval| MissingJson {
-            ds: interval.ds(workflow.timezone).to_string(),
-            data_interval_start: interval
-                .start
-                .with_timezone(&workflow.timezone)
-                .to_rfc3339(),
-            data_interval_end: interval.end.with_timezone(&workflow.timezone).to_rfc3339(),
-        })
-        .collect();
+    let missing = MissingIntervals::find(project, &request).await?;
+    let rows = MissingJson::list(&missing);
     if args.json {
         output::json(&rows)?;
     } else if rows.is_empty() {
         output::note(format!(
-            "every interval from {from} to {to} has its {column} partition in {table}"
+            "every interval from {} to {} has its {} partition in {}",
+            request.from, request.to, missing.column, request.table
         ));
     } else {
         let table_rows: Vec<Vec<String>> = rows

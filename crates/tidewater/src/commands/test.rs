@@ -32,9 +32,11 @@ use tokio::sync::mpsc;
 
 use crate::Outcome;
 use crate::args::TestArgs;
-use crate::commands::run::{requested_interval, requested_params};
+use crate::commands::run::{interval_request, param_overrides};
+use crate::output;
 use crate::project_context::{load_workflow, open_project, open_warehouse};
-use crate::{local_time, output};
+use tidewater_control::local_time;
+use tidewater_control::{requested_interval, requested_params};
 
 /// The run id templates see in a test: no run has it (ids start at 1).
 const TEST_RUN: RunId = RunId(0);
@@ -49,14 +51,18 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
     let workflow = &loaded.workflow;
     let index = find_task(workflow, &args.task)?;
     let task = workflow.task(index);
-    let interval = requested_interval(workflow, args.date.as_deref(), args.interval.as_deref())?;
+    let interval = requested_interval(
+        workflow,
+        &interval_request(args.date.as_deref(), args.interval.as_deref())?,
+        chrono::Utc::now(),
+    )?;
     let template = TemplateContext {
         workflow: workflow.name.clone(),
         task: task.name.clone(),
         run_id: TEST_RUN,
         interval,
         timezone: workflow.timezone,
-        params: requested_params(workflow, &args.params)?,
+        params: requested_params(workflow, &param_overrides(&args.params)?)?,
         task_outputs: requested_outputs(workflow, &args.outputs)?,
     };
     refuse_missing_outputs(&project, workflow, task, &template)?;

@@ -1,20 +1,18 @@
 use std::path::Path;
 
+use tidewater_control::{Control, ControlError};
+
 use crate::Outcome;
 use crate::output;
-use crate::project_context::open_project;
 
 pub(super) fn validate(project: &Path) -> anyhow::Result<Outcome> {
-    let project = match open_project(project) {
+    let project = match Control::open_project(project) {
         Ok(project) => project,
-        Err(error)
-            if error
-                .downcast_ref::<crate::project_context::ReportedDiagnostics>()
-                .is_some() =>
-        {
+        Err(ControlError::Diagnostics(diagnostics)) => {
+            eprint!("{}", diagnostics.render(output::is_color()));
             return Ok(Outcome::Failure);
         }
-        Err(error) => return Err(error),
+        Err(error) => return Err(error.into()),
     };
     let (workflows, diagnostics) = project.load_workflows();
     if !diagnostics.is_empty() {

@@ -2,16 +2,13 @@ use std::path::Path;
 
 use crate::Outcome;
 use crate::args::WorkflowsArgs;
-use crate::project_context::ProjectContext;
-use crate::workflow_overview::{
-    FileStatus, NextDue, WorkflowJson, WorkflowOverview, workflow_overview,
-};
-use crate::{local_time, output};
+use crate::output;
+use tidewater_control::json::WorkflowJson;
+use tidewater_control::{FileStatus, NextDue, WorkflowOverview, local_time};
 
 pub(super) async fn workflows(project: &Path, args: WorkflowsArgs) -> anyhow::Result<Outcome> {
-    let context = ProjectContext::open(project).await?;
-    let overview =
-        workflow_overview(&context.project, context.store.as_ref(), chrono::Utc::now()).await?;
+    let context = crate::project_context::open(project).await?;
+    let overview = context.workflow_overview(chrono::Utc::now()).await?;
     if args.json {
         output::json(&overview.iter().map(WorkflowJson::new).collect::<Vec<_>>())?;
         return Ok(Outcome::Success);

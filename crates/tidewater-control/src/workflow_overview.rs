@@ -3,21 +3,22 @@
 //! of a broken file. It needs no server: due times come from the core's [`SchedulePlan`] and
 //! the store's record of what the scheduler already created, as the server computes them.
 //!
-//! Kept apart from any printing, so that another front end (an HTTP API) can serve it.
+//! Kept apart from any printing, so that another front end (an HTTP API) can serve it; its
+//! JSON is [`crate::json::WorkflowJson`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use tidewater_core::{RunId, RunState, SchedulePlan, Timestamp, WorkflowName};
 use tidewater_spec::{Diagnostics, Project};
 use tidewater_store::{ControlStore, RunFilter, RunStore};
 
-use crate::local_time;
+use crate::Control;
+use crate::control_error::ControlResult;
 
 /// One workflow file.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct WorkflowOverview {
+pub struct WorkflowOverview {
     /// The file, relative to the project folder.
     pub file: String,
     pub status: FileStatus,
@@ -25,13 +26,13 @@ pub(crate) struct WorkflowOverview {
 
 /// A file either loads into a workflow or has problems.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum FileStatus {
+pub enum FileStatus {
     Loaded(WorkflowSummary),
     Broken(FileProblems),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct WorkflowSummary {
+pub struct WorkflowSummary {
     pub name: WorkflowName,
     pub timezone: chrono_tz::Tz,
     /// The cron expression; `None` for a workflow that runs only when asked.
@@ -43,7 +44,7 @@ pub(crate) struct WorkflowSummary {
 
 /// When the scheduler creates this workflow's next run.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum NextDue {
+pub enum NextDue {
     /// No schedule, or one that never fires again.
     Never,
     /// Paused: nothing is created until `unpause`.
@@ -58,7 +59,7 @@ pub(crate) enum NextDue {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LastRun {
+pub struct LastRun {
     pub id: RunId,
     pub state: RunState,
     /// When it finished, else started, else was created.
@@ -67,19 +68,26 @@ pub(crate) struct LastRun {
 
 /// Why a file does not load: its first problem (where `validate` starts), and how many it has.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct FileProblems {
+pub struct FileProblems {
     pub first: String,
     /// `workflows/x.yaml:3` when the problem has a place in the file.
     pub location: Option<String>,
     pub count: usize,
 }
 
+impl Control {
+    /// Every workflow file of the project, sorted by path, as of `now`.
+    pub async fn workflow_overview(&self, now: Timestamp) -> ControlResult<Vec<WorkflowOverview>> {
+        workflow_overview(&self.project, self.store.as_ref(), now).await
+    }
+}
+
 /// Every workflow file of `project`, sorted by path, as of `now`.
-pub(crate) async fn workflow_overview<S: RunStore + ControlStore + ?Sized>(
+async fn workflow_overview<S: RunStore + ControlStore + ?Sized>(
     project: &Project,
     store: &S,
     now: Timestamp,
-) -> anyhow::Result<Vec<WorkflowOverview>> {
+) -> ControlResult<Vec<WorkflowOverview>> {
     let (loaded, diagnostics) = project.load_workflows();
     let paused: HashSet<WorkflowName> = store.paused_workflows().await?.into_iter().collect();
     let mut files: BTreeMap<PathBuf, WorkflowOverview> = BTreeMap::new();
@@ -181,82 +189,4 @@ fn relative(project: &Project, path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
-}
-
-/// A workflow file as `--json` shows it; times are RFC 3339 in the workflow's time zone.
-#[derive(Debug, Serialize)]
-pub(crate) struct WorkflowJson {
-    pub file: String,
-    pub workflow: Option<String>,
-    pub schedule: Option<String>,
-    pub timezone: Option<String>,
-    pub paused: bool,
-    /// When the next run is due; in the past when ended intervals wait for their runs.
-    pub next_due: Option<String>,
-    /// How many ended intervals have no run yet (a server creates them at once).
-    pub intervals_due_now: usize,
-    pub last_run: Option<LastRunJson>,
-    pub problem: Option<ProblemJson>,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct LastRunJson {
-    pub id: i64,
-    pub state: &'static str,
-    pub at: String,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct ProblemJson {
-    pub message: String,
-    pub location: Option<String>,
-    pub count: usize,
-}
-
-impl WorkflowJson {
-    pub(crate) fn new(overview: &WorkflowOverview) -> WorkflowJson {
-        match &overview.status {
-            FileStatus::Broken(problems) => WorkflowJson {
-                file: overview.file.clone(),
-                workflow: None,
-                schedule: None,
-                timezone: None,
-                paused: false,
-                next_due: None,
-                intervals_due_now: 0,
-                last_run: None,
-                problem: Some(ProblemJson {
-                    message: problems.first.clone(),
-                    location: problems.location.clone(),
-                    count: problems.count,
-                }),
-            },
-            FileStatus::Loaded(summary) => {
-                let timezone = summary.timezone;
-                let (next_due, intervals_due_now) = match summary.next_due {
-                    NextDue::Never | NextDue::Paused => (None, 0),
-                    NextDue::Now {
-                        intervals,
-                        oldest_end,
-                    } => (Some(local_time::rfc3339(oldest_end, timezone)), intervals),
-                    NextDue::At(at) => (Some(local_time::rfc3339(at, timezone)), 0),
-                };
-                WorkflowJson {
-                    file: overview.file.clone(),
-                    workflow: Some(summary.name.to_string()),
-                    schedule: summary.schedule.clone(),
-                    timezone: Some(timezone.name().to_owned()),
-                    paused: summary.is_paused,
-                    next_due,
-                    intervals_due_now,
-                    last_run: summary.last_run.as_ref().map(|last| LastRunJson {
-                        id: last.id.0,
-                        state: last.state.name(),
-                        at: local_time::rfc3339(last.at, timezone),
-                    }),
-                    problem: None,
-                }
-            }
-        }
-    }
 }

@@ -13,6 +13,8 @@ use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::WorkflowHealth;
 use tokio::sync::{mpsc, watch};
 
+use crate::control_error::{ControlError, ControlResult};
+
 /// Changes to several files within this time are read as one.
 const SETTLE: Duration = Duration::from_millis(100);
 
@@ -188,7 +190,7 @@ impl CatalogBuilder {
 pub(crate) fn watch_catalog(
     project: Arc<Project>,
     log: impl Fn(&str) + Send + 'static,
-) -> anyhow::Result<(watch::Receiver<Arc<Catalog>>, notify::RecommendedWatcher)> {
+) -> ControlResult<(watch::Receiver<Arc<Catalog>>, notify::RecommendedWatcher)> {
     let mut builder = CatalogBuilder::new(project.clone());
     // Taken before reading the files, so that an edit made meanwhile shows as a change.
     let mut seen = fingerprint(&project);
@@ -203,12 +205,16 @@ pub(crate) fn watch_catalog(
         if touches_content {
             let _ = events.send(());
         }
-    })?;
+    })
+    .map_err(|error| ControlError::environment("cannot start the file watcher", error))?;
     let folder = project.root.join("workflows");
     watcher
         .watch(&folder, RecursiveMode::Recursive)
         .map_err(|error| {
-            anyhow::anyhow!("cannot watch {} for changes: {error}", folder.display())
+            ControlError::environment(
+                format!("cannot watch {} for changes", folder.display()),
+                error,
+            )
         })?;
     tokio::spawn(async move {
         let mut rescan = tokio::time::interval_at(tokio::time::Instant::now() + RESCAN, RESCAN);

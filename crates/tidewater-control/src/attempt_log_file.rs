@@ -11,7 +11,7 @@ const MAX_ERROR_LINE: usize = 200;
 
 /// Where an attempt's log is. Runs recorded before one log folder per run keep their logs
 /// where they were (`logs/<run>/<task>/<attempt>.log`).
-pub(crate) fn attempt_log_path(
+pub fn attempt_log_path(
     state_dir: &Path,
     run: RunId,
     task: &TaskName,
@@ -28,7 +28,7 @@ pub(crate) fn attempt_log_path(
 
 /// The last non-empty line the attempt wrote to stderr (`… err| text`), which is where a
 /// failing command says why; `None` if it wrote none or the log cannot be read.
-pub(crate) fn last_error_line(log: &Path) -> Option<String> {
+pub fn last_error_line(log: &Path) -> Option<String> {
     let text = std::fs::read(log).ok()?;
     let text = String::from_utf8_lossy(&text);
     text.lines().rev().find_map(|line| {

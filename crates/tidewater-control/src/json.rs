@@ -1,0 +1,22 @@
+//! The JSON shapes of Tidewater's records, in one place: what `--json` prints and what the
+//! HTTP API serves (and its OpenAPI document describes). Each shape is built from the
+//! records by a pure constructor; times are RFC 3339, states are their `name()`.
+//!
+//! Changing a field here changes every front end's output at once: the CLI's JSON is
+//! snapshotted in the binary's tests.
+
+mod backfill_json;
+mod health_json;
+mod queue_json;
+mod run_json;
+mod status_json;
+mod table_json;
+mod workflow_json;
+
+pub use backfill_json::{BackfillJson, BackfillRunsJson};
+pub use health_json::{HealthJson, WorkflowHealthJson};
+pub use queue_json::WaitingJson;
+pub use run_json::RunJson;
+pub use status_json::{AttemptJson, StatusJson, TaskJson};
+pub use table_json::{MissingJson, TableDescription, table_names_json};
+pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

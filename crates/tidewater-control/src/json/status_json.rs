@@ -1,0 +1,88 @@
+//! JSON shape of a run's status: the run, its tasks and their attempts.
+
+use serde::Serialize;
+use tidewater_core::{AttemptOutcome, FailureClass};
+use tidewater_store::AttemptRecord;
+
+use crate::json::RunJson;
+use crate::run_status::{RunStatus, TaskStatus};
+
+/// `status RUN --json`.
+#[derive(Debug, Serialize)]
+pub struct StatusJson {
+    pub run: RunJson,
+    pub tasks: Vec<TaskJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskJson {
+    pub task: String,
+    pub state: &'static str,
+    pub attempts: Vec<AttemptJson>,
+    pub output: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptJson {
+    pub attempt: u32,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub reason: Option<String>,
+    /// Who must act on a failure (`input`, `task`, `environment`, `timeout`, `bug`,
+    /// `cancelled`); an `input` failure is not retried.
+    pub class: Option<FailureClass>,
+    /// Set when a write to the attempt's log failed: the log is incomplete.
+    pub log_incomplete: Option<String>,
+    pub pid: Option<i32>,
+}
+
+impl StatusJson {
+    pub fn new(status: &RunStatus) -> StatusJson {
+        StatusJson {
+            run: status.run.json(),
+            tasks: status.tasks.iter().map(TaskJson::new).collect(),
+        }
+    }
+}
+
+impl TaskJson {
+    pub fn new(task: &TaskStatus) -> TaskJson {
+        TaskJson {
+            task: task.task.to_string(),
+            state: task.instance.state.name(),
+            attempts: task.attempts.iter().map(AttemptJson::new).collect(),
+            output: task.instance.output.clone(),
+        }
+    }
+}
+
+impl AttemptJson {
+    pub fn new(record: &AttemptRecord) -> AttemptJson {
+        let (finished_at, outcome, reason, class) = match &record.finished {
+            None => (None, None, None, None),
+            Some((at, AttemptOutcome::Succeeded { .. })) => {
+                (Some(at.to_rfc3339()), Some("succeeded"), None, None)
+            }
+            Some((at, AttemptOutcome::Failed { reason })) => (
+                Some(at.to_rfc3339()),
+                Some("failed"),
+                Some(reason.to_string()),
+                Some(reason.class()),
+            ),
+        };
+        AttemptJson {
+            attempt: record.attempt.0,
+            started_at: record.started_at.to_rfc3339(),
+            finished_at,
+            outcome,
+            reason,
+            class,
+            log_incomplete: match &record.finished {
+                Some((_, AttemptOutcome::Succeeded { log_error, .. })) => log_error.clone(),
+                _ => None,
+            },
+            pid: record.process.map(|process| process.pid),
+        }
+    }
+}

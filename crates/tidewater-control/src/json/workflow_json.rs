@@ -1,0 +1,84 @@
+//! JSON shape of the workflow overview (`tidewater workflows --json`).
+
+use serde::Serialize;
+
+use crate::local_time;
+use crate::workflow_overview::{FileStatus, NextDue, WorkflowOverview};
+
+/// A workflow file as `--json` shows it; times are RFC 3339 in the workflow's time zone.
+#[derive(Debug, Serialize)]
+pub struct WorkflowJson {
+    pub file: String,
+    pub workflow: Option<String>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub paused: bool,
+    /// When the next run is due; in the past when ended intervals wait for their runs.
+    pub next_due: Option<String>,
+    /// How many ended intervals have no run yet (a server creates them at once).
+    pub intervals_due_now: usize,
+    pub last_run: Option<LastRunJson>,
+    pub problem: Option<ProblemJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastRunJson {
+    pub id: i64,
+    pub state: &'static str,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProblemJson {
+    pub message: String,
+    pub location: Option<String>,
+    pub count: usize,
+}
+
+impl WorkflowJson {
+    pub fn new(overview: &WorkflowOverview) -> WorkflowJson {
+        match &overview.status {
+            FileStatus::Broken(problems) => WorkflowJson {
+                file: overview.file.clone(),
+                workflow: None,
+                schedule: None,
+                timezone: None,
+                paused: false,
+                next_due: None,
+                intervals_due_now: 0,
+                last_run: None,
+                problem: Some(ProblemJson {
+                    message: problems.first.clone(),
+                    location: problems.location.clone(),
+                    count: problems.count,
+                }),
+            },
+            FileStatus::Loaded(summary) => {
+                let timezone = summary.timezone;
+                let (next_due, intervals_due_now) = match summary.next_due {
+                    NextDue::Never | NextDue::Paused => (None, 0),
+                    NextDue::Now {
+                        intervals,
+                        oldest_end,
+                    } => (Some(local_time::rfc3339(oldest_end, timezone)), intervals),
+                    NextDue::At(at) => (Some(local_time::rfc3339(at, timezone)), 0),
+                };
+                WorkflowJson {
+                    file: overview.file.clone(),
+                    workflow: Some(summary.name.to_string()),
+                    schedule: summary.schedule.clone(),
+                    timezone: Some(timezone.name().to_owned()),
+                    paused: summary.is_paused,
+                    next_due,
+                    intervals_due_now,
+                    last_run: summary.last_run.as_ref().map(|last| LastRunJson {
+                        id: last.id.0,
+                        state: last.state.name(),
+                        at: local_time::rfc3339(last.at, timezone),
+                    }),
+                    problem: None,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Tidewater's use cases, written once below every front end: the CLI calls them now, the
+//! HTTP API next. Creating a manual run (its interval and params resolved), triggering,
+//! retrying, clearing, cancelling, pausing, backfilling, explaining the queue, and the read
+//! models behind `runs`, `status`, `logs` and `tables`; the JSON shapes of all of them live
+//! in [`json`].
+//!
+//! A use case takes typed arguments and returns typed results or a [`ControlError`] that
+//! says who must act. It prints nothing and parses no command line: a front end translates
+//! its input, calls one use case, and renders the result. It owns no scheduling rule either
+//! (those are `tidewater-core`'s) and no backend (the binary opens the store and hands it in).
+
+// Library code reports errors to its caller and prints nothing; an invariant that truly holds
+// says why with `#[expect(clippy::expect_used, reason = "...")]` (issue 16 item 9).
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
+)]
+
+pub mod attempt_log_file;
+mod attempt_progress;
+mod backfill;
+mod backfill_plan;
+mod backfill_request;
+mod backfill_summary;
+mod cancel;
+mod clear;
+mod control;
+mod control_error;
+mod execution;
+mod health;
+pub mod json;
+pub mod local_time;
+mod log_chunk;
+mod manual_run;
+mod missing_intervals;
+mod presence;
+mod queue_explanation;
+mod retry;
+mod run_entry;
+mod run_list;
+mod run_status;
+mod run_watch;
+mod server;
+mod steer;
+mod tables;
+mod task_log;
+pub mod time_arg;
+mod workflow_catalog;
+mod workflow_overview;
+
+pub use attempt_progress::{AttemptProgress, FollowScope};
+pub use backfill::{Backfill, BackfillRecorded};
+pub use backfill_plan::{BackfillPlan, BackfillStep, PlannedInterval, SkipReason, range_intervals};
+pub use backfill_request::BackfillRequest;
+pub use backfill_summary::{BackfillSummary, UnfinishedRuns};
+pub use cancel::CancelProgress;
+pub use clear::{ClearScope, Clearing};
+pub use control::{Control, load_workflow};
+pub use control_error::{ControlError, ControlResult};
+pub use execution::{Execution, FailedTask, HandlerOutcome, RunSummary, StopCause, TaskCounts};
+pub use health::{Health, WorkflowHealth};
+pub use log_chunk::{LogChunk, LogEnd, read_log_chunk};
+pub use manual_run::{
+    Concurrency, IntervalRequest, ManualRunRequest, requested_interval, requested_params,
+};
+pub use missing_intervals::{MissingIntervals, MissingRequest};
+pub use presence::live_service;
+pub use queue_explanation::{QueueExplanation, QueuedGroup, QueuedRuns, Waiting};
+pub use retry::{Retry, RetryVersion};
+pub use run_entry::RunEntry;
+pub use run_list::RunList;
+pub use run_status::{RunStatus, TaskNote, TaskStatus};
+pub use run_watch::{RunUpdate, RunWatch};
+pub use server::ServerReport;
+pub use steer::{PauseChange, Triggered};
+pub use tables::{TableList, describe_table, list_tables, open_warehouse};
+pub use task_log::TaskLog;
+pub use workflow_overview::{
+    FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary,
+};
+// What callers of the use cases pass in and get back from the engine.
+pub use tidewater_engine::{
+    LocalProcesses, Owners, Resume, RunObserver, ServiceObserver, SignalWakeups, SilentObserver,
+    Wakeups,
+};
+
+/// The store every use case works on: whichever backend the front end opened
+/// (`[store] url` in tidewater.toml).
+pub type ProjectStore = dyn tidewater_store::Store;
