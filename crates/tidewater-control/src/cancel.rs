@@ -12,7 +12,7 @@ use tidewater_engine::{CancelHandle, Resume, SilentObserver};
 use tidewater_store::RunRecord;
 
 use crate::Control;
-use crate::control_error::ControlResult;
+use crate::control_error::{ControlError, ControlResult};
 
 /// Where a cancel stands.
 #[derive(Debug, Clone)]
@@ -42,6 +42,27 @@ impl Control {
             return Ok(None);
         }
         Ok(Some(run))
+    }
+
+    /// Cancels run `id` for a front end that does not wait for the end (the HTTP API):
+    /// records the request and wakes the process that executes the run; a run that nobody
+    /// executes is recorded cancelled here. Refused if the run is not queued or running.
+    pub async fn ask_cancel(&self, id: RunId) -> ControlResult<CancelProgress> {
+        let Some(run) = self.request_cancel(id).await? else {
+            let run = self.run_record(id).await?;
+            return Err(ControlError::Conflict(format!(
+                "run {} is {}: only a queued or running run can be cancelled",
+                run.id,
+                run.state.name()
+            )));
+        };
+        match self.cancel_progress(run.id, None).await? {
+            CancelProgress::Unowned(run) => {
+                self.cancel_here(&run).await?;
+                Ok(CancelProgress::Ended(self.run_record(run.id).await?))
+            }
+            progress => Ok(progress),
+        }
     }
 
     /// Looks at a cancel under way: wakes the process that executes the run (once per

@@ -6,17 +6,23 @@
 //! snapshotted in the binary's tests.
 
 mod backfill_json;
+mod backfill_plan_json;
 mod health_json;
+mod pause_json;
 mod queue_json;
 mod run_json;
 mod status_json;
 mod table_json;
+mod workflow_graph_json;
 mod workflow_json;
 
 pub use backfill_json::{BackfillJson, BackfillRunsJson};
+pub use backfill_plan_json::{BackfillOutcomeJson, BackfillPlanJson, PlannedIntervalJson};
 pub use health_json::{HealthJson, WorkflowHealthJson};
+pub use pause_json::PauseJson;
 pub use queue_json::WaitingJson;
 pub use run_json::RunJson;
 pub use status_json::{AttemptJson, StatusJson, TaskJson};
 pub use table_json::{MissingJson, TableDescription, table_names_json};
+pub use workflow_graph_json::{GraphEdgeJson, GraphTaskJson, WorkflowGraphJson};
 pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

@@ -1,5 +1,5 @@
-//! Tidewater's use cases, written once below every front end: the CLI calls them now, the
-//! HTTP API next. Creating a manual run (its interval and params resolved), triggering,
+//! Tidewater's use cases, written once below every front end: the CLI and the HTTP API
+//! (`tidewater-server`) call them. Creating a manual run (its interval and params resolved), triggering,
 //! retrying, clearing, cancelling, pausing, backfilling, explaining the queue, and the read
 //! models behind `runs`, `status`, `logs` and `tables`; the JSON shapes of all of them live
 //! in [`json`].

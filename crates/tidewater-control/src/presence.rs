@@ -21,6 +21,16 @@ impl Control {
         self.wakeups.wake(process);
     }
 
+    /// Asks the live server, if one runs, to look at the store now (after queueing work
+    /// for it); returns it.
+    pub async fn wake_server(&self) -> ControlResult<Option<ServiceRecord>> {
+        let server = self.live_service().await?;
+        if let Some(service) = &server {
+            self.wake(service.process);
+        }
+        Ok(server)
+    }
+
     /// Recorded `running`, but nobody executes it any more: `retry` resumes it.
     pub fn is_orphaned(&self, run: &RunRecord) -> bool {
         self.owners.is_orphaned(run)

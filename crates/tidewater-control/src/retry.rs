@@ -72,6 +72,8 @@ impl Control {
             && let Some(server) = self.live_service().await?
         {
             requeue(&*self.store, &loaded.workflow, run.id, chrono::Utc::now()).await?;
+            // Told now rather than at its next look at the store.
+            self.wake(server.process);
             return Ok(Retry::Requeued {
                 run,
                 loaded,

@@ -35,10 +35,7 @@ impl Control {
             .store
             .set_paused(&loaded.workflow.name, is_paused, chrono::Utc::now())
             .await?;
-        let server = self.live_service().await?;
-        if let Some(service) = &server {
-            self.wake(service.process);
-        }
+        let server = self.wake_server().await?;
         Ok(PauseChange { is_changed, server })
     }
 
@@ -49,10 +46,7 @@ impl Control {
         request: &ManualRunRequest,
     ) -> ControlResult<Triggered> {
         let run = self.create_manual_run(loaded, request).await?;
-        let server = self.live_service().await?;
-        if let Some(service) = &server {
-            self.wake(service.process);
-        }
+        let server = self.wake_server().await?;
         Ok(Triggered { run, server })
     }
 }

@@ -26,6 +26,9 @@ pub struct ProjectConfig {
     /// `[warehouse] location`: where the Delta tables live, a folder relative to the project
     /// root (default `warehouse`) or an object-store URL (`s3://bucket/prefix`).
     pub warehouse: String,
+    /// `[server] listen`: where `tidewater server` serves its HTTP API (an IP address and
+    /// port; `--listen` overrides it).
+    pub listen: Option<String>,
 }
 
 /// One pool of `tidewater.toml`.
@@ -36,7 +39,8 @@ pub struct PoolConfig {
     pub rate: Option<tidewater_core::RateLimit>,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["parallelism", "pools", "store", "warehouse"];
+const TOP_LEVEL_KEYS: &[&str] = &["parallelism", "pools", "server", "store", "warehouse"];
+const SERVER_KEYS: &[&str] = &["listen"];
 const WAREHOUSE_KEYS: &[&str] = &["location"];
 const POOL_KEYS: &[&str] = &["slots", "rate"];
 const STORE_KEYS: &[&str] = &["path", "url"];
@@ -67,6 +71,7 @@ impl ProjectConfig {
                 path: root.join(".tidewater").join(STORE_FILE),
             },
             warehouse: root.join("warehouse").display().to_string(),
+            listen: None,
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -95,6 +100,7 @@ impl ProjectConfig {
                         };
                     }
                 }
+                "server" => config.listen = reader.server_listen(key, value),
                 _ => reader.unknown_key(key, "`tidewater.toml`", TOP_LEVEL_KEYS),
             }
         }
@@ -285,6 +291,30 @@ impl ConfigReader<'_> {
         location
     }
 
+    fn server_listen(&mut self, key: &Key<'_>, value: &Value<'_>) -> Option<String> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.wrong_type(key.get_ref(), "a table", value);
+            return None;
+        };
+        let mut listen = None;
+        for (setting, setting_value) in table.iter() {
+            match setting.get_ref().as_ref() {
+                "listen" => match setting_value.get_ref().as_str() {
+                    Some(text) if text.parse::<std::net::SocketAddr>().is_ok() => {
+                        listen = Some(text.to_owned());
+                    }
+                    _ => self.wrong_type(
+                        "server.listen",
+                        "an address like \"127.0.0.1:8080\"",
+                        setting_value,
+                    ),
+                },
+                _ => self.unknown_key(setting, "`[server]`", SERVER_KEYS),
+            }
+        }
+        listen
+    }
+
     fn store(&mut self, key: &Key<'_>, value: &Value<'_>) -> StoreSettings {
         let mut settings = StoreSettings::default();
         let Some(table) = value.get_ref().as_table() else {
@@ -415,6 +445,27 @@ mod tests {
             })
         );
         assert_eq!(config.state_dir, PathBuf::from("/project/state"));
+    }
+
+    #[test]
+    fn the_server_listen_address_is_read_and_a_bad_one_is_reported_at_its_place() {
+        let config = parse("[server]\nlisten = \"127.0.0.1:9000\"\n").expect("valid");
+        assert_eq!(config.listen.as_deref(), Some("127.0.0.1:9000"));
+        let problems = parse("parallelism = 2\n[server]\nlisten = \"port nine\"\n")
+            .expect_err("not an address");
+        let problem = problems.iter().next().expect("a problem");
+        assert_eq!(problem.line_column().map(|(line, _)| line), Some(3));
+        assert!(problem.to_string().contains("server.listen"), "{problem}");
+        let problems = parse("[server]\nport = 9000\n").expect_err("unknown key");
+        assert!(
+            problems
+                .iter()
+                .next()
+                .expect("a problem")
+                .to_string()
+                .contains("port"),
+            "{problems}"
+        );
     }
 
     #[test]

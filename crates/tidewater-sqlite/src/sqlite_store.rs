@@ -354,6 +354,15 @@ impl RunStore for SqliteStore {
             values.push(backfill.0.into());
             conditions.push(format!("backfill_id = ?{}", values.len()));
         }
+        if let Some(before) = filter.before {
+            // Keyset paging in the listing's own order: a run created in between does not
+            // shift the pages.
+            values.push(before.0.into());
+            conditions.push(format!(
+                "(created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?{})",
+                values.len()
+            ));
+        }
         // A negative LIMIT is no limit in SQLite.
         values.push(filter.limit.map_or(-1, i64::from).into());
         let statement = format!(

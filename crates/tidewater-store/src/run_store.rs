@@ -95,6 +95,8 @@ pub struct RunFilter {
     pub workflow: Option<WorkflowName>,
     pub state: Option<RunStateKind>,
     pub backfill: Option<BackfillId>,
+    /// Only the runs listed after this one (newest first): the cursor of the next page.
+    pub before: Option<RunId>,
     pub limit: Option<u32>,
 }
 

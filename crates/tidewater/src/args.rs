@@ -150,6 +150,11 @@ pub(crate) struct TestArgs {
 pub(crate) struct ServerArgs {
     #[command(flatten)]
     pub execution: ExecutionArgs,
+    /// Where the HTTP API listens (`/api/v1`); a loopback address only, while the API has no
+    /// tokens. Port 0 picks a free port (the server's log says which). Default:
+    /// tidewater.toml's `[server] listen`, else 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ use tidewater_store::{BackfillRecord, RunCounts};
 
 /// A backfill and its progress, as the HTTP API serves it (`GET /api/v1/backfills/{id}`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackfillJson {
     pub id: i64,
     pub workflow: String,
@@ -24,6 +25,7 @@ pub struct BackfillJson {
 
 /// A backfill's runs counted by state.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackfillRunsJson {
     pub total: u64,
     pub queued: u64,

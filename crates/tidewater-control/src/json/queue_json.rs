@@ -6,6 +6,7 @@ use crate::queue_explanation::Waiting;
 
 /// A run or a task that waits, and for what.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitingJson {
     pub run: i64,
     pub workflow: String,

@@ -5,6 +5,7 @@ use tidewater_store::RunRecord;
 
 /// A run as `--json` shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunJson {
     pub id: i64,
     pub workflow: String,

@@ -9,20 +9,24 @@ use crate::run_status::{RunStatus, TaskStatus};
 
 /// `status RUN --json`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusJson {
     pub run: RunJson,
     pub tasks: Vec<TaskJson>,
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskJson {
     pub task: String,
     pub state: &'static str,
     pub attempts: Vec<AttemptJson>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub output: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttemptJson {
     pub attempt: u32,
     pub started_at: String,
@@ -31,6 +35,7 @@ pub struct AttemptJson {
     pub reason: Option<String>,
     /// Who must act on a failure (`input`, `task`, `environment`, `timeout`, `bug`,
     /// `cancelled`); an `input` failure is not retried.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub class: Option<FailureClass>,
     /// Set when a write to the attempt's log failed: the log is incomplete.
     pub log_incomplete: Option<String>,

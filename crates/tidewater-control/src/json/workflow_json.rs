@@ -7,6 +7,7 @@ use crate::workflow_overview::{FileStatus, NextDue, WorkflowOverview};
 
 /// A workflow file as `--json` shows it; times are RFC 3339 in the workflow's time zone.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkflowJson {
     pub file: String,
     pub workflow: Option<String>,
@@ -22,6 +23,7 @@ pub struct WorkflowJson {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LastRunJson {
     pub id: i64,
     pub state: &'static str,
@@ -29,6 +31,7 @@ pub struct LastRunJson {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProblemJson {
     pub message: String,
     pub location: Option<String>,

@@ -212,3 +212,46 @@ async fn retry_executes_here_without_a_server_and_a_finished_run_needs_no_retry(
         .expect("exists");
     assert!(matches!(stored.state, RunState::Succeeded { .. }));
 }
+
+/// `ask_cancel`, for a front end that does not wait: a queued run that nobody executes (no
+/// server) is recorded cancelled at once; a run that is not queued or running is a conflict
+/// that records nothing; an unknown run is not found.
+#[tokio::test]
+async fn ask_cancel_cancels_an_unexecuted_run_and_refuses_an_ended_one() {
+    let project = TestProject::new(&[("daily.yaml", DAILY)]);
+    let control = project.open().await;
+    let loaded = control.load_workflow("daily").expect("daily loads");
+    let run = control
+        .create_manual_run(&loaded, &request("2026-03-01", Concurrency::Allow))
+        .await
+        .expect("created");
+    let progress = control.ask_cancel(run.id).await.expect("cancelled");
+    let tidewater_control::CancelProgress::Ended(ended) = progress else {
+        panic!("nobody executes it: cancelled here, not {progress:?}");
+    };
+    assert!(
+        matches!(ended.state, RunState::Cancelled { .. }),
+        "{:?}",
+        ended.state
+    );
+    let again = control.ask_cancel(run.id).await.err();
+    assert!(
+        matches!(&again, Some(ControlError::Conflict(message)) if message.contains("cancelled")),
+        "{again:?}"
+    );
+    let stored = control
+        .store
+        .run(run.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored, ended, "the refused cancel recorded nothing");
+    assert!(matches!(
+        control.ask_cancel(RunId(999)).await.err(),
+        Some(ControlError::NotFound(_))
+    ));
+    assert!(
+        control.wake_server().await.expect("asked").is_none(),
+        "no server to wake"
+    );
+}

@@ -138,6 +138,28 @@ pub async fn runs_are_listed_newest_first_filtered_by_workflow_and_limited<S: Ru
         .await
         .expect("list_runs");
     assert_eq!(ids_of(unknown), []);
+    // Pages in the listing's order (created_at, then id), each after the last one seen.
+    let page = |workflow: Option<&str>, before| RunFilter {
+        workflow: workflow.map(WorkflowName::new),
+        before: Some(before),
+        limit: Some(2),
+        ..RunFilter::default()
+    };
+    let second = store
+        .list_runs(&page(None, ids[4]))
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(second), [ids[3], ids[5]]);
+    let last = store
+        .list_runs(&page(Some("sales"), ids[5]))
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(last), [ids[0], ids[1]]);
+    let after_the_end = store
+        .list_runs(&page(None, ids[1]))
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(after_the_end), []);
 
     // Whole records, not only ids.
     let stock = store

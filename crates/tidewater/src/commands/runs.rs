@@ -13,6 +13,7 @@ pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outco
         workflow: args.workflow.map(WorkflowName::new),
         state: args.state,
         backfill: args.backfill.map(BackfillId),
+        before: None,
         limit: Some(args.limit),
     };
     let list = context.list_runs(&filter).await?;

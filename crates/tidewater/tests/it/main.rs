@@ -1,5 +1,6 @@
 //! The real `tidewater` binary on real project folders.
 
+mod api;
 mod backfill_scale;
 mod bounds;
 mod cancel;

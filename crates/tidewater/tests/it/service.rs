@@ -36,7 +36,7 @@ pub(crate) fn health(project: &TestProject) -> serde_json::Value {
 
 pub(crate) fn start_server(project: &TestProject) -> Child {
     let child = project
-        .command(&["server", "--parallelism", "4"])
+        .command(&["server", "--parallelism", "4", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::from(
             std::fs::OpenOptions::new()

@@ -1,0 +1,92 @@
+//! [`Api`]: what every handler is given, and the router of every route with its OpenAPI
+//! document, built together so that no route is served undocumented.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::OriginalUri;
+use tidewater_control::Control;
+use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as Document;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::problem::Problem;
+use crate::{backfills, queue, runs, workflows};
+
+/// The project every request works on.
+#[derive(Clone)]
+pub struct Api {
+    pub control: Arc<Control>,
+    /// The server's `--parallelism`, which the queue's explanation must agree with.
+    pub parallelism: Option<u32>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tidewater",
+        description = "The control tower of a Tidewater project: its workflows, runs, backfills \
+                       and queue. Errors are RFC 9457 `application/problem+json`."
+    ),
+    tags(
+        (name = "workflows", description = "The project's workflows"),
+        (name = "runs", description = "Runs and what can be done to them"),
+        (name = "backfills", description = "Runs of a date range, a few at a time"),
+        (name = "queue", description = "What waits and why"),
+        (name = "meta", description = "This API itself"),
+    ),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+/// The router of the API (under `/api/v1`) and its OpenAPI 3.1 document, which it also
+/// serves at `/api/v1/openapi.json`. Every route is added through [`routes`], so a route
+/// exists only with its entry in the document.
+pub fn router(api: Api) -> (Router, Document) {
+    let (router, document) = routes().with_state(api).split_for_parts();
+    let served = document.clone();
+    let router = router
+        .layer(axum::Extension(Arc::new(served)))
+        .fallback(|OriginalUri(uri): OriginalUri| async move { Problem::no_route(uri.path()) })
+        .method_not_allowed_fallback(|OriginalUri(uri): OriginalUri| async move {
+            Problem::method_not_allowed(uri.path())
+        });
+    (router, document)
+}
+
+/// The OpenAPI document of the API, without serving it.
+pub fn document() -> Document {
+    routes().split_for_parts().1
+}
+
+/// Every route, each with its `#[utoipa::path]` (which `routes!` requires). Nothing else
+/// adds a route: a test checks that this crate never calls axum's own `route`.
+fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(workflows::list_workflows))
+        .routes(routes!(workflows::workflow))
+        .routes(routes!(workflows::create_run))
+        .routes(routes!(workflows::set_paused))
+        .routes(routes!(runs::list_runs))
+        .routes(routes!(runs::run))
+        .routes(routes!(runs::retry))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(backfills::start_backfill))
+        .routes(routes!(backfills::backfill))
+        .routes(routes!(queue::queue))
+        .routes(routes!(openapi_document))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json"))
+)]
+async fn openapi_document(
+    axum::Extension(document): axum::Extension<Arc<Document>>,
+) -> axum::Json<Document> {
+    axum::Json((*document).clone())
+}

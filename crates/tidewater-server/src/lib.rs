@@ -1,0 +1,46 @@
+//! Tidewater's HTTP API: the routes under `/api/v1` over `tidewater-control`'s use cases,
+//! and their OpenAPI 3.1 document, generated from the routes (see [`router`]).
+//!
+//! A handler translates its request, calls one use case, and serialises the result in the
+//! use case's JSON shape (`tidewater_control::json`, the same the CLI's `--json` prints);
+//! every error becomes an RFC 9457 problem in [`problem`], the one place that decides a
+//! status. It owns no rule of its own (those are the use cases') and no scheduling: the
+//! binary runs it beside the scheduler, in the same process and runtime. axum stays in this
+//! crate.
+
+// Library code reports errors to its caller and prints nothing.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
+)]
+
+mod api;
+mod backfills;
+mod extract;
+pub mod problem;
+mod queue;
+mod runs;
+mod workflows;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use api::{Api, document, router};
+pub use problem::Problem;
+use tidewater_control::Control;
+
+/// Serves the API on `listener` until `shutdown` completes; requests under way then finish.
+pub async fn serve_http(
+    control: Arc<Control>,
+    parallelism: Option<u32>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (router, _document) = router(Api {
+        control,
+        parallelism,
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,583 @@
+//! The HTTP API of `tidewater server` with the real binary over loopback: every route of the
+//! first slice and its errors, each error answered as `application/problem+json` with
+//! nothing recorded.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use serde_json::{Value, json};
+
+use crate::project::{TestProject, text};
+use crate::service::{eventually, start_server, stop_server};
+
+/// One answer of the API.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+/// The API of a server started by `start_server`, at the port its log names.
+struct Api {
+    port: u16,
+    /// Every route asked, as `METHOD /api/v1/template`, to check against the document.
+    asked: std::cell::RefCell<BTreeSet<String>>,
+}
+
+impl Api {
+    fn of(project: &TestProject) -> Api {
+        let port = eventually("the server to say where its API listens", || {
+            let log = std::fs::read_to_string(project.path("server.log")).ok()?;
+            let (_, rest) = log.split_once("HTTP API on http://127.0.0.1:")?;
+            rest.split_once('/')?.0.parse::<u16>().ok()
+        });
+        Api {
+            port,
+            asked: Default::default(),
+        }
+    }
+
+    /// A request with `Connection: close`; the answer's body parsed as JSON.
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> Answer {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("receive");
+        let response = String::from_utf8(response).expect("UTF-8");
+        let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|code| code.parse().ok())
+            .expect("a status line");
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|line| {
+                    let (key, value) = line.split_once(':')?;
+                    key.eq_ignore_ascii_case(name)
+                        .then(|| value.trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        assert!(
+            !header("transfer-encoding").contains("chunked"),
+            "bodies come whole"
+        );
+        Answer {
+            status,
+            content_type: header("content-type"),
+            body: serde_json::from_str(body)
+                .unwrap_or_else(|error| panic!("{method} {path}: {error}: {body}")),
+        }
+    }
+
+    /// `call`, recording the route's template (`{id}`, `{name}`) for the document check.
+    fn ask(&self, method: &str, template: &str, path: &str, body: Option<&str>) -> Answer {
+        self.asked
+            .borrow_mut()
+            .insert(format!("{} {template}", method.to_lowercase()));
+        self.call(method, path, body)
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        self.ask("GET", path, path, None)
+    }
+
+    /// Asserts a problem (RFC 9457) with this status whose detail contains `detail`.
+    fn problem(&self, answer: &Answer, status: u16, detail: &str) {
+        assert_eq!(answer.status, status, "{answer:?}");
+        assert_eq!(
+            answer.content_type, "application/problem+json",
+            "{answer:?}"
+        );
+        assert_eq!(answer.body["status"], status, "{answer:?}");
+        assert!(answer.body["type"].as_str().is_some(), "{answer:?}");
+        assert!(answer.body["title"].as_str().is_some(), "{answer:?}");
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .is_some_and(|text| text.contains(detail)),
+            "{detail:?} in {answer:?}"
+        );
+    }
+
+    fn run(&self, id: i64) -> Value {
+        let answer = self.ask(
+            "GET",
+            "/api/v1/runs/{id}",
+            &format!("/api/v1/runs/{id}"),
+            None,
+        );
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.body
+    }
+
+    /// Every run, newest first, read page by page through the cursor.
+    fn all_runs(&self) -> Vec<Value> {
+        let mut runs = Vec::new();
+        let mut path = "/api/v1/runs?limit=2".to_owned();
+        loop {
+            let page = self.get(&path);
+            assert_eq!(page.status, 200, "{page:?}");
+            runs.extend(page.body["runs"].as_array().expect("runs").iter().cloned());
+            match page.body["next_before"].as_i64() {
+                Some(before) => path = format!("/api/v1/runs?limit=2&before={before}"),
+                None => break runs,
+            }
+        }
+    }
+}
+
+/// No schedule: only the requests of the test create runs. `slow` blocks the first time
+/// until its sleeper is killed (a cancel); later it passes.
+const MANUAL: &str = r#"
+timezone: UTC
+params:
+  region: eu
+tasks:
+  first:
+    sh: echo "first {{ ds }} {{ params.region }}" >> ran.txt
+  slow:
+    needs: [first]
+    sh: |
+      if [ -f block.first ] && [ ! -f slow.started ]; then
+        touch slow.started
+        sleep 600 &
+        echo $! > sleeper.pid
+        wait
+      fi
+      echo "slow {{ ds }}" >> ran.txt
+"#;
+
+fn days_ago(days: i64) -> String {
+    (chrono::Utc::now().date_naive() - chrono::Duration::days(days)).to_string()
+}
+
+#[test]
+fn the_api_serves_workflows_runs_backfills_and_the_queue_and_refuses_bad_requests() {
+    let project = TestProject::new("", &[("manual.yaml", MANUAL)]);
+    let server = start_server(&project);
+    let api = Api::of(&project);
+
+    // Workflows: the overview (`tidewater workflows --json`'s shape) and one graph.
+    let workflows = api.get("/api/v1/workflows");
+    assert_eq!(workflows.status, 200, "{workflows:?}");
+    assert_eq!(workflows.body[0]["workflow"], "manual");
+    assert_eq!(workflows.body[0]["paused"], false);
+    let graph = api.ask(
+        "GET",
+        "/api/v1/workflows/{name}",
+        "/api/v1/workflows/manual",
+        None,
+    );
+    assert_eq!(graph.status, 200, "{graph:?}");
+    assert_eq!(graph.body["tasks"][0]["task"], "first");
+    assert_eq!(graph.body["tasks"][1]["needs"], json!(["first"]));
+    assert_eq!(
+        graph.body["edges"],
+        json!([{"from": "first", "to": "slow"}])
+    );
+
+    // A manual run: 201 and the run, executed by the server.
+    let date = days_ago(2);
+    let created = api.ask(
+        "POST",
+        "/api/v1/workflows/{name}/runs",
+        "/api/v1/workflows/manual/runs",
+        Some(&json!({"date": date, "params": {"region": "us"}}).to_string()),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.body["trigger"], "manual");
+    assert_eq!(created.body["state"], "queued");
+    let first = created.body["id"].as_i64().expect("an id");
+    eventually("the run to succeed", || {
+        (api.run(first)["run"]["state"] == "succeeded").then_some(())
+    });
+    assert!(
+        project
+            .read("ran.txt")
+            .contains(&format!("first {date} us"))
+    );
+    // The same shape as `tidewater status RUN --json`.
+    assert_eq!(api.run(first), project.status_json(&first.to_string()));
+    let status = api.run(first);
+    assert_eq!(status["tasks"][0]["task"], "first");
+    assert_eq!(status["tasks"][0]["attempts"][0]["outcome"], "succeeded");
+
+    // An interval by its ends.
+    let between = api.ask(
+        "POST",
+        "/api/v1/workflows/{name}/runs",
+        "/api/v1/workflows/manual/runs",
+        Some(&json!({"interval": {"start": days_ago(4), "end": days_ago(3)}}).to_string()),
+    );
+    assert_eq!(between.status, 201, "{between:?}");
+    let second = between.body["id"].as_i64().expect("an id");
+    eventually("the second run to succeed", || {
+        (api.run(second)["run"]["state"] == "succeeded").then_some(())
+    });
+
+    // Runs newest first, paged by the cursor; the same shape as `tidewater runs --json`.
+    let runs = api.all_runs();
+    assert_eq!(
+        runs.iter()
+            .map(|run| run["id"].as_i64())
+            .collect::<Vec<_>>(),
+        [Some(second), Some(first)]
+    );
+    let cli = crate::service::runs(&project);
+    assert_eq!(runs, cli);
+    let page = api.get("/api/v1/runs?limit=1");
+    assert_eq!(page.body["next_before"], second);
+    let filtered = api.get("/api/v1/runs?workflow=manual&state=failed");
+    assert_eq!(filtered.body, json!({"runs": [], "next_before": null}));
+
+    // Bad requests: 4xx problems, and nothing recorded.
+    let runs_path = "/api/v1/workflows/manual/runs";
+    let template = "/api/v1/workflows/{name}/runs";
+    let bad_date = api.ask(
+        "POST",
+        template,
+        runs_path,
+        Some(r#"{"date": "2026-13-01"}"#),
+    );
+    api.problem(&bad_date, 422, "is not a date");
+    let malformed = api.ask("POST", template, runs_path, Some(r#"{"date": "#));
+    api.problem(&malformed, 400, "JSON");
+    let unknown_field = api.ask(
+        "POST",
+        template,
+        runs_path,
+        Some(r#"{"day": "2026-01-01"}"#),
+    );
+    api.problem(&unknown_field, 422, "day");
+    let both = api.ask(
+        "POST",
+        template,
+        runs_path,
+        Some(&json!({"date": date, "interval": {"start": date, "end": date}}).to_string()),
+    );
+    api.problem(&both, 422, "not both");
+    let bad_param = api.ask(
+        "POST",
+        template,
+        runs_path,
+        Some(&json!({"date": date, "params": {"regoin": "us"}}).to_string()),
+    );
+    api.problem(&bad_param, 422, "param `regoin`");
+    let unknown_workflow = api.ask(
+        "POST",
+        template,
+        "/api/v1/workflows/nope/runs",
+        Some(&json!({"date": date}).to_string()),
+    );
+    api.problem(&unknown_workflow, 404, "no workflow named `nope`");
+    let unknown_graph = api.ask(
+        "GET",
+        "/api/v1/workflows/{name}",
+        "/api/v1/workflows/nope",
+        None,
+    );
+    api.problem(&unknown_graph, 404, "nope");
+    api.problem(
+        &api.call("GET", "/api/v1/runs/999", None),
+        404,
+        "no run 999",
+    );
+    api.problem(&api.call("GET", "/api/v1/runs/abc", None), 400, "abc");
+    api.problem(&api.get("/api/v1/runs?state=sleeping"), 422, "sleeping");
+    api.problem(&api.get("/api/v1/runs?limit=0"), 422, "limit");
+    api.problem(&api.get("/api/v1/runs?limit=many"), 400, "limit");
+    api.problem(
+        &api.call("GET", "/api/v1/nothing", None),
+        404,
+        "/api/v1/nothing",
+    );
+    api.problem(
+        &api.call("DELETE", "/api/v1/runs", None),
+        405,
+        "/api/v1/runs",
+    );
+    // A succeeded run is neither retried nor cancelled.
+    let retry_done = api.ask(
+        "POST",
+        "/api/v1/runs/{id}/retry",
+        &format!("/api/v1/runs/{first}/retry"),
+        Some("{}"),
+    );
+    api.problem(&retry_done, 409, "already succeeded");
+    let cancel_done = api.ask(
+        "POST",
+        "/api/v1/runs/{id}/cancel",
+        &format!("/api/v1/runs/{first}/cancel"),
+        None,
+    );
+    api.problem(&cancel_done, 409, "succeeded");
+    api.problem(
+        &api.call("POST", "/api/v1/runs/999/retry", Some("{}")),
+        404,
+        "no run 999",
+    );
+    assert_eq!(
+        api.all_runs(),
+        runs,
+        "the refused requests recorded nothing"
+    );
+    assert_eq!(api.run(first), status);
+
+    // Pause and unpause.
+    let paused_path = "/api/v1/workflows/manual/paused";
+    let paused_template = "/api/v1/workflows/{name}/paused";
+    let paused = api.ask(
+        "PUT",
+        paused_template,
+        paused_path,
+        Some(r#"{"paused": true}"#),
+    );
+    assert_eq!(paused.status, 200, "{paused:?}");
+    assert_eq!(
+        paused.body,
+        json!({"workflow": "manual", "paused": true, "changed": true})
+    );
+    assert_eq!(api.get("/api/v1/workflows").body[0]["paused"], true);
+    let again = api.ask(
+        "PUT",
+        paused_template,
+        paused_path,
+        Some(r#"{"paused": true}"#),
+    );
+    assert_eq!(again.body["changed"], false);
+    api.problem(
+        &api.ask(
+            "PUT",
+            paused_template,
+            paused_path,
+            Some(r#"{"paused": "yes"}"#),
+        ),
+        422,
+        "paused",
+    );
+    let unpaused = api.ask(
+        "PUT",
+        paused_template,
+        paused_path,
+        Some(r#"{"paused": false}"#),
+    );
+    assert_eq!(unpaused.body["changed"], true);
+    assert_eq!(api.get("/api/v1/workflows").body[0]["paused"], false);
+
+    // Backfills: a dry run records nothing; then the server executes the real one.
+    let range = json!({"workflow": "manual", "from": days_ago(7), "to": days_ago(5)});
+    let mut dry = range.clone();
+    dry["dry_run"] = json!(true);
+    let plan = api.ask(
+        "POST",
+        "/api/v1/backfills",
+        "/api/v1/backfills",
+        Some(&dry.to_string()),
+    );
+    assert_eq!(plan.status, 200, "{plan:?}");
+    assert_eq!(plan.body["backfill"], Value::Null);
+    let steps: Vec<&Value> = plan.body["plan"]["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .map(|interval| &interval["step"])
+        .collect();
+    assert_eq!(steps, [&json!("create"); 3]);
+    assert_eq!(api.all_runs(), runs, "a dry run records nothing");
+    let mut bad_range = range.clone();
+    bad_range["to"] = json!("yesterday");
+    api.problem(
+        &api.ask(
+            "POST",
+            "/api/v1/backfills",
+            "/api/v1/backfills",
+            Some(&bad_range.to_string()),
+        ),
+        422,
+        "yesterday",
+    );
+    let started = api.ask(
+        "POST",
+        "/api/v1/backfills",
+        "/api/v1/backfills",
+        Some(&range.to_string()),
+    );
+    assert_eq!(started.status, 201, "{started:?}");
+    assert_eq!(started.body["created"], 3);
+    let backfill = started.body["backfill"]["id"].as_i64().expect("an id");
+    let progress = eventually("the backfill to finish", || {
+        let answer = api.ask(
+            "GET",
+            "/api/v1/backfills/{id}",
+            &format!("/api/v1/backfills/{backfill}"),
+            None,
+        );
+        assert_eq!(answer.status, 200, "{answer:?}");
+        (answer.body["runs"]["succeeded"] == 3).then_some(answer.body)
+    });
+    assert_eq!(progress["workflow"], "manual");
+    assert_eq!(progress["runs"]["total"], 3);
+    api.problem(&api.call("GET", "/api/v1/backfills/999", None), 404, "999");
+
+    // The queue: nothing waits now.
+    let queue = api.get("/api/v1/queue");
+    assert_eq!(queue.status, 200, "{queue:?}");
+    assert_eq!(queue.body, json!([]));
+
+    // The document: OpenAPI 3.1, with every route this test asked.
+    let document = api.get("/api/v1/openapi.json");
+    assert_eq!(document.status, 200);
+    assert!(
+        document.body["openapi"]
+            .as_str()
+            .is_some_and(|version| version.starts_with("3.1")),
+        "{}",
+        document.body["openapi"]
+    );
+    let documented: BTreeSet<String> = document.body["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("a path item")
+                .keys()
+                .map(move |method| format!("{method} {path}"))
+        })
+        .collect();
+    let asked: BTreeSet<String> = api
+        .asked
+        .borrow()
+        .iter()
+        .map(|route| route.split('?').next().unwrap_or(route).to_owned())
+        .collect();
+    let undocumented: Vec<&String> = asked.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "undocumented: {undocumented:?}");
+    stop_server(server);
+}
+
+#[test]
+fn a_running_run_is_cancelled_and_retried_through_the_api_and_conflicts_are_refused() {
+    let project = TestProject::new("", &[("manual.yaml", MANUAL)]);
+    std::fs::write(project.path("block.first"), "").expect("marker");
+    let server = start_server(&project);
+    let api = Api::of(&project);
+    let date = days_ago(1);
+    let created = api.call(
+        "POST",
+        "/api/v1/workflows/manual/runs",
+        Some(&json!({"date": date}).to_string()),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.body["id"].as_i64().expect("an id");
+    eventually("slow to start", || {
+        project.path("sleeper.pid").exists().then_some(())
+    });
+    let running = api.run(id);
+    assert_eq!(running["run"]["state"], "running");
+
+    // Conflicts: a second run of the interval, a retry of the running run.
+    let second = api.call(
+        "POST",
+        "/api/v1/workflows/manual/runs",
+        Some(&json!({"date": date}).to_string()),
+    );
+    api.problem(&second, 409, &format!("run {id} of manual"));
+    let retry = api.call("POST", &format!("/api/v1/runs/{id}/retry"), Some("{}"));
+    api.problem(&retry, 409, "is being executed");
+    assert_eq!(
+        api.all_runs().len(),
+        1,
+        "the refused requests created no run"
+    );
+
+    // Cancel: asked at once (202); the server stops the run.
+    let cancel = api.call("POST", &format!("/api/v1/runs/{id}/cancel"), None);
+    assert_eq!(cancel.status, 202, "{cancel:?}");
+    assert_eq!(cancel.body["id"], id);
+    eventually("the run to be cancelled", || {
+        (api.run(id)["run"]["state"] == "cancelled").then_some(())
+    });
+    let sleeper: i32 = project.read("sleeper.pid").trim().parse().expect("a pid");
+    eventually("the sleeper to be killed", || {
+        (!crate::service::is_running(sleeper)).then_some(())
+    });
+
+    // Retry: queued again for the server (202), which runs `slow` again and passes.
+    let retried = api.call(
+        "POST",
+        &format!("/api/v1/runs/{id}/retry"),
+        Some(r#"{"latest": true}"#),
+    );
+    assert_eq!(retried.status, 202, "{retried:?}");
+    assert_eq!(retried.body["id"], id);
+    let status = eventually("the retried run to succeed", || {
+        let status = api.run(id);
+        (status["run"]["state"] == "succeeded").then_some(status)
+    });
+    assert_eq!(
+        status["tasks"][0]["attempts"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(project.read("ran.txt").contains(&format!("slow {date}")));
+    stop_server(server);
+}
+
+#[test]
+fn the_server_refuses_to_listen_beyond_loopback_while_the_api_has_no_tokens() {
+    let project = TestProject::new("", &[("manual.yaml", MANUAL)]);
+    let output = project.run(&["server", "--listen", "0.0.0.0:0"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+    let health = crate::service::health(&project);
+    assert_eq!(health["server"], Value::Null, "nothing was claimed");
+    // The same from tidewater.toml, named as the file's setting.
+    let project = TestProject::new(
+        "[server]\nlisten = \"0.0.0.0:0\"\n",
+        &[("manual.yaml", MANUAL)],
+    );
+    let output = project.run(&["server"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("[server] listen in tidewater.toml: `0.0.0.0:0` is not a loopback address"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_api_listens_where_tidewater_toml_says() {
+    let port = {
+        // A free port, given back for the server to take.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("its address").port()
+    };
+    let project = TestProject::new(
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+        &[("manual.yaml", MANUAL)],
+    );
+    let server = project
+        .command(&["server"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(
+            std::fs::File::create(project.path("server.log")).expect("server log"),
+        ))
+        .spawn()
+        .expect("server starts");
+    let api = Api::of(&project);
+    assert_eq!(api.port, port);
+    assert_eq!(api.get("/api/v1/workflows").status, 200);
+    stop_server(server);
+}
