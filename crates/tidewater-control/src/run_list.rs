@@ -8,21 +8,23 @@ use crate::control_error::ControlResult;
 use crate::run_entry::RunEntry;
 use crate::{Control, json::RunJson};
 
-/// The runs a filter selects, newest first, with the time zone each is dated in.
+/// The runs a filter selects, newest first, and (once [`Control::date_runs`] has read them)
+/// the time zone each is dated in.
 #[derive(Debug, Clone)]
 pub struct RunList {
     pub runs: Vec<RunEntry>,
     /// The filter narrowed the runs by state or backfill: an empty list means "none match",
     /// not "none yet".
     pub is_filtered: bool,
-    /// The zone of each workflow version among the runs, keyed by its hash.
+    /// The zone of each workflow version among the runs, keyed by its hash; empty until
+    /// [`Control::date_runs`].
     timezones: HashMap<String, chrono_tz::Tz>,
 }
 
 impl RunList {
     /// The zone a run's `ds` is a date in: that of the workflow version the run was created
     /// with, which a later edit of the file does not change; UTC if that version no longer
-    /// parses.
+    /// parses, or not read ([`Control::date_runs`]).
     pub fn timezone(&self, record: &RunRecord) -> chrono_tz::Tz {
         self.timezones
             .get(&record.workflow_hash)
@@ -37,37 +39,33 @@ impl RunList {
 }
 
 impl Control {
-    /// The runs `filter` selects, newest first.
+    /// The runs `filter` selects, newest first. Their time zones are not read: the JSON
+    /// (the API's page of runs, `--json`) has UTC times and needs none.
     pub async fn list_runs(&self, filter: &RunFilter) -> ControlResult<RunList> {
         let records = self.store.list_runs(filter).await?;
-        let timezones = self.pinned_timezones(&records).await?;
         Ok(RunList {
             runs: records
                 .into_iter()
                 .map(|run| RunEntry::new(run, &*self.owners))
                 .collect(),
             is_filtered: filter.state.is_some() || filter.backfill.is_some(),
-            timezones,
+            timezones: HashMap::new(),
         })
     }
 
-    /// The time zone of each workflow version among `records` (keyed by its hash). Each
-    /// version's text is read from the store and parsed once; a version that no longer
-    /// parses dates its runs in UTC (the runs keep their UTC intervals).
-    async fn pinned_timezones(
-        &self,
-        records: &[RunRecord],
-    ) -> ControlResult<HashMap<String, chrono_tz::Tz>> {
-        let mut timezones = HashMap::new();
-        for record in records {
-            if timezones.contains_key(&record.workflow_hash) {
-                continue;
+    /// Reads the time zone of each workflow version among the listed runs, for dating them
+    /// (`ds`) as people read them. Each version's text is read from the store and parsed
+    /// once; a version that no longer parses dates its runs in UTC (the runs keep their UTC
+    /// intervals).
+    pub async fn date_runs(&self, list: &mut RunList) -> ControlResult<()> {
+        for entry in &list.runs {
+            let record = &entry.record;
+            if !list.timezones.contains_key(&record.workflow_hash) {
+                let timezone = self.run_timezone(record).await?;
+                list.timezones
+                    .insert(record.workflow_hash.clone(), timezone);
             }
-            timezones.insert(
-                record.workflow_hash.clone(),
-                self.run_timezone(record).await?,
-            );
         }
-        Ok(timezones)
+        Ok(())
     }
 }

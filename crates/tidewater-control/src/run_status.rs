@@ -1,6 +1,8 @@
 //! [`RunStatus`]: the read model behind `tidewater status RUN`: a run with its tasks and
 //! their attempts, and what each task's row says.
 
+use std::collections::HashMap;
+
 use tidewater_core::{
     AttemptOutcome, FailureClass, FailureReason, RunId, TaskInstance, TaskName, TaskState,
     Timestamp,
@@ -107,21 +109,21 @@ impl Control {
     pub async fn run_status(&self, id: RunId) -> ControlResult<RunStatus> {
         let record = self.run_record(id).await?;
         let instances = self.store.task_instances(record.id).await?;
-        let mut attempts = self.store.attempts(record.id, None).await?;
+        // Each task's attempts, in the store's order, grouped in one pass.
+        let mut attempts: HashMap<TaskName, Vec<AttemptRecord>> = HashMap::new();
+        for attempt in self.store.attempts(record.id, None).await? {
+            attempts
+                .entry(attempt.task.clone())
+                .or_default()
+                .push(attempt);
+        }
         let timezone = self.run_timezone(&record).await?;
         let tasks = instances
             .into_iter()
-            .map(|(task, instance)| {
-                let (own, others): (Vec<AttemptRecord>, Vec<AttemptRecord>) =
-                    std::mem::take(&mut attempts)
-                        .into_iter()
-                        .partition(|attempt| attempt.task == task);
-                attempts = others;
-                TaskStatus {
-                    task,
-                    instance,
-                    attempts: own,
-                }
+            .map(|(task, instance)| TaskStatus {
+                attempts: attempts.remove(&task).unwrap_or_default(),
+                task,
+                instance,
             })
             .collect();
         Ok(RunStatus {

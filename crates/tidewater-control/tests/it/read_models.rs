@@ -70,11 +70,16 @@ async fn a_queued_run_without_a_server_waits_for_one() {
 async fn the_run_list_filters_and_says_whether_it_did() {
     let project = TestProject::new(&[("two.yaml", TWO_STEPS)]).await;
     let run = project.queue_run("two").await;
-    let all = project
+    let mut all = project
         .control
         .list_runs(&RunFilter::default())
         .await
         .expect("runs are listed");
+    project
+        .control
+        .date_runs(&mut all)
+        .await
+        .expect("the runs are dated");
     assert!(!all.is_filtered);
     assert_eq!(all.runs.len(), 1);
     assert_eq!(all.runs[0].record.id, run);

@@ -16,7 +16,7 @@ pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outco
         before: None,
         limit: Some(args.limit),
     };
-    let list = context.list_runs(&filter).await?;
+    let mut list = context.list_runs(&filter).await?;
     if args.json {
         output::json(&list.json())?;
         return Ok(Outcome::Success);
@@ -29,6 +29,7 @@ pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outco
         output::note("no runs yet; start one with `tidewater run WORKFLOW`");
         return Ok(Outcome::Success);
     }
+    context.date_runs(&mut list).await?;
     let rows: Vec<Vec<String>> = list
         .runs
         .iter()
