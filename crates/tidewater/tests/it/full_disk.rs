@@ -141,8 +141,11 @@ fn a_full_disk_makes_the_server_back_off_and_record_the_true_reason() {
         .flat_map(|task| task["attempts"].as_array().expect("attempts"))
         .filter_map(|attempt| attempt["reason"].as_str())
         .collect();
-    // An executor that stopped recorded its attempts with the true reason when it resumed.
-    if has_executor_stopped {
+    // An executor that stopped recorded the attempts it interrupted with the true reason when
+    // it resumed. The write that fails may also come after the run's last change was
+    // committed (seen once in CI: "run 1 stopped" with every task already succeeded), and
+    // then no attempt was interrupted and no attempt has a reason at all.
+    if has_executor_stopped && !reasons.is_empty() {
         assert!(
             reasons.iter().any(|reason| {
                 reason.starts_with("interrupted: tidewater could not record the run: ")
