@@ -1,6 +1,7 @@
 //! The real `tidewater` binary on real project folders.
 
 mod api;
+mod api_client;
 mod backfill_scale;
 mod bounds;
 mod cancel;
