@@ -43,6 +43,7 @@ mod run_watch;
 mod server;
 mod steer;
 mod tables;
+mod task_grid;
 mod task_log;
 pub mod time_arg;
 mod workflow_catalog;
@@ -74,6 +75,7 @@ pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
 pub use tables::{TableList, describe_table, list_tables, open_warehouse};
+pub use task_grid::{GridRow, TaskGrid};
 pub use task_log::TaskLog;
 pub use workflow_overview::{
     FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary,

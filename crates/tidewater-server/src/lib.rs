@@ -20,6 +20,7 @@ mod extract;
 pub mod problem;
 mod queue;
 mod runs;
+pub mod ui;
 mod workflows;
 
 use std::future::Future;
@@ -36,11 +37,11 @@ pub async fn serve_http(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (router, _document) = router(Api {
+    let app = ui::app(Api {
         control,
         parallelism,
     });
-    axum::serve(listener, router)
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -20,5 +20,6 @@ mod store_url;
 mod summaries;
 mod task_test;
 mod times;
+mod ui;
 mod warehouse;
 mod workflows;
