@@ -228,7 +228,8 @@ pub(crate) async fn progress(
             (Shown::of("cancelled"), counts.cancelled),
         ],
         total,
-        done_percent: if total == 0 { 100 } else { done * 100 / total },
+        // No run at all: nothing left to do.
+        done_percent: (done * 100).checked_div(total).unwrap_or(100),
         // Oldest interval first, as a strip reads.
         runs: {
             let mut chips: Vec<(chrono::NaiveDate, RunChip)> = runs
