@@ -20,13 +20,13 @@
 
 // Test code, compiled only for the backends' tests (their `[dev-dependencies]` enable the
 // feature), so that it does not ship in the binary.
+mod access_store;
 #[cfg(feature = "conformance")]
 #[expect(
     clippy::expect_used,
     reason = "the conformance suite is test code run by each backend's tests: a failed expectation is a failed test"
 )]
 pub mod conformance;
-mod access_store;
 mod control_store;
 mod run_store;
 mod store;

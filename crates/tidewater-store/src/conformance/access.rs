@@ -94,7 +94,10 @@ pub async fn a_token_name_is_unique_among_unrevoked_tokens<S: AccessStore + ?Siz
             .await,
         Err(StoreError::TokenHashTaken)
     ));
-    assert_eq!(store.tokens().await.expect("tokens"), [first.clone()]);
+    assert_eq!(
+        store.tokens().await.expect("tokens"),
+        std::slice::from_ref(&first)
+    );
 
     // Once revoked, the name may be given to a new token; the old one stays listed.
     store
