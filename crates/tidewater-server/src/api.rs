@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::Problem;
-use crate::{auth, backfills, queue, runs, workflows};
+use crate::{auth, backfills, queue, runs, tokens, workflows};
 
 /// The project every request works on.
 #[derive(Clone)]
@@ -36,6 +36,7 @@ pub struct Api {
         (name = "runs", description = "Runs and what can be done to them"),
         (name = "backfills", description = "Runs of a date range, a few at a time"),
         (name = "queue", description = "What waits and why"),
+        (name = "tokens", description = "The API's tokens (scope admin)"),
         (name = "session", description = "Logging in with a token: the UI's session cookie"),
         (name = "meta", description = "This API itself"),
     ),
@@ -82,6 +83,8 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(backfills::backfill))
         .routes(routes!(queue::queue))
         .routes(routes!(openapi_document))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
         .routes(routes!(auth::sessions::login_form, auth::sessions::login))
         .routes(routes!(auth::sessions::logout))
         .routes(routes!(

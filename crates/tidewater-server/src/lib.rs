@@ -25,6 +25,7 @@ mod extract;
 pub mod problem;
 mod queue;
 mod runs;
+mod tokens;
 mod workflows;
 
 use std::future::Future;

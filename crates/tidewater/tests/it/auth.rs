@@ -364,6 +364,88 @@ fn tokens_guard_the_api_by_scope_and_the_ui_by_a_session_checked_for_its_origin(
 }
 
 #[test]
+fn an_admin_token_manages_tokens_through_the_api_and_no_smaller_scope_does() {
+    let project = TestProject::new("", &[("manual.yaml", MANUAL)]);
+    let server = start_verbose_server(&project, "server.log");
+    let api = api_of(&project, "server.log");
+    let admin = create_token(&project, "root", "admin");
+    let operator = create_token(&project, "ops", "operate");
+
+    api.token.replace(Some(operator.clone()));
+    api.problem(&api.get("/api/v1/tokens"), 403, "scope admin");
+    let refused = api.ask(
+        "POST",
+        "/api/v1/tokens",
+        "/api/v1/tokens",
+        Some(&json!({"name": "sneaky", "scope": "admin"}).to_string()),
+    );
+    api.problem(&refused, 403, "scope admin");
+
+    api.token.replace(Some(admin.clone()));
+    let created = api.ask(
+        "POST",
+        "/api/v1/tokens",
+        "/api/v1/tokens",
+        Some(&json!({"name": "ci", "scope": "read"}).to_string()),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.body["name"], "ci");
+    assert_eq!(created.body["scope"], "read");
+    let token = created.body["token"]
+        .as_str()
+        .expect("the token")
+        .to_owned();
+    assert!(token.starts_with("tw_"), "{created:?}");
+    let bad_scope = api.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&json!({"name": "x", "scope": "root"}).to_string()),
+    );
+    api.problem(&bad_scope, 422, "not a scope");
+    let taken = api.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&json!({"name": "ci", "scope": "read"}).to_string()),
+    );
+    api.problem(&taken, 409, "a token named ci exists");
+    let listed = api.get("/api/v1/tokens");
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let names: Vec<&str> = listed
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|token| token["name"].as_str())
+        .collect();
+    assert_eq!(names, ["root", "ops", "ci"]);
+    assert!(
+        !listed.body.to_string().contains(&token[3..]),
+        "no secret listed"
+    );
+
+    // The new token works until an admin revokes it.
+    api.token.replace(Some(token.clone()));
+    assert_eq!(api.get("/api/v1/runs").status, 200);
+    api.token.replace(Some(admin.clone()));
+    let revoked = api.ask("DELETE", "/api/v1/tokens/{name}", "/api/v1/tokens/ci", None);
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    assert!(revoked.body["revoked_at"].is_string(), "{revoked:?}");
+    api.problem(
+        &api.call("DELETE", "/api/v1/tokens/ci", None),
+        404,
+        "no unrevoked token named ci",
+    );
+    api.token.replace(Some(token.clone()));
+    api.problem(&api.get("/api/v1/runs"), 401, "unknown or revoked");
+
+    stop_server(server);
+    let log = project.read("server.log");
+    for secret in [&admin, &operator, &token] {
+        assert!(!log.contains(&secret[3..]), "a secret leaked: {log}");
+    }
+}
+
+#[test]
 fn token_commands_refuse_bad_names_duplicates_and_unknown_tokens() {
     let project = TestProject::new("", &[("manual.yaml", MANUAL)]);
     create_token(&project, "ci", "admin");
