@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the embedded store, one SQLite file that several `tidewater` processes may
 //! share.
 
+mod access;
 mod backup;
 mod batch;
 mod codec;
