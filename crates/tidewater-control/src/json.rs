@@ -13,6 +13,7 @@ mod queue_json;
 mod run_json;
 mod status_json;
 mod table_json;
+mod token_json;
 mod workflow_graph_json;
 mod workflow_json;
 
@@ -24,5 +25,6 @@ pub use queue_json::WaitingJson;
 pub use run_json::RunJson;
 pub use status_json::{AttemptJson, StatusJson, TaskJson};
 pub use table_json::{MissingJson, TableDescription, table_names_json};
+pub use token_json::{CreatedTokenJson, TokenJson};
 pub use workflow_graph_json::{GraphEdgeJson, GraphTaskJson, WorkflowGraphJson};
 pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

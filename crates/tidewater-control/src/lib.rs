@@ -1,8 +1,8 @@
 //! Tidewater's use cases, written once below every front end: the CLI and the HTTP API
 //! (`tidewater-server`) call them. Creating a manual run (its interval and params resolved), triggering,
-//! retrying, clearing, cancelling, pausing, backfilling, explaining the queue, and the read
-//! models behind `runs`, `status`, `logs` and `tables`; the JSON shapes of all of them live
-//! in [`json`].
+//! retrying, clearing, cancelling, pausing, backfilling, explaining the queue, the API's
+//! tokens and sessions ([`AccessCheck`]), and the read models behind `runs`, `status`,
+//! `logs` and `tables`; the JSON shapes of all of them live in [`json`].
 //!
 //! A use case takes typed arguments and returns typed results or a [`ControlError`] that
 //! says who must act. It prints nothing and parses no command line: a front end translates
@@ -16,6 +16,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
 )]
 
+mod access_check;
 pub mod attempt_log_file;
 mod attempt_progress;
 mod backfill;
@@ -46,9 +47,11 @@ mod tables;
 mod task_grid;
 mod task_log;
 pub mod time_arg;
+mod tokens;
 mod workflow_catalog;
 mod workflow_overview;
 
+pub use access_check::AccessCheck;
 pub use attempt_progress::{AttemptProgress, FollowScope};
 pub use backfill::{Backfill, BackfillRecorded};
 pub use backfill_plan::{BackfillPlan, BackfillStep, PlannedInterval, SkipReason, range_intervals};
@@ -77,6 +80,9 @@ pub use steer::{PauseChange, Triggered};
 pub use tables::{TableList, describe_table, list_tables, open_warehouse};
 pub use task_grid::{GridRow, TaskGrid};
 pub use task_log::TaskLog;
+pub use tokens::{
+    CreatedToken, OpenedSession, SESSION_LIFETIME, Secret, TOKEN_PREFIX, secret_hash,
+};
 pub use workflow_overview::{
     FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary,
 };

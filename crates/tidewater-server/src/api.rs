@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::Problem;
-use crate::{backfills, queue, runs, workflows};
+use crate::{auth, backfills, queue, runs, tokens, workflows};
 
 /// The project every request works on.
 #[derive(Clone)]
@@ -27,13 +27,17 @@ pub struct Api {
     info(
         title = "Tidewater",
         description = "The control tower of a Tidewater project: its workflows, runs, backfills \
-                       and queue. Errors are RFC 9457 `application/problem+json`."
+                       and queue. Errors are RFC 9457 `application/problem+json`. Once a token \
+                       exists (`tidewater token create`), every request needs \
+                       `Authorization: Bearer TOKEN` or the session cookie of `POST /login`."
     ),
     tags(
         (name = "workflows", description = "The project's workflows"),
         (name = "runs", description = "Runs and what can be done to them"),
         (name = "backfills", description = "Runs of a date range, a few at a time"),
         (name = "queue", description = "What waits and why"),
+        (name = "tokens", description = "The API's tokens (scope admin)"),
+        (name = "session", description = "Logging in with a token: the UI's session cookie"),
         (name = "meta", description = "This API itself"),
     ),
     components(schemas(Problem))
@@ -44,7 +48,8 @@ struct ApiDoc;
 /// serves at `/api/v1/openapi.json`. Every route is added through [`routes`], so a route
 /// exists only with its entry in the document.
 pub fn router(api: Api) -> (Router, Document) {
-    let (router, document) = routes().with_state(api).split_for_parts();
+    let (router, mut document) = routes().with_state(api).split_for_parts();
+    auth::document_security(&mut document);
     let served = document.clone();
     let router = router
         .layer(axum::Extension(Arc::new(served)))
@@ -57,7 +62,9 @@ pub fn router(api: Api) -> (Router, Document) {
 
 /// The OpenAPI document of the API, without serving it.
 pub fn document() -> Document {
-    routes().split_for_parts().1
+    let mut document = routes().split_for_parts().1;
+    auth::document_security(&mut document);
+    document
 }
 
 /// Every route, each with its `#[utoipa::path]` (which `routes!` requires). Nothing else
@@ -76,6 +83,14 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(backfills::backfill))
         .routes(routes!(queue::queue))
         .routes(routes!(openapi_document))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(auth::sessions::login_form, auth::sessions::login))
+        .routes(routes!(auth::sessions::logout))
+        .routes(routes!(
+            auth::sessions::open_session,
+            auth::sessions::end_session
+        ))
 }
 
 /// This document.

@@ -7,6 +7,10 @@
 //! status. It owns no rule of its own (those are the use cases') and no scheduling: the
 //! binary runs it beside the scheduler, in the same process and runtime. axum stays in this
 //! crate.
+//!
+//! Access is checked once for every request, around the whole router ([`protect`], in
+//! `auth.rs`): once a token exists, each request needs one (or the UI's session cookie) of a
+//! wide enough scope.
 
 // Library code reports errors to its caller and prints nothing.
 #![cfg_attr(
@@ -15,11 +19,13 @@
 )]
 
 mod api;
+mod auth;
 mod backfills;
 mod extract;
 pub mod problem;
 mod queue;
 mod runs;
+mod tokens;
 pub mod ui;
 mod workflows;
 
@@ -27,10 +33,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use api::{Api, document, router};
+pub use auth::protect;
 pub use problem::Problem;
 use tidewater_control::Control;
 
 /// Serves the API on `listener` until `shutdown` completes; requests under way then finish.
+/// Every route, and the fallback, is behind the access check ([`protect`]).
 pub async fn serve_http(
     control: Arc<Control>,
     parallelism: Option<u32>,
@@ -38,9 +46,11 @@ pub async fn serve_http(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = ui::app(Api {
-        control,
+        control: control.clone(),
         parallelism,
     });
+    // Around everything else, so that no route (an API route or a page) is served unchecked.
+    let app = protect(app, control);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -45,6 +45,22 @@ impl Problem {
         Problem::new(status, kind, title, detail)
     }
 
+    /// The request has no valid token or session (the caller adds `WWW-Authenticate`).
+    pub fn unauthorized(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "A valid token is needed",
+            detail,
+        )
+    }
+
+    /// The token or session is valid but may not do this: its scope is too small, or a
+    /// cookie request came from another site.
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail)
+    }
+
     /// No route has this path.
     pub fn no_route(path: &str) -> Problem {
         Problem::new(

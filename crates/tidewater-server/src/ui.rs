@@ -17,7 +17,7 @@ mod gantt;
 mod grid_page;
 mod layout;
 mod log_route;
-mod login_page;
+pub(crate) mod login_page;
 mod queue_page;
 mod run_page;
 mod runs_page;
@@ -50,7 +50,6 @@ fn pages() -> Router<Api> {
     Router::new()
         .route("/", get(workflows_page::workflows))
         .route("/assets/{file}", get(assets::asset))
-        .route("/login", get(login_page::login))
         .route("/queue", get(queue_page::queue))
         .route("/runs", get(runs_page::runs))
         .route("/tables", get(tables_page::tables))

@@ -22,6 +22,31 @@ pub(crate) fn did_you_mean<'c>(
         .map(|(_, candidate)| candidate.to_owned())
 }
 
+/// Keys other workflow tools use for what Tidewater names otherwise, with Tidewater's name:
+/// a user coming from Airflow writes `depends_on` or `bash_command`, one from Digdag or
+/// Dagster `upstream` or `command`. Offered only where the Tidewater key is expected.
+const OTHER_TOOLS_KEYS: [(&str, &str); 9] = [
+    ("depends_on", "needs"),
+    ("dependencies", "needs"),
+    ("upstream", "needs"),
+    ("after", "needs"),
+    ("bash_command", "sh"),
+    ("command", "sh"),
+    ("execution_timeout", "timeout"),
+    ("retry_delay_seconds", "retry_delay"),
+    ("max_retries", "retries"),
+];
+
+/// The key `name` means where one of `expected` is wanted: a key of another tool, or else a
+/// plausible typo of an expected one.
+pub(crate) fn did_you_mean_key(name: &str, expected: &[&str]) -> Option<String> {
+    OTHER_TOOLS_KEYS
+        .iter()
+        .find(|(other, ours)| *other == name && expected.contains(ours))
+        .map(|(_, ours)| (*ours).to_owned())
+        .or_else(|| did_you_mean(name, expected.iter().copied()))
+}
+
 /// Like [`did_you_mean`], and also matches a bare city (`Seoul`) to its zone (`Asia/Seoul`).
 pub(crate) fn did_you_mean_timezone(name: &str) -> Option<String> {
     let names = || chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name());
@@ -44,6 +69,24 @@ mod tests {
         let keys = ["retries", "retry_delay", "timeout", "pool"];
         assert_eq!(did_you_mean("retires", keys), Some("retries".to_owned()));
         assert_eq!(did_you_mean("timout", keys), Some("timeout".to_owned()));
+    }
+
+    #[test]
+    fn suggests_our_key_for_another_tools_key_only_where_it_is_expected() {
+        let task_keys = ["needs", "sh", "retries", "timeout"];
+        assert_eq!(
+            did_you_mean_key("depends_on", &task_keys),
+            Some("needs".to_owned())
+        );
+        assert_eq!(
+            did_you_mean_key("bash_command", &task_keys),
+            Some("sh".to_owned())
+        );
+        assert_eq!(did_you_mean_key("depends_on", &["schedule", "tasks"]), None);
+        assert_eq!(
+            did_you_mean_key("retires", &task_keys),
+            Some("retries".to_owned())
+        );
     }
 
     #[test]

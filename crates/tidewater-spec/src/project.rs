@@ -109,7 +109,7 @@ impl Project {
 
     /// Loads the workflow called `name` (its `name` key, or else its file stem). Only the
     /// files that may be it are parsed: the others' names come from a quick look at their
-    /// text ([`scan_name`]), or from parsing where that look is unsure. The result is the
+    /// text (`scan_name`), or from parsing where that look is unsure. The result is the
     /// same as parsing every file.
     pub fn load_workflow(&self, name: &str) -> Result<LoadedWorkflow, Diagnostics> {
         self.find_workflow(name, true)

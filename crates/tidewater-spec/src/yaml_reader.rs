@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::did_you_mean::did_you_mean;
+use crate::did_you_mean::{did_you_mean, did_you_mean_key};
 use crate::duration::{InvalidDuration, parse_duration};
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::{Diagnostics, Problem, ProblemKind};
@@ -129,7 +129,7 @@ impl<'p> YamlReader<'p> {
         context: &str,
         expected: Vec<&'static str>,
     ) {
-        let suggestion = did_you_mean(&entry.name, expected.iter().copied());
+        let suggestion = did_you_mean_key(&entry.name, &expected);
         self.report(
             ProblemKind::UnknownKey {
                 key: entry.name.to_string(),

@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the embedded store, one SQLite file that several `tidewater` processes may
 //! share.
 
+mod access;
 mod backup;
 mod batch;
 mod codec;
@@ -42,7 +43,7 @@ use write_batch::write_batch;
 /// One connection per handle, called on the caller's thread: a statement here takes tens of
 /// microseconds, less than handing it to a worker thread and back (what an async driver
 /// does), and the engine waits for each `apply` before it acts. The connection is behind a
-/// mutex that is never held across an `await`; see [`Link`] for how waiting for another
+/// mutex that is never held across an `await`; see `Link` (in `connection.rs`) for how waiting for another
 /// process's write lock stays asynchronous.
 ///
 /// Every write is one transaction that takes the write lock as it begins (`BEGIN

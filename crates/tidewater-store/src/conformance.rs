@@ -1,5 +1,5 @@
-//! The behaviours every [`RunStore`](crate::RunStore) and
-//! [`ControlStore`](crate::ControlStore) backend must have, written once over any such `S`.
+//! The behaviours every [`RunStore`](crate::RunStore), [`ControlStore`](crate::ControlStore)
+//! and [`AccessStore`](crate::AccessStore) backend must have, written once over any such `S`.
 //!
 //! Each public `async fn` is one behaviour. It expects an empty store, asserts exact outcomes
 //! and panics when the store differs: this is test code, compiled into the library (with the
@@ -8,11 +8,17 @@
 //! [`run_store_conformance_tests!`](crate::run_store_conformance_tests) turns the whole list
 //! into one `#[tokio::test]` per behaviour.
 
+mod access;
 mod changes;
 mod control;
 mod fixtures;
 mod records;
 
+pub use access::{
+    a_revoked_token_is_found_no_more_and_its_sessions_end,
+    a_session_lives_until_it_expires_or_ends, a_token_name_is_unique_among_unrevoked_tokens,
+    tokens_are_created_listed_and_found_by_hash,
+};
 pub use changes::{
     a_failed_apply_leaves_nothing_behind, a_later_change_to_the_same_task_in_one_batch_wins,
     an_attempt_can_start_and_finish_in_one_batch, applied_changes_read_back_exactly,
@@ -70,6 +76,10 @@ macro_rules! run_store_conformance_tests {
             queues_give_their_heads_in_start_order,
             the_same_backfill_given_twice_is_one_backfill,
             a_run_is_refused_while_its_interval_has_an_active_run,
+            tokens_are_created_listed_and_found_by_hash,
+            a_token_name_is_unique_among_unrevoked_tokens,
+            a_revoked_token_is_found_no_more_and_its_sessions_end,
+            a_session_lives_until_it_expires_or_ends,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

@@ -2,8 +2,8 @@
 //! backend.
 //!
 //! [`RunStore`] is what the engine needs to execute runs, [`ControlStore`] what the scheduler
-//! service and backfills need besides, and [`Store`] both, with the operations on the store as
-//! a whole, behind the `Arc<dyn Store>` the binary hands out. [`StoreError`] is
+//! service and backfills need besides, [`AccessStore`] who may use the HTTP API (tokens and
+//! sessions, by hash), and [`Store`] all three, with the operations on the store as a whole, behind the `Arc<dyn Store>` the binary hands out. [`StoreError`] is
 //! backend-neutral: a backend's own failures travel inside it as a [`BackendError`]. With the
 //! `conformance` feature, [`conformance`] is the suite every backend must pass.
 //!
@@ -20,6 +20,7 @@
 
 // Test code, compiled only for the backends' tests (their `[dev-dependencies]` enable the
 // feature), so that it does not ship in the binary.
+mod access_store;
 #[cfg(feature = "conformance")]
 #[expect(
     clippy::expect_used,
@@ -31,6 +32,10 @@ mod run_store;
 mod store;
 mod store_error;
 
+pub use access_store::{
+    AccessStore, NewSession, NewToken, SecretHash, SessionRecord, TokenId, TokenName, TokenRecord,
+    TokenScope,
+};
 pub use control_store::{
     BackfillRecord, ControlStore, NewBackfill, RunCounts, RunCreation, ServiceClaim, ServiceRecord,
     WorkflowHealth,

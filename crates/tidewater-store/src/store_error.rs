@@ -1,5 +1,7 @@
 use tidewater_core::{Attempt, BackfillId, RunId, TaskName, WorkflowName};
 
+use crate::{TokenId, TokenName};
+
 /// A backend's own error (its driver's, or a condition only that backend has), kept whole so
 /// that its message reaches the user and the backend can look at it again.
 pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -52,6 +54,15 @@ pub enum StoreError {
         task: TaskName,
         attempt: Attempt,
     },
+    /// An unrevoked token already has this name.
+    #[error("a token named {0} exists; revoke it first or choose another name")]
+    TokenNameTaken(TokenName),
+    /// A token's secret was given twice: secrets are random, so this is a bug.
+    #[error("a token with the same secret exists; this is a bug in tidewater")]
+    TokenHashTaken,
+    /// A session was asked for a token that is unknown or revoked.
+    #[error("token {0} is unknown or revoked")]
+    NoSuchToken(TokenId),
     #[error(
         "the store holds a value this version cannot read ({what}: {value}); this is a bug in tidewater or a newer store"
     )]

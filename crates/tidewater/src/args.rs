@@ -73,6 +73,10 @@ pub(crate) enum Command {
     /// `.tidewater/tidewater.db`; `[store] url` in tidewater.toml names another).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Create, list or revoke the HTTP API's tokens (once one exists, the API asks every
+    /// request for one).
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -150,8 +154,8 @@ pub(crate) struct TestArgs {
 pub(crate) struct ServerArgs {
     #[command(flatten)]
     pub execution: ExecutionArgs,
-    /// Where the HTTP API listens (`/api/v1`); a loopback address only, while the API has no
-    /// tokens. Port 0 picks a free port (the server's log says which). Default:
+    /// Where the HTTP API listens (`/api/v1`); a loopback address only, until a token exists
+    /// (`tidewater token create`). Port 0 picks a free port (the server's log says which). Default:
     /// tidewater.toml's `[server] listen`, else 127.0.0.1:8080.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -404,6 +408,47 @@ pub(crate) struct StoreBackupArgs {
     /// Replace FILE if it exists.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token and print it (only it, on stdout); it is not shown again.
+    Create(TokenCreateArgs),
+    /// List the tokens: name, scope, created, last used, revoked (never the token itself).
+    List(TokenListArgs),
+    /// Revoke a token: it opens nothing from now on, and its UI sessions end.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenCreateArgs {
+    /// A name to list and revoke it by (letters, digits, `.`, `_`, `-`).
+    #[arg(long)]
+    pub name: String,
+    /// What it allows: read (GET), operate (also trigger, retry, cancel, pause, backfill),
+    /// admin (also manage tokens).
+    #[arg(long, value_enum)]
+    pub scope: TokenScopeArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum TokenScopeArg {
+    Read,
+    Operate,
+    Admin,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenRevokeArgs {
+    /// The token's name (`tidewater token list` lists them).
+    pub name: String,
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod status;
 mod store;
 mod tables;
 mod test;
+mod token;
 mod validate;
 mod workflows;
 
@@ -54,5 +55,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Backfill(args) => backfill::backfill(&project, args).await,
         Command::Queue(args) => queue::queue(&project, args).await,
         Command::Store(command) => store::store(&project, command).await,
+        Command::Token(command) => token::token(&project, command).await,
     }
 }

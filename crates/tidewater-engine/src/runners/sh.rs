@@ -47,7 +47,7 @@ impl ShRunner {
     /// is dropped is written out then.)
     ///
     /// Processes of these attempts that escaped their group kill are ended here too, for the
-    /// same reason, and noted in their attempt's log (see [`crate::subreaper`]).
+    /// same reason, and noted in their attempt's log (see the `subreaper` module).
     pub fn settle(&self) {
         let logs = std::mem::take(
             &mut *self

@@ -1,40 +1,29 @@
-//! The login page (`GET /login`): a form that posts an API token and the page to return to
-//! to `POST /login`, which opens a session (the auth middleware's). The token field is a
-//! password field: it is never shown, and the page never echoes one.
+//! The login page in the UI's look: a form that posts an API token and the page to return to
+//! to `POST /login`, which opens a session (`auth/sessions.rs` serves both routes and calls
+//! this). The token field is a password field, and the page never echoes a token.
 
 use askama::Template;
-use serde::Deserialize;
 
 use super::layout::{Layout, Live, Nav};
-use super::ui_error::{PageResult, UiQuery, page};
 
 #[derive(Template)]
 #[template(path = "login.html")]
-struct LoginPage {
+struct LoginPage<'a> {
     layout: Layout,
-    next: String,
+    next: &'a str,
     has_failed: bool,
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct LoginQuery {
-    next: Option<String>,
-    /// Set when a token was refused.
-    #[serde(default)]
-    failed: bool,
-}
-
-/// `GET /login?next=/path`.
-pub(crate) async fn login(UiQuery(query): UiQuery<LoginQuery>) -> PageResult {
-    // Only a path of this site: an absolute or scheme-relative URL would send the person
-    // elsewhere after logging in.
-    let next = query
-        .next
-        .filter(|next| next.starts_with('/') && !next.starts_with("//"))
-        .unwrap_or_else(|| "/".to_owned());
-    page(&LoginPage {
+/// The page; `next` (a local path, checked by the caller) is carried through the form.
+pub(crate) fn login_html(next: &str, has_failed: bool) -> String {
+    LoginPage {
         layout: Layout::new("Log in", Nav::None, Live::Static),
         next,
-        has_failed: query.failed,
+        has_failed,
+    }
+    .render()
+    .unwrap_or_else(|error| {
+        tracing::error!(%error, "the login page did not render");
+        "the login page did not render; the server's log says why".to_owned()
     })
 }

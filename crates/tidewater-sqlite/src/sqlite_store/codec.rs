@@ -9,7 +9,7 @@ use tidewater_core::{
     Attempt, AttemptOutcome, FailureClass, FailureReason, ProcessIdentity, RunState, RunStateKind,
     TaskState, Timestamp,
 };
-use tidewater_store::{RunTrigger, StoreError};
+use tidewater_store::{RunTrigger, StoreError, TokenScope};
 
 /// Microseconds since the Unix epoch; sub-microsecond digits are dropped.
 pub(super) fn encode_timestamp(time: Timestamp) -> i64 {
@@ -419,6 +419,23 @@ pub(super) fn decode_json_object(
 }
 
 /// A column the state needs is NULL.
+pub(super) fn encode_token_scope(scope: TokenScope) -> &'static str {
+    match scope {
+        TokenScope::Read => "read",
+        TokenScope::Operate => "operate",
+        TokenScope::Admin => "admin",
+    }
+}
+
+pub(super) fn decode_token_scope(text: &str) -> Result<TokenScope, StoreError> {
+    match text {
+        "read" => Ok(TokenScope::Read),
+        "operate" => Ok(TokenScope::Operate),
+        "admin" => Ok(TokenScope::Admin),
+        other => Err(corrupt("token scope", other)),
+    }
+}
+
 fn required<T>(value: Option<T>, what: &'static str, state: &str) -> Result<T, StoreError> {
     value.ok_or_else(|| corrupt(what, format!("missing in state {state}")))
 }

@@ -468,7 +468,7 @@ async fn a_store_that_recorded_its_scripts_in_sqlx_migrations_is_brought_up_to_d
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let old_table: i64 = connection
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE name = '_sqlx_migrations'",
@@ -557,7 +557,7 @@ async fn a_store_of_version_3_keeps_its_attempts_without_a_rowid() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     // A file keeps the page size it was made with (the old default here).
     assert_eq!(page_size(&connection), 4096);
 }

@@ -1,5 +1,5 @@
 //! `tidewater server`: the scheduler, the local executor and the HTTP API, until SIGTERM or
-//! Ctrl-C.
+//! Ctrl-C. It listens beyond loopback only once a valid token exists.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
@@ -15,11 +15,16 @@ use crate::service_log::ServiceLog;
 
 pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome> {
     let control = Arc::new(crate::project_context::open(project).await?);
-    let listen = match (&args.listen, &control.project.config.listen) {
-        (Some(flag), _) => loopback_address("--listen", flag)?,
-        (None, Some(file)) => loopback_address("[server] listen in tidewater.toml", file)?,
-        (None, None) => loopback_address("--listen", DEFAULT_LISTEN)?,
+    let (origin, text) = match (&args.listen, &control.project.config.listen) {
+        (Some(flag), _) => ("--listen", flag.as_str()),
+        (None, Some(file)) => ("[server] listen in tidewater.toml", file.as_str()),
+        (None, None) => ("--listen", DEFAULT_LISTEN),
     };
+    let addresses: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .with_context(|| format!("{origin}: `{text}` is not an address like 127.0.0.1:8080"))?
+        .collect();
+    let listen = allowed_address(origin, text, &addresses, control.has_valid_tokens().await?)?;
     let me = control.claim_server().await?;
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,
@@ -72,20 +77,58 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
 /// Where the API listens unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// The address `listen` (from `origin`) names, refused unless every address it resolves to
-/// is loopback: the API has no tokens yet, so anyone who can reach it could run and cancel
-/// anything.
-fn loopback_address(origin: &str, listen: &str) -> anyhow::Result<SocketAddr> {
-    let addresses: Vec<SocketAddr> = listen
-        .to_socket_addrs()
-        .with_context(|| format!("{origin}: `{listen}` is not an address like 127.0.0.1:8080"))?
-        .collect();
+/// The address to listen on among `addresses` (what `listen`, from `origin`, resolves to).
+/// Beyond loopback only while a valid token exists: without one the API is open to anyone
+/// who can reach it, who could then run and cancel anything. (Once a token exists the API
+/// asks every request for one, even after every token is revoked.)
+fn allowed_address(
+    origin: &str,
+    listen: &str,
+    addresses: &[SocketAddr],
+    has_valid_tokens: bool,
+) -> anyhow::Result<SocketAddr> {
     match addresses.first() {
-        Some(first) if addresses.iter().all(|address| address.ip().is_loopback()) => Ok(*first),
+        Some(first)
+            if has_valid_tokens || addresses.iter().all(|address| address.ip().is_loopback()) =>
+        {
+            Ok(*first)
+        }
         Some(_) => anyhow::bail!(
-            "{origin}: `{listen}` is not a loopback address; the HTTP API has no tokens yet, so it \
-             only listens where nobody else can reach it (127.0.0.1 or ::1)"
+            "{origin}: `{listen}` is not a loopback address, and the HTTP API has no valid token: \
+             anyone who could reach it could run and cancel anything. Create a token first \
+             (`tidewater token create --name NAME --scope read|operate|admin`), or listen on \
+             127.0.0.1 or ::1"
         ),
         None => anyhow::bail!("{origin}: `{listen}` resolves to no address"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beyond_loopback_only_with_a_valid_token() {
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().expect("an address");
+        let loopback_6: SocketAddr = "[::1]:8080".parse().expect("an address");
+        let everywhere: SocketAddr = "0.0.0.0:8080".parse().expect("an address");
+        let allowed = |addresses: &[SocketAddr], has_valid_tokens| {
+            allowed_address("--listen", "x", addresses, has_valid_tokens).ok()
+        };
+        assert_eq!(allowed(&[loopback], false), Some(loopback));
+        assert_eq!(allowed(&[loopback_6, loopback], false), Some(loopback_6));
+        assert_eq!(allowed(&[everywhere], false), None);
+        assert_eq!(
+            allowed(&[loopback, everywhere], false),
+            None,
+            "every address counts"
+        );
+        assert_eq!(allowed(&[everywhere], true), Some(everywhere));
+        assert_eq!(allowed(&[loopback], true), Some(loopback));
+        assert_eq!(allowed(&[], true), None);
+        let refusal = allowed_address("--listen", "0.0.0.0:8080", &[everywhere], false)
+            .expect_err("refused")
+            .to_string();
+        assert!(refusal.contains("tidewater token create"), "{refusal}");
     }
 }

@@ -6,6 +6,7 @@
 //   TIDEWATER_PROJECT      the project folder (the test releases a waiting task by creating a file)
 //   TIDEWATER_SCREENSHOTS  the folder the screenshots of each page go to
 //   TIDEWATER_CHROMIUM     the browser (default /usr/bin/chromium)
+//   TIDEWATER_TOKEN        an API token of scope operate: the browser logs in with it first
 //
 // Every scenario fails on any console error or uncaught exception of a page, and checks that
 // what changes on the server shows without reloading the page (a marker set on `window` must
@@ -22,7 +23,18 @@ const base = process.env.TIDEWATER_URL;
 const project = process.env.TIDEWATER_PROJECT;
 const screenshots = process.env.TIDEWATER_SCREENSHOTS;
 const executablePath = process.env.TIDEWATER_CHROMIUM || "/usr/bin/chromium";
-assert.ok(base && project && screenshots, "TIDEWATER_URL, TIDEWATER_PROJECT and TIDEWATER_SCREENSHOTS are set");
+const token = process.env.TIDEWATER_TOKEN;
+assert.ok(
+  base && project && screenshots && token,
+  "TIDEWATER_URL, TIDEWATER_PROJECT, TIDEWATER_SCREENSHOTS and TIDEWATER_TOKEN are set",
+);
+
+/// The API, as a script calls it: with the token.
+async function api(path) {
+  const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(response.status, 200, `GET ${path}`);
+  return response.json();
+}
 
 // State changes must show well within this (they show within a second; CI machines are slow).
 const LIVE = 20_000;
@@ -101,6 +113,22 @@ async function trigger(workflow, date) {
   await form.locator('input[name="date"]').fill(date);
   await Promise.all([page.waitForURL(`${base}/workflows/${workflow}`), form.locator('button[type="submit"]').click()]);
 }
+
+test("a page asks for a token, and logging in returns to it", async () => {
+  await page.goto(`${base}/queue`);
+  await page.waitForURL(/\/login\?next=\/queue$/);
+  assert.equal(await page.locator('input[name="next"]').inputValue(), "/queue");
+  await shoot("login");
+  await page.locator('input[name="token"]').fill("tw_" + "0".repeat(64));
+  await page.locator("button", { hasText: "Log in" }).click();
+  await page.locator('[role="alert"]', { hasText: "unknown or revoked" }).waitFor();
+  await page.locator('input[name="token"]').fill(token);
+  await page.locator("button", { hasText: "Log in" }).click();
+  await page.waitForURL(`${base}/queue`);
+  await page.locator("h1", { hasText: "Queue" }).waitFor();
+  // The token is in no page.
+  assert.ok(!(await page.content()).includes(token));
+});
 
 test("a run triggered from the UI turns its grid cells green without a reload", async () => {
   await page.goto(`${base}/`);
@@ -181,7 +209,7 @@ test("a workflow is paused from the workflows page", async () => {
   await card("quick").locator("button", { hasText: "Pause" }).click();
   await page.waitForURL(`${base}/`);
   await card("quick").locator(".badge.s-paused").waitFor();
-  const workflows = await (await fetch(`${base}/api/v1/workflows`)).json();
+  const workflows = await api("/api/v1/workflows");
   assert.equal(workflows.find((workflow) => workflow.workflow === "quick").paused, true);
   await shoot("workflows-paused");
 });
@@ -197,7 +225,7 @@ test("a backfill is previewed, then started, and its progress shows", async () =
   assert.equal(await rows.count(), 3);
   assert.match(await rows.first().textContent(), /2026-01-01\s*new run/);
   // The preview recorded nothing.
-  const before = await (await fetch(`${base}/api/v1/runs?workflow=history`)).json();
+  const before = await api("/api/v1/runs?workflow=history");
   assert.deepEqual(before.runs, []);
   await shoot("backfill-preview");
   await page.locator("button", { hasText: "Start backfill" }).click();
@@ -240,7 +268,4 @@ test("the runs and the queue have their pages", async () => {
   await page.goto(`${base}/queue`);
   await page.locator("h1", { hasText: "Queue" }).waitFor();
   await shoot("queue");
-  await page.goto(`${base}/login?next=/queue`);
-  assert.equal(await page.locator('input[name="next"]').inputValue(), "/queue");
-  await shoot("login");
 });

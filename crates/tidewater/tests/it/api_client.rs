@@ -71,12 +71,21 @@ impl Api {
         if let Some(token) = self.token.borrow().as_deref() {
             extra.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
+        // JSON unless the caller says otherwise (a form).
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            extra.push_str("Content-Type: application/json\r\n");
+        }
         for (name, value) in headers {
             extra.push_str(&format!("{name}: {value}\r\n"));
         }
+        // `Host` with the port, as a browser sends it: the origin checks compare with it.
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-             Content-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+             {extra}Content-Length: {}\r\n\r\n{body}",
+            self.port,
             body.len()
         );
         stream.write_all(request.as_bytes()).expect("send");

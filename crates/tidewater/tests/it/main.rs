@@ -2,6 +2,7 @@
 
 mod api;
 mod api_client;
+mod auth;
 mod backfill_scale;
 mod bounds;
 mod cancel;

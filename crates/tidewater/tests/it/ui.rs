@@ -99,6 +99,10 @@ fn the_web_ui_triggers_follows_cancels_pauses_backfills_and_links_partitions_to_
     assert!(paused.status.success(), "{}", text(&paused.stderr));
     let ran = project.run(&["run", "daily_orders", "--date", "2026-01-01"]);
     assert!(ran.status.success(), "{}", text(&ran.stderr));
+    // With a token, every page needs a session: the browser logs in first.
+    let created = project.run(&["token", "create", "--name", "browser", "--scope", "operate"]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let token = text(&created.stdout).trim().to_owned();
 
     let server = start_server(&project);
     let api = Api::of(&project);
@@ -113,6 +117,7 @@ fn the_web_ui_triggers_follows_cancels_pauses_backfills_and_links_partitions_to_
         .env("TIDEWATER_PROJECT", project.root())
         .env("TIDEWATER_SCREENSHOTS", &screenshots)
         .env("TIDEWATER_CHROMIUM", &chromium)
+        .env("TIDEWATER_TOKEN", &token)
         .output()
         .expect("node runs");
     stop_server(server);
@@ -124,7 +129,7 @@ fn the_web_ui_triggers_follows_cancels_pauses_backfills_and_links_partitions_to_
     );
     // Node's runner ends with its counts; every scenario ran and passed.
     assert!(
-        report.contains("pass 7") && report.contains("fail 0"),
+        report.contains("pass 8") && report.contains("fail 0"),
         "{report}"
     );
     println!("{report}\nscreenshots: {}", screenshots.display());
