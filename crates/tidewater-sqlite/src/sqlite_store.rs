@@ -7,6 +7,7 @@ mod codec;
 mod connection;
 mod control;
 mod failure;
+mod feed;
 mod migrations;
 mod rows;
 mod store_files;

@@ -2,7 +2,7 @@
 //! backend.
 //!
 //! [`RunStore`] is what the engine needs to execute runs, [`ControlStore`] what the scheduler
-//! service and backfills need besides, and [`Store`] both, with the operations on the store as
+//! service and backfills need besides (with the change feed, [`FeedEvent`]), and [`Store`] both, with the operations on the store as
 //! a whole, behind the `Arc<dyn Store>` the binary hands out. [`StoreError`] is
 //! backend-neutral: a backend's own failures travel inside it as a [`BackendError`]. With the
 //! `conformance` feature, [`conformance`] is the suite every backend must pass.
@@ -27,15 +27,17 @@
 )]
 pub mod conformance;
 mod control_store;
+mod feed_event;
 mod run_store;
 mod store;
 mod store_error;
 
 pub use control_store::{
-    BackfillRecord, ControlStore, NewBackfill, RunCounts, RunCreation, ServiceClaim, ServiceRecord,
-    WorkflowHealth,
+    BackfillRecord, ControlStore, EVENTS_KEPT, NewBackfill, RunCounts, RunCreation, ServiceClaim,
+    ServiceRecord, WorkflowHealth,
 };
 // The id is the core's (its admission rules name backfills); re-exported for the store's users.
+pub use feed_event::{AttemptStep, EventFilter, EventPage, EventSeq, FeedChange, FeedEvent};
 pub use run_store::{
     AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
 };

@@ -14,7 +14,7 @@ use super::connection::Link;
 use super::failure::Failure;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 7] = [
+const MIGRATIONS: [(&str, &str); 8] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -39,6 +39,10 @@ const MIGRATIONS: [(&str, &str); 7] = [
     (
         "0007_run_queues",
         include_str!("../../migrations/0007_run_queues.sql"),
+    ),
+    (
+        "0009_events",
+        include_str!("../../migrations/0009_events.sql"),
     ),
 ];
 

@@ -78,15 +78,15 @@ fn write_rows(
     run: Option<&RunStateColumns>,
     batch: &Batch<'_>,
 ) -> Result<(), Failure> {
-    let run_is_there = match run {
-        Some(run) => {
-            transaction.prepare_cached(UPDATE_RUN)?.execute(params![
-                id.0,
-                run.state,
-                run.started_at,
-                run.finished_at
-            ])? == 1
-        }
+    // The run's state goes first, unless it is the run's end: then last. The change feed's
+    // triggers record events in statement order, and a reader should see a run start before
+    // its tasks do and end after them.
+    let (run_first, run_last) = match run {
+        Some(run) if run.finished_at.is_some() => (None, Some(run)),
+        other => (other, None),
+    };
+    let run_is_there = match run_first {
+        Some(run) => update_run(transaction, id, run)?,
         // Any other change finds out below; a batch without changes asks.
         None if batch.is_empty() => run_exists(transaction, id)?,
         None => true,
@@ -97,7 +97,25 @@ fn write_rows(
     write_tasks(transaction, id, &batch.tasks)?;
     insert_started(transaction, id, &batch.started)?;
     write_processes(transaction, id, &batch.processes)?;
-    write_finished(transaction, id, &batch.finished)
+    write_finished(transaction, id, &batch.finished)?;
+    match run_last {
+        Some(run) if !update_run(transaction, id, run)? => Err(StoreError::NoSuchRun(id).into()),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the run's state; false when there is no such run.
+fn update_run(
+    transaction: &Transaction<'_>,
+    id: RunId,
+    run: &RunStateColumns,
+) -> Result<bool, Failure> {
+    Ok(transaction.prepare_cached(UPDATE_RUN)?.execute(params![
+        id.0,
+        run.state,
+        run.started_at,
+        run.finished_at
+    ])? == 1)
 }
 
 fn write_tasks(
