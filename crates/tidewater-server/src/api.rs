@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::Problem;
-use crate::{backfills, queue, runs, workflows};
+use crate::{backfills, events, queue, runs, workflows};
 
 /// The project every request works on.
 #[derive(Clone)]
@@ -34,6 +34,7 @@ pub struct Api {
         (name = "runs", description = "Runs and what can be done to them"),
         (name = "backfills", description = "Runs of a date range, a few at a time"),
         (name = "queue", description = "What waits and why"),
+        (name = "events", description = "State changes as they happen (server-sent events)"),
         (name = "meta", description = "This API itself"),
     ),
     components(schemas(Problem))
@@ -71,10 +72,12 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(runs::list_runs))
         .routes(routes!(runs::run))
         .routes(routes!(runs::retry))
+        .routes(routes!(runs::clear))
         .routes(routes!(runs::cancel))
         .routes(routes!(backfills::start_backfill))
         .routes(routes!(backfills::backfill))
         .routes(routes!(queue::queue))
+        .routes(routes!(events::events))
         .routes(routes!(openapi_document))
 }
 

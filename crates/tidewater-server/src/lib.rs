@@ -16,6 +16,7 @@
 
 mod api;
 mod backfills;
+mod events;
 mod extract;
 pub mod problem;
 mod queue;
@@ -40,7 +41,14 @@ pub async fn serve_http(
         control,
         parallelism,
     });
+    // Event streams never end by themselves: they are told to, or graceful shutdown would
+    // wait for them forever.
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let router = router.layer(axum::Extension(events::Closing(closed)));
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = closing.send(true);
+        })
         .await
 }

@@ -138,8 +138,9 @@ pub trait ControlStore: Send + Sync {
     /// first (see [`EventPage`]). Every state change that `create_run` and `apply` record
     /// (a run's, a task instance's, an attempt's start and end) is an event, committed with
     /// the change, so a reader never sees an event before its change nor misses one. Within
-    /// one `apply` the order is: the run's state unless it ended, task states, attempts
-    /// started, attempts ended, the run's end. The
+    /// one `apply` the order is: the run's state unless it ended, attempts ended (but those
+    /// started in the same `apply`), task states, attempts started, those attempts ended, the
+    /// run's end. The
     /// store keeps at least the newest [`EVENTS_KEPT`] events; a reader further behind gets
     /// [`EventPage::Reset`].
     ///

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 /// Every route of the API, as `METHOD path`.
 const ROUTES: &[&str] = &[
     "get /api/v1/backfills/{id}",
+    "get /api/v1/events",
     "get /api/v1/openapi.json",
     "get /api/v1/queue",
     "get /api/v1/runs",
@@ -15,6 +16,7 @@ const ROUTES: &[&str] = &[
     "get /api/v1/workflows/{name}",
     "post /api/v1/backfills",
     "post /api/v1/runs/{id}/cancel",
+    "post /api/v1/runs/{id}/clear",
     "post /api/v1/runs/{id}/retry",
     "post /api/v1/workflows/{name}/runs",
     "put /api/v1/workflows/{name}/paused",

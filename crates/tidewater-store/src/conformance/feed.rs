@@ -52,7 +52,8 @@ fn attempt(name: &str, number: u32, step: AttemptStep) -> FeedChange {
 }
 
 /// A run's life as the engine writes it: each state change is one event, in the order the
-/// batches were committed; within a batch the run starts before its tasks and ends after them.
+/// batches were committed; within a batch the run starts first, attempts end before tasks
+/// change, tasks change before attempts start, and the run ends last.
 pub async fn every_state_change_is_one_event_in_commit_order<S>(store: &S)
 where
     S: RunStore + ControlStore + ?Sized,
@@ -148,13 +149,13 @@ where
             (id, "feed", task("a", TaskStateKind::Queued)),
             (id, "feed", task("a", TaskStateKind::Running)),
             (id, "feed", attempt("a", 1, AttemptStep::Started)),
-            (id, "feed", task("a", TaskStateKind::Failed)),
-            (id, "feed", task("b", TaskStateKind::UpstreamFailed)),
             (
                 id,
                 "feed",
                 attempt("a", 1, AttemptStep::Failed(FailureClass::Timeout))
             ),
+            (id, "feed", task("a", TaskStateKind::Failed)),
+            (id, "feed", task("b", TaskStateKind::UpstreamFailed)),
             (id, "feed", FeedChange::Run(RunStateKind::Failed)),
         ]
     );
