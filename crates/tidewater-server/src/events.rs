@@ -109,11 +109,7 @@ pub(crate) async fn events(
         let event = follower.next().await?;
         Some((Ok(event), follower))
     });
-    Ok(Sse::new(stream).keep_alive(
-        KeepAlive::new()
-            .interval(KEEP_ALIVE)
-            .text("keep-alive"),
-    ))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
 }
 
 /// One stream's place in the feed.
