@@ -1,14 +1,20 @@
 -- The change feed (`ControlStore::events_after`): one row per state change of a run, a task
 -- instance or an attempt, written by triggers in the transaction of the change itself. So
--- every process that writes the store (the server, a foreground `run`, a backfill, an older
--- command) records events, and an event is committed exactly when its change is: none is
--- lost, none is invented. `seq` is AUTOINCREMENT so that a number is never given twice, even
--- after pruning; SQLite commits one writer at a time, so `seq` order is commit order.
+-- every process that writes the store (the server, a foreground `run`, a backfill) records
+-- events, and an event is committed exactly when its change is: none is lost, none is
+-- invented. SQLite commits one writer at a time, so `seq` order is commit order.
+--
+-- `seq` is the rowid, without AUTOINCREMENT (which costs a write to `sqlite_sequence` per
+-- event): a new row gets the largest `seq` plus one. Pruning deletes only the oldest rows and
+-- always keeps the newest, so a number is never given twice and the kept numbers have no
+-- holes: a reader whose next number is below the oldest kept one missed events.
 --
 -- The workflow is not copied here: readers join `runs` (by primary key), which keeps the
 -- write to one narrow row. There is no index but the key: a reader follows the feed by `seq`.
+-- Measured in release (`apply_latency`): a 6-change round of `apply` 22 → 29 µs, 10,000 task
+-- changes in one `apply` 42 → 69 ms.
 CREATE TABLE events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL,
     kind TEXT NOT NULL,          -- 'run', 'task' or 'attempt'
     task TEXT,                   -- task and attempt events
@@ -16,13 +22,6 @@ CREATE TABLE events (
     state TEXT NOT NULL,         -- the run's or task's state; 'started', 'succeeded', 'failed'
     failure_class TEXT           -- a failed attempt's class
 );
-
--- Events up to `pruned_through` were dropped: a reader behind it missed some.
-CREATE TABLE event_feed (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    pruned_through INTEGER NOT NULL
-);
-INSERT INTO event_feed (id, pruned_through) VALUES (1, 0);
 
 CREATE TRIGGER events_run_created AFTER INSERT ON runs
 BEGIN
@@ -57,11 +56,3 @@ BEGIN
     VALUES (NEW.run_id, 'attempt', NEW.task, NEW.attempt, NEW.outcome, NEW.failure_class);
 END;
 
--- Keeps the newest 100,000 events (`tidewater_store::EVENTS_KEPT`), pruning 1,000 at a time
--- with every 1,000th event: one short delete per 1,000 changes, and at most 101,000 rows.
-CREATE TRIGGER events_pruned AFTER INSERT ON events
-WHEN NEW.seq % 1000 = 0 AND NEW.seq > 100000
-BEGIN
-    DELETE FROM events WHERE seq <= NEW.seq - 100000;
-    UPDATE event_feed SET pruned_through = max(pruned_through, NEW.seq - 100000);
-END;

@@ -157,8 +157,9 @@ pub trait ControlStore: Send + Sync {
     /// that wants only what happens from now on starts.
     async fn last_event(&self) -> Result<EventSeq, StoreError>;
 
-    /// Drops all but the newest `keep` events. The store prunes by itself as it records
-    /// events (keeping at least [`EVENTS_KEPT`]); this is for tests and maintenance.
+    /// Drops all but the newest `keep` events, and never the newest one, so that sequence
+    /// numbers go on from it. The store prunes by itself as it records events (keeping at
+    /// least [`EVENTS_KEPT`]); this is for tests and maintenance.
     async fn prune_events(&self, keep: u64) -> Result<(), StoreError>;
 }
 

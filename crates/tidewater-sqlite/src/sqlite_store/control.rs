@@ -634,7 +634,7 @@ impl ControlStore for SqliteStore {
 
     async fn prune_events(&self, keep: u64) -> Result<(), StoreError> {
         self.link
-            .write(|transaction| feed::prune(transaction, keep))
+            .call(|connection| feed::prune(connection, keep))
             .await
     }
 

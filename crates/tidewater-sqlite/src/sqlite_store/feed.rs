@@ -1,21 +1,27 @@
-//! The change feed's reads. Its rows are written by the triggers of migration 0009, in the
-//! transaction of each change; nothing here writes them.
+//! The change feed's reads and its pruning. Its rows are written by the triggers of migration
+//! 0009, in the transaction of each change.
 
+use rusqlite::Connection;
 use rusqlite::types::Value;
-use rusqlite::{Connection, params};
 use tidewater_core::{RunId, TaskName, WorkflowName};
-use tidewater_store::{EventFilter, EventPage, EventSeq, FeedChange, FeedEvent, StoreError};
+use tidewater_store::{
+    EVENTS_KEPT, EventFilter, EventPage, EventSeq, FeedChange, FeedEvent, StoreError,
+};
 
 use super::codec::{
     decode_attempt, decode_attempt_step, decode_run_state_kind, decode_task_state_kind,
 };
 use super::failure::Failure;
 
-/// The newest sequence number ever given (`sqlite_sequence` keeps it even when every event
-/// was pruned), and how far events were pruned.
+/// The newest sequence number given (0 before the first event: pruning always keeps the
+/// newest), and the oldest kept. Two lookups at the ends of the key.
 const FEED_BOUNDS: &str = "
-    SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
-           (SELECT pruned_through FROM event_feed)";
+    SELECT coalesce((SELECT max(seq) FROM events), 0),
+           coalesce((SELECT min(seq) FROM events), 1)";
+
+/// How many events past [`EVENTS_KEPT`] accumulate before they are pruned, so that pruning
+/// is one delete of at least this many rows rather than a delete per commit.
+const PRUNE_BATCH: u64 = 1_000;
 
 /// One `events` row with its run's workflow, as read.
 struct EventRow {
@@ -86,10 +92,9 @@ pub(super) fn read_events(
     limit: u32,
 ) -> Result<EventPage, Failure> {
     let transaction = connection.unchecked_transaction()?;
-    let (latest, pruned_through): (i64, i64) = transaction
-        .prepare_cached(FEED_BOUNDS)?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    if after.0 < pruned_through || after.0 > latest {
+    let (latest, oldest): (i64, i64) = bounds(&transaction)?;
+    // Kept numbers have no holes: the reader's next one below the oldest was pruned.
+    if after.0 + 1 < oldest || after.0 > latest {
         return Ok(EventPage::Reset {
             latest: EventSeq(latest),
         });
@@ -133,27 +138,79 @@ pub(super) fn read_events(
     })
 }
 
-pub(super) fn last_event(connection: &Connection) -> Result<EventSeq, Failure> {
-    let (latest, _): (i64, i64) = connection
+fn bounds(connection: &Connection) -> rusqlite::Result<(i64, i64)> {
+    connection
         .prepare_cached(FEED_BOUNDS)?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(EventSeq(latest))
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
 }
 
-/// Drops all but the newest `keep` events.
-pub(super) fn prune(transaction: &rusqlite::Transaction<'_>, keep: u64) -> Result<(), Failure> {
-    let (latest, _): (i64, i64) = transaction
-        .prepare_cached(FEED_BOUNDS)?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    let through = latest.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX));
-    if through <= 0 {
-        return Ok(());
-    }
-    transaction
-        .prepare_cached("DELETE FROM events WHERE seq <= ?1")?
-        .execute([through])?;
-    transaction
-        .prepare_cached("UPDATE event_feed SET pruned_through = max(pruned_through, ?1)")?
-        .execute(params![through])?;
+pub(super) fn last_event(connection: &Connection) -> Result<EventSeq, Failure> {
+    Ok(EventSeq(bounds(connection)?.0))
+}
+
+/// Drops all but the newest `keep` events, and never the newest one: numbers go on from it.
+/// One statement, so one transaction.
+pub(super) fn prune(connection: &Connection, keep: u64) -> Result<(), Failure> {
+    let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
+    connection
+        .prepare_cached("DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?1")?
+        .execute([keep])?;
     Ok(())
+}
+
+/// Prunes to [`EVENTS_KEPT`] once [`PRUNE_BATCH`] more have accumulated; called beside the
+/// periodic checkpoint of a process that writes. A store that another process holds locked
+/// is left for next time.
+pub(super) fn prune_if_due(connection: &Connection) -> Result<(), Failure> {
+    let (latest, oldest) = bounds(connection)?;
+    let kept = u64::try_from(latest - oldest + 1).unwrap_or(0);
+    if kept >= EVENTS_KEPT + PRUNE_BATCH {
+        prune(connection, EVENTS_KEPT)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+
+    /// Adds `count` events (of a run that need not exist: only the feed's bounds matter).
+    fn add_events(connection: &Connection, count: u64) -> rusqlite::Result<()> {
+        connection.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO events (run_id, kind, state) SELECT 1, 'run', 'queued' FROM n",
+            [count as i64],
+        )?;
+        Ok(())
+    }
+
+    // Guards the store's own pruning: the feed stays bounded in a store nobody maintains,
+    // in batches, keeping exactly the newest `EVENTS_KEPT`.
+    #[tokio::test]
+    async fn the_feed_is_pruned_to_the_kept_events_once_a_batch_more_accumulated() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let store = SqliteStore::open(&folder.path().join("feed.sqlite"))
+            .await
+            .expect("open");
+        let bounds_after = |count: u64| {
+            store.link.call(move |connection| {
+                add_events(connection, count)?;
+                prune_if_due(connection)?;
+                Ok(bounds(connection)?)
+            })
+        };
+        let almost = EVENTS_KEPT + PRUNE_BATCH - 1;
+        let (latest, oldest) = bounds_after(almost).await.expect("add events");
+        assert_eq!((latest, oldest), (almost as i64, 1), "not yet due");
+
+        let (latest, oldest) = bounds_after(1).await.expect("add events");
+        let total = (EVENTS_KEPT + PRUNE_BATCH) as i64;
+        assert_eq!(latest, total);
+        assert_eq!(
+            oldest,
+            total - EVENTS_KEPT as i64 + 1,
+            "the newest EVENTS_KEPT remain"
+        );
+    }
 }
