@@ -4,7 +4,8 @@
 //! A handler translates its request, calls one use case, and serialises the result in the
 //! use case's JSON shape (`tidewater_control::json`, the same the CLI's `--json` prints);
 //! every error becomes an RFC 9457 problem in [`problem`], the one place that decides a
-//! status. It owns no rule of its own (those are the use cases') and no scheduling: the
+//! status. `GET /api/v1/events` streams the store's change feed as server-sent events
+//! (`events.rs`), each stream polling the store for itself. It owns no rule of its own (those are the use cases') and no scheduling: the
 //! binary runs it beside the scheduler, in the same process and runtime. axum stays in this
 //! crate.
 
