@@ -349,6 +349,8 @@ fn the_events_stream_shows_runs_of_the_server_and_of_a_foreground_process_and_re
         let answer = api.call_with("GET", &format!("/api/v1/events{query}"), None, &headers);
         api.problem(&answer, status, detail);
     }
+    // Seven streams are still open: the server ends them as it stops, and exits cleanly
+    // instead of waiting for them (`stop_server` asserts it).
     stop_server(server);
 }
 
