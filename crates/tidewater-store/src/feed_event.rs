@@ -60,16 +60,6 @@ pub struct EventFilter {
     pub workflow: Option<WorkflowName>,
 }
 
-impl EventFilter {
-    pub fn matches(&self, event: &FeedEvent) -> bool {
-        self.run.is_none_or(|run| run == event.run)
-            && self
-                .workflow
-                .as_ref()
-                .is_none_or(|workflow| *workflow == event.workflow)
-    }
-}
-
 /// What [`crate::ControlStore::events_after`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventPage {
