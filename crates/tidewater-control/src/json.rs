@@ -7,6 +7,7 @@
 
 mod backfill_json;
 mod backfill_plan_json;
+mod event_json;
 mod health_json;
 mod pause_json;
 mod queue_json;
@@ -19,6 +20,9 @@ mod workflow_json;
 
 pub use backfill_json::{BackfillJson, BackfillRunsJson};
 pub use backfill_plan_json::{BackfillOutcomeJson, BackfillPlanJson, PlannedIntervalJson};
+pub use event_json::{
+    AttemptEventJson, EventDataJson, EventJson, ResetEventJson, RunEventJson, TaskEventJson,
+};
 pub use health_json::{HealthJson, WorkflowHealthJson};
 pub use pause_json::PauseJson;
 pub use queue_json::WaitingJson;

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::Problem;
-use crate::{auth, backfills, queue, runs, tokens, workflows};
+use crate::{auth, backfills, events, queue, runs, tokens, workflows};
 
 /// The project every request works on.
 #[derive(Clone)]
@@ -38,6 +38,7 @@ pub struct Api {
         (name = "queue", description = "What waits and why"),
         (name = "tokens", description = "The API's tokens (scope admin)"),
         (name = "session", description = "Logging in with a token: the UI's session cookie"),
+        (name = "events", description = "State changes as they happen (server-sent events)"),
         (name = "meta", description = "This API itself"),
     ),
     components(schemas(Problem))
@@ -78,10 +79,12 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(runs::list_runs))
         .routes(routes!(runs::run))
         .routes(routes!(runs::retry))
+        .routes(routes!(runs::clear))
         .routes(routes!(runs::cancel))
         .routes(routes!(backfills::start_backfill))
         .routes(routes!(backfills::backfill))
         .routes(routes!(queue::queue))
+        .routes(routes!(events::events))
         .routes(routes!(openapi_document))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))

@@ -4,7 +4,8 @@
 //! A handler translates its request, calls one use case, and serialises the result in the
 //! use case's JSON shape (`tidewater_control::json`, the same the CLI's `--json` prints);
 //! every error becomes an RFC 9457 problem in [`problem`], the one place that decides a
-//! status. It owns no rule of its own (those are the use cases') and no scheduling: the
+//! status. `GET /api/v1/events` streams the store's change feed as server-sent events
+//! (`events.rs`), each stream polling the store for itself. It owns no rule of its own (those are the use cases') and no scheduling: the
 //! binary runs it beside the scheduler, in the same process and runtime. axum stays in this
 //! crate.
 //!
@@ -21,6 +22,7 @@
 mod api;
 mod auth;
 mod backfills;
+mod events;
 mod extract;
 pub mod problem;
 mod queue;
@@ -48,9 +50,16 @@ pub async fn serve_http(
         control: control.clone(),
         parallelism,
     });
+    // Event streams never end by themselves: they are told to, or graceful shutdown would
+    // wait for them forever.
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let router = router.layer(axum::Extension(events::Closing(closed)));
     // Around everything else, so that no route is served unchecked.
     let router = protect(router, control);
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = closing.send(true);
+        })
         .await
 }

@@ -1,12 +1,12 @@
 //! `/api/v1/runs`: runs newest first, one run with its tasks and attempts, and what can be
-//! done to a run (retry, cancel).
+//! done to a run (retry, clear, cancel).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tidewater_control::json::{RunJson, StatusJson};
-use tidewater_control::{CancelProgress, ControlError, Retry, RetryVersion};
+use tidewater_control::{CancelProgress, Clear, ClearScope, ControlError, Retry, RetryVersion};
 use tidewater_core::{RunId, RunStateKind, WorkflowName};
 use tidewater_store::RunFilter;
 
@@ -49,6 +49,17 @@ pub(crate) struct RetryRequest {
     /// with (only while the two are the same: the server executes runs on their own version).
     #[serde(default)]
     latest: bool,
+}
+
+/// Which tasks to clear.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClearRequest {
+    /// The tasks to run again (at least one).
+    tasks: Vec<String>,
+    /// Also run again everything downstream of them.
+    #[serde(default)]
+    downstream: bool,
 }
 
 /// Runs newest first, filtered, a page at a time.
@@ -181,6 +192,50 @@ pub(crate) async fn retry(
         Retry::ExecuteHere { run, .. } => Err(ControlError::Conflict(format!(
             "no server takes run {} now; `tidewater retry {}` resumes it",
             run.id, run.id
+        ))
+        .into()),
+    }
+}
+
+/// Runs tasks of an ended run again (succeeded runs too), and everything downstream of them
+/// if asked: what `tidewater clear` does. The tasks are reset and the run queued again in one
+/// write; the server then runs them (as it resumes any queued run, a failed or cancelled
+/// run's failed tasks run again too).
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{id}/clear",
+    tag = "runs",
+    params(("id" = i64, Path, description = "The run's id")),
+    request_body = ClearRequest,
+    responses(
+        (status = 202, description = "The run, queued again for the server with the tasks reset", body = RunJson),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run, or the run has no such task", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not ended (queued or running)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No task named, or a body of the wrong shape", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn clear(
+    State(api): State<Api>,
+    PathOf(id): PathOf<i64>,
+    Body(body): Body<ClearRequest>,
+) -> Result<(StatusCode, Json<RunJson>), Problem> {
+    let scope = if body.downstream {
+        ClearScope::WithDownstream
+    } else {
+        ClearScope::Tasks
+    };
+    match api.control.clear(RunId(id), &body.tasks, scope).await? {
+        Clear::Requeued { clearing, .. } => {
+            let run = api.control.run_record(clearing.run.id).await?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(RunJson::new(&run, api.control.is_orphaned(&run))),
+            ))
+        }
+        Clear::ExecuteHere(clearing) => Err(ControlError::Conflict(format!(
+            "no server takes run {} now; `tidewater clear {}` runs its tasks",
+            clearing.run.id, clearing.run.id
         ))
         .into()),
     }

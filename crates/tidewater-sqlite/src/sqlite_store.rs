@@ -8,6 +8,7 @@ mod codec;
 mod connection;
 mod control;
 mod failure;
+mod feed;
 mod migrations;
 mod rows;
 mod store_files;

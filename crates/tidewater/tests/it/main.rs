@@ -9,6 +9,7 @@ mod cancel;
 mod cli;
 mod crash;
 mod escape;
+mod events;
 mod full_disk;
 mod logs;
 mod project;
