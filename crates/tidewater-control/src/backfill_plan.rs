@@ -247,7 +247,7 @@ impl Control {
 /// Refuses a range of more than `max_intervals` ended intervals (`[backfill] max_intervals`),
 /// before computing them: one request must not queue millions of runs (nor make a dry run
 /// answer with millions of lines). Counts at most `max_intervals + 1` of them.
-fn check_backfill_size(
+pub(crate) fn check_backfill_size(
     workflow: &Workflow,
     from: NaiveDate,
     to: NaiveDate,
@@ -269,9 +269,9 @@ fn check_backfill_size(
     };
     if count > cap {
         return Err(ControlError::Invalid(format!(
-            "a backfill of {} from {from} to {to} would cover more than {max_intervals} \
-             intervals, the most one backfill may (`[backfill] max_intervals` in \
-             tidewater.toml); split the range, or raise the limit",
+            "{} has more than {max_intervals} intervals from {from} to {to}, more than one \
+             backfill may cover (`[backfill] max_intervals` in tidewater.toml); split the \
+             range, or raise the limit",
             workflow.name
         )));
     }

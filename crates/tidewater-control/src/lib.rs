@@ -31,6 +31,7 @@ mod health;
 pub mod json;
 pub mod local_time;
 mod log_chunk;
+mod log_follower;
 mod manual_run;
 mod missing_intervals;
 mod presence;
@@ -61,6 +62,7 @@ pub use control_error::{ControlError, ControlResult};
 pub use execution::{Execution, FailedTask, HandlerOutcome, RunSummary, StopCause, TaskCounts};
 pub use health::{Health, WorkflowHealth};
 pub use log_chunk::{LogChunk, LogEnd, read_log_chunk};
+pub use log_follower::{FOLLOW_POLL, FollowStep, LogFollower};
 pub use manual_run::{
     Concurrency, IntervalRequest, ManualRunRequest, requested_interval, requested_params,
 };
@@ -76,7 +78,7 @@ pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
 pub use tables::{TableList, describe_table, list_tables, open_warehouse};
-pub use task_log::TaskLog;
+pub use task_log::{LOG_SETTLE, LogExtent, TaskLog};
 pub use workflow_overview::{
     FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary,
 };

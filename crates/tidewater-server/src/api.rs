@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::Problem;
-use crate::{backfills, queue, runs, workflows};
+use crate::{backfills, logs, queue, runs, tables, workflows};
 
 /// The project every request works on.
 #[derive(Clone)]
@@ -20,20 +20,25 @@ pub struct Api {
     pub control: Arc<Control>,
     /// The server's `--parallelism`, which the queue's explanation must agree with.
     pub parallelism: Option<u32>,
+    /// Turns `true` when the server begins to stop: long-lived answers (a log's live tail)
+    /// end then, so that stopping does not wait for them.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tidewater",
-        description = "The control tower of a Tidewater project: its workflows, runs, backfills \
-                       and queue. Errors are RFC 9457 `application/problem+json`."
+        description = "The control tower of a Tidewater project: its workflows, runs, backfills, \
+                       queue, attempts' logs and warehouse tables. Errors are RFC 9457 `application/problem+json`."
     ),
     tags(
         (name = "workflows", description = "The project's workflows"),
         (name = "runs", description = "Runs and what can be done to them"),
         (name = "backfills", description = "Runs of a date range, a few at a time"),
         (name = "queue", description = "What waits and why"),
+        (name = "logs", description = "Attempts' logs, by byte range or live"),
+        (name = "tables", description = "The warehouse's tables and their partitions"),
         (name = "meta", description = "This API itself"),
     ),
     components(schemas(Problem))
@@ -72,9 +77,13 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(runs::run))
         .routes(routes!(runs::retry))
         .routes(routes!(runs::cancel))
+        .routes(routes!(logs::log))
+        .routes(routes!(logs::tail))
         .routes(routes!(backfills::start_backfill))
         .routes(routes!(backfills::backfill))
         .routes(routes!(queue::queue))
+        .routes(routes!(tables::list))
+        .routes(routes!(tables::table))
         .routes(routes!(openapi_document))
 }
 

@@ -17,9 +17,11 @@
 mod api;
 mod backfills;
 mod extract;
+mod logs;
 pub mod problem;
 mod queue;
 mod runs;
+mod tables;
 mod workflows;
 
 use std::future::Future;
@@ -36,11 +38,17 @@ pub async fn serve_http(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let (router, _document) = router(Api {
         control,
         parallelism,
+        stopping,
     });
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Live tails end now; the requests under way finish.
+            let _ = stop.send(true);
+        })
         .await
 }
