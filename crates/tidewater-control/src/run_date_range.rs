@@ -53,8 +53,7 @@ impl Control {
                     Ok(DataInterval::day(next, timezone).start)
                 }
                 // A time: that instant included; the store keeps microseconds.
-                Err(_) => parse_time(text, timezone)
-                    .map(|time| time + TimeDelta::microseconds(1)),
+                Err(_) => parse_time(text, timezone).map(|time| time + TimeDelta::microseconds(1)),
             })
             .transpose()
             .map_err(|error| named("to", error))?;

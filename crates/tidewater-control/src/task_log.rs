@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use tidewater_core::{
-    Attempt, RunId, TaskAction, TaskInstance, TaskName, TaskState, Timestamp,
-};
+use tidewater_core::{Attempt, RunId, TaskAction, TaskInstance, TaskName, TaskState, Timestamp};
 use tidewater_store::RunRecord;
 
 use crate::Control;
@@ -55,7 +53,9 @@ impl LogExtent {
         let until = until.map_or(self.length, |until| until.min(self.length));
         let length = until.saturating_sub(from);
         if (chunk.bytes.len() as u64) > length {
-            chunk.bytes.truncate(usize::try_from(length).unwrap_or(usize::MAX));
+            chunk
+                .bytes
+                .truncate(usize::try_from(length).unwrap_or(usize::MAX));
             chunk.next_offset = from + length;
         }
         Ok(chunk)

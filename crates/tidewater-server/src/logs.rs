@@ -15,8 +15,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tidewater_control::{
-    Control, ControlError, FOLLOW_POLL, FollowScope, FollowStep, LogChunk, LogExtent,
-    LogFollower, TaskLog,
+    Control, ControlError, FOLLOW_POLL, FollowScope, FollowStep, LogChunk, LogExtent, LogFollower,
+    TaskLog,
 };
 use tidewater_core::{Attempt, RunId, TaskName};
 use tokio::sync::watch;
@@ -121,21 +121,18 @@ pub(crate) async fn log(
     QueryOf(query): QueryOf<LogQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let range = match headers.get(header::RANGE) {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(ByteRange::parse)
-                .ok_or_else(|| {
+    let range =
+        match headers.get(header::RANGE) {
+            None => None,
+            Some(value) => Some(value.to_str().ok().and_then(ByteRange::parse).ok_or_else(
+                || {
                     Problem::range_not_satisfiable(
                         "the `Range` header must be one byte range: `bytes=A-B`, `bytes=A-` or \
                          `bytes=-N`",
                     )
-                })?,
-        ),
-    };
+                },
+            )?),
+        };
     if range.is_some() && query.offset.is_some() {
         return Err(ControlError::Invalid(
             "give `offset` or a `Range` header, not both".to_owned(),
@@ -176,11 +173,7 @@ pub(crate) async fn log(
     headers.insert(COMPLETE, boolean(extent.is_complete));
     if status == StatusCode::PARTIAL_CONTENT {
         let start = chunk.next_offset - chunk.bytes.len() as u64;
-        let value = format!(
-            "bytes {start}-{}/{}",
-            chunk.next_offset - 1,
-            total(&extent)
-        );
+        let value = format!("bytes {start}-{}/{}", chunk.next_offset - 1, total(&extent));
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(header::CONTENT_RANGE, value);
         }
@@ -401,10 +394,16 @@ mod tests {
 
     #[test]
     fn a_range_header_is_one_byte_range() {
-        assert_eq!(ByteRange::parse("bytes=0-99"), Some(ByteRange::Between(0, 99)));
+        assert_eq!(
+            ByteRange::parse("bytes=0-99"),
+            Some(ByteRange::Between(0, 99))
+        );
         assert_eq!(ByteRange::parse("bytes=5-"), Some(ByteRange::From(5)));
         assert_eq!(ByteRange::parse("bytes=-20"), Some(ByteRange::Last(20)));
-        assert_eq!(ByteRange::parse(" bytes= 7 - 9 "), Some(ByteRange::Between(7, 9)));
+        assert_eq!(
+            ByteRange::parse(" bytes= 7 - 9 "),
+            Some(ByteRange::Between(7, 9))
+        );
         for refused in [
             "bytes=9-7",
             "bytes=-",

@@ -86,9 +86,9 @@ pub(crate) async fn table(
 ) -> Result<Json<TableDetail>, Problem> {
     let project = &api.control.project;
     // A name that cannot be a table's names none.
-    let table: TableName = name.parse().map_err(|error| {
-        ControlError::NotFound(format!("there is no table `{name}`: {error}"))
-    })?;
+    let table: TableName = name
+        .parse()
+        .map_err(|error| ControlError::NotFound(format!("there is no table `{name}`: {error}")))?;
     let asked = match (query.workflow, query.from, query.to) {
         (None, None, None) => None,
         (Some(workflow), Some(from), Some(to)) => Some((workflow, from, to)),

@@ -86,7 +86,11 @@ impl TableJson {
                 })
                 .collect(),
             partition_columns: description.partition_columns.clone(),
-            partitions: description.partitions.iter().map(PartitionJson::new).collect(),
+            partitions: description
+                .partitions
+                .iter()
+                .map(PartitionJson::new)
+                .collect(),
         }
     }
 }

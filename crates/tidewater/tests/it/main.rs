@@ -2,6 +2,7 @@
 
 mod api;
 mod api_client;
+mod api_reads;
 mod backfill_scale;
 mod bounds;
 mod cancel;
