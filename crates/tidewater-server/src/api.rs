@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::Problem;
+use crate::request_refusals::document_request_refusals;
 use crate::{backfills, logs, queue, runs, tables, workflows};
 
 /// The project every request works on.
@@ -49,7 +50,8 @@ struct ApiDoc;
 /// serves at `/api/v1/openapi.json`. Every route is added through [`routes`], so a route
 /// exists only with its entry in the document.
 pub fn router(api: Api) -> (Router, Document) {
-    let (router, document) = routes().with_state(api).split_for_parts();
+    let (router, mut document) = routes().with_state(api).split_for_parts();
+    document_request_refusals(&mut document);
     let served = document.clone();
     let router = router
         .layer(axum::Extension(Arc::new(served)))
@@ -62,7 +64,9 @@ pub fn router(api: Api) -> (Router, Document) {
 
 /// The OpenAPI document of the API, without serving it.
 pub fn document() -> Document {
-    routes().split_for_parts().1
+    let mut document = routes().split_for_parts().1;
+    document_request_refusals(&mut document);
+    document
 }
 
 /// Every route, each with its `#[utoipa::path]` (which `routes!` requires). Nothing else

@@ -20,6 +20,7 @@ mod extract;
 mod logs;
 pub mod problem;
 mod queue;
+mod request_refusals;
 mod runs;
 mod tables;
 mod workflows;

@@ -50,6 +50,24 @@ pub(crate) struct TailQuery {
     offset: Option<u64>,
 }
 
+/// One event of a live tail, as an EventSource receives it (the document's description of
+/// the stream; the events themselves are written by axum's [`Event`]).
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "only describes the events in the OpenAPI document"
+)]
+pub(crate) struct TailEvent {
+    /// `message` (the default) for a chunk of the log, `end` once all was sent, `problem`
+    /// if reading the log failed (its data is the problem as JSON).
+    event: Option<String>,
+    /// A chunk of whole lines of the log; for `end`: `ended`, `orphaned` (the process
+    /// running the attempt is gone) or `never-started`.
+    data: String,
+    /// For a chunk: the byte offset after it, where a reconnecting EventSource resumes.
+    id: Option<String>,
+}
+
 /// The bytes a `Range` header asks for (RFC 9110 §14.1.2), one range only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ByteRange {
@@ -214,7 +232,7 @@ pub(crate) async fn log(
         ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received: the tail resumes after it"),
     ),
     responses(
-        (status = 200, description = "Server-sent events: chunks of the log, then `end`", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "Server-sent events: chunks of the log, then `end`", body = TailEvent, content_type = "text/event-stream"),
         (status = 400, description = "A path or query parameter of the wrong type", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run, task or attempt", body = Problem, content_type = "application/problem+json"),
         (status = 416, description = "The offset is past the log's end", body = Problem, content_type = "application/problem+json"),

@@ -15,6 +15,7 @@ mod project;
 mod retries;
 mod runs;
 mod same_interval;
+mod schemathesis;
 mod service;
 mod store;
 mod store_url;
