@@ -32,7 +32,8 @@ pub const LOG_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogExtent {
     pub path: PathBuf,
-    /// Its size in bytes now (0 before the attempt wrote its first line).
+    /// Its size in bytes when looked at (0 before the attempt wrote its first line); it may
+    /// have grown since unless it is complete.
     pub length: u64,
     /// Nothing will be added: the attempt ended at least [`LOG_SETTLE`] ago, or its run has
     /// ended.
@@ -40,9 +41,9 @@ pub struct LogExtent {
 }
 
 impl LogExtent {
-    /// The log's bytes from `from` up to `until` (excluded; `None`: its end), within its
-    /// `length`: whole lines only while it is not complete, so that a reader who goes on from
-    /// the chunk's `next_offset` never gets half a line now and its rest later.
+    /// The log's bytes from `from` up to `until` (excluded; `None`: as far as it goes): whole
+    /// lines only while it is not complete, so that a reader who goes on from the chunk's
+    /// `next_offset` never gets half a line now and its rest later.
     pub fn read(&self, from: u64, until: Option<u64>) -> ControlResult<LogChunk> {
         let end = if self.is_complete {
             LogEnd::Everything
@@ -50,13 +51,14 @@ impl LogExtent {
             LogEnd::WholeLines
         };
         let mut chunk = read_log_chunk(&self.path, from, end)?;
-        let until = until.map_or(self.length, |until| until.min(self.length));
-        let length = until.saturating_sub(from);
-        if (chunk.bytes.len() as u64) > length {
-            chunk
-                .bytes
-                .truncate(usize::try_from(length).unwrap_or(usize::MAX));
-            chunk.next_offset = from + length;
+        if let Some(until) = until {
+            let length = until.saturating_sub(from);
+            if (chunk.bytes.len() as u64) > length {
+                chunk
+                    .bytes
+                    .truncate(usize::try_from(length).unwrap_or(usize::MAX));
+                chunk.next_offset = from + length;
+            }
         }
         Ok(chunk)
     }
