@@ -28,7 +28,10 @@ pub use pause_json::PauseJson;
 pub use queue_json::WaitingJson;
 pub use run_json::RunJson;
 pub use status_json::{AttemptJson, StatusJson, TaskJson};
-pub use table_json::{MissingJson, TableDescription, table_names_json};
+pub use table_json::{
+    ColumnJson, MissingJson, PartitionJson, PartitionWriteJson, TableDescription, TableJson,
+    WriterJson, table_names_json,
+};
 pub use token_json::{CreatedTokenJson, TokenJson};
 pub use workflow_graph_json::{GraphEdgeJson, GraphTaskJson, WorkflowGraphJson};
 pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

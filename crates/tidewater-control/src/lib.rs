@@ -33,11 +33,13 @@ mod health;
 pub mod json;
 pub mod local_time;
 mod log_chunk;
+mod log_follower;
 mod manual_run;
 mod missing_intervals;
 mod presence;
 mod queue_explanation;
 mod retry;
+mod run_date_range;
 mod run_entry;
 mod run_list;
 mod run_status;
@@ -65,6 +67,7 @@ pub use event_feed::{EVENT_PAGE, EventBatch, EventCursor, EventRequest};
 pub use execution::{Execution, FailedTask, HandlerOutcome, RunSummary, StopCause, TaskCounts};
 pub use health::{Health, WorkflowHealth};
 pub use log_chunk::{LogChunk, LogEnd, read_log_chunk};
+pub use log_follower::{FOLLOW_POLL, FollowStep, LogFollower};
 pub use manual_run::{
     Concurrency, IntervalRequest, ManualRunRequest, requested_interval, requested_params,
 };
@@ -72,6 +75,7 @@ pub use missing_intervals::{MissingIntervals, MissingRequest};
 pub use presence::live_service;
 pub use queue_explanation::{QueueExplanation, QueuedGroup, QueuedRuns, Waiting};
 pub use retry::{Retry, RetryVersion};
+pub use run_date_range::RunDateRange;
 pub use run_entry::RunEntry;
 pub use run_list::RunList;
 pub use run_status::{RunStatus, TaskNote, TaskStatus};
@@ -79,7 +83,7 @@ pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
 pub use tables::{TableList, describe_table, list_tables, open_warehouse};
-pub use task_log::TaskLog;
+pub use task_log::{LOG_SETTLE, LogExtent, TaskLog};
 pub use tokens::{
     CreatedToken, OpenedSession, SESSION_LIFETIME, Secret, TOKEN_PREFIX, secret_hash,
 };

@@ -14,7 +14,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -49,10 +48,6 @@ pub(crate) struct EventsQuery {
     after: Option<i64>,
 }
 
-/// Set to `true` when the server stops: every stream then ends.
-#[derive(Debug, Clone)]
-pub(crate) struct Closing(pub(crate) watch::Receiver<bool>);
-
 /// Run, task and attempt state changes as they happen (server-sent events). Each event has
 /// `id` (a store-wide increasing number), `event` (`run`, `task`, `attempt`, or `reset` when
 /// the events after the asked id are no longer kept: read the state again) and one line of
@@ -74,7 +69,6 @@ pub(crate) struct Closing(pub(crate) watch::Receiver<bool>);
 )]
 pub(crate) async fn events(
     State(api): State<Api>,
-    closing: Option<Extension<Closing>>,
     headers: HeaderMap,
     QueryOf(query): QueryOf<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
@@ -103,7 +97,7 @@ pub(crate) async fn events(
         control: api.control.clone(),
         cursor,
         pending: VecDeque::new(),
-        closing: closing.map(|Extension(Closing(closing))| closing),
+        stopping: api.stopping.clone(),
     };
     let stream = futures_util::stream::unfold(follower, |mut follower| async move {
         let event = follower.next().await?;
@@ -118,8 +112,8 @@ struct Follower {
     cursor: EventCursor,
     /// Events read and not yet sent.
     pending: VecDeque<EventJson>,
-    /// `None` when the router runs outside `serve_http` (tests): the stream never closes.
-    closing: Option<watch::Receiver<bool>>,
+    /// Set when the server stops ([`Api::stopping`]): the stream then ends.
+    stopping: watch::Receiver<bool>,
 }
 
 impl Follower {
@@ -130,7 +124,7 @@ impl Follower {
             if let Some(json) = self.pending.pop_front() {
                 return Some(sse_event(&json));
             }
-            if self.is_closing() {
+            if *self.stopping.borrow() {
                 return None;
             }
             let batch = match self.control.read_events(&self.cursor).await {
@@ -148,22 +142,11 @@ impl Follower {
         }
     }
 
-    fn is_closing(&self) -> bool {
-        self.closing
-            .as_ref()
-            .is_some_and(|closing| *closing.borrow())
-    }
-
     /// Until the next look at the store, or the server stopping.
     async fn wait(&mut self) {
-        match &mut self.closing {
-            Some(closing) => {
-                tokio::select! {
-                    () = tokio::time::sleep(POLL) => {}
-                    _ = closing.changed() => {}
-                }
-            }
-            None => tokio::time::sleep(POLL).await,
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            _ = self.stopping.changed() => {}
         }
     }
 }

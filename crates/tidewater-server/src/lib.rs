@@ -24,9 +24,12 @@ mod auth;
 mod backfills;
 mod events;
 mod extract;
+mod logs;
 pub mod problem;
 mod queue;
+mod request_refusals;
 mod runs;
+mod tables;
 mod tokens;
 mod workflows;
 
@@ -46,20 +49,20 @@ pub async fn serve_http(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let (router, _document) = router(Api {
         control: control.clone(),
         parallelism,
+        stopping,
     });
-    // Event streams never end by themselves: they are told to, or graceful shutdown would
-    // wait for them forever.
-    let (closing, closed) = tokio::sync::watch::channel(false);
-    let router = router.layer(axum::Extension(events::Closing(closed)));
     // Around everything else, so that no route is served unchecked.
     let router = protect(router, control);
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            let _ = closing.send(true);
+            // Event streams and live tails never end by themselves: they end now, or the
+            // graceful shutdown would wait for them forever. Other requests under way finish.
+            let _ = stop.send(true);
         })
         .await
 }

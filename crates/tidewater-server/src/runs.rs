@@ -27,6 +27,12 @@ pub(crate) struct RunsQuery {
     workflow: Option<String>,
     /// Only runs in this state: `queued`, `running`, `succeeded`, `failed`, `cancelled`.
     state: Option<String>,
+    /// Only runs whose data interval starts on or after this date (`YYYY-MM-DD`, a day in
+    /// the zone of `workflow` if given, else UTC) or RFC 3339 time.
+    from: Option<String>,
+    /// Only runs whose data interval starts on or before this date (the whole day) or RFC
+    /// 3339 time.
+    to: Option<String>,
     /// At most this many runs (default 50, at most 1000).
     limit: Option<u32>,
     /// The cursor: only runs listed after this run (a page's `next_before`).
@@ -71,7 +77,7 @@ pub(crate) struct ClearRequest {
     responses(
         (status = 200, description = "A page of runs, newest first", body = RunPage),
         (status = 400, description = "A query parameter of the wrong type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown state or a limit of 0", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown state, a limit out of range, a `from` or `to` that is not a date or time, or `from` after `to`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_runs(
@@ -98,10 +104,17 @@ pub(crate) async fn list_runs(
         ))
         .into());
     }
+    let range = api.control.run_date_range(
+        query.workflow.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
     let filter = RunFilter {
         workflow: query.workflow.map(WorkflowName::new),
         state,
         before: query.before.map(RunId),
+        starts_from: range.starts_from,
+        starts_before: range.starts_before,
         limit: Some(limit),
         ..RunFilter::default()
     };

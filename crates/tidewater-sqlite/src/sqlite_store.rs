@@ -356,6 +356,14 @@ impl RunStore for SqliteStore {
             values.push(backfill.0.into());
             conditions.push(format!("backfill_id = ?{}", values.len()));
         }
+        if let Some(from) = filter.starts_from {
+            values.push(codec::encode_timestamp(from).into());
+            conditions.push(format!("interval_start >= ?{}", values.len()));
+        }
+        if let Some(until) = filter.starts_before {
+            values.push(codec::encode_timestamp(until).into());
+            conditions.push(format!("interval_start < ?{}", values.len()));
+        }
         if let Some(before) = filter.before {
             // Keyset paging in the listing's own order: a run created in between does not
             // shift the pages.

@@ -45,7 +45,7 @@ pub use feed::{
 pub use records::{
     a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
     attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
-    claiming_an_owner_is_a_compare_and_set,
+    claiming_an_owner_is_a_compare_and_set, runs_are_filtered_by_the_start_of_their_data_interval,
     runs_are_listed_newest_first_filtered_by_workflow_and_limited,
 };
 
@@ -71,6 +71,7 @@ macro_rules! run_store_conformance_tests {
             changes_to_unknown_tasks_and_attempts_are_refused_by_name,
             changes_to_one_run_leave_other_runs_alone,
             runs_are_listed_newest_first_filtered_by_workflow_and_limited,
+            runs_are_filtered_by_the_start_of_their_data_interval,
             attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
             claiming_an_owner_is_a_compare_and_set,
             an_unknown_run_is_absent_or_refused,

@@ -2,6 +2,7 @@
 
 mod api;
 mod api_client;
+mod api_reads;
 mod auth;
 mod backfill_scale;
 mod bounds;
@@ -16,6 +17,7 @@ mod project;
 mod retries;
 mod runs;
 mod same_interval;
+mod schemathesis;
 mod service;
 mod store;
 mod store_url;
