@@ -79,6 +79,12 @@ impl Control {
         let loaded = self.load_workflow(&request.workflow)?;
         let workflow = &loaded.workflow;
         let (from, to) = (request.from, request.to);
+        check_backfill_size(
+            workflow,
+            from,
+            to,
+            self.project.config.backfill_max_intervals,
+        )?;
         let intervals = range_intervals(workflow, from, to, request.order)?;
         if request.max_active_runs == Some(0) {
             return Err(ControlError::Invalid(
@@ -236,6 +242,40 @@ impl Control {
             .copied()
             .collect())
     }
+}
+
+/// Refuses a range of more than `max_intervals` ended intervals (`[backfill] max_intervals`),
+/// before computing them: one request must not queue millions of runs (nor make a dry run
+/// answer with millions of lines). Counts at most `max_intervals + 1` of them.
+pub(crate) fn check_backfill_size(
+    workflow: &Workflow,
+    from: NaiveDate,
+    to: NaiveDate,
+    max_intervals: u32,
+) -> ControlResult<()> {
+    let range = BackfillRange::new(from, to, BackfillOrder::OldestFirst)
+        .map_err(|error| ControlError::Invalid(error.to_string()))?;
+    let cap = usize::try_from(max_intervals).unwrap_or(usize::MAX);
+    let count = match SchedulePlan::for_workflow(workflow) {
+        Some(plan) => {
+            let now = chrono::Utc::now();
+            plan.range_intervals(&range)
+                .take_while(|interval| interval.end <= now)
+                .take(cap.saturating_add(1))
+                .count()
+        }
+        // One interval per day; `from` is not after `to` (the range was accepted).
+        None => usize::try_from((to - from).num_days() + 1).unwrap_or(usize::MAX),
+    };
+    if count > cap {
+        return Err(ControlError::Invalid(format!(
+            "{} has more than {max_intervals} intervals from {from} to {to}, more than one \
+             backfill may cover (`[backfill] max_intervals` in tidewater.toml); split the \
+             range, or raise the limit",
+            workflow.name
+        )));
+    }
+    Ok(())
 }
 
 /// The intervals of a workflow whose start falls on a date from `from` to `to`: the

@@ -7,6 +7,7 @@
 
 mod backfill_json;
 mod backfill_plan_json;
+mod event_json;
 mod health_json;
 mod pause_json;
 mod queue_json;
@@ -19,12 +20,18 @@ mod workflow_json;
 
 pub use backfill_json::{BackfillJson, BackfillRunsJson};
 pub use backfill_plan_json::{BackfillOutcomeJson, BackfillPlanJson, PlannedIntervalJson};
+pub use event_json::{
+    AttemptEventJson, EventDataJson, EventJson, ResetEventJson, RunEventJson, TaskEventJson,
+};
 pub use health_json::{HealthJson, WorkflowHealthJson};
 pub use pause_json::PauseJson;
 pub use queue_json::WaitingJson;
 pub use run_json::RunJson;
 pub use status_json::{AttemptJson, StatusJson, TaskJson};
-pub use table_json::{MissingJson, TableDescription, table_names_json};
+pub use table_json::{
+    ColumnJson, MissingJson, PartitionJson, PartitionWriteJson, TableDescription, TableJson,
+    WriterJson, table_names_json,
+};
 pub use token_json::{CreatedTokenJson, TokenJson};
 pub use workflow_graph_json::{GraphEdgeJson, GraphTaskJson, WorkflowGraphJson};
 pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

@@ -27,16 +27,19 @@ mod cancel;
 mod clear;
 mod control;
 mod control_error;
+mod event_feed;
 mod execution;
 mod health;
 pub mod json;
 pub mod local_time;
 mod log_chunk;
+mod log_follower;
 mod manual_run;
 mod missing_intervals;
 mod presence;
 mod queue_explanation;
 mod retry;
+mod run_date_range;
 mod run_entry;
 mod run_list;
 mod run_status;
@@ -58,12 +61,14 @@ pub use backfill_plan::{BackfillPlan, BackfillStep, PlannedInterval, SkipReason,
 pub use backfill_request::BackfillRequest;
 pub use backfill_summary::{BackfillSummary, UnfinishedRuns};
 pub use cancel::CancelProgress;
-pub use clear::{ClearScope, Clearing};
+pub use clear::{Clear, ClearScope, Clearing};
 pub use control::{Control, load_workflow};
 pub use control_error::{ControlError, ControlResult};
+pub use event_feed::{EVENT_PAGE, EventBatch, EventCursor, EventRequest};
 pub use execution::{Execution, FailedTask, HandlerOutcome, RunSummary, StopCause, TaskCounts};
 pub use health::{Health, WorkflowHealth};
 pub use log_chunk::{LogChunk, LogEnd, read_log_chunk};
+pub use log_follower::{FOLLOW_POLL, FollowStep, LogFollower};
 pub use manual_run::{
     Concurrency, IntervalRequest, ManualRunRequest, requested_interval, requested_params,
 };
@@ -71,6 +76,7 @@ pub use missing_intervals::{MissingIntervals, MissingRequest};
 pub use presence::live_service;
 pub use queue_explanation::{QueueExplanation, QueuedGroup, QueuedRuns, Waiting};
 pub use retry::{Retry, RetryVersion};
+pub use run_date_range::RunDateRange;
 pub use run_entry::RunEntry;
 pub use run_list::RunList;
 pub use run_status::{RunStatus, TaskNote, TaskStatus};
@@ -79,7 +85,7 @@ pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
 pub use tables::{TableList, describe_table, list_tables, open_warehouse};
 pub use task_grid::{GridRow, TaskGrid};
-pub use task_log::TaskLog;
+pub use task_log::{LOG_SETTLE, LogExtent, TaskLog};
 pub use tokens::{
     CreatedToken, OpenedSession, SESSION_LIFETIME, Secret, TOKEN_PREFIX, secret_hash,
 };

@@ -7,9 +7,10 @@ use tidewater_core::{
 };
 use tidewater_spec::Project;
 
+use crate::backfill_plan::check_backfill_size;
 use crate::control_error::{ControlError, ControlResult};
 use crate::load_workflow;
-use crate::tables::open_warehouse;
+use crate::tables::{open_warehouse, read_error};
 
 /// The intervals in a range whose partition of a table is empty.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +23,8 @@ pub struct MissingIntervals {
     pub intervals: Vec<DataInterval>,
 }
 
-/// What to look for: the intervals of `workflow` from `from` to `to` (both included).
+/// What to look for: the intervals of `workflow` from `from` to `to` (both included), at
+/// most `[backfill] max_intervals` of them (the range is one to backfill).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingRequest {
     pub table: TableName,
@@ -62,6 +64,7 @@ impl MissingIntervals {
                     workflow.name
                 ))
             })?;
+        check_backfill_size(workflow, from, to, project.config.backfill_max_intervals)?;
         let intervals: Vec<DataInterval> = match SchedulePlan::for_workflow(workflow) {
             Some(plan) => {
                 let range = BackfillRange::new(from, to, BackfillOrder::OldestFirst)
@@ -86,7 +89,8 @@ impl MissingIntervals {
             .collect();
         let missing = open_warehouse(project)?
             .missing_partitions(table, &column, &values)
-            .await?;
+            .await
+            .map_err(read_error)?;
         Ok(MissingIntervals {
             column,
             timezone: workflow.timezone,

@@ -13,7 +13,7 @@ use crate::{Control, json::RunJson};
 #[derive(Debug, Clone)]
 pub struct RunList {
     pub runs: Vec<RunEntry>,
-    /// The filter narrowed the runs by state or backfill: an empty list means "none match",
+    /// The filter narrowed the runs by state, backfill or dates: an empty list means "none match",
     /// not "none yet".
     pub is_filtered: bool,
     /// The zone of each workflow version among the runs, keyed by its hash; empty until
@@ -48,7 +48,10 @@ impl Control {
                 .into_iter()
                 .map(|run| RunEntry::new(run, &*self.owners))
                 .collect(),
-            is_filtered: filter.state.is_some() || filter.backfill.is_some(),
+            is_filtered: filter.state.is_some()
+                || filter.backfill.is_some()
+                || filter.starts_from.is_some()
+                || filter.starts_before.is_some(),
             timezones: HashMap::new(),
         })
     }

@@ -3,7 +3,7 @@
 //! (and create nothing) where no run was ever made.
 
 use tidewater_core::TableName;
-use tidewater_flow::{TableDescription, Warehouse};
+use tidewater_flow::{ErrorClass, FlowError, TableDescription, Warehouse};
 use tidewater_spec::Project;
 
 use crate::control_error::{ControlError, ControlResult};
@@ -37,10 +37,24 @@ pub async fn list_tables(project: &Project) -> ControlResult<TableList> {
 }
 
 /// One table's columns, version and partitions, each with the run and task that last wrote
-/// it; an unknown table is a [`ControlError::Warehouse`] of the user's input.
+/// it; an unknown table is [`ControlError::NotFound`].
 pub async fn describe_table(
     project: &Project,
     table: &TableName,
 ) -> ControlResult<TableDescription> {
-    Ok(open_warehouse(project)?.describe(table).await?)
+    open_warehouse(project)?
+        .describe(table)
+        .await
+        .map_err(read_error)
+}
+
+/// A warehouse's refusal of a read, classified for the front ends: the table asked for does
+/// not exist ([`ControlError::NotFound`]), the request is otherwise wrong
+/// ([`ControlError::Invalid`]), or the warehouse failed.
+pub(crate) fn read_error(error: FlowError) -> ControlError {
+    match &error {
+        FlowError::UnknownTable { .. } => ControlError::NotFound(error.to_string()),
+        _ if error.class() == ErrorClass::UserInput => ControlError::Invalid(error.to_string()),
+        _ => ControlError::Warehouse(error),
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tidewater_core::{Attempt, RunId, TaskAction, TaskInstance, TaskName, TaskState};
+use tidewater_core::{Attempt, RunId, TaskAction, TaskInstance, TaskName, TaskState, Timestamp};
 use tidewater_store::RunRecord;
 
 use crate::Control;
@@ -19,6 +19,79 @@ pub struct TaskLog {
     pub attempt: Option<Attempt>,
     /// The attempt still runs (its log may not exist yet, and grows).
     pub is_running: bool,
+    /// When the attempt's end was recorded; `None` while it runs (or if it has none).
+    pub ended_at: Option<Timestamp>,
+}
+
+/// How long after an attempt's end is recorded its log surely has its last lines: they are
+/// written just after the end is recorded, off the path from one task to the next (the
+/// engine's `settle`), which takes moments; a second leaves room for a loaded machine.
+pub const LOG_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// An attempt's log as it is at one moment: how long, and whether it is complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogExtent {
+    pub path: PathBuf,
+    /// Its size in bytes when looked at (0 before the attempt wrote its first line); it may
+    /// have grown since unless it is complete.
+    pub length: u64,
+    /// Nothing will be added: the attempt ended at least [`LOG_SETTLE`] ago, or its run has
+    /// ended.
+    pub is_complete: bool,
+}
+
+impl LogExtent {
+    /// The log's bytes from `from` up to `until` (excluded; `None`: as far as it goes): whole
+    /// lines only while it is not complete, so that a reader who goes on from the chunk's
+    /// `next_offset` never gets half a line now and its rest later.
+    pub fn read(&self, from: u64, until: Option<u64>) -> ControlResult<LogChunk> {
+        let end = if self.is_complete {
+            LogEnd::Everything
+        } else {
+            LogEnd::WholeLines
+        };
+        let mut chunk = read_log_chunk(&self.path, from, end)?;
+        if let Some(until) = until {
+            let length = until.saturating_sub(from);
+            if (chunk.bytes.len() as u64) > length {
+                chunk
+                    .bytes
+                    .truncate(usize::try_from(length).unwrap_or(usize::MAX));
+                chunk.next_offset = from + length;
+            }
+        }
+        Ok(chunk)
+    }
+}
+
+impl TaskLog {
+    /// The log of the attempt asked for as it is now; `None` if the task has no attempt.
+    pub fn extent(&self, control: &Control, now: Timestamp) -> ControlResult<Option<LogExtent>> {
+        let Some(attempt) = self.attempt else {
+            return Ok(None);
+        };
+        let path = control.log_path(self.run.id, &self.task, attempt);
+        let length = match std::fs::metadata(&path) {
+            Ok(metadata) => metadata.len(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(error) => {
+                return Err(ControlError::environment(
+                    format!("cannot read the log {}", path.display()),
+                    error,
+                ));
+            }
+        };
+        let settle = chrono::TimeDelta::from_std(LOG_SETTLE).unwrap_or_default();
+        // A run that has ended has no process writing to any of its logs (the logs are
+        // settled before its end is recorded), even for an attempt whose end never was.
+        let is_complete = self.ended_at.is_some_and(|ended| now - ended >= settle)
+            || self.run.state.is_terminal();
+        Ok(Some(LogExtent {
+            path,
+            length,
+            is_complete,
+        }))
+    }
 }
 
 impl Control {
@@ -55,14 +128,17 @@ impl Control {
             }
             None => attempts.last().map(|last| last.attempt),
         };
-        let is_running = attempts
+        let record = attempts
             .iter()
-            .any(|record| Some(record.attempt) == attempt && record.finished.is_none());
+            .find(|record| Some(record.attempt) == attempt);
+        let is_running = record.is_some_and(|record| record.finished.is_none());
+        let ended_at = record.and_then(|record| record.finished.as_ref().map(|(at, _)| *at));
         Ok(TaskLog {
             run,
             task: task.clone(),
             attempt,
             is_running,
+            ended_at,
         })
     }
 

@@ -51,6 +51,11 @@ pub enum Event {
     /// runs tasks of it again), and a queued or running one is already in or past the
     /// queue. For those the event changes nothing.
     Requeue,
+    /// Reset these tasks of an ended run, succeeded ones included, and put the run back in
+    /// the queue (`clear` handed to the service): whoever executes it next resumes it and runs
+    /// the reset tasks, which are pending. A queued or running run is not changed: its
+    /// executor would not see the reset.
+    Clear(Vec<TaskIndex>),
 }
 
 /// The inputs that would otherwise come from the world.
@@ -274,6 +279,17 @@ impl Decider<'_> {
                 }
             }
             Event::Requeue => self.requeue(),
+            Event::Clear(tasks) => {
+                if matches!(
+                    self.view.run,
+                    RunState::Succeeded { .. }
+                        | RunState::Failed { .. }
+                        | RunState::Cancelled { .. }
+                ) {
+                    self.apply(&Event::Reset(tasks.clone()));
+                    self.set_run(RunState::Queued);
+                }
+            }
         }
     }
 

@@ -62,7 +62,7 @@ pub use task_action::{
     WaitCondition, WriteMode,
 };
 pub use task_queue::{Candidate, QueueLimits, TaskQueue, WaitReason};
-pub use task_state::TaskState;
+pub use task_state::{TaskState, TaskStateKind};
 pub use trigger_rule::TriggerRule;
 pub use trigger_rule::{UpstreamTally, Verdict};
 pub use workflow::{HandlerKind, Task, TaskRole, Workflow, WorkflowSettings};

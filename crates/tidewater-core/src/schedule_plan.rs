@@ -77,25 +77,14 @@ impl<'a> SchedulePlan<'a> {
     /// Intervals that have not ended are left out, as they are not due: a run for one
     /// would read incomplete data, and the scheduler will create it when it ends.
     pub fn backfill(&self, range: &BackfillRange, now: Timestamp) -> BackfillPlan {
-        let from = local_midnight(range.from(), self.timezone);
-        // `None` only for the last representable date: then nothing bounds the range but
-        // `now`.
-        let until = range
-            .to()
-            .succ_opt()
-            .map(|after| local_midnight(after, self.timezone));
-        let is_in_range =
-            |interval: &DataInterval| until.is_none_or(|until| interval.start < until);
         let mut intervals = Vec::new();
         let mut first_not_ended = None;
-        let mut next = self.interval_starting_at_or_after(from);
-        while let Some(interval) = next.filter(is_in_range) {
+        for interval in self.range_intervals(range) {
             if interval.end > now {
                 first_not_ended = Some(interval);
                 break;
             }
             intervals.push(interval);
-            next = self.following(interval);
         }
         if range.order() == BackfillOrder::NewestFirst {
             intervals.reverse();
@@ -104,6 +93,26 @@ impl<'a> SchedulePlan<'a> {
             intervals,
             first_not_ended,
         }
+    }
+
+    /// The intervals starting on the range's local dates, inclusive, oldest first, ended or
+    /// not, computed one at a time: a caller that only needs to know whether there are more
+    /// than N (a cap on a backfill's size) stops after N + 1 instead of computing millions.
+    pub fn range_intervals(
+        &self,
+        range: &BackfillRange,
+    ) -> impl Iterator<Item = DataInterval> + '_ {
+        let from = local_midnight(range.from(), self.timezone);
+        // `None` only for the last representable date: then nothing bounds the range but
+        // the schedule's end.
+        let until = range
+            .to()
+            .succ_opt()
+            .map(|after| local_midnight(after, self.timezone));
+        std::iter::successors(self.interval_starting_at_or_after(from), |interval| {
+            self.following(*interval)
+        })
+        .take_while(move |interval| until.is_none_or(|until| interval.start < until))
     }
 
     /// No interval starts before this: the later of `start` and the end of the last created

@@ -38,18 +38,72 @@ pub enum TaskState {
     Cancelled,
 }
 
+/// A task state without its data: what the store's change feed records of a task's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskStateKind {
+    Pending,
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    UpForRetry,
+    Skipped,
+    UpstreamFailed,
+    Cancelled,
+}
+
+impl TaskStateKind {
+    pub const ALL: [TaskStateKind; 9] = [
+        TaskStateKind::Pending,
+        TaskStateKind::Queued,
+        TaskStateKind::Running,
+        TaskStateKind::Succeeded,
+        TaskStateKind::Failed,
+        TaskStateKind::UpForRetry,
+        TaskStateKind::Skipped,
+        TaskStateKind::UpstreamFailed,
+        TaskStateKind::Cancelled,
+    ];
+
+    /// The name `status` prints, the store keeps and the API shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskStateKind::Pending => "pending",
+            TaskStateKind::Queued => "queued",
+            TaskStateKind::Running => "running",
+            TaskStateKind::Succeeded => "succeeded",
+            TaskStateKind::Failed => "failed",
+            TaskStateKind::UpForRetry => "up_for_retry",
+            TaskStateKind::Skipped => "skipped",
+            TaskStateKind::UpstreamFailed => "upstream_failed",
+            TaskStateKind::Cancelled => "cancelled",
+        }
+    }
+
+    /// The kind named `name` by [`TaskStateKind::name`].
+    pub fn parse(name: &str) -> Option<TaskStateKind> {
+        TaskStateKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+}
+
 impl TaskState {
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    pub fn kind(&self) -> TaskStateKind {
         match self {
-            TaskState::Pending => "pending",
-            TaskState::Queued { .. } => "queued",
-            TaskState::Running { .. } => "running",
-            TaskState::Succeeded { .. } => "succeeded",
-            TaskState::Failed { .. } => "failed",
-            TaskState::UpForRetry { .. } => "up_for_retry",
-            TaskState::Skipped => "skipped",
-            TaskState::UpstreamFailed => "upstream_failed",
-            TaskState::Cancelled => "cancelled",
+            TaskState::Pending => TaskStateKind::Pending,
+            TaskState::Queued { .. } => TaskStateKind::Queued,
+            TaskState::Running { .. } => TaskStateKind::Running,
+            TaskState::Succeeded { .. } => TaskStateKind::Succeeded,
+            TaskState::Failed { .. } => TaskStateKind::Failed,
+            TaskState::UpForRetry { .. } => TaskStateKind::UpForRetry,
+            TaskState::Skipped => TaskStateKind::Skipped,
+            TaskState::UpstreamFailed => TaskStateKind::UpstreamFailed,
+            TaskState::Cancelled => TaskStateKind::Cancelled,
         }
     }
 

@@ -624,6 +624,32 @@ pub async fn requeue<S: RunStore + ?Sized>(
     run: RunId,
     now: Timestamp,
 ) -> Result<RunState, EngineError> {
+    decide_ended(store, workflow, run, Event::Requeue, now).await
+}
+
+/// Resets `tasks` of an ended run (succeeded ones too) and puts it back in the queue, in one
+/// store write ([`Event::Clear`]), and returns its state after: `Queued` unless the run had
+/// not ended. Whoever executes it next resumes it with [`Resume::Failed`] and runs `tasks`
+/// again, which is how the server executes a `clear`. `workflow` is the version the run is
+/// pinned to.
+pub async fn requeue_cleared<S: RunStore + ?Sized>(
+    store: &S,
+    workflow: &Workflow,
+    run: RunId,
+    tasks: Vec<TaskIndex>,
+    now: Timestamp,
+) -> Result<RunState, EngineError> {
+    decide_ended(store, workflow, run, Event::Clear(tasks), now).await
+}
+
+/// Decides `event` for a run no executor holds, and persists it.
+async fn decide_ended<S: RunStore + ?Sized>(
+    store: &S,
+    workflow: &Workflow,
+    run: RunId,
+    event: Event,
+    now: Timestamp,
+) -> Result<RunState, EngineError> {
     let record = store.run(run).await?.ok_or(EngineError::NoSuchRun(run))?;
     let view = load_view(store, workflow, &record).await?;
     // Nothing random is decided in a requeue: no seed to keep.
@@ -631,7 +657,7 @@ pub async fn requeue<S: RunStore + ?Sized>(
         now,
         jitter_seed: 0,
     };
-    let decision = decide(workflow, &view, &[Event::Requeue], context);
+    let decision = decide(workflow, &view, &[event], context);
     if !decision.changes.is_empty() {
         store.apply(run, &decision.changes).await?;
     }

@@ -40,7 +40,7 @@ mod wakeups;
 
 pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
-pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume, requeue};
+pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume, requeue, requeue_cleared};
 pub use local_processes::LocalProcesses;
 pub use owners::Owners;
 pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};

@@ -4,8 +4,7 @@
 //   the page's stream arrives (`data-events` on <body>: /api/v1/events, filtered to what the
 //   page shows), the page fetches itself again through htmx with `swap: none`, so htmx swaps
 //   exactly those parts by id. Refreshes are throttled: at most one in flight, and one more
-//   after it if events came meanwhile. Without a stream (`data-poll`), the page refreshes on a
-//   timer instead.
+//   after it if events came meanwhile.
 // - Confirmations: a form with `data-confirm` asks before it is submitted.
 // - Logs: <pre id="log"> follows a running attempt's log (`data-url?offset=`), and
 //   "Load older" fetches the part before what is shown.
@@ -50,11 +49,12 @@
     ["run", "task", "attempt"].forEach(function (kind) {
       source.addEventListener(kind, schedule);
     });
+    // A stream starts at the newest event when it opens: what changed between rendering the
+    // page and subscribing (or while reconnecting) is fetched once now.
+    source.addEventListener("open", schedule);
     window.addEventListener("pagehide", function () {
       source.close();
     });
-  } else if (body.dataset.poll) {
-    window.setInterval(schedule, Number(body.dataset.poll));
   }
 
   document.addEventListener("submit", function (event) {

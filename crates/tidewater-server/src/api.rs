@@ -12,7 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::Problem;
-use crate::{auth, backfills, queue, runs, tokens, workflows};
+use crate::request_refusals::document_request_refusals;
+use crate::{auth, backfills, events, logs, queue, runs, tables, tokens, workflows};
 
 /// The project every request works on.
 #[derive(Clone)]
@@ -20,16 +21,20 @@ pub struct Api {
     pub control: Arc<Control>,
     /// The server's `--parallelism`, which the queue's explanation must agree with.
     pub parallelism: Option<u32>,
+    /// Turns `true` when the server begins to stop: long-lived answers (the events stream, a log's
+    /// live tail) end then, so that stopping does not wait for them.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tidewater",
-        description = "The control tower of a Tidewater project: its workflows, runs, backfills \
-                       and queue. Errors are RFC 9457 `application/problem+json`. Once a token \
-                       exists (`tidewater token create`), every request needs \
-                       `Authorization: Bearer TOKEN` or the session cookie of `POST /login`."
+        description = "The control tower of a Tidewater project: its workflows, runs, backfills, \
+                       queue, attempts' logs and warehouse tables. Errors are RFC 9457 \
+                       `application/problem+json`. Once a token exists (`tidewater token \
+                       create`), every request needs `Authorization: Bearer TOKEN` or the \
+                       session cookie of `POST /login`."
     ),
     tags(
         (name = "workflows", description = "The project's workflows"),
@@ -38,6 +43,9 @@ pub struct Api {
         (name = "queue", description = "What waits and why"),
         (name = "tokens", description = "The API's tokens (scope admin)"),
         (name = "session", description = "Logging in with a token: the UI's session cookie"),
+        (name = "events", description = "State changes as they happen (server-sent events)"),
+        (name = "logs", description = "Attempts' logs, by byte range or live"),
+        (name = "tables", description = "The warehouse's tables and their partitions"),
         (name = "meta", description = "This API itself"),
     ),
     components(schemas(Problem))
@@ -49,6 +57,7 @@ struct ApiDoc;
 /// exists only with its entry in the document.
 pub fn router(api: Api) -> (Router, Document) {
     let (router, mut document) = routes().with_state(api).split_for_parts();
+    document_request_refusals(&mut document);
     auth::document_security(&mut document);
     let served = document.clone();
     let router = router
@@ -63,6 +72,7 @@ pub fn router(api: Api) -> (Router, Document) {
 /// The OpenAPI document of the API, without serving it.
 pub fn document() -> Document {
     let mut document = routes().split_for_parts().1;
+    document_request_refusals(&mut document);
     auth::document_security(&mut document);
     document
 }
@@ -78,10 +88,16 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(runs::list_runs))
         .routes(routes!(runs::run))
         .routes(routes!(runs::retry))
+        .routes(routes!(runs::clear))
         .routes(routes!(runs::cancel))
+        .routes(routes!(logs::log))
+        .routes(routes!(logs::tail))
         .routes(routes!(backfills::start_backfill))
         .routes(routes!(backfills::backfill))
         .routes(routes!(queue::queue))
+        .routes(routes!(events::events))
+        .routes(routes!(tables::list))
+        .routes(routes!(tables::table))
         .routes(routes!(openapi_document))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))

@@ -47,7 +47,7 @@ pub(crate) struct BackfillBody {
         (status = 200, description = "A dry run, or nothing to backfill: the plan only", body = BackfillOutcomeJson),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No workflow has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A bad date or range", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad date or range, or a range of more intervals than one backfill may cover (`[backfill] max_intervals`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn start_backfill(

@@ -4,7 +4,8 @@
 //! A handler translates its request, calls one use case, and serialises the result in the
 //! use case's JSON shape (`tidewater_control::json`, the same the CLI's `--json` prints);
 //! every error becomes an RFC 9457 problem in [`problem`], the one place that decides a
-//! status. It owns no rule of its own (those are the use cases') and no scheduling: the
+//! status. `GET /api/v1/events` streams the store's change feed as server-sent events
+//! (`events.rs`), each stream polling the store for itself. It owns no rule of its own (those are the use cases') and no scheduling: the
 //! binary runs it beside the scheduler, in the same process and runtime. axum stays in this
 //! crate.
 //!
@@ -21,10 +22,14 @@
 mod api;
 mod auth;
 mod backfills;
+mod events;
 mod extract;
+mod logs;
 pub mod problem;
 mod queue;
+mod request_refusals;
 mod runs;
+mod tables;
 mod tokens;
 pub mod ui;
 mod workflows;
@@ -45,13 +50,20 @@ pub async fn serve_http(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let app = ui::app(Api {
         control: control.clone(),
         parallelism,
+        stopping,
     });
     // Around everything else, so that no route (an API route or a page) is served unchecked.
     let app = protect(app, control);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Event streams and live tails never end by themselves: they end now, or the
+            // graceful shutdown would wait for them forever. Other requests under way finish.
+            let _ = stop.send(true);
+        })
         .await
 }

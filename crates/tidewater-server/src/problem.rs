@@ -71,6 +71,16 @@ impl Problem {
         )
     }
 
+    /// A byte range (or offset) of a log that it does not hold.
+    pub fn range_not_satisfiable(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range-not-satisfiable",
+            "The range is not in the log",
+            detail,
+        )
+    }
+
     /// The route exists, but not with this method.
     pub fn method_not_allowed(path: &str) -> Problem {
         Problem::new(

@@ -1,12 +1,14 @@
 //! `/api/v1/runs`: runs newest first, one run with its tasks and attempts, and what can be
-//! done to a run (retry, cancel).
+//! done to a run (retry, clear, cancel).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tidewater_control::json::{RunJson, StatusJson};
-use tidewater_control::{CancelProgress, Control, ControlError, Retry, RetryVersion};
+use tidewater_control::{
+    CancelProgress, Clear, ClearScope, Control, ControlError, Retry, RetryVersion,
+};
 use tidewater_core::{RunId, RunStateKind, WorkflowName};
 use tidewater_store::{RunFilter, RunRecord};
 
@@ -27,6 +29,12 @@ pub(crate) struct RunsQuery {
     workflow: Option<String>,
     /// Only runs in this state: `queued`, `running`, `succeeded`, `failed`, `cancelled`.
     state: Option<String>,
+    /// Only runs whose data interval starts on or after this date (`YYYY-MM-DD`, a day in
+    /// the zone of `workflow` if given, else UTC) or RFC 3339 time.
+    from: Option<String>,
+    /// Only runs whose data interval starts on or before this date (the whole day) or RFC
+    /// 3339 time.
+    to: Option<String>,
     /// At most this many runs (default 50, at most 1000).
     limit: Option<u32>,
     /// The cursor: only runs listed after this run (a page's `next_before`).
@@ -51,6 +59,17 @@ pub(crate) struct RetryRequest {
     latest: bool,
 }
 
+/// Which tasks to clear.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClearRequest {
+    /// The tasks to run again (at least one).
+    tasks: Vec<String>,
+    /// Also run again everything downstream of them.
+    #[serde(default)]
+    downstream: bool,
+}
+
 /// Runs newest first, filtered, a page at a time.
 #[utoipa::path(
     get,
@@ -60,7 +79,7 @@ pub(crate) struct RetryRequest {
     responses(
         (status = 200, description = "A page of runs, newest first", body = RunPage),
         (status = 400, description = "A query parameter of the wrong type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown state or a limit of 0", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown state, a limit out of range, a `from` or `to` that is not a date or time, or `from` after `to`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_runs(
@@ -87,10 +106,17 @@ pub(crate) async fn list_runs(
         ))
         .into());
     }
+    let range = api.control.run_date_range(
+        query.workflow.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
     let filter = RunFilter {
         workflow: query.workflow.map(WorkflowName::new),
         state,
         before: query.before.map(RunId),
+        starts_from: range.starts_from,
+        starts_before: range.starts_before,
         limit: Some(limit),
         ..RunFilter::default()
     };
@@ -188,6 +214,59 @@ pub(crate) async fn requeue_for_server(
         Retry::ExecuteHere { run, .. } => Err(ControlError::Conflict(format!(
             "no server takes run {} now; `tidewater retry {}` resumes it",
             run.id, run.id
+        ))),
+    }
+}
+
+/// Runs tasks of an ended run again (succeeded runs too), and everything downstream of them
+/// if asked: what `tidewater clear` does. The tasks are reset and the run queued again in one
+/// write; the server then runs them (as it resumes any queued run, a failed or cancelled
+/// run's failed tasks run again too).
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{id}/clear",
+    tag = "runs",
+    params(("id" = i64, Path, description = "The run's id")),
+    request_body = ClearRequest,
+    responses(
+        (status = 202, description = "The run, queued again for the server with the tasks reset", body = RunJson),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run, or the run has no such task", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has not ended (queued or running)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No task named, or a body of the wrong shape", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn clear(
+    State(api): State<Api>,
+    PathOf(id): PathOf<i64>,
+    Body(body): Body<ClearRequest>,
+) -> Result<(StatusCode, Json<RunJson>), Problem> {
+    let scope = if body.downstream {
+        ClearScope::WithDownstream
+    } else {
+        ClearScope::Tasks
+    };
+    let run = clear_for_server(&api.control, RunId(id), &body.tasks, scope).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RunJson::new(&run, api.control.is_orphaned(&run))),
+    ))
+}
+
+/// Clears tasks of run `id` the way a front end of the server does (the API, the UI): the
+/// tasks are reset and the run queued again for the live server, never executed in the
+/// request.
+pub(crate) async fn clear_for_server(
+    control: &Control,
+    id: RunId,
+    tasks: &[String],
+    scope: ClearScope,
+) -> Result<RunRecord, ControlError> {
+    match control.clear(id, tasks, scope).await? {
+        Clear::Requeued { clearing, .. } => control.run_record(clearing.run.id).await,
+        Clear::ExecuteHere(clearing) => Err(ControlError::Conflict(format!(
+            "no server takes run {} now; `tidewater clear {}` runs its tasks",
+            clearing.run.id, clearing.run.id
         ))),
     }
 }

@@ -35,13 +35,7 @@ use crate::api::{Api, router};
 /// The whole application: the UI's pages beside the API (whose fallback answers every
 /// other path with a problem).
 pub fn app(api: Api) -> Router {
-    let has_events = crate::api::document()
-        .paths
-        .paths
-        .contains_key("/api/v1/events");
-    let pages = pages()
-        .layer(axum::Extension(layout::LiveSource::of(has_events)))
-        .with_state(api.clone());
+    let pages = pages().with_state(api.clone());
     let (api_router, _document) = router(api);
     pages.merge(api_router)
 }
@@ -61,6 +55,7 @@ fn pages() -> Router<Api> {
         .route("/runs/{id}/gantt", get(run_page::gantt))
         .route("/runs/{id}/retry", post(run_page::retry))
         .route("/runs/{id}/cancel", post(run_page::cancel))
+        .route("/runs/{id}/clear", post(run_page::clear))
         .route("/runs/{id}/tasks/{task}", get(task_page::task))
         .route(
             "/runs/{id}/tasks/{task}/attempts/{attempt}/log",

@@ -29,7 +29,14 @@ pub struct ProjectConfig {
     /// `[server] listen`: where `tidewater server` serves its HTTP API (an IP address and
     /// port; `--listen` overrides it).
     pub listen: Option<String>,
+    /// `[backfill] max_intervals`: the most intervals one backfill may cover, so that one
+    /// request cannot queue millions of runs (default [`DEFAULT_BACKFILL_MAX_INTERVALS`]).
+    pub backfill_max_intervals: u32,
 }
+
+/// Intervals a backfill may cover unless `[backfill] max_intervals` says otherwise: two
+/// years of hourly runs, 55 years of daily ones.
+pub const DEFAULT_BACKFILL_MAX_INTERVALS: u32 = 20_000;
 
 /// One pool of `tidewater.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +46,15 @@ pub struct PoolConfig {
     pub rate: Option<tidewater_core::RateLimit>,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["parallelism", "pools", "server", "store", "warehouse"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "backfill",
+    "parallelism",
+    "pools",
+    "server",
+    "store",
+    "warehouse",
+];
+const BACKFILL_KEYS: &[&str] = &["max_intervals"];
 const SERVER_KEYS: &[&str] = &["listen"];
 const WAREHOUSE_KEYS: &[&str] = &["location"];
 const POOL_KEYS: &[&str] = &["slots", "rate"];
@@ -72,6 +87,7 @@ impl ProjectConfig {
             },
             warehouse: root.join("warehouse").display().to_string(),
             listen: None,
+            backfill_max_intervals: DEFAULT_BACKFILL_MAX_INTERVALS,
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -101,6 +117,11 @@ impl ProjectConfig {
                     }
                 }
                 "server" => config.listen = reader.server_listen(key, value),
+                "backfill" => {
+                    if let Some(max) = reader.backfill_max_intervals(key, value) {
+                        config.backfill_max_intervals = max;
+                    }
+                }
                 _ => reader.unknown_key(key, "`tidewater.toml`", TOP_LEVEL_KEYS),
             }
         }
@@ -289,6 +310,21 @@ impl ConfigReader<'_> {
             }
         }
         location
+    }
+
+    fn backfill_max_intervals(&mut self, key: &Key<'_>, value: &Value<'_>) -> Option<u32> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.wrong_type(key.get_ref(), "a table", value);
+            return None;
+        };
+        let mut max = None;
+        for (setting, setting_value) in table.iter() {
+            match setting.get_ref().as_ref() {
+                "max_intervals" => max = self.count("backfill.max_intervals", setting_value),
+                _ => self.unknown_key(setting, "`[backfill]`", BACKFILL_KEYS),
+            }
+        }
+        max
     }
 
     fn server_listen(&mut self, key: &Key<'_>, value: &Value<'_>) -> Option<String> {

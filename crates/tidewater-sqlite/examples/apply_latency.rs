@@ -5,7 +5,8 @@
 //! - a typical scheduling round: 6 changes (an attempt finished, three task changes, an attempt
 //!   started and its process), back to back;
 //! - the same, with a pause before each round as the engine has while a task runs;
-//! - 10,000 task changes in one `apply`;
+//! - 10,000 task changes in one `apply` (10,000 events for the change feed);
+//! - each of those on the same store without the change feed's triggers: what the feed costs;
 //! - for each pace, the floor: a plain SQLite connection committing one row (a prepared
 //!   `INSERT` in autocommit mode), on a file opened with the store's settings (WAL,
 //!   `synchronous = NORMAL`). No `apply` can take less.
@@ -72,23 +73,48 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let folder = tempfile::tempdir()?;
 
     let store = SqliteStore::open(&folder.path().join("store.sqlite")).await?;
+    // The same store without the change feed's triggers: what the feed costs `apply`.
+    let bare_path = folder.path().join("without_feed.sqlite");
+    let bare = SqliteStore::open(&bare_path).await?;
+    drop_change_feed(&bare_path)?;
     for (pace, rounds) in [(Pace::BackToBack, rounds), (Pace::AsTheEngine, rounds / 4)] {
         let floor = floor(&folder.path().join("floor.sqlite"), rounds, pace).await?;
         let small = small_rounds(&store, rounds, pace).await?;
+        let without_feed = small_rounds(&bare, rounds, pace).await?;
         println!(
-            "{}: apply of a 6-change round {} ({:.2} × floor of {})",
+            "{}: apply of a 6-change round {} ({:.2} × floor of {}; {} without the change feed)",
             pace.describe(),
             micros(small),
             ratio(small, floor),
             micros(floor),
+            micros(without_feed),
         );
     }
     let wide = wide_rounds(&store).await?;
+    let wide_without_feed = wide_rounds(&bare).await?;
     println!(
-        "apply of {WIDE_TASKS} task changes: {:.1} ms",
+        "apply of {WIDE_TASKS} task changes: {:.1} ms ({:.1} ms without the change feed)",
         wide.as_secs_f64() * 1e3,
+        wide_without_feed.as_secs_f64() * 1e3,
     );
     store.close().await;
+    bare.close().await;
+    Ok(())
+}
+
+/// Drops the triggers that write the change feed (migration 0009), leaving the rest.
+fn drop_change_feed(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
+    let connection = Connection::open(path)?;
+    let triggers: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'events_%'")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    if triggers.is_empty() {
+        return Err("the store has no change feed triggers to drop".into());
+    }
+    for trigger in triggers {
+        connection.execute_batch(&format!("DROP TRIGGER {trigger}"))?;
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod codec;
 mod connection;
 mod control;
 mod failure;
+mod feed;
 mod migrations;
 mod rows;
 mod store_files;
@@ -354,6 +355,14 @@ impl RunStore for SqliteStore {
         if let Some(backfill) = filter.backfill {
             values.push(backfill.0.into());
             conditions.push(format!("backfill_id = ?{}", values.len()));
+        }
+        if let Some(from) = filter.starts_from {
+            values.push(codec::encode_timestamp(from).into());
+            conditions.push(format!("interval_start >= ?{}", values.len()));
+        }
+        if let Some(until) = filter.starts_before {
+            values.push(codec::encode_timestamp(until).into());
+            conditions.push(format!("interval_start < ?{}", values.len()));
         }
         if let Some(before) = filter.before {
             // Keyset paging in the listing's own order: a run created in between does not

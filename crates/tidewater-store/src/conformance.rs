@@ -1,5 +1,6 @@
 //! The behaviours every [`RunStore`](crate::RunStore), [`ControlStore`](crate::ControlStore)
-//! and [`AccessStore`](crate::AccessStore) backend must have, written once over any such `S`.
+//! (its change feed included) and [`AccessStore`](crate::AccessStore) backend must have,
+//! written once over any such `S`.
 //!
 //! Each public `async fn` is one behaviour. It expects an empty store, asserts exact outcomes
 //! and panics when the store differs: this is test code, compiled into the library (with the
@@ -11,6 +12,7 @@
 mod access;
 mod changes;
 mod control;
+mod feed;
 mod fixtures;
 mod records;
 
@@ -35,10 +37,15 @@ pub use control::{
     one_service_at_a_time_with_its_health_report, pausing_is_recorded_per_workflow,
     queues_give_their_heads_in_start_order, the_same_backfill_given_twice_is_one_backfill,
 };
+pub use feed::{
+    a_reader_behind_the_kept_events_is_told_to_reset,
+    events_are_filtered_by_run_and_workflow_and_paged,
+    every_state_change_is_one_event_in_commit_order, only_committed_state_changes_are_events,
+};
 pub use records::{
     a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
     attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
-    claiming_an_owner_is_a_compare_and_set,
+    claiming_an_owner_is_a_compare_and_set, runs_are_filtered_by_the_start_of_their_data_interval,
     runs_are_listed_newest_first_filtered_by_workflow_and_limited,
 };
 
@@ -64,6 +71,7 @@ macro_rules! run_store_conformance_tests {
             changes_to_unknown_tasks_and_attempts_are_refused_by_name,
             changes_to_one_run_leave_other_runs_alone,
             runs_are_listed_newest_first_filtered_by_workflow_and_limited,
+            runs_are_filtered_by_the_start_of_their_data_interval,
             attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
             claiming_an_owner_is_a_compare_and_set,
             an_unknown_run_is_absent_or_refused,
@@ -80,6 +88,10 @@ macro_rules! run_store_conformance_tests {
             a_token_name_is_unique_among_unrevoked_tokens,
             a_revoked_token_is_found_no_more_and_its_sessions_end,
             a_session_lives_until_it_expires_or_ends,
+            every_state_change_is_one_event_in_commit_order,
+            only_committed_state_changes_are_events,
+            events_are_filtered_by_run_and_workflow_and_paged,
+            a_reader_behind_the_kept_events_is_told_to_reset,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

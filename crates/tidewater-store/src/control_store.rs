@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use tidewater_core::{BackfillOrder, ProcessIdentity, RunId, RunQueueKey, Timestamp, WorkflowName};
 
-use crate::{BackfillId, NewRun, RunRecord, StoreError};
+use crate::{BackfillId, EventFilter, EventPage, EventSeq, NewRun, RunRecord, StoreError};
 
 /// What the scheduler service, backfills and the commands that steer them need from a store,
 /// besides [`crate::RunStore`]: finding runs by interval, backfills, paused workflows, and
@@ -133,7 +133,40 @@ pub trait ControlStore: Send + Sync {
 
     /// Runs not yet ended that someone asked to cancel, by id.
     async fn cancel_requests(&self) -> Result<Vec<RunId>, StoreError>;
+
+    /// The change feed after `after`: at most `limit` events matching `filter`, oldest
+    /// first (see [`EventPage`]). Every state change that `create_run` and `apply` record
+    /// (a run's, a task instance's, an attempt's start and end) is an event, committed with
+    /// the change, so a reader never sees an event before its change nor misses one. Within
+    /// one `apply` the order is: the run's state unless it ended, attempts ended (but those
+    /// started in the same `apply`), task states, attempts started, those attempts ended, the
+    /// run's end. The
+    /// store keeps at least the newest [`EVENTS_KEPT`] events; a reader further behind gets
+    /// [`EventPage::Reset`].
+    ///
+    /// Costs one indexed range read of the events after `after` (a reader that follows the
+    /// feed reads only what is new).
+    async fn events_after(
+        &self,
+        after: EventSeq,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<EventPage, StoreError>;
+
+    /// The newest event's sequence number (`EventSeq(0)` before the first): where a reader
+    /// that wants only what happens from now on starts.
+    async fn last_event(&self) -> Result<EventSeq, StoreError>;
+
+    /// Drops all but the newest `keep` events, and never the newest one, so that sequence
+    /// numbers go on from it. The store prunes by itself as it records events (keeping at
+    /// least [`EVENTS_KEPT`]); this is for tests and maintenance.
+    async fn prune_events(&self, keep: u64) -> Result<(), StoreError>;
 }
+
+/// How many of the newest events a store keeps at least: at a few hundred events per run,
+/// the last few hundred runs; about 5 MB in SQLite. A reader (the web UI, an API client)
+/// resuming from further behind gets [`EventPage::Reset`] and reloads.
+pub const EVENTS_KEPT: u64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewBackfill {

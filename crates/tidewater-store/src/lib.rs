@@ -2,10 +2,12 @@
 //! backend.
 //!
 //! [`RunStore`] is what the engine needs to execute runs, [`ControlStore`] what the scheduler
-//! service and backfills need besides, [`AccessStore`] who may use the HTTP API (tokens and
-//! sessions, by hash), and [`Store`] all three, with the operations on the store as a whole, behind the `Arc<dyn Store>` the binary hands out. [`StoreError`] is
-//! backend-neutral: a backend's own failures travel inside it as a [`BackendError`]. With the
-//! `conformance` feature, [`conformance`] is the suite every backend must pass.
+//! service and backfills need besides (with the change feed, [`FeedEvent`]), [`AccessStore`]
+//! who may use the HTTP API (tokens and sessions, by hash), and [`Store`] all three, with the
+//! operations on the store as a whole, behind the `Arc<dyn Store>` the binary hands out.
+//! [`StoreError`] is backend-neutral: a backend's own failures travel inside it as a
+//! [`BackendError`]. With the `conformance` feature, [`conformance`] is the suite every backend
+//! must pass.
 //!
 //! This crate holds no backend and knows no query language: it must not depend on a database
 //! driver (`cargo tree -p tidewater-store` shows none). The SQLite backend is
@@ -28,6 +30,7 @@ mod access_store;
 )]
 pub mod conformance;
 mod control_store;
+mod feed_event;
 mod run_store;
 mod store;
 mod store_error;
@@ -37,10 +40,11 @@ pub use access_store::{
     TokenScope,
 };
 pub use control_store::{
-    BackfillRecord, ControlStore, NewBackfill, RunCounts, RunCreation, ServiceClaim, ServiceRecord,
-    WorkflowHealth,
+    BackfillRecord, ControlStore, EVENTS_KEPT, NewBackfill, RunCounts, RunCreation, ServiceClaim,
+    ServiceRecord, WorkflowHealth,
 };
 // The id is the core's (its admission rules name backfills); re-exported for the store's users.
+pub use feed_event::{AttemptStep, EventFilter, EventPage, EventSeq, FeedChange, FeedEvent};
 pub use run_store::{
     AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
 };

@@ -97,6 +97,11 @@ pub struct RunFilter {
     pub backfill: Option<BackfillId>,
     /// Only the runs listed after this one (newest first): the cursor of the next page.
     pub before: Option<RunId>,
+    /// Only the runs whose data interval starts at or after this time.
+    pub starts_from: Option<Timestamp>,
+    /// Only the runs whose data interval starts before this time (the range is half-open,
+    /// so that consecutive ranges never list a run twice).
+    pub starts_before: Option<Timestamp>,
     pub limit: Option<u32>,
 }
 

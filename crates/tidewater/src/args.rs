@@ -267,6 +267,14 @@ pub(crate) struct RunsArgs {
     /// Only the runs of this backfill (its id is printed when it starts).
     #[arg(long)]
     pub backfill: Option<i64>,
+    /// Only runs whose data interval starts on or after this date (YYYY-MM-DD, in the
+    /// workflow's zone, else UTC) or RFC 3339 time.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only runs whose data interval starts on or before this date (the whole day) or RFC
+    /// 3339 time.
+    #[arg(long)]
+    pub to: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

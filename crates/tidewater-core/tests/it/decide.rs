@@ -780,6 +780,54 @@ fn requeue_leaves_succeeded_queued_and_running_runs_alone() {
     assert!(matches!(decision.view.run, RunState::Succeeded { .. }));
 }
 
+// Guards the server's `clear`: the reset and the requeue are one decision (one store write),
+// a succeeded run goes back too, and resuming it as the service does (`Resume::Failed`) runs
+// exactly the cleared tasks again.
+#[test]
+fn clear_resets_the_tasks_of_a_succeeded_run_and_queues_it_again() {
+    let workflow = workflow(vec![task("a", &[]), task("b", &[0]), task("c", &[0])]);
+    let mut sim = Sim::new(&workflow);
+    sim.finish("a", ok());
+    sim.finish("b", ok());
+    sim.finish("c", ok());
+    assert!(matches!(sim.view.run, RunState::Succeeded { .. }));
+
+    let changes = sim.step(vec![Event::Clear(vec![TaskIndex(1)])]);
+
+    assert_eq!(sim.view.run, RunState::Queued);
+    assert_eq!(changes.last(), Some(&Change::Run(RunState::Queued)));
+    assert_eq!(sim.state("a"), "succeeded");
+    assert_eq!(sim.state("b"), "pending");
+    assert_eq!(sim.state("c"), "succeeded");
+    let started_before = sim.started.len();
+
+    resume_failed(&mut sim);
+    assert_eq!(sim.started[started_before..], [(TaskIndex(1), Attempt(2))]);
+    sim.finish("b", ok());
+    assert!(matches!(sim.view.run, RunState::Succeeded { .. }));
+}
+
+#[test]
+fn clear_leaves_queued_and_running_runs_alone() {
+    let workflow = workflow(vec![task("a", &[])]);
+    let clear = |view: &RunView| {
+        decide(
+            &workflow,
+            view,
+            &[Event::Clear(vec![TaskIndex(0)])],
+            DecideContext {
+                now: at(5),
+                jitter_seed: 0,
+            },
+        )
+    };
+    let queued = RunView::fresh(&workflow, RunState::Queued, interval());
+    assert_eq!(clear(&queued).changes, vec![]);
+    let sim = Sim::new(&workflow);
+    let decision = clear(&sim.view);
+    assert_eq!(decision.changes, vec![], "a running run is not cleared");
+}
+
 #[test]
 fn retry_resets_every_state_that_is_neither_a_success_nor_in_progress() {
     let attempt = Attempt(1);

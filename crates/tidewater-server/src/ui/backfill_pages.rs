@@ -3,7 +3,6 @@
 //! /backfills`: recorded for the server, which is woken) and its progress (`/backfills/{id}`).
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -11,7 +10,7 @@ use tidewater_control::{BackfillRequest, BackfillStep, FileStatus, time_arg};
 use tidewater_core::BackfillId;
 use tidewater_store::RunFilter;
 
-use super::layout::{Layout, Live, LiveSource, Nav, url_component};
+use super::layout::{Layout, Live, Nav, url_component};
 use super::state_style::Shown;
 use super::ui_error::{PageResult, UiError, UiForm, UiPath, UiQuery, page};
 use super::workflows_page::RunChip;
@@ -188,11 +187,7 @@ pub(crate) async fn start(
 }
 
 /// `GET /backfills/{id}`.
-pub(crate) async fn progress(
-    State(api): State<Api>,
-    Extension(source): Extension<LiveSource>,
-    UiPath(id): UiPath<i64>,
-) -> PageResult {
+pub(crate) async fn progress(State(api): State<Api>, UiPath(id): UiPath<i64>) -> PageResult {
     let record = api.control.backfill_record(BackfillId(id)).await?;
     let counts = api.control.backfill_counts(record.id).await?;
     let mut runs = api
@@ -207,11 +202,10 @@ pub(crate) async fn progress(
     let total = counts.total();
     let done = counts.succeeded + counts.failed + counts.cancelled;
     page(&ProgressPage {
-        layout: Layout::live(
+        layout: Layout::new(
             &format!("Backfill {id}"),
             Nav::Workflows,
             Live::Workflow(record.workflow.to_string()),
-            source,
         ),
         id,
         workflow_href: format!("/workflows/{}", url_component(record.workflow.as_str())),

@@ -2,12 +2,11 @@
 //! window paged by a cursor; each cell opens its task instance.
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::State;
 use serde::Deserialize;
 use tidewater_core::{RunId, WorkflowName};
 
-use super::layout::{Layout, Live, LiveSource, Nav, url_component};
+use super::layout::{Layout, Live, Nav, url_component};
 use super::state_style::Shown;
 use super::ui_error::{PageResult, UiError, UiPath, UiQuery, page};
 use crate::api::Api;
@@ -52,7 +51,6 @@ pub(crate) struct GridQuery {
 /// `GET /workflows/{name}`.
 pub(crate) async fn grid(
     State(api): State<Api>,
-    Extension(source): Extension<LiveSource>,
     UiPath(name): UiPath<String>,
     UiQuery(query): UiQuery<GridQuery>,
 ) -> PageResult {
@@ -102,7 +100,7 @@ pub(crate) async fn grid(
         })
         .collect();
     page(&GridPage {
-        layout: Layout::live(&name, Nav::Workflows, Live::Workflow(name.clone()), source),
+        layout: Layout::new(&name, Nav::Workflows, Live::Workflow(name.clone())),
         older: grid
             .next_before
             .map(|before| format!("/workflows/{segment}?before={before}")),

@@ -28,20 +28,6 @@ pub(crate) enum Live {
     Workflow(String),
 }
 
-/// Whether the server has an events stream (`GET /api/v1/events`, listed in the document):
-/// without it, live pages fetch themselves again every second instead of on events, so a
-/// page never subscribes to a stream that is not served.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LiveSource {
-    has_events: bool,
-}
-
-impl LiveSource {
-    pub(crate) fn of(has_events: bool) -> LiveSource {
-        LiveSource { has_events }
-    }
-}
-
 /// A page's frame.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
@@ -50,32 +36,20 @@ pub(crate) struct Layout {
     pub(crate) stylesheet: String,
     pub(crate) htmx: String,
     pub(crate) script: String,
-    /// The events stream the page subscribes to.
+    /// The events stream the page subscribes to (`GET /api/v1/events`, filtered).
     pub(crate) events: Option<String>,
-    /// Without a stream: how often (ms) a live page fetches itself again.
-    pub(crate) poll: Option<u32>,
 }
 
 impl Layout {
-    /// A page that does not refresh itself.
+    /// A page that refreshes on `live`'s events.
     pub(crate) fn new(title: &str, nav: Nav, live: Live) -> Layout {
-        Layout::live(title, nav, live, LiveSource::of(false))
-    }
-
-    /// A page that refreshes on `live`'s events from `source`.
-    pub(crate) fn live(title: &str, nav: Nav, live: Live, source: LiveSource) -> Layout {
-        let stream = match &live {
+        let events = match &live {
             Live::Static => None,
             Live::Everything => Some("/api/v1/events".to_owned()),
             Live::Run(run) => Some(format!("/api/v1/events?run={run}")),
             Live::Workflow(name) => {
                 Some(format!("/api/v1/events?workflow={}", url_component(name)))
             }
-        };
-        let (events, poll) = match stream {
-            Some(url) if source.has_events => (Some(url), None),
-            Some(_) => (None, Some(1000)),
-            None => (None, None),
         };
         Layout {
             title: title.to_owned(),
@@ -84,7 +58,6 @@ impl Layout {
             htmx: assets::url("htmx-2.0.11.min.js"),
             script: assets::url("tidewater.js"),
             events,
-            poll,
         }
     }
 

@@ -2,11 +2,10 @@
 //! (queued runs grouped per queue, then the waiting tasks of running runs).
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::State;
 use tidewater_control::QueuedRuns;
 
-use super::layout::{Layout, Live, LiveSource, Nav, url_component};
+use super::layout::{Layout, Live, Nav, url_component};
 use super::run_page::task_href;
 use super::state_style::Shown;
 use super::ui_error::{PageResult, page};
@@ -39,16 +38,13 @@ struct WaitingRow {
 }
 
 /// `GET /queue`.
-pub(crate) async fn queue(
-    State(api): State<Api>,
-    Extension(source): Extension<LiveSource>,
-) -> PageResult {
+pub(crate) async fn queue(State(api): State<Api>) -> PageResult {
     let explanation = api
         .control
         .explain_queue(api.parallelism, QueuedRuns::Grouped)
         .await?;
     page(&QueuePage {
-        layout: Layout::live("Queue", Nav::Queue, Live::Everything, source),
+        layout: Layout::new("Queue", Nav::Queue, Live::Everything),
         groups: explanation
             .groups
             .iter()

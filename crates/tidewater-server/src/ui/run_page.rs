@@ -4,20 +4,19 @@
 //! call the same use cases as the API.
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
-use tidewater_control::{RunStatus, TaskNote, local_time};
+use tidewater_control::{ClearScope, RunStatus, TaskNote, local_time};
 use tidewater_core::{RunId, RunState};
 
 use super::dag_layout::{DagLayout, NODE_HEIGHT, NODE_WIDTH};
 use super::gantt::Gantt;
-use super::layout::{Layout, Live, LiveSource, Nav, url_component};
+use super::layout::{Layout, Live, Nav, url_component};
 use super::state_style::Shown;
 use super::ui_error::{PageResult, UiError, UiForm, UiPath, page};
 use crate::api::Api;
-use crate::runs::requeue_for_server;
+use crate::runs::{clear_for_server, requeue_for_server};
 
 /// What the header of every tab of a run's page shows.
 pub(crate) struct RunHeader {
@@ -34,6 +33,8 @@ pub(crate) struct RunHeader {
     pub(crate) note: Option<String>,
     pub(crate) can_cancel: bool,
     pub(crate) can_retry: bool,
+    /// Ended: its tasks can be cleared (run again).
+    pub(crate) can_clear: bool,
     pub(crate) backfill: Option<i64>,
 }
 
@@ -68,6 +69,7 @@ impl RunHeader {
                 record.state,
                 RunState::Failed { .. } | RunState::Cancelled { .. }
             ) || status.run.is_orphaned,
+            can_clear: record.state.finished_at().is_some(),
             backfill: record.backfill.map(|backfill| backfill.0),
         }
     }
@@ -152,11 +154,7 @@ struct GanttPage {
 }
 
 /// `GET /runs/{id}`: the graph.
-pub(crate) async fn graph(
-    State(api): State<Api>,
-    Extension(source): Extension<LiveSource>,
-    UiPath(id): UiPath<i64>,
-) -> PageResult {
+pub(crate) async fn graph(State(api): State<Api>, UiPath(id): UiPath<i64>) -> PageResult {
     let id = RunId(id);
     let status = api.control.run_status(id).await?;
     // The run's own version of the workflow: a later edit does not redraw an old run.
@@ -198,7 +196,7 @@ pub(crate) async fn graph(
         Err(error) => Err(error.to_string()),
     };
     page(&GraphPage {
-        layout: Layout::live(&format!("Run {id}"), Nav::Runs, Live::Run(id), source),
+        layout: Layout::new(&format!("Run {id}"), Nav::Runs, Live::Run(id)),
         run: RunHeader::new(&status),
         tasks: task_rows(&status, id),
         graph,
@@ -206,16 +204,12 @@ pub(crate) async fn graph(
 }
 
 /// `GET /runs/{id}/gantt`.
-pub(crate) async fn gantt(
-    State(api): State<Api>,
-    Extension(source): Extension<LiveSource>,
-    UiPath(id): UiPath<i64>,
-) -> PageResult {
+pub(crate) async fn gantt(State(api): State<Api>, UiPath(id): UiPath<i64>) -> PageResult {
     let id = RunId(id);
     let status = api.control.run_status(id).await?;
     let gantt = Gantt::new(&status, chrono::Utc::now(), |task| task_href(id, task));
     page(&GanttPage {
-        layout: Layout::live(&format!("Run {id}"), Nav::Runs, Live::Run(id), source),
+        layout: Layout::new(&format!("Run {id}"), Nav::Runs, Live::Run(id)),
         run: RunHeader::new(&status),
         tasks: task_rows(&status, id),
         gantt,
@@ -247,6 +241,30 @@ pub(crate) async fn retry(
     UiForm(form): UiForm<RetryForm>,
 ) -> Result<impl IntoResponse, UiError> {
     requeue_for_server(&api.control, RunId(id), form.latest).await?;
+    Ok(Redirect::to(&format!("/runs/{id}")))
+}
+
+/// The clear form: one task, and whether everything downstream of it runs again too.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ClearForm {
+    task: String,
+    #[serde(default)]
+    downstream: bool,
+}
+
+/// `POST /runs/{id}/clear`: resets the task (and, if asked, what depends on it) and queues
+/// the run again for the server.
+pub(crate) async fn clear(
+    State(api): State<Api>,
+    UiPath(id): UiPath<i64>,
+    UiForm(form): UiForm<ClearForm>,
+) -> Result<impl IntoResponse, UiError> {
+    let scope = if form.downstream {
+        ClearScope::WithDownstream
+    } else {
+        ClearScope::Tasks
+    };
+    clear_for_server(&api.control, RunId(id), &[form.task], scope).await?;
     Ok(Redirect::to(&format!("/runs/{id}")))
 }
 

@@ -2,13 +2,12 @@
 //! state.
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::State;
 use serde::Deserialize;
 use tidewater_core::{RunId, RunStateKind};
 use tidewater_store::RunFilter;
 
-use super::layout::{Layout, Live, LiveSource, Nav, url_component};
+use super::layout::{Layout, Live, Nav, url_component};
 use super::state_style::Shown;
 use super::ui_error::{PageResult, UiError, UiQuery, page};
 use crate::api::Api;
@@ -45,11 +44,7 @@ pub(crate) struct RunsQuery {
 }
 
 /// `GET /runs`.
-pub(crate) async fn runs(
-    State(api): State<Api>,
-    Extension(source): Extension<LiveSource>,
-    UiQuery(query): UiQuery<RunsQuery>,
-) -> PageResult {
+pub(crate) async fn runs(State(api): State<Api>, UiQuery(query): UiQuery<RunsQuery>) -> PageResult {
     let state = match query.state.as_str() {
         "" => None,
         name => Some(
@@ -79,7 +74,7 @@ pub(crate) async fn runs(
             )
         });
     page(&RunsPage {
-        layout: Layout::live("Runs", Nav::Runs, Live::Everything, source),
+        layout: Layout::new("Runs", Nav::Runs, Live::Everything),
         states: RunStateKind::ALL
             .into_iter()
             .map(RunStateKind::name)

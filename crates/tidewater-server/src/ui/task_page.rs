@@ -3,13 +3,12 @@
 //! tail, older parts loaded by range, followed live while the attempt runs, and a download.
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::State;
 use serde::Deserialize;
 use tidewater_control::{LogEnd, local_time, read_log_chunk};
 use tidewater_core::{Attempt, AttemptOutcome, RunId, TaskName};
 
-use super::layout::{Layout, Live, LiveSource, Nav, url_component};
+use super::layout::{Layout, Live, Nav, url_component};
 use super::run_page::task_href;
 use super::state_style::Shown;
 use super::ui_error::{PageResult, UiPath, UiQuery, page};
@@ -66,7 +65,6 @@ pub(crate) struct TaskQuery {
 /// `GET /runs/{id}/tasks/{task}`.
 pub(crate) async fn task(
     State(api): State<Api>,
-    Extension(source): Extension<LiveSource>,
     UiPath((id, task)): UiPath<(i64, String)>,
     UiQuery(query): UiQuery<TaskQuery>,
 ) -> PageResult {
@@ -158,12 +156,7 @@ pub(crate) async fn task(
     let shown = Shown::of(row.map_or("pending", |row| row.shown_state(status.run.is_orphaned)));
     let record = &status.run.record;
     page(&TaskPage {
-        layout: Layout::live(
-            &format!("{task} · run {id}"),
-            Nav::Runs,
-            Live::Run(id),
-            source,
-        ),
+        layout: Layout::new(&format!("{task} · run {id}"), Nav::Runs, Live::Run(id)),
         run: id.0,
         workflow: record.workflow.to_string(),
         workflow_href: format!("/workflows/{}", url_component(record.workflow.as_str())),

@@ -3,7 +3,6 @@
 //! trigger a workflow.
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
@@ -13,7 +12,7 @@ use tidewater_control::{
 use tidewater_core::WorkflowName;
 use tidewater_store::RunFilter;
 
-use super::layout::{Layout, Live, LiveSource, Nav, url_component};
+use super::layout::{Layout, Live, Nav, url_component};
 use super::state_style::Shown;
 use super::ui_error::{PageResult, UiError, UiForm, UiPath, page};
 use crate::api::Api;
@@ -59,10 +58,7 @@ struct ProblemRow {
 }
 
 /// `GET /`.
-pub(crate) async fn workflows(
-    State(api): State<Api>,
-    Extension(source): Extension<LiveSource>,
-) -> PageResult {
+pub(crate) async fn workflows(State(api): State<Api>) -> PageResult {
     let now = chrono::Utc::now();
     let overview = api.control.workflow_overview(now).await?;
     let mut files = Vec::with_capacity(overview.len());
@@ -133,7 +129,7 @@ pub(crate) async fn workflows(
         files.push(row);
     }
     page(&WorkflowsPage {
-        layout: Layout::live("Workflows", Nav::Workflows, Live::Everything, source),
+        layout: Layout::new("Workflows", Nav::Workflows, Live::Everything),
         files,
     })
 }

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use tidewater_spec::{PoolConfig, Project};
+use tidewater_spec::{DEFAULT_BACKFILL_MAX_INTERVALS, PoolConfig, Project};
 
 use crate::support::TestProject;
 
@@ -56,6 +56,33 @@ fn a_relative_store_path_is_resolved_against_the_root() {
     assert_eq!(
         project.open().config.state_dir,
         project.root.join("var/state")
+    );
+}
+
+#[test]
+fn the_backfill_cap_is_read_from_tidewater_toml_and_checked() {
+    let project = TestProject::new();
+    project.write("tidewater.toml", "parallelism = 2\n");
+    assert_eq!(
+        project.open().config.backfill_max_intervals,
+        DEFAULT_BACKFILL_MAX_INTERVALS
+    );
+    project.write("tidewater.toml", "[backfill]\nmax_intervals = 500\n");
+    assert_eq!(project.open().config.backfill_max_intervals, 500);
+    project.write(
+        "tidewater.toml",
+        "[backfill]\nmax_intervals = 0\nmax_runs = 3\n",
+    );
+    let problems = Project::open(&project.root)
+        .expect_err("a cap of 0 and an unknown key")
+        .render(false);
+    assert!(
+        problems.contains("`backfill.max_intervals` must be at least 1, found 0"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("unknown key `max_runs` in `[backfill]`"),
+        "{problems}"
     );
 }
 

@@ -7,9 +7,9 @@
 
 use tidewater_core::{
     Attempt, AttemptOutcome, FailureClass, FailureReason, ProcessIdentity, RunState, RunStateKind,
-    TaskState, Timestamp,
+    TaskState, TaskStateKind, Timestamp,
 };
-use tidewater_store::{RunTrigger, StoreError, TokenScope};
+use tidewater_store::{AttemptStep, RunTrigger, StoreError, TokenScope};
 
 /// Microseconds since the Unix epoch; sub-microsecond digits are dropped.
 pub(super) fn encode_timestamp(time: Timestamp) -> i64 {
@@ -388,6 +388,49 @@ pub(super) fn decode_process(
             "process identity",
             format!("pid {pid:?} with start_ticks {start_ticks:?}"),
         )),
+    }
+}
+
+/// A run's or task's state name in an `events` row (the triggers copy `runs.state` and
+/// `task_instances.state`, encoded above).
+pub(super) fn decode_run_state_kind(text: &str) -> Result<RunStateKind, StoreError> {
+    RunStateKind::ALL
+        .into_iter()
+        .find(|kind| encode_run_state_kind(*kind) == text)
+        .ok_or_else(|| corrupt("run state", text))
+}
+
+pub(super) fn decode_task_state_kind(text: &str) -> Result<TaskStateKind, StoreError> {
+    match text {
+        "pending" => Ok(TaskStateKind::Pending),
+        "queued" => Ok(TaskStateKind::Queued),
+        "running" => Ok(TaskStateKind::Running),
+        "succeeded" => Ok(TaskStateKind::Succeeded),
+        "failed" => Ok(TaskStateKind::Failed),
+        "up_for_retry" => Ok(TaskStateKind::UpForRetry),
+        "skipped" => Ok(TaskStateKind::Skipped),
+        "upstream_failed" => Ok(TaskStateKind::UpstreamFailed),
+        "cancelled" => Ok(TaskStateKind::Cancelled),
+        other => Err(corrupt("task state", other)),
+    }
+}
+
+/// An attempt event's `state` (`started`, or the `attempts.outcome` it copies) and class.
+pub(super) fn decode_attempt_step(
+    state: &str,
+    failure_class: Option<&str>,
+) -> Result<AttemptStep, StoreError> {
+    match state {
+        "started" => Ok(AttemptStep::Started),
+        "succeeded" => Ok(AttemptStep::Succeeded),
+        // An attempt recorded before classes were kept (0006) was a task's own failure.
+        "failed" => match failure_class {
+            None => Ok(AttemptStep::Failed(FailureClass::Task)),
+            Some(name) => FailureClass::parse(name)
+                .map(AttemptStep::Failed)
+                .ok_or_else(|| corrupt("failure class", name)),
+        },
+        other => Err(corrupt("attempt event", other)),
     }
 }
 

@@ -191,6 +191,9 @@ impl Link {
             .elapsed()
             >= CHECKPOINT_AGE;
         if is_old && self.is_dirty(connection) {
+            // Beside the checkpoint, at its pace: the change feed's oldest events go (one
+            // short delete per thousand events; a locked file leaves it for next time).
+            let _ = super::feed::prune_if_due(connection);
             let _ = self.checkpoint_once(connection);
         }
     }

@@ -6,12 +6,14 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use tidewater_core::{BackfillOrder, ProcessIdentity, RunId, RunQueueKey, Timestamp, WorkflowName};
 use tidewater_store::{
-    BackfillId, BackfillRecord, ControlStore, NewBackfill, NewRun, RunCounts, RunCreation,
-    RunRecord, ServiceClaim, ServiceRecord, StoreError, WorkflowHealth,
+    BackfillId, BackfillRecord, ControlStore, EventFilter, EventPage, EventSeq, NewBackfill,
+    NewRun, RunCounts, RunCreation, RunRecord, ServiceClaim, ServiceRecord, StoreError,
+    WorkflowHealth,
 };
 
 use super::SqliteStore;
 use super::codec::{decode_process, decode_timestamp, encode_process, encode_timestamp};
+use super::feed;
 use super::rows::{RunRow, select_runs};
 
 /// `SELECT` of every column a [`BackfillRow`] needs, then the rest of the statement.
@@ -612,6 +614,27 @@ impl ControlStore for SqliteStore {
                     )?
                     .query_row([run.0], |row| row.get(0))?)
             })
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        after: EventSeq,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<EventPage, StoreError> {
+        self.link
+            .call(|connection| feed::read_events(connection, after, filter, limit))
+            .await
+    }
+
+    async fn last_event(&self) -> Result<EventSeq, StoreError> {
+        self.link.call(feed::last_event).await
+    }
+
+    async fn prune_events(&self, keep: u64) -> Result<(), StoreError> {
+        self.link
+            .call(|connection| feed::prune(connection, keep))
             .await
     }
 

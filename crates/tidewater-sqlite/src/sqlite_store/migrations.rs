@@ -14,7 +14,7 @@ use super::connection::Link;
 use super::failure::Failure;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 8] = [
+const MIGRATIONS: [(&str, &str); 9] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -43,6 +43,10 @@ const MIGRATIONS: [(&str, &str); 8] = [
     (
         "0008_tokens",
         include_str!("../../migrations/0008_tokens.sql"),
+    ),
+    (
+        "0009_events",
+        include_str!("../../migrations/0009_events.sql"),
     ),
 ];
 

@@ -4,9 +4,10 @@
 //!
 //! The batch is one write transaction ([`Link::write`], `BEGIN IMMEDIATE`): when any row is
 //! refused, nothing of the batch stays. The rows go in the order of the batch's kinds (the
-//! run, tasks, started attempts, processes, ends) and, within a kind, in batch order, so the
-//! first row refused is the change at fault, as statements sent one by one would have
-//! found it. A change to a row that does not exist is no SQL error: each `UPDATE` checks that
+//! run unless it ends, ends of attempts started before, tasks, started attempts, processes,
+//! ends of the attempts just started, the run's end: the order of the change feed's events,
+//! which triggers record row by row) and, within a kind, in batch order, so the first row
+//! refused is a change at fault. A change to a row that does not exist is no SQL error: each `UPDATE` checks that
 //! it changed one row. Starting an attempt of an unknown task, or one started before, breaks
 //! a constraint, and the error names which.
 //!
@@ -18,6 +19,8 @@
 //! async driver's worker thread. Called directly, the connection does a row in a few
 //! microseconds, and the trigger program cost a small batch more than its rows:
 //! preparing it on each connection, and encoding and decoding the JSON.)
+
+use std::collections::HashSet;
 
 use rusqlite::{CachedStatement, Transaction, params};
 use tidewater_core::{Attempt, RunId, TaskName};
@@ -78,15 +81,15 @@ fn write_rows(
     run: Option<&RunStateColumns>,
     batch: &Batch<'_>,
 ) -> Result<(), Failure> {
-    let run_is_there = match run {
-        Some(run) => {
-            transaction.prepare_cached(UPDATE_RUN)?.execute(params![
-                id.0,
-                run.state,
-                run.started_at,
-                run.finished_at
-            ])? == 1
-        }
+    // The run's state goes first, unless it is the run's end: then last. The change feed's
+    // triggers record events in statement order, and a reader should see a run start before
+    // its tasks do and end after them.
+    let (run_first, run_last) = match run {
+        Some(run) if run.finished_at.is_some() => (None, Some(run)),
+        other => (other, None),
+    };
+    let run_is_there = match run_first {
+        Some(run) => update_run(transaction, id, run)?,
         // Any other change finds out below; a batch without changes asks.
         None if batch.is_empty() => run_exists(transaction, id)?,
         None => true,
@@ -94,10 +97,45 @@ fn write_rows(
     if !run_is_there {
         return Err(StoreError::NoSuchRun(id).into());
     }
+    // Attempts that end before tasks change, and tasks before attempts start, so that the
+    // feed reads "attempt ended, its task failed, the next task started" in that order. An
+    // attempt started in this batch can only end after its row is inserted.
+    let started: HashSet<(&str, u32)> = if batch.finished.is_empty() {
+        HashSet::new()
+    } else {
+        batch
+            .started
+            .iter()
+            .map(|row| (row.task, row.attempt))
+            .collect()
+    };
+    let (ended_now, ended_before): (Vec<&FinishedRow<'_>>, Vec<&FinishedRow<'_>>) = batch
+        .finished
+        .iter()
+        .partition(|row| started.contains(&(row.task, row.attempt)));
+    write_finished(transaction, id, &ended_before)?;
     write_tasks(transaction, id, &batch.tasks)?;
     insert_started(transaction, id, &batch.started)?;
     write_processes(transaction, id, &batch.processes)?;
-    write_finished(transaction, id, &batch.finished)
+    write_finished(transaction, id, &ended_now)?;
+    match run_last {
+        Some(run) if !update_run(transaction, id, run)? => Err(StoreError::NoSuchRun(id).into()),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the run's state; false when there is no such run.
+fn update_run(
+    transaction: &Transaction<'_>,
+    id: RunId,
+    run: &RunStateColumns,
+) -> Result<bool, Failure> {
+    Ok(transaction.prepare_cached(UPDATE_RUN)?.execute(params![
+        id.0,
+        run.state,
+        run.started_at,
+        run.finished_at
+    ])? == 1)
 }
 
 fn write_tasks(
@@ -185,7 +223,7 @@ fn write_processes(
 fn write_finished(
     transaction: &Transaction<'_>,
     id: RunId,
-    rows: &[FinishedRow<'_>],
+    rows: &[&FinishedRow<'_>],
 ) -> Result<(), Failure> {
     for_each_row(transaction, UPDATE_FINISHED, rows, |statement, row| {
         let outcome = &row.outcome;

@@ -174,6 +174,90 @@ pub async fn runs_are_listed_newest_first_filtered_by_workflow_and_limited<S: Ru
     assert_eq!(stock, [read]);
 }
 
+/// `list_runs` with `starts_from` and `starts_before` keeps the runs whose data interval
+/// starts in that half-open range (the end excluded, to the microsecond), still newest
+/// first by creation and pageable with `before`; the other filters still apply.
+pub async fn runs_are_filtered_by_the_start_of_their_data_interval<S: RunStore + ?Sized>(
+    store: &S,
+) {
+    // Created newest interval first, so that creation order and interval order differ.
+    let plan = [
+        ("sales", "2026-03-04T00:00:00Z", "2026-03-10T00:00:00Z"),
+        ("sales", "2026-03-03T00:00:00Z", "2026-03-11T00:00:00Z"),
+        ("stock", "2026-03-03T12:00:00Z", "2026-03-12T00:00:00Z"),
+        (
+            "sales",
+            "2026-03-02T23:59:59.999999Z",
+            "2026-03-13T00:00:00Z",
+        ),
+        ("sales", "2026-03-01T00:00:00Z", "2026-03-14T00:00:00Z"),
+    ];
+    let mut ids = Vec::new();
+    for (workflow, start, created_at) in plan {
+        let mut run = new_run(workflow, &["task"]);
+        run.interval = tidewater_core::DataInterval::new(
+            instant(start),
+            instant(start) + chrono::TimeDelta::days(1),
+        )
+        .expect("start < end");
+        run.created_at = instant(created_at);
+        ids.push(store.create_run(run).await.expect("create_run").id);
+    }
+    let ids_of = |runs: Vec<RunRecord>| runs.into_iter().map(|run| run.id).collect::<Vec<_>>();
+    let range = |from: Option<&str>, before: Option<&str>| RunFilter {
+        starts_from: from.map(instant),
+        starts_before: before.map(instant),
+        ..RunFilter::default()
+    };
+
+    let march_3 = store
+        .list_runs(&range(
+            Some("2026-03-03T00:00:00Z"),
+            Some("2026-03-04T00:00:00Z"),
+        ))
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(march_3), [ids[2], ids[1]]);
+    // The start is included, the end is not, to the microsecond.
+    let to_the_microsecond = store
+        .list_runs(&range(
+            Some("2026-03-02T23:59:59.999999Z"),
+            Some("2026-03-03T00:00:00Z"),
+        ))
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(to_the_microsecond), [ids[3]]);
+    let from_only = store
+        .list_runs(&range(Some("2026-03-03T00:00:00.000001Z"), None))
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(from_only), [ids[2], ids[0]]);
+    let before_only = store
+        .list_runs(&range(None, Some("2026-03-03T00:00:00Z")))
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(before_only), [ids[4], ids[3]]);
+    let empty = store
+        .list_runs(&range(
+            Some("2026-03-05T00:00:00Z"),
+            Some("2026-03-06T00:00:00Z"),
+        ))
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(empty), []);
+    // With the workflow filter, and a page after a cursor.
+    let sales_page = store
+        .list_runs(&RunFilter {
+            workflow: Some(WorkflowName::new("sales")),
+            before: Some(ids[4]),
+            limit: Some(1),
+            ..range(Some("2026-03-01T00:00:00Z"), Some("2026-03-05T00:00:00Z"))
+        })
+        .await
+        .expect("list_runs");
+    assert_eq!(ids_of(sales_page), [ids[3]]);
+}
+
 /// `attempts` lists by task, in the order the tasks were given to `create_run`, then by
 /// attempt number, whatever order they were started in; a task filter keeps that task's.
 pub async fn attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task<

@@ -9,11 +9,18 @@ use crate::output;
 
 pub(super) async fn runs(project: &Path, args: RunsArgs) -> anyhow::Result<Outcome> {
     let context = crate::project_context::open(project).await?;
+    let range = context.run_date_range(
+        args.workflow.as_deref(),
+        args.from.as_deref(),
+        args.to.as_deref(),
+    )?;
     let filter = RunFilter {
         workflow: args.workflow.map(WorkflowName::new),
         state: args.state,
         backfill: args.backfill.map(BackfillId),
         before: None,
+        starts_from: range.starts_from,
+        starts_before: range.starts_before,
         limit: Some(args.limit),
     };
     let mut list = context.list_runs(&filter).await?;

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use tidewater_control::json::{MissingJson, TableDescription, table_names_json};
+use tidewater_control::json::{MissingJson, TableDescription, TableJson, table_names_json};
 use tidewater_control::{MissingIntervals, MissingRequest, describe_table, list_tables, time_arg};
 use tidewater_core::TableName;
 
@@ -31,7 +31,7 @@ pub(super) async fn tables(project: &Path, args: TablesArgs) -> anyhow::Result<O
     }
     let description = describe_table(&project, &table).await?;
     if args.json {
-        output::json(&description)?;
+        output::json(&TableJson::new(&description))?;
     } else {
         output::data(describe(&description));
     }

@@ -159,6 +159,33 @@ test("a run triggered from the UI turns its grid cells green without a reload", 
   await shoot("task");
 });
 
+test("a task of an ended run is cleared, with what depends on it, from the run's page", async () => {
+  await page.goto(`${base}/workflows/quick`);
+  await page.locator("table.grid tbody tr").first().locator("th a").click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  const transform = page.locator("#run-tasks tbody tr", { has: page.locator("a", { hasText: /^transform$/ }) });
+  const asked = confirmations.length;
+  await Promise.all([page.waitForEvent("load"), transform.locator("button", { hasText: "Clear" }).click()]);
+  assert.match(confirmations[asked] ?? "", /^Clear transform of run \d+\?/);
+  // transform and load (downstream of it) ran again; extract and report did not.
+  await page.waitForFunction(
+    () => {
+      const rows = [...document.querySelectorAll("#run-tasks tbody tr")];
+      const attempts = Object.fromEntries(rows.map((row) => [row.cells[0].textContent.trim(), row.cells[2].textContent.trim()]));
+      return (
+        document.getElementById("run-state").dataset.state === "succeeded" &&
+        attempts.extract === "1" &&
+        attempts.report === "1" &&
+        attempts.transform === "2" &&
+        attempts.load === "2"
+      );
+    },
+    null,
+    { timeout: LIVE },
+  );
+  await shoot("run-cleared");
+});
+
 test("a running attempt's log shows new lines as they are written", async () => {
   await trigger("chatty", "2026-01-06");
   const cell = page.locator("table.grid tbody tr").first().locator('a.cell[data-state="running"]');

@@ -2,6 +2,7 @@
 
 mod api;
 mod api_client;
+mod api_reads;
 mod auth;
 mod backfill_scale;
 mod bounds;
@@ -9,12 +10,14 @@ mod cancel;
 mod cli;
 mod crash;
 mod escape;
+mod events;
 mod full_disk;
 mod logs;
 mod project;
 mod retries;
 mod runs;
 mod same_interval;
+mod schemathesis;
 mod service;
 mod store;
 mod store_url;

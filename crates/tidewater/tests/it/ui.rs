@@ -83,7 +83,7 @@ fn check_tools() -> Result<String, String> {
 }
 
 #[test]
-fn the_web_ui_triggers_follows_cancels_pauses_backfills_and_links_partitions_to_runs() {
+fn the_web_ui_logs_in_triggers_clears_follows_cancels_pauses_backfills_and_links_partitions() {
     let chromium = check_tools().unwrap_or_else(|missing| panic!("{missing}"));
     // The example project: daily_orders writes raw.orders partitioned by day. Paused, so the
     // server schedules nothing of its own; one run of it writes the 2026-01-01 partition.
@@ -129,7 +129,7 @@ fn the_web_ui_triggers_follows_cancels_pauses_backfills_and_links_partitions_to_
     );
     // Node's runner ends with its counts; every scenario ran and passed.
     assert!(
-        report.contains("pass 8") && report.contains("fail 0"),
+        report.contains("pass 9") && report.contains("fail 0"),
         "{report}"
     );
     println!("{report}\nscreenshots: {}", screenshots.display());
