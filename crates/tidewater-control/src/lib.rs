@@ -47,6 +47,7 @@ mod run_watch;
 mod server;
 mod steer;
 mod tables;
+mod task_grid;
 mod task_log;
 pub mod time_arg;
 mod tokens;
@@ -83,6 +84,7 @@ pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
 pub use tables::{TableList, describe_table, list_tables, open_warehouse};
+pub use task_grid::{GridRow, TaskGrid};
 pub use task_log::{LOG_SETTLE, LogExtent, TaskLog};
 pub use tokens::{
     CreatedToken, OpenedSession, SESSION_LIFETIME, Secret, TOKEN_PREFIX, secret_hash,

@@ -31,6 +31,7 @@ mod request_refusals;
 mod runs;
 mod tables;
 mod tokens;
+pub mod ui;
 mod workflows;
 
 use std::future::Future;
@@ -50,14 +51,14 @@ pub async fn serve_http(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let (router, _document) = router(Api {
+    let app = ui::app(Api {
         control: control.clone(),
         parallelism,
         stopping,
     });
-    // Around everything else, so that no route is served unchecked.
-    let router = protect(router, control);
-    axum::serve(listener, router)
+    // Around everything else, so that no route (an API route or a page) is served unchecked.
+    let app = protect(app, control);
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Event streams and live tails never end by themselves: they end now, or the

@@ -6,9 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tidewater_control::json::{RunJson, StatusJson};
-use tidewater_control::{CancelProgress, Clear, ClearScope, ControlError, Retry, RetryVersion};
+use tidewater_control::{
+    CancelProgress, Clear, ClearScope, Control, ControlError, Retry, RetryVersion,
+};
 use tidewater_core::{RunId, RunStateKind, WorkflowName};
-use tidewater_store::RunFilter;
+use tidewater_store::{RunFilter, RunRecord};
 
 use crate::api::Api;
 use crate::extract::{Body, PathOf, QueryOf};
@@ -165,33 +167,41 @@ pub(crate) async fn retry(
     PathOf(id): PathOf<i64>,
     Body(body): Body<RetryRequest>,
 ) -> Result<(StatusCode, Json<RunJson>), Problem> {
-    let id = RunId(id);
-    let version = if body.latest {
+    let run = requeue_for_server(&api.control, RunId(id), body.latest).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RunJson::new(&run, api.control.is_orphaned(&run))),
+    ))
+}
+
+/// Retries run `id` the way a front end of the server does (the API, the UI): the run is
+/// queued again for the live server, never executed in the request. `latest` resumes it on
+/// the workflow file as it is now, which the server can do only while that is the version
+/// the run was created with.
+pub(crate) async fn requeue_for_server(
+    control: &Control,
+    id: RunId,
+    latest: bool,
+) -> Result<RunRecord, ControlError> {
+    let version = if latest {
         RetryVersion::Latest
     } else {
         RetryVersion::Pinned
     };
-    let retried = match api.control.retry(id, version).await? {
+    let retried = match control.retry(id, version).await? {
         // The current file is the pinned version: the server resumes it as for a plain retry.
         Retry::ExecuteHere {
             is_version_changed: false,
             ..
-        } if body.latest => api.control.retry(id, RetryVersion::Pinned).await?,
+        } if latest => control.retry(id, RetryVersion::Pinned).await?,
         other => other,
     };
     match retried {
-        Retry::Requeued { run, .. } => {
-            let run = api.control.run_record(run.id).await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(RunJson::new(&run, api.control.is_orphaned(&run))),
-            ))
-        }
+        Retry::Requeued { run, .. } => control.run_record(run.id).await,
         Retry::AlreadySucceeded(run) => Err(ControlError::Conflict(format!(
             "run {} already succeeded; clearing its tasks runs them again",
             run.id
-        ))
-        .into()),
+        ))),
         Retry::ExecuteHere {
             run,
             is_version_changed: true,
@@ -200,13 +210,11 @@ pub(crate) async fn retry(
             "the file of {} changed since run {} was created, and the server executes runs on \
              their own version: `tidewater retry {} --latest` resumes it on the new one",
             run.workflow, run.id, run.id
-        ))
-        .into()),
+        ))),
         Retry::ExecuteHere { run, .. } => Err(ControlError::Conflict(format!(
             "no server takes run {} now; `tidewater retry {}` resumes it",
             run.id, run.id
-        ))
-        .into()),
+        ))),
     }
 }
 
@@ -238,19 +246,28 @@ pub(crate) async fn clear(
     } else {
         ClearScope::Tasks
     };
-    match api.control.clear(RunId(id), &body.tasks, scope).await? {
-        Clear::Requeued { clearing, .. } => {
-            let run = api.control.run_record(clearing.run.id).await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(RunJson::new(&run, api.control.is_orphaned(&run))),
-            ))
-        }
+    let run = clear_for_server(&api.control, RunId(id), &body.tasks, scope).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RunJson::new(&run, api.control.is_orphaned(&run))),
+    ))
+}
+
+/// Clears tasks of run `id` the way a front end of the server does (the API, the UI): the
+/// tasks are reset and the run queued again for the live server, never executed in the
+/// request.
+pub(crate) async fn clear_for_server(
+    control: &Control,
+    id: RunId,
+    tasks: &[String],
+    scope: ClearScope,
+) -> Result<RunRecord, ControlError> {
+    match control.clear(id, tasks, scope).await? {
+        Clear::Requeued { clearing, .. } => control.run_record(clearing.run.id).await,
         Clear::ExecuteHere(clearing) => Err(ControlError::Conflict(format!(
             "no server takes run {} now; `tidewater clear {}` runs its tasks",
             clearing.run.id, clearing.run.id
-        ))
-        .into()),
+        ))),
     }
 }
 

@@ -224,3 +224,52 @@ async fn health_without_a_server_counts_queued_runs_and_lists_no_workflows() {
     assert_eq!((health.running_runs, health.queued_runs), (0, 2));
     assert!(health.orphaned.is_empty());
 }
+
+#[tokio::test]
+async fn the_grid_pages_a_workflows_runs_newest_first_with_a_column_per_task() {
+    let project = TestProject::new(&[("two.yaml", TWO_STEPS)]).await;
+    let (executed, state) = project.execute_run("two").await;
+    assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
+    let queued = project.queue_run("two").await;
+    let newest = project.queue_run("two").await;
+    let workflow = tidewater_core::WorkflowName::new("two");
+
+    let page = project
+        .control
+        .task_grid(&workflow, None, 2)
+        .await
+        .expect("the grid is read");
+    let columns: Vec<&str> = page.tasks.iter().map(TaskName::as_str).collect();
+    assert_eq!(columns, ["first", "second"]);
+    let rows: Vec<RunId> = page.rows.iter().map(|row| row.run.record.id).collect();
+    assert_eq!(rows, [newest, queued]);
+    assert_eq!(page.next_before, Some(queued));
+    let first = TaskName::new("first");
+    assert_eq!(
+        page.rows[1]
+            .instance(&first)
+            .map(|instance| instance.state.name()),
+        Some("pending")
+    );
+
+    let older = project
+        .control
+        .task_grid(&workflow, page.next_before, 2)
+        .await
+        .expect("the next page is read");
+    assert_eq!(
+        older
+            .rows
+            .iter()
+            .map(|row| row.run.record.id)
+            .collect::<Vec<_>>(),
+        [executed]
+    );
+    assert_eq!(older.next_before, None, "the last page");
+    assert_eq!(
+        older.rows[0]
+            .instance(&first)
+            .map(|instance| instance.state.name()),
+        Some("succeeded")
+    );
+}

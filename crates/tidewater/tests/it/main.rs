@@ -24,5 +24,6 @@ mod store_url;
 mod summaries;
 mod task_test;
 mod times;
+mod ui;
 mod warehouse;
 mod workflows;

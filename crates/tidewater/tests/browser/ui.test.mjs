@@ -1,0 +1,298 @@
+// Tidewater's web UI in a real browser (Debian's chromium, driven by playwright-core).
+//
+// Run by crates/tidewater/tests/it/ui.rs, which starts a real server on a project it made and
+// passes, in the environment:
+//   TIDEWATER_URL          the server, e.g. http://127.0.0.1:43121
+//   TIDEWATER_PROJECT      the project folder (the test releases a waiting task by creating a file)
+//   TIDEWATER_SCREENSHOTS  the folder the screenshots of each page go to
+//   TIDEWATER_CHROMIUM     the browser (default /usr/bin/chromium)
+//   TIDEWATER_TOKEN        an API token of scope operate: the browser logs in with it first
+//
+// Every scenario fails on any console error or uncaught exception of a page, and checks that
+// what changes on the server shows without reloading the page (a marker set on `window` must
+// survive: a reload would drop it).
+
+import { test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.TIDEWATER_URL;
+const project = process.env.TIDEWATER_PROJECT;
+const screenshots = process.env.TIDEWATER_SCREENSHOTS;
+const executablePath = process.env.TIDEWATER_CHROMIUM || "/usr/bin/chromium";
+const token = process.env.TIDEWATER_TOKEN;
+assert.ok(
+  base && project && screenshots && token,
+  "TIDEWATER_URL, TIDEWATER_PROJECT, TIDEWATER_SCREENSHOTS and TIDEWATER_TOKEN are set",
+);
+
+/// The API, as a script calls it: with the token.
+async function api(path) {
+  const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(response.status, 200, `GET ${path}`);
+  return response.json();
+}
+
+// State changes must show well within this (they show within a second; CI machines are slow).
+const LIVE = 20_000;
+
+let context;
+let page;
+let userData;
+let problems = [];
+const confirmations = [];
+
+before(async () => {
+  userData = fs.mkdtempSync(path.join(os.tmpdir(), "tidewater-chromium-"));
+  // A fresh profile each time; playwright takes it as the persistent context's folder.
+  context = await chromium.launchPersistentContext(userData, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  page = await context.newPage();
+  page.on("console", (message) => {
+    if (message.type() === "error") {
+      problems.push(`console error on ${page.url()}: ${message.text()}`);
+    }
+  });
+  page.on("pageerror", (error) => {
+    problems.push(`uncaught exception on ${page.url()}: ${error.message}`);
+  });
+  // Every confirmation is accepted, and recorded so a test can check it was asked.
+  page.on("dialog", (dialog) => {
+    confirmations.push(dialog.message());
+    dialog.accept();
+  });
+});
+
+afterEach(() => {
+  const seen = problems;
+  problems = [];
+  assert.deepEqual(seen, [], "no console error or uncaught exception");
+});
+
+after(async () => {
+  await context?.close();
+  fs.rmSync(userData, { recursive: true, force: true });
+});
+
+async function shoot(name) {
+  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+}
+
+/// Marks the page; `assertNotReloaded` fails if it was loaded again since.
+async function mark() {
+  await page.evaluate(() => {
+    window.tidewaterMark = "still here";
+  });
+}
+
+async function assertNotReloaded() {
+  assert.equal(await page.evaluate(() => window.tidewaterMark), "still here", "the page was not reloaded");
+}
+
+function card(name) {
+  return page.locator("li.card", { has: page.locator(`h2 a[href="/workflows/${name}"]`) });
+}
+
+async function trigger(workflow, date) {
+  await page.goto(`${base}/`);
+  const form = card(workflow).locator("form.trigger");
+  await form.locator('input[name="date"]').fill(date);
+  await Promise.all([page.waitForURL(`${base}/workflows/${workflow}`), form.locator('button[type="submit"]').click()]);
+}
+
+test("a page asks for a token, and logging in returns to it", async () => {
+  await page.goto(`${base}/queue`);
+  await page.waitForURL(/\/login\?next=\/queue$/);
+  assert.equal(await page.locator('input[name="next"]').inputValue(), "/queue");
+  await shoot("login");
+  await page.locator('input[name="token"]').fill("tw_" + "0".repeat(64));
+  await page.locator("button", { hasText: "Log in" }).click();
+  await page.locator('[role="alert"]', { hasText: "unknown or revoked" }).waitFor();
+  await page.locator('input[name="token"]').fill(token);
+  await page.locator("button", { hasText: "Log in" }).click();
+  await page.waitForURL(`${base}/queue`);
+  await page.locator("h1", { hasText: "Queue" }).waitFor();
+  // The token is in no page.
+  assert.ok(!(await page.content()).includes(token));
+});
+
+test("a run triggered from the UI turns its grid cells green without a reload", async () => {
+  await page.goto(`${base}/`);
+  await shoot("workflows");
+  await trigger("quick", "2026-01-05");
+  await mark();
+  // The first task waits for go.quick: the grid shows it running, then every task succeeded.
+  const firstRow = page.locator("table.grid tbody tr").first();
+  await firstRow.locator('a.cell[data-state="running"]').first().waitFor({ timeout: LIVE });
+  await shoot("grid-running");
+  fs.writeFileSync(path.join(project, "go.quick"), "");
+  await page.waitForFunction(
+    () => {
+      const row = document.querySelector("table.grid tbody tr");
+      const cells = row ? [...row.querySelectorAll("a.cell")] : [];
+      return cells.length === 4 && cells.every((cell) => cell.dataset.state === "succeeded");
+    },
+    null,
+    { timeout: LIVE },
+  );
+  await assertNotReloaded();
+  await shoot("grid");
+  // A cell opens its task instance: the attempt and its log.
+  await firstRow.locator("a.cell").first().click();
+  await page.waitForURL(/\/runs\/\d+\/tasks\/extract$/);
+  await page.locator('#task-attempts .badge[data-state="succeeded"]').waitFor();
+  assert.match(await page.locator("#log").textContent(), /extracted/);
+  await shoot("task");
+});
+
+test("a task of an ended run is cleared, with what depends on it, from the run's page", async () => {
+  await page.goto(`${base}/workflows/quick`);
+  await page.locator("table.grid tbody tr").first().locator("th a").click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  const transform = page.locator("#run-tasks tbody tr", { has: page.locator("a", { hasText: /^transform$/ }) });
+  const asked = confirmations.length;
+  await Promise.all([page.waitForEvent("load"), transform.locator("button", { hasText: "Clear" }).click()]);
+  assert.match(confirmations[asked] ?? "", /^Clear transform of run \d+\?/);
+  // transform and load (downstream of it) ran again; extract and report did not.
+  await page.waitForFunction(
+    () => {
+      const rows = [...document.querySelectorAll("#run-tasks tbody tr")];
+      const attempts = Object.fromEntries(rows.map((row) => [row.cells[0].textContent.trim(), row.cells[2].textContent.trim()]));
+      return (
+        document.getElementById("run-state").dataset.state === "succeeded" &&
+        attempts.extract === "1" &&
+        attempts.report === "1" &&
+        attempts.transform === "2" &&
+        attempts.load === "2"
+      );
+    },
+    null,
+    { timeout: LIVE },
+  );
+  await shoot("run-cleared");
+});
+
+test("a running attempt's log shows new lines as they are written", async () => {
+  await trigger("chatty", "2026-01-06");
+  const cell = page.locator("table.grid tbody tr").first().locator('a.cell[data-state="running"]');
+  await cell.waitFor({ timeout: LIVE });
+  await cell.click();
+  await page.waitForURL(/\/runs\/\d+\/tasks\/talk$/);
+  await mark();
+  const log = page.locator("#log");
+  // Each line of the task's output is logged as `<time>       out| line N`.
+  const lines = async () => (await log.textContent()).split("\n").filter((line) => /out\| line \d+$/.test(line)).length;
+  await page.waitForFunction(() => /out\| line \d+/.test(document.getElementById("log").textContent), null, { timeout: LIVE });
+  const first = await lines();
+  await page.waitForFunction(
+    (seen) =>
+      document
+        .getElementById("log")
+        .textContent.split("\n")
+        .filter((line) => /out\| line \d+$/.test(line)).length >= seen + 3,
+    first,
+    { timeout: LIVE },
+  );
+  await assertNotReloaded();
+  assert.equal(await page.locator("#log-status").textContent(), "following live…");
+  await shoot("log-live");
+});
+
+test("a running run is cancelled from its page", async () => {
+  // The chatty run of the previous test still talks.
+  await page.locator(".crumbs a", { hasText: /^run \d+$/ }).click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  await page.locator('#run-state[data-state="running"]').waitFor({ timeout: LIVE });
+  await page.locator("svg.dag a.node").first().waitFor();
+  await shoot("run-graph");
+  await page.locator("nav.tabs a", { hasText: "Gantt" }).click();
+  await page.waitForURL(/\/gantt$/);
+  await page.locator("svg.gantt a.bar").first().waitFor();
+  await shoot("run-gantt");
+  await page.locator("nav.tabs a", { hasText: "Graph" }).click();
+  const asked = confirmations.length;
+  await page.locator("button", { hasText: "Cancel run" }).click();
+  await page.locator('#run-state[data-state="cancelled"]').waitFor({ timeout: LIVE });
+  assert.match(confirmations[asked] ?? "", /^Cancel run \d+\?/);
+  await shoot("run-cancelled");
+});
+
+test("a workflow is paused from the workflows page", async () => {
+  await page.goto(`${base}/`);
+  await card("quick").locator("button", { hasText: "Pause" }).click();
+  await page.waitForURL(`${base}/`);
+  await card("quick").locator(".badge.s-paused").waitFor();
+  const workflows = await api("/api/v1/workflows");
+  assert.equal(workflows.find((workflow) => workflow.workflow === "quick").paused, true);
+  await shoot("workflows-paused");
+});
+
+test("a backfill is previewed, then started, and its progress shows", async () => {
+  await page.goto(`${base}/backfills/new?workflow=history`);
+  await page.locator('input[name="from"]').fill("2026-01-01");
+  await page.locator('input[name="to"]').fill("2026-01-03");
+  await shoot("backfill-form");
+  await page.locator("button", { hasText: "Preview" }).click();
+  await page.waitForURL(`${base}/backfills/preview`);
+  const rows = page.locator("#preview tbody tr");
+  assert.equal(await rows.count(), 3);
+  assert.match(await rows.first().textContent(), /2026-01-01\s*new run/);
+  // The preview recorded nothing.
+  const before = await api("/api/v1/runs?workflow=history");
+  assert.deepEqual(before.runs, []);
+  await shoot("backfill-preview");
+  await page.locator("button", { hasText: "Start backfill" }).click();
+  await page.waitForURL(/\/backfills\/\d+$/);
+  await mark();
+  await page.locator('#backfill-state[data-finished="true"]').waitFor({ timeout: LIVE });
+  await assertNotReloaded();
+  assert.equal(await page.locator("#backfill-progress a.chip.s-succeeded").count(), 3);
+  await shoot("backfill-progress");
+});
+
+test("a partition leads to the run that wrote it, and missing intervals show", async () => {
+  await page.goto(`${base}/tables`);
+  await shoot("tables");
+  await page.locator("a", { hasText: "raw.orders" }).click();
+  await page.waitForURL(`${base}/tables/raw.orders`);
+  await page.locator('input[name="workflow"]').fill("daily_orders");
+  await page.locator('input[name="from"]').fill("2026-01-01");
+  await page.locator('input[name="to"]').fill("2026-01-03");
+  await page.locator("button", { hasText: "Check" }).click();
+  await page.locator(".partition.missing").first().waitFor();
+  assert.deepEqual(
+    await page.locator(".partition.missing .partition-value").allTextContents(),
+    ["✗ 2026-01-02", "✗ 2026-01-03"],
+  );
+  await shoot("table");
+  const writer = page.locator(".partition a.writer").first();
+  assert.match(await writer.textContent(), /^run 1 · load_raw · attempt 1$/);
+  await writer.click();
+  await page.waitForURL(`${base}/runs/1`);
+  assert.equal(await page.locator("h1").textContent(), "Run 1");
+  await page.locator('#run-state[data-state="succeeded"]').waitFor();
+  await shoot("partition-writer-run");
+});
+
+test("the runs and the queue have their pages", async () => {
+  await page.goto(`${base}/runs`);
+  await page.locator("table.list tbody tr").first().waitFor();
+  await shoot("runs");
+  await page.goto(`${base}/queue`);
+  await page.locator("h1", { hasText: "Queue" }).waitFor();
+  await shoot("queue");
+});
