@@ -22,6 +22,7 @@ const ROUTES: &[&str] = &[
     "get /api/v1/workflows",
     "get /api/v1/workflows/{name}",
     "get /login",
+    "get /metrics",
     "post /api/v1/backfills",
     "post /api/v1/runs/{id}/cancel",
     "post /api/v1/runs/{id}/clear",
@@ -86,6 +87,7 @@ fn the_document_declares_the_bearer_token_on_every_route_but_the_login_ones() {
     assert_eq!(schemes["session"]["in"], "cookie");
     let open = [
         "get /login",
+    "get /metrics",
         "post /login",
         "post /logout",
         "post /api/v1/session",
