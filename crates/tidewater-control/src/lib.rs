@@ -2,7 +2,7 @@
 //! (`tidewater-server`) call them. Creating a manual run (its interval and params resolved), triggering,
 //! retrying, clearing, cancelling, pausing, backfilling, explaining the queue, the API's
 //! tokens and sessions ([`AccessCheck`]), and the read models behind `runs`, `status`,
-//! `logs` and `tables`; the JSON shapes of all of them live in [`json`].
+//! `logs`, `tables` and the server's metrics ([`Metrics`]); the JSON shapes of all of them live in [`json`].
 //!
 //! A use case takes typed arguments and returns typed results or a [`ControlError`] that
 //! says who must act. It prints nothing and parses no command line: a front end translates
@@ -35,6 +35,7 @@ pub mod local_time;
 mod log_chunk;
 mod log_follower;
 mod manual_run;
+mod metrics;
 mod missing_intervals;
 mod presence;
 mod queue_explanation;
@@ -51,6 +52,7 @@ mod task_grid;
 mod task_log;
 pub mod time_arg;
 mod tokens;
+mod wait_kind;
 mod workflow_catalog;
 mod workflow_overview;
 
@@ -72,6 +74,7 @@ pub use log_follower::{FOLLOW_POLL, FollowStep, LogFollower};
 pub use manual_run::{
     Concurrency, IntervalRequest, ManualRunRequest, requested_interval, requested_params,
 };
+pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use missing_intervals::{MissingIntervals, MissingRequest};
 pub use presence::live_service;
 pub use queue_explanation::{QueueExplanation, QueuedGroup, QueuedRuns, Waiting};
@@ -89,6 +92,7 @@ pub use task_log::{LOG_SETTLE, LogExtent, TaskLog};
 pub use tokens::{
     CreatedToken, OpenedSession, SESSION_LIFETIME, Secret, TOKEN_PREFIX, secret_hash,
 };
+pub use wait_kind::WaitKind;
 pub use workflow_overview::{
     FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary,
 };

@@ -5,14 +5,15 @@
 use std::collections::HashMap;
 
 use tidewater_core::{
-    Candidate, RunId, RunQueueKey, RunState, TaskIndex, TaskName, TaskQueue, TaskState, Timestamp,
-    WaitReason, Workflow, WorkflowName,
+    Candidate, PoolName, RunId, RunQueueKey, RunState, TaskIndex, TaskName, TaskQueue, TaskState,
+    Timestamp, WaitReason, Workflow, WorkflowName,
 };
 use tidewater_engine::{count_active, read_queue};
 use tidewater_store::RunRecord;
 
 use crate::control_error::ControlResult;
 use crate::run_entry::RunEntry;
+use crate::wait_kind::WaitKind;
 use crate::{Control, local_time};
 
 /// How many run ids a group of queued runs shows; [`QueuedRuns::EachRun`] lists every run.
@@ -47,6 +48,7 @@ pub struct QueuedGroup {
     pub first: Vec<RunId>,
     pub count: u64,
     pub why: String,
+    pub kind: WaitKind,
 }
 
 /// A run or a task that waits, and for what.
@@ -59,6 +61,9 @@ pub struct Waiting {
     /// `queued`, `orphaned`, `pending`, `up_for_retry`, `running`.
     pub state: &'static str,
     pub why: String,
+    pub kind: WaitKind,
+    /// The task's pool, if it has one.
+    pub pool: Option<PoolName>,
 }
 
 impl Control {
@@ -80,10 +85,10 @@ impl Control {
         // `RunQueue::admit`), so that what this says starts next is what the server starts.
         let executing = self.store.executing_runs().await?;
         let active = count_active(&executing, &*self.owners);
-        let starting_why = if service.is_none() {
-            "no server is running to start it"
+        let (starting_why, starting_kind) = if service.is_none() {
+            ("no server is running to start it", WaitKind::NoServer)
         } else {
-            "starting"
+            ("starting", WaitKind::Starting)
         };
         // Per queue: the runs that start next, and why the others wait.
         let mut why_of_queued: Vec<(RunQueueKey, Vec<RunId>, String)> = Vec::new();
@@ -132,6 +137,7 @@ impl Control {
                     first: starting.clone(),
                     count: starting.len() as u64,
                     why: starting_why.to_owned(),
+                    kind: starting_kind,
                 });
             }
             if waiting_count > 0 {
@@ -157,6 +163,7 @@ impl Control {
                         .collect(),
                     count: waiting_count,
                     why: cap_reason.clone(),
+                    kind: WaitKind::MaxActiveRuns,
                 });
             }
             why_of_queued.push((key, starting, cap_reason));
@@ -173,12 +180,12 @@ impl Control {
                 else {
                     continue;
                 };
-                let why = if run.owner.is_some_and(|owner| self.is_alive(owner)) {
-                    "starting".to_owned()
+                let (why, kind) = if run.owner.is_some_and(|owner| self.is_alive(owner)) {
+                    ("starting".to_owned(), WaitKind::Starting)
                 } else if starting.contains(&run.id) {
-                    starting_why.to_owned()
+                    (starting_why.to_owned(), starting_kind)
                 } else {
-                    cap_reason.clone()
+                    (cap_reason.clone(), WaitKind::MaxActiveRuns)
                 };
                 rows.push(Waiting {
                     run: run.id,
@@ -186,6 +193,8 @@ impl Control {
                     task: None,
                     state: "queued",
                     why,
+                    kind,
+                    pool: None,
                 });
             }
         }
@@ -203,6 +212,8 @@ impl Control {
                     task: None,
                     state: "orphaned",
                     why: note,
+                    kind: WaitKind::Orphaned,
+                    pool: None,
                 });
                 continue;
             }
@@ -231,12 +242,14 @@ impl Control {
                     queued_since: since,
                     sequence: ((run.id.0 as u64) << 32) | u64::from(index.0),
                 };
-                let waiting = |state: &'static str, why: String| Waiting {
+                let waiting = |state: &'static str, why: String, kind: WaitKind| Waiting {
                     run: run.id,
                     workflow: run.workflow.clone(),
                     task: Some(task.name.clone()),
                     state,
                     why,
+                    kind,
+                    pool: task.pool.clone(),
                 };
                 match &instance.state {
                     TaskState::Running { started_at, .. } if task.action.holds_a_slot() => {
@@ -263,6 +276,7 @@ impl Control {
                             rows.push(waiting(
                                 "pending",
                                 format!("upstream {}", upstream.join(", ")),
+                                WaitKind::Upstream,
                             ));
                         }
                     }
@@ -272,10 +286,12 @@ impl Control {
                             "retry at {}",
                             local_time::seconds(*not_before, pinned.timezone)
                         ),
+                        WaitKind::RetryBackoff,
                     )),
                     TaskState::Running { .. } => rows.push(waiting(
                         "running",
                         "sensor waiting for its condition (holds no slot)".to_owned(),
+                        WaitKind::Sensor,
                     )),
                     _ => {}
                 }
@@ -283,17 +299,21 @@ impl Control {
             workflows.insert(run.id, (run, pinned));
         }
         let admission = queue.admit(&candidates, now);
-        let queued_task = |run: RunId, index: TaskIndex, why: String| {
+        let queued_task = |run: RunId, index: TaskIndex, why: String, kind: WaitKind| {
             let (record, workflow) = &workflows[&run];
+            let task = workflow.task(index);
             Waiting {
                 run,
                 workflow: record.workflow.clone(),
-                task: Some(workflow.task(index).name.clone()),
+                task: Some(task.name.clone()),
                 state: "queued",
                 why,
+                kind,
+                pool: task.pool.clone(),
             }
         };
         for ((run, index), reason) in admission.waiting {
+            let kind = WaitKind::of(&reason);
             let why = match reason {
                 WaitReason::RateLimited { pool, until } => {
                     let timezone = workflows[&run].1.timezone;
@@ -304,10 +324,15 @@ impl Control {
                 }
                 other => other.to_string(),
             };
-            rows.push(queued_task(run, index, why));
+            rows.push(queued_task(run, index, why, kind));
         }
         for (run, index) in admission.admitted {
-            rows.push(queued_task(run, index, "starting".to_owned()));
+            rows.push(queued_task(
+                run,
+                index,
+                "starting".to_owned(),
+                WaitKind::Starting,
+            ));
         }
         rows.sort_by(|a, b| {
             (a.run, a.task.as_ref().map(TaskName::as_str))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::OriginalUri;
-use tidewater_control::Control;
+use tidewater_control::{Control, Metrics};
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as Document;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::problem::Problem;
 use crate::request_refusals::document_request_refusals;
-use crate::{auth, backfills, events, logs, queue, runs, tables, tokens, workflows};
+use crate::{auth, backfills, events, logs, metrics, queue, runs, tables, tokens, workflows};
 
 /// The project every request works on.
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct Api {
     /// Turns `true` when the server begins to stop: long-lived answers (the events stream, a log's
     /// live tail) end then, so that stopping does not wait for them.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// What `GET /metrics` counts, since the server started.
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(OpenApi)]
@@ -46,7 +48,7 @@ pub struct Api {
         (name = "events", description = "State changes as they happen (server-sent events)"),
         (name = "logs", description = "Attempts' logs, by byte range or live"),
         (name = "tables", description = "The warehouse's tables and their partitions"),
-        (name = "meta", description = "This API itself"),
+        (name = "meta", description = "This API itself, and the server's metrics"),
     ),
     components(schemas(Problem))
 )]
@@ -99,6 +101,7 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(tables::list))
         .routes(routes!(tables::table))
         .routes(routes!(openapi_document))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(auth::sessions::login_form, auth::sessions::login))

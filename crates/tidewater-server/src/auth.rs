@@ -154,9 +154,12 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// A page of the UI, which a browser follows to the login page: any `GET` outside `/api/`.
+/// A page of the UI, which a browser follows to the login page: any `GET` outside `/api/`
+/// but `/metrics`, which Prometheus reads with a token (and must be told 401, not redirected).
 fn is_ui_page(method: &Method, path: &str) -> bool {
-    matches!(*method, Method::GET | Method::HEAD) && !path.starts_with("/api/")
+    matches!(*method, Method::GET | Method::HEAD)
+        && !path.starts_with("/api/")
+        && path != "/metrics"
 }
 
 /// The token of `Authorization: Bearer TOKEN` (the scheme in any case, RFC 9110).

@@ -4,7 +4,8 @@
 //! A handler translates its request, calls one use case, and serialises the result in the
 //! use case's JSON shape (`tidewater_control::json`, the same the CLI's `--json` prints);
 //! every error becomes an RFC 9457 problem in [`problem`], the one place that decides a
-//! status. `GET /api/v1/events` streams the store's change feed as server-sent events
+//! status. `GET /metrics` writes the project's metrics for Prometheus (`metrics.rs`, over
+//! tidewater-control's `Metrics`). `GET /api/v1/events` streams the store's change feed as server-sent events
 //! (`events.rs`), each stream polling the store for itself. It owns no rule of its own (those are the use cases') and no scheduling: the
 //! binary runs it beside the scheduler, in the same process and runtime. axum stays in this
 //! crate.
@@ -25,6 +26,7 @@ mod backfills;
 mod events;
 mod extract;
 mod logs;
+mod metrics;
 pub mod problem;
 mod queue;
 mod request_refusals;
@@ -51,10 +53,18 @@ pub async fn serve_http(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    // Counters count from here: what happened before the server started is not its to count.
+    let metrics = Arc::new(
+        control
+            .start_metrics()
+            .await
+            .map_err(std::io::Error::other)?,
+    );
     let app = ui::app(Api {
         control: control.clone(),
         parallelism,
         stopping,
+        metrics,
     });
     // Around everything else, so that no route (an API route or a page) is served unchecked.
     let app = protect(app, control);

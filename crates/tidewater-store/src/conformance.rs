@@ -35,7 +35,8 @@ pub use control::{
     active_runs_are_the_queued_and_running_ones_oldest_interval_first,
     backfills_keep_their_runs_and_can_be_found_until_finished,
     one_service_at_a_time_with_its_health_report, pausing_is_recorded_per_workflow,
-    queues_give_their_heads_in_start_order, the_same_backfill_given_twice_is_one_backfill,
+    queues_give_their_heads_in_start_order, runs_are_counted_by_workflow_and_state,
+    the_same_backfill_given_twice_is_one_backfill,
 };
 pub use feed::{
     a_reader_behind_the_kept_events_is_told_to_reset,
@@ -84,6 +85,7 @@ macro_rules! run_store_conformance_tests {
             queues_give_their_heads_in_start_order,
             the_same_backfill_given_twice_is_one_backfill,
             a_run_is_refused_while_its_interval_has_an_active_run,
+            runs_are_counted_by_workflow_and_state,
             tokens_are_created_listed_and_found_by_hash,
             a_token_name_is_unique_among_unrevoked_tokens,
             a_revoked_token_is_found_no_more_and_its_sessions_end,

@@ -1,6 +1,8 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use tidewater_core::{BackfillOrder, ProcessIdentity, RunId, RunQueueKey, Timestamp, WorkflowName};
+use tidewater_core::{
+    BackfillOrder, ProcessIdentity, RunId, RunQueueKey, RunStateKind, Timestamp, WorkflowName,
+};
 
 use crate::{BackfillId, EventFilter, EventPage, EventSeq, NewRun, RunRecord, StoreError};
 
@@ -90,6 +92,11 @@ pub trait ControlStore: Send + Sync {
     async fn backfill_runs(&self, id: BackfillId) -> Result<Vec<RunRecord>, StoreError>;
 
     async fn finish_backfill(&self, id: BackfillId, at: Timestamp) -> Result<(), StoreError>;
+
+    /// How many runs each workflow has in each state, by workflow then state; a workflow or
+    /// state without runs is left out. One grouped read (what a metrics scrape costs), never
+    /// a list of the runs.
+    async fn run_counts_by_workflow(&self) -> Result<Vec<WorkflowRunCount>, StoreError>;
 
     /// How many runs of a backfill are in each state.
     async fn backfill_counts(&self, id: BackfillId) -> Result<RunCounts, StoreError>;
@@ -196,6 +203,14 @@ pub enum RunCreation {
     Created(RunRecord),
     /// Nothing: this run of the same workflow and interval is queued or running.
     Active(RunRecord),
+}
+
+/// How many runs of one workflow are in one state ([`ControlStore::run_counts_by_workflow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowRunCount {
+    pub workflow: WorkflowName,
+    pub state: RunStateKind,
+    pub runs: u64,
 }
 
 /// How many runs are in each state.

@@ -22,6 +22,7 @@ const ROUTES: &[&str] = &[
     "get /api/v1/workflows",
     "get /api/v1/workflows/{name}",
     "get /login",
+    "get /metrics",
     "post /api/v1/backfills",
     "post /api/v1/runs/{id}/cancel",
     "post /api/v1/runs/{id}/clear",

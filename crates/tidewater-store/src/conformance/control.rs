@@ -2,14 +2,14 @@
 
 use chrono::NaiveDate;
 use tidewater_core::{
-    BackfillOrder, Change, DataInterval, ProcessIdentity, RunQueueKey, RunState, WorkflowName,
-    start_order,
+    BackfillOrder, Change, DataInterval, ProcessIdentity, RunQueueKey, RunState, RunStateKind,
+    WorkflowName, start_order,
 };
 
 use super::fixtures::{instant, new_run};
 use crate::{
     ControlStore, NewBackfill, NewRun, RunCounts, RunCreation, RunRecord, RunStore, RunTrigger,
-    ServiceClaim, StoreError, WorkflowHealth,
+    ServiceClaim, StoreError, WorkflowHealth, WorkflowRunCount,
 };
 
 fn day(day: u32) -> DataInterval {
@@ -660,4 +660,53 @@ pub async fn a_run_is_refused_while_its_interval_has_an_active_run<
         store.create_run_unless_active(manual("daily", 3)).await,
         Ok(RunCreation::Created(_))
     ));
+}
+
+pub async fn runs_are_counted_by_workflow_and_state<S: RunStore + ControlStore + ?Sized>(
+    store: &S,
+) {
+    assert_eq!(
+        store
+            .run_counts_by_workflow()
+            .await
+            .expect("run_counts_by_workflow"),
+        vec![],
+        "no runs, no counts"
+    );
+    for day_of_march in 1..=3 {
+        store
+            .create_run(scheduled("daily", day_of_march))
+            .await
+            .expect("create_run");
+    }
+    let other = store
+        .create_run(scheduled("other", 1))
+        .await
+        .expect("create_run");
+    let at = instant("2026-03-10T00:00:00Z");
+    store
+        .apply(
+            other.id,
+            &[Change::Run(RunState::Failed {
+                started_at: at,
+                finished_at: at,
+            })],
+        )
+        .await
+        .expect("apply");
+    let count = |workflow: &str, state: RunStateKind, runs: u64| WorkflowRunCount {
+        workflow: WorkflowName::new(workflow),
+        state,
+        runs,
+    };
+    assert_eq!(
+        store
+            .run_counts_by_workflow()
+            .await
+            .expect("run_counts_by_workflow"),
+        vec![
+            count("daily", RunStateKind::Queued, 3),
+            count("other", RunStateKind::Failed, 1),
+        ]
+    );
 }

@@ -13,6 +13,7 @@ mod escape;
 mod events;
 mod full_disk;
 mod logs;
+mod metrics;
 mod project;
 mod retries;
 mod runs;
