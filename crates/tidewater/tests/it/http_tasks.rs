@@ -67,10 +67,7 @@ impl TestServer {
 fn read_request(stream: &mut TcpStream) -> String {
     let mut bytes = Vec::new();
     let mut buffer = [0; 4096];
-    loop {
-        let Ok(read) = stream.read(&mut buffer) else {
-            break;
-        };
+    while let Ok(read) = stream.read(&mut buffer) {
         if read == 0 {
             break;
         }
@@ -370,4 +367,58 @@ fn validate_reports_each_mistake_of_an_http_task_at_its_line() {
         assert!(stderr.contains(wanted), "{wanted} is reported: {stderr}");
         assert!(stderr.contains(line), "at {line}: {stderr}");
     }
+}
+
+/// `tidewater test` sends an `http` task's request as a run would, shows its log, and exits
+/// with its outcome; the outputs its templates read are given with `--output`.
+#[test]
+fn test_sends_one_http_request_and_exits_with_its_outcome() {
+    let server = TestServer::start(vec![
+        Reply::Status(200, r#"{"state": "shipped"}"#.to_owned()),
+        Reply::Status(404, r#"{"error": "gone"}"#.to_owned()),
+    ]);
+    let workflow = format!(
+        "tasks:\n  create:\n    empty: {{}}\n  check:\n    needs: [create]\n    http: {{ url: \"{}/{{{{ tasks.create.output.id }}}}?date={{{{ ds }}}}\" }}\n",
+        server.url("/orders")
+    );
+    let project = TestProject::new("", &[("calls.yaml", &workflow)]);
+    let refused = project.run(&["test", "calls", "check", "--date", "2026-01-03"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("--output create="),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(server.requests().is_empty(), "nothing is sent when refused");
+
+    let args = [
+        "test",
+        "calls",
+        "check",
+        "--date",
+        "2026-01-03",
+        "--output",
+        r#"create={"id": 7}"#,
+    ];
+    let passed = project.run(&args);
+    assert_eq!(passed.status.code(), Some(0), "{}", text(&passed.stderr));
+    let log = text(&passed.stdout);
+    assert!(log.contains(r#"body| {"state": "shipped"}"#), "{log}");
+    assert!(
+        server.requests()[0].starts_with("GET /orders/7?date=2026-01-03 HTTP/1.1\r\n"),
+        "{:?}",
+        server.requests()
+    );
+
+    let failed = project.run(&args);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    assert!(
+        text(&failed.stderr).contains("404 Not Found"),
+        "{}",
+        text(&failed.stderr)
+    );
+    assert!(
+        !project.path(".tidewater/tidewater.db").exists(),
+        "a test records nothing"
+    );
 }
