@@ -168,10 +168,7 @@ impl Control {
             .with_run_probe(Arc::new(StoreRunProbe::new(self.store.clone())));
         runners.register_sql(Arc::new(SqlRunner::new(warehouse.clone())));
         runners.register_maintain(Arc::new(MaintainRunner::new(warehouse.clone())));
-        runners
-            .register_http(Arc::new(HttpRunner::new().map_err(|error| {
-                ControlError::environment("cannot run http tasks", error)
-            })?));
+        runners.register_http(Arc::new(HttpRunner::new()));
         Ok(Executor::new(
             self.store.clone(),
             Arc::new(SystemClock),

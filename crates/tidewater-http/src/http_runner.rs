@@ -1,6 +1,6 @@
 //! Runs `http` tasks: render, send, check the status, read the output.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tidewater_core::{
@@ -24,28 +24,35 @@ pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// that drops packets when the task has no `timeout` of its own.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The HTTP client could not be built (its TLS setup failed).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot set up the HTTP client: {message}")]
-pub struct HttpClientError {
-    message: String,
-}
-
 /// Runs `http` tasks. One client (and its connection pool) serves every attempt.
+///
+/// The client is built when the first `http` task starts, not with the runner: building it
+/// reads the system's CA certificates, which every `run` and `server` would otherwise pay
+/// for, and a machine without them must still run its `sh` and `sql` tasks (its `http`
+/// attempts then fail as `environment`, saying why).
+#[derive(Default)]
 pub struct HttpRunner {
-    client: reqwest::Client,
+    client: OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl HttpRunner {
-    pub fn new() -> Result<HttpRunner, HttpClientError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("tidewater/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| HttpClientError {
-                message: error_chain(&error),
-            })?;
-        Ok(HttpRunner { client })
+    pub fn new() -> HttpRunner {
+        HttpRunner::default()
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, &str> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .user_agent(concat!("tidewater/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|error| {
+                        format!("cannot set up the HTTP client: {}", error_chain(&error))
+                    })
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 }
 
@@ -69,7 +76,16 @@ impl TaskRunner<HttpAction> for HttpRunner {
                 return StartedAttempt::finished();
             }
         };
-        let prepared = match prepare(&self.client, action, &request) {
+        let client = match self.client() {
+            Ok(client) => client,
+            Err(message) => {
+                log.note(message);
+                log.flush();
+                reporter.could_not_start(FailureClass::Environment, message);
+                return StartedAttempt::finished();
+            }
+        };
+        let prepared = match prepare(client, action, &request) {
             Ok(prepared) => prepared,
             Err(message) => {
                 // Templates and the URL they make are the task's input.
@@ -104,7 +120,7 @@ impl TaskRunner<HttpAction> for HttpRunner {
             output: action.output.clone(),
         };
         let (stop_sender, stop) = oneshot::channel();
-        tokio::spawn(attempt.run(self.client.clone(), prepared.request, stop));
+        tokio::spawn(attempt.run(client.clone(), prepared.request, stop));
         StartedAttempt {
             process: None,
             control: AttemptControl::new(stop_sender),

@@ -13,4 +13,4 @@
 
 mod http_runner;
 
-pub use http_runner::{HttpClientError, HttpRunner, LOGGED_BODY_BYTES, MAX_RESPONSE_BYTES};
+pub use http_runner::{HttpRunner, LOGGED_BODY_BYTES, MAX_RESPONSE_BYTES};

@@ -190,7 +190,7 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
             // The request is sent: a test of an `http` task is the request itself, as a
             // test of an `sh` task runs its command.
             let mut runners = Runners::new(None);
-            runners.register_http(Arc::new(HttpRunner::new()?));
+            runners.register_http(Arc::new(HttpRunner::new()));
             let outcome = run_attempt(&project, index, task, &template, runners).await?;
             Ok(report(&outcome))
         }
