@@ -2,9 +2,12 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::project::{TestProject, text};
+use crate::service::eventually;
 
 /// What the test server answers to one request.
 #[derive(Clone)]
@@ -19,6 +22,8 @@ enum Reply {
 struct TestServer {
     port: u16,
     requests: Arc<Mutex<Vec<String>>>,
+    /// How many connections held by [`Reply::Hang`] the client has closed.
+    closed: Arc<AtomicUsize>,
 }
 
 impl TestServer {
@@ -27,9 +32,9 @@ impl TestServer {
         let port = listener.local_addr().expect("local address").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
+        let closed = Arc::new(AtomicUsize::new(0));
+        let closed_by_client = closed.clone();
         std::thread::spawn(move || {
-            // Connections that hang stay open until the test process ends.
-            let mut held = Vec::new();
             for (index, stream) in listener.incoming().enumerate() {
                 let Ok(mut stream) = stream else { continue };
                 let request = read_request(&mut stream);
@@ -47,11 +52,23 @@ impl TestServer {
                         );
                         let _ = stream.write_all(response.as_bytes());
                     }
-                    Reply::Hang => held.push(stream),
+                    Reply::Hang => {
+                        // Held open, never answered, until the client closes it.
+                        let closed = closed_by_client.clone();
+                        std::thread::spawn(move || {
+                            let mut buffer = [0; 1024];
+                            while stream.read(&mut buffer).is_ok_and(|read| read > 0) {}
+                            closed.fetch_add(1, Ordering::SeqCst);
+                        });
+                    }
                 }
             }
         });
-        TestServer { port, requests }
+        TestServer {
+            port,
+            requests,
+            closed,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -276,6 +293,37 @@ fn a_request_that_outlives_the_tasks_timeout_is_abandoned() {
         log.contains("timed out after") && log.contains("the request was abandoned"),
         "{log}"
     );
+}
+
+/// Cancelling a run abandons its request at once: the connection is closed, not left to
+/// wait for an answer that may never come.
+#[test]
+fn cancelling_a_run_abandons_its_request() {
+    let server = TestServer::start(vec![Reply::Hang]);
+    let workflow = format!(
+        "tasks:\n  fetch:\n    http: {{ url: \"{}\" }}\n",
+        server.url("/slow")
+    );
+    let project = TestProject::new("", &[("calls.yaml", &workflow)]);
+    let run = project
+        .command(&["run", "calls", "--date", "2026-01-03"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run starts");
+    eventually("the request to arrive", || {
+        (server.requests().len() == 1).then_some(())
+    });
+    assert_eq!(server.closed.load(Ordering::SeqCst), 0);
+    let cancelled = project.run(&["cancel", "1"]);
+    assert!(cancelled.status.success(), "{}", text(&cancelled.stderr));
+    let output = run.wait_with_output().expect("run exits");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    eventually("the connection to be closed", || {
+        (server.closed.load(Ordering::SeqCst) == 1).then_some(())
+    });
+    let attempts = attempts(&project, "fetch");
+    assert_eq!(classes(&attempts), vec!["cancelled"], "{attempts:?}");
 }
 
 #[test]
