@@ -11,6 +11,7 @@ use tidewater_engine::{
     SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
 };
 use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
+use tidewater_http::HttpRunner;
 use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
 use tidewater_store::RunRecord;
 
@@ -167,6 +168,7 @@ impl Control {
             .with_run_probe(Arc::new(StoreRunProbe::new(self.store.clone())));
         runners.register_sql(Arc::new(SqlRunner::new(warehouse.clone())));
         runners.register_maintain(Arc::new(MaintainRunner::new(warehouse.clone())));
+        runners.register_http(Arc::new(HttpRunner::new()));
         Ok(Executor::new(
             self.store.clone(),
             Arc::new(SystemClock),

@@ -1,3 +1,4 @@
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::{TableName, WorkflowName};
@@ -16,6 +17,8 @@ pub enum TaskAction {
     Wait(WaitAction),
     /// Table maintenance: compact small files, remove unreferenced old files.
     Maintain(MaintainAction),
+    /// One HTTP request, its status checked and its JSON response the task's output.
+    Http(HttpAction),
 }
 
 impl TaskAction {
@@ -26,6 +29,7 @@ impl TaskAction {
             TaskAction::Sql(_) => "sql",
             TaskAction::Wait(_) => "wait",
             TaskAction::Maintain(_) => "maintain",
+            TaskAction::Http(_) => "http",
         }
     }
 
@@ -141,4 +145,131 @@ pub struct MaintainAction {
     pub should_compact: bool,
     /// Remove files no longer referenced and older than this.
     pub vacuum_retention: Option<Duration>,
+}
+
+/// `http: { method, url, headers, body, expect, retry_on, output }`: one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpAction {
+    pub method: HttpMethod,
+    /// A template.
+    pub url: String,
+    /// Header names and their values (templates), in order. Values are never logged: a
+    /// token in a header must not reach the attempt's log.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<HttpBody>,
+    /// The statuses that mean success (any 2xx unless the task says).
+    pub expect: StatusCodes,
+    /// Statuses below 500 that are worth trying again (e.g. 429): an unexpected status
+    /// below 500 is otherwise the task's input and not retried, one of 500 and above the
+    /// server's and retried.
+    pub retry_on: StatusCodes,
+    pub output: HttpOutput,
+}
+
+/// The methods an `http` task may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HttpMethod {
+    #[default]
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+impl HttpMethod {
+    pub const ALL: [HttpMethod; 7] = [
+        HttpMethod::Get,
+        HttpMethod::Head,
+        HttpMethod::Post,
+        HttpMethod::Put,
+        HttpMethod::Patch,
+        HttpMethod::Delete,
+        HttpMethod::Options,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Options => "OPTIONS",
+        }
+    }
+
+    /// The method named `text`, in any case (`post` or `POST`).
+    pub fn parse(text: &str) -> Option<HttpMethod> {
+        HttpMethod::ALL
+            .into_iter()
+            .find(|method| method.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+/// What an `http` task sends as its body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpBody {
+    /// Sent as written, once rendered (a template).
+    Text(String),
+    /// Sent as JSON (`Content-Type: application/json`); each string in it is a template.
+    Json(serde_json::Value),
+}
+
+/// What of the response becomes the task's output.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HttpOutput {
+    /// The whole response, if it is JSON; none otherwise.
+    #[default]
+    Response,
+    /// The value at this JSON pointer (RFC 6901, e.g. `/data/id`) of the response, which
+    /// must be JSON and have it.
+    Pointer(String),
+}
+
+/// A set of HTTP statuses, e.g. `[200, 204]` or `[2xx, 304]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusCodes {
+    ranges: Vec<RangeInclusive<u16>>,
+}
+
+impl StatusCodes {
+    pub fn new(ranges: Vec<RangeInclusive<u16>>) -> StatusCodes {
+        StatusCodes { ranges }
+    }
+
+    /// Any 2xx: what a task expects unless it says.
+    pub fn success() -> StatusCodes {
+        StatusCodes::new(vec![200..=299])
+    }
+
+    pub fn contains(&self, status: u16) -> bool {
+        self.ranges.iter().any(|range| range.contains(&status))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+}
+
+impl std::fmt::Display for StatusCodes {
+    /// `200, 204, 300-399`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, range) in self.ranges.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            if range.start() == range.end() {
+                write!(f, "{}", range.start())?;
+            } else if range.start() % 100 == 0 && *range.end() == range.start() + 99 {
+                write!(f, "{}xx", range.start() / 100)?;
+            } else {
+                write!(f, "{}-{}", range.start(), range.end())?;
+            }
+        }
+        Ok(())
+    }
 }

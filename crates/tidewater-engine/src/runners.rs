@@ -1,6 +1,6 @@
 //! One module per task kind that needs a runner here; `empty` has none (`decide` completes
-//! it), and kinds that need the query engine (`sql`, `maintain`) are registered by the binary
-//! from `tidewater-flow`.
+//! it), kinds that need the query engine (`sql`, `maintain`) are registered by the binary
+//! from `tidewater-flow`, and `http` from `tidewater-http`.
 
 mod sh;
 mod wait;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 pub use sh::ShRunner;
 pub use wait::{StoreRunProbe, WaitRunner};
 
-use tidewater_core::{FailureClass, MaintainAction, SqlAction, TaskAction};
+use tidewater_core::{FailureClass, HttpAction, MaintainAction, SqlAction, TaskAction};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -31,6 +31,8 @@ pub struct Runners {
     /// The kinds that need the query engine: registered by the binary from `tidewater-flow`.
     sql: Option<Arc<dyn TaskRunner<SqlAction>>>,
     maintain: Option<Arc<dyn TaskRunner<MaintainAction>>>,
+    /// `http`: registered by the binary from `tidewater-http`, which keeps the HTTP client.
+    http: Option<Arc<dyn TaskRunner<HttpAction>>>,
 }
 
 impl Runners {
@@ -43,6 +45,7 @@ impl Runners {
             partition_probe: probe,
             sql: None,
             maintain: None,
+            http: None,
         }
     }
 
@@ -62,6 +65,11 @@ impl Runners {
         self.maintain = Some(runner);
     }
 
+    /// Installs the runner of `http` tasks (implemented outside this crate).
+    pub fn register_http(&mut self, runner: Arc<dyn TaskRunner<HttpAction>>) {
+        self.http = Some(runner);
+    }
+
     /// Finishes what the runners left for after the executor acted (see
     /// [`ShRunner::settle`]).
     pub fn settle(&self) {
@@ -75,6 +83,7 @@ impl Runners {
             TaskAction::Empty => false,
             TaskAction::Sql(_) => self.sql.is_some(),
             TaskAction::Maintain(_) => self.maintain.is_some(),
+            TaskAction::Http(_) => self.http.is_some(),
         }
     }
 
@@ -100,6 +109,10 @@ impl Runners {
             },
             TaskAction::Maintain(maintain) => match &self.maintain {
                 Some(runner) => runner.start(maintain, request, reporter),
+                None => not_installed(action, reporter),
+            },
+            TaskAction::Http(http) => match &self.http {
+                Some(runner) => runner.start(http, request, reporter),
                 None => not_installed(action, reporter),
             },
             // `decide` completes `empty` tasks; one reaching a runner is a bug.

@@ -5,6 +5,7 @@
 //! the engine.
 
 mod empty;
+mod http;
 mod maintain;
 mod sh;
 mod sql;
@@ -72,12 +73,18 @@ pub(crate) struct WorkflowReference {
     pub span: Range<usize>,
 }
 
-pub(crate) const KINDS: &[TaskKind] =
-    &[sh::KIND, empty::KIND, sql::KIND, wait::KIND, maintain::KIND];
+pub(crate) const KINDS: &[TaskKind] = &[
+    sh::KIND,
+    empty::KIND,
+    sql::KIND,
+    wait::KIND,
+    maintain::KIND,
+    http::KIND,
+];
 
 /// Kinds that are designed (DESIGN.md) but not implemented: named in the error instead of
 /// being reported as unknown keys.
-pub(crate) const PLANNED_KINDS: &[&str] = &["http", "call"];
+pub(crate) const PLANNED_KINDS: &[&str] = &["call"];
 
 pub(crate) fn find(key: &str) -> Option<&'static TaskKind> {
     KINDS.iter().find(|kind| kind.key == key)

@@ -271,7 +271,7 @@ fn a_task_needs_exactly_one_kind() {
     sh: echo hi
     empty: {}
   later:
-    http: { url: "http://127.0.0.1" }
+    call: { workflow: other }
   wrong_empty:
     empty: yes please
 "#;
@@ -565,4 +565,27 @@ fn a_sql_syntax_error_in_a_folded_scalar_points_at_the_word() {
         .map(|problem| (problem.kind().code(), problem.line_column()))
         .collect();
     assert_eq!(found, [("tidewater::sql_syntax", Some((5, 24)))]);
+}
+
+#[test]
+fn http_task_mistakes_are_reported_at_their_place() {
+    let source = r#"tasks:
+  no_url:
+    http: { method: POST }
+  bad_method:
+    http: { method: FETCH, url: "https://api.example.com/" }
+  bad_statuses:
+    http: { url: "https://api.example.com/", expect: [200, 7xx, "404-400"], retry_on: [] }
+  bad_output:
+    http: { url: "https://api.example.com/", output: data.id }
+  bad_header:
+    http: { url: "https://api.example.com/", headers: { "Bad Name": x, X-List: [1] } }
+  unknown_variable:
+    http:
+      url: "https://api.example.com/{{ dss }}"
+      body: { date: "{{ data_interval }}" }
+  unknown_key:
+    http: { url: "https://api.example.com/", timeout: 5s }
+"#;
+    insta::assert_snapshot!(problems_of("http", source));
 }

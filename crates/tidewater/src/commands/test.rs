@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tidewater_core::{
-    Attempt, AttemptOutcome, FailureReason, RunId, SqlText, Task, TaskAction, TaskIndex,
+    Attempt, AttemptOutcome, FailureReason, HttpBody, RunId, SqlText, Task, TaskAction, TaskIndex,
     WaitCondition, Workflow,
 };
 use tidewater_engine::{
     AttemptPaths, AttemptReport, PartitionProbe, Runners, StoreRunProbe, SystemClock,
 };
 use tidewater_flow::{MaintainRunner, SqlRunner, WarehouseProbe};
+use tidewater_http::HttpRunner;
 use tidewater_spec::{Project, TemplateContext};
 use tidewater_sqlite::SqliteStore;
 use tokio::io::AsyncReadExt;
@@ -185,6 +186,14 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
             let outcome = run_attempt(&project, index, task, &template, runners).await?;
             Ok(report(&outcome))
         }
+        TaskAction::Http(_) => {
+            // The request is sent: a test of an `http` task is the request itself, as a
+            // test of an `sh` task runs its command.
+            let mut runners = Runners::new(None);
+            runners.register_http(Arc::new(HttpRunner::new()));
+            let outcome = run_attempt(&project, index, task, &template, runners).await?;
+            Ok(report(&outcome))
+        }
     }
 }
 
@@ -292,6 +301,17 @@ fn template_texts(project: &Project, task: &Task) -> Vec<String> {
             WaitCondition::Path { pattern } => vec![pattern.clone()],
             WaitCondition::Workflow { .. } => Vec::new(),
         },
+        TaskAction::Http(action) => {
+            let mut texts = vec![action.url.clone()];
+            texts.extend(action.headers.iter().map(|(_, value)| value.clone()));
+            match &action.body {
+                Some(HttpBody::Text(text)) => texts.push(text.clone()),
+                // Its strings are the templates; the JSON text holds them all.
+                Some(HttpBody::Json(value)) => texts.push(value.to_string()),
+                None => {}
+            }
+            texts
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod crash;
 mod escape;
 mod events;
 mod full_disk;
+mod http_tasks;
 mod logs;
 mod metrics;
 mod project;
