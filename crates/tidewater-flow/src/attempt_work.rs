@@ -22,19 +22,7 @@ impl AttemptWork {
         request: &StartRequest<'_>,
         reporter: AttemptReporter,
     ) -> Option<AttemptWork> {
-        let log = match AttemptLog::create(&request.paths.log) {
-            Ok(log) => log,
-            Err(error) => {
-                reporter.could_not_start(
-                    FailureClass::Environment,
-                    format!(
-                        "cannot create the log file {}: {error}",
-                        request.paths.log.display()
-                    ),
-                );
-                return None;
-            }
-        };
+        let (log, reporter) = AttemptLog::create_or_report(&request.paths.log, reporter)?;
         Some(AttemptWork {
             log,
             reporter,

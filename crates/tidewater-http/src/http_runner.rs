@@ -63,18 +63,9 @@ impl TaskRunner<HttpAction> for HttpRunner {
         request: StartRequest<'_>,
         reporter: AttemptReporter,
     ) -> StartedAttempt {
-        let log = match AttemptLog::create(&request.paths.log) {
-            Ok(log) => log,
-            Err(error) => {
-                reporter.could_not_start(
-                    FailureClass::Environment,
-                    format!(
-                        "cannot create the log file {}: {error}",
-                        request.paths.log.display()
-                    ),
-                );
-                return StartedAttempt::finished();
-            }
+        let Some((log, reporter)) = AttemptLog::create_or_report(&request.paths.log, reporter)
+        else {
+            return StartedAttempt::finished();
         };
         let client = match self.client() {
             Ok(client) => client,

@@ -4,6 +4,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, Timelike};
+use tidewater_core::FailureClass;
+
+use crate::AttemptReporter;
 
 /// Lines wait in memory until this many bytes have gathered, or until [`AttemptLog::flush`].
 const WRITE_AT: usize = 8 * 1024;
@@ -61,6 +64,25 @@ impl AttemptLog {
             result => result?,
         };
         Ok(AttemptLog::from_file(file))
+    }
+
+    /// Creates the log of the attempt `reporter` reports, as [`AttemptLog::create`]; when
+    /// that fails, reports the attempt as not started (an attempt without a log would lose
+    /// its output; the machine is at fault: an environment failure) and returns `None`.
+    pub fn create_or_report(
+        path: &Path,
+        reporter: AttemptReporter,
+    ) -> Option<(AttemptLog, AttemptReporter)> {
+        match AttemptLog::create(path) {
+            Ok(log) => Some((log, reporter)),
+            Err(error) => {
+                reporter.could_not_start(
+                    FailureClass::Environment,
+                    format!("cannot create the log file {}: {error}", path.display()),
+                );
+                None
+            }
+        }
     }
 
     /// A log written to `file`, which the caller created (or emptied).

@@ -100,18 +100,9 @@ impl TaskRunner<WaitAction> for WaitRunner {
         reporter: AttemptReporter,
     ) -> StartedAttempt {
         let attempt = request.attempt;
-        let log = match AttemptLog::create(&request.paths.log) {
-            Ok(log) => log,
-            Err(error) => {
-                reporter.could_not_start(
-                    FailureClass::Environment,
-                    format!(
-                        "cannot create the log file {}: {error}",
-                        request.paths.log.display()
-                    ),
-                );
-                return StartedAttempt::finished();
-            }
+        let Some((log, reporter)) = AttemptLog::create_or_report(&request.paths.log, reporter)
+        else {
+            return StartedAttempt::finished();
         };
         let check = match render(&action.condition, &request) {
             Ok(check) => check,
