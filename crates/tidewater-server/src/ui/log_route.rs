@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tidewater_control::{LogEnd, read_log_chunk};
+use tidewater_control::ControlError;
 use tidewater_core::{Attempt, RunId, TaskName};
 
 use super::ui_error::{UiError, UiPath, UiQuery};
@@ -35,20 +35,15 @@ pub(crate) async fn log_chunk(
         .control
         .task_log(RunId(id), &name, Some(Attempt(attempt)))
         .await?;
-    let path = api.control.log_path(RunId(id), &name, Attempt(attempt));
-    let end = if log.is_running {
-        LogEnd::WholeLines
-    } else {
-        LogEnd::Everything
-    };
-    let mut chunk = read_log_chunk(&path, query.offset, end)?;
+    // The use case's extent says whether more will come: the last lines are written just
+    // after the attempt's end is recorded, so "not running" is not yet "complete".
+    let extent = log
+        .extent(&api.control, chrono::Utc::now())?
+        .ok_or_else(|| ControlError::NotFound(format!("run {id} has no attempt {attempt}")))?;
     let limit = query.end.map_or(MAX_CHUNK, |end| {
         end.saturating_sub(query.offset).min(MAX_CHUNK)
     });
-    if chunk.bytes.len() as u64 > limit {
-        chunk.bytes.truncate(limit as usize);
-        chunk.next_offset = query.offset + limit;
-    }
+    let chunk = extent.read(query.offset, Some(query.offset.saturating_add(limit)))?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
@@ -59,7 +54,7 @@ pub(crate) async fn log_chunk(
             ),
             (
                 header::HeaderName::from_static("x-attempt-running"),
-                log.is_running.to_string(),
+                (!extent.is_complete).to_string(),
             ),
         ],
         chunk.bytes,

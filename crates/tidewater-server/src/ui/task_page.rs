@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::extract::State;
 use serde::Deserialize;
-use tidewater_control::{LogEnd, local_time, read_log_chunk};
+use tidewater_control::{ControlError, local_time};
 use tidewater_core::{Attempt, AttemptOutcome, RunId, TaskName};
 
 use super::layout::{Layout, Live, Nav, url_component};
@@ -122,15 +122,16 @@ pub(crate) async fn task(
     let log_view = match log.attempt {
         None => LogView::None(api.control.why_no_log(&log.run, &name).await?),
         Some(attempt) => {
-            let path = api.control.log_path(id, &name, attempt);
-            let size = std::fs::metadata(&path).map_or(0, |metadata| metadata.len());
-            let end = if log.is_running {
-                LogEnd::WholeLines
-            } else {
-                LogEnd::Everything
-            };
+            // The use case's extent says whether more will come (the last lines are written
+            // just after the attempt's end is recorded), as for the API's log route.
+            let extent = log
+                .extent(&api.control, chrono::Utc::now())?
+                .ok_or_else(|| {
+                    ControlError::NotFound(format!("run {id} has no attempt {}", attempt.0))
+                })?;
+            let size = extent.length;
             let mut start = size.saturating_sub(TAIL);
-            let mut chunk = read_log_chunk(&path, start, end)?;
+            let mut chunk = extent.read(start, None)?;
             if start > 0 {
                 // Start at a whole line: drop what precedes the first newline.
                 let cut = chunk
@@ -147,7 +148,7 @@ pub(crate) async fn task(
                 text: String::from_utf8_lossy(&chunk.bytes).into_owned(),
                 start,
                 end: chunk.next_offset,
-                is_running: log.is_running,
+                is_running: !extent.is_complete,
                 chunk_url: format!("{attempt_url}/log"),
                 download_url: format!("{attempt_url}/download"),
             }
