@@ -48,7 +48,7 @@ impl Control {
     }
 
     /// The project with its opened store, after checking that the store has the history
-    /// its logs say it should (see [`Control::check_history`]). Runs are owned by this
+    /// its logs say it should (`Control::check_history`). Runs are owned by this
     /// machine's processes, woken by signals; [`Control::with_ownership`] replaces both.
     pub async fn new(project: Project, store: Arc<ProjectStore>) -> ControlResult<Control> {
         let mut control = Control {

@@ -32,7 +32,7 @@ use tidewater_store::{AttemptStep, EventFilter, EventPage, EventSeq, FeedChange,
 use crate::control_error::ControlResult;
 use crate::{Control, EVENT_PAGE, QueuedRuns};
 
-/// The media type of [`Metrics::scrape`]'s text: Prometheus' text exposition format 0.0.4.
+/// The media type of [`Control::scrape_metrics`]'s text: Prometheus' text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Attempt durations, in seconds: from a tenth of a second to six hours.

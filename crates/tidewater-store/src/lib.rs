@@ -6,7 +6,7 @@
 //! who may use the HTTP API (tokens and sessions, by hash), and [`Store`] all three, with the
 //! operations on the store as a whole, behind the `Arc<dyn Store>` the binary hands out.
 //! [`StoreError`] is backend-neutral: a backend's own failures travel inside it as a
-//! [`BackendError`]. With the `conformance` feature, [`conformance`] is the suite every backend
+//! [`BackendError`]. With the `conformance` feature, `conformance` is the suite every backend
 //! must pass.
 //!
 //! This crate holds no backend and knows no query language: it must not depend on a database

@@ -11,7 +11,8 @@ use crate::StoreError;
 ///
 /// Timestamps are kept to the microsecond. A method about one run answers `None`,
 /// [`StoreError::NoSuchRun`] or [`OwnerClaim::NoSuchRun`] when the run does not exist.
-/// [`crate::conformance`] pins these behaviours down for every backend.
+/// The `conformance` module (its cargo feature of that name) pins these behaviours down for
+/// every backend.
 #[async_trait]
 pub trait RunStore: Send + Sync {
     /// Records a new run in state `Queued` with every task instance `Pending`.
