@@ -1,14 +1,12 @@
 //! `[lineage]`: OpenLineage run events of `sql` tasks, received by a capture server on
 //! loopback and validated against the official OpenLineage JSON schemas.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::http_tasks::{Reply, TestServer};
-use crate::project::{TestProject, text};
+use crate::project::{TestProject, python_script, text};
 
 /// `load` reads a CSV file (no table) and writes `raw.orders`; `summarise` reads it and
 /// writes `mart.daily`; `broken` reads both and fails while running its query.
@@ -61,21 +59,10 @@ fn events(server: &TestServer, path: &str) -> Vec<Value> {
 /// Validates `events` with `tests/validate_openlineage.py` (Python's `jsonschema` against
 /// the vendored OpenLineage schemas, every facet included).
 fn assert_valid_openlineage(events: &[Value]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/validate_openlineage.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&serde_json::to_vec(events).expect("JSON"))
-        .expect("write the events");
-    let output = child.wait_with_output().expect("the validator ends");
+    let output = python_script(
+        "validate_openlineage.py",
+        &serde_json::to_vec(events).expect("JSON"),
+    );
     assert!(
         output.status.success(),
         "the events follow the OpenLineage schemas (`python3 -m pip install \
