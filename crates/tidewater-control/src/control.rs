@@ -11,7 +11,7 @@ use tidewater_engine::{
     SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
 };
 use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
-use tidewater_http::HttpRunner;
+use tidewater_http::{HttpRunner, OpenLineageHttp};
 use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
 use tidewater_store::RunRecord;
 
@@ -166,7 +166,15 @@ impl Control {
         };
         let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(warehouse.clone()))))
             .with_run_probe(Arc::new(StoreRunProbe::new(self.store.clone())));
-        runners.register_sql(Arc::new(SqlRunner::new(warehouse.clone())));
+        let mut sql_runner = SqlRunner::new(warehouse.clone());
+        if let Some(lineage) = &self.project.config.lineage {
+            sql_runner = sql_runner.with_lineage(Arc::new(OpenLineageHttp::new(
+                lineage.url.clone(),
+                lineage.namespace.clone(),
+                lineage.timeout,
+            )));
+        }
+        runners.register_sql(Arc::new(sql_runner));
         runners.register_maintain(Arc::new(MaintainRunner::new(warehouse.clone())));
         runners.register_http(Arc::new(HttpRunner::new()));
         Ok(Executor::new(

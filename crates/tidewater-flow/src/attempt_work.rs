@@ -8,6 +8,7 @@ use tidewater_runner::{AttemptControl, AttemptLog, AttemptReporter, StartRequest
 use tokio::sync::oneshot;
 
 use crate::FlowError;
+use crate::sql_lineage::SqlLineage;
 
 /// The parts every warehouse attempt shares: its log, its report channel, its stop signal.
 pub(crate) struct AttemptWork {
@@ -15,6 +16,8 @@ pub(crate) struct AttemptWork {
     reporter: AttemptReporter,
     clock: Arc<dyn tidewater_runner::Clock>,
     deadline: Option<tidewater_core::Timestamp>,
+    /// Where the attempt's start and end go, when `[lineage]` is configured.
+    lineage: Option<SqlLineage>,
 }
 
 impl AttemptWork {
@@ -28,7 +31,14 @@ impl AttemptWork {
             reporter,
             clock: request.clock.clone(),
             deadline: request.deadline(),
+            lineage: None,
         })
+    }
+
+    /// Sends the attempt's start and end to `lineage`.
+    pub(crate) fn with_lineage(mut self, lineage: Option<SqlLineage>) -> AttemptWork {
+        self.lineage = lineage;
+        self
     }
 
     /// Ends the attempt before its work starts, for `message`; `class` says who must act.
@@ -42,13 +52,15 @@ impl AttemptWork {
     /// Stopping drops the work: a Delta commit is all or nothing, so the table is left as it
     /// was before or as the finished commit made it, never in between.
     pub(crate) fn spawn(
-        self,
+        mut self,
         work: impl std::future::Future<Output = Result<(String, serde_json::Value), FlowError>>
         + Send
         + 'static,
     ) -> StartedAttempt {
         let (stop_sender, stop) = oneshot::channel::<()>();
+        let lineage = self.lineage.take();
         tokio::spawn(async move {
+            let start_delivery = lineage.as_ref().map(SqlLineage::send_start);
             let clock = self.clock.clone();
             let timed_out = async {
                 match self.deadline {
@@ -80,6 +92,10 @@ impl AttemptWork {
                     AttemptOutcome::Failed { reason: FailureReason::Cancelled }
                 }
             };
+            // Before the report: a foreground `run` may exit as soon as the run ends.
+            if let (Some(lineage), Some(start)) = (lineage, start_delivery) {
+                lineage.send_end(start, &outcome, &self.log).await;
+            }
             self.log.flush();
             let outcome = outcome.with_log_error(self.log.write_error());
             self.reporter.report(outcome);

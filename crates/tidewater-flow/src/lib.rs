@@ -32,6 +32,7 @@ mod output_format;
 mod partition_check;
 mod planned_query;
 mod schema_difference;
+mod sql_lineage;
 mod sql_runner;
 mod table_description;
 mod table_functions;

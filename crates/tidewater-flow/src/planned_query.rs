@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::DataFrame;
+use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::parser::Statement as DataFusionStatement;
 use datafusion::sql::sqlparser::ast::{self, TableFactor, Visit, Visitor};
 use deltalake::delta_datafusion::create_session;
@@ -33,45 +33,15 @@ impl PlannedQuery {
         project_root: &Path,
         sql: &str,
     ) -> Result<PlannedQuery, FlowError> {
-        let context = create_session().into_inner();
+        let ParsedQuery {
+            context,
+            query,
+            references,
+        } = ParsedQuery::parse(sql)?;
         let state = context.state();
-        let dialect = state.config().options().sql_parser.dialect;
-        let statement = match state.sql_to_statement(sql, &dialect) {
-            Ok(statement) => statement,
-            Err(DataFusionError::NotImplemented(message)) => {
-                return Err(FlowError::NotAQuery { found: message });
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let query = match &statement {
-            DataFusionStatement::Statement(inner)
-                if matches!(**inner, ast::Statement::Query(_)) =>
-            {
-                inner
-            }
-            other => {
-                return Err(FlowError::NotAQuery {
-                    found: statement_head(&other.to_string()),
-                });
-            }
-        };
-
-        let function_calls = TableFunctionNames::find(query);
         let default_catalog = state.config().options().catalog.default_catalog.clone();
         let mut registered_schemas = BTreeSet::new();
-        for reference in state.resolve_table_references(&statement)? {
-            let name = match &reference {
-                TableReference::Bare { table } if function_calls.contains(table.as_ref()) => {
-                    continue;
-                }
-                TableReference::Partial { schema, table } => TableName::new(schema, table).ok(),
-                TableReference::Full {
-                    catalog,
-                    schema,
-                    table,
-                } if **catalog == *default_catalog => TableName::new(schema, table).ok(),
-                _ => None,
-            };
+        for (reference, name) in references {
             let table = match &name {
                 Some(name) => location.open(name).await?,
                 None => None,
@@ -97,15 +67,98 @@ impl PlannedQuery {
             context.register_table(reference, provider)?;
         }
 
-        FileSourceCalls::find(query)?
+        FileSourceCalls::find(&query)?
             .resolve(&state, project_root)
             .await?
             .register(&context);
 
         let state = context.state();
-        let plan = state.statement_to_plan(statement).await?;
+        let plan = state
+            .statement_to_plan(DataFusionStatement::Statement(query))
+            .await?;
         Ok(PlannedQuery {
             dataframe: DataFrame::new(state, plan),
+        })
+    }
+
+    /// The warehouse tables `sql` reads, from its text alone: nothing is opened, so it is
+    /// known before the query runs (lineage's start event). Planning registers exactly
+    /// these tables and fails on any it cannot open, so a query that runs reads these.
+    pub(crate) fn tables_read(sql: &str) -> Result<Vec<TableName>, FlowError> {
+        let parsed = ParsedQuery::parse(sql)?;
+        let mut tables: Vec<TableName> = parsed
+            .references
+            .into_iter()
+            .filter_map(|(_, name)| name)
+            .collect();
+        tables.sort();
+        tables.dedup();
+        Ok(tables)
+    }
+}
+
+/// A query parsed on its own session, with the table references it makes: each with its
+/// warehouse table name, `None` for a reference that cannot be one (another catalog, a bare
+/// name). Table function calls are not references.
+struct ParsedQuery {
+    context: SessionContext,
+    /// A query (`SELECT`, `WITH`, ...): any other statement is refused by `parse`.
+    query: Box<ast::Statement>,
+    references: Vec<(TableReference, Option<TableName>)>,
+}
+
+impl ParsedQuery {
+    fn parse(sql: &str) -> Result<ParsedQuery, FlowError> {
+        let context = create_session().into_inner();
+        let state = context.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = match state.sql_to_statement(sql, &dialect) {
+            Ok(statement) => statement,
+            Err(DataFusionError::NotImplemented(message)) => {
+                return Err(FlowError::NotAQuery { found: message });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let query = match &statement {
+            DataFusionStatement::Statement(inner)
+                if matches!(**inner, ast::Statement::Query(_)) =>
+            {
+                // A copy of the syntax tree (microseconds), kept as the query type itself
+                // so that planning needs no second check that it is one.
+                inner.clone()
+            }
+            other => {
+                return Err(FlowError::NotAQuery {
+                    found: statement_head(&other.to_string()),
+                });
+            }
+        };
+        let references = state.resolve_table_references(&statement)?;
+        let function_calls = TableFunctionNames::find(&query);
+        let default_catalog = state.config().options().catalog.default_catalog.clone();
+        let references = references
+            .into_iter()
+            .filter(|reference| {
+                !matches!(reference, TableReference::Bare { table }
+                    if function_calls.contains(table.as_ref()))
+            })
+            .map(|reference| {
+                let name = match &reference {
+                    TableReference::Partial { schema, table } => TableName::new(schema, table).ok(),
+                    TableReference::Full {
+                        catalog,
+                        schema,
+                        table,
+                    } if **catalog == *default_catalog => TableName::new(schema, table).ok(),
+                    _ => None,
+                };
+                (reference, name)
+            })
+            .collect();
+        Ok(ParsedQuery {
+            context,
+            query,
+            references,
         })
     }
 }

@@ -6,9 +6,10 @@ use std::time::Instant;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use tidewater_core::{FailureClass, SqlAction, SqlText};
-use tidewater_runner::{AttemptReporter, StartRequest, StartedAttempt, TaskRunner};
+use tidewater_runner::{AttemptReporter, LineageSink, StartRequest, StartedAttempt, TaskRunner};
 
 use crate::attempt_work::AttemptWork;
+use crate::sql_lineage::SqlLineage;
 use crate::{CommitInfo, OutputFormat, Warehouse, WriteOutcome, WriteSpec, format_batches};
 
 /// How many rows of a query without `into` go to the log.
@@ -17,11 +18,23 @@ const LOGGED_ROWS: usize = 20;
 /// Runs `sql` tasks: the query on the warehouse, its rows written as `into` says.
 pub struct SqlRunner {
     warehouse: Arc<Warehouse>,
+    lineage: Option<Arc<dyn LineageSink>>,
 }
 
 impl SqlRunner {
     pub fn new(warehouse: Arc<Warehouse>) -> SqlRunner {
-        SqlRunner { warehouse }
+        SqlRunner {
+            warehouse,
+            lineage: None,
+        }
+    }
+
+    /// Sends each attempt's start and end, with the tables it reads and writes, to `sink`
+    /// (`[lineage]`). An attempt that cannot start (its SQL file missing, a template that
+    /// does not render) sends nothing: it has no query, and it read and wrote nothing.
+    pub fn with_lineage(mut self, sink: Arc<dyn LineageSink>) -> SqlRunner {
+        self.lineage = Some(sink);
+        self
     }
 }
 
@@ -98,8 +111,12 @@ impl TaskRunner<SqlAction> for SqlRunner {
                 }
             ));
         }
+        let lineage = self.lineage.clone().map(|sink| {
+            let output = target.as_ref().map(|spec| &spec.table);
+            SqlLineage::new(sink, &self.warehouse, &request, &sql, output)
+        });
         let warehouse = self.warehouse.clone();
-        prepared.spawn(async move {
+        prepared.with_lineage(lineage).spawn(async move {
             let started = Instant::now();
             match target {
                 Some(spec) => warehouse.write(&sql, &spec, &commit).await.map(|summary| {

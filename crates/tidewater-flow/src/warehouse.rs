@@ -76,6 +76,16 @@ impl Warehouse {
         Ok(planned.dataframe.collect().await?)
     }
 
+    /// The warehouse tables `sql` reads, sorted, from its text alone (nothing is opened).
+    pub fn tables_read(&self, sql: &str) -> Result<Vec<TableName>, FlowError> {
+        PlannedQuery::tables_read(sql)
+    }
+
+    /// Where `table` lives, e.g. `file:///home/me/project/warehouse/raw/orders/`.
+    pub fn table_url(&self, table: &TableName) -> url::Url {
+        self.location.table_url(table)
+    }
+
     /// Runs `sql` and writes its rows into `target` in one Delta commit, as `target.mode`
     /// says. A failed write leaves the table as it was.
     pub async fn write(

@@ -1,9 +1,11 @@
 //! The `http` task kind's runner: one request per attempt, its status checked against the
 //! task's `expect`, its JSON response (or a JSON pointer into it) the task's output.
 //!
-//! The HTTP client (reqwest) lives only here. The runner knows nothing of the scheduler: it
-//! implements `tidewater_runner::TaskRunner<HttpAction>` and is installed by whoever builds
-//! the engine's runners (`tidewater-control` and `tidewater test`).
+//! The HTTP client (reqwest) lives only here, so the OpenLineage run events of `[lineage]`
+//! are sent from here too ([`OpenLineageHttp`], a `tidewater_runner::LineageSink`). The
+//! runner knows nothing of the scheduler: it implements
+//! `tidewater_runner::TaskRunner<HttpAction>` and is installed by whoever builds the
+//! engine's runners (`tidewater-control` and `tidewater test`).
 
 // Library code reports errors to its caller and prints nothing (issue 16 item 9).
 #![cfg_attr(
@@ -12,5 +14,7 @@
 )]
 
 mod http_runner;
+mod open_lineage_http;
 
 pub use http_runner::{HttpRunner, LOGGED_BODY_BYTES, MAX_RESPONSE_BYTES};
+pub use open_lineage_http::OpenLineageHttp;

@@ -13,6 +13,7 @@
 mod attempt_log;
 mod attempt_paths;
 mod clock;
+mod lineage_sink;
 mod partition_probe;
 mod run_probe;
 mod task_runner;
@@ -20,6 +21,9 @@ mod task_runner;
 pub use attempt_log::AttemptLog;
 pub use attempt_paths::AttemptPaths;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use lineage_sink::{
+    LineageAttempt, LineageDataset, LineageEvent, LineageEventKind, LineageSink,
+};
 pub use partition_probe::PartitionProbe;
 pub use run_probe::RunProbe;
 pub use task_runner::{

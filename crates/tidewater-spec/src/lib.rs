@@ -43,6 +43,9 @@ pub use loaded_workflow::LoadedWorkflow;
 pub use problem::Problem;
 pub use problem_kind::{NamedThing, ProblemKind};
 pub use project::Project;
-pub use project_config::{DEFAULT_BACKFILL_MAX_INTERVALS, PoolConfig, ProjectConfig};
+pub use project_config::{
+    DEFAULT_BACKFILL_MAX_INTERVALS, DEFAULT_LINEAGE_TIMEOUT, LineageConfig, PoolConfig,
+    ProjectConfig,
+};
 pub use store_backend::StoreBackend;
 pub use template_context::{TemplateContext, TemplateError};

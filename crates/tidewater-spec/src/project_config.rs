@@ -10,6 +10,10 @@ use toml::de::{DeTable, DeValue};
 use crate::did_you_mean::did_you_mean;
 use crate::{Diagnostics, Problem, ProblemKind, StoreBackend};
 
+mod lineage_config;
+
+pub use lineage_config::{DEFAULT_LINEAGE_TIMEOUT, LineageConfig};
+
 /// The settings of `tidewater.toml`, read once and passed down.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectConfig {
@@ -32,6 +36,8 @@ pub struct ProjectConfig {
     /// `[backfill] max_intervals`: the most intervals one backfill may cover, so that one
     /// request cannot queue millions of runs (default [`DEFAULT_BACKFILL_MAX_INTERVALS`]).
     pub backfill_max_intervals: u32,
+    /// `[lineage]`: where `sql` tasks send OpenLineage run events; none without it.
+    pub lineage: Option<LineageConfig>,
 }
 
 /// Intervals a backfill may cover unless `[backfill] max_intervals` says otherwise: two
@@ -48,6 +54,7 @@ pub struct PoolConfig {
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "backfill",
+    "lineage",
     "parallelism",
     "pools",
     "server",
@@ -88,6 +95,7 @@ impl ProjectConfig {
             warehouse: root.join("warehouse").display().to_string(),
             listen: None,
             backfill_max_intervals: DEFAULT_BACKFILL_MAX_INTERVALS,
+            lineage: None,
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -121,6 +129,12 @@ impl ProjectConfig {
                     if let Some(max) = reader.backfill_max_intervals(key, value) {
                         config.backfill_max_intervals = max;
                     }
+                }
+                "lineage" => {
+                    let project_name = root
+                        .file_name()
+                        .map_or_else(|| "tidewater".into(), |name| name.to_string_lossy());
+                    config.lineage = reader.lineage(key, value, &project_name);
                 }
                 _ => reader.unknown_key(key, "`tidewater.toml`", TOP_LEVEL_KEYS),
             }

@@ -11,7 +11,7 @@ use crate::service::eventually;
 
 /// What the test server answers to one request.
 #[derive(Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16, String),
     /// Reads the request and never answers, holding the connection open.
     Hang,
@@ -19,7 +19,7 @@ enum Reply {
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 that answers requests with `replies` in order (the
 /// last one again once they run out) and keeps every request it read.
-struct TestServer {
+pub(crate) struct TestServer {
     port: u16,
     requests: Arc<Mutex<Vec<String>>>,
     /// How many connections held by [`Reply::Hang`] the client has closed.
@@ -27,7 +27,7 @@ struct TestServer {
 }
 
 impl TestServer {
-    fn start(replies: Vec<Reply>) -> TestServer {
+    pub(crate) fn start(replies: Vec<Reply>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("local address").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -71,11 +71,11 @@ impl TestServer {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.requests.lock().expect("requests").clone()
     }
 }

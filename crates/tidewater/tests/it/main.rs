@@ -13,6 +13,7 @@ mod escape;
 mod events;
 mod full_disk;
 mod http_tasks;
+mod lineage;
 mod logs;
 mod metrics;
 mod project;

@@ -2,13 +2,10 @@
 //! Python client's own text parser (tests/parse_metrics.py): runs that succeed, fail and
 //! retry, a task waiting for its pool, a scheduled run's delay, and the token it needs.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde_json::{Value, json};
 
 use crate::api_client::Api;
-use crate::project::{TestProject, text};
+use crate::project::{TestProject, python_script, text};
 use crate::service::{eventually, start_server, stop_server};
 
 /// One run of it: `ok` succeeds, `flaky` fails once then succeeds on its retry, `broken`
@@ -94,21 +91,7 @@ impl Scrape {
 
 /// Parses the text with `prometheus_client.parser.text_string_to_metric_families`.
 fn parse(body: &str) -> Vec<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/parse_metrics.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body.as_bytes())
-        .expect("write the scrape");
-    let output = child.wait_with_output().expect("the parser ends");
+    let output = python_script("parse_metrics.py", body.as_bytes());
     assert!(
         output.status.success(),
         "the Prometheus parser reads the scrape (`python3 -m pip install \

@@ -91,3 +91,27 @@ pub(crate) fn task_states(status: &serde_json::Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Runs the Python script `tests/<script>` with `input` on its standard input.
+pub(crate) fn python_script(script: &str, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
+    let mut child = Command::new("python3")
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write the script's input");
+    child.wait_with_output().expect("the script ends")
+}
