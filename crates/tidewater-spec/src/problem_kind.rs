@@ -481,12 +481,8 @@ impl ProblemKind {
             ),
             ProblemKind::UnknownWaitWorkflow {
                 suggestion, known, ..
-            } => Some(match suggestion {
-                Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                None if known.is_empty() => "the project has no other workflows".to_owned(),
-                None => format!("workflows of this project: {}", known.join(", ")),
-            }),
-            ProblemKind::UnknownTriggerWorkflow {
+            }
+            | ProblemKind::UnknownTriggerWorkflow {
                 suggestion, known, ..
             } => Some(match suggestion {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),

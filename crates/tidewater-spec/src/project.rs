@@ -304,15 +304,17 @@ fn known_names(first_paths: &HashMap<String, PathBuf>) -> Vec<String> {
     known
 }
 
-/// The cross-file check: every workflow a task waits for must be in the project. A
+/// The cross-file check: every workflow a task waits for, or a data-aware schedule starts
+/// runs on, must be in the project. A
 /// workflow that fails it is not loaded, like one with any other problem.
 fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWorkflow, Diagnostics> {
     let loaded = file.result?;
     let mut problems = Diagnostics::new();
-    for waited in &file.waited_workflows {
-        let name = waited.workflow.name.as_str();
+    // The other workflows of the project, and the one closest to `name`, when `name` is not
+    // one of them.
+    let unknown = |name: &str| -> Option<(Vec<String>, Option<String>)> {
         if known.iter().any(|known| known == name) {
-            continue;
+            return None;
         }
         let others: Vec<String> = known
             .iter()
@@ -320,6 +322,13 @@ fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWork
             .cloned()
             .collect();
         let suggestion = did_you_mean(name, others.iter().map(String::as_str));
+        Some((others, suggestion))
+    };
+    for waited in &file.waited_workflows {
+        let name = waited.workflow.name.as_str();
+        let Some((others, suggestion)) = unknown(name) else {
+            continue;
+        };
         problems.push(Problem::at(
             ProblemKind::UnknownWaitWorkflow {
                 task: waited.task.clone(),
@@ -334,15 +343,9 @@ fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWork
     }
     for trigger in &file.trigger_workflows {
         let name = trigger.name.as_str();
-        if known.iter().any(|known| known == name) {
+        let Some((others, suggestion)) = unknown(name) else {
             continue;
-        }
-        let others: Vec<String> = known
-            .iter()
-            .filter(|known| **known != file.name)
-            .cloned()
-            .collect();
-        let suggestion = did_you_mean(name, others.iter().map(String::as_str));
+        };
         problems.push(Problem::at(
             ProblemKind::UnknownTriggerWorkflow {
                 workflow: name.to_owned(),
