@@ -93,6 +93,34 @@ mod tests {
     }
 
     #[test]
+    fn an_upstream_instant_maps_to_the_interval_of_the_cron_that_holds_it() {
+        let hourly = crate::Schedule::parse("@hourly").expect("valid");
+        let at = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .expect("valid time")
+                .to_utc()
+        };
+        let holding = |text: &str| {
+            hourly
+                .interval_holding(at(text), chrono_tz::UTC)
+                .expect("an interval")
+        };
+        // On a fire time, the interval it starts; between two, the one it is in.
+        assert_eq!(
+            holding("2026-01-03T05:00:00Z").start,
+            at("2026-01-03T05:00:00Z")
+        );
+        assert_eq!(
+            holding("2026-01-03T05:30:00Z").start,
+            at("2026-01-03T05:00:00Z")
+        );
+        assert_eq!(
+            holding("2026-01-03T05:30:00Z").end,
+            at("2026-01-03T06:00:00Z")
+        );
+    }
+
+    #[test]
     fn sources_are_told_apart_by_kind() {
         let table = DataTrigger::Table("raw.orders".parse().expect("a valid name"));
         let workflow = DataTrigger::Workflow(WorkflowName::new("raw.orders"));
