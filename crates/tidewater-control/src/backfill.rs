@@ -156,6 +156,8 @@ impl Control {
             project: Arc::new(self.project.clone()),
             scope: Scope::Backfill(backfill.id),
             observer,
+            // A backfill's service schedules nothing, data-aware or not.
+            commits: None,
         };
         let (stopping, stopped) = watch::channel(false);
         // `cancel` of one of the runs records a request and wakes this process (SIGUSR1 by

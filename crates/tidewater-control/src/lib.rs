@@ -86,7 +86,7 @@ pub use run_status::{RunStatus, TaskNote, TaskStatus};
 pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
-pub use tables::{TableList, describe_table, list_tables, open_warehouse};
+pub use tables::{TableList, check_trigger_tables, describe_table, list_tables, open_warehouse};
 pub use task_grid::{GridRow, TaskGrid};
 pub use task_log::{LOG_SETTLE, LogExtent, TaskLog};
 pub use tokens::{
@@ -94,7 +94,7 @@ pub use tokens::{
 };
 pub use wait_kind::WaitKind;
 pub use workflow_overview::{
-    FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary,
+    FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary, waits_for,
 };
 // What callers of the use cases pass in and get back from the engine.
 pub use tidewater_engine::{

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tidewater_core::ProcessIdentity;
 use tidewater_engine::{Catalog, RunObserver, Scope, Service, ServiceObserver, SystemClock};
+use tidewater_flow::WarehouseCommits;
 use tidewater_store::{ServiceClaim, StoreError};
 use tokio::sync::{Notify, watch};
 
@@ -89,6 +90,7 @@ impl Control {
             project,
             scope: Scope::Everything,
             observer: report.clone(),
+            commits: Some(Arc::new(WarehouseCommits::new(Arc::new(self.warehouse()?)))),
         };
         let wake = Arc::new(Notify::new());
         let (stopping, stopped) = watch::channel(false);

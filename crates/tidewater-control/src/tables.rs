@@ -4,7 +4,7 @@
 
 use tidewater_core::TableName;
 use tidewater_flow::{ErrorClass, FlowError, TableDescription, Warehouse};
-use tidewater_spec::Project;
+use tidewater_spec::{Diagnostics, LoadedWorkflow, Project};
 
 use crate::control_error::{ControlError, ControlResult};
 
@@ -46,6 +46,22 @@ pub async fn describe_table(
         .describe(table)
         .await
         .map_err(read_error)
+}
+
+/// The tables of `schedule: { on: [{ table }] }` that no workflow of the project writes and
+/// the warehouse does not have, as diagnostics at the file and line that names them. The
+/// warehouse is opened (and so its folder made) only when some table is not written by the
+/// project.
+pub async fn check_trigger_tables(
+    project: &Project,
+    workflows: &[LoadedWorkflow],
+) -> ControlResult<Diagnostics> {
+    let problems = Project::check_trigger_tables(workflows, &[]);
+    if problems.is_empty() {
+        return Ok(problems);
+    }
+    let tables = open_warehouse(project)?.tables().await?;
+    Ok(Project::check_trigger_tables(workflows, &tables))
 }
 
 /// A warehouse's refusal of a read, classified for the front ends: the table asked for does

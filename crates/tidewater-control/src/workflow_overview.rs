@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use tidewater_core::{RunId, RunState, SchedulePlan, Timestamp, WorkflowName};
+use tidewater_core::{DataTrigger, RunId, RunState, SchedulePlan, Timestamp, WorkflowName};
 use tidewater_spec::{Diagnostics, Project};
 use tidewater_store::{ControlStore, RunFilter, RunStore};
 
@@ -37,9 +37,28 @@ pub struct WorkflowSummary {
     pub timezone: chrono_tz::Tz,
     /// The cron expression; `None` for a workflow that runs only when asked.
     pub schedule: Option<String>,
+    /// What starts its runs besides the cron (`schedule: { on }`), in file order.
+    pub data_triggers: Vec<DataTrigger>,
     pub next_due: NextDue,
     pub is_paused: bool,
     pub last_run: Option<LastRun>,
+}
+
+impl WorkflowSummary {
+    /// What a data-aware schedule waits for, as every front end says it: "waits for a commit
+    /// to raw.orders or a successful run of workflow daily_orders"; `None` without one.
+    pub fn waits_for(&self) -> Option<String> {
+        waits_for(&self.data_triggers)
+    }
+}
+
+/// See [`WorkflowSummary::waits_for`]; also what `tidewater next` says.
+pub fn waits_for(triggers: &[DataTrigger]) -> Option<String> {
+    if triggers.is_empty() {
+        return None;
+    }
+    let sources: Vec<String> = triggers.iter().map(ToString::to_string).collect();
+    Some(format!("waits for {}", sources.join(" or ")))
 }
 
 /// When the scheduler creates this workflow's next run.
@@ -148,6 +167,7 @@ async fn workflow_overview<S: RunStore + ControlStore + ?Sized>(
                         .schedule
                         .as_ref()
                         .map(|schedule| schedule.expression().to_owned()),
+                    data_triggers: workflow.data_triggers.clone(),
                     next_due,
                     is_paused,
                     last_run,

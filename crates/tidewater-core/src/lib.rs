@@ -17,6 +17,7 @@ mod backfill_range;
 mod change;
 mod dag;
 mod data_interval;
+mod data_trigger;
 mod deadline;
 mod decide;
 mod failure_class;
@@ -42,6 +43,7 @@ pub use backfill_range::{BackfillError, BackfillOrder, BackfillPlan, BackfillRan
 pub use change::{Action, AttemptOutcome, Change, FailureReason, ProcessIdentity};
 pub use dag::{Dag, DagError};
 pub use data_interval::DataInterval;
+pub use data_trigger::{DataTrigger, partition_date};
 pub use deadline::Deadline;
 pub use decide::{DecideContext, Decision, Event, MAX_LOST_ATTEMPTS, decide};
 pub use failure_class::FailureClass;

@@ -120,6 +120,16 @@ impl Schedule {
         DataInterval::new(start, end)
     }
 
+    /// The interval that holds `at`: from the last fire time at or before it to the next.
+    pub fn interval_holding(&self, at: Timestamp, timezone: chrono_tz::Tz) -> Option<DataInterval> {
+        let start = match self.first_fire_at_or_after(at, timezone) {
+            Some(fire) if fire == at => at,
+            _ => self.previous_fire(at, timezone)?,
+        };
+        let end = self.next_fire(start, timezone)?;
+        DataInterval::new(start, end)
+    }
+
     /// The interval a run for `date` covers: the first interval starting on or after local
     /// midnight of `date`.
     pub fn interval_for_date(

@@ -411,6 +411,7 @@ mod tests {
         let settings = crate::WorkflowSettings {
             name: crate::WorkflowName::new("manual"),
             schedule: None,
+            data_triggers: Vec::new(),
             timezone: SEOUL,
             start: None,
             catchup: false,

@@ -5,8 +5,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use crate::{
-    Dag, DagError, DataInterval, Deadline, PoolName, RetryPolicy, RunTrigger, Schedule, TaskAction,
-    TaskIndex, TaskName, Timestamp, TriggerRule, WorkflowName,
+    Dag, DagError, DataInterval, DataTrigger, Deadline, PoolName, RetryPolicy, RunTrigger,
+    Schedule, TaskAction, TaskIndex, TaskName, Timestamp, TriggerRule, WorkflowName,
 };
 
 /// A named DAG of tasks with its schedule: everything needed to run it, already checked.
@@ -14,6 +14,8 @@ use crate::{
 pub struct Workflow {
     pub name: WorkflowName,
     pub schedule: Option<Schedule>,
+    /// `schedule: { on: [...] }`: the upstream changes that start runs besides the cron.
+    pub data_triggers: Vec<DataTrigger>,
     pub timezone: chrono_tz::Tz,
     /// The first data interval starts at or after this date (in `timezone`).
     pub start: Option<NaiveDate>,
@@ -90,6 +92,7 @@ impl HandlerKind {
 pub struct WorkflowSettings {
     pub name: WorkflowName,
     pub schedule: Option<Schedule>,
+    pub data_triggers: Vec<DataTrigger>,
     pub timezone: chrono_tz::Tz,
     pub start: Option<NaiveDate>,
     pub catchup: bool,
@@ -123,6 +126,7 @@ impl Workflow {
         Ok(Workflow {
             name: settings.name,
             schedule: settings.schedule,
+            data_triggers: settings.data_triggers,
             timezone: settings.timezone,
             start: settings.start,
             catchup: settings.catchup,

@@ -133,6 +133,7 @@ fn service(
         project: setup.project.clone(),
         scope,
         observer: Arc::new(Quiet),
+        commits: None,
     }
 }
 

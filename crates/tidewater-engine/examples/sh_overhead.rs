@@ -161,6 +161,7 @@ fn workflow(name: &str, count: usize, is_chain: bool) -> Result<Workflow, Box<dy
     let settings = WorkflowSettings {
         name: WorkflowName::new(name),
         schedule: None,
+        data_triggers: Vec::new(),
         timezone: chrono_tz::UTC,
         start: None,
         catchup: false,

@@ -3,7 +3,8 @@
 //! within each workflow's `max_active_runs` and each backfill's own cap.
 //!
 //! Runs are created through [`ControlStore::create_run_once`], so a service that restarts
-//! (or two that race) never creates an interval twice; everything else it knows comes back
+//! (or two that race) never creates an interval twice (data-aware schedules: through
+//! `create_data_run`, once per upstream change, `data_triggers.rs`); everything else it knows comes back
 //! from the store on each turn, so a restarted service simply goes on. Runs left `running`
 //! by a service that died are resumed: their lost attempts are started again (without using a
 //! retry; see `tidewater_core::MAX_LOST_ATTEMPTS`).
@@ -22,9 +23,11 @@ use tidewater_store::{
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::data_triggers::DataTriggers;
 use crate::error_backoff::ErrorBackoff;
 use crate::{
-    CancelHandle, Clock, EngineError, Executor, Resume, count_active, read_queue, requeue,
+    CancelHandle, Clock, CommitProbe, EngineError, Executor, Resume, count_active, read_queue,
+    requeue,
 };
 
 /// The project's workflows as the service sees them now: the last good version of each,
@@ -73,6 +76,9 @@ pub struct Service<S: RunStore + ControlStore + ?Sized + 'static> {
     pub project: Arc<Project>,
     pub scope: Scope,
     pub observer: Arc<dyn ServiceObserver>,
+    /// Where data-aware schedules on tables (`schedule: { on: [{ table }] }`) read commits;
+    /// `None` reports such a workflow's table as unreadable.
+    pub commits: Option<Arc<dyn CommitProbe>>,
 }
 
 /// A run being executed.
@@ -106,6 +112,7 @@ impl<S: RunStore + ControlStore + ?Sized + 'static> Service<S> {
         // Holds back scheduling, starting and resuming after an error such as a full disk.
         let mut backoff = ErrorBackoff::default();
         let mut is_waiting_for_others = false;
+        let mut data_triggers = DataTriggers::default();
         loop {
             let now = self.clock.now();
             let current = catalog.borrow_and_update().clone();
@@ -114,7 +121,21 @@ impl<S: RunStore + ControlStore + ?Sized + 'static> Service<S> {
             if backoff.waiting_until(now).is_none() {
                 let turn = async {
                     if !stopping && self.scope == Scope::Everything {
-                        let due = self.schedule(&current, &mut last_created, now).await?;
+                        let paused: HashSet<WorkflowName> =
+                            self.store.paused_workflows().await?.into_iter().collect();
+                        let due = self
+                            .schedule(&current, &paused, &mut last_created, now)
+                            .await?;
+                        data_triggers
+                            .consume(
+                                &*self.store,
+                                self.commits.as_ref(),
+                                current.workflows.values(),
+                                &paused,
+                                &*self.observer,
+                                now,
+                            )
+                            .await?;
                         next_due = due.values().flatten().min().copied();
                         let health = health_report(&current, &due);
                         if published.as_ref() != Some(&health) {
@@ -240,11 +261,10 @@ impl<S: RunStore + ControlStore + ?Sized + 'static> Service<S> {
     async fn schedule(
         &self,
         catalog: &Catalog,
+        paused: &HashSet<WorkflowName>,
         last_created: &mut HashMap<WorkflowName, Option<Timestamp>>,
         now: Timestamp,
     ) -> Result<HashMap<WorkflowName, Option<Timestamp>>, EngineError> {
-        let paused: HashSet<WorkflowName> =
-            self.store.paused_workflows().await?.into_iter().collect();
         let mut next = HashMap::new();
         for (name, loaded) in &catalog.workflows {
             let Some(plan) = SchedulePlan::for_workflow(&loaded.workflow) else {

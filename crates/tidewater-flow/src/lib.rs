@@ -11,7 +11,8 @@
 //! - A write is one Delta commit whose commit info names the workflow, run, task and attempt
 //!   ([`CommitInfo`]), so [`TableDescription`] can say who wrote each partition.
 //! - [`SqlRunner`], [`MaintainRunner`] and [`WarehouseProbe`] plug the `sql`, `maintain` and
-//!   `wait`-on-a-partition task kinds into the engine's runner registry.
+//!   `wait`-on-a-partition task kinds into the engine's runner registry; [`WarehouseCommits`]
+//!   tells the service which commits wrote which partitions (data-aware schedules).
 //! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
 //!   `timestamp` (UTC), plain strings.
 
@@ -38,6 +39,7 @@ mod table_description;
 mod table_functions;
 mod table_write;
 mod warehouse;
+mod warehouse_commits;
 mod warehouse_location;
 mod warehouse_probe;
 mod write_input;
@@ -57,6 +59,7 @@ pub use table_description::{
 /// The core type, re-exported because [`Warehouse`] names it in its API.
 pub use tidewater_core::TableName;
 pub use warehouse::{MIN_VACUUM_RETENTION, Warehouse};
+pub use warehouse_commits::WarehouseCommits;
 pub use warehouse_probe::WarehouseProbe;
 pub use write_spec::{SchemaPolicy, WriteMode, WriteSpec};
 pub use write_summary::{WriteOutcome, WriteSummary};

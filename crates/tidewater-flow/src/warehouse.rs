@@ -252,6 +252,14 @@ impl Warehouse {
         })
     }
 
+    /// The table at its newest version, or `None` when it does not exist yet.
+    pub(crate) async fn open_table(
+        &self,
+        table: &TableName,
+    ) -> Result<Option<DeltaTable>, FlowError> {
+        self.location.open(table).await
+    }
+
     async fn open_existing(&self, table: &TableName) -> Result<DeltaTable, FlowError> {
         match self.location.open(table).await? {
             Some(handle) => Ok(handle),

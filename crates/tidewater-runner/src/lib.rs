@@ -1,8 +1,9 @@
 //! The contract between the engine and the runners of task kinds: what a runner is given to
 //! start an attempt ([`StartRequest`]), how it reports the outcome ([`AttemptReporter`]), and
 //! what it may use meanwhile (the [`Clock`], the attempt's [`AttemptLog`] and the probes
-//! that `wait` asks). The engine and `tidewater-flow` both depend on it, so a runner
-//! implemented outside the engine (`sql`, `maintain`) does not depend on the scheduler.
+//! that `wait` asks), and the [`CommitProbe`] the service asks for data-aware schedules.
+//! The engine and `tidewater-flow` both depend on it, so a runner implemented
+//! outside the engine (`sql`, `maintain`) does not depend on the scheduler.
 
 // Library code reports errors to its caller and prints nothing (issue 16 item 9).
 #![cfg_attr(
@@ -13,6 +14,7 @@
 mod attempt_log;
 mod attempt_paths;
 mod clock;
+mod commit_probe;
 mod lineage_sink;
 mod partition_probe;
 mod run_probe;
@@ -21,6 +23,7 @@ mod task_runner;
 pub use attempt_log::AttemptLog;
 pub use attempt_paths::AttemptPaths;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use commit_probe::{CommitProbe, TableCommit};
 pub use lineage_sink::{
     LineageAttempt, LineageDataset, LineageEvent, LineageEventKind, LineageSink,
 };

@@ -9,7 +9,7 @@ mod http;
 mod maintain;
 mod sh;
 mod sql;
-mod table_ref;
+pub(crate) mod table_ref;
 mod wait;
 
 use std::ops::Range;

@@ -2,7 +2,9 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
-use tidewater_core::Workflow;
+use std::ops::Range;
+
+use tidewater_core::{TableName, Workflow};
 
 /// A checked workflow with the exact text it was read from, so that a run can be pinned to
 /// this version (by `hash`) and re-read later with [`crate::Project::parse_workflow`].
@@ -13,6 +15,9 @@ pub struct LoadedWorkflow {
     /// The SHA-256 of `source`, in lowercase hex.
     pub hash: String,
     pub workflow: Workflow,
+    /// Where each table of `schedule: { on }` is named, for
+    /// [`crate::Project::check_trigger_tables`].
+    pub trigger_tables: Vec<(TableName, Range<usize>)>,
 }
 
 impl LoadedWorkflow {
@@ -22,6 +27,7 @@ impl LoadedWorkflow {
             path,
             source,
             workflow,
+            trigger_tables: Vec::new(),
         }
     }
 

@@ -203,6 +203,20 @@ pub enum ProblemKind {
     },
     #[error("task `{task}` waits for a run of its own workflow `{workflow}`")]
     WaitsForItsOwnWorkflow { task: String, workflow: String },
+    #[error("the schedule starts runs on workflow `{workflow}`, which is not in this project")]
+    UnknownTriggerWorkflow {
+        workflow: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error(
+        "the schedule starts runs on table `{table}`, which no workflow of this project writes and the warehouse does not have"
+    )]
+    UnknownTriggerTable {
+        table: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
     #[error("this is a bug in tidewater, please report it: {detail}")]
     Bug { detail: String },
 }
@@ -298,6 +312,8 @@ impl ProblemKind {
             ProblemKind::HandlerWithoutDeadline => "tidewater::handler_without_deadline",
             ProblemKind::UnknownWaitWorkflow { .. } => "tidewater::unknown_wait_workflow",
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "tidewater::waits_for_its_own_workflow",
+            ProblemKind::UnknownTriggerWorkflow { .. } => "tidewater::unknown_trigger_workflow",
+            ProblemKind::UnknownTriggerTable { .. } => "tidewater::unknown_trigger_table",
             ProblemKind::Bug { .. } => "tidewater::bug",
         }
     }
@@ -465,10 +481,23 @@ impl ProblemKind {
             ),
             ProblemKind::UnknownWaitWorkflow {
                 suggestion, known, ..
+            }
+            | ProblemKind::UnknownTriggerWorkflow {
+                suggestion, known, ..
             } => Some(match suggestion {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None if known.is_empty() => "the project has no other workflows".to_owned(),
                 None => format!("workflows of this project: {}", known.join(", ")),
+            }),
+            ProblemKind::UnknownTriggerTable {
+                suggestion, known, ..
+            } => Some(match suggestion {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None if known.is_empty() => {
+                    "no workflow writes a table (`sql` with `into`) and the warehouse has none"
+                        .to_owned()
+                }
+                None => format!("known tables: {}", known.join(", ")),
             }),
             ProblemKind::WaitsForItsOwnWorkflow { .. } => Some(
                 "a run would wait for itself: name another workflow, or use `needs` for a task of this one"
@@ -541,6 +570,8 @@ impl ProblemKind {
             ProblemKind::HandlerWithoutDeadline => "no deadline to miss",
             ProblemKind::UnknownWaitWorkflow { .. } => "unknown workflow",
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "its own workflow",
+            ProblemKind::UnknownTriggerWorkflow { .. } => "unknown workflow",
+            ProblemKind::UnknownTriggerTable { .. } => "unknown table",
             ProblemKind::ProjectFileMissing { .. }
             | ProblemKind::ReadFailed { .. }
             | ProblemKind::UnknownWorkflow { .. }

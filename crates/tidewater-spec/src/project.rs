@@ -3,7 +3,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tidewater_core::{SqlAction, TableName, TaskAction};
+
 use crate::did_you_mean::did_you_mean;
+use crate::kinds::WorkflowReference;
 use crate::name_scan::{NameScan, scan_name};
 use crate::workflow_file::{WaitedWorkflow, WorkflowFile};
 use crate::{Diagnostics, LoadedWorkflow, Problem, ProblemKind, ProjectConfig};
@@ -24,6 +27,7 @@ struct ReadFile {
     text: Arc<str>,
     result: Result<LoadedWorkflow, Diagnostics>,
     waited_workflows: Vec<WaitedWorkflow>,
+    trigger_workflows: Vec<WorkflowReference>,
 }
 
 const PROJECT_FILE: &str = "tidewater.toml";
@@ -167,8 +171,12 @@ impl Project {
     /// was pinned to. The same checks as for files apply.
     pub fn parse_workflow(&self, path: &Path, source: &str) -> Result<LoadedWorkflow, Diagnostics> {
         let file = WorkflowFile::parse(self, path, source);
-        file.outcome
-            .map(|workflow| LoadedWorkflow::new(path.to_path_buf(), source.to_owned(), workflow))
+        let trigger_tables = file.trigger_tables;
+        file.outcome.map(|workflow| {
+            let mut loaded = LoadedWorkflow::new(path.to_path_buf(), source.to_owned(), workflow);
+            loaded.trigger_tables = trigger_tables;
+            loaded
+        })
     }
 
     /// Parses the version of workflow `name` a run was pinned to (its recorded `source`).
@@ -195,6 +203,7 @@ impl Project {
                     text: Arc::from(""),
                     result: Err(read_failed(path, &error).into()),
                     waited_workflows: Vec::new(),
+                    trigger_workflows: Vec::new(),
                 };
             }
         };
@@ -210,8 +219,13 @@ impl Project {
                 file.name_span.clone().unwrap_or(0..0),
             )
         });
+        let trigger_tables = file.trigger_tables;
         let result = match (file.outcome, duplicate) {
-            (Ok(workflow), None) => Ok(LoadedWorkflow::new(path.to_path_buf(), source, workflow)),
+            (Ok(workflow), None) => {
+                let mut loaded = LoadedWorkflow::new(path.to_path_buf(), source, workflow);
+                loaded.trigger_tables = trigger_tables;
+                Ok(loaded)
+            }
             (Ok(_), Some(duplicate)) => Err(duplicate.into()),
             (Err(mut problems), duplicate) => {
                 problems.extend(duplicate.into_iter().collect());
@@ -224,7 +238,55 @@ impl Project {
             text: file.text,
             result,
             waited_workflows: file.waited_workflows,
+            trigger_workflows: file.trigger_workflows,
         }
+    }
+}
+
+impl Project {
+    /// The check of `schedule: { on: [{ table }] }` that needs the warehouse: every table named
+    /// must be one a workflow of the project writes (`sql` with `into`) or one the warehouse
+    /// has (`warehouse_tables`, written by something else). The caller lists the warehouse,
+    /// which this crate cannot read.
+    pub fn check_trigger_tables(
+        workflows: &[LoadedWorkflow],
+        warehouse_tables: &[TableName],
+    ) -> Diagnostics {
+        let mut known: Vec<String> = workflows
+            .iter()
+            .flat_map(|loaded| loaded.workflow.tasks())
+            .filter_map(|task| match &task.action {
+                TaskAction::Sql(SqlAction {
+                    into: Some(target), ..
+                }) => Some(target.table.to_string()),
+                _ => None,
+            })
+            .chain(warehouse_tables.iter().map(ToString::to_string))
+            .collect();
+        known.sort();
+        known.dedup();
+        let mut problems = Diagnostics::new();
+        for loaded in workflows {
+            for (table, span) in &loaded.trigger_tables {
+                let name = table.to_string();
+                if known.contains(&name) {
+                    continue;
+                }
+                let suggestion = did_you_mean(&name, known.iter().map(String::as_str));
+                let text: Arc<str> = Arc::from(loaded.source.as_str());
+                problems.push(Problem::at(
+                    ProblemKind::UnknownTriggerTable {
+                        table: name,
+                        known: known.clone(),
+                        suggestion,
+                    },
+                    &loaded.path,
+                    text,
+                    span.clone(),
+                ));
+            }
+        }
+        problems
     }
 }
 
@@ -242,15 +304,17 @@ fn known_names(first_paths: &HashMap<String, PathBuf>) -> Vec<String> {
     known
 }
 
-/// The cross-file check: every workflow a task waits for must be in the project. A
+/// The cross-file check: every workflow a task waits for, or a data-aware schedule starts
+/// runs on, must be in the project. A
 /// workflow that fails it is not loaded, like one with any other problem.
 fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWorkflow, Diagnostics> {
     let loaded = file.result?;
     let mut problems = Diagnostics::new();
-    for waited in &file.waited_workflows {
-        let name = waited.workflow.name.as_str();
+    // The other workflows of the project, and the one closest to `name`, when `name` is not
+    // one of them.
+    let unknown = |name: &str| -> Option<(Vec<String>, Option<String>)> {
         if known.iter().any(|known| known == name) {
-            continue;
+            return None;
         }
         let others: Vec<String> = known
             .iter()
@@ -258,6 +322,13 @@ fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWork
             .cloned()
             .collect();
         let suggestion = did_you_mean(name, others.iter().map(String::as_str));
+        Some((others, suggestion))
+    };
+    for waited in &file.waited_workflows {
+        let name = waited.workflow.name.as_str();
+        let Some((others, suggestion)) = unknown(name) else {
+            continue;
+        };
         problems.push(Problem::at(
             ProblemKind::UnknownWaitWorkflow {
                 task: waited.task.clone(),
@@ -268,6 +339,22 @@ fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWork
             &file.path,
             file.text.clone(),
             waited.workflow.span.clone(),
+        ));
+    }
+    for trigger in &file.trigger_workflows {
+        let name = trigger.name.as_str();
+        let Some((others, suggestion)) = unknown(name) else {
+            continue;
+        };
+        problems.push(Problem::at(
+            ProblemKind::UnknownTriggerWorkflow {
+                workflow: name.to_owned(),
+                known: others,
+                suggestion,
+            },
+            &file.path,
+            file.text.clone(),
+            trigger.span.clone(),
         ));
     }
     if problems.is_empty() {

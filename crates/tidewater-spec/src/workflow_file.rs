@@ -5,13 +5,13 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 use tidewater_core::{
-    Deadline, HandlerKind, Schedule, ScheduleError, Task, TaskAction, TaskIndex, TaskName,
-    TaskRole, Workflow, WorkflowName, WorkflowSettings,
+    DataTrigger, Deadline, HandlerKind, Schedule, ScheduleError, TableName, Task, TaskAction,
+    TaskIndex, TaskName, TaskRole, Workflow, WorkflowName, WorkflowSettings,
 };
 
 use crate::did_you_mean::did_you_mean_timezone;
 use crate::duration::{InvalidDuration, parse_duration};
-use crate::kinds::WorkflowReference;
+use crate::kinds::{WorkflowReference, table_ref};
 use crate::sql_syntax::check_sql;
 use crate::task_graph::TaskGraph;
 use crate::task_settings::{SETTING_KEYS, TaskSettings};
@@ -33,6 +33,11 @@ pub(crate) struct WorkflowFile {
     pub outcome: Result<Workflow, Diagnostics>,
     /// The other workflows its tasks wait for, to be checked against the project.
     pub waited_workflows: Vec<WaitedWorkflow>,
+    /// The workflows `schedule: { on: [{ workflow }] }` names, to be checked likewise.
+    pub trigger_workflows: Vec<WorkflowReference>,
+    /// The tables `schedule: { on: [{ table }] }` names, with where: checked against the
+    /// tables the project writes and the warehouse's by [`crate::Project::check_trigger_tables`].
+    pub trigger_tables: Vec<(TableName, Range<usize>)>,
 }
 
 /// A task's `wait: { workflow }`.
@@ -61,6 +66,17 @@ const WORKFLOW_KEYS: &[&str] = &[
     "on_deadline_miss",
 ];
 
+const SCHEDULE_KEYS: &[&str] = &["cron", "on"];
+const ON_KEYS: &[&str] = &["table", "workflow"];
+const SCHEDULE_EXAMPLE: &str = "e.g. `schedule: { on: [{ table: raw.orders }, { workflow: daily_orders }] }`, with `cron: \"@daily\"` for the intervals and runs on time too";
+
+/// What `schedule` says: a cron, data triggers, both or neither.
+#[derive(Default)]
+struct ScheduleSpec {
+    cron: Option<Schedule>,
+    triggers: Vec<DataTrigger>,
+}
+
 const HANDLERS: [HandlerKind; 3] = HandlerKind::ALL;
 
 /// The longest workflow or task name, in characters (Airflow's limit for DAG and task ids).
@@ -81,6 +97,8 @@ impl WorkflowFile {
             text,
             outcome: Err(Diagnostics::new()),
             waited_workflows: Vec::new(),
+            trigger_workflows: Vec::new(),
+            trigger_tables: Vec::new(),
         };
         let workflow = match load_yaml(source) {
             Ok(loaded) => {
@@ -221,9 +239,13 @@ impl WorkflowReader<'_, '_> {
         if let Some(entry) = top.get("description") {
             self.reader.string("description", entry.value);
         }
-        let schedule = top
+        let ScheduleSpec {
+            cron: schedule,
+            triggers: data_triggers,
+        } = top
             .get("schedule")
-            .and_then(|entry| self.schedule(entry.value));
+            .map(|entry| self.schedule(entry.value, file))
+            .unwrap_or_default();
         let timezone = top
             .get("timezone")
             .and_then(|entry| self.timezone(entry.value));
@@ -247,6 +269,7 @@ impl WorkflowReader<'_, '_> {
         WorkflowSettings {
             name: WorkflowName::new(name),
             schedule,
+            data_triggers,
             timezone: timezone.unwrap_or(chrono_tz::UTC),
             start,
             catchup: catchup.unwrap_or(false),
@@ -295,11 +318,161 @@ impl WorkflowReader<'_, '_> {
         name
     }
 
-    fn schedule(&mut self, value: &YamlNode<'_>) -> Option<Schedule> {
+    /// `schedule: "0 2 * * *"`, or `schedule: { cron, on }` with either or both: the cron
+    /// creates a run per interval as it ends, and each entry of `on` a run per upstream change
+    /// (for the cron's interval of the changed partition, or its day without a cron).
+    fn schedule(&mut self, value: &YamlNode<'_>, file: &mut WorkflowFile) -> ScheduleSpec {
         if matches!(value.value, YamlValue::Null) {
-            return None;
+            return ScheduleSpec::default();
         }
-        let expression = self.reader.string("schedule", value)?;
+        if !matches!(value.value, YamlValue::Mapping(_)) {
+            let Some(expression) = self.reader.string("schedule", value) else {
+                return ScheduleSpec::default();
+            };
+            return ScheduleSpec {
+                cron: self.cron(expression, value),
+                triggers: Vec::new(),
+            };
+        }
+        let Some(entries) = self.reader.entries("`schedule`", value) else {
+            return ScheduleSpec::default();
+        };
+        let mut spec = ScheduleSpec::default();
+        let mut is_given = false;
+        for entry in &entries {
+            match entry.name.as_ref() {
+                "cron" => {
+                    is_given = true;
+                    if let Some(expression) = self.reader.string("cron", entry.value) {
+                        spec.cron = self.cron(expression, entry.value);
+                    }
+                }
+                "on" => {
+                    is_given = true;
+                    spec.triggers = self.data_triggers(entry.value, file);
+                }
+                _ => self
+                    .reader
+                    .unknown_key(entry, "`schedule`", SCHEDULE_KEYS.to_vec()),
+            }
+        }
+        if !is_given {
+            self.reader.report(
+                ProblemKind::InvalidValue {
+                    what: "`schedule` needs `cron`, `on` or both".to_owned(),
+                    hint: Some(SCHEDULE_EXAMPLE.to_owned()),
+                },
+                value.span.clone(),
+            );
+        }
+        spec
+    }
+
+    /// `on: [{ table: raw.orders }, { workflow: daily_orders }]`.
+    fn data_triggers(&mut self, value: &YamlNode<'_>, file: &mut WorkflowFile) -> Vec<DataTrigger> {
+        let YamlValue::Sequence(items) = &value.value else {
+            self.reader.wrong_type("on", "a list", value);
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.reader.report(
+                ProblemKind::InvalidValue {
+                    what: "`on` lists no source".to_owned(),
+                    hint: Some(SCHEDULE_EXAMPLE.to_owned()),
+                },
+                value.span.clone(),
+            );
+        }
+        let mut triggers = Vec::new();
+        for item in items {
+            if let Some(trigger) = self.data_trigger(item, file)
+                && !triggers.contains(&trigger)
+            {
+                triggers.push(trigger);
+            }
+        }
+        triggers
+    }
+
+    /// One entry of `on`: exactly one of `table` and `workflow`.
+    fn data_trigger(
+        &mut self,
+        item: &YamlNode<'_>,
+        file: &mut WorkflowFile,
+    ) -> Option<DataTrigger> {
+        let entries = self.reader.entries("an entry of `on`", item)?;
+        let mut triggers = Vec::new();
+        let mut is_named = false;
+        for entry in &entries {
+            match entry.name.as_ref() {
+                "table" => {
+                    is_named = true;
+                    let table = table_ref::table(self.reader, "table", entry.value)?;
+                    file.trigger_tables
+                        .push((table.clone(), entry.value.span.clone()));
+                    triggers.push(DataTrigger::Table(table));
+                }
+                "workflow" => {
+                    is_named = true;
+                    let name = self.reader.string("workflow", entry.value)?;
+                    if !is_workflow_name(name) {
+                        self.reader.report(
+                            ProblemKind::InvalidWorkflowName {
+                                name: name.to_owned(),
+                                is_file_name: false,
+                            },
+                            entry.value.span.clone(),
+                        );
+                        return None;
+                    }
+                    if name == file.name {
+                        self.reader.report(
+                            ProblemKind::InvalidValue {
+                                what: format!(
+                                    "the schedule starts runs on its own workflow `{name}`"
+                                ),
+                                hint: Some(
+                                    "each run would start another: name another workflow"
+                                        .to_owned(),
+                                ),
+                            },
+                            entry.value.span.clone(),
+                        );
+                        return None;
+                    }
+                    file.trigger_workflows.push(WorkflowReference {
+                        name: name.to_owned(),
+                        span: entry.value.span.clone(),
+                    });
+                    triggers.push(DataTrigger::Workflow(WorkflowName::new(name)));
+                }
+                _ => {
+                    // Reported with a suggestion; the entry is not reported again as empty.
+                    is_named = true;
+                    self.reader
+                        .unknown_key(entry, "an entry of `on`", ON_KEYS.to_vec());
+                }
+            }
+        }
+        match triggers.len() {
+            1 => triggers.pop(),
+            // A source was named but could not be read (or misspelled): reported already.
+            0 if is_named => None,
+            _ => {
+                self.reader.report(
+                    ProblemKind::InvalidValue {
+                        what: "an entry of `on` needs exactly one of `table` and `workflow`"
+                            .to_owned(),
+                        hint: Some(SCHEDULE_EXAMPLE.to_owned()),
+                    },
+                    item.span.clone(),
+                );
+                None
+            }
+        }
+    }
+
+    fn cron(&mut self, expression: &str, value: &YamlNode<'_>) -> Option<Schedule> {
         match Schedule::parse(expression) {
             Ok(schedule) => Some(schedule),
             Err(ScheduleError::InvalidCron { expression, reason }) => {

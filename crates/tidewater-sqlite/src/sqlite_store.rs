@@ -7,6 +7,7 @@ mod batch;
 mod codec;
 mod connection;
 mod control;
+mod data_changes;
 mod failure;
 mod feed;
 mod migrations;

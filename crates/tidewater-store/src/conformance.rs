@@ -12,6 +12,7 @@
 mod access;
 mod changes;
 mod control;
+mod data_changes;
 mod feed;
 mod fixtures;
 mod records;
@@ -37,6 +38,9 @@ pub use control::{
     one_service_at_a_time_with_its_health_report, pausing_is_recorded_per_workflow,
     queues_give_their_heads_in_start_order, runs_are_counted_by_workflow_and_state,
     the_same_backfill_given_twice_is_one_backfill,
+};
+pub use data_changes::{
+    a_data_cursor_is_kept_per_workflow_and_source, an_upstream_change_starts_exactly_one_run,
 };
 pub use feed::{
     a_reader_behind_the_kept_events_is_told_to_reset,
@@ -94,6 +98,8 @@ macro_rules! run_store_conformance_tests {
             only_committed_state_changes_are_events,
             events_are_filtered_by_run_and_workflow_and_paged,
             a_reader_behind_the_kept_events_is_told_to_reset,
+            an_upstream_change_starts_exactly_one_run,
+            a_data_cursor_is_kept_per_workflow_and_source,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

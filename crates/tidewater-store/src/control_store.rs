@@ -168,6 +168,46 @@ pub trait ControlStore: Send + Sync {
     /// numbers go on from it. The store prunes by itself as it records events (keeping at
     /// least [`EVENTS_KEPT`]); this is for tests and maintenance.
     async fn prune_events(&self, keep: u64) -> Result<(), StoreError>;
+
+    /// Creates the run a data-aware schedule starts for `change`, and records the change as
+    /// consumed, in one transaction; `None` (nothing recorded) when the workflow consumed
+    /// that change already. This is how a restarted or killed service never starts a second
+    /// run for one upstream commit of a partition (or one upstream run).
+    async fn create_data_run(
+        &self,
+        run: NewRun,
+        change: &DataChange,
+    ) -> Result<Option<RunRecord>, StoreError>;
+
+    /// How far the workflow has looked at a source (a Delta version, a feed sequence
+    /// number), or `None` before it first looked.
+    async fn data_cursor(
+        &self,
+        workflow: &WorkflowName,
+        source: &str,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Records that the workflow has looked at the source up to `position`. Written after
+    /// the runs of those changes: a crash in between looks again, and `create_data_run`
+    /// refuses what was consumed.
+    async fn set_data_cursor(
+        &self,
+        workflow: &WorkflowName,
+        source: &str,
+        position: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// One upstream change a data-aware schedule consumes: unique per workflow, source, change
+/// and partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataChange {
+    /// [`tidewater_core::DataTrigger::source_key`]: `table:raw.orders`, `workflow:other`.
+    pub source: String,
+    /// The table version of the commit, or the upstream run's id.
+    pub change: i64,
+    /// The partition the commit wrote (`dt=2026-01-03`), or the upstream run's interval start.
+    pub partition: String,
 }
 
 /// How many of the newest events a store keeps at least: at a few hundred events per run,

@@ -32,7 +32,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let project = cli.project;
     match cli.command {
         Command::Init(args) => init::init(&project, args),
-        Command::Validate => validate::validate(&project),
+        Command::Validate => validate::validate(&project).await,
         Command::Workflows(args) => workflows::workflows(&project, args).await,
         Command::Run(args) => run::run(&project, args).await,
         Command::Test(args) => test::test(&project, args).await,

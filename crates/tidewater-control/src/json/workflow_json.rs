@@ -12,6 +12,9 @@ pub struct WorkflowJson {
     pub file: String,
     pub workflow: Option<String>,
     pub schedule: Option<String>,
+    /// What a data-aware schedule (`schedule: { on }`) waits for, e.g. "waits for a commit
+    /// to raw.orders".
+    pub waits_for: Option<String>,
     pub timezone: Option<String>,
     pub paused: bool,
     /// When the next run is due; in the past when ended intervals wait for their runs.
@@ -45,6 +48,7 @@ impl WorkflowJson {
                 file: overview.file.clone(),
                 workflow: None,
                 schedule: None,
+                waits_for: None,
                 timezone: None,
                 paused: false,
                 next_due: None,
@@ -70,6 +74,7 @@ impl WorkflowJson {
                     file: overview.file.clone(),
                     workflow: Some(summary.name.to_string()),
                     schedule: summary.schedule.clone(),
+                    waits_for: summary.waits_for(),
                     timezone: Some(timezone.name().to_owned()),
                     paused: summary.is_paused,
                     next_due,

@@ -49,6 +49,7 @@ pub(crate) fn workflow_with(
     let mut settings = WorkflowSettings {
         name: WorkflowName::new("test"),
         schedule: None,
+        data_triggers: Vec::new(),
         timezone: chrono_tz::UTC,
         start: None,
         catchup: false,

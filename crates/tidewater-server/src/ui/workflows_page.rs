@@ -37,6 +37,8 @@ struct WorkflowRow {
     name: String,
     link: String,
     schedule: String,
+    /// What a data-aware schedule waits for.
+    waits_for: Option<String>,
     timezone: String,
     next_due: String,
     is_paused: bool,
@@ -107,10 +109,12 @@ pub(crate) async fn workflows(State(api): State<Api>) -> PageResult {
                     workflow: Some(WorkflowRow {
                         link: format!("/workflows/{}", url_component(summary.name.as_str())),
                         name: summary.name.to_string(),
-                        schedule: summary
-                            .schedule
-                            .clone()
-                            .unwrap_or_else(|| "manual only".to_owned()),
+                        schedule: match (&summary.schedule, summary.data_triggers.is_empty()) {
+                            (Some(expression), _) => expression.clone(),
+                            (None, false) => "on data".to_owned(),
+                            (None, true) => "manual only".to_owned(),
+                        },
+                        waits_for: summary.waits_for(),
                         timezone: timezone.name().to_owned(),
                         next_due: match summary.next_due {
                             NextDue::Never => "—".to_owned(),

@@ -589,3 +589,31 @@ fn http_task_mistakes_are_reported_at_their_place() {
 "#;
     insta::assert_snapshot!(problems_of("http", source));
 }
+
+#[test]
+fn a_malformed_data_aware_schedule_is_reported_at_each_entry() {
+    let source = r#"name: mart
+schedule:
+  cron: "@daily"
+  on:
+    - table: Raw.Orders
+    - { table: raw.orders, workflow: extract }
+    - {}
+    - workflow: mart
+    - tabel: raw.orders
+  every: 1d
+tasks:
+  a: { empty: {} }
+"#;
+    insta::assert_snapshot!(problems_of("mart", source));
+}
+
+#[test]
+fn a_schedule_map_needs_a_cron_or_sources() {
+    let source = "schedule: {}\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("empty_schedule", source));
+    let source = "schedule: { on: [] }\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("no_sources", source));
+    let source = "schedule: { on: raw.orders }\ntasks:\n  a: { empty: {} }\n";
+    insta::assert_snapshot!(problems_of("on_not_a_list", source));
+}

@@ -329,3 +329,45 @@ fn load_workflow_agrees_with_loading_every_file_whatever_the_files_look_like() {
         unknown.render(false)
     );
 }
+
+#[test]
+fn a_data_aware_schedule_on_an_unknown_workflow_or_table_suggests_the_known_one() {
+    let project = TestProject::new();
+    project.write(
+        "workflows/daily_orders.yaml",
+        "tasks:\n  load:\n    sql: SELECT 1 AS id\n    into: { table: raw.orders, partition: { dt: \"{{ ds }}\" } }\n",
+    );
+    project.write(
+        "workflows/report.yaml",
+        "schedule:\n  on:\n    - workflow: daily_ordres\n    - table: raw.order\n    - table: mart.revenue\ntasks:\n  a: { empty: {} }\n",
+    );
+    let opened = project.open();
+    let (loaded, problems) = opened.load_workflows();
+    assert_eq!(loaded.len(), 1, "report waits for an unknown workflow");
+    insta::assert_snapshot!(project.redact(&problems.render(false)));
+
+    // The tables are checked against what the project writes and what the warehouse has.
+    project.write(
+        "workflows/report.yaml",
+        "schedule:\n  on:\n    - table: raw.order\n    - table: mart.revenue\ntasks:\n  a: { empty: {} }\n",
+    );
+    let (loaded, problems) = opened.load_workflows();
+    assert!(problems.is_empty(), "{problems}");
+    let in_warehouse: Vec<tidewater_core::TableName> =
+        vec!["mart.revenue".parse().expect("a table name")];
+    let unknown = tidewater_spec::Project::check_trigger_tables(&loaded, &in_warehouse);
+    insta::assert_snapshot!(project.redact(&unknown.render(false)));
+    let report = loaded
+        .iter()
+        .find(|workflow| workflow.workflow.name.as_str() == "report")
+        .expect("report loads");
+    assert_eq!(
+        report
+            .workflow
+            .data_triggers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["a commit to raw.order", "a commit to mart.revenue"]
+    );
+}

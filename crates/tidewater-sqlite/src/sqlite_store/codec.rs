@@ -25,6 +25,7 @@ pub(super) fn encode_trigger(trigger: RunTrigger) -> &'static str {
         RunTrigger::Manual => "manual",
         RunTrigger::Scheduled => "scheduled",
         RunTrigger::Backfill => "backfill",
+        RunTrigger::Data => "data",
     }
 }
 
@@ -33,6 +34,7 @@ pub(super) fn decode_trigger(text: &str) -> Result<RunTrigger, StoreError> {
         "manual" => Ok(RunTrigger::Manual),
         "scheduled" => Ok(RunTrigger::Scheduled),
         "backfill" => Ok(RunTrigger::Backfill),
+        "data" => Ok(RunTrigger::Data),
         other => Err(corrupt("run trigger", other)),
     }
 }
@@ -648,6 +650,7 @@ mod tests {
             RunTrigger::Manual,
             RunTrigger::Scheduled,
             RunTrigger::Backfill,
+            RunTrigger::Data,
         ] {
             assert_eq!(
                 decode_trigger(encode_trigger(trigger)).expect("decodes"),

@@ -6,9 +6,9 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use tidewater_core::{BackfillOrder, ProcessIdentity, RunId, RunQueueKey, Timestamp, WorkflowName};
 use tidewater_store::{
-    BackfillId, BackfillRecord, ControlStore, EventFilter, EventPage, EventSeq, NewBackfill,
-    NewRun, RunCounts, RunCreation, RunRecord, ServiceClaim, ServiceRecord, StoreError,
-    WorkflowHealth, WorkflowRunCount,
+    BackfillId, BackfillRecord, ControlStore, DataChange, EventFilter, EventPage, EventSeq,
+    NewBackfill, NewRun, RunCounts, RunCreation, RunRecord, ServiceClaim, ServiceRecord,
+    StoreError, WorkflowHealth, WorkflowRunCount,
 };
 
 use super::SqliteStore;
@@ -679,6 +679,31 @@ impl ControlStore for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?)
             })
             .await
+    }
+
+    async fn create_data_run(
+        &self,
+        run: NewRun,
+        change: &DataChange,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        self.insert_data_run(run, change).await
+    }
+
+    async fn data_cursor(
+        &self,
+        workflow: &WorkflowName,
+        source: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        self.read_data_cursor(workflow, source).await
+    }
+
+    async fn set_data_cursor(
+        &self,
+        workflow: &WorkflowName,
+        source: &str,
+        position: i64,
+    ) -> Result<(), StoreError> {
+        self.write_data_cursor(workflow, source, position).await
     }
 }
 

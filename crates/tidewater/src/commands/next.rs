@@ -7,7 +7,7 @@ use crate::Outcome;
 use crate::args::NextArgs;
 use crate::output;
 use crate::project_context::open_project;
-use tidewater_control::time_arg;
+use tidewater_control::{time_arg, waits_for};
 
 #[derive(Debug, Serialize)]
 struct IntervalJson {
@@ -21,7 +21,20 @@ pub(super) fn next(project: &Path, args: NextArgs) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     let loaded = crate::project_context::load_workflow(&project, &args.workflow)?;
     let workflow = &loaded.workflow;
+    let waits_for = waits_for(&workflow.data_triggers);
     let Some(schedule) = &workflow.schedule else {
+        if let Some(waits_for) = waits_for {
+            // A data-only schedule has no due times: say what starts its runs instead.
+            if args.json {
+                output::json(&serde_json::json!({ "waits_for": waits_for }))?;
+            } else {
+                output::data(format!(
+                    "{} {waits_for}: each new commit of a partition (or run) starts the run of its day in {}",
+                    workflow.name, workflow.timezone
+                ));
+            }
+            return Ok(Outcome::Success);
+        }
         bail!(
             "{} has no schedule: it runs only when asked (`tidewater run {}`)",
             workflow.name,
@@ -61,6 +74,9 @@ pub(super) fn next(project: &Path, args: NextArgs) -> anyhow::Result<Outcome> {
             &["DS", "DATA INTERVAL START", "DATA INTERVAL END (DUE)"],
             &table,
         ));
+        if let Some(waits_for) = waits_for {
+            output::note(format!("{} also {waits_for}", workflow.name));
+        }
     }
     Ok(Outcome::Success)
 }

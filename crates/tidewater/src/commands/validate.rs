@@ -1,11 +1,11 @@
 use std::path::Path;
 
-use tidewater_control::{Control, ControlError};
+use tidewater_control::{Control, ControlError, check_trigger_tables};
 
 use crate::Outcome;
 use crate::output;
 
-pub(super) fn validate(project: &Path) -> anyhow::Result<Outcome> {
+pub(super) async fn validate(project: &Path) -> anyhow::Result<Outcome> {
     let project = match Control::open_project(project) {
         Ok(project) => project,
         Err(ControlError::Diagnostics(diagnostics)) => {
@@ -14,7 +14,8 @@ pub(super) fn validate(project: &Path) -> anyhow::Result<Outcome> {
         }
         Err(error) => return Err(error.into()),
     };
-    let (workflows, diagnostics) = project.load_workflows();
+    let (workflows, mut diagnostics) = project.load_workflows();
+    diagnostics.extend(check_trigger_tables(&project, &workflows).await?);
     if !diagnostics.is_empty() {
         eprint!("{}", diagnostics.render(output::is_color()));
         output::note(format!(

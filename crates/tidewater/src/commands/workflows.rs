@@ -65,12 +65,13 @@ fn row(file: &WorkflowOverview) -> Vec<String> {
         ],
         FileStatus::Loaded(summary) => {
             let timezone = summary.timezone;
-            let schedule = match &summary.schedule {
-                Some(expression) => format!("{expression} ({timezone})"),
-                None => "manual".to_owned(),
+            let schedule = match (&summary.schedule, summary.data_triggers.is_empty()) {
+                (Some(expression), _) => format!("{expression} ({timezone})"),
+                (None, false) => "on data".to_owned(),
+                (None, true) => "manual".to_owned(),
             };
             let next_due = match summary.next_due {
-                NextDue::Never => "-".to_owned(),
+                NextDue::Never => summary.waits_for().unwrap_or_else(|| "-".to_owned()),
                 NextDue::Paused => "paused".to_owned(),
                 NextDue::Now { intervals: 1, .. } => "now (1 interval)".to_owned(),
                 NextDue::Now { intervals, .. } => format!("now ({intervals} intervals)"),

@@ -9,6 +9,7 @@ mod bounds;
 mod cancel;
 mod cli;
 mod crash;
+mod data_schedules;
 mod escape;
 mod events;
 mod full_disk;
