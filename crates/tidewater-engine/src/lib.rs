@@ -54,7 +54,7 @@ pub use wakeups::{WakeListener, Wakeups};
 // The runner contract, re-exported for the engine's own modules and its users that start
 // attempts (the binary); a runner outside the engine depends on `tidewater-runner` alone.
 pub use tidewater_runner::{
-    AttemptControl, AttemptLog, AttemptPaths, AttemptReport, AttemptReporter, Clock, ManualClock,
-    PartitionProbe, RunProbe, StartRequest, StartedAttempt, SystemClock, TaskRunner,
-    could_not_start,
+    AttemptControl, AttemptLog, AttemptPaths, AttemptReport, AttemptReporter, ChildEnd,
+    ChildRequest, ChildRunError, ChildRuns, Clock, ManualClock, PartitionProbe, RunProbe,
+    StartRequest, StartedAttempt, SystemClock, TaskRunner, could_not_start,
 };

@@ -1,7 +1,7 @@
 //! The contract between the engine and the runners of task kinds: what a runner is given to
 //! start an attempt ([`StartRequest`]), how it reports the outcome ([`AttemptReporter`]), and
-//! what it may use meanwhile (the [`Clock`], the attempt's [`AttemptLog`] and the probes
-//! that `wait` asks). The engine and `tidewater-flow` both depend on it, so a runner
+//! what it may use meanwhile (the [`Clock`], the attempt's [`AttemptLog`], the probes
+//! that `wait` asks and the [`ChildRuns`] of `call`). The engine and `tidewater-flow` both depend on it, so a runner
 //! implemented outside the engine (`sql`, `maintain`) does not depend on the scheduler.
 
 // Library code reports errors to its caller and prints nothing (issue 16 item 9).
@@ -12,6 +12,7 @@
 
 mod attempt_log;
 mod attempt_paths;
+mod child_runs;
 mod clock;
 mod partition_probe;
 mod run_probe;
@@ -19,6 +20,7 @@ mod task_runner;
 
 pub use attempt_log::AttemptLog;
 pub use attempt_paths::AttemptPaths;
+pub use child_runs::{ChildEnd, ChildRequest, ChildRunError, ChildRuns};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use partition_probe::PartitionProbe;
 pub use run_probe::RunProbe;

@@ -4,6 +4,7 @@
 //! [`TaskAction`]. Adding a kind is one module here, one line in [`KINDS`], and its runner in
 //! the engine.
 
+mod call;
 mod empty;
 mod http;
 mod maintain;
@@ -71,6 +72,16 @@ pub(crate) struct FileReference {
 pub(crate) struct WorkflowReference {
     pub name: String,
     pub span: Range<usize>,
+    pub relation: WorkflowRelation,
+}
+
+/// What a task does with the workflow it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkflowRelation {
+    /// `wait: { workflow }`: waits for a succeeded run of it.
+    Waits,
+    /// `call: { workflow }`: runs it as a child run (so calls must not form a cycle).
+    Calls,
 }
 
 pub(crate) const KINDS: &[TaskKind] = &[
@@ -80,11 +91,12 @@ pub(crate) const KINDS: &[TaskKind] = &[
     wait::KIND,
     maintain::KIND,
     http::KIND,
+    call::KIND,
 ];
 
 /// Kinds that are designed (DESIGN.md) but not implemented: named in the error instead of
 /// being reported as unknown keys.
-pub(crate) const PLANNED_KINDS: &[&str] = &["call"];
+pub(crate) const PLANNED_KINDS: &[&str] = &[];
 
 pub(crate) fn find(key: &str) -> Option<&'static TaskKind> {
     KINDS.iter().find(|kind| kind.key == key)

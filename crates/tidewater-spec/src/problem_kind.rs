@@ -203,6 +203,25 @@ pub enum ProblemKind {
     },
     #[error("task `{task}` waits for a run of its own workflow `{workflow}`")]
     WaitsForItsOwnWorkflow { task: String, workflow: String },
+    #[error("task `{task}` calls workflow `{workflow}`, which is not in this project")]
+    UnknownCallWorkflow {
+        task: String,
+        workflow: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("task `{task}` calls its own workflow `{workflow}`")]
+    CallsItsOwnWorkflow { task: String, workflow: String },
+    /// Workflows that call each other in a circle, starting with the one reported.
+    #[error(
+        "task `{task}` calls workflow `{workflow}`, which calls back: {}",
+        cycle_text(cycle)
+    )]
+    CallCycle {
+        task: String,
+        workflow: String,
+        cycle: Vec<String>,
+    },
     #[error("this is a bug in tidewater, please report it: {detail}")]
     Bug { detail: String },
 }
@@ -298,6 +317,9 @@ impl ProblemKind {
             ProblemKind::HandlerWithoutDeadline => "tidewater::handler_without_deadline",
             ProblemKind::UnknownWaitWorkflow { .. } => "tidewater::unknown_wait_workflow",
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "tidewater::waits_for_its_own_workflow",
+            ProblemKind::UnknownCallWorkflow { .. } => "tidewater::unknown_call_workflow",
+            ProblemKind::CallsItsOwnWorkflow { .. } => "tidewater::calls_its_own_workflow",
+            ProblemKind::CallCycle { .. } => "tidewater::call_cycle",
             ProblemKind::Bug { .. } => "tidewater::bug",
         }
     }
@@ -465,6 +487,9 @@ impl ProblemKind {
             ),
             ProblemKind::UnknownWaitWorkflow {
                 suggestion, known, ..
+            }
+            | ProblemKind::UnknownCallWorkflow {
+                suggestion, known, ..
             } => Some(match suggestion {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None if known.is_empty() => "the project has no other workflows".to_owned(),
@@ -472,6 +497,10 @@ impl ProblemKind {
             }),
             ProblemKind::WaitsForItsOwnWorkflow { .. } => Some(
                 "a run would wait for itself: name another workflow, or use `needs` for a task of this one"
+                    .to_owned(),
+            ),
+            ProblemKind::CallsItsOwnWorkflow { .. } | ProblemKind::CallCycle { .. } => Some(
+                "each run would start another without end: a workflow must not call itself, directly or through others"
                     .to_owned(),
             ),
             ProblemKind::ReadFailed { .. }
@@ -541,6 +570,9 @@ impl ProblemKind {
             ProblemKind::HandlerWithoutDeadline => "no deadline to miss",
             ProblemKind::UnknownWaitWorkflow { .. } => "unknown workflow",
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "its own workflow",
+            ProblemKind::UnknownCallWorkflow { .. } => "unknown workflow",
+            ProblemKind::CallsItsOwnWorkflow { .. } => "its own workflow",
+            ProblemKind::CallCycle { .. } => "this call closes the cycle",
             ProblemKind::ProjectFileMissing { .. }
             | ProblemKind::ReadFailed { .. }
             | ProblemKind::UnknownWorkflow { .. }

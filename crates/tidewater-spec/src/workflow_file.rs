@@ -11,7 +11,7 @@ use tidewater_core::{
 
 use crate::did_you_mean::did_you_mean_timezone;
 use crate::duration::{InvalidDuration, parse_duration};
-use crate::kinds::WorkflowReference;
+use crate::kinds::{WorkflowReference, WorkflowRelation};
 use crate::sql_syntax::check_sql;
 use crate::task_graph::TaskGraph;
 use crate::task_settings::{SETTING_KEYS, TaskSettings};
@@ -35,7 +35,7 @@ pub(crate) struct WorkflowFile {
     pub waited_workflows: Vec<WaitedWorkflow>,
 }
 
-/// A task's `wait: { workflow }`.
+/// A task's `wait: { workflow }` or `call: { workflow }`.
 #[derive(Debug, Clone)]
 pub(crate) struct WaitedWorkflow {
     pub task: String,
@@ -194,10 +194,16 @@ impl WorkflowReader<'_, '_> {
             let Some(kind) = &spec.kind else { continue };
             for reference in &kind.workflows {
                 if reference.name == own.as_str() {
+                    let task = spec.name.clone();
+                    let workflow = reference.name.clone();
                     self.reader.report(
-                        ProblemKind::WaitsForItsOwnWorkflow {
-                            task: spec.name.clone(),
-                            workflow: reference.name.clone(),
+                        match reference.relation {
+                            WorkflowRelation::Waits => {
+                                ProblemKind::WaitsForItsOwnWorkflow { task, workflow }
+                            }
+                            WorkflowRelation::Calls => {
+                                ProblemKind::CallsItsOwnWorkflow { task, workflow }
+                            }
                         },
                         reference.span.clone(),
                     );

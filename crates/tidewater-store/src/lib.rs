@@ -40,8 +40,8 @@ pub use access_store::{
     TokenScope,
 };
 pub use control_store::{
-    BackfillRecord, ControlStore, EVENTS_KEPT, NewBackfill, RunCounts, RunCreation, ServiceClaim,
-    ServiceRecord, WorkflowHealth, WorkflowRunCount,
+    BackfillRecord, ControlStore, EVENTS_KEPT, NewBackfill, RunCounts, RunCreation, RunParent,
+    ServiceClaim, ServiceRecord, WorkflowHealth, WorkflowRunCount,
 };
 // The id is the core's (its admission rules name backfills); re-exported for the store's users.
 pub use feed_event::{AttemptStep, EventFilter, EventPage, EventSeq, FeedChange, FeedEvent};

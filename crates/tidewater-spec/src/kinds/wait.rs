@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tidewater_core::{TaskAction, WaitAction, WaitCondition, WorkflowName};
 
-use super::{KindAction, TaskKind, TemplateText, WorkflowReference, table_ref};
+use super::{KindAction, TaskKind, TemplateText, WorkflowReference, WorkflowRelation, table_ref};
 use crate::ProblemKind;
 use crate::workflow_file::is_workflow_name;
 use crate::yaml_node::YamlNode;
@@ -75,6 +75,7 @@ fn read(
                 workflows.push(WorkflowReference {
                     name: name.to_owned(),
                     span: entry.value.span.clone(),
+                    relation: WorkflowRelation::Waits,
                 });
                 workflow = Some(WorkflowName::new(name));
             }
