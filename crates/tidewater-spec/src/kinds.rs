@@ -17,6 +17,8 @@ use std::ops::Range;
 
 use tidewater_core::TaskAction;
 
+use crate::ProblemKind;
+use crate::workflow_file::is_workflow_name;
 use crate::yaml_node::YamlNode;
 use crate::yaml_reader::{Entry, YamlReader};
 
@@ -82,6 +84,33 @@ pub(crate) enum WorkflowRelation {
     Waits,
     /// `call: { workflow }`: runs it as a child run (so calls must not form a cycle).
     Calls,
+}
+
+impl WorkflowReference {
+    /// Reads the `workflow` a task names (not a template: a workflow name is checked
+    /// against the project); an invalid one is reported and `None`.
+    pub(crate) fn read(
+        reader: &mut YamlReader<'_>,
+        value: &YamlNode<'_>,
+        relation: WorkflowRelation,
+    ) -> Option<WorkflowReference> {
+        let name = reader.string("workflow", value)?;
+        if !is_workflow_name(name) {
+            reader.report(
+                ProblemKind::InvalidWorkflowName {
+                    name: name.to_owned(),
+                    is_file_name: false,
+                },
+                value.span.clone(),
+            );
+            return None;
+        }
+        Some(WorkflowReference {
+            name: name.to_owned(),
+            span: value.span.clone(),
+            relation,
+        })
+    }
 }
 
 pub(crate) const KINDS: &[TaskKind] = &[

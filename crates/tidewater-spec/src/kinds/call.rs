@@ -5,7 +5,6 @@ use tidewater_core::{CallAction, TaskAction, WorkflowName};
 
 use super::{KindAction, TaskKind, TemplateText, WorkflowReference, WorkflowRelation};
 use crate::ProblemKind;
-use crate::workflow_file::is_workflow_name;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::{Entry, YamlReader};
 
@@ -35,25 +34,12 @@ fn read(
         match entry.name.as_ref() {
             "workflow" => {
                 has_workflow = true;
-                let Some(name) = reader.string("workflow", entry.value) else {
-                    continue;
-                };
-                if !is_workflow_name(name) {
-                    reader.report(
-                        ProblemKind::InvalidWorkflowName {
-                            name: name.to_owned(),
-                            is_file_name: false,
-                        },
-                        entry.value.span.clone(),
-                    );
-                    continue;
+                if let Some(reference) =
+                    WorkflowReference::read(reader, entry.value, WorkflowRelation::Calls)
+                {
+                    workflow = Some(WorkflowName::new(reference.name.as_str()));
+                    workflows.push(reference);
                 }
-                workflows.push(WorkflowReference {
-                    name: name.to_owned(),
-                    span: entry.value.span.clone(),
-                    relation: WorkflowRelation::Calls,
-                });
-                workflow = Some(WorkflowName::new(name));
             }
             "params" => params = read_params(reader, entry.value, &mut templates),
             "date" => {
