@@ -140,7 +140,7 @@ impl Control {
     where
         O: RunObserver + ServiceObserver + 'static,
     {
-        let executor = Arc::new(self.executor(parallelism, observer.clone())?);
+        let executor = self.executor(parallelism, observer.clone())?;
         // The pinned versions of the runs are read from the store; the catalog only has to
         // hold the current version, for the backfill's workflow.
         let loaded = Arc::new(self.load_workflow(backfill.workflow.as_str())?);

@@ -16,6 +16,7 @@ use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
 use tidewater_store::RunRecord;
 
 use crate::ProjectStore;
+use crate::child_runs::ProjectChildRuns;
 use crate::control_error::{ControlError, ControlResult};
 
 /// How long a stopped task gets between SIGTERM and SIGKILL.
@@ -143,12 +144,13 @@ impl Control {
     }
 
     /// An executor with the project's runners and task queue limits (each workflow's
-    /// `max_active_tasks` joins the queue with its runs).
+    /// `max_active_tasks` joins the queue with its runs). Shared (`Arc`): it also executes
+    /// the child runs of its `call` tasks when no server runs (see `child_runs.rs`).
     pub fn executor(
         &self,
         parallelism: Option<u32>,
         observer: Arc<dyn RunObserver>,
-    ) -> ControlResult<Executor<ProjectStore>> {
+    ) -> ControlResult<Arc<Executor<ProjectStore>>> {
         // Orphaned descendants of this process's tasks come back to it, to be ended with
         // their task rather than run on unreported (see `tidewater_engine::adopt_orphans`).
         tidewater_engine::adopt_orphans().map_err(|error| {
@@ -164,8 +166,15 @@ impl Control {
             kill_grace: KILL_GRACE,
             jitter_seed: rand::random(),
         };
+        let child_runs = Arc::new(ProjectChildRuns::new(
+            self.project.clone(),
+            self.store.clone(),
+            self.owners.clone(),
+            self.wakeups.clone(),
+        ));
         let mut runners = Runners::new(Some(Arc::new(WarehouseProbe::new(warehouse.clone()))))
-            .with_run_probe(Arc::new(StoreRunProbe::new(self.store.clone())));
+            .with_run_probe(Arc::new(StoreRunProbe::new(self.store.clone())))
+            .with_child_runs(child_runs.clone());
         let mut sql_runner = SqlRunner::new(warehouse.clone());
         if let Some(lineage) = &self.project.config.lineage {
             sql_runner = sql_runner.with_lineage(Arc::new(OpenLineageHttp::new(
@@ -177,14 +186,18 @@ impl Control {
         runners.register_sql(Arc::new(sql_runner));
         runners.register_maintain(Arc::new(MaintainRunner::new(warehouse.clone())));
         runners.register_http(Arc::new(HttpRunner::new()));
-        Ok(Executor::new(
-            self.store.clone(),
-            Arc::new(SystemClock),
-            settings,
-            observer,
-        )
-        .with_owners(self.owners.clone())
-        .with_runners(runners))
+        let executor = Arc::new(
+            Executor::new(
+                self.store.clone(),
+                Arc::new(SystemClock),
+                settings,
+                observer,
+            )
+            .with_owners(self.owners.clone())
+            .with_runners(runners),
+        );
+        child_runs.execute_with(&executor);
+        Ok(executor)
     }
 
     /// The project's warehouse of Delta tables (`[warehouse] location`).

@@ -24,6 +24,7 @@ mod backfill_plan;
 mod backfill_request;
 mod backfill_summary;
 mod cancel;
+mod child_runs;
 mod clear;
 mod control;
 mod control_error;

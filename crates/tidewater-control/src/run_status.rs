@@ -7,7 +7,7 @@ use tidewater_core::{
     AttemptOutcome, FailureClass, FailureReason, RunId, TaskInstance, TaskName, TaskState,
     Timestamp,
 };
-use tidewater_store::AttemptRecord;
+use tidewater_store::{AttemptRecord, RunParent};
 
 use crate::Control;
 use crate::control_error::ControlResult;
@@ -21,6 +21,8 @@ pub struct RunStatus {
     /// parses).
     pub timezone: chrono_tz::Tz,
     pub tasks: Vec<TaskStatus>,
+    /// The run and `call` task that started this run, if it is a child run.
+    pub parent: Option<RunParent>,
 }
 
 /// One task of a run with its attempts, oldest first.
@@ -29,6 +31,8 @@ pub struct TaskStatus {
     pub task: TaskName,
     pub instance: TaskInstance,
     pub attempts: Vec<AttemptRecord>,
+    /// The child run a `call` task started.
+    pub child: Option<RunId>,
 }
 
 /// What a task's row notes besides its state.
@@ -118,10 +122,18 @@ impl Control {
                 .push(attempt);
         }
         let timezone = self.run_timezone(&record).await?;
+        let mut children: HashMap<TaskName, RunId> = self
+            .store
+            .child_runs(record.id)
+            .await?
+            .into_iter()
+            .collect();
+        let parent = self.store.run_parent(record.id).await?;
         let tasks = instances
             .into_iter()
             .map(|(task, instance)| TaskStatus {
                 attempts: attempts.remove(&task).unwrap_or_default(),
+                child: children.remove(&task),
                 task,
                 instance,
             })
@@ -130,6 +142,7 @@ impl Control {
             run: RunEntry::new(record, &*self.owners),
             timezone,
             tasks,
+            parent,
         })
     }
 }

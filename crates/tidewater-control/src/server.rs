@@ -82,7 +82,7 @@ impl Control {
         let (catalog, _watcher) =
             watch_catalog(project.clone(), move |line| catalog_report.line(line))?;
         report.follow_catalog(catalog.clone());
-        let executor = Arc::new(self.executor(parallelism, report.clone())?);
+        let executor = self.executor(parallelism, report.clone())?;
         let service = Service {
             store: self.store.clone(),
             clock: Arc::new(SystemClock),

@@ -60,8 +60,8 @@ pub use schedule::{Schedule, ScheduleError};
 pub use schedule_plan::{DueRuns, SchedulePlan};
 pub use table_name::{InvalidTableName, MAX_TABLE_NAME_PART_LENGTH, TableName, TableNameProblem};
 pub use task_action::{
-    HttpAction, HttpBody, HttpMethod, HttpOutput, MaintainAction, SchemaPolicy, SqlAction,
-    SqlTarget, SqlText, StatusCodes, TaskAction, WaitAction, WaitCondition, WriteMode,
+    CallAction, HttpAction, HttpBody, HttpMethod, HttpOutput, MaintainAction, SchemaPolicy,
+    SqlAction, SqlTarget, SqlText, StatusCodes, TaskAction, WaitAction, WaitCondition, WriteMode,
 };
 pub use task_queue::{Candidate, QueueLimits, TaskQueue, WaitReason};
 pub use task_state::{TaskState, TaskStateKind};

@@ -19,6 +19,8 @@ pub enum TaskAction {
     Maintain(MaintainAction),
     /// One HTTP request, its status checked and its JSON response the task's output.
     Http(HttpAction),
+    /// Another workflow of the project, run as a child run; waits without a queue slot.
+    Call(CallAction),
 }
 
 impl TaskAction {
@@ -30,12 +32,14 @@ impl TaskAction {
             TaskAction::Wait(_) => "wait",
             TaskAction::Maintain(_) => "maintain",
             TaskAction::Http(_) => "http",
+            TaskAction::Call(_) => "call",
         }
     }
 
-    /// Whether the task queue should count it: sensors wait without holding a slot.
+    /// Whether the task queue should count it: sensors, and calls waiting for their child
+    /// run (whose own tasks take slots), wait without holding one.
     pub fn holds_a_slot(&self) -> bool {
-        !matches!(self, TaskAction::Wait(_))
+        !matches!(self, TaskAction::Wait(_) | TaskAction::Call(_))
     }
 }
 
@@ -136,6 +140,18 @@ pub enum WaitCondition {
     Path { pattern: String },
     /// A run of another workflow for the same data interval has succeeded.
     Workflow { workflow: WorkflowName },
+}
+
+/// `call: { workflow, params, date }`: runs `workflow` as a child run of the task's run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallAction {
+    pub workflow: WorkflowName,
+    /// Values for some of the child's params (each string in them a template); the others
+    /// keep the child workflow's defaults.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The child run's date (a template giving `YYYY-MM-DD`: the child's interval on that
+    /// date); without it the child has the parent run's data interval.
+    pub date: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -55,7 +55,7 @@ pub use wakeups::{WakeListener, Wakeups};
 // The runner contract, re-exported for the engine's own modules and its users that start
 // attempts (the binary); a runner outside the engine depends on `tidewater-runner` alone.
 pub use tidewater_runner::{
-    AttemptControl, AttemptLog, AttemptPaths, AttemptReport, AttemptReporter, Clock, CommitProbe,
-    ManualClock, PartitionProbe, RunProbe, StartRequest, StartedAttempt, SystemClock, TableCommit,
-    TaskRunner, could_not_start,
+    AttemptControl, AttemptLog, AttemptPaths, AttemptReport, AttemptReporter, ChildEnd,
+    ChildRequest, ChildRunError, ChildRuns, Clock, CommitProbe, ManualClock, PartitionProbe,
+    RunProbe, StartRequest, StartedAttempt, SystemClock, TableCommit, TaskRunner, could_not_start,
 };

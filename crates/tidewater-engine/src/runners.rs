@@ -2,11 +2,13 @@
 //! it), kinds that need the query engine (`sql`, `maintain`) are registered by the binary
 //! from `tidewater-flow`, and `http` from `tidewater-http`.
 
+mod call;
 mod sh;
 mod wait;
 
 use std::sync::Arc;
 
+pub use call::CallRunner;
 pub use sh::ShRunner;
 pub use wait::{StoreRunProbe, WaitRunner};
 
@@ -14,8 +16,8 @@ use tidewater_core::{FailureClass, HttpAction, MaintainAction, SqlAction, TaskAc
 use tokio::sync::mpsc;
 
 use crate::{
-    AttemptReport, AttemptReporter, PartitionProbe, RunProbe, StartRequest, StartedAttempt,
-    TaskRunner,
+    AttemptReport, AttemptReporter, ChildRuns, PartitionProbe, RunProbe, StartRequest,
+    StartedAttempt, TaskRunner,
 };
 
 /// The runner of each task kind. Its key is the kind itself: one field per kind, and
@@ -33,6 +35,8 @@ pub struct Runners {
     maintain: Option<Arc<dyn TaskRunner<MaintainAction>>>,
     /// `http`: registered by the binary from `tidewater-http`, which keeps the HTTP client.
     http: Option<Arc<dyn TaskRunner<HttpAction>>>,
+    /// `call`: needs the store's child runs ([`Runners::with_child_runs`]).
+    call: CallRunner,
 }
 
 impl Runners {
@@ -46,12 +50,19 @@ impl Runners {
             sql: None,
             maintain: None,
             http: None,
+            call: CallRunner::default(),
         }
     }
 
     /// Lets `wait: { workflow }` ask `probe` (e.g. a [`StoreRunProbe`] on the run store).
     pub fn with_run_probe(mut self, probe: Arc<dyn RunProbe>) -> Runners {
         self.wait = WaitRunner::new(self.partition_probe.clone(), Some(probe));
+        self
+    }
+
+    /// Lets `call` start and follow child runs through `child_runs`.
+    pub fn with_child_runs(mut self, child_runs: Arc<dyn ChildRuns>) -> Runners {
+        self.call = CallRunner::new(child_runs);
         self
     }
 
@@ -79,7 +90,7 @@ impl Runners {
     /// Whether a runner for the kind of `action` is installed.
     pub fn has_runner_for(&self, action: &TaskAction) -> bool {
         match action {
-            TaskAction::Sh { .. } | TaskAction::Wait(_) => true,
+            TaskAction::Sh { .. } | TaskAction::Wait(_) | TaskAction::Call(_) => true,
             TaskAction::Empty => false,
             TaskAction::Sql(_) => self.sql.is_some(),
             TaskAction::Maintain(_) => self.maintain.is_some(),
@@ -103,6 +114,7 @@ impl Runners {
         let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match action {
             TaskAction::Sh { command } => self.sh.start(command.as_str(), request, reporter),
             TaskAction::Wait(wait) => self.wait.start(wait, request, reporter),
+            TaskAction::Call(call) => self.call.start(call, request, reporter),
             TaskAction::Sql(sql) => match &self.sql {
                 Some(runner) => runner.start(sql, request, reporter),
                 None => not_installed(action, reporter),

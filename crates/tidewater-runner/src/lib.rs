@@ -1,9 +1,9 @@
 //! The contract between the engine and the runners of task kinds: what a runner is given to
 //! start an attempt ([`StartRequest`]), how it reports the outcome ([`AttemptReporter`]), and
-//! what it may use meanwhile (the [`Clock`], the attempt's [`AttemptLog`] and the probes
-//! that `wait` asks), and the [`CommitProbe`] the service asks for data-aware schedules.
-//! The engine and `tidewater-flow` both depend on it, so a runner implemented
-//! outside the engine (`sql`, `maintain`) does not depend on the scheduler.
+//! what it may use meanwhile (the [`Clock`], the attempt's [`AttemptLog`], the probes
+//! that `wait` asks and the [`ChildRuns`] of `call`), and the [`CommitProbe`] the service
+//! asks for data-aware schedules. The engine and `tidewater-flow` both depend on it, so a
+//! runner implemented outside the engine (`sql`, `maintain`) does not depend on the scheduler.
 
 // Library code reports errors to its caller and prints nothing (issue 16 item 9).
 #![cfg_attr(
@@ -13,6 +13,7 @@
 
 mod attempt_log;
 mod attempt_paths;
+mod child_runs;
 mod clock;
 mod commit_probe;
 mod lineage_sink;
@@ -22,6 +23,7 @@ mod task_runner;
 
 pub use attempt_log::AttemptLog;
 pub use attempt_paths::AttemptPaths;
+pub use child_runs::{ChildEnd, ChildRequest, ChildRunError, ChildRuns};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit_probe::{CommitProbe, TableCommit};
 pub use lineage_sink::{

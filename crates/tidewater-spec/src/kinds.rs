@@ -4,6 +4,7 @@
 //! [`TaskAction`]. Adding a kind is one module here, one line in [`KINDS`], and its runner in
 //! the engine.
 
+mod call;
 mod empty;
 mod http;
 mod maintain;
@@ -16,6 +17,8 @@ use std::ops::Range;
 
 use tidewater_core::TaskAction;
 
+use crate::ProblemKind;
+use crate::workflow_file::is_workflow_name;
 use crate::yaml_node::YamlNode;
 use crate::yaml_reader::{Entry, YamlReader};
 
@@ -71,6 +74,46 @@ pub(crate) struct FileReference {
 pub(crate) struct WorkflowReference {
     pub name: String,
     pub span: Range<usize>,
+    pub relation: WorkflowRelation,
+}
+
+/// What a task does with the workflow it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkflowRelation {
+    /// `wait: { workflow }`: waits for a succeeded run of it.
+    Waits,
+    /// `call: { workflow }`: runs it as a child run (so calls must not form a cycle).
+    Calls,
+    /// `schedule: { on: [{ workflow }] }`: the schedule starts a run after each succeeded
+    /// run of it (not a task's: read by the workflow file, which checks it is not its own).
+    StartsAfter,
+}
+
+impl WorkflowReference {
+    /// Reads the `workflow` a task names (not a template: a workflow name is checked
+    /// against the project); an invalid one is reported and `None`.
+    pub(crate) fn read(
+        reader: &mut YamlReader<'_>,
+        value: &YamlNode<'_>,
+        relation: WorkflowRelation,
+    ) -> Option<WorkflowReference> {
+        let name = reader.string("workflow", value)?;
+        if !is_workflow_name(name) {
+            reader.report(
+                ProblemKind::InvalidWorkflowName {
+                    name: name.to_owned(),
+                    is_file_name: false,
+                },
+                value.span.clone(),
+            );
+            return None;
+        }
+        Some(WorkflowReference {
+            name: name.to_owned(),
+            span: value.span.clone(),
+            relation,
+        })
+    }
 }
 
 pub(crate) const KINDS: &[TaskKind] = &[
@@ -80,11 +123,12 @@ pub(crate) const KINDS: &[TaskKind] = &[
     wait::KIND,
     maintain::KIND,
     http::KIND,
+    call::KIND,
 ];
 
 /// Kinds that are designed (DESIGN.md) but not implemented: named in the error instead of
 /// being reported as unknown keys.
-pub(crate) const PLANNED_KINDS: &[&str] = &["call"];
+pub(crate) const PLANNED_KINDS: &[&str] = &[];
 
 pub(crate) fn find(key: &str) -> Option<&'static TaskKind> {
     KINDS.iter().find(|kind| kind.key == key)

@@ -209,6 +209,13 @@ pub enum ProblemKind {
         known: Vec<String>,
         suggestion: Option<String>,
     },
+    #[error("task `{task}` calls workflow `{workflow}`, which is not in this project")]
+    UnknownCallWorkflow {
+        task: String,
+        workflow: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
     #[error(
         "the schedule starts runs on table `{table}`, which no workflow of this project writes and the warehouse does not have"
     )]
@@ -216,6 +223,18 @@ pub enum ProblemKind {
         table: String,
         known: Vec<String>,
         suggestion: Option<String>,
+    },
+    #[error("task `{task}` calls its own workflow `{workflow}`")]
+    CallsItsOwnWorkflow { task: String, workflow: String },
+    /// Workflows that call each other in a circle, starting with the one reported.
+    #[error(
+        "task `{task}` calls workflow `{workflow}`, which calls back: {}",
+        cycle_text(cycle)
+    )]
+    CallCycle {
+        task: String,
+        workflow: String,
+        cycle: Vec<String>,
     },
     #[error("this is a bug in tidewater, please report it: {detail}")]
     Bug { detail: String },
@@ -314,6 +333,9 @@ impl ProblemKind {
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "tidewater::waits_for_its_own_workflow",
             ProblemKind::UnknownTriggerWorkflow { .. } => "tidewater::unknown_trigger_workflow",
             ProblemKind::UnknownTriggerTable { .. } => "tidewater::unknown_trigger_table",
+            ProblemKind::UnknownCallWorkflow { .. } => "tidewater::unknown_call_workflow",
+            ProblemKind::CallsItsOwnWorkflow { .. } => "tidewater::calls_its_own_workflow",
+            ProblemKind::CallCycle { .. } => "tidewater::call_cycle",
             ProblemKind::Bug { .. } => "tidewater::bug",
         }
     }
@@ -484,6 +506,9 @@ impl ProblemKind {
             }
             | ProblemKind::UnknownTriggerWorkflow {
                 suggestion, known, ..
+            }
+            | ProblemKind::UnknownCallWorkflow {
+                suggestion, known, ..
             } => Some(match suggestion {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None if known.is_empty() => "the project has no other workflows".to_owned(),
@@ -501,6 +526,10 @@ impl ProblemKind {
             }),
             ProblemKind::WaitsForItsOwnWorkflow { .. } => Some(
                 "a run would wait for itself: name another workflow, or use `needs` for a task of this one"
+                    .to_owned(),
+            ),
+            ProblemKind::CallsItsOwnWorkflow { .. } | ProblemKind::CallCycle { .. } => Some(
+                "each run would start another without end: a workflow must not call itself, directly or through others"
                     .to_owned(),
             ),
             ProblemKind::ReadFailed { .. }
@@ -572,6 +601,9 @@ impl ProblemKind {
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "its own workflow",
             ProblemKind::UnknownTriggerWorkflow { .. } => "unknown workflow",
             ProblemKind::UnknownTriggerTable { .. } => "unknown table",
+            ProblemKind::UnknownCallWorkflow { .. } => "unknown workflow",
+            ProblemKind::CallsItsOwnWorkflow { .. } => "its own workflow",
+            ProblemKind::CallCycle { .. } => "this call closes the cycle",
             ProblemKind::ProjectFileMissing { .. }
             | ProblemKind::ReadFailed { .. }
             | ProblemKind::UnknownWorkflow { .. }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tidewater_core::{SqlAction, TableName, TaskAction};
 
 use crate::did_you_mean::did_you_mean;
-use crate::kinds::WorkflowReference;
+use crate::kinds::{WorkflowReference, WorkflowRelation};
 use crate::name_scan::{NameScan, scan_name};
 use crate::workflow_file::{WaitedWorkflow, WorkflowFile};
 use crate::{Diagnostics, LoadedWorkflow, Problem, ProblemKind, ProjectConfig};
@@ -101,11 +101,17 @@ impl Project {
             files.push(file);
         }
         let known = known_names(&first_paths);
+        let calls = CallGraph::new(&files, &first_paths);
         let mut loaded = Vec::new();
         for file in files {
+            let cycles = calls.cycles_through(&file);
             match check_waited_workflows(file, &known) {
+                Ok(_) if !cycles.is_empty() => diagnostics.extend(cycles),
                 Ok(workflow) => loaded.push(workflow),
-                Err(problems) => diagnostics.extend(problems),
+                Err(problems) => {
+                    diagnostics.extend(problems);
+                    diagnostics.extend(cycles);
+                }
             }
         }
         (loaded, diagnostics)
@@ -329,12 +335,27 @@ fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWork
         let Some((others, suggestion)) = unknown(name) else {
             continue;
         };
+        let task = waited.task.clone();
+        let workflow = name.to_owned();
         problems.push(Problem::at(
-            ProblemKind::UnknownWaitWorkflow {
-                task: waited.task.clone(),
-                workflow: name.to_owned(),
-                known: others,
-                suggestion,
+            match waited.workflow.relation {
+                WorkflowRelation::Waits => ProblemKind::UnknownWaitWorkflow {
+                    task,
+                    workflow,
+                    known: others,
+                    suggestion,
+                },
+                WorkflowRelation::Calls => ProblemKind::UnknownCallWorkflow {
+                    task,
+                    workflow,
+                    known: others,
+                    suggestion,
+                },
+                WorkflowRelation::StartsAfter => ProblemKind::UnknownTriggerWorkflow {
+                    workflow,
+                    known: others,
+                    suggestion,
+                },
             },
             &file.path,
             file.text.clone(),
@@ -361,6 +382,81 @@ fn check_waited_workflows(file: ReadFile, known: &[String]) -> Result<LoadedWork
         Ok(loaded)
     } else {
         Err(problems)
+    }
+}
+
+/// Which workflow calls which (`call: { workflow }`), from the first file of each name: a
+/// run of a workflow on a cycle would start child runs without end.
+struct CallGraph {
+    calls: HashMap<String, Vec<String>>,
+}
+
+impl CallGraph {
+    fn new(files: &[ReadFile], first_paths: &HashMap<String, PathBuf>) -> CallGraph {
+        let mut calls: HashMap<String, Vec<String>> = HashMap::new();
+        for file in files {
+            if first_paths.get(&file.name) != Some(&file.path) {
+                continue;
+            }
+            let called = file
+                .waited_workflows
+                .iter()
+                .filter(|reference| reference.workflow.relation == WorkflowRelation::Calls)
+                .map(|reference| reference.workflow.name.clone());
+            calls.entry(file.name.clone()).or_default().extend(called);
+        }
+        CallGraph { calls }
+    }
+
+    /// A problem at each call of `file` that leads back to it, naming the shortest cycle.
+    fn cycles_through(&self, file: &ReadFile) -> Diagnostics {
+        let mut problems = Diagnostics::new();
+        for call in &file.waited_workflows {
+            if call.workflow.relation != WorkflowRelation::Calls {
+                continue;
+            }
+            if let Some(path) = self.shortest_path(&call.workflow.name, &file.name) {
+                let mut cycle = vec![file.name.clone()];
+                cycle.extend(path);
+                problems.push(Problem::at(
+                    ProblemKind::CallCycle {
+                        task: call.task.clone(),
+                        workflow: call.workflow.name.clone(),
+                        cycle,
+                    },
+                    &file.path,
+                    file.text.clone(),
+                    call.workflow.span.clone(),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The workflows from `from` (included) to just before `to`, following calls; `None`
+    /// if `to` cannot be reached.
+    fn shortest_path(&self, from: &str, to: &str) -> Option<Vec<String>> {
+        let mut previous: HashMap<&str, &str> = HashMap::new();
+        let mut frontier = std::collections::VecDeque::from([from]);
+        while let Some(current) = frontier.pop_front() {
+            for next in self.calls.get(current).into_iter().flatten() {
+                if next == to {
+                    let mut path = vec![current.to_owned()];
+                    let mut at = current;
+                    while let Some(&before) = previous.get(at) {
+                        path.push(before.to_owned());
+                        at = before;
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                if next != from && !previous.contains_key(next.as_str()) {
+                    previous.insert(next.as_str(), current);
+                    frontier.push_back(next.as_str());
+                }
+            }
+        }
+        None
     }
 }
 

@@ -11,7 +11,7 @@ use tidewater_core::{
 
 use crate::did_you_mean::did_you_mean_timezone;
 use crate::duration::{InvalidDuration, parse_duration};
-use crate::kinds::{WorkflowReference, table_ref};
+use crate::kinds::{WorkflowReference, WorkflowRelation, table_ref};
 use crate::sql_syntax::check_sql;
 use crate::task_graph::TaskGraph;
 use crate::task_settings::{SETTING_KEYS, TaskSettings};
@@ -40,7 +40,7 @@ pub(crate) struct WorkflowFile {
     pub trigger_tables: Vec<(TableName, Range<usize>)>,
 }
 
-/// A task's `wait: { workflow }`.
+/// A task's `wait: { workflow }` or `call: { workflow }`.
 #[derive(Debug, Clone)]
 pub(crate) struct WaitedWorkflow {
     pub task: String,
@@ -212,10 +212,23 @@ impl WorkflowReader<'_, '_> {
             let Some(kind) = &spec.kind else { continue };
             for reference in &kind.workflows {
                 if reference.name == own.as_str() {
+                    let task = spec.name.clone();
+                    let workflow = reference.name.clone();
                     self.reader.report(
-                        ProblemKind::WaitsForItsOwnWorkflow {
-                            task: spec.name.clone(),
-                            workflow: reference.name.clone(),
+                        match reference.relation {
+                            WorkflowRelation::Waits => {
+                                ProblemKind::WaitsForItsOwnWorkflow { task, workflow }
+                            }
+                            WorkflowRelation::Calls => {
+                                ProblemKind::CallsItsOwnWorkflow { task, workflow }
+                            }
+                            // Only schedules name it, and they check their own workflow.
+                            WorkflowRelation::StartsAfter => ProblemKind::InvalidValue {
+                                what: format!(
+                                    "the schedule starts runs on its own workflow `{workflow}`"
+                                ),
+                                hint: None,
+                            },
                         },
                         reference.span.clone(),
                     );
@@ -443,6 +456,7 @@ impl WorkflowReader<'_, '_> {
                     file.trigger_workflows.push(WorkflowReference {
                         name: name.to_owned(),
                         span: entry.value.span.clone(),
+                        relation: WorkflowRelation::StartsAfter,
                     });
                     triggers.push(DataTrigger::Workflow(WorkflowName::new(name)));
                 }

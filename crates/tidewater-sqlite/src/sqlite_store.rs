@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use tidewater_core::{Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName};
 use tidewater_store::{
-    AttemptRecord, NewRun, OwnerClaim, RunCreation, RunFilter, RunRecord, RunStore, Store,
-    StoreError,
+    AttemptRecord, NewRun, OwnerClaim, RunCreation, RunFilter, RunParent, RunRecord, RunStore,
+    Store, StoreError,
 };
 
 use batch::Batch;
@@ -144,6 +144,43 @@ impl SqliteStore {
             .await;
         let id = interval_taken(inserted, &run)?;
         Ok(row.record(run, id))
+    }
+
+    /// `create_child_run`: the child recorded before is looked up in the write transaction
+    /// that would insert it, so two attempts asking at once still share one child.
+    async fn insert_child_run(
+        &self,
+        parent: &RunParent,
+        run: NewRun,
+    ) -> Result<RunRecord, StoreError> {
+        let row = NewRunRow::encode(&run);
+        let parent_run = parent.run.0;
+        let parent_task = parent.task.to_string();
+        let inserted = self
+            .link
+            .write(|transaction| {
+                let existing = transaction
+                    .prepare_cached(rows::select_runs!(
+                        "WHERE parent_run_id = ?1 AND parent_task = ?2"
+                    ))?
+                    .query_row(params![parent_run, parent_task], RunRow::read)
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Ok(Err(existing));
+                }
+                let id = row.insert(transaction, &run)?;
+                transaction
+                    .prepare_cached(
+                        "UPDATE runs SET parent_run_id = ?2, parent_task = ?3 WHERE id = ?1",
+                    )?
+                    .execute(params![id, parent_run, parent_task])?;
+                Ok(Ok(id))
+            })
+            .await;
+        match interval_taken(inserted, &run)? {
+            Ok(id) => Ok(row.record(run, id)),
+            Err(existing) => existing.decode(),
+        }
     }
 
     /// `create_run_unless_active`: the active run of the same workflow and interval is looked

@@ -30,7 +30,7 @@ pub use changes::{
     json_params_and_outputs_round_trip_exactly, timestamps_round_trip_to_the_microsecond,
 };
 pub use control::{
-    a_cancel_request_lasts_until_its_run_ends,
+    a_calling_task_has_one_child_run, a_cancel_request_lasts_until_its_run_ends,
     a_run_is_refused_while_its_interval_has_an_active_run,
     a_scheduled_interval_gets_exactly_one_run,
     active_runs_are_the_queued_and_running_ones_oldest_interval_first,
@@ -90,6 +90,7 @@ macro_rules! run_store_conformance_tests {
             the_same_backfill_given_twice_is_one_backfill,
             a_run_is_refused_while_its_interval_has_an_active_run,
             runs_are_counted_by_workflow_and_state,
+            a_calling_task_has_one_child_run,
             tokens_are_created_listed_and_found_by_hash,
             a_token_name_is_unique_among_unrevoked_tokens,
             a_revoked_token_is_found_no_more_and_its_sessions_end,

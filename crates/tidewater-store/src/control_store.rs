@@ -1,7 +1,8 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use tidewater_core::{
-    BackfillOrder, ProcessIdentity, RunId, RunQueueKey, RunStateKind, Timestamp, WorkflowName,
+    BackfillOrder, ProcessIdentity, RunId, RunQueueKey, RunStateKind, TaskName, Timestamp,
+    WorkflowName,
 };
 
 use crate::{BackfillId, EventFilter, EventPage, EventSeq, NewRun, RunRecord, StoreError};
@@ -21,6 +22,21 @@ pub trait ControlStore: Send + Sync {
     /// (whatever its trigger): then nothing is recorded and that run is returned. Checked in
     /// the transaction that creates, so two processes cannot both create one.
     async fn create_run_unless_active(&self, run: NewRun) -> Result<RunCreation, StoreError>;
+
+    /// The child run that task `parent.task` of run `parent.run` (a `call`) started: the
+    /// one recorded before, if any, else `run` created as that child. One transaction: a
+    /// calling run and task have at most one child, whoever asks and however often.
+    async fn create_child_run(
+        &self,
+        parent: &RunParent,
+        run: NewRun,
+    ) -> Result<RunRecord, StoreError>;
+
+    /// The run and task that started run `id`, if it is a child run.
+    async fn run_parent(&self, id: RunId) -> Result<Option<RunParent>, StoreError>;
+
+    /// The child runs that the tasks of run `id` started, by task name.
+    async fn child_runs(&self, id: RunId) -> Result<Vec<(TaskName, RunId)>, StoreError>;
 
     /// Runs not yet ended (queued or running), oldest interval first, then by id.
     async fn active_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
@@ -235,6 +251,13 @@ pub struct BackfillRecord {
     pub reverse: bool,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+}
+
+/// The run and task (a `call`) that started a child run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunParent {
+    pub run: RunId,
+    pub task: TaskName,
 }
 
 /// What [`ControlStore::create_run_unless_active`] did.

@@ -41,7 +41,7 @@ pub use access_store::{
 };
 pub use control_store::{
     BackfillRecord, ControlStore, DataChange, EVENTS_KEPT, NewBackfill, RunCounts, RunCreation,
-    ServiceClaim, ServiceRecord, WorkflowHealth, WorkflowRunCount,
+    RunParent, ServiceClaim, ServiceRecord, WorkflowHealth, WorkflowRunCount,
 };
 // The id is the core's (its admission rules name backfills); re-exported for the store's users.
 pub use feed_event::{AttemptStep, EventFilter, EventPage, EventSeq, FeedChange, FeedEvent};

@@ -13,6 +13,17 @@ use crate::run_status::{RunStatus, TaskStatus};
 pub struct StatusJson {
     pub run: RunJson,
     pub tasks: Vec<TaskJson>,
+    /// The run and `call` task that started this run, if it is a child run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub called_by: Option<CalledByJson>,
+}
+
+/// The parent of a child run: the run and its `call` task.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CalledByJson {
+    pub run: i64,
+    pub task: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -23,6 +34,9 @@ pub struct TaskJson {
     pub attempts: Vec<AttemptJson>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub output: Option<serde_json::Value>,
+    /// The child run of a `call` task, once started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_run: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,6 +61,10 @@ impl StatusJson {
         StatusJson {
             run: status.run.json(),
             tasks: status.tasks.iter().map(TaskJson::new).collect(),
+            called_by: status.parent.as_ref().map(|parent| CalledByJson {
+                run: parent.run.0,
+                task: parent.task.to_string(),
+            }),
         }
     }
 }
@@ -58,6 +76,7 @@ impl TaskJson {
             state: task.instance.state.name(),
             attempts: task.attempts.iter().map(AttemptJson::new).collect(),
             output: task.instance.output.clone(),
+            child_run: task.child.map(|child| child.0),
         }
     }
 }

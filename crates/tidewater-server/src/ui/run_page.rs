@@ -36,6 +36,8 @@ pub(crate) struct RunHeader {
     /// Ended: its tasks can be cleared (run again).
     pub(crate) can_clear: bool,
     pub(crate) backfill: Option<i64>,
+    /// The run and `call` task that started this child run.
+    pub(crate) called_by: Option<(i64, String)>,
 }
 
 impl RunHeader {
@@ -71,6 +73,10 @@ impl RunHeader {
             ) || status.run.is_orphaned,
             can_clear: record.state.finished_at().is_some(),
             backfill: record.backfill.map(|backfill| backfill.0),
+            called_by: status
+                .parent
+                .as_ref()
+                .map(|parent| (parent.run.0, parent.task.to_string())),
         }
     }
 }
@@ -84,6 +90,8 @@ pub(crate) struct TaskRow {
     pub(crate) duration: String,
     pub(crate) note: String,
     pub(crate) class: Option<String>,
+    /// The child run of a `call` task.
+    pub(crate) child: Option<i64>,
 }
 
 fn task_rows(status: &RunStatus, run: RunId) -> Vec<TaskRow> {
@@ -108,6 +116,7 @@ fn task_rows(status: &RunStatus, run: RunId) -> Vec<TaskRow> {
                 TaskNote::LogIncomplete(error) => format!("log incomplete: {error}"),
             },
             class: task.class().map(|class| class.to_string()),
+            child: task.child.map(|child| child.0),
         })
         .collect()
 }

@@ -159,8 +159,8 @@ fn read_body(
     }
 }
 
-/// Every string inside a JSON body, as templates to check.
-fn collect_strings(node: &YamlNode<'_>, templates: &mut Vec<TemplateText>) {
+/// Every string inside a JSON body (or a `call`'s params), as templates to check.
+pub(super) fn collect_strings(node: &YamlNode<'_>, templates: &mut Vec<TemplateText>) {
     match &node.value {
         YamlValue::String(text) => templates.push(TemplateText {
             text: text.to_string(),

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use tidewater_core::{TaskAction, WaitAction, WaitCondition, WorkflowName};
 
-use super::{KindAction, TaskKind, TemplateText, WorkflowReference, table_ref};
+use super::{KindAction, TaskKind, TemplateText, WorkflowReference, WorkflowRelation, table_ref};
 use crate::ProblemKind;
-use crate::workflow_file::is_workflow_name;
 use crate::yaml_node::YamlNode;
 use crate::yaml_reader::{Entry, YamlReader};
 
@@ -57,26 +56,14 @@ fn read(
             }
             "workflow" => {
                 has_workflow = true;
-                let Some(name) = reader.string("workflow", entry.value) else {
-                    continue;
-                };
-                if !is_workflow_name(name) {
-                    reader.report(
-                        ProblemKind::InvalidWorkflowName {
-                            name: name.to_owned(),
-                            is_file_name: false,
-                        },
-                        entry.value.span.clone(),
-                    );
-                    continue;
-                }
                 // Not a template: the run waited for has the same data interval, whatever
                 // the templates would say.
-                workflows.push(WorkflowReference {
-                    name: name.to_owned(),
-                    span: entry.value.span.clone(),
-                });
-                workflow = Some(WorkflowName::new(name));
+                if let Some(reference) =
+                    WorkflowReference::read(reader, entry.value, WorkflowRelation::Waits)
+                {
+                    workflow = Some(WorkflowName::new(reference.name.as_str()));
+                    workflows.push(reference);
+                }
             }
             "poke_interval" => poke_interval = reader.duration("poke_interval", entry.value)?,
             _ => reader.unknown_key(entry, "`wait`", WAIT_KEYS.to_vec()),

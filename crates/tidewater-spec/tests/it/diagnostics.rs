@@ -200,6 +200,53 @@ tasks:
 }
 
 #[test]
+fn a_call_names_a_valid_workflow_and_a_map_of_params() {
+    let source = r#"name: orders
+tasks:
+  nothing:
+    call: { params: { region: kr } }
+  bad_name:
+    call: { workflow: Daily Clicks }
+  itself:
+    call: { workflow: orders }
+  list_params:
+    call: { workflow: clicks, params: [region, kr], interval: 1d }
+  bad_template:
+    call: { workflow: clicks, params: { day: "{{ dss }}" } }
+"#;
+    insta::assert_snapshot!(problems_of("calls", source));
+}
+
+#[test]
+fn a_call_to_an_unknown_workflow_or_around_a_cycle_is_reported_at_the_call() {
+    let project = support::TestProject::new();
+    project.write(
+        "workflows/a.yaml",
+        "tasks:\n  to_b:\n    call: { workflow: b }\n",
+    );
+    project.write(
+        "workflows/b.yaml",
+        "tasks:\n  to_c:\n    call: { workflow: c, params: { day: \"{{ ds }}\" } }\n",
+    );
+    project.write(
+        "workflows/c.yaml",
+        "tasks:\n  back:\n    call: { workflow: a }\n  typo:\n    call: { workflow: bb }\n",
+    );
+    // Not on the cycle: it calls into it, and loads.
+    project.write(
+        "workflows/d.yaml",
+        "tasks:\n  to_a:\n    call: { workflow: a }\n",
+    );
+    let (loaded, problems) = project.open().load_workflows();
+    let names: Vec<String> = loaded
+        .iter()
+        .map(|loaded| loaded.workflow.name.to_string())
+        .collect();
+    assert_eq!(names, ["d"]);
+    insta::assert_snapshot!(project.redact(&problems.render(false)));
+}
+
+#[test]
 fn a_bad_start_date_says_the_expected_format() {
     let source = "start: 2026-13-01\ntasks:\n  a: { empty: {} }\n";
     insta::assert_snapshot!(problems_of("bad_date", source));
@@ -270,8 +317,6 @@ fn a_task_needs_exactly_one_kind() {
   both:
     sh: echo hi
     empty: {}
-  later:
-    call: { workflow: other }
   wrong_empty:
     empty: yes please
 "#;

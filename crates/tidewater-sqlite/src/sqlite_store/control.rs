@@ -4,10 +4,12 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
-use tidewater_core::{BackfillOrder, ProcessIdentity, RunId, RunQueueKey, Timestamp, WorkflowName};
+use tidewater_core::{
+    BackfillOrder, ProcessIdentity, RunId, RunQueueKey, TaskName, Timestamp, WorkflowName,
+};
 use tidewater_store::{
     BackfillId, BackfillRecord, ControlStore, DataChange, EventFilter, EventPage, EventSeq,
-    NewBackfill, NewRun, RunCounts, RunCreation, RunRecord, ServiceClaim, ServiceRecord,
+    NewBackfill, NewRun, RunCounts, RunCreation, RunParent, RunRecord, ServiceClaim, ServiceRecord,
     StoreError, WorkflowHealth, WorkflowRunCount,
 };
 
@@ -37,6 +39,49 @@ impl ControlStore for SqliteStore {
             Err(StoreError::IntervalTaken { .. }) => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    async fn create_child_run(
+        &self,
+        parent: &RunParent,
+        run: NewRun,
+    ) -> Result<RunRecord, StoreError> {
+        self.insert_child_run(parent, run).await
+    }
+
+    async fn run_parent(&self, id: RunId) -> Result<Option<RunParent>, StoreError> {
+        self.link
+            .call(move |connection| {
+                Ok(connection
+                    .prepare_cached(
+                        "SELECT parent_run_id, parent_task FROM runs
+                         WHERE id = ?1 AND parent_run_id IS NOT NULL",
+                    )?
+                    .query_row([id.0], |row| {
+                        Ok(RunParent {
+                            run: RunId(row.get(0)?),
+                            task: TaskName::new(row.get::<_, String>(1)?),
+                        })
+                    })
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn child_runs(&self, id: RunId) -> Result<Vec<(TaskName, RunId)>, StoreError> {
+        self.link
+            .call(move |connection| {
+                Ok(connection
+                    .prepare_cached(
+                        "SELECT parent_task, id FROM runs WHERE parent_run_id = ?1
+                         ORDER BY parent_task",
+                    )?
+                    .query_map([id.0], |row| {
+                        Ok((TaskName::new(row.get::<_, String>(0)?), RunId(row.get(1)?)))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
     }
 
     async fn active_runs(&self) -> Result<Vec<RunRecord>, StoreError> {

@@ -14,7 +14,7 @@ use super::connection::Link;
 use super::failure::Failure;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 11] = [
+const MIGRATIONS: [(&str, &str); 12] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -52,8 +52,12 @@ const MIGRATIONS: [(&str, &str); 11] = [
         "0010_runs_by_workflow_state",
         include_str!("../../migrations/0010_runs_by_workflow_state.sql"),
     ),
-    // 0011 and 0012 are taken by other branches of issue 18; merged, the list holds all three
-    // in number order.
+    (
+        "0011_child_runs",
+        include_str!("../../migrations/0011_child_runs.sql"),
+    ),
+    // 0012 is taken by another branch of issue 18; merged, the list holds all three in
+    // number order.
     (
         "0013_data_triggers",
         include_str!("../../migrations/0013_data_triggers.sql"),

@@ -3,13 +3,13 @@
 use chrono::NaiveDate;
 use tidewater_core::{
     BackfillOrder, Change, DataInterval, ProcessIdentity, RunQueueKey, RunState, RunStateKind,
-    WorkflowName, start_order,
+    TaskName, WorkflowName, start_order,
 };
 
 use super::fixtures::{instant, new_run};
 use crate::{
-    ControlStore, NewBackfill, NewRun, RunCounts, RunCreation, RunRecord, RunStore, RunTrigger,
-    ServiceClaim, StoreError, WorkflowHealth, WorkflowRunCount,
+    ControlStore, NewBackfill, NewRun, RunCounts, RunCreation, RunParent, RunRecord, RunStore,
+    RunTrigger, ServiceClaim, StoreError, WorkflowHealth, WorkflowRunCount,
 };
 
 fn day(day: u32) -> DataInterval {
@@ -708,5 +708,68 @@ pub async fn runs_are_counted_by_workflow_and_state<S: RunStore + ControlStore +
             count("daily", RunStateKind::Queued, 3),
             count("other", RunStateKind::Failed, 1),
         ]
+    );
+}
+
+pub async fn a_calling_task_has_one_child_run<S: RunStore + ControlStore + ?Sized>(store: &S) {
+    let parent = store
+        .create_run(new_run("caller", &["call_b", "call_c"]))
+        .await
+        .expect("create_run");
+    let call_b = RunParent {
+        run: parent.id,
+        task: TaskName::new("call_b"),
+    };
+    let child = store
+        .create_child_run(&call_b, new_run("b", &["x"]))
+        .await
+        .expect("create_child_run");
+    assert_eq!(
+        store.run(child.id).await.expect("run"),
+        Some(child.clone()),
+        "the child reads back as created"
+    );
+    // Asked again (another attempt of the task), the same child comes back, as it is now.
+    let mut ended = child.clone();
+    ended.state = RunState::Failed {
+        started_at: instant("2026-03-02T01:00:00Z"),
+        finished_at: instant("2026-03-02T01:00:01Z"),
+    };
+    store
+        .apply(child.id, &[Change::Run(ended.state.clone())])
+        .await
+        .expect("apply");
+    assert_eq!(
+        store
+            .create_child_run(&call_b, new_run("b", &["x"]))
+            .await
+            .expect("create_child_run"),
+        ended,
+        "the task's child is found, not created again"
+    );
+    let call_c = RunParent {
+        run: parent.id,
+        task: TaskName::new("call_c"),
+    };
+    let other = store
+        .create_child_run(&call_c, new_run("b", &["x"]))
+        .await
+        .expect("create_child_run");
+    assert_ne!(other.id, child.id, "another task has its own child");
+    assert_eq!(
+        store.run_parent(child.id).await.expect("run_parent"),
+        Some(call_b)
+    );
+    assert_eq!(store.run_parent(parent.id).await.expect("run_parent"), None);
+    assert_eq!(
+        store.child_runs(parent.id).await.expect("child_runs"),
+        vec![
+            (TaskName::new("call_b"), child.id),
+            (TaskName::new("call_c"), other.id)
+        ]
+    );
+    assert_eq!(
+        store.child_runs(child.id).await.expect("child_runs"),
+        Vec::new()
     );
 }

@@ -29,6 +29,12 @@ pub(super) async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<O
         local_time::minutes(record.interval.end, timezone),
         record.trigger.as_str(),
     );
+    if let Some(parent) = &status.parent {
+        text.push_str(&format!(
+            "called by run {} task {} (`tidewater status {}`)\n",
+            parent.run, parent.task, parent.run
+        ));
+    }
     if let Some(note) = &orphaned {
         text.push_str(note);
         text.push('\n');
@@ -45,6 +51,12 @@ pub(super) async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<O
                 TaskNote::Failed(reason) => reason.to_string(),
                 TaskNote::LogIncomplete(error) => format!("log incomplete: {error}"),
                 TaskNote::None => String::new(),
+            };
+            // A `call` names its child run, whose own status says what it does.
+            let note = match (task.child, note.is_empty()) {
+                (Some(child), true) => format!("child run {child}"),
+                (Some(child), false) => format!("child run {child}: {note}"),
+                (None, _) => note,
             };
             vec![
                 task.task.to_string(),

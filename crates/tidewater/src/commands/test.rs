@@ -186,6 +186,14 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
             let outcome = run_attempt(&project, index, task, &template, runners).await?;
             Ok(report(&outcome))
         }
+        TaskAction::Call(action) => {
+            // A child run needs the store and an executor: a test of one task has neither.
+            output::note(format!(
+                "{} calls workflow {}: `tidewater test` runs one task without the store, so it cannot start a child run; try `tidewater test {}` on the called workflow's tasks, or run the workflow",
+                task.name, action.workflow, action.workflow
+            ));
+            Ok(Outcome::Failure)
+        }
         TaskAction::Http(_) => {
             // The request is sent: a test of an `http` task is the request itself, as a
             // test of an `sh` task runs its command.
@@ -301,6 +309,12 @@ fn template_texts(project: &Project, task: &Task) -> Vec<String> {
             WaitCondition::Path { pattern } => vec![pattern.clone()],
             WaitCondition::Workflow { .. } => Vec::new(),
         },
+        TaskAction::Call(action) => {
+            // Its strings are the templates; the JSON text holds them all.
+            let mut texts = vec![serde_json::Value::Object(action.params.clone()).to_string()];
+            texts.extend(action.date.clone());
+            texts
+        }
         TaskAction::Http(action) => {
             let mut texts = vec![action.url.clone()];
             texts.extend(action.headers.iter().map(|(_, value)| value.clone()));

@@ -6,6 +6,7 @@ mod api_reads;
 mod auth;
 mod backfill_scale;
 mod bounds;
+mod call_tasks;
 mod cancel;
 mod cli;
 mod crash;

@@ -1,0 +1,228 @@
+//! `call` tasks with the real binary: a workflow runs another as a child run, executed by the
+//! same process (`tidewater run`, `retry`) or by the live server.
+
+use std::process::Stdio;
+
+use crate::project::{TestProject, task_states, text};
+use crate::service::{eventually, runs, start_server, stop_server};
+
+/// The child writes its interval and its param where the test can read them; `region`
+/// defaults to `eu`, which the parent overrides with a template of its own param.
+const CHILD: &str = r#"
+params: { region: eu }
+tasks:
+  load:
+    sh: echo "{{ ds }} {{ params.region }}" >> loaded.txt
+"#;
+
+/// Runs `child` for its own interval with `region` from its params, beside an `sh` task.
+const PARENT: &str = r#"
+params: { market: kr }
+tasks:
+  prepare:
+    sh: echo prepared
+  load_child:
+    call:
+      workflow: child
+      params: { region: "{{ params.market }}-{{ ds }}" }
+    needs: [prepare]
+"#;
+
+/// A child whose task fails until the file `fixed` exists.
+const FRAGILE_CHILD: &str = r#"
+tasks:
+  check:
+    sh: test -f fixed
+"#;
+
+const FRAGILE_PARENT: &str = r#"
+tasks:
+  call_fragile:
+    call: { workflow: fragile_child }
+"#;
+
+fn run_by_id(project: &TestProject, id: i64) -> serde_json::Value {
+    runs(project)
+        .into_iter()
+        .find(|run| run["id"] == id)
+        .unwrap_or_else(|| panic!("run {id} is listed"))
+}
+
+#[test]
+fn a_call_runs_the_child_for_the_parents_interval_with_its_params_and_no_queue_slot() {
+    let project = TestProject::new("", &[("child.yaml", CHILD), ("parent.yaml", PARENT)]);
+    // One task at a time: a call that held its slot while waiting would leave none for the
+    // child's task, and the run would never end.
+    let output = project.run(&[
+        "run",
+        "parent",
+        "--date",
+        "2026-01-03",
+        "--parallelism",
+        "1",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    assert_eq!(project.read("loaded.txt"), "2026-01-03 kr-2026-01-03\n");
+
+    let all = runs(&project);
+    assert_eq!(all.len(), 2, "the parent and one child: {all:?}");
+    let parent = project.status_json("1");
+    let call = parent["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|task| task["task"] == "load_child")
+        .expect("the call task");
+    assert_eq!(call["state"], "succeeded");
+    assert_eq!(call["child_run"], 2, "{parent}");
+    let child = project.status_json("2");
+    assert_eq!(child["run"]["workflow"], "child");
+    assert_eq!(child["run"]["state"], "succeeded");
+    assert_eq!(
+        child["called_by"],
+        serde_json::json!({ "run": 1, "task": "load_child" })
+    );
+    assert_eq!(
+        child["run"]["data_interval_start"], parent["run"]["data_interval_start"],
+        "the child has the parent's data interval"
+    );
+
+    // `status` links both ways.
+    let shown = text(&project.run(&["status", "2"]).stdout);
+    assert!(shown.contains("called by run 1 task load_child"), "{shown}");
+    let shown = text(&project.run(&["status", "1"]).stdout);
+    let row = shown
+        .lines()
+        .find(|line| line.starts_with("load_child"))
+        .unwrap_or_else(|| panic!("a row for the call: {shown}"));
+    assert!(row.contains("child run 2"), "{shown}");
+}
+
+#[test]
+fn a_failed_child_fails_its_parent_and_a_retry_resumes_the_same_child() {
+    let project = TestProject::new(
+        "",
+        &[
+            ("fragile_child.yaml", FRAGILE_CHILD),
+            ("fragile_parent.yaml", FRAGILE_PARENT),
+        ],
+    );
+    let output = project.run(&["run", "fragile_parent"]);
+    assert!(!output.status.success(), "the parent fails with its child");
+    let parent = project.status_json("1");
+    assert_eq!(parent["run"]["state"], "failed");
+    let attempts = parent["tasks"][0]["attempts"].as_array().expect("attempts");
+    let reason = attempts[0]["reason"].as_str().expect("a reason");
+    assert!(
+        reason.contains("child run 2") && reason.contains("check"),
+        "the failure names the child run and its failed task: {reason}"
+    );
+    assert_eq!(project.status_json("2")["run"]["state"], "failed");
+
+    std::fs::write(project.path("fixed"), "").expect("fix the child's input");
+    let output = project.run(&["retry", "1"]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    // Still two runs: the retry resumed child run 2, running its failed task again.
+    assert_eq!(runs(&project).len(), 2);
+    let child = project.status_json("2");
+    assert_eq!(child["run"]["state"], "succeeded");
+    assert_eq!(
+        child["tasks"][0]["attempts"]
+            .as_array()
+            .expect("attempts")
+            .len(),
+        2,
+        "the child's task ran again in the same run: {child}"
+    );
+    assert_eq!(project.status_json("1")["run"]["state"], "succeeded");
+}
+
+#[test]
+fn the_server_executes_the_child_of_a_triggered_parent() {
+    let project = TestProject::new("", &[("child.yaml", CHILD), ("parent.yaml", PARENT)]);
+    let server = start_server(&project);
+    let output = project.run(&["trigger", "parent", "--date", "2026-02-01"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    eventually("the parent to succeed", || {
+        (run_by_id(&project, 1)["state"] == "succeeded").then_some(())
+    });
+    stop_server(server);
+    assert_eq!(project.read("loaded.txt"), "2026-02-01 kr-2026-02-01\n");
+    let all = runs(&project);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(project.status_json("2")["called_by"]["run"], 1);
+}
+
+#[test]
+fn cancelling_the_parent_cancels_its_child() {
+    let slow_child = "tasks:\n  wait:\n    sh: sleep 60\n";
+    let project = TestProject::new(
+        "",
+        &[
+            ("slow_child.yaml", slow_child),
+            (
+                "caller.yaml",
+                "tasks:\n  call_slow:\n    call: { workflow: slow_child }\n",
+            ),
+        ],
+    );
+    let mut foreground = project
+        .command(&["run", "caller"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run starts");
+    eventually("the child's task to run", || {
+        let output = project.run(&["status", "2", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+        (task_states(&status) == [("wait".to_owned(), "running".to_owned())]).then_some(())
+    });
+    let output = project.run(&["cancel", "1"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let status = foreground.wait().expect("run ends");
+    assert!(!status.success(), "a cancelled run does not succeed");
+    assert_eq!(project.status_json("1")["run"]["state"], "cancelled");
+    assert_eq!(project.status_json("2")["run"]["state"], "cancelled");
+}
+
+#[test]
+fn validate_reports_unknown_and_cyclic_calls_with_their_lines() {
+    let project = TestProject::new(
+        "",
+        &[
+            ("a.yaml", "tasks:\n  to_b:\n    call: { workflow: b }\n"),
+            ("b.yaml", "tasks:\n  to_a:\n    call: { workflow: a }\n"),
+            ("c.yaml", "tasks:\n  typo:\n    call: { workflow: bb }\n"),
+        ],
+    );
+    let output = project.run(&["validate"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("task `to_b` calls workflow `b`, which calls back: a -> b -> a"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("task `to_a` calls workflow `a`, which calls back: b -> a -> b"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("task `typo` calls workflow `bb`, which is not in this project"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `b`?"), "{stderr}");
+    assert!(
+        stderr.contains("a.yaml:3"),
+        "file:line of the call: {stderr}"
+    );
+}
