@@ -12,5 +12,7 @@
 )]
 
 mod http_runner;
+mod probe;
 
 pub use http_runner::{HttpRunner, LOGGED_BODY_BYTES, MAX_RESPONSE_BYTES};
+pub use probe::{ProbeStatus, probe};

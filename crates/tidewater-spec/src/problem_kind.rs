@@ -203,6 +203,21 @@ pub enum ProblemKind {
     },
     #[error("task `{task}` waits for a run of its own workflow `{workflow}`")]
     WaitsForItsOwnWorkflow { task: String, workflow: String },
+    #[error("`conn.{connection}` refers to no connection of `tidewater.toml`")]
+    UnknownConnection {
+        connection: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("connection `{connection}` has no `{field}`")]
+    UnknownConnectionField {
+        connection: String,
+        field: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("{detail}")]
+    ConnectionValueUnreadable { detail: String },
     #[error("this is a bug in tidewater, please report it: {detail}")]
     Bug { detail: String },
 }
@@ -235,6 +250,7 @@ pub(crate) const TEMPLATE_VARIABLES: &[&str] = &[
     "workflow",
     "task",
     "tasks",
+    "conn",
 ];
 
 impl ProblemKind {
@@ -298,6 +314,11 @@ impl ProblemKind {
             ProblemKind::HandlerWithoutDeadline => "tidewater::handler_without_deadline",
             ProblemKind::UnknownWaitWorkflow { .. } => "tidewater::unknown_wait_workflow",
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "tidewater::waits_for_its_own_workflow",
+            ProblemKind::UnknownConnection { .. } => "tidewater::unknown_connection",
+            ProblemKind::UnknownConnectionField { .. } => "tidewater::unknown_connection_field",
+            ProblemKind::ConnectionValueUnreadable { .. } => {
+                "tidewater::connection_value_unreadable"
+            }
             ProblemKind::Bug { .. } => "tidewater::bug",
         }
     }
@@ -436,6 +457,26 @@ impl ProblemKind {
             ProblemKind::PoolTooSmall { pool, .. } => Some(format!(
                 "lower `pool_slots` or raise `slots` of [pools.{pool}] in `tidewater.toml`"
             )),
+            ProblemKind::UnknownConnection {
+                suggestion, known, ..
+            } => Some(match suggestion {
+                Some(suggestion) => format!("did you mean `conn.{suggestion}`?"),
+                None if known.is_empty() => {
+                    "declare it in `tidewater.toml`: `[connections.NAME]` with `url = \"...\"`"
+                        .to_owned()
+                }
+                None => format!("connections of this project: {}", known.join(", ")),
+            }),
+            ProblemKind::UnknownConnectionField {
+                suggestion, known, ..
+            } => Some(match suggestion {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None => format!("it has: {}", known.join(", ")),
+            }),
+            ProblemKind::ConnectionValueUnreadable { .. } => Some(
+                "set the variable in the environment of the process that runs tasks, or create the file (relative to the project)"
+                    .to_owned(),
+            ),
             ProblemKind::UnknownTemplateVariable { suggestion, .. } => {
                 Some(did_you_mean_or_list(suggestion, "known variables", TEMPLATE_VARIABLES))
             }
@@ -541,6 +582,9 @@ impl ProblemKind {
             ProblemKind::HandlerWithoutDeadline => "no deadline to miss",
             ProblemKind::UnknownWaitWorkflow { .. } => "unknown workflow",
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "its own workflow",
+            ProblemKind::UnknownConnection { .. } => "unknown connection",
+            ProblemKind::UnknownConnectionField { .. } => "unknown field",
+            ProblemKind::ConnectionValueUnreadable { .. } => "cannot be read",
             ProblemKind::ProjectFileMissing { .. }
             | ProblemKind::ReadFailed { .. }
             | ProblemKind::UnknownWorkflow { .. }

@@ -8,7 +8,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::did_you_mean::did_you_mean;
-use crate::{Diagnostics, Problem, ProblemKind, StoreBackend};
+use crate::{ConnectionsConfig, Diagnostics, Problem, ProblemKind, StoreBackend};
 
 /// The settings of `tidewater.toml`, read once and passed down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,9 @@ pub struct ProjectConfig {
     /// `[backfill] max_intervals`: the most intervals one backfill may cover, so that one
     /// request cannot queue millions of runs (default [`DEFAULT_BACKFILL_MAX_INTERVALS`]).
     pub backfill_max_intervals: u32,
+    /// `[connections.NAME]`: outside systems tasks connect to, and where their credentials
+    /// come from.
+    pub connections: ConnectionsConfig,
 }
 
 /// Intervals a backfill may cover unless `[backfill] max_intervals` says otherwise: two
@@ -48,6 +51,7 @@ pub struct PoolConfig {
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "backfill",
+    "connections",
     "parallelism",
     "pools",
     "server",
@@ -88,6 +92,7 @@ impl ProjectConfig {
             warehouse: root.join("warehouse").display().to_string(),
             listen: None,
             backfill_max_intervals: DEFAULT_BACKFILL_MAX_INTERVALS,
+            connections: ConnectionsConfig::default(),
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -117,6 +122,7 @@ impl ProjectConfig {
                     }
                 }
                 "server" => config.listen = reader.server_listen(key, value),
+                "connections" => config.connections = reader.connections(key, value),
                 "backfill" => {
                     if let Some(max) = reader.backfill_max_intervals(key, value) {
                         config.backfill_max_intervals = max;
@@ -150,22 +156,27 @@ enum StoreUrl {
     Sqlite(PathBuf),
 }
 
-type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
-type Value<'i> = Spanned<DeValue<'i>>;
+pub(crate) type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
+pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 
-struct ConfigReader<'p> {
-    path: &'p Path,
-    text: Arc<str>,
+pub(crate) struct ConfigReader<'p> {
+    pub(crate) path: &'p Path,
+    pub(crate) text: Arc<str>,
     problems: Diagnostics,
 }
 
 impl ConfigReader<'_> {
-    fn report(&mut self, kind: ProblemKind, span: Range<usize>) {
+    pub(crate) fn report(&mut self, kind: ProblemKind, span: Range<usize>) {
         self.problems
             .push(Problem::at(kind, self.path, self.text.clone(), span));
     }
 
-    fn unknown_key(&mut self, key: &Key<'_>, context: &str, expected: &'static [&'static str]) {
+    pub(crate) fn unknown_key(
+        &mut self,
+        key: &Key<'_>,
+        context: &str,
+        expected: &'static [&'static str],
+    ) {
         let name = key.get_ref().to_string();
         let suggestion = did_you_mean(&name, expected.iter().copied());
         self.report(
@@ -179,7 +190,7 @@ impl ConfigReader<'_> {
         );
     }
 
-    fn wrong_type(&mut self, key: &str, expected: &'static str, value: &Value<'_>) {
+    pub(crate) fn wrong_type(&mut self, key: &str, expected: &'static str, value: &Value<'_>) {
         let found = describe(value.get_ref());
         self.report(
             ProblemKind::WrongType {
@@ -443,7 +454,7 @@ impl ConfigReader<'_> {
     }
 }
 
-fn describe(value: &DeValue<'_>) -> &'static str {
+pub(crate) fn describe(value: &DeValue<'_>) -> &'static str {
     match value {
         DeValue::String(_) => "a string",
         DeValue::Integer(_) => "a whole number",

@@ -8,6 +8,7 @@ mod backfill_scale;
 mod bounds;
 mod cancel;
 mod cli;
+mod connections;
 mod crash;
 mod escape;
 mod events;
