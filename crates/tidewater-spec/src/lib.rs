@@ -56,6 +56,6 @@ pub use problem::Problem;
 pub use problem_kind::{NamedThing, ProblemKind};
 pub use project::Project;
 pub use project_config::{DEFAULT_BACKFILL_MAX_INTERVALS, PoolConfig, ProjectConfig};
-pub use redactor::{REDACTED, Redactor, StreamRedactor};
+pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::StoreBackend;
 pub use template_context::{TemplateContext, TemplateError};

@@ -6,6 +6,10 @@ use aho_corasick::{AhoCorasick, MatchKind};
 /// What every secret value is replaced with.
 pub const REDACTED: &str = "***";
 
+/// Secrets shorter than this are not replaced: a one-letter password would turn every such
+/// letter of every log into `***`, and protects nothing that replacing it could save.
+pub const MIN_SECRET_BYTES: usize = 4;
+
 /// Replaces the project's secret values with [`REDACTED`] in text on its way out: attempt
 /// logs, failure messages, the server's log. Built once from the resolved connections
 /// ([`crate::Connections::redactor`]) and passed down; cheap to clone.
@@ -46,11 +50,12 @@ impl PartialEq for Redactor {
 }
 
 impl Redactor {
-    /// A redactor of `secrets`; empty values are ignored (they would match everywhere).
+    /// A redactor of `secrets`; values shorter than [`MIN_SECRET_BYTES`] are ignored (they
+    /// would match nearly everywhere).
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
         let mut values: Vec<Vec<u8>> = secrets
             .into_iter()
-            .filter(|secret| !secret.is_empty())
+            .filter(|secret| secret.len() >= MIN_SECRET_BYTES)
             .map(String::into_bytes)
             .collect();
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
@@ -218,7 +223,7 @@ mod tests {
     use super::*;
 
     fn redactor() -> Redactor {
-        Redactor::new(["secret".to_owned(), "hunter2".to_owned(), String::new()])
+        Redactor::new(["secret".to_owned(), "hunter2".to_owned(), "abc".to_owned()])
     }
 
     #[test]
@@ -229,6 +234,7 @@ mod tests {
             "a ***, *** and ***s"
         );
         assert!(matches!(redactor.redact("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(redactor.redact("abc"), "abc", "too short to be replaced");
         assert_eq!(Redactor::default().redact("secret"), "secret");
     }
 

@@ -4,9 +4,9 @@
 
 use tidewater_core::TaskAction;
 
-use super::{FileReference, KindAction, TaskKind, TemplateText};
+use super::{FileReference, KindAction, TaskKind, TemplateText, scalar_template};
 use crate::ProblemKind;
-use crate::yaml_node::{YamlNode, YamlValue};
+use crate::yaml_node::YamlNode;
 use crate::yaml_reader::{Entry, YamlReader};
 
 pub(crate) const KIND: TaskKind = TaskKind {
@@ -90,20 +90,10 @@ fn read_env(
             is_valid = false;
             continue;
         }
-        let text = match &entry.value.value {
-            YamlValue::String(text) => text.to_string(),
-            YamlValue::Integer(number) => number.to_string(),
-            YamlValue::Bool(flag) => flag.to_string(),
-            _ => {
-                reader.wrong_type(&entry.name, "a string", entry.value);
-                is_valid = false;
-                continue;
-            }
+        let Some(text) = scalar_template(reader, entry, templates) else {
+            is_valid = false;
+            continue;
         };
-        templates.push(TemplateText {
-            text: text.clone(),
-            span: entry.value.span.clone(),
-        });
         env.push((entry.name.to_string(), text));
     }
     is_valid.then_some(env)
