@@ -12,7 +12,7 @@ use tidewater_engine::{
 };
 use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
 use tidewater_http::{HttpRunner, OpenLineageHttp};
-use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
+use tidewater_spec::{Connections, LoadedWorkflow, Project, StoreBackend};
 use tidewater_store::RunRecord;
 
 use crate::ProjectStore;
@@ -37,6 +37,8 @@ pub struct Control {
     /// Things the user should know that opening found (a store behind its logs); the front
     /// end shows them once.
     notices: Vec<String>,
+    /// `[connections]` with their values read, once, when the project was opened.
+    connections: Arc<Connections>,
 }
 
 impl Control {
@@ -52,7 +54,9 @@ impl Control {
     /// its logs say it should (`Control::check_history`). Runs are owned by this
     /// machine's processes, woken by signals; [`Control::with_ownership`] replaces both.
     pub async fn new(project: Project, store: Arc<ProjectStore>) -> ControlResult<Control> {
+        let connections = Arc::new(resolve_connections(&project));
         let mut control = Control {
+            connections,
             project,
             store,
             owners: Arc::new(LocalProcesses),
@@ -68,6 +72,12 @@ impl Control {
         self.owners = owners;
         self.wakeups = wakeups;
         self
+    }
+
+    /// The project's connections with their values read: what templates see as `conn`, and
+    /// the redactor of their secrets.
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.connections
     }
 
     /// What opening found that the user should know.
@@ -194,6 +204,7 @@ impl Control {
                 observer,
             )
             .with_owners(self.owners.clone())
+            .with_connections(self.connections.clone())
             .with_runners(runners),
         );
         child_runs.execute_with(&executor);
@@ -296,4 +307,12 @@ pub fn load_workflow(project: &Project, name: &str) -> ControlResult<LoadedWorkf
     project
         .load_workflow(name)
         .map_err(ControlError::Diagnostics)
+}
+
+/// The connections of `project` with their values read: `env:` ones from this process's
+/// environment (the edge where it is read), `file:` ones relative to the project.
+pub fn resolve_connections(project: &Project) -> Connections {
+    Connections::resolve(&project.config.connections, &project.root, &|name| {
+        std::env::var(name).ok()
+    })
 }

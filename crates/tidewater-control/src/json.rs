@@ -7,6 +7,7 @@
 
 mod backfill_json;
 mod backfill_plan_json;
+mod connection_json;
 mod event_json;
 mod health_json;
 mod pause_json;
@@ -20,6 +21,7 @@ mod workflow_json;
 
 pub use backfill_json::{BackfillJson, BackfillRunsJson};
 pub use backfill_plan_json::{BackfillOutcomeJson, BackfillPlanJson, PlannedIntervalJson};
+pub use connection_json::{ConnectionCheckJson, ConnectionFieldJson, ConnectionJson};
 pub use event_json::{
     AttemptEventJson, EventDataJson, EventJson, ResetEventJson, RunEventJson, TaskEventJson,
 };

@@ -7,8 +7,12 @@ use crate::{TableName, WorkflowName};
 /// by one runner (see `tidewater-engine/src/runners.rs`); `empty` completes inside `decide`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskAction {
-    /// A shell command (a template), run with `sh -c`.
-    Sh { command: String },
+    /// A shell command (a template), run with `sh -c`, with extra environment variables
+    /// (`env`: names and templates of their values).
+    Sh {
+        command: String,
+        env: Vec<(String, String)>,
+    },
     /// A no-op join node; completes inside the scheduler without a process.
     Empty,
     /// SQL run by the embedded query engine, its result optionally written to a table.

@@ -143,6 +143,7 @@ fn workflow(name: &str, count: usize, is_chain: bool) -> Result<Workflow, Box<dy
             name: TaskName::new(format!("t{index}")),
             action: TaskAction::Sh {
                 command: "true".to_owned(),
+                env: Vec::new(),
             },
             needs: if is_chain && index > 0 {
                 vec![TaskIndex(index as u32 - 1)]

@@ -10,7 +10,7 @@ use tidewater_core::{
     ProcessIdentity, QueueLimits, RunId, RunState, RunView, TaskIndex, TaskInstance, TaskState,
     Timestamp, Workflow, decide, next_timer,
 };
-use tidewater_spec::TemplateContext;
+use tidewater_spec::{Connections, Redactor, TemplateContext};
 use tidewater_store::{OwnerClaim, RunRecord, RunStore};
 use tokio::sync::{mpsc, watch};
 
@@ -101,6 +101,9 @@ pub struct Executor<S: RunStore + ?Sized> {
     /// it finds recorded as running are recorded as interrupted by that error: they were not
     /// lost to a dead process, whatever the record alone suggests.
     interrupted: Mutex<HashMap<RunId, String>>,
+    /// The project's connections, for templates; their secrets are redacted from every
+    /// attempt's log and outcome.
+    connections: Arc<Connections>,
 }
 
 struct Running {
@@ -126,7 +129,15 @@ impl<S: RunStore + ?Sized> Executor<S> {
             me: LocalProcesses.me(),
             dispatch,
             interrupted: Mutex::new(HashMap::new()),
+            connections: Arc::default(),
         }
+    }
+
+    /// The project's connections (none by default): templates read them as `conn`, and
+    /// their secrets are replaced by `***` in the attempts' logs and outcomes.
+    pub fn with_connections(mut self, connections: Arc<Connections>) -> Executor<S> {
+        self.connections = connections;
+        self
     }
 
     /// Shares a task queue with other executors (the service executes many runs at once
@@ -444,11 +455,14 @@ impl<S: RunStore + ?Sized> Executor<S> {
 
     fn finished(
         &self,
-        report: AttemptReport,
+        mut report: AttemptReport,
         seat: &Seat,
         running: &mut HashMap<TaskIndex, Running>,
         events: &mut Vec<Event>,
     ) {
+        // Before anything records or shows it: an error message may quote a secret (a
+        // failed request's URL, a query's text), and so may an output.
+        redact_outcome(&mut report.outcome, self.connections.redactor());
         if running
             .get(&report.task)
             .is_some_and(|entry| entry.attempt == report.attempt)
@@ -489,6 +503,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
                         .map(|output| (workflow.task(other).name.to_string(), output))
                 })
                 .collect(),
+            connections: self.connections.clone(),
         };
         let request = StartRequest {
             task_index: index,
@@ -698,4 +713,44 @@ fn queued_sensors<'a>(
         matches!(view.task(index).state, TaskState::Queued { .. })
             && !workflow.task(index).action.holds_a_slot()
     })
+}
+
+/// `outcome` with every secret of `redactor` replaced in its messages and output.
+fn redact_outcome(outcome: &mut AttemptOutcome, redactor: &Redactor) {
+    if redactor.is_empty() {
+        return;
+    }
+    let redact = |text: &mut String| {
+        let redacted = match redactor.redact(text) {
+            std::borrow::Cow::Owned(redacted) => Some(redacted),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        if let Some(redacted) = redacted {
+            *text = redacted;
+        }
+    };
+    match outcome {
+        AttemptOutcome::Succeeded { output, log_error } => {
+            if let Some(output) = output {
+                redactor.redact_json(output);
+            }
+            if let Some(log_error) = log_error {
+                redact(log_error);
+            }
+        }
+        AttemptOutcome::Failed { reason } => match reason {
+            FailureReason::CouldNotStart { message, .. }
+            | FailureReason::BadOutput { message }
+            | FailureReason::TaskError { message, .. }
+            | FailureReason::Bug { message }
+            | FailureReason::Interrupted { message } => redact(message),
+            FailureReason::Exit { .. }
+            | FailureReason::Signal { .. }
+            | FailureReason::TimedOut
+            | FailureReason::RunTimedOut
+            | FailureReason::Lost
+            | FailureReason::LostTooOften { .. }
+            | FailureReason::Cancelled => {}
+        },
+    }
 }

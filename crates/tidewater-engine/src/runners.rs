@@ -9,7 +9,7 @@ mod wait;
 use std::sync::Arc;
 
 pub use call::CallRunner;
-pub use sh::ShRunner;
+pub use sh::{ShCommand, ShRunner};
 pub use wait::{StoreRunProbe, WaitRunner};
 
 use tidewater_core::{FailureClass, HttpAction, MaintainAction, SqlAction, TaskAction};
@@ -112,7 +112,13 @@ impl Runners {
         let action = &request.task.action;
         // The request and the runner are not used after a panic: unwind safety holds.
         let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match action {
-            TaskAction::Sh { command } => self.sh.start(command.as_str(), request, reporter),
+            TaskAction::Sh { command, env } => {
+                let action = ShCommand {
+                    command: command.as_str(),
+                    env: env.as_slice(),
+                };
+                self.sh.start(&action, request, reporter)
+            }
             TaskAction::Wait(wait) => self.wait.start(wait, request, reporter),
             TaskAction::Call(call) => self.call.start(call, request, reporter),
             TaskAction::Sql(sql) => match &self.sql {

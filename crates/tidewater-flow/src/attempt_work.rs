@@ -25,7 +25,7 @@ impl AttemptWork {
         request: &StartRequest<'_>,
         reporter: AttemptReporter,
     ) -> Option<AttemptWork> {
-        let (log, reporter) = AttemptLog::create_or_report(&request.paths.log, reporter)?;
+        let (log, reporter) = AttemptLog::for_request(request, reporter)?;
         Some(AttemptWork {
             log,
             reporter,

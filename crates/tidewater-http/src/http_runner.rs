@@ -63,8 +63,7 @@ impl TaskRunner<HttpAction> for HttpRunner {
         request: StartRequest<'_>,
         reporter: AttemptReporter,
     ) -> StartedAttempt {
-        let Some((log, reporter)) = AttemptLog::create_or_report(&request.paths.log, reporter)
-        else {
+        let Some((log, reporter)) = AttemptLog::for_request(&request, reporter) else {
             return StartedAttempt::finished();
         };
         let client = match self.client() {
@@ -392,7 +391,7 @@ async fn exchange(
 
 /// An error and its causes, e.g. "error sending request: client error (Connect): tcp
 /// connect error: Connection refused": reqwest's own message alone hides the cause.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

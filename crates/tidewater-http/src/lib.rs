@@ -15,6 +15,8 @@
 
 mod http_runner;
 mod open_lineage_http;
+mod probe;
 
 pub use http_runner::{HttpRunner, LOGGED_BODY_BYTES, MAX_RESPONSE_BYTES};
 pub use open_lineage_http::OpenLineageHttp;
+pub use probe::{ProbeStatus, probe};

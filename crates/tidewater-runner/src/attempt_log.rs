@@ -5,17 +5,21 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, Timelike};
 use tidewater_core::FailureClass;
+use tidewater_spec::Redactor;
 
-use crate::AttemptReporter;
+use crate::{AttemptReporter, StartRequest};
 
 /// Lines wait in memory until this many bytes have gathered, or until [`AttemptLog::flush`].
 const WRITE_AT: usize = 8 * 1024;
 
 /// An attempt's log file: one line per line of output, each stamped with the time and the
-/// stream it came from (`out`, `err`, or `tidewater` for the engine's own notes).
+/// stream it came from (`out`, `err`, or `tidewater` for the engine's own notes). Every
+/// line goes through the project's [`Redactor`] first (see [`AttemptLog::redacting`]): a
+/// task's output, the rendered command and the runners' notes alike.
 #[derive(Debug, Clone)]
 pub struct AttemptLog {
     file: Arc<Mutex<LogFile>>,
+    redactor: Redactor,
 }
 
 /// The file and the lines not yet written to it. The buffer grows with what is logged
@@ -85,6 +89,19 @@ impl AttemptLog {
         }
     }
 
+    /// The log of the attempt `request` starts, redacting the project's secrets, as
+    /// [`AttemptLog::create_or_report`].
+    pub fn for_request(
+        request: &StartRequest<'_>,
+        reporter: AttemptReporter,
+    ) -> Option<(AttemptLog, AttemptReporter)> {
+        let (log, reporter) = AttemptLog::create_or_report(&request.paths.log, reporter)?;
+        Some((
+            log.redacting(request.template.connections.redactor()),
+            reporter,
+        ))
+    }
+
     /// A log written to `file`, which the caller created (or emptied).
     pub fn from_file(file: File) -> AttemptLog {
         AttemptLog {
@@ -93,11 +110,25 @@ impl AttemptLog {
                 pending: Vec::new(),
                 first_error: None,
             })),
+            redactor: Redactor::default(),
         }
+    }
+
+    /// This log, with every secret of `redactor` replaced by `***` in the lines written
+    /// from now on.
+    pub fn redacting(mut self, redactor: &Redactor) -> AttemptLog {
+        self.redactor = redactor.clone();
+        self
+    }
+
+    /// What this log redacts, for a runner that redacts a stream before cutting it in lines.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// `2026-01-01T00:00:00.000Z       out| text`.
     pub fn line(&self, stream: &str, text: &[u8]) {
+        let text = self.redactor.redact_bytes(text);
         // The stamp is wall-clock time on purpose: it tells a reader when output arrived,
         // and plays no part in any decision.
         let now = chrono::Utc::now();
@@ -116,7 +147,7 @@ impl AttemptLog {
             // A leap second's nanoseconds go past 10^9.
             (now.nanosecond() / 1_000_000).min(999),
         );
-        log.pending.extend_from_slice(text);
+        log.pending.extend_from_slice(&text);
         log.pending.push(b'\n');
         if log.pending.len() >= WRITE_AT {
             log.write_pending();
@@ -180,6 +211,22 @@ mod tests {
             );
             assert_eq!(rest, tail);
         }
+    }
+
+    #[test]
+    fn secrets_are_replaced_in_every_line() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let path = folder.path().join("a.log");
+        let log = AttemptLog::create(&path)
+            .expect("log created")
+            .redacting(&Redactor::new(["hunter2".to_owned()]));
+        log.line("out", b"password is hunter2");
+        log.note("curl https://bot:hunter2@example");
+        log.flush();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("password is ***"), "{text}");
+        assert!(text.contains("https://bot:***@example"), "{text}");
     }
 
     #[test]

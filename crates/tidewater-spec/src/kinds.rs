@@ -19,7 +19,7 @@ use tidewater_core::TaskAction;
 
 use crate::ProblemKind;
 use crate::workflow_file::is_workflow_name;
-use crate::yaml_node::YamlNode;
+use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::{Entry, YamlReader};
 
 /// How one kind reads its value.
@@ -114,6 +114,30 @@ impl WorkflowReference {
             relation,
         })
     }
+}
+
+/// A map entry's value as a template (a header's, an environment variable's): a string as
+/// written, a number or boolean as its text; anything else is reported. The template is
+/// added to `templates`, for validation.
+pub(crate) fn scalar_template(
+    reader: &mut YamlReader<'_>,
+    entry: &Entry<'_, '_>,
+    templates: &mut Vec<TemplateText>,
+) -> Option<String> {
+    let text = match &entry.value.value {
+        YamlValue::String(text) => text.to_string(),
+        YamlValue::Integer(number) => number.to_string(),
+        YamlValue::Bool(flag) => flag.to_string(),
+        _ => {
+            reader.wrong_type(&entry.name, "a string", entry.value);
+            return None;
+        }
+    };
+    templates.push(TemplateText {
+        text: text.clone(),
+        span: entry.value.span.clone(),
+    });
+    Some(text)
 }
 
 pub(crate) const KINDS: &[TaskKind] = &[

@@ -5,7 +5,9 @@
 //! are rendered with ([`TemplateContext`]), so that validation and rendering agree.
 //!
 //! This crate reads files and nothing else: it never runs tasks, never touches the store,
-//! and never reads the clock or environment variables.
+//! and never reads the clock or environment variables (connections' `env:` values are read
+//! through a lookup its caller passes to [`Connections::resolve`]). It also owns the
+//! [`Redactor`] that hides the connections' secrets wherever text leaves Tidewater.
 
 // Library code reports errors to its caller and prints nothing; an invariant that truly holds
 // says why with `#[expect(clippy::expect_used, reason = "...")]` (issue 16 item 9).
@@ -14,6 +16,8 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
 )]
 
+mod connection_config;
+mod connections;
 mod diagnostics;
 mod did_you_mean;
 mod duration;
@@ -24,6 +28,7 @@ mod problem;
 mod problem_kind;
 mod project;
 mod project_config;
+mod redactor;
 mod sql_syntax;
 mod store_backend;
 mod task_graph;
@@ -37,6 +42,13 @@ mod yaml_loader;
 mod yaml_node;
 mod yaml_reader;
 
+pub use connection_config::{
+    ConfigSource, ConnectionConfig, ConnectionField, ConnectionKind, ConnectionsConfig, ValueSource,
+};
+pub use connections::{
+    ConnectionValueError, Connections, ResolvedConnection, ResolvedField, url_password,
+    url_without_password,
+};
 pub use diagnostics::Diagnostics;
 pub use duration::{InvalidDuration, parse_duration};
 pub use loaded_workflow::LoadedWorkflow;
@@ -47,5 +59,6 @@ pub use project_config::{
     DEFAULT_BACKFILL_MAX_INTERVALS, DEFAULT_LINEAGE_TIMEOUT, LineageConfig, PoolConfig,
     ProjectConfig,
 };
+pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::StoreBackend;
 pub use template_context::{TemplateContext, TemplateError};

@@ -236,6 +236,21 @@ pub enum ProblemKind {
         workflow: String,
         cycle: Vec<String>,
     },
+    #[error("`conn.{connection}` refers to no connection of `tidewater.toml`")]
+    UnknownConnection {
+        connection: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("connection `{connection}` has no `{field}`")]
+    UnknownConnectionField {
+        connection: String,
+        field: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+    #[error("{detail}")]
+    ConnectionValueUnreadable { detail: String },
     #[error("this is a bug in tidewater, please report it: {detail}")]
     Bug { detail: String },
 }
@@ -268,6 +283,7 @@ pub(crate) const TEMPLATE_VARIABLES: &[&str] = &[
     "workflow",
     "task",
     "tasks",
+    "conn",
 ];
 
 impl ProblemKind {
@@ -336,6 +352,11 @@ impl ProblemKind {
             ProblemKind::UnknownCallWorkflow { .. } => "tidewater::unknown_call_workflow",
             ProblemKind::CallsItsOwnWorkflow { .. } => "tidewater::calls_its_own_workflow",
             ProblemKind::CallCycle { .. } => "tidewater::call_cycle",
+            ProblemKind::UnknownConnection { .. } => "tidewater::unknown_connection",
+            ProblemKind::UnknownConnectionField { .. } => "tidewater::unknown_connection_field",
+            ProblemKind::ConnectionValueUnreadable { .. } => {
+                "tidewater::connection_value_unreadable"
+            }
             ProblemKind::Bug { .. } => "tidewater::bug",
         }
     }
@@ -474,6 +495,26 @@ impl ProblemKind {
             ProblemKind::PoolTooSmall { pool, .. } => Some(format!(
                 "lower `pool_slots` or raise `slots` of [pools.{pool}] in `tidewater.toml`"
             )),
+            ProblemKind::UnknownConnection {
+                suggestion, known, ..
+            } => Some(match suggestion {
+                Some(suggestion) => format!("did you mean `conn.{suggestion}`?"),
+                None if known.is_empty() => {
+                    "declare it in `tidewater.toml`: `[connections.NAME]` with `url = \"...\"`"
+                        .to_owned()
+                }
+                None => format!("connections of this project: {}", known.join(", ")),
+            }),
+            ProblemKind::UnknownConnectionField {
+                suggestion, known, ..
+            } => Some(match suggestion {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None => format!("it has: {}", known.join(", ")),
+            }),
+            ProblemKind::ConnectionValueUnreadable { .. } => Some(
+                "set the variable in the environment of the process that runs tasks, or create the file (relative to the project)"
+                    .to_owned(),
+            ),
             ProblemKind::UnknownTemplateVariable { suggestion, .. } => {
                 Some(did_you_mean_or_list(suggestion, "known variables", TEMPLATE_VARIABLES))
             }
@@ -604,6 +645,9 @@ impl ProblemKind {
             ProblemKind::UnknownCallWorkflow { .. } => "unknown workflow",
             ProblemKind::CallsItsOwnWorkflow { .. } => "its own workflow",
             ProblemKind::CallCycle { .. } => "this call closes the cycle",
+            ProblemKind::UnknownConnection { .. } => "unknown connection",
+            ProblemKind::UnknownConnectionField { .. } => "unknown field",
+            ProblemKind::ConnectionValueUnreadable { .. } => "cannot be read",
             ProblemKind::ProjectFileMissing { .. }
             | ProblemKind::ReadFailed { .. }
             | ProblemKind::UnknownWorkflow { .. }

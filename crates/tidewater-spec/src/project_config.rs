@@ -8,7 +8,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::did_you_mean::did_you_mean;
-use crate::{Diagnostics, Problem, ProblemKind, StoreBackend};
+use crate::{ConnectionsConfig, Diagnostics, Problem, ProblemKind, StoreBackend};
 
 mod lineage_config;
 
@@ -38,6 +38,9 @@ pub struct ProjectConfig {
     pub backfill_max_intervals: u32,
     /// `[lineage]`: where `sql` tasks send OpenLineage run events; none without it.
     pub lineage: Option<LineageConfig>,
+    /// `[connections.NAME]`: outside systems tasks connect to, and where their credentials
+    /// come from.
+    pub connections: ConnectionsConfig,
 }
 
 /// Intervals a backfill may cover unless `[backfill] max_intervals` says otherwise: two
@@ -55,6 +58,7 @@ pub struct PoolConfig {
 const TOP_LEVEL_KEYS: &[&str] = &[
     "backfill",
     "lineage",
+    "connections",
     "parallelism",
     "pools",
     "server",
@@ -96,6 +100,7 @@ impl ProjectConfig {
             listen: None,
             backfill_max_intervals: DEFAULT_BACKFILL_MAX_INTERVALS,
             lineage: None,
+            connections: ConnectionsConfig::default(),
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -125,6 +130,7 @@ impl ProjectConfig {
                     }
                 }
                 "server" => config.listen = reader.server_listen(key, value),
+                "connections" => config.connections = reader.connections(key, value),
                 "backfill" => {
                     if let Some(max) = reader.backfill_max_intervals(key, value) {
                         config.backfill_max_intervals = max;
@@ -164,22 +170,27 @@ enum StoreUrl {
     Sqlite(PathBuf),
 }
 
-type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
-type Value<'i> = Spanned<DeValue<'i>>;
+pub(crate) type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
+pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 
-struct ConfigReader<'p> {
-    path: &'p Path,
-    text: Arc<str>,
+pub(crate) struct ConfigReader<'p> {
+    pub(crate) path: &'p Path,
+    pub(crate) text: Arc<str>,
     problems: Diagnostics,
 }
 
 impl ConfigReader<'_> {
-    fn report(&mut self, kind: ProblemKind, span: Range<usize>) {
+    pub(crate) fn report(&mut self, kind: ProblemKind, span: Range<usize>) {
         self.problems
             .push(Problem::at(kind, self.path, self.text.clone(), span));
     }
 
-    fn unknown_key(&mut self, key: &Key<'_>, context: &str, expected: &'static [&'static str]) {
+    pub(crate) fn unknown_key(
+        &mut self,
+        key: &Key<'_>,
+        context: &str,
+        expected: &'static [&'static str],
+    ) {
         let name = key.get_ref().to_string();
         let suggestion = did_you_mean(&name, expected.iter().copied());
         self.report(
@@ -193,7 +204,7 @@ impl ConfigReader<'_> {
         );
     }
 
-    fn wrong_type(&mut self, key: &str, expected: &'static str, value: &Value<'_>) {
+    pub(crate) fn wrong_type(&mut self, key: &str, expected: &'static str, value: &Value<'_>) {
         let found = describe(value.get_ref());
         self.report(
             ProblemKind::WrongType {
@@ -457,7 +468,7 @@ impl ConfigReader<'_> {
     }
 }
 
-fn describe(value: &DeValue<'_>) -> &'static str {
+pub(crate) fn describe(value: &DeValue<'_>) -> &'static str {
     match value {
         DeValue::String(_) => "a string",
         DeValue::Integer(_) => "a whole number",

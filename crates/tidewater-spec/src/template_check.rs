@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 use minijinja::ErrorKind;
 use serde_json::{Map, Value};
@@ -10,7 +11,7 @@ use crate::kinds::TemplateText;
 use crate::problem_kind::TEMPLATE_VARIABLES;
 use crate::template_environment::{template_environment, validation_environment};
 use crate::yaml_reader::YamlReader;
-use crate::{ProblemKind, TemplateContext};
+use crate::{Connections, ProblemKind, TemplateContext};
 
 /// Checks template strings before any run: syntax, variables that will not exist, outputs of
 /// tasks that will not have finished, and filters that do not exist.
@@ -22,6 +23,8 @@ pub(crate) struct TemplateCheck<'w> {
     pub steps: &'w HashMap<&'w str, usize>,
     /// Resolved `needs` of each step.
     pub upstream: &'w [Vec<TaskIndex>],
+    /// The project's connections with sample values.
+    pub connections: Arc<Connections>,
 }
 
 /// Which task a template belongs to.
@@ -125,6 +128,7 @@ impl TemplateCheck<'_> {
                 Some((kind, format!("params.{param}")))
             }
             ("tasks", Some(&referenced)) => self.check_output(owner, referenced, parts.get(2)),
+            ("conn", Some(&connection)) => self.check_connection(connection, &parts[2..]),
             _ => None,
         }
     }
@@ -163,6 +167,40 @@ impl TemplateCheck<'_> {
             }
             _ => None,
         }
+    }
+
+    /// `conn.NAME.FIELD` (or `conn.NAME.extra.KEY`): a connection of `tidewater.toml`, and a
+    /// value it has.
+    fn check_connection(&self, name: &str, rest: &[&str]) -> Option<(ProblemKind, String)> {
+        let fragment = format!("conn.{name}");
+        let Some(connection) = self.connections.get(name) else {
+            let known: Vec<String> = self.connections.names().map(str::to_owned).collect();
+            let suggestion = did_you_mean(name, known.iter().map(String::as_str));
+            let kind = ProblemKind::UnknownConnection {
+                connection: name.to_owned(),
+                known,
+                suggestion,
+            };
+            return Some((kind, fragment));
+        };
+        let field = match rest {
+            [] | ["extra"] => return None,
+            ["extra", key, ..] => format!("extra.{key}"),
+            [field, ..] => (*field).to_owned(),
+        };
+        if connection.fields.contains_key(&field) {
+            return None;
+        }
+        let known: Vec<String> = connection.fields.keys().cloned().collect();
+        let suggestion = did_you_mean(&field, known.iter().map(String::as_str));
+        let shown_fragment = format!("{fragment}.{field}");
+        let kind = ProblemKind::UnknownConnectionField {
+            connection: name.to_owned(),
+            field,
+            known,
+            suggestion,
+        };
+        Some((kind, shown_fragment))
     }
 
     /// Whether `candidate` finishes before `task` starts: a walk up `needs` from `task`.
@@ -208,6 +246,7 @@ impl TemplateCheck<'_> {
             timezone: self.timezone,
             params: self.params.clone(),
             task_outputs: BTreeMap::new(),
+            connections: self.connections.clone(),
         };
         let compiled = validation_environment().template_from_str(text).ok()?;
         Some(compiled.render(minijinja::value::Serde(context.variables())))

@@ -1,10 +1,12 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::SecondsFormat;
 use serde_json::{Map, Value};
 use tidewater_core::{DataInterval, RunId, TaskName, WorkflowName};
 
 use crate::template_environment::template_environment;
+use crate::{ConnectionValueError, Connections};
 
 /// What a task's templates may refer to when one attempt starts: the run's interval and id,
 /// the workflow's params and the outputs of upstream tasks.
@@ -18,6 +20,8 @@ pub struct TemplateContext {
     pub params: Map<String, Value>,
     /// The JSON object each finished upstream task wrote, by task name.
     pub task_outputs: BTreeMap<String, Value>,
+    /// The project's connections, read by templates as `conn.NAME.FIELD`.
+    pub connections: Arc<Connections>,
 }
 
 /// Why a template could not be rendered.
@@ -27,6 +31,8 @@ pub enum TemplateError {
     Syntax(minijinja::Error),
     #[error("cannot render template: {0}")]
     Render(minijinja::Error),
+    #[error("cannot render template: {0}")]
+    Connection(ConnectionValueError),
 }
 
 impl TemplateContext {
@@ -42,6 +48,20 @@ impl TemplateContext {
         let compiled = template_environment()
             .template_from_str(template)
             .map_err(TemplateError::Syntax)?;
+        // A connection value that could not be read fails the templates that use it, with
+        // the reason, rather than as an undefined variable.
+        if self.connections.has_errors() && template.contains("conn") {
+            for variable in compiled.undeclared_variables(true) {
+                let mut parts = variable.split('.');
+                if parts.next() != Some("conn") {
+                    continue;
+                }
+                let path: Vec<&str> = parts.collect();
+                if let Some(error) = self.connections.error_of(&path) {
+                    return Err(TemplateError::Connection(error.clone()));
+                }
+            }
+        }
         compiled
             .render(minijinja::value::Serde(self.variables()))
             .map_err(TemplateError::Render)
@@ -99,6 +119,7 @@ impl TemplateContext {
             ),
             ("task".to_owned(), Value::String(self.task.to_string())),
             ("tasks".to_owned(), Value::Object(tasks)),
+            ("conn".to_owned(), self.connections.template_value()),
         ])
     }
 
@@ -167,6 +188,7 @@ mod tests {
                 "count_rows".to_owned(),
                 serde_json::json!({ "rows": 7 }),
             )]),
+            connections: Arc::default(),
         }
     }
 

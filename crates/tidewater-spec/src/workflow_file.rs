@@ -743,6 +743,9 @@ impl WorkflowReader<'_, '_> {
             params: &settings.params,
             steps: &graph.by_name,
             upstream: &graph.upstream,
+            connections: Arc::new(crate::Connections::samples(
+                &self.project.config.connections,
+            )),
         };
         let mut tasks = Vec::with_capacity(steps.len() + handlers.len());
         for (index, spec) in steps.iter().chain(&handlers).enumerate() {

@@ -77,6 +77,9 @@ pub(crate) enum Command {
     /// request for one).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List the project's connections (`[connections.NAME]`): kind, values that are not
+    /// secret, where each value comes from; never a secret value.
+    Connections(ConnectionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -457,6 +460,32 @@ pub(crate) struct TokenListArgs {
 pub(crate) struct TokenRevokeArgs {
     /// The token's name (`tidewater token list` lists them).
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ConnectionsArgs {
+    #[command(subcommand)]
+    pub command: Option<ConnectionsCommand>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConnectionsCommand {
+    /// Check one connection: http a GET to its URL, postgres a connection with start-up and
+    /// authentication, others a TCP connection to host and port.
+    Test(ConnectionsTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConnectionsTestArgs {
+    /// The connection's name (`tidewater connections` lists them).
+    pub name: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod backfill;
 mod cancel;
 mod clear;
+mod connections;
 mod control;
 mod follow;
 mod foreground;
@@ -56,5 +57,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Queue(args) => queue::queue(&project, args).await,
         Command::Store(command) => store::store(&project, command).await,
         Command::Token(command) => token::token(&project, command).await,
+        Command::Connections(args) => connections::connections(&project, args).await,
     }
 }

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     }
     // Logs are diagnostics: stderr, never stdout, which carries data.
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| output::RedactedStderr)
         // The same rule as Tidewater's own output: colour codes only on a terminal, never
         // with NO_COLOR (they are noise in a log file or a CI log).
         .with_ansi(output::is_color())

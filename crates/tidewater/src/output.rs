@@ -1,7 +1,49 @@
 //! The one place that decides how things are printed: data to stdout, diagnostics to
 //! stderr, colour only on a terminal and never with `NO_COLOR`.
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use tidewater_spec::Redactor;
+
+/// The project's secrets, hidden in everything this process prints (its notes, errors,
+/// data, the server's log and tracing lines). Set once the project is open; a process that
+/// prints before then has read no secret yet.
+static REDACTOR: OnceLock<Redactor> = OnceLock::new();
+
+/// Hides `redactor`'s secrets in all output from now on. The first call wins: a process
+/// opens one project.
+pub(crate) fn redact_with(redactor: &Redactor) {
+    let _ = REDACTOR.set(redactor.clone());
+}
+
+/// `text` with the project's secrets replaced by `***`.
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
+    match REDACTOR.get() {
+        Some(redactor) => redactor.redact(text),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Stderr for tracing's lines, with the project's secrets hidden. tracing's formatter writes
+/// each event with one `write_all` of the whole line, so no secret is cut between writes.
+pub(crate) struct RedactedStderr;
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let redacted = match REDACTOR.get() {
+            Some(redactor) => redactor.redact_bytes(bytes),
+            None => Cow::Borrowed(bytes),
+        };
+        std::io::stderr().write_all(&redacted)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 pub(crate) fn is_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
@@ -16,27 +58,33 @@ pub(crate) fn is_interactive() -> bool {
 /// first, each at its file and line.
 pub(crate) fn error(error: &anyhow::Error) {
     use tidewater_control::ControlError;
-    match error.downcast_ref::<ControlError>() {
-        Some(ControlError::Diagnostics(diagnostics)) => {
-            eprint!("{}", diagnostics.render(is_color()));
-            eprintln!("error: {error:#} (see above)");
-        }
+    let text = match error.downcast_ref::<ControlError>() {
+        Some(ControlError::Diagnostics(diagnostics)) => format!(
+            "{}error: {error:#} (see above)\n",
+            diagnostics.render(is_color())
+        ),
         Some(ControlError::PinnedVersion { diagnostics, .. }) => {
-            eprint!("{}", diagnostics.render(is_color()));
-            eprintln!("error: {error:#}");
+            format!("{}error: {error:#}\n", diagnostics.render(is_color()))
         }
-        _ => eprintln!("error: {error:#}"),
-    }
+        _ => format!("error: {error:#}\n"),
+    };
+    eprint!("{}", redact(&text));
+}
+
+/// Problems of project files, each at its file and line (whose quoted lines may hold a
+/// secret written in `tidewater.toml`): stderr.
+pub(crate) fn diagnostics(diagnostics: &tidewater_spec::Diagnostics) {
+    eprint!("{}", redact(&diagnostics.render(is_color())));
 }
 
 /// A diagnostic line for the user (progress, notes): stderr.
 pub(crate) fn note(message: impl std::fmt::Display) {
-    eprintln!("{message}");
+    eprintln!("{}", redact(&message.to_string()));
 }
 
 /// Data: stdout.
 pub(crate) fn data(text: impl std::fmt::Display) {
-    write_stdout(format!("{text}\n").as_bytes());
+    write_stdout(redact(&format!("{text}\n")).as_bytes());
 }
 
 /// Writes data to stdout. A closed pipe (`tidewater runs | head`) means the reader has what it

@@ -81,7 +81,7 @@ impl RunObserver for Progress {
                         }
                     }
                 }
-                eprint!("{text}");
+                eprint!("{}", crate::output::redact(&text));
             }
         }
     }

@@ -40,8 +40,10 @@ pub(crate) async fn open_with_workflow(
     Ok((control, loaded?))
 }
 
-/// Shows what opening found, once.
+/// Shows what opening found, once; from here on, everything printed hides the project's
+/// secrets.
 fn with_notices(control: Control) -> anyhow::Result<Control> {
+    output::redact_with(control.connections().redactor());
     for notice in control.notices() {
         output::note(notice);
     }
@@ -75,7 +77,9 @@ pub(crate) fn sqlite_path<'p>(project: &'p Project, command: &str) -> anyhow::Re
 
 /// The project's files, without its store (commands that need no runs).
 pub(crate) fn open_project(root: &Path) -> anyhow::Result<Project> {
-    Ok(Control::open_project(root)?)
+    let project = Control::open_project(root)?;
+    output::redact_with(tidewater_control::resolve_connections(&project).redactor());
+    Ok(project)
 }
 
 /// A path as the user knows it: relative to the project folder when inside it.

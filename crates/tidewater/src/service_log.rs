@@ -32,7 +32,7 @@ impl ServerReport for ServiceLog {
         for line in message.lines() {
             text.push_str(&format!("{now} {line}\n"));
         }
-        eprint!("{text}");
+        eprint!("{}", crate::output::redact(&text));
     }
 }
 

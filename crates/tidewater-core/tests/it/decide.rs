@@ -25,6 +25,7 @@ pub(crate) fn task(name: &str, needs: &[u32]) -> Task {
         name: TaskName::new(name),
         action: TaskAction::Sh {
             command: format!("echo {name}"),
+            env: Vec::new(),
         },
         needs: needs.iter().map(|&index| TaskIndex(index)).collect(),
         trigger: TriggerRule::AllSuccess,

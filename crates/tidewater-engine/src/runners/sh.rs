@@ -100,15 +100,22 @@ struct FinishedLog {
     group: i32,
 }
 
-/// An `sh` task's action is its command (a template).
-impl TaskRunner<str> for ShRunner {
+/// An `sh` task's action: its command and its `env`, templates all.
+#[derive(Debug, Clone, Copy)]
+pub struct ShCommand<'a> {
+    pub command: &'a str,
+    pub env: &'a [(String, String)],
+}
+
+impl<'a> TaskRunner<ShCommand<'a>> for ShRunner {
     fn start(
         &self,
-        command: &str,
+        action: &ShCommand<'a>,
         request: StartRequest<'_>,
         reporter: AttemptReporter,
     ) -> StartedAttempt {
         let attempt = request.attempt;
+        let command = action.command;
         // The process starts before its log file is created (its output waits in the pipes
         // meanwhile), so that creating the file (an inode) is not between the decision and the
         // start. In a chain of short tasks it is on the critical path all the same: the
@@ -117,9 +124,19 @@ impl TaskRunner<str> for ShRunner {
             Ok(command) => command,
             Err(error) => {
                 let message = format!("cannot render the command template: {error}");
-                return not_started(&request.paths.log, FailureClass::Input, &message, reporter);
+                return not_started(&request, FailureClass::Input, &message, reporter);
             }
         };
+        let mut task_env = Vec::with_capacity(action.env.len());
+        for (name, value) in action.env {
+            match request.template.render(value) {
+                Ok(value) => task_env.push((name.clone(), value)),
+                Err(error) => {
+                    let message = format!("cannot render `env.{name}`: {error}");
+                    return not_started(&request, FailureClass::Input, &message, reporter);
+                }
+            }
+        }
         // `$TIDEWATER_OUTPUT` lives in the log folder, which must exist before the process
         // can write there.
         let (Some(folder_path), Some(log_name), Some(output_name)) = (
@@ -129,7 +146,7 @@ impl TaskRunner<str> for ShRunner {
         ) else {
             let message =
                 "an attempt's log path names no file in a folder; this is a bug in tidewater";
-            return not_started(&request.paths.log, FailureClass::Bug, message, reporter);
+            return not_started(&request, FailureClass::Bug, message, reporter);
         };
         let mut folder = match self.folder(folder_path, false) {
             Ok(folder) => folder,
@@ -138,12 +155,7 @@ impl TaskRunner<str> for ShRunner {
                     "cannot create the log folder {}: {error}",
                     folder_path.display()
                 );
-                return not_started(
-                    &request.paths.log,
-                    FailureClass::Environment,
-                    &message,
-                    reporter,
-                );
+                return not_started(&request, FailureClass::Environment, &message, reporter);
             }
         };
         // A file left under the output's name would pass for this attempt's output. Each
@@ -163,6 +175,7 @@ impl TaskRunner<str> for ShRunner {
             .template
             .env_vars()
             .into_iter()
+            .chain(task_env)
             .chain(request.env.iter().cloned())
             .map(|(key, value)| (key.into(), value.into()))
             .collect();
@@ -183,12 +196,7 @@ impl TaskRunner<str> for ShRunner {
             Ok(child) => child,
             Err(error) => {
                 let message = format!("cannot start /bin/sh: {error}");
-                return not_started(
-                    &request.paths.log,
-                    FailureClass::Environment,
-                    &message,
-                    reporter,
-                );
+                return not_started(&request, FailureClass::Environment, &message, reporter);
             }
         };
         let created = folder.create(log_name).or_else(|error| {
@@ -200,7 +208,9 @@ impl TaskRunner<str> for ShRunner {
             folder.create(log_name)
         });
         let log = match created {
-            Ok(file) => AttemptLog::from_file(file),
+            Ok(file) => {
+                AttemptLog::from_file(file).redacting(request.template.connections.redactor())
+            }
             Err(error) => {
                 let message = format!(
                     "cannot create the log file {}: {error}",
@@ -282,7 +292,7 @@ impl TaskRunner<str> for ShRunner {
                     FailureClass::Environment,
                     format!("cannot wait for the process: {error}"),
                 ),
-                (None, Ok(status)) => outcome_of(status, &folder, &output_name),
+                (None, Ok(status)) => outcome_of(status, &folder, &output_name, log.redactor()),
             };
             let summary = match &outcome {
                 AttemptOutcome::Succeeded { .. } => format!("succeeded after {elapsed:.3}s"),
@@ -382,6 +392,7 @@ fn outcome_of(
     status: std::process::ExitStatus,
     folder: &RunFolder,
     output: &OsStr,
+    redactor: &tidewater_spec::Redactor,
 ) -> AttemptOutcome {
     use std::os::unix::process::ExitStatusExt;
     if let Some(signal) = status.signal() {
@@ -390,7 +401,7 @@ fn outcome_of(
         };
     }
     match status.code() {
-        Some(0) => match read_output(folder, output) {
+        Some(0) => match read_output(folder, output, redactor) {
             Ok(output) => AttemptOutcome::Succeeded {
                 output,
                 log_error: None,
@@ -409,8 +420,13 @@ fn outcome_of(
 }
 
 /// Reads `$TIDEWATER_OUTPUT` (the file `name` in the attempt's log folder): absent or empty
-/// means no output; otherwise a JSON object.
-fn read_output(folder: &RunFolder, name: &OsStr) -> Result<Option<serde_json::Value>, String> {
+/// means no output; otherwise a JSON object. A secret in it is replaced by `***` in the file
+/// too, which stays in the log folder.
+fn read_output(
+    folder: &RunFolder,
+    name: &OsStr,
+    redactor: &tidewater_spec::Redactor,
+) -> Result<Option<serde_json::Value>, String> {
     let path = || folder.path().join(name);
     let file = match folder.open_file(name) {
         Ok(file) => file,
@@ -431,6 +447,13 @@ fn read_output(folder: &RunFolder, name: &OsStr) -> Result<Option<serde_json::Va
     }
     let text = String::from_utf8(bytes)
         .map_err(|_| format!("cannot read {}: it is not UTF-8 text", path().display()))?;
+    if let std::borrow::Cow::Owned(redacted) = redactor.redact(&text) {
+        use std::io::Write;
+        folder
+            .create(name)
+            .and_then(|mut file| file.write_all(redacted.as_bytes()))
+            .map_err(|error| format!("cannot hide the secrets in {}: {error}", path().display()))?;
+    }
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -444,12 +467,13 @@ fn read_output(folder: &RunFolder, name: &OsStr) -> Result<Option<serde_json::Va
 /// Ends an attempt whose process never started: the reason goes to its log, if the log can be
 /// created (the report carries it either way), and to the executor.
 fn not_started(
-    log_path: &std::path::Path,
+    request: &StartRequest<'_>,
     class: FailureClass,
     message: &str,
     reporter: AttemptReporter,
 ) -> StartedAttempt {
-    if let Ok(log) = AttemptLog::create(log_path) {
+    if let Ok(log) = AttemptLog::create(&request.paths.log) {
+        let log = log.redacting(request.template.connections.redactor());
         log.note(message);
         log.flush();
     }
@@ -466,10 +490,16 @@ const LARGEST_READ: usize = 64 * 1024;
 /// Copies a stream to the log line by line until it ends (or at once if there is none),
 /// writing out what each read completed. A line is written once its newline has come; a last
 /// line without one is logged at the end.
+///
+/// With secrets to hide, each read goes through a [`tidewater_spec::StreamRedactor`] before
+/// it is cut in lines: a secret the task wrote in two pieces, or across a line break (a
+/// key read from a file), is still replaced whole. (The log redacts each line again, which
+/// costs little and covers every other writer.)
 async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, log: &AttemptLog) {
     let Some(mut stream) = stream else {
         return;
     };
+    let mut redactor = (!log.redactor().is_empty()).then(|| log.redactor().stream());
     let mut buffer: Vec<u8> = Vec::with_capacity(FIRST_READ);
     let mut want = FIRST_READ;
     loop {
@@ -483,6 +513,11 @@ async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, 
         };
         if read >= want {
             want = (want * 2).min(LARGEST_READ);
+        }
+        if let Some(redactor) = &mut redactor {
+            let passed = redactor.push(&buffer[kept..]);
+            buffer.truncate(kept);
+            buffer.extend_from_slice(&passed);
         }
         let mut start = 0;
         let mut from = kept;
@@ -504,6 +539,19 @@ async fn copy_lines(stream: Option<impl AsyncRead + Unpin>, name: &'static str, 
         }
         buffer.drain(..start);
     }
+    if let Some(redactor) = &mut redactor {
+        // What was held back may end a line, or be one.
+        buffer.extend_from_slice(&redactor.finish());
+        let mut rest = &buffer[..];
+        while let Some(found) = rest.iter().position(|&byte| byte == b'\n') {
+            log.line(name, &rest[..found]);
+            rest = &rest[found + 1..];
+        }
+        if !rest.is_empty() {
+            log.line(name, rest);
+        }
+        return;
+    }
     if !buffer.is_empty() {
         log.line(name, &buffer);
     }
@@ -519,7 +567,11 @@ mod tests {
         if let Some(content) = content {
             std::fs::write(root.path().join("t.1.output.json"), content).expect("written");
         }
-        read_output(&folder, OsStr::new("t.1.output.json"))
+        read_output(
+            &folder,
+            OsStr::new("t.1.output.json"),
+            &tidewater_spec::Redactor::default(),
+        )
     }
 
     async fn logged(input: &[u8]) -> Vec<String> {

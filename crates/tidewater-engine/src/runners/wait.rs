@@ -100,8 +100,7 @@ impl TaskRunner<WaitAction> for WaitRunner {
         reporter: AttemptReporter,
     ) -> StartedAttempt {
         let attempt = request.attempt;
-        let Some((log, reporter)) = AttemptLog::create_or_report(&request.paths.log, reporter)
-        else {
+        let Some((log, reporter)) = AttemptLog::for_request(&request, reporter) else {
             return StartedAttempt::finished();
         };
         let check = match render(&action.condition, &request) {

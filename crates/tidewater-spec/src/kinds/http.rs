@@ -4,7 +4,7 @@ use std::ops::RangeInclusive;
 
 use tidewater_core::{HttpAction, HttpBody, HttpMethod, HttpOutput, StatusCodes, TaskAction};
 
-use super::{KindAction, TaskKind, TemplateText};
+use super::{KindAction, TaskKind, TemplateText, scalar_template};
 use crate::ProblemKind;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::{Entry, YamlReader};
@@ -113,21 +113,10 @@ fn read_headers(
             is_valid = false;
             continue;
         }
-        // A number or `true` is sent as written; lists and maps are not header values.
-        let text = match &entry.value.value {
-            YamlValue::String(text) => text.to_string(),
-            YamlValue::Integer(number) => number.to_string(),
-            YamlValue::Bool(flag) => flag.to_string(),
-            _ => {
-                reader.wrong_type(&entry.name, "a string", entry.value);
-                is_valid = false;
-                continue;
-            }
+        let Some(text) = scalar_template(reader, entry, templates) else {
+            is_valid = false;
+            continue;
         };
-        templates.push(TemplateText {
-            text: text.clone(),
-            span: entry.value.span.clone(),
-        });
         headers.push((entry.name.to_string(), text));
     }
     is_valid.then_some(headers)

@@ -1,22 +1,24 @@
-//! `sh: <command>`: a shell command (a template), run with `sh -c`.
+//! `sh: <command>`: a shell command (a template), run with `sh -c`, with `env: { NAME:
+//! value }` for its environment (each value a template: `PGPASSWORD: "{{ conn.wh.password
+//! }}"` gives a connection's secret to the command without writing it in the command line).
 
 use tidewater_core::TaskAction;
 
-use super::{FileReference, KindAction, TaskKind, TemplateText};
+use super::{FileReference, KindAction, TaskKind, TemplateText, scalar_template};
 use crate::ProblemKind;
 use crate::yaml_node::YamlNode;
 use crate::yaml_reader::{Entry, YamlReader};
 
 pub(crate) const KIND: TaskKind = TaskKind {
     key: "sh",
-    companions: &[],
+    companions: &["env"],
     read,
 };
 
 fn read(
     reader: &mut YamlReader<'_>,
     value: &YamlNode<'_>,
-    _companions: &[&Entry<'_, '_>],
+    companions: &[&Entry<'_, '_>],
 ) -> Option<KindAction> {
     let command = reader.string("sh", value)?;
     if command.trim().is_empty() {
@@ -30,6 +32,14 @@ fn read(
         );
         return None;
     }
+    let mut templates = vec![TemplateText {
+        text: command.to_owned(),
+        span: value.span.clone(),
+    }];
+    let env = match companions.iter().find(|entry| entry.name == "env") {
+        Some(entry) => read_env(reader, entry.value, &mut templates)?,
+        None => Vec::new(),
+    };
     let files = script_path(command)
         .map(|path| FileReference {
             path: path.to_owned(),
@@ -40,15 +50,53 @@ fn read(
     Some(KindAction {
         action: TaskAction::Sh {
             command: command.to_owned(),
+            env,
         },
-        templates: vec![TemplateText {
-            text: command.to_owned(),
-            span: value.span.clone(),
-        }],
+        templates,
         files,
         workflows: Vec::new(),
         sql: None,
     })
+}
+
+/// `env: { NAME: value }`: names a shell can use, values strings (templates), numbers or
+/// booleans.
+fn read_env(
+    reader: &mut YamlReader<'_>,
+    node: &YamlNode<'_>,
+    templates: &mut Vec<TemplateText>,
+) -> Option<Vec<(String, String)>> {
+    let entries = reader.entries("`env`", node)?;
+    let mut env = Vec::with_capacity(entries.len());
+    let mut is_valid = true;
+    for entry in &entries {
+        let is_name = entry
+            .name
+            .chars()
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            && entry
+                .name
+                .chars()
+                .all(|character| character.is_ascii_alphanumeric() || character == '_');
+        if !is_name {
+            reader.report(
+                ProblemKind::InvalidValue {
+                    what: format!("`{}` is not an environment variable name", entry.name),
+                    hint: Some("letters, digits and `_`, e.g. `PGPASSWORD`".to_owned()),
+                },
+                entry.key.span.clone(),
+            );
+            is_valid = false;
+            continue;
+        }
+        let Some(text) = scalar_template(reader, entry, templates) else {
+            is_valid = false;
+            continue;
+        };
+        env.push((entry.name.to_string(), text));
+    }
+    is_valid.then_some(env)
 }
 
 /// The script a command runs when its first word is a project-relative path such as

@@ -662,3 +662,20 @@ fn a_schedule_map_needs_a_cron_or_sources() {
     let source = "schedule: { on: raw.orders }\ntasks:\n  a: { empty: {} }\n";
     insta::assert_snapshot!(problems_of("on_not_a_list", source));
 }
+
+#[test]
+fn unknown_connections_and_fields_suggest_what_was_meant() {
+    let source = r#"tasks:
+  load:
+    sh: psql "{{ conn.warehose.url }}"
+    env:
+      PGPASSWORD: "{{ conn.warehouse.pasword }}"
+      REGION: "{{ conn.warehouse.extra.regoin }}"
+  fine:
+    sh: echo "{{ conn.warehouse.url }} {{ conn.warehouse.extra.region }}"
+    env: { PGPASSWORD: "{{ conn.warehouse.password }}" }
+"#;
+    insta::assert_snapshot!(problems_of("connections", source));
+    let bad_name = "tasks:\n  load:\n    sh: echo\n    env: { 1BAD: x }\n";
+    assert_eq!(codes_of("env", bad_name), ["tidewater::invalid_value"]);
+}

@@ -13,6 +13,11 @@ slots = 2
 
 [pools.warehouse]
 slots = 4
+
+[connections.warehouse]
+url = "postgres://loader@db.example/analytics"
+password = "env:WAREHOUSE_PASSWORD"
+extra = { region = "eu" }
 "#;
 
 pub(crate) struct TestProject {

@@ -121,10 +121,11 @@ fn a_shell_command_keeps_its_template_text() {
     assert_eq!(
         loaded.workflow.task(TaskIndex(0)).action,
         TaskAction::Sh {
-            command: "./scripts/extract.sh {{ ds }} {{ params.region }}".to_owned()
+            command: "./scripts/extract.sh {{ ds }} {{ params.region }}".to_owned(),
+            env: Vec::new(),
         }
     );
-    let TaskAction::Sh { command } = &loaded.workflow.task(TaskIndex(2)).action else {
+    let TaskAction::Sh { command, .. } = &loaded.workflow.task(TaskIndex(2)).action else {
         panic!("daily_mart is a shell task");
     };
     assert!(command.ends_with("add_days(-1) }}\"\n"), "{command:?}");

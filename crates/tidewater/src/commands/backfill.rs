@@ -273,7 +273,10 @@ impl ServiceObserver for BackfillProgress {
                     bar.println(format!("{workflow} run {run} {text}"));
                 }
             }
-            None => eprintln!("{workflow} run {run} {text} ({ended}/{})", self.total),
+            None => output::note(format!(
+                "{workflow} run {run} {text} ({ended}/{})",
+                self.total
+            )),
         }
     }
 
@@ -292,6 +295,6 @@ impl ServiceObserver for BackfillProgress {
     }
 
     fn problem(&self, message: &str) {
-        eprintln!("{message}");
+        output::note(message);
     }
 }

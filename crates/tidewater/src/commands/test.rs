@@ -65,6 +65,8 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
         timezone: workflow.timezone,
         params: requested_params(workflow, &param_overrides(&args.params)?)?,
         task_outputs: requested_outputs(workflow, &args.outputs)?,
+        // `open_project` has hidden their secrets in what this command prints.
+        connections: Arc::new(tidewater_control::resolve_connections(&project)),
     };
     refuse_missing_outputs(&project, workflow, task, &template)?;
     output::note(format!(
@@ -287,7 +289,10 @@ fn refuse_missing_outputs(
 /// The template texts of a task, for looking at what they refer to.
 fn template_texts(project: &Project, task: &Task) -> Vec<String> {
     match &task.action {
-        TaskAction::Sh { command } => vec![command.clone()],
+        TaskAction::Sh { command, env } => std::iter::once(command)
+            .chain(env.iter().map(|(_, value)| value))
+            .cloned()
+            .collect(),
         TaskAction::Empty | TaskAction::Maintain(_) => Vec::new(),
         TaskAction::Sql(action) => {
             let mut texts = match &action.sql {

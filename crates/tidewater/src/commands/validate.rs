@@ -9,15 +9,19 @@ pub(super) async fn validate(project: &Path) -> anyhow::Result<Outcome> {
     let project = match Control::open_project(project) {
         Ok(project) => project,
         Err(ControlError::Diagnostics(diagnostics)) => {
-            eprint!("{}", diagnostics.render(output::is_color()));
+            output::diagnostics(&diagnostics);
             return Ok(Outcome::Failure);
         }
         Err(error) => return Err(error.into()),
     };
     let (workflows, mut diagnostics) = project.load_workflows();
     diagnostics.extend(check_trigger_tables(&project, &workflows).await?);
+    // Connection values from the environment or files: read now as a run would read them.
+    let connections = tidewater_control::resolve_connections(&project);
+    output::redact_with(connections.redactor());
+    diagnostics.extend(connections.problems(&project.config.connections));
     if !diagnostics.is_empty() {
-        eprint!("{}", diagnostics.render(output::is_color()));
+        output::diagnostics(&diagnostics);
         output::note(format!(
             "{} problem(s) found; {} workflow(s) valid",
             diagnostics.len(),

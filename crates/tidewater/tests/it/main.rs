@@ -9,6 +9,7 @@ mod bounds;
 mod call_tasks;
 mod cancel;
 mod cli;
+mod connections;
 mod crash;
 mod data_schedules;
 mod escape;
