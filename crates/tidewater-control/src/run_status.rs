@@ -7,7 +7,7 @@ use tidewater_core::{
     AttemptOutcome, FailureClass, FailureReason, RunId, TaskInstance, TaskName, TaskState,
     Timestamp,
 };
-use tidewater_store::AttemptRecord;
+use tidewater_store::{AttemptRecord, NotificationRecord};
 
 use crate::Control;
 use crate::control_error::ControlResult;
@@ -21,6 +21,8 @@ pub struct RunStatus {
     /// parses).
     pub timezone: chrono_tz::Tz,
     pub tasks: Vec<TaskStatus>,
+    /// The run's webhooks and their delivery, oldest first.
+    pub notifications: Vec<NotificationRecord>,
 }
 
 /// One task of a run with its attempts, oldest first.
@@ -126,10 +128,12 @@ impl Control {
                 instance,
             })
             .collect();
+        let notifications = self.store.run_notifications(record.id).await?;
         Ok(RunStatus {
             run: RunEntry::new(record, &*self.owners),
             timezone,
             tasks,
+            notifications,
         })
     }
 }

@@ -170,7 +170,7 @@ fn prepare(
 }
 
 /// `value` with each of its strings rendered as a template.
-fn render_json(
+pub(crate) fn render_json(
     value: &serde_json::Value,
     render: &impl Fn(&str, &str) -> Result<String, String>,
 ) -> Result<serde_json::Value, String> {
@@ -392,7 +392,7 @@ async fn exchange(
 
 /// An error and its causes, e.g. "error sending request: client error (Connect): tcp
 /// connect error: Connection refused": reqwest's own message alone hides the cause.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -1,5 +1,6 @@
 //! The `http` task kind's runner: one request per attempt, its status checked against the
-//! task's `expect`, its JSON response (or a JSON pointer into it) the task's output.
+//! task's `expect`, its JSON response (or a JSON pointer into it) the task's output; and
+//! the sender of workflow webhooks (`WebhookSender`), one POST per delivery.
 //!
 //! The HTTP client (reqwest) lives only here. The runner knows nothing of the scheduler: it
 //! implements `tidewater_runner::TaskRunner<HttpAction>` and is installed by whoever builds
@@ -12,5 +13,7 @@
 )]
 
 mod http_runner;
+mod webhook_sender;
 
 pub use http_runner::{HttpRunner, LOGGED_BODY_BYTES, MAX_RESPONSE_BYTES};
+pub use webhook_sender::{WebhookBody, WebhookSender};

@@ -12,6 +12,8 @@ mod sql;
 mod table_ref;
 mod wait;
 
+pub(crate) use http::read_body;
+
 use std::ops::Range;
 
 use tidewater_core::TaskAction;

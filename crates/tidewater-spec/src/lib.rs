@@ -32,6 +32,7 @@ mod task_spec;
 mod template_check;
 mod template_context;
 mod template_environment;
+mod webhook_spec;
 mod workflow_file;
 mod yaml_loader;
 mod yaml_node;
@@ -43,6 +44,8 @@ pub use loaded_workflow::LoadedWorkflow;
 pub use problem::Problem;
 pub use problem_kind::{NamedThing, ProblemKind};
 pub use project::Project;
-pub use project_config::{DEFAULT_BACKFILL_MAX_INTERVALS, PoolConfig, ProjectConfig};
+pub use project_config::{
+    DEFAULT_BACKFILL_MAX_INTERVALS, NotificationSettings, PoolConfig, ProjectConfig,
+};
 pub use store_backend::StoreBackend;
 pub use template_context::{TemplateContext, TemplateError};

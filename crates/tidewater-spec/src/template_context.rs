@@ -47,6 +47,26 @@ impl TemplateContext {
             .map_err(TemplateError::Render)
     }
 
+    /// Renders `template` with `extra` variables besides the run's (a notification's
+    /// `event`, `failed_tasks`, `run_url`); an extra variable hides a run's of the same name.
+    pub fn render_with(
+        &self,
+        template: &str,
+        extra: &Map<String, Value>,
+    ) -> Result<String, TemplateError> {
+        if !template.contains('{') {
+            return Ok(template.to_owned());
+        }
+        let compiled = template_environment()
+            .template_from_str(template)
+            .map_err(TemplateError::Syntax)?;
+        let mut variables = self.variables();
+        variables.extend(extra.clone());
+        compiled
+            .render(minijinja::value::Serde(variables))
+            .map_err(TemplateError::Render)
+    }
+
     /// The same values for a shell task's environment, as `TIDEWATER_*` variables. Params
     /// that are strings are passed as they are; other JSON values as JSON.
     pub fn env_vars(&self) -> Vec<(String, String)> {

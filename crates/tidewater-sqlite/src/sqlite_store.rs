@@ -10,6 +10,7 @@ mod control;
 mod failure;
 mod feed;
 mod migrations;
+mod notifications;
 mod rows;
 mod store_files;
 mod store_report;

@@ -14,6 +14,7 @@ mod changes;
 mod control;
 mod feed;
 mod fixtures;
+mod notifications;
 mod records;
 
 pub use access::{
@@ -43,6 +44,7 @@ pub use feed::{
     events_are_filtered_by_run_and_workflow_and_paged,
     every_state_change_is_one_event_in_commit_order, only_committed_state_changes_are_events,
 };
+pub use notifications::a_notification_is_recorded_once_claimed_once_and_ends_delivered_or_failed;
 pub use records::{
     a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
     attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
@@ -94,6 +96,7 @@ macro_rules! run_store_conformance_tests {
             only_committed_state_changes_are_events,
             events_are_filtered_by_run_and_workflow_and_paged,
             a_reader_behind_the_kept_events_is_told_to_reset,
+            a_notification_is_recorded_once_claimed_once_and_ends_delivered_or_failed,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tidewater_core::{AttemptOutcome, FailureClass};
-use tidewater_store::AttemptRecord;
+use tidewater_store::{AttemptRecord, NotificationRecord, NotificationState};
 
 use crate::json::RunJson;
 use crate::run_status::{RunStatus, TaskStatus};
@@ -13,6 +13,47 @@ use crate::run_status::{RunStatus, TaskStatus};
 pub struct StatusJson {
     pub run: RunJson,
     pub tasks: Vec<TaskJson>,
+    /// The run's webhooks (`on_failure`, `on_success`, `on_deadline_miss`, `on_retry`) and
+    /// how their delivery goes; absent when the run has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationJson>,
+}
+
+/// One webhook of a run.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationJson {
+    pub event: &'static str,
+    /// The retried task and its failed attempt (`on_retry`).
+    pub task: Option<String>,
+    pub attempt: Option<u32>,
+    /// `pending`, `delivered` or `failed` (given up after every delivery failed).
+    pub state: &'static str,
+    /// Deliveries tried so far.
+    pub deliveries: u32,
+    /// Pending: when the next delivery may start; otherwise when it ended.
+    pub at: String,
+    pub last_error: Option<String>,
+}
+
+impl NotificationJson {
+    pub fn new(record: &NotificationRecord) -> NotificationJson {
+        let (state, at) = match &record.state {
+            NotificationState::Pending { due } => ("pending", due),
+            NotificationState::Delivered { at } => ("delivered", at),
+            NotificationState::Failed { at } => ("failed", at),
+        };
+        let retried = record.key.retried.as_ref();
+        NotificationJson {
+            event: record.key.event.as_str(),
+            task: retried.map(|(task, _)| task.to_string()),
+            attempt: retried.map(|(_, attempt)| attempt.0),
+            state,
+            deliveries: record.deliveries,
+            at: at.to_rfc3339(),
+            last_error: record.last_error.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -47,6 +88,11 @@ impl StatusJson {
         StatusJson {
             run: status.run.json(),
             tasks: status.tasks.iter().map(TaskJson::new).collect(),
+            notifications: status
+                .notifications
+                .iter()
+                .map(NotificationJson::new)
+                .collect(),
         }
     }
 }

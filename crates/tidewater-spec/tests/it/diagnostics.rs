@@ -589,3 +589,18 @@ fn http_task_mistakes_are_reported_at_their_place() {
 "#;
     insta::assert_snapshot!(problems_of("http", source));
 }
+
+#[test]
+fn webhook_handler_mistakes_are_reported_at_their_place() {
+    let source = r#"tasks:
+  extract:
+    sh: echo hi
+on_failure:
+  webhook: { body: { text: "failed" } }
+on_success:
+  webhook: { url: "hooks.example.com/ok" }
+on_retry:
+  sh: echo retrying
+"#;
+    insta::assert_snapshot!(problems_of("webhooks", source));
+}

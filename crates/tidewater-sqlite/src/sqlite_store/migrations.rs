@@ -14,7 +14,7 @@ use super::connection::Link;
 use super::failure::Failure;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 10] = [
+const MIGRATIONS: [(&str, &str); 11] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -51,6 +51,10 @@ const MIGRATIONS: [(&str, &str); 10] = [
     (
         "0010_runs_by_workflow_state",
         include_str!("../../migrations/0010_runs_by_workflow_state.sql"),
+    ),
+    (
+        "0012_notifications",
+        include_str!("../../migrations/0012_notifications.sql"),
     ),
 ];
 

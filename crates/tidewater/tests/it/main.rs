@@ -15,6 +15,7 @@ mod full_disk;
 mod http_tasks;
 mod logs;
 mod metrics;
+mod notifications;
 mod project;
 mod retries;
 mod runs;
