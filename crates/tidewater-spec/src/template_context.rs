@@ -33,18 +33,7 @@ impl TemplateContext {
     /// Renders `template` with the shared environment. An undefined variable is an error,
     /// never an empty string.
     pub fn render(&self, template: &str) -> Result<String, TemplateError> {
-        // Every tag, expression and comment starts with `{` (the environment sets no line
-        // statements), so text without one renders as itself: skip compiling it and building
-        // the variables, which is most of an attempt start's template work.
-        if !template.contains('{') {
-            return Ok(template.to_owned());
-        }
-        let compiled = template_environment()
-            .template_from_str(template)
-            .map_err(TemplateError::Syntax)?;
-        compiled
-            .render(minijinja::value::Serde(self.variables()))
-            .map_err(TemplateError::Render)
+        self.render_with(template, &Map::new())
     }
 
     /// Renders `template` with `extra` variables besides the run's (a notification's
@@ -54,6 +43,9 @@ impl TemplateContext {
         template: &str,
         extra: &Map<String, Value>,
     ) -> Result<String, TemplateError> {
+        // Every tag, expression and comment starts with `{` (the environment sets no line
+        // statements), so text without one renders as itself: skip compiling it and building
+        // the variables, which is most of an attempt start's template work.
         if !template.contains('{') {
             return Ok(template.to_owned());
         }
@@ -61,7 +53,11 @@ impl TemplateContext {
             .template_from_str(template)
             .map_err(TemplateError::Syntax)?;
         let mut variables = self.variables();
-        variables.extend(extra.clone());
+        variables.extend(
+            extra
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone())),
+        );
         compiled
             .render(minijinja::value::Serde(variables))
             .map_err(TemplateError::Render)

@@ -70,15 +70,7 @@ pub(crate) fn read_webhook(
     // The body may name the notification's own variables (`event`, `failed_tasks`,
     // `run_url`…) besides the run's: its syntax is checked here, its names when it renders.
     for template in &templates {
-        if template.text.contains('{')
-            && let Err(error) = template_environment().template_from_str(&template.text)
-        {
-            let detail = error.detail().unwrap_or("invalid template").to_owned();
-            reader.report(
-                ProblemKind::TemplateSyntax { detail },
-                template.span.clone(),
-            );
-        }
+        check_syntax(reader, template);
     }
     Some(Webhook {
         event,
@@ -95,12 +87,7 @@ fn read_url(reader: &mut YamlReader<'_>, node: &YamlNode<'_>) -> Option<String> 
             text: text.to_owned(),
             span: node.span.clone(),
         };
-        if let Err(error) = template_environment().template_from_str(&template.text) {
-            let detail = error.detail().unwrap_or("invalid template").to_owned();
-            reader.report(ProblemKind::TemplateSyntax { detail }, template.span);
-            return None;
-        }
-        return Some(text.to_owned());
+        return check_syntax(reader, &template).then(|| text.to_owned());
     }
     let host = text
         .strip_prefix("http://")
@@ -119,6 +106,24 @@ fn read_url(reader: &mut YamlReader<'_>, node: &YamlNode<'_>) -> Option<String> 
                 node.span.clone(),
             );
             None
+        }
+    }
+}
+
+/// Whether `template` parses; reports it at its place when it does not.
+fn check_syntax(reader: &mut YamlReader<'_>, template: &TemplateText) -> bool {
+    if !template.text.contains('{') {
+        return true;
+    }
+    match template_environment().template_from_str(&template.text) {
+        Ok(_) => true,
+        Err(error) => {
+            let detail = error.detail().unwrap_or("invalid template").to_owned();
+            reader.report(
+                ProblemKind::TemplateSyntax { detail },
+                template.span.clone(),
+            );
+            false
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{Signal, kill};
@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use crate::api_client::Api;
+use crate::http_tasks::read_request;
 use crate::metrics::Scrape;
 use crate::project::{TestProject, text};
 use crate::service::{eventually, start_server, stop_server};
@@ -42,7 +43,9 @@ impl CaptureServer {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let (head, body) = read_request(&mut stream);
+                let request = read_request(&mut stream);
+                let (head, body) = request.split_once("\r\n\r\n").unwrap_or((&request, ""));
+                let body = body.to_owned();
                 let mut seen = seen.lock().expect("captured");
                 let status = if seen.len() < failures { 500 } else { 200 };
                 let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
@@ -97,33 +100,6 @@ impl CaptureServer {
         }
         accepted
     }
-}
-
-/// The request's head and body (by `content-length`).
-fn read_request(stream: &mut TcpStream) -> (String, String) {
-    let mut bytes = Vec::new();
-    let mut buffer = [0; 4096];
-    while let Ok(read) = stream.read(&mut buffer) {
-        if read == 0 {
-            break;
-        }
-        bytes.extend_from_slice(&buffer[..read]);
-        let text = String::from_utf8_lossy(&bytes).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|line| {
-                    let (name, value) = line.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            if bytes.len() >= end + 4 + length {
-                return (text[..end].to_owned(), text[end + 4..].to_owned());
-            }
-        }
-    }
-    (String::from_utf8_lossy(&bytes).to_string(), String::new())
 }
 
 /// Short timeouts and back-off, so that a test controls how long delivery takes.
