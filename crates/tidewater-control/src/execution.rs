@@ -11,12 +11,14 @@ use tidewater_core::{
 use tidewater_engine::{CancelHandle, Resume, RunObserver};
 use tokio::time::Instant;
 
-use crate::Control;
 use crate::attempt_log_file::{attempt_log_path, last_error_line};
 use crate::control_error::{ControlError, ControlResult};
+use crate::{Control, Notifier};
 
 /// How often an execution looks for a cancel request besides being woken.
 const CANCEL_POLL: Duration = Duration::from_secs(2);
+/// How often an execution looks for its run's due webhooks while the run goes on.
+const NOTIFY_LOOK: Duration = Duration::from_millis(500);
 
 /// Why an execution stopped its run before the run ended by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,10 +96,28 @@ impl Control {
                 std::future::pending::<()>().await;
             }
         };
-        tokio::select! {
-            state = executor.execute(workflow, run, resume, &cancel) => Ok(state?),
+        // The run's webhooks go out while it runs (`on_retry`), and those still pending when
+        // it ends (`on_failure`, `on_success`) before this returns: a foreground run has no
+        // server to send them later. A failed delivery is recorded, never the run's outcome.
+        let notifier = Notifier::new(self);
+        let deliver_while_running = async {
+            if workflow.webhooks.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            loop {
+                let _ = notifier.deliver_due(Some(run)).await;
+                tokio::time::sleep(NOTIFY_LOOK).await;
+            }
+        };
+        let state = tokio::select! {
+            state = executor.execute(workflow, run, resume, &cancel) => state?,
             () = watch_requests => unreachable!("watching requests never completes"),
+            () = deliver_while_running => unreachable!("delivering never completes"),
+        };
+        if !workflow.webhooks.is_empty() {
+            notifier.drain(run).await?;
         }
+        Ok(state)
     }
 
     /// How a run ended: its tasks counted by state, each failed task with the line that says

@@ -29,7 +29,7 @@ pub use health_json::{HealthJson, WorkflowHealthJson};
 pub use pause_json::PauseJson;
 pub use queue_json::WaitingJson;
 pub use run_json::RunJson;
-pub use status_json::{AttemptJson, CalledByJson, StatusJson, TaskJson};
+pub use status_json::{AttemptJson, CalledByJson, NotificationJson, StatusJson, TaskJson};
 pub use table_json::{
     ColumnJson, MissingJson, PartitionJson, PartitionWriteJson, TableDescription, TableJson,
     WriterJson, table_names_json,

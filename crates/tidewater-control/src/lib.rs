@@ -39,6 +39,7 @@ mod log_follower;
 mod manual_run;
 mod metrics;
 mod missing_intervals;
+mod notifier;
 mod presence;
 mod queue_explanation;
 mod retry;
@@ -79,6 +80,7 @@ pub use manual_run::{
 };
 pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use missing_intervals::{MissingIntervals, MissingRequest};
+pub use notifier::{DeliveryReport, Notifier};
 pub use presence::live_service;
 pub use queue_explanation::{QueueExplanation, QueuedGroup, QueuedRuns, Waiting};
 pub use retry::{Retry, RetryVersion};

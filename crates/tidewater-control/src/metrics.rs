@@ -64,6 +64,12 @@ struct WorkflowLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    workflow: String,
+    event: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabels {
     /// Empty for a run, or a task without a pool.
     pool: String,
@@ -82,6 +88,7 @@ pub struct Metrics {
     retries: Family<WorkflowLabels, Counter>,
     scheduling_delay: HistogramFamily,
     feed_resets: Counter,
+    notification_failures: Family<NotificationLabels, Counter>,
     /// The last event counted. Scrapes take turns: one reads the feed and sets the gauges
     /// while the next waits, so that no event is counted twice.
     after: tokio::sync::Mutex<EventSeq>,
@@ -113,6 +120,19 @@ impl Control {
                     state: count.state.name(),
                 })
                 .set(i64::try_from(count.runs).unwrap_or(i64::MAX));
+        }
+
+        // The store's own totals, which only grow: a counter that counts from the store's
+        // start rather than the server's, so that a webhook given up on by a `tidewater run`
+        // beside the server, or before it started, is counted too.
+        for (workflow, event, failures) in self.store.notification_failures().await? {
+            let counter = metrics
+                .notification_failures
+                .get_or_create(&NotificationLabels {
+                    workflow: workflow.to_string(),
+                    event: event.as_str(),
+                });
+            counter.inc_by(failures.saturating_sub(counter.get()));
         }
 
         let queue = self.explain_queue(parallelism, QueuedRuns::Grouped).await?;
@@ -317,8 +337,16 @@ impl Metrics {
              last scrape): counters missed what they held",
             feed_resets.clone(),
         );
+        let notification_failures = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notification_failures",
+            "Webhooks given up on after every delivery failed, by workflow and event \
+             (on_failure, on_success, on_deadline_miss, on_retry), as recorded in the store",
+            notification_failures.clone(),
+        );
         Metrics {
             registry,
+            notification_failures,
             runs,
             queue_depth,
             attempts,

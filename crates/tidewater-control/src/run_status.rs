@@ -7,7 +7,7 @@ use tidewater_core::{
     AttemptOutcome, FailureClass, FailureReason, RunId, TaskInstance, TaskName, TaskState,
     Timestamp,
 };
-use tidewater_store::{AttemptRecord, RunParent};
+use tidewater_store::{AttemptRecord, NotificationRecord, RunParent};
 
 use crate::Control;
 use crate::control_error::ControlResult;
@@ -23,6 +23,8 @@ pub struct RunStatus {
     pub tasks: Vec<TaskStatus>,
     /// The run and `call` task that started this run, if it is a child run.
     pub parent: Option<RunParent>,
+    /// The run's webhooks and their delivery, oldest first.
+    pub notifications: Vec<NotificationRecord>,
 }
 
 /// One task of a run with its attempts, oldest first.
@@ -138,11 +140,13 @@ impl Control {
                 instance,
             })
             .collect();
+        let notifications = self.store.run_notifications(record.id).await?;
         Ok(RunStatus {
             run: RunEntry::new(record, &*self.owners),
             timezone,
             tasks,
             parent,
+            notifications,
         })
     }
 }

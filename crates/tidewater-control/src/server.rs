@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::control_error::{ControlError, ControlResult};
 use crate::workflow_catalog::watch_catalog;
-use crate::{Control, ProjectStore, local_time};
+use crate::{Control, Notifier, ProjectStore, local_time};
 
 /// How often the server looks at its store's files and checkpoints what it wrote: the
 /// service's own polling period.
@@ -124,8 +124,23 @@ impl Control {
             me.pid,
             self.project.root.display()
         ));
+        let notifier = Notifier::new(self);
+        let notifications = notifier.serve(|delivery| {
+            if let Some((error, is_retried)) = &delivery.failure {
+                let then = if *is_retried {
+                    "tried again later"
+                } else {
+                    "given up"
+                };
+                report.line(&format!(
+                    "webhook {} of run {} failed ({then}): {error}",
+                    delivery.event, delivery.run
+                ));
+            }
+        });
         tokio::select! {
             result = service.run(catalog, wake, stopped) => result?,
+            never = notifications => match never {},
             () = signals => unreachable!("the signal future never completes"),
             () = store_watch => unreachable!("the store watch never completes"),
         }

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::run_view::TaskInstance;
-use crate::{Attempt, FailureClass, RunState, TaskIndex, TaskName, Timestamp};
+use crate::{Attempt, FailureClass, NotificationKey, RunState, TaskIndex, TaskName, Timestamp};
 
 /// One durable change to a run's record. The engine persists the changes of a decision in
 /// one transaction before it performs the decision's actions.
@@ -29,6 +29,13 @@ pub enum Change {
         attempt: Attempt,
         finished_at: Timestamp,
         outcome: AttemptOutcome,
+    },
+    /// A webhook of the workflow is due: recorded in the store's outbox in the same
+    /// transaction as the change that explains it, delivered (with retries) after it.
+    /// Recording the same key twice keeps the first.
+    Notify {
+        key: NotificationKey,
+        at: Timestamp,
     },
 }
 

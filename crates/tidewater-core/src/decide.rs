@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use crate::trigger_rule::Verdict;
 use crate::{
-    Action, Attempt, AttemptOutcome, Change, FailureReason, HandlerKind, RunState, RunView,
-    TaskAction, TaskIndex, TaskInstance, TaskRole, TaskState, Timestamp, Workflow,
+    Action, Attempt, AttemptOutcome, Change, FailureReason, HandlerKind, NotificationEvent,
+    NotificationKey, RunState, RunView, TaskAction, TaskIndex, TaskInstance, TaskRole, TaskState,
+    Timestamp, Workflow,
 };
 
 /// How many attempts of one task instance may be lost (see [`FailureReason::is_lost`])
@@ -93,6 +94,10 @@ pub struct Decision {
 /// - **Deadline.** When the workflow's `deadline` for the run's interval has passed while
 ///   some step is not done, `on_deadline_miss` runs, once; the run goes on and its outcome
 ///   does not depend on the handler. If the steps are done first, the handler is skipped.
+///
+/// A workflow's webhooks ([`Workflow::webhooks`]) are no tasks: at their moment (the run ends
+/// failed or succeeded, the deadline passes, a step's failed attempt will be retried) the
+/// decision carries a [`Change::Notify`], which the store keeps once per key.
 pub fn decide(
     workflow: &Workflow,
     view: &RunView,
@@ -394,6 +399,10 @@ impl Decider<'_> {
                             not_before,
                         };
                     });
+                    self.notify(
+                        NotificationEvent::OnRetry,
+                        Some((task.name.clone(), attempt)),
+                    );
                 } else {
                     self.update(index, |instance| {
                         instance.state = TaskState::Failed {
@@ -465,6 +474,7 @@ impl Decider<'_> {
             .is_some_and(|deadline| self.context.now >= deadline)
         {
             self.make_ready(handler);
+            self.notify(NotificationEvent::OnDeadlineMiss, None);
         }
     }
 
@@ -593,17 +603,31 @@ impl Decider<'_> {
                 finished_at: now,
             }
         } else if is_failed {
+            self.notify(NotificationEvent::OnFailure, None);
             RunState::Failed {
                 started_at,
                 finished_at: now,
             }
         } else {
+            self.notify(NotificationEvent::OnSuccess, None);
             RunState::Succeeded {
                 started_at,
                 finished_at: now,
             }
         };
         self.set_run(finished);
+    }
+
+    /// Records that the workflow's webhook for `event` is due, if it has one. Once per run
+    /// and event (per retried attempt for `on_retry`): the store keeps the first record of a
+    /// key, so a resumed run that ends the same way again sends nothing more.
+    fn notify(&mut self, event: NotificationEvent, retried: Option<(crate::TaskName, Attempt)>) {
+        if self.workflow.webhook(event).is_some() {
+            self.changes.push(Change::Notify {
+                key: NotificationKey { event, retried },
+                at: self.context.now,
+            });
+        }
     }
 
     fn set_run(&mut self, state: RunState) {

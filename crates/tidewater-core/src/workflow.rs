@@ -5,8 +5,9 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use crate::{
-    Dag, DagError, DataInterval, DataTrigger, Deadline, PoolName, RetryPolicy, RunTrigger,
-    Schedule, TaskAction, TaskIndex, TaskName, Timestamp, TriggerRule, WorkflowName,
+    Dag, DagError, DataInterval, DataTrigger, Deadline, NotificationEvent, PoolName, RetryPolicy,
+    RunTrigger, Schedule, TaskAction, TaskIndex, TaskName, Timestamp, TriggerRule, Webhook,
+    WorkflowName,
 };
 
 /// A named DAG of tasks with its schedule: everything needed to run it, already checked.
@@ -30,6 +31,9 @@ pub struct Workflow {
     /// When a run should have finished its steps; a run still working then runs the
     /// `on_deadline_miss` handler, which a workflow with a deadline always has.
     pub deadline: Option<Deadline>,
+    /// The webhooks sent at the run's moments (at most one per event); not tasks: `decide`
+    /// records each as a [`crate::Change::Notify`] and the engine delivers it.
+    pub webhooks: Vec<Webhook>,
     /// The steps of the DAG, then the handlers (`on_failure`, `on_success`,
     /// `on_deadline_miss`).
     tasks: Vec<Task>,
@@ -135,6 +139,7 @@ impl Workflow {
             params: settings.params,
             timeout: settings.timeout,
             deadline: settings.deadline,
+            webhooks: Vec::new(),
             tasks,
             dag,
             by_name,
@@ -162,6 +167,10 @@ impl Workflow {
             .iter()
             .position(|task| task.role == TaskRole::Handler(kind))
             .map(|index| TaskIndex(index as u32))
+    }
+
+    pub fn webhook(&self, event: NotificationEvent) -> Option<&Webhook> {
+        self.webhooks.iter().find(|webhook| webhook.event == event)
     }
 
     pub fn indices(&self) -> impl Iterator<Item = TaskIndex> + '_ {

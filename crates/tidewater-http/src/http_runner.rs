@@ -169,7 +169,7 @@ fn prepare(
 }
 
 /// `value` with each of its strings rendered as a template.
-fn render_json(
+pub(crate) fn render_json(
     value: &serde_json::Value,
     render: &impl Fn(&str, &str) -> Result<String, String>,
 ) -> Result<serde_json::Value, String> {

@@ -13,6 +13,8 @@ mod sql;
 pub(crate) mod table_ref;
 mod wait;
 
+pub(crate) use http::read_body;
+
 use std::ops::Range;
 
 use tidewater_core::TaskAction;

@@ -37,6 +37,7 @@ mod task_spec;
 mod template_check;
 mod template_context;
 mod template_environment;
+mod webhook_spec;
 mod workflow_file;
 mod yaml_loader;
 mod yaml_node;
@@ -56,8 +57,8 @@ pub use problem::Problem;
 pub use problem_kind::{NamedThing, ProblemKind};
 pub use project::Project;
 pub use project_config::{
-    DEFAULT_BACKFILL_MAX_INTERVALS, DEFAULT_LINEAGE_TIMEOUT, LineageConfig, PoolConfig,
-    ProjectConfig,
+    DEFAULT_BACKFILL_MAX_INTERVALS, DEFAULT_LINEAGE_TIMEOUT, LineageConfig, NotificationSettings,
+    PoolConfig, ProjectConfig,
 };
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::StoreBackend;

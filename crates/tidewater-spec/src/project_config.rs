@@ -41,6 +41,33 @@ pub struct ProjectConfig {
     /// `[connections.NAME]`: outside systems tasks connect to, and where their credentials
     /// come from.
     pub connections: ConnectionsConfig,
+    /// `[server] url`: the server's public base URL (`https://tidewater.example.com`), for
+    /// links to a run's page in notifications.
+    pub server_url: Option<String>,
+    /// `[notifications]`: how webhooks are delivered.
+    pub notifications: NotificationSettings,
+}
+
+/// `[notifications] timeout, attempts, backoff`: each delivery of a webhook waits at most
+/// `timeout` for an answer; a failed one is tried again after `backoff`, doubled each time (at
+/// most 5 minutes), until `attempts` deliveries have failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationSettings {
+    pub timeout: std::time::Duration,
+    pub attempts: u32,
+    pub backoff: std::time::Duration,
+}
+
+impl Default for NotificationSettings {
+    /// Ten seconds per delivery, five deliveries over about 15 s of back-off: a receiver
+    /// restarting or briefly overloaded is waited for, one that is down is given up on.
+    fn default() -> Self {
+        NotificationSettings {
+            timeout: std::time::Duration::from_secs(10),
+            attempts: 5,
+            backoff: std::time::Duration::from_secs(1),
+        }
+    }
 }
 
 /// Intervals a backfill may cover unless `[backfill] max_intervals` says otherwise: two
@@ -59,6 +86,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "backfill",
     "lineage",
     "connections",
+    "notifications",
     "parallelism",
     "pools",
     "server",
@@ -66,7 +94,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "warehouse",
 ];
 const BACKFILL_KEYS: &[&str] = &["max_intervals"];
-const SERVER_KEYS: &[&str] = &["listen"];
+const SERVER_KEYS: &[&str] = &["listen", "url"];
+const NOTIFICATION_KEYS: &[&str] = &["timeout", "attempts", "backoff"];
 const WAREHOUSE_KEYS: &[&str] = &["location"];
 const POOL_KEYS: &[&str] = &["slots", "rate"];
 const STORE_KEYS: &[&str] = &["path", "url"];
@@ -101,6 +130,8 @@ impl ProjectConfig {
             backfill_max_intervals: DEFAULT_BACKFILL_MAX_INTERVALS,
             lineage: None,
             connections: ConnectionsConfig::default(),
+            server_url: None,
+            notifications: NotificationSettings::default(),
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -129,8 +160,12 @@ impl ProjectConfig {
                         };
                     }
                 }
-                "server" => config.listen = reader.server_listen(key, value),
+                "server" => {
+                    config.listen = reader.server_listen(key, value);
+                    config.server_url = reader.server_url(value);
+                }
                 "connections" => config.connections = reader.connections(key, value),
+                "notifications" => config.notifications = reader.notifications(key, value),
                 "backfill" => {
                     if let Some(max) = reader.backfill_max_intervals(key, value) {
                         config.backfill_max_intervals = max;
@@ -360,6 +395,7 @@ impl ConfigReader<'_> {
         let mut listen = None;
         for (setting, setting_value) in table.iter() {
             match setting.get_ref().as_ref() {
+                "url" => {} // Read by `server_url`.
                 "listen" => match setting_value.get_ref().as_str() {
                     Some(text) if text.parse::<std::net::SocketAddr>().is_ok() => {
                         listen = Some(text.to_owned());
@@ -374,6 +410,65 @@ impl ConfigReader<'_> {
             }
         }
         listen
+    }
+
+    /// `[server] url`, an `http://` or `https://` base URL; the table itself is checked by
+    /// `server_listen`.
+    fn server_url(&mut self, value: &Value<'_>) -> Option<String> {
+        let setting = value.get_ref().as_table()?.get("url")?;
+        match setting.get_ref().as_str() {
+            Some(text) if text.starts_with("http://") || text.starts_with("https://") => {
+                Some(text.trim_end_matches('/').to_owned())
+            }
+            _ => {
+                self.wrong_type(
+                    "server.url",
+                    "a URL like \"https://tidewater.example.com\"",
+                    setting,
+                );
+                None
+            }
+        }
+    }
+
+    fn notifications(&mut self, key: &Key<'_>, value: &Value<'_>) -> NotificationSettings {
+        let mut settings = NotificationSettings::default();
+        let Some(table) = value.get_ref().as_table() else {
+            self.wrong_type(key.get_ref(), "a table", value);
+            return settings;
+        };
+        for (setting, setting_value) in table.iter() {
+            let duration = |reader: &mut Self, name: &str| {
+                let parsed = setting_value
+                    .get_ref()
+                    .as_str()
+                    .and_then(|text| crate::parse_duration(text).ok())
+                    .filter(|duration| !duration.is_zero());
+                if parsed.is_none() {
+                    reader.wrong_type(name, "a duration such as \"10s\"", setting_value);
+                }
+                parsed
+            };
+            match setting.get_ref().as_ref() {
+                "timeout" => {
+                    if let Some(timeout) = duration(self, "notifications.timeout") {
+                        settings.timeout = timeout;
+                    }
+                }
+                "backoff" => {
+                    if let Some(backoff) = duration(self, "notifications.backoff") {
+                        settings.backoff = backoff;
+                    }
+                }
+                "attempts" => {
+                    if let Some(attempts) = self.count("notifications.attempts", setting_value) {
+                        settings.attempts = attempts;
+                    }
+                }
+                _ => self.unknown_key(setting, "`[notifications]`", NOTIFICATION_KEYS),
+            }
+        }
+        settings
     }
 
     fn store(&mut self, key: &Key<'_>, value: &Value<'_>) -> StoreSettings {

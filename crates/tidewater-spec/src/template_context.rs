@@ -39,6 +39,16 @@ impl TemplateContext {
     /// Renders `template` with the shared environment. An undefined variable is an error,
     /// never an empty string.
     pub fn render(&self, template: &str) -> Result<String, TemplateError> {
+        self.render_with(template, &Map::new())
+    }
+
+    /// Renders `template` with `extra` variables besides the run's (a notification's
+    /// `event`, `failed_tasks`, `run_url`); an extra variable hides a run's of the same name.
+    pub fn render_with(
+        &self,
+        template: &str,
+        extra: &Map<String, Value>,
+    ) -> Result<String, TemplateError> {
         // Every tag, expression and comment starts with `{` (the environment sets no line
         // statements), so text without one renders as itself: skip compiling it and building
         // the variables, which is most of an attempt start's template work.
@@ -62,8 +72,14 @@ impl TemplateContext {
                 }
             }
         }
+        let mut variables = self.variables();
+        variables.extend(
+            extra
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone())),
+        );
         compiled
-            .render(minijinja::value::Serde(self.variables()))
+            .render(minijinja::value::Serde(variables))
             .map_err(TemplateError::Render)
     }
 

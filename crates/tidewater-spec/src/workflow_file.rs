@@ -5,8 +5,9 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 use tidewater_core::{
-    DataTrigger, Deadline, HandlerKind, Schedule, ScheduleError, TableName, Task, TaskAction,
-    TaskIndex, TaskName, TaskRole, Workflow, WorkflowName, WorkflowSettings,
+    DataTrigger, Deadline, HandlerKind, NotificationEvent, Schedule, ScheduleError, TableName,
+    Task, TaskAction, TaskIndex, TaskName, TaskRole, Webhook, Workflow, WorkflowName,
+    WorkflowSettings,
 };
 
 use crate::did_you_mean::did_you_mean_timezone;
@@ -17,6 +18,7 @@ use crate::task_graph::TaskGraph;
 use crate::task_settings::{SETTING_KEYS, TaskSettings};
 use crate::task_spec::TaskSpec;
 use crate::template_check::{TemplateCheck, TemplateOwner};
+use crate::webhook_spec::{is_webhook, read_webhook};
 use crate::yaml_loader::load_yaml;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::{Entry, YamlReader};
@@ -64,6 +66,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "on_failure",
     "on_success",
     "on_deadline_miss",
+    "on_retry",
 ];
 
 const SCHEDULE_KEYS: &[&str] = &["cron", "on"];
@@ -174,10 +177,14 @@ impl WorkflowReader<'_, '_> {
         let settings = self.settings(&top, file);
         let defaults = self.defaults(&top);
         let steps = self.steps(&top, root);
+        let webhooks = self.webhooks(&top);
         let handlers: Vec<TaskSpec> = HANDLERS
             .iter()
             .filter_map(|&kind| {
                 let entry = top.get(kind.task_name())?;
+                if is_webhook(entry.value) {
+                    return None;
+                }
                 Some(TaskSpec::read(
                     self.reader,
                     entry.key,
@@ -197,7 +204,27 @@ impl WorkflowReader<'_, '_> {
         }
         file.waited_workflows =
             self.waited_workflows(&settings.name, steps.iter().chain(&handlers));
-        self.assemble(settings, &defaults, steps, handlers)
+        let mut workflow = self.assemble(settings, &defaults, steps, handlers)?;
+        workflow.webhooks = webhooks?;
+        Some(workflow)
+    }
+
+    /// The handlers written as `{ webhook: … }`; `on_retry` can only be one.
+    fn webhooks(&mut self, top: &TopLevel<'_, '_, '_>) -> Option<Vec<Webhook>> {
+        let mut webhooks = Some(Vec::new());
+        for event in NotificationEvent::ALL {
+            let Some(entry) = top.get(event.as_str()) else {
+                continue;
+            };
+            if event != NotificationEvent::OnRetry && !is_webhook(entry.value) {
+                continue; // A task, read with the steps' reader.
+            }
+            match (read_webhook(self.reader, event, entry.value), &mut webhooks) {
+                (Some(webhook), Some(list)) => list.push(webhook),
+                _ => webhooks = None,
+            }
+        }
+        webhooks
     }
 
     /// The workflows the tasks wait for; waiting for this one is reported here, the others

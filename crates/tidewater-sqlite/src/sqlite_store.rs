@@ -11,6 +11,7 @@ mod data_changes;
 mod failure;
 mod feed;
 mod migrations;
+mod notifications;
 mod rows;
 mod store_files;
 mod store_report;

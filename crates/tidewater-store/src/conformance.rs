@@ -15,6 +15,7 @@ mod control;
 mod data_changes;
 mod feed;
 mod fixtures;
+mod notifications;
 mod records;
 
 pub use access::{
@@ -47,6 +48,7 @@ pub use feed::{
     events_are_filtered_by_run_and_workflow_and_paged,
     every_state_change_is_one_event_in_commit_order, only_committed_state_changes_are_events,
 };
+pub use notifications::a_notification_is_recorded_once_claimed_once_and_ends_delivered_or_failed;
 pub use records::{
     a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
     attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
@@ -101,6 +103,7 @@ macro_rules! run_store_conformance_tests {
             a_reader_behind_the_kept_events_is_told_to_reset,
             an_upstream_change_starts_exactly_one_run,
             a_data_cursor_is_kept_per_workflow_and_source,
+            a_notification_is_recorded_once_claimed_once_and_ends_delivered_or_failed,
         );
     };
     (@each $open:path; $($behaviour:ident),+ $(,)?) => {

@@ -31,6 +31,7 @@ mod access_store;
 pub mod conformance;
 mod control_store;
 mod feed_event;
+mod notification_store;
 mod run_store;
 mod store;
 mod store_error;
@@ -45,6 +46,9 @@ pub use control_store::{
 };
 // The id is the core's (its admission rules name backfills); re-exported for the store's users.
 pub use feed_event::{AttemptStep, EventFilter, EventPage, EventSeq, FeedChange, FeedEvent};
+pub use notification_store::{
+    DeliveryOutcome, NotificationId, NotificationRecord, NotificationState, NotificationStore,
+};
 pub use run_store::{
     AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
 };

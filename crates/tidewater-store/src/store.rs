@@ -1,13 +1,13 @@
 use async_trait::async_trait;
 use tidewater_core::RunId;
 
-use crate::{AccessStore, ControlStore, RunStore, StoreError};
+use crate::{AccessStore, ControlStore, NotificationStore, RunStore, StoreError};
 
 /// Everything the binary needs from the store it opened: the engine's and the service's
 /// traits, and the operations on the store as a whole. The rest of the code holds an
 /// `Arc<dyn Store>` and never learns which backend it is.
 #[async_trait]
-pub trait Store: RunStore + ControlStore + AccessStore + Send + Sync {
+pub trait Store: RunStore + ControlStore + AccessStore + NotificationStore + Send + Sync {
     /// The highest run id the store ever gave out, or `None` if it never created a run.
     async fn highest_run_id(&self) -> Result<Option<RunId>, StoreError>;
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tidewater_core::{AttemptOutcome, FailureClass};
-use tidewater_store::AttemptRecord;
+use tidewater_store::{AttemptRecord, NotificationRecord, NotificationState};
 
 use crate::json::RunJson;
 use crate::run_status::{RunStatus, TaskStatus};
@@ -16,6 +16,10 @@ pub struct StatusJson {
     /// The run and `call` task that started this run, if it is a child run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub called_by: Option<CalledByJson>,
+    /// The run's webhooks (`on_failure`, `on_success`, `on_deadline_miss`, `on_retry`) and
+    /// how their delivery goes; absent when the run has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationJson>,
 }
 
 /// The parent of a child run: the run and its `call` task.
@@ -24,6 +28,43 @@ pub struct StatusJson {
 pub struct CalledByJson {
     pub run: i64,
     pub task: String,
+}
+
+/// One webhook of a run.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationJson {
+    pub event: &'static str,
+    /// The retried task and its failed attempt (`on_retry`).
+    pub task: Option<String>,
+    pub attempt: Option<u32>,
+    /// `pending`, `delivered` or `failed` (given up after every delivery failed).
+    pub state: &'static str,
+    /// Deliveries tried so far.
+    pub deliveries: u32,
+    /// Pending: when the next delivery may start; otherwise when it ended.
+    pub at: String,
+    pub last_error: Option<String>,
+}
+
+impl NotificationJson {
+    pub fn new(record: &NotificationRecord) -> NotificationJson {
+        let (state, at) = match &record.state {
+            NotificationState::Pending { due } => ("pending", due),
+            NotificationState::Delivered { at } => ("delivered", at),
+            NotificationState::Failed { at } => ("failed", at),
+        };
+        let retried = record.key.retried.as_ref();
+        NotificationJson {
+            event: record.key.event.as_str(),
+            task: retried.map(|(task, _)| task.to_string()),
+            attempt: retried.map(|(_, attempt)| attempt.0),
+            state,
+            deliveries: record.deliveries,
+            at: at.to_rfc3339(),
+            last_error: record.last_error.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -65,6 +106,11 @@ impl StatusJson {
                 run: parent.run.0,
                 task: parent.task.to_string(),
             }),
+            notifications: status
+                .notifications
+                .iter()
+                .map(NotificationJson::new)
+                .collect(),
         }
     }
 }

@@ -868,3 +868,60 @@ fn retry_resets_every_state_that_is_neither_a_success_nor_in_progress() {
         assert!(!state.is_reset_by_retry(), "{}", state.name());
     }
 }
+
+fn notified(changes: &[Change]) -> Vec<tidewater_core::NotificationKey> {
+    changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::Notify { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn webhooks_are_recorded_at_each_retry_and_at_the_runs_end_only_when_the_workflow_has_them() {
+    use tidewater_core::{NotificationEvent, NotificationKey, Webhook};
+    let mut flaky = task("flaky", &[]);
+    flaky.retry = RetryPolicy {
+        retries: 1,
+        delay: Duration::ZERO,
+        backoff: Backoff::Constant,
+        has_jitter: false,
+    };
+    let mut workflow = workflow(vec![flaky.clone()]);
+    for event in [NotificationEvent::OnRetry, NotificationEvent::OnFailure] {
+        workflow.webhooks.push(Webhook {
+            event,
+            url: "http://127.0.0.1:9/hook".to_owned(),
+            body: None,
+        });
+    }
+    let mut sim = Sim::new(&workflow);
+    let retried = sim.finish("flaky", fail());
+    assert_eq!(
+        notified(&retried),
+        [NotificationKey {
+            event: NotificationEvent::OnRetry,
+            retried: Some((TaskName::new("flaky"), Attempt(1))),
+        }]
+    );
+    sim.tick_at(at(0));
+    let ended = sim.finish("flaky", fail());
+    assert_eq!(
+        notified(&ended),
+        [NotificationKey {
+            event: NotificationEvent::OnFailure,
+            retried: None,
+        }],
+        "the last failure is no retry; the run's failure is"
+    );
+
+    // Without webhooks, nothing is recorded.
+    let plain = workflow_with(vec![flaky], |_| {});
+    let mut sim = Sim::new(&plain);
+    let mut changes = sim.finish("flaky", fail());
+    sim.tick_at(at(0));
+    changes.extend(sim.finish("flaky", fail()));
+    assert!(notified(&changes).is_empty(), "{changes:?}");
+}

@@ -123,7 +123,7 @@ fn read_headers(
 }
 
 /// A string is sent as written; a map or a list as JSON, each string in it a template.
-fn read_body(
+pub(crate) fn read_body(
     reader: &mut YamlReader<'_>,
     node: &YamlNode<'_>,
     templates: &mut Vec<TemplateText>,

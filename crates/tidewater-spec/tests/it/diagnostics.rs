@@ -679,3 +679,18 @@ fn unknown_connections_and_fields_suggest_what_was_meant() {
     let bad_name = "tasks:\n  load:\n    sh: echo\n    env: { 1BAD: x }\n";
     assert_eq!(codes_of("env", bad_name), ["tidewater::invalid_value"]);
 }
+
+#[test]
+fn webhook_handler_mistakes_are_reported_at_their_place() {
+    let source = r#"tasks:
+  extract:
+    sh: echo hi
+on_failure:
+  webhook: { body: { text: "failed" } }
+on_success:
+  webhook: { url: "hooks.example.com/ok" }
+on_retry:
+  sh: echo retrying
+"#;
+    insta::assert_snapshot!(problems_of("webhooks", source));
+}

@@ -16,8 +16,8 @@ use tidewater_core::{Change, RunId, RunState};
 use tidewater_store::StoreError;
 
 use super::codec::{
-    AttemptOutcomeColumns, TaskStateColumns, encode_json, encode_outcome, encode_process,
-    encode_task_state, encode_timestamp,
+    AttemptOutcomeColumns, TaskStateColumns, encode_json, encode_notification_event,
+    encode_outcome, encode_process, encode_task_state, encode_timestamp,
 };
 
 pub(super) struct Batch<'a> {
@@ -31,6 +31,16 @@ pub(super) struct Batch<'a> {
     pub processes: Vec<ProcessRow<'a>>,
     /// The last end of each attempt.
     pub finished: Vec<FinishedRow<'a>>,
+    /// Notifications recorded, in order (a key recorded before is kept as it was).
+    pub notifications: Vec<NotificationRow<'a>>,
+}
+
+#[derive(Debug)]
+pub(super) struct NotificationRow<'a> {
+    pub event: &'static str,
+    pub task: &'a str,
+    pub attempt: u32,
+    pub at: i64,
 }
 
 #[derive(Debug)]
@@ -75,6 +85,7 @@ impl<'a> Batch<'a> {
             && self.started.is_empty()
             && self.processes.is_empty()
             && self.finished.is_empty()
+            && self.notifications.is_empty()
     }
 
     /// Groups `changes`; refuses a batch that starts the same attempt twice.
@@ -85,6 +96,7 @@ impl<'a> Batch<'a> {
         let mut is_started = HashSet::new();
         let mut processes = LastByKey::default();
         let mut finished = LastByKey::default();
+        let mut notifications = Vec::new();
         for change in changes {
             match change {
                 Change::Run(state) => run_state = Some(state),
@@ -118,6 +130,12 @@ impl<'a> Batch<'a> {
                     finished_at,
                     outcome,
                 } => finished.insert((task, *attempt), (finished_at, outcome)),
+                Change::Notify { key, at } => notifications.push(NotificationRow {
+                    event: encode_notification_event(key.event),
+                    task: key.retried.as_ref().map_or("", |(task, _)| task.as_str()),
+                    attempt: key.retried.as_ref().map_or(0, |(_, attempt)| attempt.0),
+                    at: encode_timestamp(*at),
+                }),
             }
         }
         // Rows are encoded only for the changes that survive collapsing.
@@ -159,6 +177,7 @@ impl<'a> Batch<'a> {
             started,
             processes,
             finished,
+            notifications,
         })
     }
 }

@@ -6,10 +6,10 @@
 //! panics: a value this version does not know is [`StoreError::Corrupt`].
 
 use tidewater_core::{
-    Attempt, AttemptOutcome, FailureClass, FailureReason, ProcessIdentity, RunState, RunStateKind,
-    TaskState, TaskStateKind, Timestamp,
+    Attempt, AttemptOutcome, FailureClass, FailureReason, NotificationEvent, ProcessIdentity,
+    RunState, RunStateKind, TaskState, TaskStateKind, Timestamp,
 };
-use tidewater_store::{AttemptStep, RunTrigger, StoreError, TokenScope};
+use tidewater_store::{AttemptStep, NotificationState, RunTrigger, StoreError, TokenScope};
 
 /// Microseconds since the Unix epoch; sub-microsecond digits are dropped.
 pub(super) fn encode_timestamp(time: Timestamp) -> i64 {
@@ -460,6 +460,36 @@ pub(super) fn decode_json_object(
     match decode_json(text, what)? {
         serde_json::Value::Object(map) => Ok(map),
         _ => Err(corrupt(what, text)),
+    }
+}
+
+pub(super) fn encode_notification_event(event: NotificationEvent) -> &'static str {
+    match event {
+        NotificationEvent::OnFailure => "on_failure",
+        NotificationEvent::OnSuccess => "on_success",
+        NotificationEvent::OnDeadlineMiss => "on_deadline_miss",
+        NotificationEvent::OnRetry => "on_retry",
+    }
+}
+
+pub(super) fn decode_notification_event(text: &str) -> Result<NotificationEvent, StoreError> {
+    NotificationEvent::ALL
+        .into_iter()
+        .find(|event| encode_notification_event(*event) == text)
+        .ok_or_else(|| corrupt("notification event", text))
+}
+
+/// `notifications.state` with its `due_at`.
+pub(super) fn decode_notification_state(
+    state: &str,
+    due_at: i64,
+) -> Result<NotificationState, StoreError> {
+    let at = decode_timestamp(due_at, "notification time")?;
+    match state {
+        "pending" => Ok(NotificationState::Pending { due: at }),
+        "delivered" => Ok(NotificationState::Delivered { at }),
+        "failed" => Ok(NotificationState::Failed { at }),
+        other => Err(corrupt("notification state", other)),
     }
 }
 

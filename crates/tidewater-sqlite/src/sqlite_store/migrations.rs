@@ -14,7 +14,7 @@ use super::connection::Link;
 use super::failure::Failure;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 12] = [
+const MIGRATIONS: [(&str, &str); 13] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -56,8 +56,10 @@ const MIGRATIONS: [(&str, &str); 12] = [
         "0011_child_runs",
         include_str!("../../migrations/0011_child_runs.sql"),
     ),
-    // 0012 is taken by another branch of issue 18; merged, the list holds all three in
-    // number order.
+    (
+        "0012_notifications",
+        include_str!("../../migrations/0012_notifications.sql"),
+    ),
     (
         "0013_data_triggers",
         include_str!("../../migrations/0013_data_triggers.sql"),

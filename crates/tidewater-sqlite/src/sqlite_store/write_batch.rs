@@ -26,7 +26,7 @@ use rusqlite::{CachedStatement, Transaction, params};
 use tidewater_core::{Attempt, RunId, TaskName};
 use tidewater_store::StoreError;
 
-use super::batch::{Batch, FinishedRow, ProcessRow, StartedRow, TaskRow};
+use super::batch::{Batch, FinishedRow, NotificationRow, ProcessRow, StartedRow, TaskRow};
 use super::codec::{RunStateColumns, encode_run_state};
 use super::connection::{Link, is_unique_violation};
 use super::failure::Failure;
@@ -54,6 +54,11 @@ const UPDATE_FINISHED: &str = "
     SET finished_at = ?4, outcome = ?5, output = ?6, failure = ?7, exit_code = ?8,
         signal = ?9, message = ?10, failure_class = ?11
     WHERE run_id = ?1 AND task = ?2 AND attempt = ?3";
+
+const INSERT_NOTIFICATION: &str = "
+    INSERT INTO notifications (run_id, event, task, attempt, created_at, state, due_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5)
+    ON CONFLICT (run_id, event, task, attempt) DO NOTHING";
 
 /// Writes every change of `batch` to run `id`, or none of them.
 pub(super) async fn write_batch(
@@ -118,6 +123,7 @@ fn write_rows(
     insert_started(transaction, id, &batch.started)?;
     write_processes(transaction, id, &batch.processes)?;
     write_finished(transaction, id, &ended_now)?;
+    write_notifications(transaction, id, &batch.notifications)?;
     match run_last {
         Some(run) if !update_run(transaction, id, run)? => Err(StoreError::NoSuchRun(id).into()),
         _ => Ok(()),
@@ -217,6 +223,17 @@ fn write_processes(
             row.start_ticks
         ])?;
         expect_attempt(changed, id, row.task, row.attempt)
+    })
+}
+
+fn write_notifications(
+    transaction: &Transaction<'_>,
+    id: RunId,
+    rows: &[NotificationRow<'_>],
+) -> Result<(), Failure> {
+    for_each_row(transaction, INSERT_NOTIFICATION, rows, |statement, row| {
+        statement.execute(params![id.0, row.event, row.task, row.attempt, row.at])?;
+        Ok(())
     })
 }
 

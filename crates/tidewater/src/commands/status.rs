@@ -79,8 +79,52 @@ pub(super) async fn status(project: &Path, args: StatusArgs) -> anyhow::Result<O
         &["TASK", "STATE", "ATTEMPT", "DURATION", "CLASS", "NOTE"],
         &rows,
     ));
+    if !status.notifications.is_empty() {
+        text.push('\n');
+        text.push_str(&notification_table(&status.notifications, timezone));
+    }
     output::data(text);
     Ok(Outcome::Success)
+}
+
+/// The run's webhooks: which event, how delivery went, and the last error.
+fn notification_table(
+    notifications: &[tidewater_store::NotificationRecord],
+    timezone: chrono_tz::Tz,
+) -> String {
+    use tidewater_store::NotificationState;
+    let rows: Vec<Vec<String>> = notifications
+        .iter()
+        .map(|notification| {
+            let event = match &notification.key.retried {
+                Some((task, attempt)) => {
+                    format!("{} ({task}, attempt {attempt})", notification.key.event)
+                }
+                None => notification.key.event.to_string(),
+            };
+            let (state, at) = match &notification.state {
+                NotificationState::Pending { due } => (
+                    "pending",
+                    format!("next at {}", local_time::seconds(*due, timezone)),
+                ),
+                NotificationState::Delivered { at } => {
+                    ("delivered", local_time::seconds(*at, timezone))
+                }
+                NotificationState::Failed { at } => ("failed", local_time::seconds(*at, timezone)),
+            };
+            vec![
+                event,
+                state.to_owned(),
+                notification.deliveries.to_string(),
+                at,
+                notification.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(
+        &["WEBHOOK", "STATE", "DELIVERIES", "AT", "LAST ERROR"],
+        &rows,
+    )
 }
 
 /// The server's health: is it up, its workflows and their next due times, running and

@@ -81,7 +81,7 @@ impl TestServer {
 }
 
 /// The request's head and its body (by `content-length`), as text.
-fn read_request(stream: &mut TcpStream) -> String {
+pub(crate) fn read_request(stream: &mut TcpStream) -> String {
     let mut bytes = Vec::new();
     let mut buffer = [0; 4096];
     while let Ok(read) = stream.read(&mut buffer) {

@@ -19,6 +19,7 @@ mod http_tasks;
 mod lineage;
 mod logs;
 mod metrics;
+mod notifications;
 mod project;
 mod retries;
 mod runs;

@@ -46,10 +46,10 @@ tasks:
 "#;
 
 /// The families of a scrape as the Prometheus parser read them.
-struct Scrape(Vec<Value>);
+pub(crate) struct Scrape(Vec<Value>);
 
 impl Scrape {
-    fn read(api: &Api) -> Scrape {
+    pub(crate) fn read(api: &Api) -> Scrape {
         let answer = api.get("/metrics");
         assert_eq!(answer.status, 200, "{answer:?}");
         assert_eq!(
@@ -79,7 +79,7 @@ impl Scrape {
     }
 
     /// The value of the sample `name` with exactly these labels, if the scrape has it.
-    fn value(&self, family: &str, name: &str, labels: Value) -> Option<f64> {
+    pub(crate) fn value(&self, family: &str, name: &str, labels: Value) -> Option<f64> {
         self.family(family)?["samples"]
             .as_array()
             .expect("samples")
