@@ -190,6 +190,8 @@ impl<'c> Notifier<'c> {
             timezone: workflow.timezone,
             params: record.params.clone(),
             task_outputs: BTreeMap::new(),
+            // A body (or URL) may name a connection, e.g. a token from the environment.
+            connections: control.connections().clone(),
         };
         let retried = notification.key.retried.as_ref();
         let extra = Map::from_iter([
