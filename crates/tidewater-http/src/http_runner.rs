@@ -10,6 +10,7 @@ use tidewater_core::{
 use tidewater_runner::{
     AttemptControl, AttemptLog, AttemptReporter, Clock, StartRequest, StartedAttempt, TaskRunner,
 };
+use tidewater_spec::render_json_strings;
 use tokio::sync::oneshot;
 
 /// How much of a response body goes to the attempt's log: enough for an error message or
@@ -157,7 +158,9 @@ fn prepare(
     builder = match &action.body {
         None => builder,
         Some(HttpBody::Text(template)) => builder.body(render("body", template)?),
-        Some(HttpBody::Json(value)) => builder.json(&render_json(value, &render)?),
+        Some(HttpBody::Json(value)) => builder.json(&render_json_strings(value, &|template| {
+            render("body", template)
+        })?),
     };
     let built = builder
         .build()
@@ -165,30 +168,6 @@ fn prepare(
     Ok(Prepared {
         url,
         request: built,
-    })
-}
-
-/// `value` with each of its strings rendered as a template.
-pub(crate) fn render_json(
-    value: &serde_json::Value,
-    render: &impl Fn(&str, &str) -> Result<String, String>,
-) -> Result<serde_json::Value, String> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::String(template) => Value::String(render("body", template)?),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| render_json(item, render))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(key, item)| Ok((key.clone(), render_json(item, render)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
     })
 }
 

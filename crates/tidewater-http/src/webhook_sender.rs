@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tidewater_core::HttpBody;
 
-use crate::http_runner::{error_chain, render_json};
+use tidewater_spec::render_json_strings;
+
+use crate::http_runner::error_chain;
 
 /// A webhook's body, rendered.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,10 +22,9 @@ impl WebhookBody {
         body: &HttpBody,
         render: impl Fn(&str) -> Result<String, String>,
     ) -> Result<WebhookBody, String> {
-        let render = |_: &str, template: &str| render(template);
         match body {
-            HttpBody::Text(template) => render("body", template).map(WebhookBody::Text),
-            HttpBody::Json(value) => render_json(value, &render).map(WebhookBody::Json),
+            HttpBody::Text(template) => render(template).map(WebhookBody::Text),
+            HttpBody::Json(value) => render_json_strings(value, &render).map(WebhookBody::Json),
         }
     }
 }

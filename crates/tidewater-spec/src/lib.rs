@@ -62,4 +62,4 @@ pub use project_config::{
 };
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::StoreBackend;
-pub use template_context::{TemplateContext, TemplateError};
+pub use template_context::{TemplateContext, TemplateError, render_json_strings};

@@ -175,6 +175,30 @@ fn env_name(param: &str) -> String {
         .collect()
 }
 
+/// `value` with each of its strings rendered by `render` (a JSON body or `params` whose
+/// strings are templates); keys, numbers and the rest stay as written.
+pub fn render_json_strings<E>(
+    value: &Value,
+    render: &impl Fn(&str) -> Result<String, E>,
+) -> Result<Value, E> {
+    Ok(match value {
+        Value::String(template) => Value::String(render(template)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| render_json_strings(item, render))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(key, item)| Ok((key.clone(), render_json_strings(item, render)?)))
+                .collect::<Result<_, E>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};

@@ -147,7 +147,12 @@ fn render(action: &CallAction, request: &StartRequest<'_>) -> Result<ChildReques
     let params = action
         .params
         .iter()
-        .map(|(name, value)| Ok((name.clone(), render_json(value, &render)?)))
+        .map(|(name, value)| {
+            Ok((
+                name.clone(),
+                tidewater_spec::render_json_strings(value, &render)?,
+            ))
+        })
         .collect::<Result<_, String>>()?;
     Ok(ChildRequest {
         parent: request.template.run_id,
@@ -156,29 +161,5 @@ fn render(action: &CallAction, request: &StartRequest<'_>) -> Result<ChildReques
         interval: request.template.interval,
         date: action.date.as_deref().map(render).transpose()?,
         params,
-    })
-}
-
-/// `value` with each string in it rendered as a template.
-fn render_json(
-    value: &serde_json::Value,
-    render: &impl Fn(&str) -> Result<String, String>,
-) -> Result<serde_json::Value, String> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::String(template) => Value::String(render(template)?),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| render_json(item, render))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(key, item)| Ok((key.clone(), render_json(item, render)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
     })
 }
