@@ -118,10 +118,52 @@ impl WorkflowReference {
     }
 }
 
-/// A map entry's value as a template (a header's, an environment variable's): a string as
-/// written, a number or boolean as its text; anything else is reported. The template is
-/// added to `templates`, for validation.
-pub(crate) fn scalar_template(
+/// What the names of a map of templates must be (`env`'s, `headers`'): a rule, and what the
+/// report says of a name that breaks it.
+pub(crate) struct NameRule {
+    pub is_valid: fn(&str) -> bool,
+    /// e.g. "an environment variable name".
+    pub what: &'static str,
+    pub hint: &'static str,
+}
+
+/// A map of names to templates (`env: { NAME: value }`, `headers`): each name checked by
+/// `rule`, each value a string (a template), number or boolean; every mistake is reported, and
+/// then the map is `None`. The templates are added to `templates`, for validation.
+pub(crate) fn named_templates(
+    reader: &mut YamlReader<'_>,
+    key: &str,
+    node: &YamlNode<'_>,
+    rule: &NameRule,
+    templates: &mut Vec<TemplateText>,
+) -> Option<Vec<(String, String)>> {
+    let entries = reader.entries(&format!("`{key}`"), node)?;
+    let mut named = Vec::with_capacity(entries.len());
+    let mut is_valid = true;
+    for entry in &entries {
+        if !(rule.is_valid)(&entry.name) {
+            reader.report(
+                ProblemKind::InvalidValue {
+                    what: format!("`{}` is not {}", entry.name, rule.what),
+                    hint: Some(rule.hint.to_owned()),
+                },
+                entry.key.span.clone(),
+            );
+            is_valid = false;
+            continue;
+        }
+        let Some(text) = scalar_template(reader, entry, templates) else {
+            is_valid = false;
+            continue;
+        };
+        named.push((entry.name.to_string(), text));
+    }
+    is_valid.then_some(named)
+}
+
+/// A map entry's value as a template: a string as written, a number or boolean as its text;
+/// anything else is reported. The template is added to `templates`, for validation.
+fn scalar_template(
     reader: &mut YamlReader<'_>,
     entry: &Entry<'_, '_>,
     templates: &mut Vec<TemplateText>,

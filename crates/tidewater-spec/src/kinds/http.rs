@@ -4,7 +4,7 @@ use std::ops::RangeInclusive;
 
 use tidewater_core::{HttpAction, HttpBody, HttpMethod, HttpOutput, StatusCodes, TaskAction};
 
-use super::{KindAction, TaskKind, TemplateText, scalar_template};
+use super::{KindAction, NameRule, TaskKind, TemplateText, named_templates};
 use crate::ProblemKind;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::{Entry, YamlReader};
@@ -50,7 +50,10 @@ fn read(
                     text.to_owned()
                 });
             }
-            "headers" => headers = read_headers(reader, entry.value, &mut templates),
+            "headers" => {
+                headers =
+                    named_templates(reader, "headers", entry.value, &HEADER_NAME, &mut templates)
+            }
             "body" => body = read_body(reader, entry.value, &mut templates).map(Some),
             "expect" => expect = status_codes(reader, "expect", entry.value),
             "retry_on" => retry_on = status_codes(reader, "retry_on", entry.value),
@@ -88,39 +91,17 @@ fn read(
     })
 }
 
-fn read_headers(
-    reader: &mut YamlReader<'_>,
-    node: &YamlNode<'_>,
-    templates: &mut Vec<TemplateText>,
-) -> Option<Vec<(String, String)>> {
-    let entries = reader.entries("`headers`", node)?;
-    let mut headers = Vec::with_capacity(entries.len());
-    let mut is_valid = true;
-    for entry in &entries {
-        let is_token = !entry.name.is_empty()
-            && entry
-                .name
+/// `headers: { Name: value }`: HTTP tokens (RFC 9110).
+const HEADER_NAME: NameRule = NameRule {
+    is_valid: |name| {
+        !name.is_empty()
+            && name
                 .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
-        if !is_token {
-            reader.report(
-                ProblemKind::InvalidValue {
-                    what: format!("`{}` is not an HTTP header name", entry.name),
-                    hint: Some("e.g. `Authorization` or `X-Request-Id`".to_owned()),
-                },
-                entry.key.span.clone(),
-            );
-            is_valid = false;
-            continue;
-        }
-        let Some(text) = scalar_template(reader, entry, templates) else {
-            is_valid = false;
-            continue;
-        };
-        headers.push((entry.name.to_string(), text));
-    }
-    is_valid.then_some(headers)
-}
+                .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+    },
+    what: "an HTTP header name",
+    hint: "e.g. `Authorization` or `X-Request-Id`",
+};
 
 /// A string is sent as written; a map or a list as JSON, each string in it a template.
 pub(crate) fn read_body(

@@ -4,7 +4,7 @@
 
 use tidewater_core::TaskAction;
 
-use super::{FileReference, KindAction, TaskKind, TemplateText, scalar_template};
+use super::{FileReference, KindAction, NameRule, TaskKind, TemplateText, named_templates};
 use crate::ProblemKind;
 use crate::yaml_node::YamlNode;
 use crate::yaml_reader::{Entry, YamlReader};
@@ -37,7 +37,7 @@ fn read(
         span: value.span.clone(),
     }];
     let env = match companions.iter().find(|entry| entry.name == "env") {
-        Some(entry) => read_env(reader, entry.value, &mut templates)?,
+        Some(entry) => named_templates(reader, "env", entry.value, &ENV_NAME, &mut templates)?,
         None => Vec::new(),
     };
     let files = script_path(command)
@@ -59,45 +59,19 @@ fn read(
     })
 }
 
-/// `env: { NAME: value }`: names a shell can use, values strings (templates), numbers or
-/// booleans.
-fn read_env(
-    reader: &mut YamlReader<'_>,
-    node: &YamlNode<'_>,
-    templates: &mut Vec<TemplateText>,
-) -> Option<Vec<(String, String)>> {
-    let entries = reader.entries("`env`", node)?;
-    let mut env = Vec::with_capacity(entries.len());
-    let mut is_valid = true;
-    for entry in &entries {
-        let is_name = entry
-            .name
-            .chars()
+/// `env: { NAME: value }`: names a shell can use.
+const ENV_NAME: NameRule = NameRule {
+    is_valid: |name| {
+        name.chars()
             .next()
             .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-            && entry
-                .name
+            && name
                 .chars()
-                .all(|character| character.is_ascii_alphanumeric() || character == '_');
-        if !is_name {
-            reader.report(
-                ProblemKind::InvalidValue {
-                    what: format!("`{}` is not an environment variable name", entry.name),
-                    hint: Some("letters, digits and `_`, e.g. `PGPASSWORD`".to_owned()),
-                },
-                entry.key.span.clone(),
-            );
-            is_valid = false;
-            continue;
-        }
-        let Some(text) = scalar_template(reader, entry, templates) else {
-            is_valid = false;
-            continue;
-        };
-        env.push((entry.name.to_string(), text));
-    }
-    is_valid.then_some(env)
-}
+                .all(|character| character.is_ascii_alphanumeric() || character == '_')
+    },
+    what: "an environment variable name",
+    hint: "letters, digits and `_`, e.g. `PGPASSWORD`",
+};
 
 /// The script a command runs when its first word is a project-relative path such as
 /// `./scripts/extract.sh`. A path built by a template is only known at run time, so it is
