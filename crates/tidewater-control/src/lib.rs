@@ -87,7 +87,7 @@ pub use retry::{Retry, RetryVersion};
 pub use run_date_range::RunDateRange;
 pub use run_entry::RunEntry;
 pub use run_list::RunList;
-pub use run_status::{RunStatus, TaskNote, TaskStatus};
+pub use run_status::{NotificationLine, RunStatus, TaskNote, TaskStatus};
 pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};

@@ -7,7 +7,7 @@ use tidewater_core::{
     AttemptOutcome, FailureClass, FailureReason, RunId, TaskInstance, TaskName, TaskState,
     Timestamp,
 };
-use tidewater_store::{AttemptRecord, NotificationRecord, RunParent};
+use tidewater_store::{AttemptRecord, NotificationRecord, NotificationState, RunParent};
 
 use crate::Control;
 use crate::control_error::ControlResult;
@@ -148,5 +148,39 @@ impl Control {
             parent,
             notifications,
         })
+    }
+}
+
+/// One of a run's webhooks as `status` and the run's web page show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationLine {
+    /// `on_failure`, or `on_retry (load, attempt 2)`.
+    pub event: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: &'static str,
+    /// Pending: when the next delivery may start; otherwise when it ended.
+    pub at: Timestamp,
+    pub deliveries: u32,
+    pub last_error: Option<String>,
+}
+
+impl NotificationLine {
+    pub fn new(record: &NotificationRecord) -> NotificationLine {
+        let event = match &record.key.retried {
+            Some((task, attempt)) => format!("{} ({task}, attempt {attempt})", record.key.event),
+            None => record.key.event.to_string(),
+        };
+        let (state, at) = match record.state {
+            NotificationState::Pending { due } => ("pending", due),
+            NotificationState::Delivered { at } => ("delivered", at),
+            NotificationState::Failed { at } => ("failed", at),
+        };
+        NotificationLine {
+            event,
+            state,
+            at,
+            deliveries: record.deliveries,
+            last_error: record.last_error.clone(),
+        }
     }
 }

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
-use tidewater_control::{ClearScope, RunStatus, TaskNote, local_time};
+use tidewater_control::{ClearScope, NotificationLine, RunStatus, TaskNote, local_time};
 use tidewater_core::{RunId, RunState};
 
 use super::dag_layout::{DagLayout, NODE_HEIGHT, NODE_WIDTH};
@@ -121,6 +121,33 @@ fn task_rows(status: &RunStatus, run: RunId) -> Vec<TaskRow> {
         .collect()
 }
 
+/// One of the run's webhooks (`on_failure: { webhook }`...) and how its delivery goes.
+pub(crate) struct WebhookRow {
+    pub(crate) event: String,
+    pub(crate) state: &'static str,
+    pub(crate) deliveries: u32,
+    /// Pending: when the next delivery may start; otherwise when it ended.
+    pub(crate) at: String,
+    pub(crate) last_error: String,
+}
+
+fn webhook_rows(status: &RunStatus) -> Vec<WebhookRow> {
+    status
+        .notifications
+        .iter()
+        .map(|record| {
+            let line = NotificationLine::new(record);
+            WebhookRow {
+                event: line.event,
+                state: line.state,
+                deliveries: line.deliveries,
+                at: local_time::seconds(line.at, status.timezone),
+                last_error: line.last_error.unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn task_href(run: RunId, task: &str) -> String {
     format!("/runs/{run}/tasks/{}", url_component(task))
 }
@@ -150,6 +177,7 @@ struct GraphPage {
     layout: Layout,
     run: RunHeader,
     tasks: Vec<TaskRow>,
+    webhooks: Vec<WebhookRow>,
     graph: Result<Graph, String>,
 }
 
@@ -159,6 +187,7 @@ struct GanttPage {
     layout: Layout,
     run: RunHeader,
     tasks: Vec<TaskRow>,
+    webhooks: Vec<WebhookRow>,
     gantt: Option<Gantt>,
 }
 
@@ -208,6 +237,7 @@ pub(crate) async fn graph(State(api): State<Api>, UiPath(id): UiPath<i64>) -> Pa
         layout: Layout::new(&format!("Run {id}"), Nav::Runs, Live::Run(id)),
         run: RunHeader::new(&status),
         tasks: task_rows(&status, id),
+        webhooks: webhook_rows(&status),
         graph,
     })
 }
@@ -221,6 +251,7 @@ pub(crate) async fn gantt(State(api): State<Api>, UiPath(id): UiPath<i64>) -> Pa
         layout: Layout::new(&format!("Run {id}"), Nav::Runs, Live::Run(id)),
         run: RunHeader::new(&status),
         tasks: task_rows(&status, id),
+        webhooks: webhook_rows(&status),
         gantt,
     })
 }

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use tidewater_control::json::{HealthJson, StatusJson};
-use tidewater_control::{Control, TaskNote, local_time};
+use tidewater_control::{Control, NotificationLine, TaskNote, local_time};
 
 use crate::Outcome;
 use crate::args::StatusArgs;
@@ -92,32 +92,21 @@ fn notification_table(
     notifications: &[tidewater_store::NotificationRecord],
     timezone: chrono_tz::Tz,
 ) -> String {
-    use tidewater_store::NotificationState;
     let rows: Vec<Vec<String>> = notifications
         .iter()
-        .map(|notification| {
-            let event = match &notification.key.retried {
-                Some((task, attempt)) => {
-                    format!("{} ({task}, attempt {attempt})", notification.key.event)
-                }
-                None => notification.key.event.to_string(),
-            };
-            let (state, at) = match &notification.state {
-                NotificationState::Pending { due } => (
-                    "pending",
-                    format!("next at {}", local_time::seconds(*due, timezone)),
-                ),
-                NotificationState::Delivered { at } => {
-                    ("delivered", local_time::seconds(*at, timezone))
-                }
-                NotificationState::Failed { at } => ("failed", local_time::seconds(*at, timezone)),
-            };
+        .map(|record| {
+            let line = NotificationLine::new(record);
+            let at = local_time::seconds(line.at, timezone);
             vec![
-                event,
-                state.to_owned(),
-                notification.deliveries.to_string(),
-                at,
-                notification.last_error.clone().unwrap_or_default(),
+                line.event,
+                line.state.to_owned(),
+                line.deliveries.to_string(),
+                if line.state == "pending" {
+                    format!("next at {at}")
+                } else {
+                    at
+                },
+                line.last_error.unwrap_or_default(),
             ]
         })
         .collect();

@@ -346,6 +346,15 @@ fn a_url_that_never_answers_ends_as_a_recorded_failure_and_is_counted() {
         ),
         Some(1.0)
     );
+    // The run's page shows the webhook and why it failed, as `status` does.
+    let page = Api::of(&project).call("GET", "/runs/1", None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let html = page.body.as_str().expect("HTML");
+    assert!(
+        html.contains(r#"data-webhook="on_failure" data-state="failed""#),
+        "{html}"
+    );
+    assert!(html.contains("no answer within 200ms"), "{html}");
     stop_server(server);
 }
 
