@@ -24,9 +24,12 @@ pub(super) fn next(project: &Path, args: NextArgs) -> anyhow::Result<Outcome> {
     let waits_for = waits_for(&workflow.data_triggers);
     let Some(schedule) = &workflow.schedule else {
         if let Some(waits_for) = waits_for {
-            // A data-only schedule has no due times: say what starts its runs instead.
+            // A data-only schedule has no due times: say what starts its runs instead. The
+            // JSON stays what `next --json` always prints, the list of due intervals (none),
+            // and the explanation goes to stderr as for a schedule with both.
             if args.json {
-                output::json(&serde_json::json!({ "waits_for": waits_for }))?;
+                output::json(&Vec::<IntervalJson>::new())?;
+                output::note(format!("{} {waits_for}", workflow.name));
             } else {
                 output::data(format!(
                     "{} {waits_for}: each new commit of a partition (or run) starts the run of its day in {}",

@@ -175,6 +175,16 @@ fn next_and_workflows_say_what_a_data_aware_workflow_waits_for() {
         "{}",
         text(&next.stdout)
     );
+    // As JSON: the due intervals, none for a data-only schedule; what it waits for on stderr.
+    let next = project.run(&["next", "orders_mart", "--json"]);
+    assert_eq!(next.status.code(), Some(0), "{}", text(&next.stderr));
+    let due: serde_json::Value = serde_json::from_slice(&next.stdout).expect("next --json");
+    assert_eq!(due, serde_json::json!([]));
+    assert!(
+        text(&next.stderr).contains("orders_mart waits for a commit to raw.orders"),
+        "{}",
+        text(&next.stderr)
+    );
     let workflows = project.run(&["workflows", "--json"]);
     assert_eq!(
         workflows.status.code(),
