@@ -42,9 +42,10 @@ pub enum Event {
     Reset(Vec<TaskIndex>),
     /// Put an ended run back in the queue: a run its executor stopped because the service
     /// was shutting down (not because someone cancelled it), or a failed or cancelled run
-    /// handed to the service by `retry` or `backfill`. It becomes `queued`, its tasks as they
-    /// are; whoever executes it next resumes it and runs the tasks that `retry` resets
-    /// ([`TaskState::is_reset_by_retry`]) again. A stopped run has no unfinished attempt
+    /// handed to the service by `retry` or `backfill`. It becomes `queued` with the tasks
+    /// that `retry` resets ([`TaskState::is_reset_by_retry`]) reset in the same decision, so
+    /// whoever executes it next just goes on (`Resume::Continue`), as for a `Clear`, which
+    /// must not run the other failed tasks of its run again. A stopped run has no unfinished attempt
     /// (its executor ends them as cancelled before it stops); one its executor could not
     /// record is ended as lost by the next executor's recovery, as for any run.
     ///
@@ -303,6 +304,12 @@ impl Decider<'_> {
             self.view.run,
             RunState::Failed { .. } | RunState::Cancelled { .. }
         ) {
+            let tasks: Vec<TaskIndex> = self
+                .workflow
+                .indices()
+                .filter(|&index| self.view.task(index).state.is_reset_by_retry())
+                .collect();
+            self.apply(&Event::Reset(tasks));
             self.set_run(RunState::Queued);
         }
     }

@@ -631,8 +631,9 @@ async fn load_view<S: RunStore + ?Sized>(
 }
 
 /// Puts an ended run back in the queue, as `decide` decides it ([`Event::Requeue`]: only a
-/// failed or cancelled run goes back), and returns its state after. Whoever executes it next
-/// resumes it with [`Resume::Failed`]. `workflow` is the version the run is pinned to.
+/// failed or cancelled run goes back, its failed tasks reset), and returns its state after.
+/// Whoever executes it next goes on with [`Resume::Continue`]. `workflow` is the version the
+/// run is pinned to.
 pub async fn requeue<S: RunStore + ?Sized>(
     store: &S,
     workflow: &Workflow,
@@ -644,8 +645,8 @@ pub async fn requeue<S: RunStore + ?Sized>(
 
 /// Resets `tasks` of an ended run (succeeded ones too) and puts it back in the queue, in one
 /// store write ([`Event::Clear`]), and returns its state after: `Queued` unless the run had
-/// not ended. Whoever executes it next resumes it with [`Resume::Failed`] and runs `tasks`
-/// again, which is how the server executes a `clear`. `workflow` is the version the run is
+/// not ended. Whoever executes it next goes on with [`Resume::Continue`] and runs `tasks`
+/// again (and no other failed task of the run), which is how the server executes a `clear`. `workflow` is the version the run is
 /// pinned to.
 pub async fn requeue_cleared<S: RunStore + ?Sized>(
     store: &S,

@@ -396,9 +396,9 @@ impl<S: RunStore + ControlStore + ?Sized + 'static> Service<S> {
             )
             .await?;
             for run in queue.admit().starting {
-                // A queued run may hold failed tasks (a stopped backfill run queued again):
-                // run those again, as `retry` would.
-                self.spawn(catalog, run, Resume::Failed, false, executing, joins)
+                // A queued run is ready as it is: a requeued one had its failed tasks reset
+                // when it was queued again, a cleared one exactly the cleared tasks.
+                self.spawn(catalog, run, Resume::Continue, false, executing, joins)
                     .await?;
             }
         }

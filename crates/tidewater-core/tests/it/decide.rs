@@ -710,23 +710,27 @@ fn resume_failed(sim: &mut Sim<'_>) {
 // Guards against the service (or `retry`, `backfill`) writing `queued` over a run's state
 // itself: the requeue is decided, and decided only for a run that ended without succeeding.
 #[test]
-fn requeue_puts_a_stopped_run_back_in_the_queue_with_its_tasks_as_they_are() {
+fn requeue_puts_a_stopped_run_back_in_the_queue_with_its_unfinished_tasks_reset() {
     let workflow = workflow(vec![task("a", &[]), task("b", &[]), task("c", &[0, 1])]);
     let mut sim = Sim::new(&workflow);
     sim.finish("a", ok());
     stop(&mut sim);
     assert!(matches!(sim.view.run, RunState::Cancelled { .. }));
-    let tasks_before = sim.view.tasks().to_vec();
 
     let changes = sim.step(vec![Event::Requeue]);
 
-    assert_eq!(changes, vec![Change::Run(RunState::Queued)]);
+    assert_eq!(changes.last(), Some(&Change::Run(RunState::Queued)));
     assert_eq!(sim.view.run, RunState::Queued);
-    assert_eq!(sim.view.tasks(), &tasks_before[..]);
-    assert!(sim.started.len() == 2, "nothing starts until it is resumed");
+    assert_eq!(sim.state("a"), "succeeded");
+    assert_eq!(sim.state("b"), "pending");
+    assert_eq!(sim.state("c"), "pending");
+    assert!(
+        sim.started.len() == 2,
+        "nothing starts until it is started again"
+    );
 
-    // Resumed, the cancelled tasks run again with new attempts; the succeeded one stays.
-    resume_failed(&mut sim);
+    // Started as it is, the reset tasks run again with new attempts; the succeeded one stays.
+    sim.step(vec![Event::Start]);
     assert_eq!(sim.state("a"), "succeeded");
     assert_eq!(sim.started[2..], [(TaskIndex(1), Attempt(2))]);
     sim.finish("b", ok());
@@ -735,20 +739,39 @@ fn requeue_puts_a_stopped_run_back_in_the_queue_with_its_tasks_as_they_are() {
 }
 
 #[test]
-fn requeue_puts_a_failed_run_back_in_the_queue() {
+fn requeue_puts_a_failed_run_back_in_the_queue_with_its_failed_tasks_reset() {
     let workflow = workflow(vec![task("a", &[]), task("b", &[0])]);
     let mut sim = Sim::new(&workflow);
     sim.finish("a", fail());
     assert!(matches!(sim.view.run, RunState::Failed { .. }));
 
-    assert_eq!(
-        sim.step(vec![Event::Requeue]),
-        vec![Change::Run(RunState::Queued)]
-    );
+    let changes = sim.step(vec![Event::Requeue]);
+    assert_eq!(changes.last(), Some(&Change::Run(RunState::Queued)));
+    assert_eq!(sim.state("a"), "pending");
+    assert_eq!(sim.state("b"), "pending");
 
-    resume_failed(&mut sim);
+    sim.step(vec![Event::Start]);
     assert_eq!(sim.state("a"), "running");
     assert_eq!(sim.state("b"), "pending");
+}
+
+// Regression: a run cleared through the server ran its other failed tasks again too (the
+// service resumed every queued run as `retry` would).
+#[test]
+fn a_cleared_run_runs_the_cleared_tasks_and_not_its_other_failed_ones() {
+    let workflow = workflow(vec![task("a", &[]), task("b", &[])]);
+    let mut sim = Sim::new(&workflow);
+    sim.finish("a", ok());
+    sim.finish("b", fail());
+    assert!(matches!(sim.view.run, RunState::Failed { .. }));
+
+    sim.step(vec![Event::Clear(vec![TaskIndex(0)])]);
+    assert_eq!(sim.view.run, RunState::Queued);
+    sim.step(vec![Event::Start]);
+    assert_eq!(sim.state("a"), "running");
+    assert_eq!(sim.state("b"), "failed");
+    sim.finish("a", ok());
+    assert!(matches!(sim.view.run, RunState::Failed { .. }));
 }
 
 #[test]

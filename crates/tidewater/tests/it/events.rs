@@ -56,6 +56,15 @@ tasks:
       while [ ! -f release ]; do sleep 0.05; done
 "#;
 
+const HALF_FAILED: &str = r#"
+timezone: UTC
+tasks:
+  fine:
+    sh: echo "fine {{ ds }}" >> ran.txt
+  broken:
+    sh: echo "broken {{ ds }}" >> ran.txt; exit 1
+"#;
+
 fn days_ago(days: i64) -> String {
     (chrono::Utc::now().date_naive() - chrono::Duration::days(days)).to_string()
 }
@@ -456,4 +465,49 @@ fn clearing_tasks_through_the_api_runs_them_again_and_refusals_record_nothing() 
     let output = project.run(&["clear", &run.to_string(), "--task", "c"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(attempts(&project.status_json(&run.to_string())), [2, 2, 3]);
+}
+
+// Regression: clearing one task of a failed run through the server ran the run's other failed
+// tasks again too (the service resumed every queued run as `retry` would).
+#[test]
+fn clearing_a_task_of_a_failed_run_through_the_server_runs_that_task_only() {
+    let project = TestProject::new("", &[("half.yaml", HALF_FAILED)]);
+    let server = start_server(&project);
+    let api = Api::of(&project);
+    let date = days_ago(2);
+    let run = trigger(&api, "half", &date);
+    eventually("the run to fail", || {
+        (api.run(run)["run"]["state"] == "failed").then_some(())
+    });
+    let first = api.run(run);
+
+    let cleared = api.call(
+        "POST",
+        &format!("/api/v1/runs/{run}/clear"),
+        Some(r#"{"tasks": ["fine"]}"#),
+    );
+    assert_eq!(cleared.status, 202, "{cleared:?}");
+    eventually("the cleared run to end", || {
+        let status = api.run(run);
+        (status["run"]["state"] == "failed" && status != first).then_some(())
+    });
+    stop_server(server);
+    let attempts = |task: &str| attempt_count(&project, run, task);
+    assert_eq!(attempts("fine"), 2, "the cleared task ran again");
+    assert_eq!(attempts("broken"), 1, "the other failed task did not");
+    let ran = project.read("ran.txt");
+    assert_eq!(ran.matches("broken").count(), 1, "{ran}");
+    assert_eq!(ran.matches("fine").count(), 2, "{ran}");
+}
+
+/// How many attempts `task` of run `run` has, from `status --json`.
+fn attempt_count(project: &TestProject, run: i64, task: &str) -> usize {
+    let status = project.status_json(&run.to_string());
+    status["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|row| row["task"] == task)
+        .and_then(|row| row["attempts"].as_array())
+        .map_or(0, Vec::len)
 }
