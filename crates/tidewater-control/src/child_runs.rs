@@ -275,14 +275,25 @@ impl ChildRuns for ProjectChildRuns {
     }
 
     async fn child_end(&self, child: RunId) -> Result<Option<ChildEnd>, String> {
-        if let Some(error) = self
-            .local()
-            .get(&child)
-            .and_then(|local| local.error.clone())
-        {
+        let (error, local_cancel) = match self.local().get(&child) {
+            Some(local) => (local.error.clone(), Some(local.cancel.clone())),
+            None => (None, None),
+        };
+        if let Some(error) = error {
             return Ok(Some(ChildEnd::Failed {
                 message: format!("child run {child} stopped: {error}"),
             }));
+        }
+        // A child this process executes is cancelled here when someone asks for it by its
+        // own id (`tidewater cancel CHILD`): this process's watcher looks at its parent only.
+        if let Some(cancel) = local_cancel
+            && self
+                .store
+                .cancel_requests()
+                .await
+                .is_ok_and(|requests| requests.contains(&child))
+        {
+            cancel.cancel();
         }
         let record = self
             .store

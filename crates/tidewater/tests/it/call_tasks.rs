@@ -195,6 +195,43 @@ fn cancelling_the_parent_cancels_its_child() {
     assert_eq!(project.status_json("2")["run"]["state"], "cancelled");
 }
 
+// Regression: a child run executed by a foreground `run` of its parent ignored a cancel
+// asked by the child's own id; only cancelling the parent reached it.
+#[test]
+fn cancelling_a_child_by_its_id_fails_the_call_and_its_parent() {
+    let slow_child = "tasks:\n  wait:\n    sh: sleep 60\n";
+    let project = TestProject::new(
+        "",
+        &[
+            ("slow_child.yaml", slow_child),
+            (
+                "caller.yaml",
+                "tasks:\n  call_slow:\n    call: { workflow: slow_child }\n",
+            ),
+        ],
+    );
+    let mut foreground = project
+        .command(&["run", "caller"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run starts");
+    eventually("the child's task to run", || {
+        let output = project.run(&["status", "2", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+        (task_states(&status) == [("wait".to_owned(), "running".to_owned())]).then_some(())
+    });
+    let output = project.run(&["cancel", "2"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let status = foreground.wait().expect("run ends");
+    assert!(
+        !status.success(),
+        "a run whose child was cancelled does not succeed"
+    );
+    assert_eq!(project.status_json("2")["run"]["state"], "cancelled");
+    assert_eq!(project.status_json("1")["run"]["state"], "failed");
+}
+
 #[test]
 fn validate_reports_unknown_and_cyclic_calls_with_their_lines() {
     let project = TestProject::new(
