@@ -99,6 +99,13 @@ impl Connections {
                         && let Some(password) = url_password(text)
                     {
                         secrets.push(password.to_owned());
+                        // A client decodes it (`p%40ss` is `p@ss`) and may print that.
+                        let decoded = percent_encoding::percent_decode_str(password)
+                            .decode_utf8_lossy()
+                            .into_owned();
+                        if decoded != password {
+                            secrets.push(decoded);
+                        }
                     }
                 }
                 fields.insert(
@@ -292,6 +299,19 @@ mod tests {
         )
         .expect("valid config")
         .connections
+    }
+
+    #[test]
+    fn a_url_password_is_redacted_as_written_and_decoded() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let config = config("[connections.wh]\nurl = \"postgres://me:p%40ss-word@db/x\"\n");
+        let connections = Connections::resolve(&config, folder.path(), &|_: &str| None);
+        assert_eq!(
+            connections
+                .redactor()
+                .redact("postgres://me:p%40ss-word@db/x logged in with p@ss-word"),
+            "postgres://me:***@db/x logged in with ***"
+        );
     }
 
     #[test]
