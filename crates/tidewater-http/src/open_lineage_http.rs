@@ -21,6 +21,8 @@ const SQL_SCHEMA: &str =
     "https://openlineage.io/spec/facets/1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet";
 const JOB_TYPE_SCHEMA: &str =
     "https://openlineage.io/spec/facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet";
+const PARENT_SCHEMA: &str =
+    "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet";
 const SYMLINKS_SCHEMA: &str = "https://openlineage.io/spec/facets/1-0-1/SymlinksDatasetFacet.json#/$defs/SymlinksDatasetFacet";
 
 /// Sends lineage events to an OpenLineage HTTP endpoint (Marquez, or any server that takes
@@ -107,7 +109,7 @@ struct RunEvent<'a> {
     producer: &'static str,
     #[serde(rename = "schemaURL")]
     schema_url: &'static str,
-    run: Run,
+    run: Run<'a>,
     job: Job<'a>,
     inputs: Vec<Dataset<'a>>,
     outputs: Vec<Dataset<'a>>,
@@ -115,15 +117,18 @@ struct RunEvent<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Run {
+struct Run<'a> {
     run_id: String,
-    facets: RunFacets,
+    facets: RunFacets<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RunFacets {
+struct RunFacets<'a> {
     nominal_time: NominalTime,
+    /// The workflow run the task's attempt belongs to, so that a lineage server groups a
+    /// run's tasks under it (as Airflow's integration does with its DAG run).
+    parent: Parent<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_message: Option<ErrorMessage>,
 }
@@ -144,6 +149,27 @@ impl FacetHeader {
             schema_url,
         }
     }
+}
+
+/// The workflow run of an attempt: its own id and its job, the workflow.
+#[derive(Serialize)]
+struct Parent<'a> {
+    #[serde(flatten)]
+    header: FacetHeader,
+    run: ParentRun,
+    job: ParentJob<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParentRun {
+    run_id: String,
+}
+
+#[derive(Serialize)]
+struct ParentJob<'a> {
+    namespace: &'a str,
+    name: String,
 }
 
 /// The run's data interval.
@@ -276,6 +302,16 @@ impl<'a> RunEvent<'a> {
                         nominal_end_time: attempt.interval.end,
                     },
                     error_message,
+                    parent: Parent {
+                        header: FacetHeader::new(PARENT_SCHEMA),
+                        run: ParentRun {
+                            run_id: workflow_run_id(namespace, event),
+                        },
+                        job: ParentJob {
+                            namespace,
+                            name: attempt.workflow.to_string(),
+                        },
+                    },
                 },
             },
             job: Job {
@@ -315,6 +351,21 @@ fn run_id(namespace: &str, event: &LineageEvent) -> String {
     let mut bits = [0; 10];
     bits.copy_from_slice(&digest[..10]);
     let millis = u64::try_from(attempt.started_at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &bits)
+        .into_uuid()
+        .to_string()
+}
+
+/// The OpenLineage run id of the workflow run an attempt belongs to: the same for every
+/// attempt of every task of the run, computed alike without shared state: a UUIDv7 whose
+/// time is the run's data interval start and whose other bits are a hash of the run's identity.
+fn workflow_run_id(namespace: &str, event: &LineageEvent) -> String {
+    let attempt = &event.attempt;
+    let identity = format!("{namespace}\0{}\0{}", attempt.workflow, attempt.run_id);
+    let digest = Sha256::digest(identity.as_bytes());
+    let mut bits = [0; 10];
+    bits.copy_from_slice(&digest[..10]);
+    let millis = u64::try_from(attempt.interval.start.timestamp_millis()).unwrap_or(0);
     uuid::Builder::from_unix_timestamp_millis(millis, &bits)
         .into_uuid()
         .to_string()

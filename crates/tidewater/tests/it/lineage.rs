@@ -162,6 +162,7 @@ fn sql_attempts_send_start_and_complete_or_fail_with_the_tables_they_read_and_wr
         ),
     ];
     let mut run_ids = Vec::new();
+    let mut parents = Vec::new();
     for (job, inputs, outputs) in &expected {
         let [start, end] = of_job(job)[..] else {
             panic!("two events of {job}: {summary:?}");
@@ -191,6 +192,14 @@ fn sql_attempts_send_start_and_complete_or_fail_with_the_tables_they_read_and_wr
                 );
             }
         }
+        // The workflow run is the parent of every attempt of its tasks.
+        assert_eq!(
+            event_parent(start),
+            event_parent(end),
+            "{job}: one parent for an attempt's events"
+        );
+        assert_eq!(start["run"]["facets"]["parent"]["job"]["name"], "orders");
+        parents.push(event_parent(start));
         // One run id per attempt: its start and its end share it.
         assert_eq!(start["run"]["runId"], end["run"]["runId"], "{job}");
         let run_id = start["run"]["runId"].as_str().expect("run id").to_owned();
@@ -204,6 +213,16 @@ fn sql_attempts_send_start_and_complete_or_fail_with_the_tables_they_read_and_wr
     run_ids.sort();
     run_ids.dedup();
     assert_eq!(run_ids.len(), 3, "each attempt has its own run id");
+    parents.dedup();
+    assert_eq!(
+        parents.len(),
+        1,
+        "the tasks of one run share their parent: {parents:?}"
+    );
+    assert!(
+        !run_ids.contains(&parents[0]),
+        "the parent is not one of the attempts"
+    );
 
     // The SQL facet is the query as it ran, templates rendered.
     let summarise = of_job("orders.summarise")[0];
@@ -294,4 +313,12 @@ fn a_malformed_lineage_url_is_refused_at_its_line_in_tidewater_toml() {
         stderr.contains("`url`") && stderr.contains("tidewater.toml:1"),
         "{stderr}"
     );
+}
+
+/// The run id of an event's `parent` facet.
+fn event_parent(event: &serde_json::Value) -> String {
+    event["run"]["facets"]["parent"]["run"]["runId"]
+        .as_str()
+        .expect("a parent run id")
+        .to_owned()
 }
