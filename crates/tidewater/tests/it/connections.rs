@@ -394,9 +394,12 @@ fn connections_test_makes_a_request_or_a_postgres_connection() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let check: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(check["ok"], true, "{check}");
-    assert_eq!(
-        check["detail"],
-        "connected and authenticated as `postgres` to database `postgres`"
+    let detail = check["detail"].as_str().expect("detail");
+    assert!(
+        detail.starts_with(
+            "connected and authenticated as `postgres` to database `postgres` (PostgreSQL 15"
+        ),
+        "{detail}"
     );
 
     // A database that does not exist: the server's refusal, and a failed check.
@@ -503,4 +506,152 @@ tasks:
         reason.contains("could not start: cannot render `env.PGPASSWORD`: cannot render template: connection `wh`: `password` comes from the environment variable `TW_TEST_UNSET_VARIABLE`, which is not set (tidewater.toml:3)"),
         "{status}"
     );
+}
+
+/// A PostgreSQL cluster of its own, on a free loopback port, that asks for SCRAM-SHA-256
+/// passwords (the machine's server trusts loopback, so it never asks for one): made with the
+/// installed PostgreSQL's `initdb` and run as the `postgres` user, which PostgreSQL requires
+/// when the tests run as root (as CI's do). Stopped when dropped.
+struct ScramCluster {
+    folder: tempfile::TempDir,
+    port: u16,
+    server: Child,
+}
+
+const POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// Whether this process runs as root: `/proc/self` belongs to the process's user.
+fn is_root() -> bool {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self")) == 0
+}
+
+impl ScramCluster {
+    fn start(password: &str) -> ScramCluster {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let run_as_postgres = |program: &str| {
+            let mut command = if is_root() {
+                let mut command = std::process::Command::new("runuser");
+                command.args(["-u", "postgres", "--", &format!("{POSTGRES_BIN}/{program}")]);
+                command
+            } else {
+                std::process::Command::new(format!("{POSTGRES_BIN}/{program}"))
+            };
+            command.stdout(Stdio::null()).stderr(Stdio::piped());
+            command
+        };
+        if is_root() {
+            std::process::Command::new("chown")
+                .args(["postgres"])
+                .arg(folder.path())
+                .status()
+                .expect("chown runs");
+        }
+        let password_file = folder.path().join("password");
+        std::fs::write(&password_file, format!("{password}\n")).expect("written");
+        std::fs::set_permissions(
+            &password_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .expect("readable");
+        let data = folder.path().join("data");
+        let initdb = run_as_postgres("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "tw", "--auth=scram-sha-256", "--pwfile"])
+            .arg(&password_file)
+            .output()
+            .expect("initdb runs (PostgreSQL 15 is installed)");
+        assert!(initdb.status.success(), "{}", text(&initdb.stderr));
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("address")
+            .port();
+        let server = run_as_postgres("postgres")
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-k",
+            ])
+            .arg(folder.path())
+            .spawn()
+            .expect("postgres starts");
+        let cluster = ScramCluster {
+            folder,
+            port,
+            server,
+        };
+        eventually("the private PostgreSQL to accept connections", || {
+            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        });
+        cluster
+    }
+}
+
+impl Drop for ScramCluster {
+    fn drop(&mut self) {
+        // Immediate shutdown: SIGQUIT to the postmaster (its pid is the first line of
+        // `postmaster.pid`; the child here may be `runuser`, which does not pass it on) ends
+        // every backend at once, and `runuser` with it.
+        let postmaster = std::fs::read_to_string(self.folder.path().join("data/postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok());
+        for pid in postmaster.into_iter().chain([self.server.id() as i32]) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGQUIT,
+            );
+        }
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+fn connections_test_authenticates_with_scram_and_reports_a_wrong_password() {
+    let cluster = ScramCluster::start("scram-secret-7");
+    let project = TestProject::new(
+        &format!(
+            "[connections.good]\nurl = \"postgres://tw:scram-secret-7@127.0.0.1:{port}/postgres\"\n\
+             [connections.bad]\nkind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\nlogin = \"tw\"\n\
+             password = \"wrong-secret-9\"\nextra = {{ database = \"postgres\" }}\n",
+            port = cluster.port
+        ),
+        &[],
+    );
+    let good = project
+        .command(&["connections", "test", "good"])
+        .output()
+        .expect("runs");
+    let said = text(&good.stdout);
+    assert!(good.status.success(), "{said}{}", text(&good.stderr));
+    assert!(
+        said.contains(
+            "good (postgres): ok, connected and authenticated as `tw` to database `postgres`"
+        ),
+        "{said}"
+    );
+
+    let bad = project
+        .command(&["connections", "test", "bad"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stderr));
+    let said = text(&bad.stdout);
+    assert!(
+        said.contains(
+            "bad (postgres): failed, the server refused: FATAL: password authentication failed for user \"tw\""
+        ),
+        "{said}"
+    );
+    for output in [&good, &bad] {
+        let everything = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        assert!(
+            !everything.contains("scram-secret-7") && !everything.contains("wrong-secret-9"),
+            "{everything}"
+        );
+    }
 }
