@@ -45,8 +45,8 @@ impl TaskRunner<CallAction> for CallRunner {
         reporter: AttemptReporter,
     ) -> StartedAttempt {
         let attempt = request.attempt;
-        let Some((log, reporter)) = AttemptLog::create_or_report(&request.paths.log, reporter)
-        else {
+        // The log redacts the project's secrets, as every runner's does (a param may be one).
+        let Some((log, reporter)) = AttemptLog::for_request(&request, reporter) else {
             return StartedAttempt::finished();
         };
         let Some(child_runs) = self.child_runs.clone() else {
