@@ -165,28 +165,7 @@ fn the_server_executes_the_child_of_a_triggered_parent() {
 
 #[test]
 fn cancelling_the_parent_cancels_its_child() {
-    let slow_child = "tasks:\n  wait:\n    sh: sleep 60\n";
-    let project = TestProject::new(
-        "",
-        &[
-            ("slow_child.yaml", slow_child),
-            (
-                "caller.yaml",
-                "tasks:\n  call_slow:\n    call: { workflow: slow_child }\n",
-            ),
-        ],
-    );
-    let mut foreground = project
-        .command(&["run", "caller"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run starts");
-    eventually("the child's task to run", || {
-        let output = project.run(&["status", "2", "--json"]);
-        let status: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-        (task_states(&status) == [("wait".to_owned(), "running".to_owned())]).then_some(())
-    });
+    let (project, mut foreground) = run_caller_of_a_slow_child();
     let output = project.run(&["cancel", "1"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let status = foreground.wait().expect("run ends");
@@ -199,6 +178,21 @@ fn cancelling_the_parent_cancels_its_child() {
 // asked by the child's own id; only cancelling the parent reached it.
 #[test]
 fn cancelling_a_child_by_its_id_fails_the_call_and_its_parent() {
+    let (project, mut foreground) = run_caller_of_a_slow_child();
+    let output = project.run(&["cancel", "2"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let status = foreground.wait().expect("run ends");
+    assert!(
+        !status.success(),
+        "a run whose child was cancelled does not succeed"
+    );
+    assert_eq!(project.status_json("2")["run"]["state"], "cancelled");
+    assert_eq!(project.status_json("1")["run"]["state"], "failed");
+}
+
+/// A foreground `run` of `caller` (run 1), whose `call` task runs `slow_child` (run 2) in the
+/// same process, once the child's task is running.
+fn run_caller_of_a_slow_child() -> (TestProject, std::process::Child) {
     let slow_child = "tasks:\n  wait:\n    sh: sleep 60\n";
     let project = TestProject::new(
         "",
@@ -210,7 +204,7 @@ fn cancelling_a_child_by_its_id_fails_the_call_and_its_parent() {
             ),
         ],
     );
-    let mut foreground = project
+    let foreground = project
         .command(&["run", "caller"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -221,15 +215,7 @@ fn cancelling_a_child_by_its_id_fails_the_call_and_its_parent() {
         let status: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
         (task_states(&status) == [("wait".to_owned(), "running".to_owned())]).then_some(())
     });
-    let output = project.run(&["cancel", "2"]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let status = foreground.wait().expect("run ends");
-    assert!(
-        !status.success(),
-        "a run whose child was cancelled does not succeed"
-    );
-    assert_eq!(project.status_json("2")["run"]["state"], "cancelled");
-    assert_eq!(project.status_json("1")["run"]["state"], "failed");
+    (project, foreground)
 }
 
 #[test]
