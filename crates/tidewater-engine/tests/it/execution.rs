@@ -207,13 +207,17 @@ tasks:
 async fn a_log_folder_deleted_during_a_run_is_made_again_for_the_next_attempts() {
     // The runner keeps the run's log folder open and makes each attempt's files inside it;
     // once the folder is deleted, the next attempt must make it again, not write into the
-    // deleted one.
+    // deleted one. The runner creates an attempt's log just after starting its process, so
+    // `wipe` waits for its own log first: a folder removed while the runner makes a file in
+    // it would fail `rm -r` ("Directory not empty") or that attempt, not the next ones.
     let harness = Harness::new(
         TOML,
         r#"
 tasks:
   wipe:
-    sh: rm -r .tidewater/logs/1
+    sh: |
+      until [ -e .tidewater/logs/1/wipe.1.log ]; do sleep 0.01; done
+      rm -r .tidewater/logs/1
   count:
     needs: [wipe]
     sh: |
