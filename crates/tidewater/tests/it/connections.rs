@@ -585,8 +585,15 @@ impl ScramCluster {
             port,
             server,
         };
+        // An open port is not enough: while it starts up, the server answers "the database
+        // system is starting up". `pg_isready` succeeds only once it accepts connections.
         eventually("the private PostgreSQL to accept connections", || {
-            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+            std::process::Command::new(format!("{POSTGRES_BIN}/pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .ok()
+                .filter(|status| status.success())
+                .map(|_| ())
         });
         cluster
     }

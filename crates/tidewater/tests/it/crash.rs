@@ -1,6 +1,5 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -27,16 +26,12 @@ tasks:
 "#;
 
 fn wait_for_file(path: &Path) -> String {
-    for _ in 0..3000 {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && text.ends_with('\n')
-        {
-            return text;
-        }
-        // Polling for a file a real process writes; bounded so a broken test cannot hang.
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{} never appeared", path.display());
+    // Polling for a file a real process writes; bounded so a broken test cannot hang.
+    crate::service::eventually(&format!("{} to appear", path.display()), || {
+        std::fs::read_to_string(path)
+            .ok()
+            .filter(|text| text.ends_with('\n'))
+    })
 }
 
 #[test]

@@ -162,7 +162,8 @@ fn a_full_disk_makes_the_server_back_off_and_record_the_true_reason() {
 
 /// Polls the server's log until `is_done` holds; on a timeout the panic shows the log.
 fn wait_for_log(project: &TestProject, what: &str, is_done: impl Fn(&str) -> bool) -> String {
-    for _ in 0..1500 {
+    let deadline = std::time::Instant::now() + crate::service::EVENTUALLY_BOUND;
+    while std::time::Instant::now() < deadline {
         let log = project.read("server.log");
         if is_done(&log) {
             return log;

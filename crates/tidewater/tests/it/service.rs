@@ -10,10 +10,15 @@ use nix::unistd::Pid;
 
 use crate::project::{TestProject, text};
 
-/// Polls `check` (which reads what real processes wrote) until it gives a value; bounded, so
-/// that a broken test fails instead of hanging.
+/// How long [`eventually`] waits at most: far beyond any passing test's wait, so that a
+/// loaded machine (CI building other crates meanwhile) is never taken for a broken test.
+pub(crate) const EVENTUALLY_BOUND: Duration = Duration::from_secs(120);
+
+/// Polls `check` (which reads what real processes wrote) until it gives a value; bounded by
+/// [`EVENTUALLY_BOUND`], so that a broken test fails instead of hanging.
 pub(crate) fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..1500 {
+    let deadline = std::time::Instant::now() + EVENTUALLY_BOUND;
+    while std::time::Instant::now() < deadline {
         if let Some(value) = check() {
             return value;
         }
