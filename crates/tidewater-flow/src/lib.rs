@@ -33,6 +33,7 @@ mod output_format;
 mod partition_check;
 mod planned_query;
 mod schema_difference;
+mod serving_view;
 mod sql_lineage;
 mod sql_runner;
 mod table_description;
@@ -52,6 +53,7 @@ pub use maintain_runner::MaintainRunner;
 pub use maintenance_summary::{CompactSummary, VacuumSummary};
 pub use output_format::{OutputFormat, format_batches};
 pub use schema_difference::SchemaDifference;
+pub use serving_view::{PruneSummary, ViewPartitions};
 pub use sql_runner::SqlRunner;
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,

@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -10,7 +11,10 @@ use deltalake::operations::vacuum::VacuumMode;
 use deltalake::table::config::TablePropertiesExt;
 use futures::TryStreamExt;
 
+use tidewater_core::ServingView;
+
 use crate::TableName;
+use crate::serving_view::{self, PruneSummary, ViewPartitions};
 use crate::commit_info::CommitInfo;
 use crate::flow_error::FlowError;
 use crate::maintenance_summary::{CompactSummary, VacuumSummary};
@@ -42,6 +46,8 @@ pub const MIN_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60)
 pub struct Warehouse {
     location: WarehouseLocation,
     project_root: PathBuf,
+    /// The serving views queries can read as `serving.<name>` (`views/*.yaml`).
+    views: Arc<[ServingView]>,
 }
 
 impl Warehouse {
@@ -60,7 +66,41 @@ impl Warehouse {
         Ok(Warehouse {
             location: WarehouseLocation::new(location, &project_root)?,
             project_root,
+            views: Arc::from(Vec::new()),
         })
+    }
+
+    /// The same warehouse, whose queries can also read these serving views as
+    /// `serving.<name>`.
+    pub fn with_views(mut self, views: Vec<ServingView>) -> Warehouse {
+        self.views = Arc::from(views);
+        self
+    }
+
+    /// The serving views, in the order given.
+    pub fn views(&self) -> &[ServingView] {
+        &self.views
+    }
+
+    /// The serving view called `name` (`serving.<name>`).
+    pub fn view(&self, name: &TableName) -> Option<&ServingView> {
+        self.views.iter().find(|view| view.name == *name)
+    }
+
+    /// The partitions of a view's batch and stream tables, from one snapshot of each.
+    pub async fn view_partitions(&self, view: &ServingView) -> Result<ViewPartitions, FlowError> {
+        serving_view::view_partitions(&self.location, view).await
+    }
+
+    /// Deletes the stream partitions of `view` that the batch table covers and that ended
+    /// more than the view's `retention` before `now` (one commit; nothing without a
+    /// retention). What the view returns is unchanged.
+    pub async fn prune_stream(
+        &self,
+        view: &ServingView,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PruneSummary, FlowError> {
+        serving_view::prune_stream(&self.location, view, now).await
     }
 
     /// The warehouse root as a URL, e.g. `file:///home/me/project/warehouse/`.
@@ -72,7 +112,7 @@ impl Warehouse {
     /// with `read_csv('glob')`, `read_parquet('glob')` and `read_json('glob')`, paths relative
     /// to the project root.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, FlowError> {
-        let planned = PlannedQuery::plan(&self.location, &self.project_root, sql).await?;
+        let planned = PlannedQuery::plan(&self.location, &self.project_root, sql, &self.views).await?;
         Ok(planned.dataframe.collect().await?)
     }
 
@@ -100,6 +140,7 @@ impl Warehouse {
             sql,
             spec: target,
             commit,
+            views: &self.views,
         };
         let mut attempt = 1;
         loop {

@@ -37,6 +37,7 @@ mod task_spec;
 mod template_check;
 mod template_context;
 mod template_environment;
+mod view_spec;
 mod webhook_spec;
 mod workflow_file;
 mod yaml_loader;
@@ -62,4 +63,5 @@ pub use project_config::{
 };
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::StoreBackend;
+pub use view_spec::{KnownTable, LoadedView};
 pub use template_context::{TemplateContext, TemplateError, render_json_strings};
