@@ -138,10 +138,7 @@ impl ViewCoverage {
             }
         }
         let warehouse: Warehouse = open_warehouse(project)?;
-        let partitions = warehouse
-            .view_partitions(&view)
-            .await
-            .map_err(read_error)?;
+        let partitions = warehouse.view_partitions(&view).await.map_err(read_error)?;
         Ok(ViewCoverage {
             intervals: intervals(&partitions, range),
             view,

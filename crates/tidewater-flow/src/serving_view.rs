@@ -299,7 +299,10 @@ fn uncovered_filter(
     let has_null = covered.contains(&None);
     Some(match (values.is_empty(), has_null) {
         (true, _) => column.is_not_null(),
-        (false, true) => column.clone().is_not_null().and(column.in_list(values, true)),
+        (false, true) => column
+            .clone()
+            .is_not_null()
+            .and(column.in_list(values, true)),
         (false, false) => column.clone().is_null().or(column.in_list(values, true)),
     })
 }

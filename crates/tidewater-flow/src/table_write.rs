@@ -80,7 +80,8 @@ impl TableWrite<'_> {
             }
         }
 
-        let planned = PlannedQuery::plan(self.location, self.project_root, self.sql, self.views).await?;
+        let planned =
+            PlannedQuery::plan(self.location, self.project_root, self.sql, self.views).await?;
         let table_arrow_schema = state.map(|state| state.snapshot().arrow_schema());
         let existing = match (state, &table_arrow_schema) {
             (Some(state), Some(arrow_schema)) => Some(ExistingTable {

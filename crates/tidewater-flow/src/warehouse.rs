@@ -14,11 +14,11 @@ use futures::TryStreamExt;
 use tidewater_core::ServingView;
 
 use crate::TableName;
-use crate::serving_view::{self, PruneSummary, ViewPartitions};
 use crate::commit_info::CommitInfo;
 use crate::flow_error::FlowError;
 use crate::maintenance_summary::{CompactSummary, VacuumSummary};
 use crate::planned_query::PlannedQuery;
+use crate::serving_view::{self, PruneSummary, ViewPartitions};
 use crate::table_description::TableDescription;
 use crate::table_write::{AttemptError, TableWrite};
 use crate::warehouse_location::WarehouseLocation;
@@ -112,7 +112,8 @@ impl Warehouse {
     /// with `read_csv('glob')`, `read_parquet('glob')` and `read_json('glob')`, paths relative
     /// to the project root.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, FlowError> {
-        let planned = PlannedQuery::plan(&self.location, &self.project_root, sql, &self.views).await?;
+        let planned =
+            PlannedQuery::plan(&self.location, &self.project_root, sql, &self.views).await?;
         Ok(planned.dataframe.collect().await?)
     }
 

@@ -63,5 +63,5 @@ pub use project_config::{
 };
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::StoreBackend;
-pub use view_spec::{KnownTable, LoadedView};
 pub use template_context::{TemplateContext, TemplateError, render_json_strings};
+pub use view_spec::{KnownTable, LoadedView};

@@ -104,7 +104,8 @@ impl Project {
             };
             match parse_view(&path, &source) {
                 Ok(loaded) => {
-                    if let Some(first) = views.iter().find(|view| view.view.name == loaded.view.name)
+                    if let Some(first) =
+                        views.iter().find(|view| view.view.name == loaded.view.name)
                     {
                         diagnostics.push(loaded.problem(
                             ProblemKind::InvalidValue {
@@ -213,10 +214,7 @@ impl Project {
                                 "`by: {}` is not a partition column of `{table}`",
                                 view.by
                             ),
-                            hint: Some(format!(
-                                "`{table}` is partitioned by {}",
-                                shown.join(", ")
-                            )),
+                            hint: Some(format!("`{table}` is partitioned by {}", shown.join(", "))),
                         },
                         loaded.by_span.clone(),
                     ));
@@ -347,7 +345,9 @@ fn read_view(
         reader.report(
             ProblemKind::InvalidValue {
                 what: format!("`batch` and `stream` are both `{batch}`"),
-                hint: Some("a view reads two tables: the batch layer's and the stream's".to_owned()),
+                hint: Some(
+                    "a view reads two tables: the batch layer's and the stream's".to_owned(),
+                ),
             },
             spans[1].clone(),
         );
@@ -356,7 +356,10 @@ fn read_view(
     if batch.schema() == ServingView::SCHEMA || stream.schema() == ServingView::SCHEMA {
         reader.report(
             ProblemKind::InvalidValue {
-                what: format!("a view reads tables, and `{}` names views", ServingView::SCHEMA),
+                what: format!(
+                    "a view reads tables, and `{}` names views",
+                    ServingView::SCHEMA
+                ),
                 hint: Some(VIEW_EXAMPLE.to_owned()),
             },
             if batch.schema() == ServingView::SCHEMA {
@@ -392,18 +395,16 @@ fn read_column(reader: &mut YamlReader<'_>, value: &YamlNode<'_>) -> Option<Stri
         .chars()
         .next()
         .is_some_and(|first| first.is_ascii_lowercase() || first == '_')
-        && text
-            .chars()
-            .all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_');
+        && text.chars().all(|character| {
+            character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_'
+        });
     if is_identifier {
         Some(text.to_owned())
     } else {
         reader.report(
             ProblemKind::InvalidValue {
                 what: format!("`by: {text}` is not a column name"),
-                hint: Some(
-                    "the partition column both tables share, e.g. `by: dt`".to_owned(),
-                ),
+                hint: Some("the partition column both tables share, e.g. `by: dt`".to_owned()),
             },
             value.span.clone(),
         );

@@ -182,8 +182,14 @@ async fn view(
         output::json(&json)?;
         return Ok(Outcome::Success);
     }
-    let retention = match coverage.view.retention {
-        Some(retention) => format!(", stream pruned after {}s", retention.as_secs()),
+    let retention = match coverage.view.retention.map(|retention| retention.as_secs()) {
+        Some(seconds) if seconds % 86_400 == 0 => {
+            format!(", stream pruned after {}d", seconds / 86_400)
+        }
+        Some(seconds) if seconds % 3_600 == 0 => {
+            format!(", stream pruned after {}h", seconds / 3_600)
+        }
+        Some(seconds) => format!(", stream pruned after {seconds}s"),
         None => String::new(),
     };
     let mut text = format!(

@@ -342,3 +342,64 @@ fn validate_reports_a_views_unknown_table_bad_by_and_clashing_name_at_their_line
         vec![serde_json::json!({"n": 1})]
     );
 }
+
+#[test]
+fn the_api_and_the_ui_show_a_view_per_interval_as_the_cli_does() {
+    let project = project();
+    write_stream(&project, &[("2026-01-01", 2), ("2026-01-03", 3)]);
+    write_batch_input(&project, "2026-01-01", 4);
+    let output = project.run(&["run", "orders_batch", "--date", "2026-01-01"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let server = crate::service::start_server(&project);
+    let api = crate::api_client::Api::of(&project);
+
+    let tables = api.get("/api/v1/tables");
+    assert_eq!(
+        tables.body,
+        serde_json::json!(["mart.orders", "stream.orders", "serving.orders"])
+    );
+    let view = api.ask(
+        "GET",
+        "/api/v1/views/{name}",
+        "/api/v1/views/serving.orders",
+        None,
+    );
+    assert_eq!(view.status, 200, "{view:?}");
+    let cli = project.run(&["tables", "serving.orders", "--json"]);
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("tables --json");
+    assert_eq!(view.body, cli, "the API serves the CLI's JSON");
+    let sources: Vec<&str> = view.body["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .map(|interval| interval["source"].as_str().expect("source"))
+        .collect();
+    assert_eq!(sources, vec!["batch", "missing", "stream"]);
+    // The short name is the same view; an unknown one is a 404 problem.
+    let short = api.get("/api/v1/views/orders");
+    assert_eq!(short.body, cli);
+    let unknown = api.call("GET", "/api/v1/views/serving.nothing", None);
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    assert_eq!(unknown.header("content-type"), "application/problem+json");
+    let half_range = api.call("GET", "/api/v1/views/orders?from=2026-01-01", None);
+    assert_eq!(half_range.status, 422, "{half_range:?}");
+
+    let document = api.get("/api/v1/openapi.json");
+    assert!(
+        document.body["paths"]["/api/v1/views/{name}"]["get"].is_object(),
+        "the route is in the OpenAPI document"
+    );
+
+    let page = api.call("GET", "/tables/serving.orders", None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let html = page.body.as_str().expect("an HTML page");
+    for expected in [
+        "✓ 2026-01-01",
+        "✗ 2026-01-02",
+        "~ 2026-01-03",
+        "stream only",
+    ] {
+        assert!(html.contains(expected), "{expected:?} in {html}");
+    }
+    crate::service::stop_server(server);
+}
