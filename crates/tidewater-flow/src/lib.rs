@@ -13,6 +13,9 @@
 //! - [`SqlRunner`], [`MaintainRunner`] and [`WarehouseProbe`] plug the `sql`, `maintain` and
 //!   `wait`-on-a-partition task kinds into the engine's runner registry; [`WarehouseCommits`]
 //!   tells the service which commits wrote which partitions (data-aware schedules).
+//! - Serving views (`serving.<name>`, [`Warehouse::with_views`]) read a batch table's
+//!   partition where it exists and a stream table's rows elsewhere, one snapshot of each per
+//!   query; [`Warehouse::prune_stream`] deletes only stream partitions the batch covers.
 //! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
 //!   `timestamp` (UTC), plain strings.
 

@@ -1,5 +1,6 @@
 //! Reads Tidewater projects: `tidewater.toml` into a [`ProjectConfig`], and workflow files
-//! (YAML with Jinja templates) into the core model's [`tidewater_core::Workflow`]. Every
+//! (YAML with Jinja templates) into the core model's [`tidewater_core::Workflow`], and view
+//! files (`views/*.yaml`) into [`tidewater_core::ServingView`]s ([`LoadedView`]). Every
 //! mistake in those files becomes a [`Problem`] that points at its file, line and column,
 //! and all problems of a file are reported together. Also owns the template language tasks
 //! are rendered with ([`TemplateContext`]), so that validation and rendering agree.
