@@ -312,7 +312,8 @@ fn read_view(
                 spans[2] = entry.value.span.clone();
                 by = read_column(reader, entry.value);
             }
-            "retention" => retention = Some(reader.positive_duration("retention", entry.value)?),
+            // A bad retention is reported and the other keys are still read.
+            "retention" => retention = reader.positive_duration("retention", entry.value),
             _ => reader.unknown_key(entry, "the view", VIEW_KEYS.to_vec()),
         }
     }
@@ -320,11 +321,7 @@ fn read_view(
         if !entries.iter().any(|entry| entry.name == key) {
             reader.report(
                 ProblemKind::MissingKey {
-                    key: match key {
-                        "batch" => "batch",
-                        "stream" => "stream",
-                        _ => "by",
-                    },
+                    key,
                     context: "the view".to_owned(),
                     example: "batch: mart.orders",
                 },
