@@ -117,9 +117,19 @@ impl Warehouse {
         Ok(planned.dataframe.collect().await?)
     }
 
-    /// The warehouse tables `sql` reads, sorted, from its text alone (nothing is opened).
+    /// The warehouse tables `sql` reads, sorted, from its text alone (nothing is opened). A
+    /// serving view stands for the two tables it reads.
     pub fn tables_read(&self, sql: &str) -> Result<Vec<TableName>, FlowError> {
-        PlannedQuery::tables_read(sql)
+        let mut tables = Vec::new();
+        for table in PlannedQuery::tables_read(sql)? {
+            match self.view(&table) {
+                Some(view) => tables.extend([view.batch.clone(), view.stream.clone()]),
+                None => tables.push(table),
+            }
+        }
+        tables.sort();
+        tables.dedup();
+        Ok(tables)
     }
 
     /// Where `table` lives, e.g. `file:///home/me/project/warehouse/raw/orders/`.
