@@ -213,15 +213,7 @@ impl Control {
 
     /// The project's warehouse of Delta tables (`[warehouse] location`).
     pub fn warehouse(&self) -> ControlResult<Warehouse> {
-        Warehouse::new(&self.project.config.warehouse, &self.project.root).map_err(|error| {
-            ControlError::environment(
-                format!(
-                    "cannot open the warehouse {}",
-                    self.project.config.warehouse
-                ),
-                error,
-            )
-        })
+        crate::tables::open_warehouse(&self.project)
     }
 
     /// A path as the user knows it: relative to the project folder when inside it.

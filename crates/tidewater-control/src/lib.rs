@@ -55,6 +55,7 @@ mod task_grid;
 mod task_log;
 pub mod time_arg;
 mod tokens;
+mod view_coverage;
 mod wait_kind;
 mod workflow_catalog;
 mod workflow_overview;
@@ -96,6 +97,10 @@ pub use task_grid::{GridRow, TaskGrid};
 pub use task_log::{LOG_SETTLE, LogExtent, TaskLog};
 pub use tokens::{
     CreatedToken, OpenedSession, SESSION_LIFETIME, Secret, TOKEN_PREFIX, secret_hash,
+};
+pub use view_coverage::{
+    IntervalSource, MAX_COVERAGE_DAYS, ViewCoverage, ViewInterval, check_views, find_view,
+    project_views,
 };
 pub use wait_kind::WaitKind;
 pub use workflow_overview::{

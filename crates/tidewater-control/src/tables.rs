@@ -7,6 +7,7 @@ use tidewater_flow::{ErrorClass, FlowError, TableDescription, Warehouse};
 use tidewater_spec::{Diagnostics, LoadedWorkflow, Project};
 
 use crate::control_error::{ControlError, ControlResult};
+use crate::view_coverage::project_views;
 
 /// The tables of the project's warehouse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,24 +16,36 @@ pub struct TableList {
     pub location: String,
     /// Sorted by name.
     pub tables: Vec<TableName>,
+    /// The serving views (`serving.<name>`), sorted by name.
+    pub views: Vec<TableName>,
 }
 
-/// The project's warehouse of Delta tables (`[warehouse] location`).
+/// The project's warehouse of Delta tables (`[warehouse] location`), with its serving views
+/// (`views/*.yaml`) queryable as `serving.<name>`.
 pub fn open_warehouse(project: &Project) -> ControlResult<Warehouse> {
-    Warehouse::new(&project.config.warehouse, &project.root).map_err(|error| {
-        ControlError::environment(
-            format!("cannot open the warehouse {}", project.config.warehouse),
-            error,
-        )
-    })
+    Warehouse::new(&project.config.warehouse, &project.root)
+        .map(|warehouse| warehouse.with_views(project_views(project)))
+        .map_err(|error| {
+            ControlError::environment(
+                format!("cannot open the warehouse {}", project.config.warehouse),
+                error,
+            )
+        })
 }
 
 /// Every table of the project's warehouse.
 pub async fn list_tables(project: &Project) -> ControlResult<TableList> {
     let warehouse = open_warehouse(project)?;
+    let mut views: Vec<TableName> = warehouse
+        .views()
+        .iter()
+        .map(|view| view.name.clone())
+        .collect();
+    views.sort();
     Ok(TableList {
         location: warehouse.location().to_owned(),
         tables: warehouse.tables().await?,
+        views,
     })
 }
 

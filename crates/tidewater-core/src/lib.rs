@@ -33,6 +33,7 @@ mod run_trigger;
 mod run_view;
 mod schedule;
 mod schedule_plan;
+mod serving_view;
 mod table_name;
 mod task_action;
 mod task_queue;
@@ -60,6 +61,7 @@ pub use run_trigger::RunTrigger;
 pub use run_view::{RunView, TaskInstance};
 pub use schedule::{Schedule, ScheduleError};
 pub use schedule_plan::{DueRuns, SchedulePlan};
+pub use serving_view::ServingView;
 pub use table_name::{InvalidTableName, MAX_TABLE_NAME_PART_LENGTH, TableName, TableNameProblem};
 pub use task_action::{
     CallAction, HttpAction, HttpBody, HttpMethod, HttpOutput, MaintainAction, SchemaPolicy,

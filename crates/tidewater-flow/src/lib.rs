@@ -13,6 +13,9 @@
 //! - [`SqlRunner`], [`MaintainRunner`] and [`WarehouseProbe`] plug the `sql`, `maintain` and
 //!   `wait`-on-a-partition task kinds into the engine's runner registry; [`WarehouseCommits`]
 //!   tells the service which commits wrote which partitions (data-aware schedules).
+//! - Serving views (`serving.<name>`, [`Warehouse::with_views`]) read a batch table's
+//!   partition where it exists and a stream table's rows elsewhere, one snapshot of each per
+//!   query; [`Warehouse::prune_stream`] deletes only stream partitions the batch covers.
 //! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
 //!   `timestamp` (UTC), plain strings.
 
@@ -33,6 +36,7 @@ mod output_format;
 mod partition_check;
 mod planned_query;
 mod schema_difference;
+mod serving_view;
 mod sql_lineage;
 mod sql_runner;
 mod table_description;
@@ -52,6 +56,7 @@ pub use maintain_runner::MaintainRunner;
 pub use maintenance_summary::{CompactSummary, VacuumSummary};
 pub use output_format::{OutputFormat, format_batches};
 pub use schema_difference::SchemaDifference;
+pub use serving_view::{PruneSummary, ViewPartitions};
 pub use sql_runner::SqlRunner;
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,

@@ -1,4 +1,5 @@
-//! `maintain` tasks: compaction and vacuum of a warehouse table.
+//! `maintain` tasks: compaction and vacuum of a warehouse table, and pruning when the table
+//! is a serving view's stream table with a `retention`.
 
 use std::sync::Arc;
 
@@ -36,9 +37,32 @@ impl TaskRunner<MaintainAction> for MaintainRunner {
             .log
             .note(format!("attempt {}: maintain {table}", request.attempt));
         let warehouse = self.warehouse.clone();
+        let now = request.clock.now();
         prepared.spawn(async move {
             let mut notes = Vec::new();
             let mut output = serde_json::Map::new();
+            // A view's stream table is pruned first, so that compaction does not rewrite
+            // files that are about to be deleted; the view's answer is unchanged by it.
+            let views: Vec<_> = warehouse
+                .views()
+                .iter()
+                .filter(|view| view.stream == table && view.retention.is_some())
+                .cloned()
+                .collect();
+            for view in &views {
+                let summary = warehouse.prune_stream(view, now).await?;
+                notes.push(format!(
+                    "pruned {} stream partition(s) covered by {} for {}: {}",
+                    summary.partitions.len(),
+                    view.batch,
+                    view.name,
+                    summary.partitions.join(", ")
+                ));
+                output.insert(
+                    "partitions_pruned".to_owned(),
+                    summary.partitions.len().into(),
+                );
+            }
             if should_compact {
                 let summary = warehouse.compact(&table).await?;
                 notes.push(format!(

@@ -11,8 +11,11 @@ use datafusion::sql::parser::Statement as DataFusionStatement;
 use datafusion::sql::sqlparser::ast::{self, TableFactor, Visit, Visitor};
 use deltalake::delta_datafusion::create_session;
 
+use tidewater_core::ServingView;
+
 use crate::TableName;
 use crate::flow_error::FlowError;
+use crate::serving_view::view_provider;
 use crate::table_functions::FileSourceCalls;
 use crate::warehouse_location::WarehouseLocation;
 
@@ -32,6 +35,7 @@ impl PlannedQuery {
         location: &WarehouseLocation,
         project_root: &Path,
         sql: &str,
+        views: &[ServingView],
     ) -> Result<PlannedQuery, FlowError> {
         let ParsedQuery {
             context,
@@ -42,6 +46,23 @@ impl PlannedQuery {
         let default_catalog = state.config().options().catalog.default_catalog.clone();
         let mut registered_schemas = BTreeSet::new();
         for (reference, name) in references {
+            // A serving view (`serving.<name>`) is a union over its two tables' snapshots.
+            if let Some(view) = name
+                .as_ref()
+                .and_then(|name| views.iter().find(|view| view.name == *name))
+            {
+                if registered_schemas.insert(view.name.schema().to_owned())
+                    && let Some(catalog) = context.catalog(&default_catalog)
+                {
+                    catalog.register_schema(
+                        view.name.schema(),
+                        Arc::new(MemorySchemaProvider::new()),
+                    )?;
+                }
+                let provider = view_provider(location, view, &state).await?;
+                context.register_table(reference, provider)?;
+                continue;
+            }
             let table = match &name {
                 Some(name) => location.open(name).await?,
                 None => None,

@@ -33,6 +33,8 @@ pub(crate) struct TableWrite<'a> {
     pub(crate) sql: &'a str,
     pub(crate) spec: &'a WriteSpec,
     pub(crate) commit: &'a CommitInfo,
+    /// The serving views the query may read.
+    pub(crate) views: &'a [tidewater_core::ServingView],
 }
 
 pub(crate) enum AttemptError {
@@ -78,7 +80,8 @@ impl TableWrite<'_> {
             }
         }
 
-        let planned = PlannedQuery::plan(self.location, self.project_root, self.sql).await?;
+        let planned =
+            PlannedQuery::plan(self.location, self.project_root, self.sql, self.views).await?;
         let table_arrow_schema = state.map(|state| state.snapshot().arrow_schema());
         let existing = match (state, &table_arrow_schema) {
             (Some(state), Some(arrow_schema)) => Some(ExistingTable {

@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -10,11 +11,14 @@ use deltalake::operations::vacuum::VacuumMode;
 use deltalake::table::config::TablePropertiesExt;
 use futures::TryStreamExt;
 
+use tidewater_core::ServingView;
+
 use crate::TableName;
 use crate::commit_info::CommitInfo;
 use crate::flow_error::FlowError;
 use crate::maintenance_summary::{CompactSummary, VacuumSummary};
 use crate::planned_query::PlannedQuery;
+use crate::serving_view::{self, PruneSummary, ViewPartitions};
 use crate::table_description::TableDescription;
 use crate::table_write::{AttemptError, TableWrite};
 use crate::warehouse_location::WarehouseLocation;
@@ -42,6 +46,8 @@ pub const MIN_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60)
 pub struct Warehouse {
     location: WarehouseLocation,
     project_root: PathBuf,
+    /// The serving views queries can read as `serving.<name>` (`views/*.yaml`).
+    views: Arc<[ServingView]>,
 }
 
 impl Warehouse {
@@ -60,7 +66,41 @@ impl Warehouse {
         Ok(Warehouse {
             location: WarehouseLocation::new(location, &project_root)?,
             project_root,
+            views: Arc::from(Vec::new()),
         })
+    }
+
+    /// The same warehouse, whose queries can also read these serving views as
+    /// `serving.<name>`.
+    pub fn with_views(mut self, views: Vec<ServingView>) -> Warehouse {
+        self.views = Arc::from(views);
+        self
+    }
+
+    /// The serving views, in the order given.
+    pub fn views(&self) -> &[ServingView] {
+        &self.views
+    }
+
+    /// The serving view called `name` (`serving.<name>`).
+    pub fn view(&self, name: &TableName) -> Option<&ServingView> {
+        self.views.iter().find(|view| view.name == *name)
+    }
+
+    /// The partitions of a view's batch and stream tables, from one snapshot of each.
+    pub async fn view_partitions(&self, view: &ServingView) -> Result<ViewPartitions, FlowError> {
+        serving_view::view_partitions(&self.location, view).await
+    }
+
+    /// Deletes the stream partitions of `view` that the batch table covers and that ended
+    /// more than the view's `retention` before `now` (one commit; nothing without a
+    /// retention). What the view returns is unchanged.
+    pub async fn prune_stream(
+        &self,
+        view: &ServingView,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PruneSummary, FlowError> {
+        serving_view::prune_stream(&self.location, view, now).await
     }
 
     /// The warehouse root as a URL, e.g. `file:///home/me/project/warehouse/`.
@@ -72,13 +112,24 @@ impl Warehouse {
     /// with `read_csv('glob')`, `read_parquet('glob')` and `read_json('glob')`, paths relative
     /// to the project root.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, FlowError> {
-        let planned = PlannedQuery::plan(&self.location, &self.project_root, sql).await?;
+        let planned =
+            PlannedQuery::plan(&self.location, &self.project_root, sql, &self.views).await?;
         Ok(planned.dataframe.collect().await?)
     }
 
-    /// The warehouse tables `sql` reads, sorted, from its text alone (nothing is opened).
+    /// The warehouse tables `sql` reads, sorted, from its text alone (nothing is opened). A
+    /// serving view stands for the two tables it reads.
     pub fn tables_read(&self, sql: &str) -> Result<Vec<TableName>, FlowError> {
-        PlannedQuery::tables_read(sql)
+        let mut tables = Vec::new();
+        for table in PlannedQuery::tables_read(sql)? {
+            match self.view(&table) {
+                Some(view) => tables.extend([view.batch.clone(), view.stream.clone()]),
+                None => tables.push(table),
+            }
+        }
+        tables.sort();
+        tables.dedup();
+        Ok(tables)
     }
 
     /// Where `table` lives, e.g. `file:///home/me/project/warehouse/raw/orders/`.
@@ -100,6 +151,7 @@ impl Warehouse {
             sql,
             spec: target,
             commit,
+            views: &self.views,
         };
         let mut attempt = 1;
         loop {

@@ -100,6 +100,7 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(events::events))
         .routes(routes!(tables::list))
         .routes(routes!(tables::table))
+        .routes(routes!(tables::view))
         .routes(routes!(openapi_document))
         .routes(routes!(metrics::metrics))
         .routes(routes!(tokens::list_tokens, tokens::create_token))

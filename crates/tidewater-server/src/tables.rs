@@ -4,9 +4,10 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use tidewater_control::json::{MissingJson, TableJson, table_names_json};
+use tidewater_control::json::{MissingJson, TableJson, ViewJson, table_names_json};
 use tidewater_control::{
-    ControlError, MissingIntervals, MissingRequest, describe_table, list_tables, time_arg,
+    ControlError, MissingIntervals, MissingRequest, ViewCoverage, describe_table, list_tables,
+    time_arg,
 };
 use tidewater_core::TableName;
 
@@ -48,13 +49,14 @@ pub(crate) struct MissingDetail {
     intervals: Vec<MissingJson>,
 }
 
-/// The names of the warehouse's tables (`schema.table`), sorted.
+/// The names of the warehouse's tables (`schema.table`), sorted, then the serving views'
+/// (`serving.<name>`).
 #[utoipa::path(
     get,
     path = "/api/v1/tables",
     tag = "tables",
     responses(
-        (status = 200, description = "Every table of the warehouse", body = Vec<String>),
+        (status = 200, description = "Every table of the warehouse, then every serving view", body = Vec<String>),
     )
 )]
 pub(crate) async fn list(State(api): State<Api>) -> Result<Json<Vec<String>>, Problem> {
@@ -125,4 +127,58 @@ pub(crate) async fn table(
         table: TableJson::new(&description),
         missing,
     }))
+}
+
+/// Which intervals of a view to list: both dates, or neither.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ViewQuery {
+    /// First interval to list, `YYYY-MM-DD` (with `to`); days neither table has are `missing`.
+    from: Option<String>,
+    /// Last interval to list, included.
+    to: Option<String>,
+}
+
+/// A serving view (`serving.<name>`, from `views/<name>.yaml`): for each interval (value of
+/// its `by` column) whether it reads the batch table, the stream table only, or nothing
+/// (`missing`), with the rows it returns.
+#[utoipa::path(
+    get,
+    path = "/api/v1/views/{name}",
+    tag = "tables",
+    params(
+        ("name" = String, Path, description = "The view, `serving.NAME` or `NAME`"),
+        ViewQuery,
+    ),
+    responses(
+        (status = 200, description = "The view per interval", body = ViewJson),
+        (status = 404, description = "No such view", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Only one of `from` and `to`, a bad date, or a range of more than 10,000 days", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn view(
+    State(api): State<Api>,
+    PathOf(name): PathOf<String>,
+    QueryOf(query): QueryOf<ViewQuery>,
+) -> Result<Json<ViewJson>, Problem> {
+    let qualified = if name.contains('.') {
+        name.clone()
+    } else {
+        format!("{}.{name}", tidewater_core::ServingView::SCHEMA)
+    };
+    let view: TableName = qualified
+        .parse()
+        .map_err(|error| ControlError::NotFound(format!("there is no view `{name}`: {error}")))?;
+    let range = match (query.from, query.to) {
+        (None, None) => None,
+        (Some(from), Some(to)) => Some((time_arg::parse_date(&from)?, time_arg::parse_date(&to)?)),
+        _ => {
+            return Err(ControlError::Invalid(
+                "`from` and `to` go together: the first and last interval to list".to_owned(),
+            )
+            .into());
+        }
+    };
+    let coverage = ViewCoverage::read(&api.control.project, &view, range).await?;
+    Ok(Json(ViewJson::new(&coverage)))
 }

@@ -1,5 +1,6 @@
 //! Reads Tidewater projects: `tidewater.toml` into a [`ProjectConfig`], and workflow files
-//! (YAML with Jinja templates) into the core model's [`tidewater_core::Workflow`]. Every
+//! (YAML with Jinja templates) into the core model's [`tidewater_core::Workflow`], and view
+//! files (`views/*.yaml`) into [`tidewater_core::ServingView`]s ([`LoadedView`]). Every
 //! mistake in those files becomes a [`Problem`] that points at its file, line and column,
 //! and all problems of a file are reported together. Also owns the template language tasks
 //! are rendered with ([`TemplateContext`]), so that validation and rendering agree.
@@ -37,6 +38,7 @@ mod task_spec;
 mod template_check;
 mod template_context;
 mod template_environment;
+mod view_spec;
 mod webhook_spec;
 mod workflow_file;
 mod yaml_loader;
@@ -63,3 +65,4 @@ pub use project_config::{
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::StoreBackend;
 pub use template_context::{TemplateContext, TemplateError, render_json_strings};
+pub use view_spec::{KnownTable, LoadedView};

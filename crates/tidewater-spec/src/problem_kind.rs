@@ -224,6 +224,14 @@ pub enum ProblemKind {
         known: Vec<String>,
         suggestion: Option<String>,
     },
+    #[error(
+        "the view reads table `{table}`, which no workflow of this project writes and the warehouse does not have"
+    )]
+    UnknownViewTable {
+        table: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
     #[error("task `{task}` calls its own workflow `{workflow}`")]
     CallsItsOwnWorkflow { task: String, workflow: String },
     /// Workflows that call each other in a circle, starting with the one reported.
@@ -349,6 +357,7 @@ impl ProblemKind {
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "tidewater::waits_for_its_own_workflow",
             ProblemKind::UnknownTriggerWorkflow { .. } => "tidewater::unknown_trigger_workflow",
             ProblemKind::UnknownTriggerTable { .. } => "tidewater::unknown_trigger_table",
+            ProblemKind::UnknownViewTable { .. } => "tidewater::unknown_view_table",
             ProblemKind::UnknownCallWorkflow { .. } => "tidewater::unknown_call_workflow",
             ProblemKind::CallsItsOwnWorkflow { .. } => "tidewater::calls_its_own_workflow",
             ProblemKind::CallCycle { .. } => "tidewater::call_cycle",
@@ -557,6 +566,9 @@ impl ProblemKind {
             }),
             ProblemKind::UnknownTriggerTable {
                 suggestion, known, ..
+            }
+            | ProblemKind::UnknownViewTable {
+                suggestion, known, ..
             } => Some(match suggestion {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None if known.is_empty() => {
@@ -641,7 +653,9 @@ impl ProblemKind {
             ProblemKind::UnknownWaitWorkflow { .. } => "unknown workflow",
             ProblemKind::WaitsForItsOwnWorkflow { .. } => "its own workflow",
             ProblemKind::UnknownTriggerWorkflow { .. } => "unknown workflow",
-            ProblemKind::UnknownTriggerTable { .. } => "unknown table",
+            ProblemKind::UnknownTriggerTable { .. } | ProblemKind::UnknownViewTable { .. } => {
+                "unknown table"
+            }
             ProblemKind::UnknownCallWorkflow { .. } => "unknown workflow",
             ProblemKind::CallsItsOwnWorkflow { .. } => "its own workflow",
             ProblemKind::CallCycle { .. } => "this call closes the cycle",

@@ -361,7 +361,8 @@ pub(crate) enum QueryFormat {
 
 #[derive(Debug, Args)]
 pub(crate) struct TablesArgs {
-    /// A table to describe (`schema.table`); without it, list the tables.
+    /// A table to describe (`schema.table`), or a serving view (`serving.NAME`) to show per
+    /// interval as batch, stream or missing; without it, list the tables and views.
     pub name: Option<String>,
     /// List the intervals of --workflow between --from and --to whose partition is missing.
     #[arg(long, requires_all = ["name", "workflow", "from", "to"])]
@@ -369,7 +370,7 @@ pub(crate) struct TablesArgs {
     /// The workflow whose intervals --missing checks.
     #[arg(long)]
     pub workflow: Option<String>,
-    /// First date (YYYY-MM-DD, in the workflow's time zone).
+    /// First date (YYYY-MM-DD, in the workflow's time zone; for a view, its first interval).
     #[arg(long)]
     pub from: Option<String>,
     /// Last date, inclusive.

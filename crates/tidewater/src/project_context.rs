@@ -90,9 +90,10 @@ pub(crate) fn shown(project: &Project, path: &Path) -> String {
         .to_string()
 }
 
-/// The project's warehouse of Delta tables (`[warehouse] location`).
+/// The project's warehouse of Delta tables (`[warehouse] location`), with its serving views.
 pub(crate) fn open_warehouse(project: &Project) -> anyhow::Result<Warehouse> {
     Warehouse::new(&project.config.warehouse, &project.root)
+        .map(|warehouse| warehouse.with_views(tidewater_control::project_views(project)))
         .with_context(|| format!("cannot open the warehouse {}", project.config.warehouse))
 }
 

@@ -153,7 +153,11 @@ impl MissingJson {
     }
 }
 
-/// The table list: their names.
+/// The table list: their names, then the serving views' (`serving.<name>`).
 pub fn table_names_json(list: &TableList) -> Vec<String> {
-    list.tables.iter().map(ToString::to_string).collect()
+    list.tables
+        .iter()
+        .chain(&list.views)
+        .map(ToString::to_string)
+        .collect()
 }

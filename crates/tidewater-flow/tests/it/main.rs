@@ -10,5 +10,6 @@ mod python_reader;
 mod query_errors;
 mod replace_partition;
 mod schema;
+mod serving_views;
 mod support;
 mod table_files;

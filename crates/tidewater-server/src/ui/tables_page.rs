@@ -5,8 +5,11 @@
 use askama::Template;
 use axum::extract::State;
 use serde::Deserialize;
-use tidewater_control::{MissingIntervals, MissingRequest, describe_table, list_tables, time_arg};
-use tidewater_core::TableName;
+use tidewater_control::{
+    IntervalSource, MissingIntervals, MissingRequest, ViewCoverage, describe_table, list_tables,
+    time_arg,
+};
+use tidewater_core::{ServingView, TableName};
 
 use super::layout::{Layout, Live, Nav, url_component};
 use super::ui_error::{PageResult, UiError, UiPath, UiQuery, page};
@@ -31,6 +34,27 @@ struct TablePage {
     partitions: Vec<PartitionChip>,
     query: MissingQuery,
     missing: Option<Result<MissingView, String>>,
+}
+
+#[derive(Template)]
+#[template(path = "view.html")]
+struct ViewPage {
+    layout: Layout,
+    view: String,
+    batch: String,
+    stream: String,
+    by: String,
+    intervals: Vec<IntervalChip>,
+}
+
+/// One interval of a view's strip: batch (final), stream only (fresh) or missing.
+struct IntervalChip {
+    value: String,
+    source: &'static str,
+    rows: String,
+    class: &'static str,
+    symbol: &'static str,
+    title: String,
 }
 
 struct ColumnRow {
@@ -74,6 +98,7 @@ pub(crate) async fn tables(State(api): State<Api>) -> PageResult {
         tables: list
             .tables
             .iter()
+            .chain(&list.views)
             .map(|table| {
                 let name = table.to_string();
                 (format!("/tables/{}", url_component(&name)), name)
@@ -92,6 +117,9 @@ pub(crate) async fn table(
         .parse()
         .map_err(|error: tidewater_core::InvalidTableName| UiError::invalid(error.to_string()))?;
     let project = &api.control.project;
+    if table.schema() == ServingView::SCHEMA {
+        return view(project, &table).await;
+    }
     let description = describe_table(project, &table).await?;
     let missing = if query.workflow.is_empty() {
         None
@@ -182,5 +210,41 @@ async fn missing(
             .map(|interval| interval.ds(found.timezone).to_string())
             .collect(),
         column: found.column,
+    })
+}
+
+/// `GET /tables/serving.NAME`: a view's intervals as a strip.
+async fn view(project: &tidewater_spec::Project, name: &TableName) -> PageResult {
+    let coverage = ViewCoverage::read(project, name, None).await?;
+    let view = &coverage.view;
+    page(&ViewPage {
+        layout: Layout::new(&name.to_string(), Nav::Tables, Live::Static),
+        view: name.to_string(),
+        batch: view.batch.to_string(),
+        stream: view.stream.to_string(),
+        by: view.by.clone(),
+        intervals: coverage
+            .intervals
+            .iter()
+            .map(|interval| {
+                let value = interval.value.clone().unwrap_or_else(|| "null".to_owned());
+                let rows = interval
+                    .rows
+                    .map_or_else(|| "? rows".to_owned(), |rows| format!("{rows} rows"));
+                let (class, symbol, source) = match interval.source {
+                    IntervalSource::Batch => ("s-succeeded", "✓", "batch"),
+                    IntervalSource::Stream => ("s-running", "~", "stream only"),
+                    IntervalSource::Missing => ("s-failed missing", "✗", "missing"),
+                };
+                IntervalChip {
+                    title: format!("{} = {value}: {source}, {rows}", view.by),
+                    value,
+                    source,
+                    rows,
+                    class,
+                    symbol,
+                }
+            })
+            .collect(),
     })
 }

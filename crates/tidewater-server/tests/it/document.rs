@@ -15,6 +15,7 @@ const ROUTES: &[&str] = &[
     "get /api/v1/runs",
     "get /api/v1/runs/{id}",
     "get /api/v1/tokens",
+    "get /api/v1/views/{name}",
     "get /api/v1/runs/{id}/tasks/{task}/attempts/{attempt}/log",
     "get /api/v1/runs/{id}/tasks/{task}/attempts/{attempt}/log/tail",
     "get /api/v1/tables",

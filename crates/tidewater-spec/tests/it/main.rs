@@ -7,3 +7,4 @@ mod scale;
 mod support;
 mod templates;
 mod valid_workflows;
+mod views;

@@ -1,9 +1,13 @@
 use std::path::Path;
 
 use anyhow::bail;
-use tidewater_control::json::{MissingJson, TableDescription, TableJson, table_names_json};
-use tidewater_control::{MissingIntervals, MissingRequest, describe_table, list_tables, time_arg};
-use tidewater_core::TableName;
+use tidewater_control::json::{
+    MissingJson, TableDescription, TableJson, ViewJson, table_names_json,
+};
+use tidewater_control::{
+    MissingIntervals, MissingRequest, ViewCoverage, describe_table, list_tables, time_arg,
+};
+use tidewater_core::{ServingView, TableName};
 
 use crate::Outcome;
 use crate::args::TablesArgs;
@@ -16,16 +20,22 @@ pub(super) async fn tables(project: &Path, args: TablesArgs) -> anyhow::Result<O
         let list = list_tables(&project).await?;
         if args.json {
             output::json(&table_names_json(&list))?;
-        } else if list.tables.is_empty() {
+        } else if list.tables.is_empty() && list.views.is_empty() {
             output::note(format!("no tables yet in {}", list.location));
         } else {
             for table in list.tables {
                 output::data(table);
             }
+            for view in list.views {
+                output::data(format!("{view} (view)"));
+            }
         }
         return Ok(Outcome::Success);
     };
     let table: TableName = name.parse()?;
+    if table.schema() == ServingView::SCHEMA && !args.missing {
+        return view(&project, &table, &args).await;
+    }
     if args.missing {
         return missing(&project, table, &args).await;
     }
@@ -152,5 +162,67 @@ async fn missing(
             &table_rows,
         ));
     }
+    Ok(Outcome::Success)
+}
+
+/// A serving view per interval: batch, stream only, or missing.
+async fn view(
+    project: &tidewater_spec::Project,
+    name: &TableName,
+    args: &TablesArgs,
+) -> anyhow::Result<Outcome> {
+    let range = match (&args.from, &args.to) {
+        (None, None) => None,
+        (Some(from), Some(to)) => Some((time_arg::parse_date(from)?, time_arg::parse_date(to)?)),
+        _ => bail!("--from and --to go together: the first and last interval to show"),
+    };
+    let coverage = ViewCoverage::read(project, name, range).await?;
+    let json = ViewJson::new(&coverage);
+    if args.json {
+        output::json(&json)?;
+        return Ok(Outcome::Success);
+    }
+    let retention = match coverage.view.retention.map(|retention| retention.as_secs()) {
+        Some(seconds) if seconds % 86_400 == 0 => {
+            format!(", stream pruned after {}d", seconds / 86_400)
+        }
+        Some(seconds) if seconds % 3_600 == 0 => {
+            format!(", stream pruned after {}h", seconds / 3_600)
+        }
+        Some(seconds) => format!(", stream pruned after {seconds}s"),
+        None => String::new(),
+    };
+    let mut text = format!(
+        "{} (view: {} where it has the partition, else {}; by {}{retention})\n\n",
+        json.view, json.batch, json.stream, json.by
+    );
+    if json.intervals.is_empty() {
+        text.push_str("no intervals yet: neither table has rows");
+        output::data(text);
+        return Ok(Outcome::Success);
+    }
+    let rows: Vec<Vec<String>> = json
+        .intervals
+        .iter()
+        .map(|interval| {
+            let rows = interval
+                .rows
+                .map_or_else(|| "?".to_owned(), |rows| rows.to_string());
+            let replaced = interval
+                .replaced_stream_rows
+                .map_or_else(String::new, |rows| format!("replaces {rows} stream rows"));
+            vec![
+                interval.value.clone().unwrap_or_else(|| "null".to_owned()),
+                interval.source.clone(),
+                rows,
+                replaced,
+            ]
+        })
+        .collect();
+    text.push_str(&output::table(
+        &[&json.by.to_uppercase(), "SOURCE", "ROWS", ""],
+        &rows,
+    ));
+    output::data(text);
     Ok(Outcome::Success)
 }

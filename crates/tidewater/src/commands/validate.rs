@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use tidewater_control::{Control, ControlError, check_trigger_tables};
+use tidewater_control::{Control, ControlError, check_trigger_tables, check_views};
 
 use crate::Outcome;
 use crate::output;
@@ -16,6 +16,7 @@ pub(super) async fn validate(project: &Path) -> anyhow::Result<Outcome> {
     };
     let (workflows, mut diagnostics) = project.load_workflows();
     diagnostics.extend(check_trigger_tables(&project, &workflows).await?);
+    diagnostics.extend(check_views(&project, &workflows).await?);
     // Connection values from the environment or files: read now as a run would read them.
     let connections = tidewater_control::resolve_connections(&project);
     output::redact_with(connections.redactor());

@@ -32,5 +32,6 @@ mod summaries;
 mod task_test;
 mod times;
 mod ui;
+mod views;
 mod warehouse;
 mod workflows;
