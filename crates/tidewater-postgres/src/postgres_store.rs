@@ -18,6 +18,7 @@ mod control;
 mod data_changes;
 mod failure;
 mod feed;
+mod history_import;
 mod migrations;
 mod notifications;
 mod pool;
@@ -73,6 +74,10 @@ pub enum PostgresStoreError {
     BadSchema(String),
     #[error("cannot reach the PostgreSQL store {target}: {reason}")]
     Unreachable { target: String, reason: String },
+    #[error(
+        "the PostgreSQL store already holds runs, backfills, tokens or events: history is copied only into an empty store (a new database or `[store] schema`)"
+    )]
+    NotEmpty,
 }
 
 impl From<PostgresStoreError> for StoreError {
