@@ -15,13 +15,13 @@ use tidewater_store::{
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::PostgresStore;
 use super::codec::{
     decode_process, decode_run_state_kind, decode_timestamp, encode_process, encode_timestamp,
 };
 use super::failure::OrStore;
 use super::feed;
 use super::rows::{read_run, select_runs};
+use super::{PostgresStore, lock_feed};
 
 macro_rules! select_backfills {
     ($rest:literal) => {
@@ -498,6 +498,9 @@ impl ControlStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await.db()?;
+        // The check and the mark under the feed's lock, which creating a run and `apply`
+        // hold: no run of the backfill is created or changes state in between.
+        lock_feed(&transaction).await?;
         transaction
             .execute(
                 "UPDATE backfills SET finished_at = $2
@@ -670,6 +673,10 @@ impl ControlStore for PostgresStore {
     async fn request_cancel(&self, run: RunId, at: Timestamp) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await.db()?;
+        // Under the feed's lock, which every `apply` holds: a request never lands between an
+        // `apply` that ends the run (its trigger deleting the run's requests) and its commit,
+        // where it would outlive the run.
+        lock_feed(&transaction).await?;
         transaction
             .execute(
                 "INSERT INTO cancel_requests (run_id, requested_at)
