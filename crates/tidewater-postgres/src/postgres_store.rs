@@ -190,11 +190,12 @@ pub(crate) fn is_plain_identifier(name: &str) -> bool {
 /// in one order and never deadlock on each other's rows (the triggers take it again, which
 /// costs nothing once held).
 async fn lock_feed(transaction: &Transaction<'_>) -> Result<(), StoreError> {
+    // The simple query protocol: one round trip, where a statement with parameters takes two
+    // (prepare, then execute).
     transaction
-        .execute("SELECT tidewater_feed_lock()", &[])
+        .batch_execute("SELECT tidewater_feed_lock()")
         .await
-        .db()?;
-    Ok(())
+        .db()
 }
 
 #[async_trait]
