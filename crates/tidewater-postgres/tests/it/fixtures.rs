@@ -75,6 +75,15 @@ pub(crate) async fn temp_postgres_store() -> TempPostgresStore {
     TempPostgresStore { store, schema }
 }
 
+/// A schema dropped when the guard is, also when the test fails.
+pub(crate) struct SchemaGuard(pub String);
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        drop_schema(&self.0);
+    }
+}
+
 /// Drops `schema` and everything in it, from a thread of its own (a `Drop` cannot await).
 pub(crate) fn drop_schema(schema: &str) {
     let statement = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");

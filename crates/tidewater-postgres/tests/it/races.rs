@@ -9,18 +9,18 @@ use tidewater_postgres::PostgresStore;
 use tidewater_store::{ControlStore, OwnerClaim, RunCreation, RunStore, RunTrigger, ServiceClaim};
 use tokio::sync::Barrier;
 
-use crate::fixtures::{drop_schema, fresh_schema, instant, new_run, open_in};
+use crate::fixtures::{SchemaGuard, fresh_schema, instant, new_run, open_in};
 
 const ROUNDS: usize = 25;
 /// Contenders per round, spread over the two stores.
 const CONTENDERS: usize = 8;
 
 /// Two stores on one schema, as two servers would have.
-async fn two_stores(purpose: &str) -> (String, Arc<PostgresStore>, Arc<PostgresStore>) {
+async fn two_stores(purpose: &str) -> (SchemaGuard, Arc<PostgresStore>, Arc<PostgresStore>) {
     let schema = fresh_schema(purpose);
     let first = Arc::new(open_in(&schema).await);
     let second = Arc::new(open_in(&schema).await);
-    (schema, first, second)
+    (SchemaGuard(schema), first, second)
 }
 
 /// Runs `contend(store, contender)` for every contender at once (released by a barrier),
@@ -91,7 +91,7 @@ async fn two_servers_racing_to_create_an_intervals_scheduled_run_create_one() {
             "round {round}: the store holds exactly the one run created"
         );
     }
-    drop_schema(&schema);
+    drop(schema);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -127,7 +127,7 @@ async fn two_servers_racing_to_start_an_intervals_manual_run_start_one() {
             }
         }
     }
-    drop_schema(&schema);
+    drop(schema);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -167,7 +167,7 @@ async fn racing_owner_claims_of_one_run_have_one_winner() {
             .owner;
         assert_eq!(owner, Some(winner), "round {round}");
     }
-    drop_schema(&schema);
+    drop(schema);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -198,7 +198,7 @@ async fn racing_service_claims_have_one_winner() {
         assert_eq!(recorded.process, winner, "round {round}");
         previous = Some(winner);
     }
-    drop_schema(&schema);
+    drop(schema);
 }
 
 /// Regression guard for the feed's lock (`tidewater_feed_lock` in the schema): with a plain
@@ -283,5 +283,5 @@ async fn a_reader_following_the_feed_under_concurrent_writers_misses_no_event() 
         followed, all,
         "the reader following the feed saw every event, in order"
     );
-    drop_schema(&schema);
+    drop(schema);
 }

@@ -4,11 +4,12 @@
 use tidewater_postgres::{PostgresLocation, PostgresStore};
 use tidewater_store::{RunStore, Store};
 
-use crate::fixtures::{drop_schema, fresh_schema, location, new_run, open_in, test_url};
+use crate::fixtures::{SchemaGuard, fresh_schema, location, new_run, open_in, test_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn processes_opening_a_new_schema_at_once_migrate_it_once() {
-    let schema = fresh_schema("open_race");
+    let guard = SchemaGuard(fresh_schema("open_race"));
+    let schema = guard.0.clone();
     let opens: Vec<_> = (0..6)
         .map(|_| {
             let location = location(&schema);
@@ -35,12 +36,13 @@ async fn processes_opening_a_new_schema_at_once_migrate_it_once() {
         reopened.highest_run_id().await.expect("highest"),
         Some(run.id)
     );
-    drop_schema(&schema);
+    drop(guard);
 }
 
 #[tokio::test]
 async fn run_ids_are_skipped_past_and_never_lowered() {
-    let schema = fresh_schema("run_ids");
+    let guard = SchemaGuard(fresh_schema("run_ids"));
+    let schema = guard.0.clone();
     let store = open_in(&schema).await;
     assert_eq!(store.highest_run_id().await.expect("highest"), None);
     store
@@ -56,7 +58,7 @@ async fn run_ids_are_skipped_past_and_never_lowered() {
         .await
         .expect("create_run");
     assert_eq!(run.id, tidewater_core::RunId(42));
-    drop_schema(&schema);
+    drop(guard);
 }
 
 #[tokio::test]
