@@ -482,7 +482,8 @@ impl RunStore for PostgresStore {
     async fn apply(&self, id: RunId, changes: &[Change]) -> Result<(), StoreError> {
         let batch = Batch::new(id, changes)?;
         let mut client = self.pool.get().await?;
-        write_batch::write_batch(&mut client, id, &batch).await
+        let (client, statements) = client.split();
+        write_batch::write_batch(client, statements, id, &batch).await
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {

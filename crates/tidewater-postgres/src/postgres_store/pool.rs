@@ -5,24 +5,26 @@
 //! that broke (the server restarted, the network dropped) is dropped when handed back and a
 //! new one is made on the next demand, so the store heals without a restart.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tidewater_store::StoreError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls, Statement, Transaction};
 
 use super::failure::OrStore;
 
 /// At most `size` connections, made on demand.
 pub(super) struct Pool {
     config: Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<(Client, Statements)>>,
     permits: std::sync::Arc<Semaphore>,
 }
 
 /// A connection lent by the pool; it goes back when dropped.
 pub(super) struct Pooled<'p> {
     client: Option<Client>,
+    statements: Statements,
     pool: &'p Pool,
     _permit: OwnedSemaphorePermit,
 }
@@ -47,12 +49,13 @@ impl Pool {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop();
-        let client = match idle {
-            Some(client) if !client.is_closed() => client,
-            _ => self.connect().await.db()?,
+        let (client, statements) = match idle {
+            Some((client, statements)) if !client.is_closed() => (client, statements),
+            _ => (self.connect().await.db()?, Statements::default()),
         };
         Ok(Pooled {
             client: Some(client),
+            statements,
             pool: self,
             _permit: permit,
         })
@@ -75,6 +78,39 @@ impl Pool {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+    }
+}
+
+/// The statements a connection has prepared, by their text: a statement of the store's is
+/// prepared once per connection, not once per use (a prepare is a round trip to the server).
+#[derive(Default)]
+pub(super) struct Statements(HashMap<&'static str, Statement>);
+
+impl Statements {
+    /// `text` prepared on `transaction`'s connection, from the cache once it was.
+    pub(super) async fn prepared(
+        &mut self,
+        transaction: &Transaction<'_>,
+        text: &'static str,
+    ) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.0.get(text) {
+            return Ok(statement.clone());
+        }
+        let statement = transaction.prepare(text).await.db()?;
+        self.0.insert(text, statement.clone());
+        Ok(statement)
+    }
+}
+
+impl Pooled<'_> {
+    /// The connection and its prepared statements, borrowed apart so that a transaction of
+    /// the one can use the other.
+    pub(super) fn split(&mut self) -> (&mut Client, &mut Statements) {
+        let client = self
+            .client
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("the client is taken only on drop"));
+        (client, &mut self.statements)
     }
 }
 
@@ -106,7 +142,7 @@ impl Drop for Pooled<'_> {
                 .idle
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(client);
+                .push((client, std::mem::take(&mut self.statements)));
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Writes a [`Batch`] in one transaction: the statements and their order are SQLite's
 //! (`tidewater-sqlite`'s `write_batch.rs`), so the change feed reads the same in both.
 //!
-//! The transaction takes the feed's lock first (see `lock_feed`). A row refused is found out
+//! Each statement is prepared once per connection ([`Statements`]). The transaction takes
+//! the feed's lock first (see `lock_feed`). A row refused is found out
 //! in the transaction; what it means (an unknown run, task or attempt) is asked after the
 //! rollback, since PostgreSQL refuses every statement of a transaction after an error.
 
@@ -14,6 +15,7 @@ use tokio_postgres::{Client, Transaction};
 use super::batch::{Batch, FinishedRow, NotificationRow, ProcessRow, StartedRow, TaskRow};
 use super::codec::{RunStateColumns, encode_run_state};
 use super::failure::{OrStore, is_foreign_key_violation, is_unique_violation};
+use super::pool::Statements;
 use super::{lock_feed, run_exists, task_exists};
 
 const UPDATE_RUN: &str = "
@@ -47,12 +49,13 @@ const INSERT_NOTIFICATION: &str = "
 /// Writes every change of `batch` to run `id`, or none of them.
 pub(super) async fn write_batch(
     client: &mut Client,
+    statements: &mut Statements,
     id: RunId,
     batch: &Batch<'_>,
 ) -> Result<(), StoreError> {
     let run = batch.run.map(encode_run_state);
     let transaction = client.transaction().await.db()?;
-    let written = write_rows(&transaction, id, run.as_ref(), batch).await;
+    let written = write_rows(&transaction, statements, id, run.as_ref(), batch).await;
     match written {
         Ok(()) => transaction.commit().await.db(),
         Err(error) => {
@@ -87,6 +90,7 @@ async fn explain(client: &Client, id: RunId, error: StoreError) -> Result<StoreE
 
 async fn write_rows(
     transaction: &Transaction<'_>,
+    statements: &mut Statements,
     id: RunId,
     run: Option<&RunStateColumns<'_>>,
     batch: &Batch<'_>,
@@ -97,7 +101,7 @@ async fn write_rows(
         other => (other, None),
     };
     let run_is_there = match run_first {
-        Some(run) => update_run(transaction, id, run).await?,
+        Some(run) => update_run(transaction, statements, id, run).await?,
         None if batch.is_empty() => run_exists(transaction, id).await?,
         None => true,
     };
@@ -113,26 +117,30 @@ async fn write_rows(
         .finished
         .iter()
         .partition(|row| started.contains(&(row.task, row.attempt)));
-    write_finished(transaction, id, &ended_before).await?;
-    write_tasks(transaction, id, &batch.tasks).await?;
-    insert_started(transaction, id, &batch.started).await?;
-    write_processes(transaction, id, &batch.processes).await?;
-    write_finished(transaction, id, &ended_now).await?;
-    write_notifications(transaction, id, &batch.notifications).await?;
+    write_finished(transaction, statements, id, &ended_before).await?;
+    write_tasks(transaction, statements, id, &batch.tasks).await?;
+    insert_started(transaction, statements, id, &batch.started).await?;
+    write_processes(transaction, statements, id, &batch.processes).await?;
+    write_finished(transaction, statements, id, &ended_now).await?;
+    write_notifications(transaction, statements, id, &batch.notifications).await?;
     match run_last {
-        Some(run) if !update_run(transaction, id, run).await? => Err(StoreError::NoSuchRun(id)),
+        Some(run) if !update_run(transaction, statements, id, run).await? => {
+            Err(StoreError::NoSuchRun(id))
+        }
         _ => Ok(()),
     }
 }
 
 async fn update_run(
     transaction: &Transaction<'_>,
+    statements: &mut Statements,
     id: RunId,
     run: &RunStateColumns<'_>,
 ) -> Result<bool, StoreError> {
+    let statement = statements.prepared(transaction, UPDATE_RUN).await?;
     Ok(transaction
         .execute(
-            UPDATE_RUN,
+            &statement,
             &[&id.0, &run.state, &run.started_at, &run.finished_at],
         )
         .await
@@ -142,13 +150,14 @@ async fn update_run(
 
 async fn write_tasks(
     transaction: &Transaction<'_>,
+    statements: &mut Statements,
     id: RunId,
     rows: &[TaskRow<'_>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let statement = transaction.prepare(UPDATE_TASK).await.db()?;
+    let statement = statements.prepared(transaction, UPDATE_TASK).await?;
     for row in rows {
         let changed = transaction
             .execute(
@@ -182,13 +191,14 @@ async fn write_tasks(
 
 async fn insert_started(
     transaction: &Transaction<'_>,
+    statements: &mut Statements,
     id: RunId,
     rows: &[StartedRow<'_>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let statement = transaction.prepare(INSERT_STARTED).await.db()?;
+    let statement = statements.prepared(transaction, INSERT_STARTED).await?;
     for row in rows {
         let inserted = transaction
             .execute(
@@ -215,13 +225,14 @@ async fn insert_started(
 
 async fn write_processes(
     transaction: &Transaction<'_>,
+    statements: &mut Statements,
     id: RunId,
     rows: &[ProcessRow<'_>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let statement = transaction.prepare(UPDATE_PROCESS).await.db()?;
+    let statement = statements.prepared(transaction, UPDATE_PROCESS).await?;
     for row in rows {
         let changed = transaction
             .execute(
@@ -243,13 +254,16 @@ async fn write_processes(
 
 async fn write_notifications(
     transaction: &Transaction<'_>,
+    statements: &mut Statements,
     id: RunId,
     rows: &[NotificationRow<'_>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let statement = transaction.prepare(INSERT_NOTIFICATION).await.db()?;
+    let statement = statements
+        .prepared(transaction, INSERT_NOTIFICATION)
+        .await?;
     for row in rows {
         transaction
             .execute(
@@ -270,13 +284,14 @@ async fn write_notifications(
 
 async fn write_finished(
     transaction: &Transaction<'_>,
+    statements: &mut Statements,
     id: RunId,
     rows: &[&FinishedRow<'_>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let statement = transaction.prepare(UPDATE_FINISHED).await.db()?;
+    let statement = statements.prepared(transaction, UPDATE_FINISHED).await?;
     for row in rows {
         let outcome = &row.outcome;
         let changed = transaction
