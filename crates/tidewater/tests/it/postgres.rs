@@ -131,6 +131,17 @@ fn an_embedded_history_is_copied_to_postgres_and_reads_and_retries_the_same_ther
     for workflow in ["pipeline", "waits", "pipeline"] {
         project.run(&["run", workflow]);
     }
+    // Besides runs: a token (and so access control), a paused workflow.
+    let token = project.run(&["token", "create", "--name", "ci", "--scope", "read"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    let paused = project.run(&["pause", "waits"]);
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    let tokens_before = project.run(&["token", "list"]);
+    assert!(
+        tokens_before.status.success(),
+        "{}",
+        text(&tokens_before.stderr)
+    );
     let before = runs_json(&project);
     assert_eq!(before.as_array().map(Vec::len), Some(3), "{before}");
     let status_before = project.status_json("2");
@@ -151,6 +162,21 @@ fn an_embedded_history_is_copied_to_postgres_and_reads_and_retries_the_same_ther
     );
     assert_eq!(project.status_json("2"), status_before, "`status` too");
     assert_eq!(schema.query("SELECT count(*) FROM runs"), "3");
+    assert_eq!(
+        schema.query("SELECT string_agg(workflow, ',') FROM paused_workflows"),
+        "waits"
+    );
+    let tokens_after = project.run(&["token", "list"]);
+    assert_eq!(
+        text(&tokens_after.stdout),
+        text(&tokens_before.stdout),
+        "the token is there, as it was"
+    );
+    assert_eq!(
+        schema.query("SELECT (SELECT count(*) FROM events) > 0 AND (SELECT max(seq) FROM events) = (SELECT count(*) FROM events)"),
+        "t",
+        "every event was copied with its number"
+    );
 
     // A second copy would mix two histories: refused, and nothing changes.
     let again = project.run(&["store", "migrate-from-sqlite"]);
