@@ -1,11 +1,23 @@
 //! Tidewater's PostgreSQL client, the one crate that depends on a PostgreSQL driver
-//! (`tokio-postgres`): today the check of a `postgres` connection (`tidewater connections
-//! test`), which connects and authenticates as the server asks (clear text, MD5 or SCRAM);
-//! the PostgreSQL store backend of issue 21 belongs here too.
+//! (`tokio-postgres`): the PostgreSQL backend of the store, [`PostgresStore`] (issue 21),
+//! which implements every trait of `tidewater_store` and passes its conformance suite, and
+//! the check of a `postgres` connection (`tidewater connections test`), which connects and
+//! authenticates as the server asks (clear text, MD5 or SCRAM).
 //!
-//! It knows nothing of projects or of how connections are configured: it is given where to
-//! go. It prints nothing and returns its failures as sentences (they name no password).
-#![warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+//! It knows nothing of projects or of how connections or the store are configured: it is
+//! given where to go ([`PostgresLocation`]). It prints nothing and returns its failures as
+//! sentences or [`tidewater_store::StoreError`]s (they name no password). No
+//! `tokio_postgres` type appears in its public signatures.
+// Library code reports errors to its caller and prints nothing (the unit tests of the modules
+// shared with tidewater-sqlite may expect).
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)
+)]
+
+mod postgres_store;
+
+pub use postgres_store::{PostgresLocation, PostgresStore, PostgresStoreError};
 
 use std::time::Duration;
 

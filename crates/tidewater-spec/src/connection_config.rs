@@ -99,7 +99,25 @@ pub enum ValueSource {
 }
 
 impl ValueSource {
-    fn parse(text: &str) -> ValueSource {
+    /// The value: written out, the environment variable's (read with `env`, the caller's),
+    /// or the file's (relative to `root`, without a trailing newline). The error names the
+    /// variable or file, never a value.
+    pub fn read(
+        &self,
+        root: &std::path::Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, String> {
+        match self {
+            ValueSource::Literal(text) => Ok(text.clone()),
+            ValueSource::Env(variable) => env(variable)
+                .ok_or_else(|| format!("the environment variable `{variable}` is not set")),
+            ValueSource::File(path) => std::fs::read_to_string(root.join(path))
+                .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
+                .map_err(|error| format!("the file `{path}` cannot be read: {error}")),
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> ValueSource {
         if let Some(variable) = text.strip_prefix("env:") {
             ValueSource::Env(variable.to_owned())
         } else if let Some(path) = text.strip_prefix("file:") {

@@ -63,6 +63,6 @@ pub use project_config::{
     PoolConfig, ProjectConfig,
 };
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
-pub use store_backend::StoreBackend;
+pub use store_backend::{StoreBackend, redacted_store_url};
 pub use template_context::{TemplateContext, TemplateError, render_json_strings};
 pub use view_spec::{KnownTable, LoadedView};

@@ -98,7 +98,7 @@ const SERVER_KEYS: &[&str] = &["listen", "url"];
 const NOTIFICATION_KEYS: &[&str] = &["timeout", "attempts", "backoff"];
 const WAREHOUSE_KEYS: &[&str] = &["location"];
 const POOL_KEYS: &[&str] = &["slots", "rate"];
-const STORE_KEYS: &[&str] = &["path", "url"];
+const STORE_KEYS: &[&str] = &["path", "url", "password", "schema"];
 
 impl ProjectConfig {
     /// Reads the text of `tidewater.toml` (found at `path`) for the project at `root`,
@@ -145,6 +145,11 @@ impl ProjectConfig {
                     config.store = match settings.url {
                         Some(StoreUrl::Sqlite(path)) => StoreBackend::Sqlite {
                             path: root.join(path),
+                        },
+                        Some(StoreUrl::Postgres(url)) => StoreBackend::Postgres {
+                            url,
+                            password: settings.password,
+                            schema: settings.schema,
                         },
                         None => StoreBackend::Sqlite {
                             path: config.state_dir.join(STORE_FILE),
@@ -197,12 +202,17 @@ const STORE_FILE: &str = "tidewater.db";
 struct StoreSettings {
     path: Option<PathBuf>,
     url: Option<StoreUrl>,
+    /// PostgreSQL only: where the password comes from, and the schema.
+    password: Option<crate::ValueSource>,
+    schema: Option<String>,
 }
 
 /// `[store] url`, of a backend this build has.
 enum StoreUrl {
     /// `sqlite:PATH`, the path as written.
     Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, as written.
+    Postgres(String),
 }
 
 pub(crate) type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
@@ -495,8 +505,43 @@ impl ConfigReader<'_> {
                         setting_value,
                     ),
                 },
+                "password" => match setting_value.get_ref().as_str() {
+                    Some(text) if !text.trim().is_empty() => {
+                        settings.password = Some(crate::ValueSource::parse(text));
+                    }
+                    _ => self.wrong_type(
+                        "store.password",
+                        "a string such as \"env:TIDEWATER_DB_PASSWORD\" or \"file:secrets/db\"",
+                        setting_value,
+                    ),
+                },
+                "schema" => match setting_value.get_ref().as_str() {
+                    Some(text) if is_plain_identifier(text) => {
+                        settings.schema = Some(text.to_owned());
+                    }
+                    _ => self.wrong_type(
+                        "store.schema",
+                        "a schema name of lowercase letters, digits and `_`, not starting with a digit",
+                        setting_value,
+                    ),
+                },
                 _ => self.unknown_key(setting, "`[store]`", STORE_KEYS),
             }
+        }
+        if !matches!(settings.url, Some(StoreUrl::Postgres(_)))
+            && (settings.password.is_some() || settings.schema.is_some())
+        {
+            self.report(
+                ProblemKind::InvalidValue {
+                    what: "`password` and `schema` of `[store]` apply to a PostgreSQL store only"
+                        .to_owned(),
+                    hint: Some(
+                        "give `url = \"postgres://USER@HOST:5432/DATABASE\"`, or remove them"
+                            .to_owned(),
+                    ),
+                },
+                value.span(),
+            );
         }
         settings
     }
@@ -524,6 +569,7 @@ impl ConfigReader<'_> {
             Some(("sqlite", path)) if !path.trim().is_empty() => {
                 Some(StoreUrl::Sqlite(PathBuf::from(path)))
             }
+            Some(("postgres" | "postgresql", _)) => Some(StoreUrl::Postgres(text.to_owned())),
             Some(("sqlite", _)) => {
                 self.report(
                     ProblemKind::InvalidValue {
@@ -561,6 +607,16 @@ impl ConfigReader<'_> {
             }
         }
     }
+}
+
+/// A PostgreSQL schema name that needs no quoting anywhere it is written.
+fn is_plain_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 pub(crate) fn describe(value: &DeValue<'_>) -> &'static str {
@@ -717,24 +773,64 @@ mod tests {
     }
 
     #[test]
+    fn a_postgres_url_selects_the_postgres_backend_with_its_password_source_and_schema() {
+        let config = parse(
+            "[store]\nurl = \"postgres://tw@db.example:5432/runs\"\npassword = \"env:TW_DB_PASSWORD\"\nschema = \"team_a\"\n",
+        )
+        .expect("valid config");
+        assert_eq!(
+            config.store,
+            StoreBackend::Postgres {
+                url: "postgres://tw@db.example:5432/runs".to_owned(),
+                password: Some(crate::ValueSource::Env("TW_DB_PASSWORD".to_owned())),
+                schema: Some("team_a".to_owned()),
+            }
+        );
+        let shown = StoreBackend::Postgres {
+            url: "postgresql://tw:s3cret@db.example/runs".to_owned(),
+            password: None,
+            schema: None,
+        }
+        .to_string();
+        assert_eq!(
+            shown,
+            "the PostgreSQL database postgresql://tw:***@db.example/runs"
+        );
+    }
+
+    #[test]
+    fn a_store_schema_that_would_need_quoting_or_a_password_for_sqlite_is_refused() {
+        let problems = parse("[store]\nurl = \"postgres://db/x\"\nschema = \"Team-A\"\n")
+            .expect_err("a bad schema");
+        assert!(problems.to_string().contains("store.schema"), "{problems}");
+        let problems = parse("[store]\nurl = \"sqlite:x.db\"\npassword = \"env:PW\"\n")
+            .expect_err("password without postgres");
+        assert!(
+            problems
+                .to_string()
+                .contains("apply to a PostgreSQL store only"),
+            "{problems}"
+        );
+    }
+
+    #[test]
     fn a_store_url_of_a_backend_this_build_lacks_is_reported_at_its_place() {
-        let problems =
-            parse("parallelism = 2\n[store]\nurl = \"postgres://db.example/tidewater\"\n")
-                .expect_err("no such backend");
+        let problems = parse("parallelism = 2\n[store]\nurl = \"mysql://db.example/tidewater\"\n")
+            .expect_err("no such backend");
         let codes: Vec<_> = problems.iter().map(|p| p.kind().code()).collect();
         assert_eq!(codes, ["tidewater::store_backend_not_available"]);
         let first = problems.iter().next().expect("a problem");
         assert_eq!(first.line_column(), Some((3, 7)));
         let text = problems.to_string();
         assert!(
-            text.contains("this build of tidewater has no `postgres` store backend"),
+            text.contains("this build of tidewater has no `mysql` store backend"),
             "{text}"
         );
         assert!(
             first
                 .kind()
                 .help()
-                .is_some_and(|help| help.contains("available store backends: sqlite")),
+                .is_some_and(|help| help.contains("available store backends: sqlite, postgres")),
             "{text}"
         );
     }

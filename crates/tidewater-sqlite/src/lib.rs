@@ -19,6 +19,7 @@ mod sqlite_store;
 mod sqlite_store_error;
 
 pub use sqlite_store::{
-    BackupTarget, FilesChange, SqliteStore, StoreContents, StoreProblem, StoreReport,
+    BackupTarget, FilesChange, HISTORY_TABLES, SqliteStore, StoreContents, StoreProblem,
+    StoreReport, TableRows,
 };
 pub use sqlite_store_error::SqliteStoreError;

@@ -10,6 +10,7 @@ mod control;
 mod data_changes;
 mod failure;
 mod feed;
+mod history_export;
 mod migrations;
 mod notifications;
 mod rows;
@@ -18,6 +19,7 @@ mod store_report;
 mod write_batch;
 
 pub use backup::BackupTarget;
+pub use history_export::{HISTORY_TABLES, TableRows};
 pub use store_files::FilesChange;
 pub use store_report::{StoreContents, StoreProblem, StoreReport};
 

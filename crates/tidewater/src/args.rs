@@ -411,6 +411,18 @@ pub(crate) enum StoreCommand {
     /// Check the store's files, its integrity and its agreement with the logs folder;
     /// exits 1 on any problem.
     Check,
+    /// Copy the project's embedded SQLite history (runs, tasks, attempts, backfills, tokens,
+    /// sessions, events, notifications, data cursors) into the configured PostgreSQL store,
+    /// which must be empty.
+    MigrateFromSqlite(StoreMigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StoreMigrateArgs {
+    /// The SQLite store to copy (default: the state folder's `tidewater.db`, where the
+    /// project kept its runs before `[store] url` named PostgreSQL).
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tidewater_control::{Control, ProjectStore};
 use tidewater_flow::Warehouse;
+use tidewater_postgres::{PostgresLocation, PostgresStore};
 use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
 use tidewater_sqlite::SqliteStore;
 
@@ -58,10 +59,48 @@ async fn open_store(project: &Project) -> anyhow::Result<Arc<ProjectStore>> {
                 .await
                 .with_context(|| format!("cannot open the store {}", path.display()))?,
         ),
+        StoreBackend::Postgres { .. } => Arc::new(open_postgres(project).await?),
         // `ProjectConfig::parse` refuses a backend this build lacks, at its line.
         other => bail!("this build of tidewater cannot open {other}; this is a bug in tidewater"),
     };
     Ok(store)
+}
+
+/// The project's PostgreSQL store (`[store] url = "postgres://…"`), its password read as
+/// connections' values are (`env:`, `file:`, or written out). Errors name the database, never
+/// the password.
+pub(crate) async fn open_postgres(project: &Project) -> anyhow::Result<PostgresStore> {
+    let StoreBackend::Postgres {
+        url,
+        password,
+        schema,
+    } = &project.config.store
+    else {
+        bail!(
+            "this applies to a PostgreSQL store, and this project's store (`[store] url` in tidewater.toml) is {}",
+            project.config.store
+        );
+    };
+    let password = password
+        .as_ref()
+        .map(|source| {
+            source
+                .read(&project.root, &|variable| std::env::var(variable).ok())
+                .map_err(|reason| {
+                    anyhow::anyhow!(
+                        "cannot read the store's password (`[store] password`): {reason}"
+                    )
+                })
+        })
+        .transpose()?;
+    let location = PostgresLocation {
+        url: url.clone(),
+        password,
+        schema: schema.clone(),
+    };
+    PostgresStore::open(&location)
+        .await
+        .with_context(|| format!("cannot open the store, {}", project.config.store))
 }
 
 /// The project's SQLite file, for what only that backend has (`tidewater store backup` and

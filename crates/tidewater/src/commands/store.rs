@@ -1,6 +1,7 @@
 //! `tidewater store backup FILE` and `tidewater store check`: operations of the SQLite
 //! backend (its online backup, its file report), which open the configured SQLite file
-//! directly rather than through the backend-neutral `Store`.
+//! directly rather than through the backend-neutral `Store`; and `tidewater store
+//! migrate-from-sqlite`, which copies such a file's history into a PostgreSQL store.
 
 use std::path::Path;
 
@@ -12,16 +13,61 @@ use tidewater_sqlite::{BackupTarget, SqliteStore, StoreReport};
 use tidewater_store::Store;
 
 use crate::Outcome;
-use crate::args::{StoreBackupArgs, StoreCommand};
+use crate::args::{StoreBackupArgs, StoreCommand, StoreMigrateArgs};
 use crate::output;
-use crate::project_context::{open_project, shown, sqlite_path};
+use crate::project_context::{open_postgres, open_project, shown, sqlite_path};
 
 pub(super) async fn store(project: &Path, command: StoreCommand) -> anyhow::Result<Outcome> {
     let project = open_project(project)?;
     match command {
         StoreCommand::Backup(args) => backup(&project, args).await,
         StoreCommand::Check => check(&project),
+        StoreCommand::MigrateFromSqlite(args) => migrate_from_sqlite(&project, args).await,
     }
+}
+
+/// `tidewater store migrate-from-sqlite`: the SQLite store's history, copied as it is (ids
+/// kept, so the logs folder still matches) into the configured PostgreSQL store, refused
+/// unless that store is empty. The copy reads one snapshot of the SQLite file and writes one
+/// PostgreSQL transaction: it lands whole or not at all.
+async fn migrate_from_sqlite(project: &Project, args: StoreMigrateArgs) -> anyhow::Result<Outcome> {
+    let target = open_postgres(project).await?;
+    let source = args
+        .from
+        .unwrap_or_else(|| project.config.state_dir.join("tidewater.db"));
+    if !source.is_file() {
+        anyhow::bail!(
+            "there is no SQLite store at {} to copy (give --from PATH)",
+            shown(project, &source)
+        );
+    }
+    let sqlite = SqliteStore::open(&source)
+        .await
+        .with_context(|| format!("cannot open the SQLite store {}", source.display()))?;
+    let history = sqlite.export_history().await?;
+    let highest = sqlite.highest_run_id().await?;
+    sqlite.close().await;
+    let copied = target
+        .import_history(&history, highest)
+        .await
+        .with_context(|| format!("cannot copy the history into {}", project.config.store))?;
+    target.close().await;
+    let counts: Vec<String> = copied
+        .iter()
+        .filter(|(_, rows)| *rows > 0)
+        .map(|(table, rows)| format!("{rows} {table}"))
+        .collect();
+    output::note(format!(
+        "copied {} from {} into {}",
+        if counts.is_empty() {
+            "nothing (the SQLite store is empty)".to_owned()
+        } else {
+            counts.join(", ")
+        },
+        shown(project, &source),
+        project.config.store
+    ));
+    Ok(Outcome::Success)
 }
 
 async fn backup(project: &Project, args: StoreBackupArgs) -> anyhow::Result<Outcome> {

@@ -20,6 +20,7 @@ mod lineage;
 mod logs;
 mod metrics;
 mod notifications;
+mod postgres;
 mod project;
 mod retries;
 mod runs;

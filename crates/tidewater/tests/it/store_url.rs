@@ -7,7 +7,7 @@ const WORKFLOWS: [(&str, &str); 1] = [("ok.yaml", "tasks:\n  a:\n    sh: echo ok
 #[test]
 fn a_store_url_of_a_backend_this_build_lacks_is_refused_at_its_line() {
     let project = TestProject::new(
-        "parallelism = 2\n[store]\nurl = \"postgres://db.example/tidewater\"\n",
+        "parallelism = 2\n[store]\nurl = \"mysql://db.example/tidewater\"\n",
         &WORKFLOWS,
     );
     for args in [&["runs"][..], &["run", "ok"], &["store", "check"]] {
@@ -15,12 +15,12 @@ fn a_store_url_of_a_backend_this_build_lacks_is_refused_at_its_line() {
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
-            stderr.contains("this build of tidewater has no `postgres` store backend"),
+            stderr.contains("this build of tidewater has no `mysql` store backend"),
             "{args:?}: {stderr}"
         );
         assert!(stderr.contains("tidewater.toml:3:7"), "{args:?}: {stderr}");
         assert!(
-            stderr.contains("available store backends: sqlite"),
+            stderr.contains("available store backends: sqlite, postgres"),
             "{args:?}: {stderr}"
         );
     }

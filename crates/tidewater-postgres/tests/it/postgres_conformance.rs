@@ -1,0 +1,4 @@
+//! `PostgresStore` against the conformance suite every backend must pass, each behaviour in
+//! a schema of its own.
+
+tidewater_store::run_store_conformance_tests!(crate::fixtures::temp_postgres_store);
