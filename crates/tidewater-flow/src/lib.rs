@@ -35,6 +35,7 @@ mod planned_query;
 mod schema_difference;
 mod sql_lineage;
 mod sql_runner;
+mod stream_write;
 mod table_description;
 mod table_functions;
 mod table_write;
@@ -53,6 +54,7 @@ pub use maintenance_summary::{CompactSummary, VacuumSummary};
 pub use output_format::{OutputFormat, format_batches};
 pub use schema_difference::SchemaDifference;
 pub use sql_runner::SqlRunner;
+pub use stream_write::{MESSAGES_TABLE, StreamAppend, StreamColumn, StreamCommit, StreamValues};
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,
 };
