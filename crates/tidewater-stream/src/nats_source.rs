@@ -172,7 +172,7 @@ impl NatsConsumer {
                 }
             };
             let subject = message.subject.to_string();
-            if !self.subjects.len().eq(&1) && !self.matches(&subject) {
+            if self.subjects.len() != 1 && !self.matches(&subject) {
                 continue;
             }
             return Ok(Some(SourceMessage {

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use tidewater_control::ControlError;
-use tidewater_stream::{PausePoint, RunOptions, StreamEvent, StreamRunner, stream_statuses};
+use tidewater_stream::{
+    PausePoint, RunOptions, StreamError, StreamEvent, StreamRunner, stream_statuses,
+};
 
 use crate::Outcome;
 use crate::args::{StreamCommand, StreamRunArgs, StreamsArgs};
@@ -78,9 +80,15 @@ async fn run(project: &Path, args: StreamRunArgs) -> anyhow::Result<Outcome> {
             point.as_str()
         )),
     };
-    let summary = runner
-        .run(options, shutdown_signal(), &mut observer)
-        .await?;
+    let summary = match runner.run(options, shutdown_signal(), &mut observer).await {
+        Ok(summary) => summary,
+        // Not a failure of this process: the stream is in good hands. Exit 1, as a refusal.
+        Err(refused @ StreamError::OwnedElsewhere { .. }) => {
+            output::note(format!("error: {refused}"));
+            return Ok(Outcome::Failure);
+        }
+        Err(error) => return Err(error.into()),
+    };
     output::note(format!(
         "stream {}: stopped after {} batch(es), {} message(s), {} dead letter(s){}",
         spec.name,
