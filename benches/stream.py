@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,7 @@ import time
 
 NATS_URL = "nats://127.0.0.1:4222"
 BATCH = 10_000
+COMMITTED = re.compile(r"committed (\d+) message\(s\)")
 PAD = "x" * 900
 
 
@@ -81,8 +83,8 @@ async def create_stream(js, name, subject):
 async def publish_all(js, subject, count):
     window = []
     for i in range(1, count + 1):
-        window.append(asyncio.ensure_future(js.publish(subject, payload(i))))
-        if len(window) >= 1000:
+        window.append(asyncio.ensure_future(js.publish(subject, payload(i), timeout=30)))
+        if len(window) >= 200:
             await asyncio.gather(*window)
             window = []
     await asyncio.gather(*window)
@@ -90,11 +92,17 @@ async def publish_all(js, subject, count):
 
 async def raw_consume(js, name, subject, count):
     start = time.perf_counter()
-    subscription = await js.pull_subscribe(subject, durable=None, stream=name)
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    # No acknowledgements: the floor is the delivery itself (an explicit-ack consumer would
+    # also stall at its default of 1,000 unacknowledged messages).
+    subscription = await js.pull_subscribe(
+        subject, durable=None, stream=name, config=ConsumerConfig(ack_policy=AckPolicy.NONE)
+    )
     seen = 0
     messages = []
     while seen < count:
-        batch = await subscription.fetch(min(BATCH, count - seen), timeout=10)
+        batch = await subscription.fetch(min(1000, count - seen), timeout=10)
         seen += len(batch)
         messages.extend(message.data for message in batch)
     elapsed = time.perf_counter() - start
@@ -141,9 +149,9 @@ def run_tidewater(binary, root, stop_after=None):
             now = time.perf_counter()
             if "starting from" in line or "resuming after" in line:
                 started = now
-            elif "committed" in line and "message(s)" in line:
+            elif match := COMMITTED.search(line):
                 last = now
-                committed += int(line.split("committed ")[1].split(" ")[0])
+                committed += int(match.group(1))
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -168,7 +176,7 @@ def freshness(binary, nc_loop, js, name, subject):
                 delay = target - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                await js.publish(subject, payload(i, int(time.time() * 1000)))
+                await js.publish(subject, payload(i, int(time.time() * 1000)), timeout=30)
             await asyncio.sleep(2)
 
         time.sleep(1)  # the stream process starts and positions its consumer
@@ -211,6 +219,7 @@ def main():
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    print("publishing, consuming raw, writing plain, then tidewater...", flush=True)
 
     import nats
 
