@@ -39,6 +39,7 @@ mod schema_difference;
 mod serving_view;
 mod sql_lineage;
 mod sql_runner;
+mod stream_write;
 mod table_description;
 mod table_functions;
 mod table_write;
@@ -58,6 +59,7 @@ pub use output_format::{OutputFormat, format_batches};
 pub use schema_difference::SchemaDifference;
 pub use serving_view::{PruneSummary, ViewPartitions};
 pub use sql_runner::SqlRunner;
+pub use stream_write::{MESSAGES_TABLE, StreamAppend, StreamColumn, StreamCommit, StreamValues};
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,
 };

@@ -312,6 +312,11 @@ impl Warehouse {
         self.location.open(table).await
     }
 
+    /// A handle that may point at a table not created yet (the first write creates it).
+    pub(crate) async fn table_handle(&self, table: &TableName) -> Result<DeltaTable, FlowError> {
+        self.location.handle(table).await
+    }
+
     async fn open_existing(&self, table: &TableName) -> Result<DeltaTable, FlowError> {
         match self.location.open(table).await? {
             Some(handle) => Ok(handle),

@@ -32,6 +32,7 @@ mod project_config;
 mod redactor;
 mod sql_syntax;
 mod store_backend;
+mod stream_spec;
 mod task_graph;
 mod task_settings;
 mod task_spec;
@@ -64,5 +65,9 @@ pub use project_config::{
 };
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::{StoreBackend, redacted_store_url};
+pub use stream_spec::{
+    FieldType, NatsSource, StreamField, StreamSpec, StreamTarget, StreamTrigger, load_stream,
+    load_streams, parse_stream, stream_paths,
+};
 pub use template_context::{TemplateContext, TemplateError, render_json_strings};
 pub use view_spec::{KnownTable, LoadedView};

@@ -16,6 +16,7 @@ mod notifications;
 mod rows;
 mod store_files;
 mod store_report;
+mod streams;
 mod write_batch;
 
 pub use backup::BackupTarget;
@@ -134,6 +135,10 @@ impl Store for SqliteStore {
     async fn close(&self) {
         // A failed checkpoint leaves the commits in the log, where they are safe.
         let _ = self.link.checkpoint().await;
+    }
+
+    fn streams(&self) -> Option<&dyn tidewater_store::StreamStore> {
+        Some(self)
     }
 }
 

@@ -17,6 +17,7 @@ mod feed;
 mod fixtures;
 mod notifications;
 mod records;
+mod streams;
 
 pub use access::{
     a_revoked_token_is_found_no_more_and_its_sessions_end,
@@ -55,6 +56,22 @@ pub use records::{
     claiming_an_owner_is_a_compare_and_set, runs_are_filtered_by_the_start_of_their_data_interval,
     runs_are_listed_newest_first_filtered_by_workflow_and_limited,
 };
+pub use streams::{
+    a_stream_has_one_owner_claimed_by_compare_and_set,
+    committed_batches_are_recorded_and_summed_per_stream,
+};
+
+/// Generates one `#[tokio::test]` per [`crate::StreamStore`] behaviour, for a backend that
+/// keeps streams (issue 19); `$open` as for [`run_store_conformance_tests!`].
+#[macro_export]
+macro_rules! stream_store_conformance_tests {
+    ($open:path) => {
+        $crate::run_store_conformance_tests!(@each $open;
+            a_stream_has_one_owner_claimed_by_compare_and_set,
+            committed_batches_are_recorded_and_summed_per_stream,
+        );
+    };
+}
 
 /// Generates one `#[tokio::test]` per conformance behaviour. `$open` is an async fn that
 /// returns a fresh, empty store behind anything that dereferences to it (so that a temporary

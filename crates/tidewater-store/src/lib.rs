@@ -35,6 +35,7 @@ mod notification_store;
 mod run_store;
 mod store;
 mod store_error;
+mod stream_store;
 
 pub use access_store::{
     AccessStore, NewSession, NewToken, SecretHash, SessionRecord, TokenId, TokenName, TokenRecord,
@@ -54,4 +55,5 @@ pub use run_store::{
 };
 pub use store::Store;
 pub use store_error::{BackendError, StoreError};
+pub use stream_store::{StreamCommitRecord, StreamOwnerClaim, StreamRecord, StreamStore};
 pub use tidewater_core::BackfillId;

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use tidewater_core::RunId;
 
-use crate::{AccessStore, ControlStore, NotificationStore, RunStore, StoreError};
+use crate::{AccessStore, ControlStore, NotificationStore, RunStore, StoreError, StreamStore};
 
 /// Everything the binary needs from the store it opened: the engine's and the service's
 /// traits, and the operations on the store as a whole. The rest of the code holds an
@@ -32,4 +32,11 @@ pub trait Store: RunStore + ControlStore + AccessStore + NotificationStore + Sen
     /// be read or written through it afterwards. Dropping the handle must be as safe, if
     /// perhaps slower.
     async fn close(&self);
+
+    /// The streams' part of the store (issue 19), for a backend that keeps it. A provided
+    /// method rather than a supertrait, so that a backend gains streams without every other
+    /// backend having to follow at once.
+    fn streams(&self) -> Option<&dyn StreamStore> {
+        None
+    }
 }

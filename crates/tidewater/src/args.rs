@@ -80,6 +80,35 @@ pub(crate) enum Command {
     /// List the project's connections (`[connections.NAME]`): kind, values that are not
     /// secret, where each value comes from; never a secret value.
     Connections(ConnectionsArgs),
+    /// Run a stream (`streams/NAME.yaml`) in the foreground: NATS JetStream into its Delta
+    /// table, exactly once, until Ctrl-C or SIGTERM (the current batch is committed first).
+    #[command(subcommand)]
+    Stream(StreamCommand),
+    /// List the streams: state, owner, lag, rate, last commit, dead letters.
+    Streams(StreamsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StreamCommand {
+    /// Consume one stream in the foreground.
+    Run(StreamRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StreamRunArgs {
+    /// The stream's name (its `name` key, or its file name under `streams/`).
+    pub name: String,
+    /// Stop once every message of the source is committed (the consumer has nothing
+    /// pending for one trigger interval), instead of running until stopped.
+    #[arg(long)]
+    pub until_caught_up: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StreamsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

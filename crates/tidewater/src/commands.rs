@@ -20,6 +20,7 @@ mod server;
 mod show;
 mod status;
 mod store;
+mod stream;
 mod tables;
 mod test;
 mod token;
@@ -58,5 +59,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Store(command) => store::store(&project, command).await,
         Command::Token(command) => token::token(&project, command).await,
         Command::Connections(args) => connections::connections(&project, args).await,
+        Command::Stream(command) => stream::stream(&project, command).await,
+        Command::Streams(args) => stream::streams(&project, args).await,
     }
 }

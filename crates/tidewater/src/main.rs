@@ -38,6 +38,9 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // Before anything can build a TLS config: async-nats builds one without naming a provider,
+    // which panics with the two providers compiled in (DEPS.md pitfall 2).
+    tidewater_stream::install_crypto_provider();
     let cli = args::Cli::parse();
     // A write past the file-size limit (`ulimit -f`) then fails with EFBIG, which the store
     // and the attempt logs report like a full disk, instead of killing Tidewater with its runs

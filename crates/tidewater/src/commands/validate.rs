@@ -21,6 +21,8 @@ pub(super) async fn validate(project: &Path) -> anyhow::Result<Outcome> {
     let connections = tidewater_control::resolve_connections(&project);
     output::redact_with(connections.redactor());
     diagnostics.extend(connections.problems(&project.config.connections));
+    let (streams, stream_problems) = tidewater_spec::load_streams(&project);
+    diagnostics.extend(stream_problems);
     if !diagnostics.is_empty() {
         output::diagnostics(&diagnostics);
         output::note(format!(
@@ -45,5 +47,13 @@ pub(super) async fn validate(project: &Path) -> anyhow::Result<Outcome> {
         workflows.len(),
         names.join(", ")
     ));
+    if !streams.is_empty() {
+        let names: Vec<&str> = streams.iter().map(|stream| stream.name.as_str()).collect();
+        output::data(format!(
+            "{} stream(s) valid: {}",
+            streams.len(),
+            names.join(", ")
+        ));
+    }
     Ok(Outcome::Success)
 }

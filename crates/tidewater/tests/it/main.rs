@@ -29,6 +29,7 @@ mod schemathesis;
 mod service;
 mod store;
 mod store_url;
+mod streams;
 mod summaries;
 mod task_test;
 mod times;
