@@ -13,6 +13,9 @@
 //! - [`SqlRunner`], [`MaintainRunner`] and [`WarehouseProbe`] plug the `sql`, `maintain` and
 //!   `wait`-on-a-partition task kinds into the engine's runner registry; [`WarehouseCommits`]
 //!   tells the service which commits wrote which partitions (data-aware schedules).
+//! - [`RemoteEngines`] runs the `sql` tasks that name an `engine` (a Ballista cluster,
+//!   implemented in `tidewater-ballista`) over [`TableSnapshot`]s, and their staged output is
+//!   committed by [`Warehouse::commit_staged`] with the same guarantees as a local write.
 //! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
 //!   `timestamp` (UTC), plain strings.
 
@@ -32,11 +35,14 @@ mod maintenance_summary;
 mod output_format;
 mod partition_check;
 mod planned_query;
+mod remote_engines;
 mod schema_difference;
 mod sql_lineage;
 mod sql_runner;
+mod staged_write;
 mod table_description;
 mod table_functions;
+mod table_snapshot;
 mod table_write;
 mod warehouse;
 mod warehouse_commits;
@@ -51,11 +57,16 @@ pub use flow_error::{ErrorClass, FlowError};
 pub use maintain_runner::MaintainRunner;
 pub use maintenance_summary::{CompactSummary, VacuumSummary};
 pub use output_format::{OutputFormat, format_batches};
+pub use remote_engines::RemoteEngines;
 pub use schema_difference::SchemaDifference;
 pub use sql_runner::SqlRunner;
+pub use staged_write::STAGING_FOLDER;
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,
 };
+pub use table_snapshot::{SnapshotFile, TableSnapshot};
+/// The core type, re-exported because [`RemoteEngines`] names it in its API.
+pub use tidewater_core::EngineName;
 /// The core type, re-exported because [`Warehouse`] names it in its API.
 pub use tidewater_core::TableName;
 pub use warehouse::{MIN_VACUUM_RETENTION, Warehouse};

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod backfill;
+mod ballista;
 mod cancel;
 mod clear;
 mod connections;
@@ -25,6 +26,8 @@ mod test;
 mod token;
 mod validate;
 mod workflows;
+
+pub(crate) use ballista::remote_engines;
 
 use crate::Outcome;
 use crate::args::{Cli, Command};
@@ -58,5 +61,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Store(command) => store::store(&project, command).await,
         Command::Token(command) => token::token(&project, command).await,
         Command::Connections(args) => connections::connections(&project, args).await,
+        Command::Ballista(command) => ballista::ballista(command).await,
     }
 }
