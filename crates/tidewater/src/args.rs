@@ -95,10 +95,6 @@ pub(crate) enum BallistaCommand {
 }
 
 #[derive(Debug, Args)]
-#[cfg_attr(
-    not(feature = "ballista"),
-    expect(dead_code, reason = "read only by a build with the `ballista` feature")
-)]
 pub(crate) struct BallistaSchedulerArgs {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -113,10 +109,6 @@ pub(crate) struct BallistaSchedulerArgs {
 }
 
 #[derive(Debug, Args)]
-#[cfg_attr(
-    not(feature = "ballista"),
-    expect(dead_code, reason = "read only by a build with the `ballista` feature")
-)]
 pub(crate) struct BallistaExecutorArgs {
     /// The scheduler to register with, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
