@@ -111,9 +111,11 @@ def main():
     parser.add_argument("--release", action="store_true")
     args = parser.parse_args()
     profile = ["--release"] if args.release else []
-    subprocess.run(["cargo", "build", "-p", "tidewater", "--features", "ballista", *profile], check=True, cwd=ROOT)
-    subprocess.run(["cargo", "build", "-p", "tidewater-ballista", "--example", "ballista_floor", *profile],
-                   check=True, cwd=ROOT)
+    # One invocation for both, so that they share the binary's feature set: building the
+    # example on its own selects fewer features and compiles DataFusion again (DEPS.md pitfall 5).
+    subprocess.run(["cargo", "build", "-p", "tidewater", "-p", "tidewater-ballista",
+                    "--features", "tidewater/ballista", "--bin", "tidewater",
+                    "--example", "ballista_floor", *profile], check=True, cwd=ROOT)
     folder = os.path.join(args.target_dir, "release" if args.release else "debug")
     binary = os.path.join(folder, "tidewater")
     floor = os.path.join(folder, "examples", "ballista_floor")
