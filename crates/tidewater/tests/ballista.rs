@@ -344,6 +344,22 @@ fn each_write_mode_through_the_cluster_leaves_the_same_table_as_embedded() {
             .unwrap_or_default();
         assert!(left.is_empty(), "{mode}: staging left {left:?}");
     }
+    // An independent Delta client (the Python `deltalake` package, which `.ci/run` installs)
+    // reads the table the cluster wrote: the same rows as the embedded engine reads.
+    let table = project.table_folder("mart.merge_cluster");
+    let python = Command::new("python3")
+        .arg("-c")
+        .arg("import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows)")
+        .arg(&table)
+        .output()
+        .expect("python3 runs");
+    assert!(python.status.success(), "{}", text(&python.stderr));
+    let rows = project.query("SELECT count(*) AS n FROM mart.merge_embedded", false);
+    assert_eq!(
+        rows.lines().nth(1),
+        Some(text(&python.stdout).trim()),
+        "{rows}"
+    );
     // Commit metadata names the run and task, as for embedded writes.
     let description = project.ok(&["tables", "mart.overwrite_cluster"]);
     assert!(
@@ -454,6 +470,9 @@ tasks:
     executor.kill().expect("kill the executor");
     let _ = executor.wait();
     let status = running.wait().expect("the run ends");
+    // Which way it went (Ballista ran the lost tasks again, or the job failed) is shown with
+    // `--nocapture`; both must end with the same table.
+    eprintln!("killed executor {busy}; the run exited with {status}");
     let run = project.last_run_id();
     let read = "SELECT customer_id, pairs, total FROM mart.heavy ORDER BY customer_id";
     if !status.success() {
@@ -493,6 +512,10 @@ fn killing_tidewater_mid_commit_leaves_the_table_whole_and_retry_finishes_the_ru
     }
     let _ = running.kill();
     let _ = running.wait();
+    eprintln!(
+        "killed tidewater; the table's version: {:?}",
+        project.table_version("mart.atomic")
+    );
     let count = "SELECT count(*) AS n FROM mart.atomic";
     // Either nothing or everything was committed, never part.
     match project.table_version("mart.atomic") {
