@@ -1,4 +1,8 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::ArrowWriter;
 
 use async_trait::async_trait;
 use ballista::prelude::SessionContextExt;
@@ -101,6 +105,7 @@ impl RemoteEngines for BallistaEngines {
         let staging = warehouse.staging_url(&target.table, commit);
         warehouse.clear_staging(&staging)?;
         let dataframe = self.plan(warehouse, engine, sql).await?;
+        let schema = Arc::new(dataframe.schema().as_arrow().clone());
         // The executors write the files; only their paths come back.
         let written = dataframe
             .write_parquet(staging.as_str(), DataFrameWriteOptions::new(), None)
@@ -109,6 +114,37 @@ impl RemoteEngines for BallistaEngines {
             warehouse.clear_staging(&staging)?;
             return Err(cluster_error(engine.address(), error));
         }
+        // A query without rows makes no file; an empty one carries its columns, so that the
+        // write still checks them and `overwrite` empties the table, as embedded.
+        write_empty_file_if_none(&staging, schema)?;
         warehouse.commit_staged(&staging, target, commit).await
     }
+}
+
+fn write_empty_file_if_none(staging: &url::Url, schema: SchemaRef) -> Result<(), FlowError> {
+    let Ok(folder) = staging.to_file_path() else {
+        return Ok(());
+    };
+    let io = |source| FlowError::Io {
+        action: "writing an empty output file to",
+        path: folder.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&folder).map_err(io)?;
+    let has_file = std::fs::read_dir(&folder)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .any(|entry| entry.path().extension().is_some_and(|ext| ext == "parquet"));
+    if has_file {
+        return Ok(());
+    }
+    let file = std::fs::File::create(folder.join("empty.parquet")).map_err(io)?;
+    let parquet = |error: datafusion::parquet::errors::ParquetError| {
+        FlowError::DataFusion(Box::new(error.into()))
+    };
+    ArrowWriter::try_new(file, schema, None)
+        .map_err(parquet)?
+        .close()
+        .map_err(parquet)?;
+    Ok(())
 }

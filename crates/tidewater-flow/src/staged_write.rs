@@ -69,7 +69,8 @@ impl Warehouse {
         commit: &CommitInfo,
     ) -> Result<WriteSummary, FlowError> {
         let folder = local_folder(staging)?;
-        let quoted = folder.display().to_string().replace('\'', "''");
+        let shown = folder.display().to_string();
+        let quoted = shown.trim_end_matches('/').replace('\'', "''");
         let sql = format!("SELECT * FROM read_parquet('{quoted}/')");
         let result = self.write(&sql, target, commit).await;
         remove_folder(&folder)?;

@@ -608,3 +608,38 @@ fn an_unknown_engine_is_a_validate_error_at_its_line() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("unknown engine `nowhere`"));
 }
+
+// Regression: a query without rows made no staged file, and the commit failed with "no file
+// matches" instead of writing what the embedded engine writes (an empty table).
+#[test]
+fn a_query_without_rows_writes_an_empty_table_as_embedded() {
+    let cluster = Cluster::start(None);
+    let empty = r#"name: empty
+tasks:
+  cluster:
+    engine: cluster
+    sql: SELECT order_id, amount_cents FROM raw.orders WHERE order_id < 0
+    into: { table: mart.empty_cluster, mode: overwrite }
+  embedded:
+    sql: SELECT order_id, amount_cents FROM raw.orders WHERE order_id < 0
+    into: { table: mart.empty_embedded, mode: overwrite }
+"#;
+    let project = seeded(&cluster, &[("empty.yaml", empty)]);
+    project.ok(&["run", "empty"]);
+    for table in ["mart.empty_cluster", "mart.empty_embedded"] {
+        let rows = project.query(&format!("SELECT count(*) AS n FROM {table}"), false);
+        assert_eq!(rows.lines().nth(1), Some("0"), "{table}: {rows}");
+        assert_eq!(project.table_version(table), Some(0));
+    }
+    let columns = |table: &str| {
+        project
+            .ok(&["tables", table])
+            .lines()
+            .filter(|line| line.contains("long"))
+            .count()
+    };
+    assert_eq!(
+        columns("mart.empty_cluster"),
+        columns("mart.empty_embedded")
+    );
+}
