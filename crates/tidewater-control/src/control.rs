@@ -10,7 +10,7 @@ use tidewater_engine::{
     AttemptPaths, Executor, ExecutorSettings, LocalProcesses, Owners, RunObserver, Runners,
     SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
 };
-use tidewater_flow::{MaintainRunner, SqlRunner, Warehouse, WarehouseProbe};
+use tidewater_flow::{MaintainRunner, RemoteEngines, SqlRunner, Warehouse, WarehouseProbe};
 use tidewater_http::{HttpRunner, OpenLineageHttp};
 use tidewater_spec::{Connections, LoadedWorkflow, Project, StoreBackend};
 use tidewater_store::RunRecord;
@@ -39,6 +39,8 @@ pub struct Control {
     notices: Vec<String>,
     /// `[connections]` with their values read, once, when the project was opened.
     connections: Arc<Connections>,
+    /// Where `sql` tasks with `engine: NAME` run (a binary built with `ballista`).
+    remote_engines: Option<Arc<dyn RemoteEngines>>,
 }
 
 impl Control {
@@ -62,6 +64,7 @@ impl Control {
             owners: Arc::new(LocalProcesses),
             wakeups: Arc::new(SignalWakeups),
             notices: Vec::new(),
+            remote_engines: None,
         };
         control.check_history().await?;
         Ok(control)
@@ -71,6 +74,13 @@ impl Control {
     pub fn with_ownership(mut self, owners: Arc<dyn Owners>, wakeups: Arc<dyn Wakeups>) -> Control {
         self.owners = owners;
         self.wakeups = wakeups;
+        self
+    }
+
+    /// The engines that `sql` tasks naming an `engine` run on; without them such a task
+    /// fails and says how to build a binary that has them.
+    pub fn with_remote_engines(mut self, engines: Arc<dyn RemoteEngines>) -> Control {
+        self.remote_engines = Some(engines);
         self
     }
 
@@ -192,6 +202,9 @@ impl Control {
                 lineage.namespace.clone(),
                 lineage.timeout,
             )));
+        }
+        if let Some(engines) = &self.remote_engines {
+            sql_runner = sql_runner.with_engines(engines.clone());
         }
         runners.register_sql(Arc::new(sql_runner));
         runners.register_maintain(Arc::new(MaintainRunner::new(warehouse.clone())));

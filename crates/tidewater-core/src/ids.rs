@@ -98,3 +98,8 @@ name_type!(
     /// The name of a pool declared in `tidewater.toml`.
     PoolName
 );
+name_type!(
+    /// The name of a query engine declared in `tidewater.toml` (`[engines.NAME]`), which a
+    /// `sql` task names with `engine: NAME` to run on it instead of the embedded DataFusion.
+    EngineName
+);

@@ -49,7 +49,9 @@ pub use data_trigger::{DataTrigger, partition_date};
 pub use deadline::Deadline;
 pub use decide::{DecideContext, Decision, Event, MAX_LOST_ATTEMPTS, decide};
 pub use failure_class::FailureClass;
-pub use ids::{Attempt, BackfillId, PoolName, RunId, TaskIndex, TaskName, WorkflowName};
+pub use ids::{
+    Attempt, BackfillId, EngineName, PoolName, RunId, TaskIndex, TaskName, WorkflowName,
+};
 pub use next_timer::next_timer;
 pub use notification::{NotificationEvent, NotificationKey, Webhook};
 pub use rate_limit::{RateLimit, RateLimitError, RateUnit};

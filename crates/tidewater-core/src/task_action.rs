@@ -52,6 +52,9 @@ pub struct SqlAction {
     pub sql: SqlText,
     /// Where the result goes; without it the query runs and its first rows are logged.
     pub into: Option<SqlTarget>,
+    /// `engine: NAME`: the declared engine (a Ballista cluster) that runs the query; `None`
+    /// runs it on the embedded DataFusion.
+    pub engine: Option<crate::EngineName>,
 }
 
 /// The SQL of a task: inline, or a file of the project (`sql: file:sql/mart.sql`), read when

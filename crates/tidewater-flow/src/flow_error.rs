@@ -129,6 +129,27 @@ pub enum FlowError {
         source: Box<DeltaTableError>,
     },
 
+    /// A task or query names an engine `tidewater.toml` does not declare.
+    #[error(
+        "unknown engine `{engine}`; declare it in `tidewater.toml`: [engines.{engine}] ballista = \"df://127.0.0.1:50050\""
+    )]
+    UnknownEngine { engine: String },
+
+    /// The engine is declared, but this binary was built without its client.
+    #[error(
+        "engine `{engine}` is a Ballista cluster, but this tidewater was built without the `ballista` feature; build it with `cargo build --release -p tidewater --features ballista`"
+    )]
+    EngineNotBuilt { engine: String },
+
+    /// The cluster at `address` failed: unreachable, an executor lost, the query rejected.
+    /// `class` says which of those it was (the cluster's client decides).
+    #[error("Ballista cluster at {address}: {message}")]
+    Cluster {
+        address: String,
+        message: String,
+        class: ErrorClass,
+    },
+
     #[error("Delta Lake: {0}")]
     Delta(Box<DeltaTableError>),
 
@@ -152,7 +173,10 @@ impl FlowError {
             | FlowError::SchemaMismatch { .. }
             | FlowError::DuplicateColumn { .. }
             | FlowError::InvalidWriteSpec { .. }
-            | FlowError::InvalidLocation { .. } => ErrorClass::UserInput,
+            | FlowError::InvalidLocation { .. }
+            | FlowError::UnknownEngine { .. }
+            | FlowError::EngineNotBuilt { .. } => ErrorClass::UserInput,
+            FlowError::Cluster { class, .. } => *class,
             // A `read_csv('landing/{{ ds }}/*.csv')` that matches nothing yet may match once
             // the files arrive: retrying is how a task waits for them without a `wait`.
             FlowError::Io { .. }

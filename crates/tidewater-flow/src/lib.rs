@@ -16,6 +16,9 @@
 //! - Serving views (`serving.<name>`, [`Warehouse::with_views`]) read a batch table's
 //!   partition where it exists and a stream table's rows elsewhere, one snapshot of each per
 //!   query; [`Warehouse::prune_stream`] deletes only stream partitions the batch covers.
+//! - [`RemoteEngines`] runs the `sql` tasks that name an `engine` (a Ballista cluster,
+//!   implemented in `tidewater-ballista`) over [`TableSnapshot`]s, and their staged output is
+//!   committed by [`Warehouse::commit_staged`] with the same guarantees as a local write.
 //! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
 //!   `timestamp` (UTC), plain strings.
 
@@ -35,13 +38,16 @@ mod maintenance_summary;
 mod output_format;
 mod partition_check;
 mod planned_query;
+mod remote_engines;
 mod schema_difference;
 mod serving_view;
 mod sql_lineage;
 mod sql_runner;
 mod stream_write;
+mod staged_write;
 mod table_description;
 mod table_functions;
+mod table_snapshot;
 mod table_write;
 mod warehouse;
 mod warehouse_commits;
@@ -56,13 +62,18 @@ pub use flow_error::{ErrorClass, FlowError};
 pub use maintain_runner::MaintainRunner;
 pub use maintenance_summary::{CompactSummary, VacuumSummary};
 pub use output_format::{OutputFormat, format_batches};
+pub use remote_engines::RemoteEngines;
 pub use schema_difference::SchemaDifference;
 pub use serving_view::{PruneSummary, ViewPartitions};
 pub use sql_runner::SqlRunner;
 pub use stream_write::{MESSAGES_TABLE, StreamAppend, StreamColumn, StreamCommit, StreamValues};
+pub use staged_write::STAGING_FOLDER;
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,
 };
+pub use table_snapshot::{SnapshotFile, TableSnapshot};
+/// The core type, re-exported because [`RemoteEngines`] names it in its API.
+pub use tidewater_core::EngineName;
 /// The core type, re-exported because [`Warehouse`] names it in its API.
 pub use tidewater_core::TableName;
 pub use warehouse::{MIN_VACUUM_RETENTION, Warehouse};

@@ -10,7 +10,10 @@ use tidewater_runner::{AttemptReporter, LineageSink, StartRequest, StartedAttemp
 
 use crate::attempt_work::AttemptWork;
 use crate::sql_lineage::SqlLineage;
-use crate::{CommitInfo, OutputFormat, Warehouse, WriteOutcome, WriteSpec, format_batches};
+use crate::{
+    CommitInfo, FlowError, OutputFormat, RemoteEngines, Warehouse, WriteOutcome, WriteSpec,
+    format_batches,
+};
 
 /// How many rows of a query without `into` go to the log.
 const LOGGED_ROWS: usize = 20;
@@ -19,6 +22,8 @@ const LOGGED_ROWS: usize = 20;
 pub struct SqlRunner {
     warehouse: Arc<Warehouse>,
     lineage: Option<Arc<dyn LineageSink>>,
+    /// Where tasks with `engine: NAME` run; `None` in a build without a cluster client.
+    engines: Option<Arc<dyn RemoteEngines>>,
 }
 
 impl SqlRunner {
@@ -26,7 +31,15 @@ impl SqlRunner {
         SqlRunner {
             warehouse,
             lineage: None,
+            engines: None,
         }
+    }
+
+    /// Runs the tasks that name an `engine` on `engines` (`tidewater-ballista`). Without
+    /// it such a task fails with [`FlowError::EngineNotBuilt`].
+    pub fn with_engines(mut self, engines: Arc<dyn RemoteEngines>) -> SqlRunner {
+        self.engines = Some(engines);
+        self
     }
 
     /// Sends each attempt's start and end, with the tables it reads and writes, to `sink`
@@ -116,10 +129,26 @@ impl TaskRunner<SqlAction> for SqlRunner {
             SqlLineage::new(sink, &self.warehouse, &request, &sql, output)
         });
         let warehouse = self.warehouse.clone();
+        let engine = action
+            .engine
+            .clone()
+            .map(|name| (name, self.engines.clone()));
+        if let Some((name, _)) = &engine {
+            prepared.log.note(format!("on engine {name}"));
+        }
         prepared.with_lineage(lineage).spawn(async move {
             let started = Instant::now();
             match target {
-                Some(spec) => warehouse.write(&sql, &spec, &commit).await.map(|summary| {
+                Some(spec) => match &engine {
+                    None => warehouse.write(&sql, &spec, &commit).await,
+                    Some((name, Some(engines))) => {
+                        engines.write(&warehouse, name, &sql, &spec, &commit).await
+                    }
+                    Some((name, None)) => Err(FlowError::EngineNotBuilt {
+                        engine: name.to_string(),
+                    }),
+                }
+                .map(|summary| {
                     let output = match summary.outcome {
                         WriteOutcome::Committed {
                             version,
@@ -153,7 +182,14 @@ impl TaskRunner<SqlAction> for SqlRunner {
                         output,
                     )
                 }),
-                None => warehouse.query(&sql).await.and_then(|batches| {
+                None => match &engine {
+                    None => warehouse.query(&sql).await,
+                    Some((name, Some(engines))) => engines.query(&warehouse, name, &sql).await,
+                    Some((name, None)) => Err(FlowError::EngineNotBuilt {
+                        engine: name.to_string(),
+                    }),
+                }
+                .and_then(|batches| {
                     let rows: usize = batches.iter().map(|batch| batch.num_rows()).sum();
                     let table = format_batches(&first_rows(&batches), OutputFormat::Table)?;
                     let shown = if rows > LOGGED_ROWS {

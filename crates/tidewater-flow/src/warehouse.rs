@@ -285,6 +285,7 @@ impl Warehouse {
             .table_config()
             .deleted_file_retention_duration();
         let is_shorter_than_table_retention = retention < table_retention;
+        let staging_retention = retention;
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         let (_, metrics) = handle
             .vacuum()
@@ -298,9 +299,13 @@ impl Warehouse {
             .with_dry_run(dry_run)
             .with_commit_properties(maintenance_commit_properties("vacuum"))
             .await?;
+        let mut files = metrics.files_deleted;
+        // deltalake's vacuum skips folders starting with `_`, so the output that remote
+        // engines staged for attempts that never committed is removed here.
+        files.extend(self.remove_stale_staging(table, staging_retention, dry_run)?);
         Ok(VacuumSummary {
             is_dry_run: metrics.dry_run,
-            files: metrics.files_deleted,
+            files,
         })
     }
 
@@ -317,7 +322,7 @@ impl Warehouse {
         self.location.handle(table).await
     }
 
-    async fn open_existing(&self, table: &TableName) -> Result<DeltaTable, FlowError> {
+    pub(crate) async fn open_existing(&self, table: &TableName) -> Result<DeltaTable, FlowError> {
         match self.location.open(table).await? {
             Some(handle) => Ok(handle),
             None => Err(FlowError::UnknownTable {

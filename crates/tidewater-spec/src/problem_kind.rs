@@ -156,6 +156,13 @@ pub enum ProblemKind {
         pool: String,
         suggestion: Option<String>,
     },
+    #[error("engine `{engine}` is not declared in `tidewater.toml`")]
+    UnknownEngine {
+        engine: String,
+        suggestion: Option<String>,
+    },
+    #[error("`engine` runs a `sql` task elsewhere; task `{task}` is not a `sql` task")]
+    EngineOnNonSqlTask { task: String },
     #[error("task `{task}` takes {requested} slots of pool `{pool}`, which has only {slots}")]
     PoolTooSmall {
         task: String,
@@ -343,6 +350,8 @@ impl ProblemKind {
             ProblemKind::UnknownTimezone { .. } => "tidewater::unknown_timezone",
             ProblemKind::UnknownPool { .. } => "tidewater::unknown_pool",
             ProblemKind::PoolTooSmall { .. } => "tidewater::pool_too_small",
+            ProblemKind::UnknownEngine { .. } => "tidewater::unknown_engine",
+            ProblemKind::EngineOnNonSqlTask { .. } => "tidewater::engine_on_non_sql_task",
             ProblemKind::TemplateSyntax { .. } => "tidewater::template_syntax",
             ProblemKind::UnknownTemplateVariable { .. } => "tidewater::unknown_template_variable",
             ProblemKind::UnknownParam { .. } => "tidewater::unknown_param",
@@ -501,6 +510,15 @@ impl ProblemKind {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None => format!("declare it in `tidewater.toml`: [pools.{pool}] slots = 4"),
             }),
+            ProblemKind::UnknownEngine { suggestion, engine } => Some(match suggestion {
+                Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                None => format!(
+                    "declare it in `tidewater.toml`: [engines.{engine}] ballista = \"df://127.0.0.1:50050\""
+                ),
+            }),
+            ProblemKind::EngineOnNonSqlTask { .. } => {
+                Some("remove `engine`, or make the task a `sql` task".to_owned())
+            }
             ProblemKind::PoolTooSmall { pool, .. } => Some(format!(
                 "lower `pool_slots` or raise `slots` of [pools.{pool}] in `tidewater.toml`"
             )),
@@ -640,6 +658,8 @@ impl ProblemKind {
             ProblemKind::UnknownTimezone { .. } => "unknown time zone",
             ProblemKind::UnknownPool { .. } => "unknown pool",
             ProblemKind::PoolTooSmall { .. } => "more than the pool has",
+            ProblemKind::UnknownEngine { .. } => "unknown engine",
+            ProblemKind::EngineOnNonSqlTask { .. } => "not a sql task",
             ProblemKind::TemplateSyntax { .. } => "template error",
             ProblemKind::UnknownTemplateVariable { .. } => "unknown variable",
             ProblemKind::UnknownParam { .. } => "unknown param",

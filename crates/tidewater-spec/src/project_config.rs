@@ -10,8 +10,10 @@ use toml::de::{DeTable, DeValue};
 use crate::did_you_mean::did_you_mean;
 use crate::{ConnectionsConfig, Diagnostics, Problem, ProblemKind, StoreBackend};
 
+mod engine_config;
 mod lineage_config;
 
+pub use engine_config::{DEFAULT_BALLISTA_PORT, EngineConfig};
 pub use lineage_config::{DEFAULT_LINEAGE_TIMEOUT, LineageConfig};
 
 /// The settings of `tidewater.toml`, read once and passed down.
@@ -46,6 +48,9 @@ pub struct ProjectConfig {
     pub server_url: Option<String>,
     /// `[notifications]`: how webhooks are delivered.
     pub notifications: NotificationSettings,
+    /// `[engines.NAME]`: query engines (Ballista clusters) that `sql` tasks may name with
+    /// `engine: NAME`.
+    pub engines: BTreeMap<tidewater_core::EngineName, EngineConfig>,
 }
 
 /// `[notifications] timeout, attempts, backoff`: each delivery of a webhook waits at most
@@ -86,6 +91,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "backfill",
     "lineage",
     "connections",
+    "engines",
     "notifications",
     "parallelism",
     "pools",
@@ -132,6 +138,7 @@ impl ProjectConfig {
             connections: ConnectionsConfig::default(),
             server_url: None,
             notifications: NotificationSettings::default(),
+            engines: BTreeMap::new(),
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -170,6 +177,7 @@ impl ProjectConfig {
                     config.server_url = reader.server_url(value);
                 }
                 "connections" => config.connections = reader.connections(key, value),
+                "engines" => config.engines = reader.engines(key, value),
                 "notifications" => config.notifications = reader.notifications(key, value),
                 "backfill" => {
                     if let Some(max) = reader.backfill_max_intervals(key, value) {

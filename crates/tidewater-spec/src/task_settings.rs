@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tidewater_core::{Backoff, PoolName, RetryPolicy, TriggerRule};
+use std::ops::Range;
+
+use tidewater_core::{Backoff, EngineName, PoolName, RetryPolicy, TriggerRule};
 
 use crate::did_you_mean::did_you_mean;
 use crate::yaml_reader::{Entry, YamlReader};
@@ -20,6 +22,9 @@ pub(crate) struct TaskSettings {
     pub pool: Option<PoolName>,
     pub priority: Option<i32>,
     pub trigger: Option<TriggerRule>,
+    /// `engine: NAME` where it was written; checked against `[engines]` by the workflow
+    /// reader, which has the project (`sql` tasks only).
+    pub engine: Option<(EngineName, Range<usize>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +43,7 @@ pub(crate) const SETTING_KEYS: &[&str] = &[
     "pool",
     "priority",
     "trigger",
+    "engine",
 ];
 
 const BACKOFFS: &[&str] = &["constant", "exponential"];
@@ -78,6 +84,11 @@ impl TaskSettings {
             "trigger" => {
                 self.trigger = reader.choice("trigger", value, TRIGGER_NAMES, TriggerRule::parse);
             }
+            "engine" => {
+                self.engine = reader
+                    .string("engine", value)
+                    .map(|name| (EngineName::new(name), value.span.clone()));
+            }
             _ => return false,
         }
         true
@@ -95,6 +106,7 @@ impl TaskSettings {
             pool: self.pool.or_else(|| defaults.pool.clone()),
             priority: self.priority.or(defaults.priority),
             trigger: self.trigger.or(defaults.trigger),
+            engine: self.engine.or_else(|| defaults.engine.clone()),
         }
     }
 

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 use tidewater_core::{
-    DataTrigger, Deadline, HandlerKind, NotificationEvent, Schedule, ScheduleError, TableName,
-    Task, TaskAction, TaskIndex, TaskName, TaskRole, Webhook, Workflow, WorkflowName,
+    DataTrigger, Deadline, EngineName, HandlerKind, NotificationEvent, Schedule, ScheduleError,
+    TableName, Task, TaskAction, TaskIndex, TaskName, TaskRole, Webhook, Workflow, WorkflowName,
     WorkflowSettings,
 };
 
-use crate::did_you_mean::did_you_mean_timezone;
+use crate::did_you_mean::{did_you_mean, did_you_mean_timezone};
 use crate::duration::{InvalidDuration, parse_duration};
 use crate::kinds::{WorkflowReference, WorkflowRelation, table_ref};
 use crate::sql_syntax::check_sql;
@@ -680,7 +680,28 @@ impl WorkflowReader<'_, '_> {
                     .unknown_key(setting, "`defaults`", SETTING_KEYS.to_vec());
             }
         }
+        // Checked once here; the tasks that inherit it are not told again.
+        if let Some((engine, span)) = &defaults.engine {
+            self.check_engine(engine, span);
+        }
         defaults
+    }
+
+    /// Reports an `engine` that `tidewater.toml` does not declare, at `span`.
+    fn check_engine(&mut self, engine: &EngineName, span: &Range<usize>) {
+        let engines = &self.project.config.engines;
+        if !engines.contains_key(engine) {
+            self.reader.report(
+                ProblemKind::UnknownEngine {
+                    engine: engine.to_string(),
+                    suggestion: did_you_mean(
+                        engine.as_str(),
+                        engines.keys().map(EngineName::as_str),
+                    ),
+                },
+                span.clone(),
+            );
+        }
     }
 
     fn steps(&mut self, top: &TopLevel<'_, '_, '_>, root: &YamlNode<'_>) -> Vec<TaskSpec> {
@@ -838,12 +859,30 @@ impl WorkflowReader<'_, '_> {
                 span.clone(),
             );
         }
+        let mut action = spec
+            .kind
+            .as_ref()
+            .map_or(TaskAction::Empty, |kind| kind.action.clone());
+        // A task's own `engine` is checked here; one from `defaults` was checked there and
+        // applies to the workflow's `sql` tasks only.
+        if let Some((engine, span)) = &spec.settings.engine {
+            if matches!(action, TaskAction::Sql(_)) {
+                self.check_engine(engine, span);
+            } else if spec.kind.is_some() {
+                self.reader.report(
+                    ProblemKind::EngineOnNonSqlTask {
+                        task: spec.name.clone(),
+                    },
+                    span.clone(),
+                );
+            }
+        }
+        if let TaskAction::Sql(sql) = &mut action {
+            sql.engine = settings.engine.as_ref().map(|(engine, _)| engine.clone());
+        }
         Task {
             name: TaskName::new(spec.name.as_str()),
-            action: spec
-                .kind
-                .as_ref()
-                .map_or(TaskAction::Empty, |kind| kind.action.clone()),
+            action,
             needs,
             trigger: match spec.role {
                 TaskRole::Step => settings.trigger.unwrap_or_default(),

@@ -86,6 +86,10 @@ pub(crate) enum Command {
     Stream(StreamCommand),
     /// List the streams: state, owner, lag, rate, last commit, dead letters.
     Streams(StreamsArgs),
+    /// Host an Apache DataFusion Ballista scheduler or executor, wire-compatible with
+    /// Ballista's own programs of the same version (a binary built with `--features ballista`).
+    #[command(subcommand)]
+    Ballista(BallistaCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +113,53 @@ pub(crate) struct StreamsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BallistaCommand {
+    /// Run a Ballista scheduler until stopped (SIGTERM or Ctrl-C).
+    Scheduler(BallistaSchedulerArgs),
+    /// Run a Ballista executor that registers with a scheduler, until stopped.
+    Executor(BallistaExecutorArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BallistaSchedulerArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// The port clients and executors connect to (Ballista's default).
+    #[arg(long, default_value_t = 50050)]
+    pub port: u16,
+    /// Seconds without a heartbeat after which an executor is taken for lost and its tasks
+    /// run elsewhere (Ballista's default: 180).
+    #[arg(long, value_name = "SECONDS")]
+    pub executor_timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BallistaExecutorArgs {
+    /// The scheduler to register with, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// The address to listen on, and to tell the scheduler.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// The Arrow Flight port that serves this executor's shuffle output (Ballista's default).
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// The gRPC port of the executor's own service (default: --port + 1).
+    #[arg(long)]
+    pub grpc_port: Option<u16>,
+    /// How many tasks run at once (default: the number of cores).
+    #[arg(long)]
+    pub concurrent_tasks: Option<usize>,
+    /// Where shuffle files go (default: a temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Seconds between heartbeats to the scheduler (Ballista's default: 60).
+    #[arg(long, value_name = "SECONDS")]
+    pub heartbeat_interval: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -379,6 +430,10 @@ pub(crate) struct QueryArgs {
     /// How to print the rows.
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     pub format: QueryFormat,
+    /// Run the query on this engine of `tidewater.toml` (`[engines.NAME]`, a Ballista
+    /// cluster) instead of the embedded DataFusion.
+    #[arg(long, value_name = "NAME")]
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod backfill;
+mod ballista;
 mod cancel;
 mod clear;
 mod connections;
@@ -26,6 +27,8 @@ mod test;
 mod token;
 mod validate;
 mod workflows;
+
+pub(crate) use ballista::remote_engines;
 
 use crate::Outcome;
 use crate::args::{Cli, Command};
@@ -61,5 +64,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Connections(args) => connections::connections(&project, args).await,
         Command::Stream(command) => stream::stream(&project, command).await,
         Command::Streams(args) => stream::streams(&project, args).await,
+        Command::Ballista(command) => ballista::ballista(command).await,
     }
 }

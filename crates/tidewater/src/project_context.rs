@@ -43,7 +43,10 @@ pub(crate) async fn open_with_workflow(
 
 /// Shows what opening found, once; from here on, everything printed hides the project's
 /// secrets.
-fn with_notices(control: Control) -> anyhow::Result<Control> {
+fn with_notices(mut control: Control) -> anyhow::Result<Control> {
+    if let Some(engines) = crate::commands::remote_engines(&control.project) {
+        control = control.with_remote_engines(engines);
+    }
     output::redact_with(control.connections().redactor());
     for notice in control.notices() {
         output::note(notice);

@@ -61,7 +61,11 @@ fn read(
         None => None,
     };
     Some(KindAction {
-        action: TaskAction::Sql(SqlAction { sql, into }),
+        action: TaskAction::Sql(SqlAction {
+            sql,
+            into,
+            engine: None,
+        }),
         templates,
         files,
         workflows: Vec::new(),

@@ -1,6 +1,7 @@
 //! Integration tests of tidewater-spec: real project folders, real files.
 
 mod diagnostics;
+mod engines;
 mod project;
 mod robustness;
 mod scale;

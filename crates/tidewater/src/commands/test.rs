@@ -92,7 +92,11 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
         TaskAction::Sql(action) => {
             let mut runners = Runners::new(None);
             let warehouse = Arc::new(open_warehouse(&project)?);
-            runners.register_sql(Arc::new(SqlRunner::new(warehouse)));
+            let mut sql_runner = SqlRunner::new(warehouse);
+            if let Some(engines) = super::remote_engines(&project) {
+                sql_runner = sql_runner.with_engines(engines);
+            }
+            runners.register_sql(Arc::new(sql_runner));
             let Some(into) = action.into.as_ref().filter(|_| !args.write) else {
                 let outcome = run_attempt(&project, index, task, &template, runners).await?;
                 return Ok(report(&outcome));
@@ -103,6 +107,7 @@ pub(super) async fn test(project: &Path, args: TestArgs) -> anyhow::Result<Outco
             query_only.action = TaskAction::Sql(tidewater_core::SqlAction {
                 sql: action.sql.clone(),
                 into: None,
+                engine: action.engine.clone(),
             });
             let outcome = run_attempt(&project, index, &query_only, &template, runners).await?;
             let partition = into

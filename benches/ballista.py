@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""`sql` on a Ballista cluster (issue 20): what Tidewater adds over Ballista itself.
+
+Usage: python3 benches/ballista.py [--runs N] [--scale ROWS] [--target-dir DIR] [--release]
+
+Builds `tidewater` with the `ballista` feature and the `ballista_floor` example (Ballista's own
+client) unless they are there, starts a scheduler and two executors (`tidewater ballista`) on
+loopback, seeds TPC-H-like tables (lineitem, orders, customer; `--scale` lineitem rows) with
+the embedded engine, then times three TPC-H-shaped queries N times each, interleaved:
+
+- embedded: `tidewater query` (DataFusion in the process),
+- cluster: `tidewater query --engine cluster` (snapshot resolution, the plan shipped to the
+  cluster, rows back),
+- floor: `ballista_floor`, Ballista's client on the same cluster with each table registered as
+  a Parquet listing of its folder: what a Ballista user runs without Tidewater.
+
+Each time is a whole process (start included) for all three. Prints medians and the ratio
+cluster / floor (the target is at most 1.2). Nothing asserts a time: results go to
+BENCHMARKS.md by hand.
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+QUERIES = {
+    # TPC-H Q1-like: a scan and an aggregation.
+    "q1_pricing_summary": """SELECT l_returnflag, l_linestatus, sum(l_quantity) AS sum_qty,
+        sum(l_extendedprice) AS sum_base_price, count(*) AS count_order
+        FROM bench.lineitem WHERE l_shipday <= 2400
+        GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus""",
+    # TPC-H Q3-like: three-way join, aggregation, top 10.
+    "q3_shipping_priority": """SELECT l.l_orderkey, sum(l.l_extendedprice) AS revenue, o.o_orderday
+        FROM bench.customer c JOIN bench.orders o ON c.c_custkey = o.o_custkey
+        JOIN bench.lineitem l ON l.l_orderkey = o.o_orderkey
+        WHERE c.c_mktsegment = 'BUILDING' AND o.o_orderday < 1200 AND l.l_shipday > 1200
+        GROUP BY l.l_orderkey, o.o_orderday ORDER BY revenue DESC, l.l_orderkey LIMIT 10""",
+    # TPC-H Q13-like: outer join and a nested aggregation.
+    "q13_customer_distribution": """SELECT c_count, count(*) AS custdist FROM (
+        SELECT c.c_custkey, count(o.o_orderkey) AS c_count
+        FROM bench.customer c LEFT JOIN bench.orders o ON c.c_custkey = o.o_custkey
+        GROUP BY c.c_custkey) counts GROUP BY c_count ORDER BY custdist DESC, c_count DESC""",
+}
+
+
+def seed_workflow(rows):
+    orders = max(rows // 4, 1)
+    customers = max(orders // 10, 1)
+    return f"""name: seed
+tasks:
+  customer:
+    sql: >
+      SELECT v AS c_custkey, CASE v % 5 WHEN 0 THEN 'BUILDING' WHEN 1 THEN 'AUTOMOBILE'
+      WHEN 2 THEN 'MACHINERY' WHEN 3 THEN 'HOUSEHOLD' ELSE 'FURNITURE' END AS c_mktsegment
+      FROM (SELECT unnest(range(0, {customers})) AS v) ids
+    into: {{ table: bench.customer, mode: overwrite }}
+  orders:
+    sql: >
+      SELECT v AS o_orderkey, (v * 7) % {customers} AS o_custkey, v % 2400 AS o_orderday
+      FROM (SELECT unnest(range(0, {orders})) AS v) ids
+    into: {{ table: bench.orders, mode: overwrite }}
+  lineitem:
+    sql: >
+      SELECT v % {orders} AS l_orderkey, (v % 50) + 1 AS l_quantity,
+      CAST((v * 37) % 100000 AS DOUBLE) / 100 AS l_extendedprice,
+      CASE v % 3 WHEN 0 THEN 'A' WHEN 1 THEN 'N' ELSE 'R' END AS l_returnflag,
+      CASE v % 2 WHEN 0 THEN 'F' ELSE 'O' END AS l_linestatus, (v * 13) % 2500 AS l_shipday
+      FROM (SELECT unnest(range(0, {rows})) AS v) ids
+    into: {{ table: bench.lineitem, mode: overwrite }}
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(port):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def timed(command):
+    start = time.perf_counter()
+    output = subprocess.run(command, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if output.returncode != 0:
+        sys.exit(f"{command[:4]} failed:\n{output.stderr}")
+    return elapsed, output.stdout
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scale", type=int, default=400_000)
+    parser.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")))
+    parser.add_argument("--release", action="store_true")
+    args = parser.parse_args()
+    profile = ["--release"] if args.release else []
+    # One invocation for both, so that they share the binary's feature set: building the
+    # example on its own selects fewer features and compiles DataFusion again (DEPS.md pitfall 5).
+    subprocess.run(["cargo", "build", "-p", "tidewater", "-p", "tidewater-ballista",
+                    "--features", "tidewater/ballista", "--bin", "tidewater",
+                    "--example", "ballista_floor", *profile], check=True, cwd=ROOT)
+    folder = os.path.join(args.target_dir, "release" if args.release else "debug")
+    binary = os.path.join(folder, "tidewater")
+    floor = os.path.join(folder, "examples", "ballista_floor")
+
+    scheduler_port = free_port()
+    processes = [subprocess.Popen([binary, "ballista", "scheduler", "--port", str(scheduler_port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        wait_for(scheduler_port)
+        for _ in range(2):
+            port, grpc = free_port(), free_port()
+            processes.append(subprocess.Popen(
+                [binary, "ballista", "executor", "--scheduler", f"127.0.0.1:{scheduler_port}",
+                 "--port", str(port), "--grpc-port", str(grpc), "--concurrent-tasks", "2"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_for(port)
+        project = tempfile.mkdtemp(prefix="tidewater-bench-ballista-", dir="/var/tmp")
+        url = f"df://127.0.0.1:{scheduler_port}"
+        with open(os.path.join(project, "tidewater.toml"), "w") as file:
+            file.write(f'[engines.cluster]\nballista = "{url}"\n')
+        os.makedirs(os.path.join(project, "workflows"))
+        with open(os.path.join(project, "workflows", "seed.yaml"), "w") as file:
+            file.write(seed_workflow(args.scale))
+        timed([binary, "--project", project, "run", "seed"])
+        tables = [f"bench.{name}={os.path.join(project, 'warehouse', 'bench', name)}/"
+                  for name in ("customer", "orders", "lineitem")]
+        print(f"lineitem rows: {args.scale}, runs: {args.runs}, profile: {'release' if args.release else 'debug'}")
+        print(f"{'query':28} {'embedded':>9} {'cluster':>9} {'floor':>9} {'cluster/floor':>14}")
+        for name, sql in QUERIES.items():
+            times = {"embedded": [], "cluster": [], "floor": []}
+            results = {}
+            for _ in range(args.runs):
+                elapsed, out = timed([binary, "--project", project, "query", "--format", "csv", sql])
+                times["embedded"].append(elapsed)
+                results["embedded"] = out
+                elapsed, out = timed([binary, "--project", project, "query", "--format", "csv",
+                                      "--engine", "cluster", sql])
+                times["cluster"].append(elapsed)
+                results["cluster"] = out
+                elapsed, _ = timed([floor, url, "1", sql, *tables])
+                times["floor"].append(elapsed)
+            if results["embedded"] != results["cluster"]:
+                sys.exit(f"{name}: the cluster's rows differ from the embedded engine's")
+            medians = {key: statistics.median(value) for key, value in times.items()}
+            print(f"{name:28} {medians['embedded']:9.3f} {medians['cluster']:9.3f} "
+                  f"{medians['floor']:9.3f} {medians['cluster'] / medians['floor']:14.2f}")
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()
