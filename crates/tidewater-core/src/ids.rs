@@ -98,3 +98,8 @@ name_type!(
     /// The name of a pool declared in `tidewater.toml`.
     PoolName
 );
+name_type!(
+    /// The name of a queue of workers (`queue:` on a task): a task with one runs only on
+    /// `tidewater worker` processes serving that queue.
+    QueueName
+);

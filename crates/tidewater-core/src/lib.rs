@@ -48,7 +48,7 @@ pub use data_trigger::{DataTrigger, partition_date};
 pub use deadline::Deadline;
 pub use decide::{DecideContext, Decision, Event, MAX_LOST_ATTEMPTS, decide};
 pub use failure_class::FailureClass;
-pub use ids::{Attempt, BackfillId, PoolName, RunId, TaskIndex, TaskName, WorkflowName};
+pub use ids::{Attempt, BackfillId, PoolName, QueueName, RunId, TaskIndex, TaskName, WorkflowName};
 pub use next_timer::next_timer;
 pub use notification::{NotificationEvent, NotificationKey, Webhook};
 pub use rate_limit::{RateLimit, RateLimitError, RateUnit};

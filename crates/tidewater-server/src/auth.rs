@@ -142,6 +142,8 @@ fn is_open(method: &Method, path: &str) -> bool {
 fn needed_scope(method: &Method, path: &str) -> TokenScope {
     if path == "/api/v1/tokens" || path.starts_with("/api/v1/tokens/") {
         TokenScope::Admin
+    } else if path.starts_with("/api/v1/workers/") {
+        TokenScope::Worker
     } else if is_safe(method) || (path == "/api/v1/session" && *method == Method::DELETE) {
         TokenScope::Read
     } else {

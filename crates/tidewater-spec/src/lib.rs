@@ -58,7 +58,7 @@ pub use problem_kind::{NamedThing, ProblemKind};
 pub use project::Project;
 pub use project_config::{
     DEFAULT_BACKFILL_MAX_INTERVALS, DEFAULT_LINEAGE_TIMEOUT, LineageConfig, NotificationSettings,
-    PoolConfig, ProjectConfig,
+    PoolConfig, ProjectConfig, WorkerSettings,
 };
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::StoreBackend;

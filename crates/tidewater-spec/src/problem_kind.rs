@@ -163,6 +163,10 @@ pub enum ProblemKind {
         requested: u32,
         slots: u32,
     },
+    #[error("`{queue}` is not a queue name: use lowercase letters, digits, `_` and `-`")]
+    BadQueueName { queue: String },
+    #[error("task `{task}` is a `{kind}` task, which cannot run on a worker's queue")]
+    QueueOnKind { task: String, kind: String },
     #[error("template syntax error: {detail}")]
     TemplateSyntax { detail: String },
     #[error("unknown template variable `{variable}`")]
@@ -335,6 +339,8 @@ impl ProblemKind {
             ProblemKind::UnknownTimezone { .. } => "tidewater::unknown_timezone",
             ProblemKind::UnknownPool { .. } => "tidewater::unknown_pool",
             ProblemKind::PoolTooSmall { .. } => "tidewater::pool_too_small",
+            ProblemKind::BadQueueName { .. } => "tidewater::bad_queue_name",
+            ProblemKind::QueueOnKind { .. } => "tidewater::queue_on_kind",
             ProblemKind::TemplateSyntax { .. } => "tidewater::template_syntax",
             ProblemKind::UnknownTemplateVariable { .. } => "tidewater::unknown_template_variable",
             ProblemKind::UnknownParam { .. } => "tidewater::unknown_param",
@@ -492,6 +498,14 @@ impl ProblemKind {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None => format!("declare it in `tidewater.toml`: [pools.{pool}] slots = 4"),
             }),
+            ProblemKind::BadQueueName { .. } => {
+                Some("for example `queue: gpu` or `queue: eu-west`".to_owned())
+            }
+            ProblemKind::QueueOnKind { .. } => Some(
+                "`sh`, `sql`, `http` and `maintain` tasks may name a queue; `empty`, `wait` and \
+                 `call` tasks run where their run is executed"
+                    .to_owned(),
+            ),
             ProblemKind::PoolTooSmall { pool, .. } => Some(format!(
                 "lower `pool_slots` or raise `slots` of [pools.{pool}] in `tidewater.toml`"
             )),
@@ -628,6 +642,8 @@ impl ProblemKind {
             ProblemKind::UnknownTimezone { .. } => "unknown time zone",
             ProblemKind::UnknownPool { .. } => "unknown pool",
             ProblemKind::PoolTooSmall { .. } => "more than the pool has",
+            ProblemKind::BadQueueName { .. } => "not a queue name",
+            ProblemKind::QueueOnKind { .. } => "not for this kind",
             ProblemKind::TemplateSyntax { .. } => "template error",
             ProblemKind::UnknownTemplateVariable { .. } => "unknown variable",
             ProblemKind::UnknownParam { .. } => "unknown param",

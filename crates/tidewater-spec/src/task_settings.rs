@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tidewater_core::{Backoff, PoolName, RetryPolicy, TriggerRule};
+use tidewater_core::{Backoff, PoolName, QueueName, RetryPolicy, TriggerRule};
 
 use crate::did_you_mean::did_you_mean;
 use crate::yaml_reader::{Entry, YamlReader};
@@ -18,6 +18,8 @@ pub(crate) struct TaskSettings {
     pub retry_jitter: Option<bool>,
     pub timeout: Option<Duration>,
     pub pool: Option<PoolName>,
+    /// `queue`: the queue of workers that runs the task.
+    pub queue: Option<QueueName>,
     pub priority: Option<i32>,
     pub trigger: Option<TriggerRule>,
 }
@@ -36,6 +38,7 @@ pub(crate) const SETTING_KEYS: &[&str] = &[
     "retry_jitter",
     "timeout",
     "pool",
+    "queue",
     "priority",
     "trigger",
 ];
@@ -70,6 +73,7 @@ impl TaskSettings {
             "retry_jitter" => self.retry_jitter = reader.bool("retry_jitter", value),
             "timeout" => self.timeout = reader.positive_duration("timeout", value),
             "pool" => self.pool = read_pool(reader, entry, pools),
+            "queue" => self.queue = read_queue(reader, entry),
             "priority" => {
                 self.priority = reader
                     .integer("priority", value, i64::from(i32::MIN), i64::from(i32::MAX))
@@ -93,6 +97,7 @@ impl TaskSettings {
             retry_jitter: self.retry_jitter.or(defaults.retry_jitter),
             timeout: self.timeout.or(defaults.timeout),
             pool: self.pool.or_else(|| defaults.pool.clone()),
+            queue: self.queue.or_else(|| defaults.queue.clone()),
             priority: self.priority.or(defaults.priority),
             trigger: self.trigger.or(defaults.trigger),
         }
@@ -137,6 +142,21 @@ fn read_pool(
         ProblemKind::UnknownPool {
             pool: name.to_owned(),
             suggestion: did_you_mean(name, pools.keys().map(PoolName::as_str)),
+        },
+        entry.value.span.clone(),
+    );
+    None
+}
+
+/// A queue name: what a worker's `--queues` names, so the same characters as a workflow's.
+fn read_queue(reader: &mut YamlReader<'_>, entry: &Entry<'_, '_>) -> Option<QueueName> {
+    let name = reader.string("queue", entry.value)?;
+    if crate::workflow_file::is_workflow_name(name) {
+        return Some(QueueName::new(name));
+    }
+    reader.report(
+        ProblemKind::BadQueueName {
+            queue: name.to_owned(),
         },
         entry.value.span.clone(),
     );

@@ -838,12 +838,31 @@ impl WorkflowReader<'_, '_> {
                 span.clone(),
             );
         }
+        let action = spec
+            .kind
+            .as_ref()
+            .map_or(TaskAction::Empty, |kind| kind.action.clone());
+        // Only tasks a worker can run alone take a queue: `empty` completes in the scheduler,
+        // `wait` and `call` ask the store. A queue from `defaults` passes them by; one the task
+        // names itself is a mistake worth saying.
+        let queue = match (&action, settings.queue.clone()) {
+            (TaskAction::Empty | TaskAction::Wait(_) | TaskAction::Call(_), Some(_)) => {
+                if spec.settings.queue.is_some() {
+                    self.reader.report(
+                        ProblemKind::QueueOnKind {
+                            task: spec.name.clone(),
+                            kind: action.kind().to_owned(),
+                        },
+                        spec.name_span.clone(),
+                    );
+                }
+                None
+            }
+            (_, queue) => queue,
+        };
         Task {
             name: TaskName::new(spec.name.as_str()),
-            action: spec
-                .kind
-                .as_ref()
-                .map_or(TaskAction::Empty, |kind| kind.action.clone()),
+            action,
             needs,
             trigger: match spec.role {
                 TaskRole::Step => settings.trigger.unwrap_or_default(),
@@ -855,6 +874,7 @@ impl WorkflowReader<'_, '_> {
             pool_slots,
             priority: settings.priority.unwrap_or(0),
             role: spec.role,
+            queue,
         }
     }
 }

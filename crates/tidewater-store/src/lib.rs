@@ -35,6 +35,7 @@ mod notification_store;
 mod run_store;
 mod store;
 mod store_error;
+mod worker_store;
 
 pub use access_store::{
     AccessStore, NewSession, NewToken, SecretHash, SessionRecord, TokenId, TokenName, TokenRecord,
@@ -55,3 +56,7 @@ pub use run_store::{
 pub use store::Store;
 pub use store_error::{BackendError, StoreError};
 pub use tidewater_core::BackfillId;
+pub use worker_store::{
+    AttemptOffer, ClaimedAttempt, LeaseAnswer, LeaseEpoch, RemoteAttemptId, RemoteAttemptRecord,
+    RemoteAttemptState, WorkerId, WorkerRecord, WorkerRegistration, WorkerStore,
+};

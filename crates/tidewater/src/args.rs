@@ -437,7 +437,7 @@ pub(crate) struct TokenCreateArgs {
     #[arg(long)]
     pub name: String,
     /// What it allows: read (GET), operate (also trigger, retry, cancel, pause, backfill),
-    /// admin (also manage tokens).
+    /// admin (also manage tokens), worker (only `tidewater worker`'s endpoints).
     #[arg(long, value_enum)]
     pub scope: TokenScopeArg,
 }
@@ -447,6 +447,7 @@ pub(crate) enum TokenScopeArg {
     Read,
     Operate,
     Admin,
+    Worker,
 }
 
 #[derive(Debug, Args)]
