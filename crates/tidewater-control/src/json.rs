@@ -16,6 +16,7 @@ mod run_json;
 mod status_json;
 mod table_json;
 mod token_json;
+mod worker_json;
 mod workflow_graph_json;
 mod workflow_json;
 
@@ -35,5 +36,9 @@ pub use table_json::{
     WriterJson, table_names_json,
 };
 pub use token_json::{CreatedTokenJson, TokenJson};
+pub use worker_json::{
+    ClaimAnswerJson, ClaimRequestJson, ClaimedAttemptJson, HeartbeatAnswerJson, HeartbeatJson,
+    LeaseAnswerJson, LeaseJson, WorkerJson, WorkerRegistrationJson, WorkerReportJson,
+};
 pub use workflow_graph_json::{GraphEdgeJson, GraphTaskJson, WorkflowGraphJson};
 pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

@@ -56,6 +56,7 @@ mod task_log;
 pub mod time_arg;
 mod tokens;
 mod wait_kind;
+mod workers;
 mod workflow_catalog;
 mod workflow_overview;
 

@@ -58,7 +58,15 @@ pub struct RemoteAttempts {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: LeaseSettings,
-    waiting: Mutex<HashMap<RemoteAttemptId, AttemptReporter>>,
+    waiting: Mutex<HashMap<RemoteAttemptId, Waiting>>,
+}
+
+/// An offered attempt this server waits for.
+struct Waiting {
+    reporter: AttemptReporter,
+    /// It was asked to stop: if its lease expires it ends cancelled, not lost (a lost
+    /// attempt would be started again).
+    is_stopping: bool,
 }
 
 impl RemoteAttempts {
@@ -82,10 +90,10 @@ impl RemoteAttempts {
     /// Reports the attempt `id` with `outcome`, if this server waits for it (once: a second
     /// delivery finds nothing). Returns whether it did.
     pub fn deliver(&self, id: RemoteAttemptId, outcome: AttemptOutcome) -> bool {
-        let reporter = self.waiting().remove(&id);
-        match reporter {
-            Some(reporter) => {
-                reporter.report(outcome);
+        let waiting = self.waiting().remove(&id);
+        match waiting {
+            Some(waiting) => {
+                waiting.reporter.report(outcome);
                 true
             }
             None => false,
@@ -99,16 +107,20 @@ impl RemoteAttempts {
         let expired = workers.expire_leases(self.clock.now()).await?;
         let count = expired.len();
         for id in expired {
-            tracing::warn!(
-                attempt = id.0,
-                "a worker's lease expired; the attempt is lost"
-            );
-            self.deliver(
-                id,
-                AttemptOutcome::Failed {
-                    reason: FailureReason::Lost,
-                },
-            );
+            let is_stopping = self
+                .waiting()
+                .get(&id)
+                .is_some_and(|waiting| waiting.is_stopping);
+            let reason = if is_stopping {
+                FailureReason::Cancelled
+            } else {
+                tracing::warn!(
+                    attempt = id.0,
+                    "a worker's lease expired; the attempt is lost"
+                );
+                FailureReason::Lost
+            };
+            self.deliver(id, AttemptOutcome::Failed { reason });
         }
         Ok(count)
     }
@@ -120,7 +132,7 @@ impl RemoteAttempts {
         (self.settings.heartbeat / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
 
-    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<RemoteAttemptId, AttemptReporter>> {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<RemoteAttemptId, Waiting>> {
         // Each use is one insert or remove: the map stays consistent whatever a panic did.
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -210,11 +222,20 @@ impl PendingOffer {
                 return;
             }
         };
-        remote.waiting().insert(id, reporter);
+        remote.waiting().insert(
+            id,
+            Waiting {
+                reporter,
+                is_stopping: false,
+            },
+        );
         // The stop's sender lives as long as the executor's record of the attempt: it is
         // dropped, unsent, when the attempt ended.
         if stopped.await.is_err() {
             return;
+        }
+        if let Some(waiting) = remote.waiting().get_mut(&id) {
+            waiting.is_stopping = true;
         }
         let Ok(workers) = worker_store(&*remote.store) else {
             return;

@@ -33,4 +33,5 @@ mod task_test;
 mod times;
 mod ui;
 mod warehouse;
+mod workers;
 mod workflows;
