@@ -296,10 +296,7 @@ impl WorkerStore for SqliteStore {
     }
 
     async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
-        let rows = self
-            .link
-            .call(|connection| Ok(read_workers(connection)?))
-            .await?;
+        let rows = self.link.call(read_workers).await?;
         rows.into_iter()
             .map(
                 |(id, queues, slots, version, first_seen, last_heartbeat, in_use)| {

@@ -182,7 +182,11 @@ impl Worker {
             // Read each turn: the first claim's answer sets the server's heartbeat.
             let next_heartbeat = last_heartbeat + self.heartbeat;
             tokio::select! {
-                Some((id, report)) = reports.recv() => self.finished(id, report).await,
+                Some((id, report)) = reports.recv() => {
+                    self.finished(id, report).await;
+                    // A slot is free: ask at once rather than at the next tick.
+                    self.claim(&done).await;
+                }
                 _ = claim.tick(), if self.running.len() < self.registration.slots as usize => {
                     self.claim(&done).await;
                 }
@@ -208,23 +212,27 @@ impl Worker {
         Ok(())
     }
 
+    /// Claims attempts while a slot is free and the server has one.
     async fn claim(&mut self, done: &mpsc::UnboundedSender<(i64, AttemptReport)>) {
         let request = ClaimRequestJson {
             worker: self.registration.clone(),
         };
-        let answer: ClaimAnswerJson = match self
-            .client
-            .post_json("/api/v1/workers/claim", &request)
-            .await
-        {
-            Ok(answer) => answer,
-            Err(error) => {
-                output::note(format!("warning: {error}"));
+        while self.running.len() < self.registration.slots as usize {
+            let answer: ClaimAnswerJson = match self
+                .client
+                .post_json("/api/v1/workers/claim", &request)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) => {
+                    output::note(format!("warning: {error}"));
+                    return;
+                }
+            };
+            self.heartbeat = Duration::from_millis(answer.heartbeat_ms.max(50));
+            let Some(claimed) = answer.attempt else {
                 return;
-            }
-        };
-        self.heartbeat = Duration::from_millis(answer.heartbeat_ms.max(50));
-        if let Some(claimed) = answer.attempt {
+            };
             self.start(claimed, done).await;
         }
     }
