@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tidewater_core::{PoolName, QueueLimits, RunId};
 use tidewater_engine::{
-    AttemptPaths, Executor, ExecutorSettings, LocalProcesses, Owners, RunObserver, Runners,
-    SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
+    AttemptPaths, Executor, ExecutorSettings, LeaseSettings, LocalProcesses, Owners,
+    RemoteAttempts, RunObserver, Runners, SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
 };
 use tidewater_flow::{MaintainRunner, RemoteEngines, SqlRunner, Warehouse, WarehouseProbe};
 use tidewater_http::{HttpRunner, OpenLineageHttp};
@@ -41,6 +41,18 @@ pub struct Control {
     connections: Arc<Connections>,
     /// Where `sql` tasks with `engine: NAME` run (a binary built with `ballista`).
     remote_engines: Option<Arc<dyn RemoteEngines>>,
+    /// The attempts this process offered to workers and waits for (a server's only).
+    remote: Arc<RemoteAttempts>,
+}
+
+/// Where the executor runs the tasks that name a `queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueuedTasks {
+    /// Here, like every other task: a run executed by a command, not a server, has no
+    /// workers to hand them to.
+    RunHere,
+    /// Offered to the `tidewater worker` processes of the queue (the server).
+    OfferToWorkers,
 }
 
 impl Control {
@@ -57,7 +69,16 @@ impl Control {
     /// machine's processes, woken by signals; [`Control::with_ownership`] replaces both.
     pub async fn new(project: Project, store: Arc<ProjectStore>) -> ControlResult<Control> {
         let connections = Arc::new(resolve_connections(&project));
+        let remote = RemoteAttempts::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            LeaseSettings {
+                heartbeat: project.config.workers.heartbeat,
+                lease: project.config.workers.lease,
+            },
+        );
         let mut control = Control {
+            remote,
             connections,
             project,
             store,
@@ -88,6 +109,11 @@ impl Control {
     /// the redactor of their secrets.
     pub fn connections(&self) -> &Arc<Connections> {
         &self.connections
+    }
+
+    /// The attempts this server offered to workers and waits for.
+    pub fn remote_attempts(&self) -> &Arc<RemoteAttempts> {
+        &self.remote
     }
 
     /// What opening found that the user should know.
@@ -171,6 +197,16 @@ impl Control {
         parallelism: Option<u32>,
         observer: Arc<dyn RunObserver>,
     ) -> ControlResult<Arc<Executor<ProjectStore>>> {
+        self.build_executor(parallelism, observer, QueuedTasks::RunHere)
+    }
+
+    /// [`Control::executor`], with the tasks that name a `queue` run where `queued` says.
+    pub(crate) fn build_executor(
+        &self,
+        parallelism: Option<u32>,
+        observer: Arc<dyn RunObserver>,
+        queued: QueuedTasks,
+    ) -> ControlResult<Arc<Executor<ProjectStore>>> {
         // Orphaned descendants of this process's tasks come back to it, to be ended with
         // their task rather than run on unreported (see `tidewater_engine::adopt_orphans`).
         tidewater_engine::adopt_orphans().map_err(|error| {
@@ -209,6 +245,9 @@ impl Control {
         runners.register_sql(Arc::new(sql_runner));
         runners.register_maintain(Arc::new(MaintainRunner::new(warehouse.clone())));
         runners.register_http(Arc::new(HttpRunner::new()));
+        if queued == QueuedTasks::OfferToWorkers {
+            runners = runners.with_workers(self.remote.clone());
+        }
         let executor = Arc::new(
             Executor::new(
                 self.store.clone(),

@@ -17,6 +17,7 @@ mod status_json;
 mod table_json;
 mod token_json;
 mod view_json;
+mod worker_json;
 mod workflow_graph_json;
 mod workflow_json;
 
@@ -37,5 +38,9 @@ pub use table_json::{
 };
 pub use token_json::{CreatedTokenJson, TokenJson};
 pub use view_json::{ViewIntervalJson, ViewJson};
+pub use worker_json::{
+    ClaimAnswerJson, ClaimRequestJson, ClaimedAttemptJson, HeartbeatAnswerJson, HeartbeatJson,
+    LeaseAnswerJson, LeaseJson, WorkerJson, WorkerRegistrationJson, WorkerReportJson,
+};
 pub use workflow_graph_json::{GraphEdgeJson, GraphTaskJson, WorkflowGraphJson};
 pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

@@ -57,6 +57,7 @@ pub mod time_arg;
 mod tokens;
 mod view_coverage;
 mod wait_kind;
+mod workers;
 mod workflow_catalog;
 mod workflow_overview;
 

@@ -12,6 +12,7 @@ use tidewater_flow::WarehouseCommits;
 use tidewater_store::{ServiceClaim, StoreError};
 use tokio::sync::{Notify, watch};
 
+use crate::control::QueuedTasks;
 use crate::control_error::{ControlError, ControlResult};
 use crate::workflow_catalog::watch_catalog;
 use crate::{Control, Notifier, ProjectStore, local_time};
@@ -82,7 +83,14 @@ impl Control {
         let (catalog, _watcher) =
             watch_catalog(project.clone(), move |line| catalog_report.line(line))?;
         report.follow_catalog(catalog.clone());
-        let executor = self.executor(parallelism, report.clone())?;
+        let executor =
+            self.build_executor(parallelism, report.clone(), QueuedTasks::OfferToWorkers)?;
+        // Nobody waits any more for what a previous server offered to workers: its runs
+        // resume with new attempts, and a worker still holding one is answered `stale`.
+        if let Some(workers) = self.store.worker_store() {
+            workers.abandon_attempts(chrono::Utc::now()).await?;
+        }
+        let leases = expire_leases(self.remote_attempts().clone(), report.clone());
         let service = Service {
             store: self.store.clone(),
             clock: Arc::new(SystemClock),
@@ -143,10 +151,37 @@ impl Control {
             never = notifications => match never {},
             () = signals => unreachable!("the signal future never completes"),
             () = store_watch => unreachable!("the store watch never completes"),
+            never = leases => match never {},
         }
         match files_changed.into_inner() {
             Some(error) => Err(error.into()),
             None => Ok(()),
+        }
+    }
+}
+
+/// Ends the leases of workers that stopped renewing them (the attempts are lost, and retried
+/// as `decide` says), every [`RemoteAttempts::expiry_interval`], by this server's clock.
+async fn expire_leases(
+    remote: Arc<tidewater_engine::RemoteAttempts>,
+    report: Arc<dyn ServerReport>,
+) -> std::convert::Infallible {
+    let mut has_failed = false;
+    loop {
+        tokio::time::sleep(remote.expiry_interval()).await;
+        match remote.expire_leases().await {
+            Ok(count) if count > 0 => report.line(&format!(
+                "{count} worker lease(s) expired: their attempts are lost and run again"
+            )),
+            Ok(_) => has_failed = false,
+            // Said once per stretch of failures; the next look tries again.
+            Err(error) if !has_failed => {
+                has_failed = true;
+                report.line(&format!(
+                    "warning: cannot look at the workers' leases: {error}"
+                ));
+            }
+            Err(_) => {}
         }
     }
 }

@@ -103,3 +103,8 @@ name_type!(
     /// `sql` task names with `engine: NAME` to run on it instead of the embedded DataFusion.
     EngineName
 );
+name_type!(
+    /// The name of a queue of workers (`queue:` on a task): a task with one runs only on
+    /// `tidewater worker` processes serving that queue.
+    QueueName
+);

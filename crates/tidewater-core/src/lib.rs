@@ -50,7 +50,7 @@ pub use deadline::Deadline;
 pub use decide::{DecideContext, Decision, Event, MAX_LOST_ATTEMPTS, decide};
 pub use failure_class::FailureClass;
 pub use ids::{
-    Attempt, BackfillId, EngineName, PoolName, RunId, TaskIndex, TaskName, WorkflowName,
+    Attempt, BackfillId, EngineName, PoolName, QueueName, RunId, TaskIndex, TaskName, WorkflowName,
 };
 pub use next_timer::next_timer;
 pub use notification::{NotificationEvent, NotificationKey, Webhook};

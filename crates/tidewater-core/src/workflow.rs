@@ -5,9 +5,9 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use crate::{
-    Dag, DagError, DataInterval, DataTrigger, Deadline, NotificationEvent, PoolName, RetryPolicy,
-    RunTrigger, Schedule, TaskAction, TaskIndex, TaskName, Timestamp, TriggerRule, Webhook,
-    WorkflowName,
+    Dag, DagError, DataInterval, DataTrigger, Deadline, NotificationEvent, PoolName, QueueName,
+    RetryPolicy, RunTrigger, Schedule, TaskAction, TaskIndex, TaskName, Timestamp, TriggerRule,
+    Webhook, WorkflowName,
 };
 
 /// A named DAG of tasks with its schedule: everything needed to run it, already checked.
@@ -54,6 +54,9 @@ pub struct Task {
     pub pool_slots: u32,
     pub priority: i32,
     pub role: TaskRole,
+    /// The queue of workers that runs this task (`queue:`), or `None` to run it where the
+    /// run is executed.
+    pub queue: Option<QueueName>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +220,7 @@ impl Task {
             pool_slots: 1,
             priority: 0,
             role: TaskRole::Handler(kind),
+            queue: None,
         }
     }
 }

@@ -157,6 +157,7 @@ fn workflow(name: &str, count: usize, is_chain: bool) -> Result<Workflow, Box<dy
             pool_slots: 1,
             priority: 0,
             role: TaskRole::Step,
+            queue: None,
         })
         .collect();
     let settings = WorkflowSettings {

@@ -44,13 +44,18 @@ pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume, requeue, requeue_cleared};
 pub use local_processes::LocalProcesses;
 pub use owners::Owners;
-pub use process::{ATTEMPT_MARKER, is_alive, kill_marked, process_identity, signal_group};
+pub use process::{
+    ATTEMPT_MARKER, is_alive, kill_marked, kill_orphaned_marked, process_identity, signal_group,
+};
 pub use run_observer::{RunObserver, SilentObserver};
 pub use run_queues::{count_active, read_queue};
-pub use runners::{Runners, StoreRunProbe};
+pub use runners::{
+    LeaseSettings, RemoteAttemptContext, RemoteAttempts, Runners, StoreRunProbe, worker_store,
+};
 pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
 pub use signal_wakeups::SignalWakeups;
 pub use subreaper::adopt_orphans;
+pub use task_process::tasks_die_with_this_process;
 pub use wakeups::{WakeListener, Wakeups};
 // The runner contract, re-exported for the engine's own modules and its users that start
 // attempts (the binary); a runner outside the engine depends on `tidewater-runner` alone.

@@ -128,6 +128,43 @@ pub fn kill_marked(key: &str) -> Vec<ProcessIdentity> {
     killed
 }
 
+/// Kills (with their groups) the processes whose attempt marker starts with `prefix` and
+/// whose owner, the text between `prefix` and the next `#`, `is_owner_alive` says is dead:
+/// what a killed `tidewater worker`'s tasks left behind on this host. Returns them.
+pub fn kill_orphaned_marked(
+    prefix: &str,
+    is_owner_alive: impl Fn(&str) -> bool,
+) -> Vec<ProcessIdentity> {
+    let needle = format!("{ATTEMPT_MARKER}={prefix}");
+    let mut killed = Vec::new();
+    for pid in all_pids() {
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let owner = environ
+            .split(|&byte| byte == 0)
+            .find_map(|variable| variable.strip_prefix(needle.as_bytes()))
+            .and_then(|rest| rest.split(|&byte| byte == b'#').next())
+            .map(|owner| String::from_utf8_lossy(owner).into_owned());
+        let Some(owner) = owner else {
+            continue;
+        };
+        if is_owner_alive(&owner) {
+            continue;
+        }
+        let identity = process_identity(pid);
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        if let Some((_, group)) = identity_and_group(pid) {
+            signal_group(group, Signal::SIGKILL);
+        }
+        killed.extend(identity);
+    }
+    killed
+}
+
 /// How long [`wait_until_gone`] waits at most, and how often it looks.
 const GONE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 const GONE_POLL: std::time::Duration = std::time::Duration::from_millis(5);

@@ -3,12 +3,14 @@
 //! from `tidewater-flow`, and `http` from `tidewater-http`.
 
 mod call;
+mod remote;
 mod sh;
 mod wait;
 
 use std::sync::Arc;
 
 pub use call::CallRunner;
+pub use remote::{LeaseSettings, RemoteAttemptContext, RemoteAttempts, worker_store};
 pub use sh::{ShCommand, ShRunner};
 pub use wait::{StoreRunProbe, WaitRunner};
 
@@ -37,6 +39,9 @@ pub struct Runners {
     http: Option<Arc<dyn TaskRunner<HttpAction>>>,
     /// `call`: needs the store's child runs ([`Runners::with_child_runs`]).
     call: CallRunner,
+    /// Tasks with a `queue`, whatever their kind, are offered to workers through this when
+    /// it is installed ([`Runners::with_workers`], by the server); without it they run here.
+    remote: Option<Arc<remote::RemoteAttempts>>,
 }
 
 impl Runners {
@@ -51,7 +56,14 @@ impl Runners {
             maintain: None,
             http: None,
             call: CallRunner::default(),
+            remote: None,
         }
+    }
+
+    /// Hands the attempts of tasks with a `queue` to workers through `remote`.
+    pub fn with_workers(mut self, remote: Arc<remote::RemoteAttempts>) -> Runners {
+        self.remote = Some(remote);
+        self
     }
 
     /// Lets `wait: { workflow }` ask `probe` (e.g. a [`StoreRunProbe`] on the run store).
@@ -110,6 +122,13 @@ impl Runners {
     ) -> StartedAttempt {
         let reporter = AttemptReporter::for_request(&request, done.clone());
         let action = &request.task.action;
+        if let (Some(queue), Some(remote)) = (&request.task.queue, &self.remote) {
+            let queue = queue.clone();
+            let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                remote::start_remote(remote, &queue, request, reporter)
+            }));
+            return started.unwrap_or_else(|_| StartedAttempt::finished());
+        }
         // The request and the runner are not used after a panic: unwind safety holds.
         let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match action {
             TaskAction::Sh { command, env } => {

@@ -117,9 +117,22 @@ pub(crate) fn spawn(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     Ok(process)
 }
 
+/// Set by [`tasks_die_with_this_process`].
+static TASKS_DIE_WITH_US: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every task process started from now on get SIGKILL when this process dies
+/// (`PR_SET_PDEATHSIG`), for `tidewater worker`: a worker that is killed must leave no task
+/// running on to finish its work a second time beside the attempt's retry on another worker.
+/// Only the group's leader gets the signal; what it started is found by its attempt marker
+/// by the next worker on the host ([`crate::kill_orphaned_marked`]). Such processes
+/// are started by tokio's `Command` (its `pre_exec` runs the `prctl`), not by `clone3`.
+pub fn tasks_die_with_this_process() {
+    TASKS_DIE_WITH_US.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn spawn_unlisted(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     #[cfg(all(feature = "clone3", target_os = "linux", target_arch = "x86_64"))]
-    {
+    if !TASKS_DIE_WITH_US.load(std::sync::atomic::Ordering::Relaxed) {
         use std::sync::atomic::{AtomicBool, Ordering};
         static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
         if !UNAVAILABLE.load(Ordering::Relaxed) {
@@ -140,12 +153,21 @@ const IGNORED_IN_TIDEWATER: [libc::c_int; 2] = [libc::SIGPIPE, libc::SIGXFSZ];
 
 fn spawn_with_tokio(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     let mut command = tokio::process::Command::new(spec.program);
-    // SAFETY: between fork and exec only `signal`, which is async-signal-safe. (std resets
-    // SIGPIPE itself; SIGXFSZ it does not know about.)
+    let dies_with_us = TASKS_DIE_WITH_US.load(std::sync::atomic::Ordering::Relaxed);
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec only `signal`, `prctl`, `getppid` and `_exit`, which are
+    // async-signal-safe. (std resets SIGPIPE itself; SIGXFSZ it does not know about.)
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             for signal in IGNORED_IN_TIDEWATER {
                 libc::signal(signal, libc::SIG_DFL);
+            }
+            if dies_with_us {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                // The parent may have died before the `prctl`: then nobody sends the signal.
+                if libc::getppid() != parent {
+                    libc::_exit(137);
+                }
             }
             Ok(())
         });

@@ -1,6 +1,7 @@
 //! The `http` task kind's runner: one request per attempt, its status checked against the
 //! task's `expect`, its JSON response (or a JSON pointer into it) the task's output; and
-//! the sender of workflow webhooks (`WebhookSender`), one POST per delivery.
+//! the sender of workflow webhooks (`WebhookSender`), one POST per delivery; and
+//! `tidewater worker`'s client of the server (`WorkerClient`).
 //!
 //! The HTTP client (reqwest) lives only here, so the OpenLineage run events of `[lineage]`
 //! are sent from here too ([`OpenLineageHttp`], a `tidewater_runner::LineageSink`). The
@@ -18,8 +19,10 @@ mod http_runner;
 mod open_lineage_http;
 mod probe;
 mod webhook_sender;
+mod worker_client;
 
 pub use http_runner::{HttpRunner, LOGGED_BODY_BYTES, MAX_RESPONSE_BYTES};
 pub use open_lineage_http::OpenLineageHttp;
 pub use probe::{ProbeStatus, probe};
 pub use webhook_sender::{WebhookBody, WebhookSender};
+pub use worker_client::{WorkerClient, WorkerClientError};

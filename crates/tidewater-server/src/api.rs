@@ -13,7 +13,9 @@ use utoipa_axum::routes;
 
 use crate::problem::Problem;
 use crate::request_refusals::document_request_refusals;
-use crate::{auth, backfills, events, logs, metrics, queue, runs, tables, tokens, workflows};
+use crate::{
+    auth, backfills, events, logs, metrics, queue, runs, tables, tokens, workers, workflows,
+};
 
 /// The project every request works on.
 #[derive(Clone)]
@@ -49,6 +51,7 @@ pub struct Api {
         (name = "logs", description = "Attempts' logs, by byte range or live"),
         (name = "tables", description = "The warehouse's tables and their partitions"),
         (name = "meta", description = "This API itself, and the server's metrics"),
+        (name = "workers", description = "`tidewater worker` processes: the list (scope read), and their protocol (scope worker)"),
     ),
     components(schemas(Problem))
 )]
@@ -105,6 +108,11 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(metrics::metrics))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))
+        .routes(routes!(workers::list_workers))
+        .routes(routes!(workers::claim))
+        .routes(routes!(workers::heartbeat))
+        .routes(routes!(workers::append_log))
+        .routes(routes!(workers::report))
         .routes(routes!(auth::sessions::login_form, auth::sessions::login))
         .routes(routes!(auth::sessions::logout))
         .routes(routes!(

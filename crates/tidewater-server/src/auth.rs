@@ -142,6 +142,8 @@ fn is_open(method: &Method, path: &str) -> bool {
 fn needed_scope(method: &Method, path: &str) -> TokenScope {
     if path == "/api/v1/tokens" || path.starts_with("/api/v1/tokens/") {
         TokenScope::Admin
+    } else if path.starts_with("/api/v1/workers/") {
+        TokenScope::Worker
     } else if is_safe(method) || (path == "/api/v1/session" && *method == Method::DELETE) {
         TokenScope::Read
     } else {
@@ -307,6 +309,13 @@ mod tests {
             (Method::GET, "/api/v1/tokens", TokenScope::Admin),
             (Method::DELETE, "/api/v1/tokens/ci", TokenScope::Admin),
             (Method::DELETE, "/api/v1/session", TokenScope::Read),
+            (Method::GET, "/api/v1/workers", TokenScope::Read),
+            (Method::POST, "/api/v1/workers/claim", TokenScope::Worker),
+            (
+                Method::POST,
+                "/api/v1/workers/attempts/3/report",
+                TokenScope::Worker,
+            ),
         ];
         for (method, path, needed) in cases {
             assert_eq!(needed_scope(&method, path), needed, "{method} {path}");
@@ -315,6 +324,11 @@ mod tests {
         assert!(TokenScope::Operate.allows(TokenScope::Read));
         assert!(!TokenScope::Read.allows(TokenScope::Operate));
         assert!(!TokenScope::Operate.allows(TokenScope::Admin));
+        // A worker's token opens only the worker endpoints; an admin's opens them too.
+        assert!(TokenScope::Worker.allows(TokenScope::Worker));
+        assert!(!TokenScope::Worker.allows(TokenScope::Read));
+        assert!(!TokenScope::Operate.allows(TokenScope::Worker));
+        assert!(TokenScope::Admin.allows(TokenScope::Worker));
     }
 
     #[test]

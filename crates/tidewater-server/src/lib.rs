@@ -34,6 +34,7 @@ mod runs;
 mod tables;
 mod tokens;
 pub mod ui;
+mod workers;
 mod workflows;
 
 use std::future::Future;

@@ -19,7 +19,7 @@ use crate::problem::Problem;
 pub(crate) struct TokenRequest {
     /// Letters, digits, `.`, `_` and `-`; unique among unrevoked tokens.
     name: String,
-    /// `read`, `operate` or `admin`.
+    /// `read`, `operate`, `admin` or `worker`.
     scope: String,
 }
 
@@ -55,7 +55,7 @@ pub(crate) async fn create_token(
 ) -> Result<(StatusCode, Json<CreatedTokenJson>), Problem> {
     let scope = TokenScope::parse(&request.scope).ok_or_else(|| {
         ControlError::Invalid(format!(
-            "`{}` is not a scope (read, operate, admin)",
+            "`{}` is not a scope (read, operate, admin, worker)",
             request.scope
         ))
     })?;

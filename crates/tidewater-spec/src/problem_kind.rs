@@ -170,6 +170,10 @@ pub enum ProblemKind {
         requested: u32,
         slots: u32,
     },
+    #[error("`{queue}` is not a queue name: use lowercase letters, digits, `_` and `-`")]
+    BadQueueName { queue: String },
+    #[error("task `{task}` is a `{kind}` task, which cannot run on a worker's queue")]
+    QueueOnKind { task: String, kind: String },
     #[error("template syntax error: {detail}")]
     TemplateSyntax { detail: String },
     #[error("unknown template variable `{variable}`")]
@@ -352,6 +356,8 @@ impl ProblemKind {
             ProblemKind::PoolTooSmall { .. } => "tidewater::pool_too_small",
             ProblemKind::UnknownEngine { .. } => "tidewater::unknown_engine",
             ProblemKind::EngineOnNonSqlTask { .. } => "tidewater::engine_on_non_sql_task",
+            ProblemKind::BadQueueName { .. } => "tidewater::bad_queue_name",
+            ProblemKind::QueueOnKind { .. } => "tidewater::queue_on_kind",
             ProblemKind::TemplateSyntax { .. } => "tidewater::template_syntax",
             ProblemKind::UnknownTemplateVariable { .. } => "tidewater::unknown_template_variable",
             ProblemKind::UnknownParam { .. } => "tidewater::unknown_param",
@@ -519,6 +525,14 @@ impl ProblemKind {
             ProblemKind::EngineOnNonSqlTask { .. } => {
                 Some("remove `engine`, or make the task a `sql` task".to_owned())
             }
+            ProblemKind::BadQueueName { .. } => {
+                Some("for example `queue: gpu` or `queue: eu-west`".to_owned())
+            }
+            ProblemKind::QueueOnKind { .. } => Some(
+                "`sh`, `sql`, `http` and `maintain` tasks may name a queue; `empty`, `wait` and \
+                 `call` tasks run where their run is executed"
+                    .to_owned(),
+            ),
             ProblemKind::PoolTooSmall { pool, .. } => Some(format!(
                 "lower `pool_slots` or raise `slots` of [pools.{pool}] in `tidewater.toml`"
             )),
@@ -660,6 +674,8 @@ impl ProblemKind {
             ProblemKind::PoolTooSmall { .. } => "more than the pool has",
             ProblemKind::UnknownEngine { .. } => "unknown engine",
             ProblemKind::EngineOnNonSqlTask { .. } => "not a sql task",
+            ProblemKind::BadQueueName { .. } => "not a queue name",
+            ProblemKind::QueueOnKind { .. } => "not for this kind",
             ProblemKind::TemplateSyntax { .. } => "template error",
             ProblemKind::UnknownTemplateVariable { .. } => "unknown variable",
             ProblemKind::UnknownParam { .. } => "unknown param",

@@ -51,6 +51,27 @@ pub struct ProjectConfig {
     /// `[engines.NAME]`: query engines (Ballista clusters) that `sql` tasks may name with
     /// `engine: NAME`.
     pub engines: BTreeMap<tidewater_core::EngineName, EngineConfig>,
+    /// `[workers]`: how `tidewater worker` processes keep their leases.
+    pub workers: WorkerSettings,
+}
+
+/// `[workers] heartbeat, lease`: a worker renews its attempts' leases every `heartbeat`; a
+/// lease not renewed for `lease` expires (by the server's clock) and its attempt is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSettings {
+    pub heartbeat: std::time::Duration,
+    pub lease: std::time::Duration,
+}
+
+impl Default for WorkerSettings {
+    /// Ten seconds between heartbeats and three missed ones before a lease expires: a
+    /// worker's pause (a long GC, a busy host) is waited for, a dead one noticed in 30 s.
+    fn default() -> Self {
+        WorkerSettings {
+            heartbeat: std::time::Duration::from_secs(10),
+            lease: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// `[notifications] timeout, attempts, backoff`: each delivery of a webhook waits at most
@@ -98,10 +119,12 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "server",
     "store",
     "warehouse",
+    "workers",
 ];
 const BACKFILL_KEYS: &[&str] = &["max_intervals"];
 const SERVER_KEYS: &[&str] = &["listen", "url"];
 const NOTIFICATION_KEYS: &[&str] = &["timeout", "attempts", "backoff"];
+const WORKER_KEYS: &[&str] = &["heartbeat", "lease"];
 const WAREHOUSE_KEYS: &[&str] = &["location"];
 const POOL_KEYS: &[&str] = &["slots", "rate"];
 const STORE_KEYS: &[&str] = &["path", "url", "password", "schema"];
@@ -139,6 +162,7 @@ impl ProjectConfig {
             server_url: None,
             notifications: NotificationSettings::default(),
             engines: BTreeMap::new(),
+            workers: WorkerSettings::default(),
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -179,6 +203,7 @@ impl ProjectConfig {
                 "connections" => config.connections = reader.connections(key, value),
                 "engines" => config.engines = reader.engines(key, value),
                 "notifications" => config.notifications = reader.notifications(key, value),
+                "workers" => config.workers = reader.workers(key, value),
                 "backfill" => {
                     if let Some(max) = reader.backfill_max_intervals(key, value) {
                         config.backfill_max_intervals = max;
@@ -484,6 +509,58 @@ impl ConfigReader<'_> {
                     }
                 }
                 _ => self.unknown_key(setting, "`[notifications]`", NOTIFICATION_KEYS),
+            }
+        }
+        settings
+    }
+
+    fn workers(&mut self, key: &Key<'_>, value: &Value<'_>) -> WorkerSettings {
+        let mut settings = WorkerSettings::default();
+        let Some(table) = value.get_ref().as_table() else {
+            self.wrong_type(key.get_ref(), "a table", value);
+            return settings;
+        };
+        let mut lease_value = None;
+        for (setting, setting_value) in table.iter() {
+            let duration = |reader: &mut Self, name: &str| {
+                let parsed = setting_value
+                    .get_ref()
+                    .as_str()
+                    .and_then(|text| crate::parse_duration(text).ok())
+                    .filter(|duration| !duration.is_zero());
+                if parsed.is_none() {
+                    reader.wrong_type(name, "a duration such as \"10s\"", setting_value);
+                }
+                parsed
+            };
+            match setting.get_ref().as_ref() {
+                "heartbeat" => {
+                    if let Some(heartbeat) = duration(self, "workers.heartbeat") {
+                        settings.heartbeat = heartbeat;
+                    }
+                }
+                "lease" => {
+                    if let Some(lease) = duration(self, "workers.lease") {
+                        settings.lease = lease;
+                        lease_value = Some(setting_value);
+                    }
+                }
+                _ => self.unknown_key(setting, "`[workers]`", WORKER_KEYS),
+            }
+        }
+        // A lease no longer than a heartbeat would expire between two renewals.
+        if settings.lease <= settings.heartbeat {
+            match lease_value {
+                Some(lease_value) => self.wrong_type(
+                    "workers.lease",
+                    "a duration longer than `heartbeat`",
+                    lease_value,
+                ),
+                None => self.wrong_type(
+                    "workers.heartbeat",
+                    "a duration shorter than the lease (30s unless `lease` is set)",
+                    value,
+                ),
             }
         }
         settings

@@ -114,5 +114,6 @@ fn outline_task(needs: &[TaskIndex]) -> Task {
         pool_slots: 1,
         priority: 0,
         role: TaskRole::Step,
+        queue: None,
     }
 }

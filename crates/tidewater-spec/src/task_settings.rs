@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use std::ops::Range;
 
-use tidewater_core::{Backoff, EngineName, PoolName, RetryPolicy, TriggerRule};
+use tidewater_core::{Backoff, EngineName, PoolName, QueueName, RetryPolicy, TriggerRule};
 
 use crate::did_you_mean::did_you_mean;
 use crate::yaml_reader::{Entry, YamlReader};
@@ -20,6 +20,8 @@ pub(crate) struct TaskSettings {
     pub retry_jitter: Option<bool>,
     pub timeout: Option<Duration>,
     pub pool: Option<PoolName>,
+    /// `queue`: the queue of workers that runs the task.
+    pub queue: Option<QueueName>,
     pub priority: Option<i32>,
     pub trigger: Option<TriggerRule>,
     /// `engine: NAME` where it was written; checked against `[engines]` by the workflow
@@ -41,6 +43,7 @@ pub(crate) const SETTING_KEYS: &[&str] = &[
     "retry_jitter",
     "timeout",
     "pool",
+    "queue",
     "priority",
     "trigger",
     "engine",
@@ -76,6 +79,7 @@ impl TaskSettings {
             "retry_jitter" => self.retry_jitter = reader.bool("retry_jitter", value),
             "timeout" => self.timeout = reader.positive_duration("timeout", value),
             "pool" => self.pool = read_pool(reader, entry, pools),
+            "queue" => self.queue = read_queue(reader, entry),
             "priority" => {
                 self.priority = reader
                     .integer("priority", value, i64::from(i32::MIN), i64::from(i32::MAX))
@@ -104,6 +108,7 @@ impl TaskSettings {
             retry_jitter: self.retry_jitter.or(defaults.retry_jitter),
             timeout: self.timeout.or(defaults.timeout),
             pool: self.pool.or_else(|| defaults.pool.clone()),
+            queue: self.queue.or_else(|| defaults.queue.clone()),
             priority: self.priority.or(defaults.priority),
             trigger: self.trigger.or(defaults.trigger),
             engine: self.engine.or_else(|| defaults.engine.clone()),
@@ -149,6 +154,21 @@ fn read_pool(
         ProblemKind::UnknownPool {
             pool: name.to_owned(),
             suggestion: did_you_mean(name, pools.keys().map(PoolName::as_str)),
+        },
+        entry.value.span.clone(),
+    );
+    None
+}
+
+/// A queue name: what a worker's `--queues` names, so the same characters as a workflow's.
+fn read_queue(reader: &mut YamlReader<'_>, entry: &Entry<'_, '_>) -> Option<QueueName> {
+    let name = reader.string("queue", entry.value)?;
+    if crate::workflow_file::is_workflow_name(name) {
+        return Some(QueueName::new(name));
+    }
+    reader.report(
+        ProblemKind::BadQueueName {
+            queue: name.to_owned(),
         },
         entry.value.span.clone(),
     );

@@ -880,6 +880,24 @@ impl WorkflowReader<'_, '_> {
         if let TaskAction::Sql(sql) = &mut action {
             sql.engine = settings.engine.as_ref().map(|(engine, _)| engine.clone());
         }
+        // Only tasks a worker can run alone take a queue: `empty` completes in the scheduler,
+        // `wait` and `call` ask the store. A queue from `defaults` passes them by; one the task
+        // names itself is a mistake worth saying.
+        let queue = match (&action, settings.queue.clone()) {
+            (TaskAction::Empty | TaskAction::Wait(_) | TaskAction::Call(_), Some(_)) => {
+                if spec.settings.queue.is_some() {
+                    self.reader.report(
+                        ProblemKind::QueueOnKind {
+                            task: spec.name.clone(),
+                            kind: action.kind().to_owned(),
+                        },
+                        spec.name_span.clone(),
+                    );
+                }
+                None
+            }
+            (_, queue) => queue,
+        };
         Task {
             name: TaskName::new(spec.name.as_str()),
             action,
@@ -894,6 +912,7 @@ impl WorkflowReader<'_, '_> {
             pool_slots,
             priority: settings.priority.unwrap_or(0),
             role: spec.role,
+            queue,
         }
     }
 }

@@ -17,6 +17,7 @@ mod rows;
 mod store_files;
 mod store_report;
 mod streams;
+mod workers;
 mod write_batch;
 
 pub use backup::BackupTarget;
@@ -132,6 +133,10 @@ impl Store for SqliteStore {
 
     /// Checkpoints if this store wrote. Dropping the store checkpoints too (closing the
     /// connection), waiting on the thread instead.
+    fn worker_store(&self) -> Option<&dyn tidewater_store::WorkerStore> {
+        Some(self)
+    }
+
     async fn close(&self) {
         // A failed checkpoint leaves the commits in the log, where they are safe.
         let _ = self.link.checkpoint().await;

@@ -99,16 +99,25 @@ pub enum TokenScope {
     Operate,
     /// Also manage tokens.
     Admin,
+    /// Only the worker endpoints (`/api/v1/workers/...`: claim, heartbeat, log, report),
+    /// for `tidewater worker`; nothing else, not even reading.
+    Worker,
 }
 
 impl TokenScope {
-    pub const ALL: [TokenScope; 3] = [TokenScope::Read, TokenScope::Operate, TokenScope::Admin];
+    pub const ALL: [TokenScope; 4] = [
+        TokenScope::Read,
+        TokenScope::Operate,
+        TokenScope::Admin,
+        TokenScope::Worker,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Read => "read",
             TokenScope::Operate => "operate",
             TokenScope::Admin => "admin",
+            TokenScope::Worker => "worker",
         }
     }
 
@@ -119,9 +128,14 @@ impl TokenScope {
             .find(|scope| scope.as_str() == text)
     }
 
-    /// True if this scope includes everything `needed` allows.
+    /// True if this scope includes everything `needed` allows: `read` < `operate` < `admin`,
+    /// and `worker` beside them, allowing only itself (an admin may also act as a worker).
     pub fn allows(self, needed: TokenScope) -> bool {
-        self >= needed
+        match (self, needed) {
+            (TokenScope::Worker, needed) => needed == TokenScope::Worker,
+            (scope, TokenScope::Worker) => scope == TokenScope::Admin,
+            (scope, needed) => scope >= needed,
+        }
     }
 }
 

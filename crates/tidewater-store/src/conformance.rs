@@ -18,6 +18,7 @@ mod fixtures;
 mod notifications;
 mod records;
 mod streams;
+mod workers;
 
 pub use access::{
     a_revoked_token_is_found_no_more_and_its_sessions_end,
@@ -72,6 +73,12 @@ macro_rules! stream_store_conformance_tests {
         );
     };
 }
+pub use workers::{
+    a_report_ends_an_attempt_once_and_a_stop_reaches_its_holder,
+    an_expired_lease_fences_out_its_holder,
+    an_offered_attempt_is_claimed_once_by_a_worker_of_its_queue,
+    workers_are_listed_with_their_leases,
+};
 
 /// Generates one `#[tokio::test]` per conformance behaviour. `$open` is an async fn that
 /// returns a fresh, empty store behind anything that dereferences to it (so that a temporary
@@ -131,5 +138,20 @@ macro_rules! run_store_conformance_tests {
                 $crate::conformance::$behaviour(&*store).await;
             }
         )+
+    };
+}
+
+/// Generates one `#[tokio::test]` per behaviour of a [`WorkerStore`](crate::WorkerStore)
+/// (the stores that serve `tidewater worker`), like
+/// [`run_store_conformance_tests!`](crate::run_store_conformance_tests).
+#[macro_export]
+macro_rules! worker_store_conformance_tests {
+    ($open:path) => {
+        $crate::run_store_conformance_tests!(@each $open;
+            an_offered_attempt_is_claimed_once_by_a_worker_of_its_queue,
+            an_expired_lease_fences_out_its_holder,
+            a_report_ends_an_attempt_once_and_a_stop_reaches_its_holder,
+            workers_are_listed_with_their_leases,
+        );
     };
 }

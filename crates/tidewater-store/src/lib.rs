@@ -36,6 +36,7 @@ mod run_store;
 mod store;
 mod store_error;
 mod stream_store;
+mod worker_store;
 
 pub use access_store::{
     AccessStore, NewSession, NewToken, SecretHash, SessionRecord, TokenId, TokenName, TokenRecord,
@@ -57,3 +58,7 @@ pub use store::Store;
 pub use store_error::{BackendError, StoreError};
 pub use stream_store::{StreamCommitRecord, StreamOwnerClaim, StreamRecord, StreamStore};
 pub use tidewater_core::BackfillId;
+pub use worker_store::{
+    AttemptOffer, ClaimedAttempt, LeaseAnswer, LeaseEpoch, RemoteAttemptId, RemoteAttemptRecord,
+    RemoteAttemptState, WorkerId, WorkerRecord, WorkerRegistration, WorkerStore,
+};

@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 use tidewater_core::RunId;
 
-use crate::{AccessStore, ControlStore, NotificationStore, RunStore, StoreError, StreamStore};
+use crate::{
+    AccessStore, ControlStore, NotificationStore, RunStore, StoreError, StreamStore, WorkerStore,
+};
 
 /// Everything the binary needs from the store it opened: the engine's and the service's
 /// traits, and the operations on the store as a whole. The rest of the code holds an
@@ -27,6 +29,13 @@ pub trait Store: RunStore + ControlStore + AccessStore + NotificationStore + Sen
     /// other processes. The server stops when this fails. A backend that cannot be replaced
     /// under an open handle answers `Ok(())`.
     fn verify_store(&self) -> Result<(), StoreError>;
+
+    /// The attempts handed to `tidewater worker` processes and their leases, if this backend
+    /// keeps them (a backend without them runs every task in the server, and a task with a
+    /// `queue` fails saying so).
+    fn worker_store(&self) -> Option<&dyn WorkerStore> {
+        None
+    }
 
     /// Ends this handle's use of the store, after a last [`Store::checkpoint`]. Nothing may
     /// be read or written through it afterwards. Dropping the handle must be as safe, if

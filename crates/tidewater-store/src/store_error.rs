@@ -63,6 +63,9 @@ pub enum StoreError {
     /// A session was asked for a token that is unknown or revoked.
     #[error("token {0} is unknown or revoked")]
     NoSuchToken(TokenId),
+    /// What this backend does not do (serve workers, say), in words for the user.
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error(
         "the store holds a value this version cannot read ({what}: {value}); this is a bug in tidewater or a newer store"
     )]

@@ -57,6 +57,10 @@ pub(crate) enum Command {
     Compact(CompactArgs),
     /// Run the scheduler and executor until stopped (SIGTERM or Ctrl-C).
     Server(ServerArgs),
+    /// Run the attempts of tasks with a `queue`, pulled from a server, until stopped.
+    Worker(WorkerArgs),
+    /// List the workers that sent the server a heartbeat: queues, slots, last heartbeat.
+    Workers(WorkersArgs),
     /// Create no new runs of a workflow until `unpause` (running ones finish).
     Pause(PauseArgs),
     /// Let the scheduler create runs of a paused workflow again.
@@ -242,6 +246,29 @@ pub(crate) struct ServerArgs {
     /// tidewater.toml's `[server] listen`, else 127.0.0.1:8080.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The server's base URL, e.g. http://tidewater.example.com:8080.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// A token of scope `worker` (`tidewater token create --scope worker`).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: String,
+    /// The queues this worker serves, comma-separated (tasks name one with `queue:`).
+    #[arg(long, value_name = "A,B", default_value = "default")]
+    pub queues: String,
+    /// How many attempts it runs at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub slots: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkersArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -534,7 +561,7 @@ pub(crate) struct TokenCreateArgs {
     #[arg(long)]
     pub name: String,
     /// What it allows: read (GET), operate (also trigger, retry, cancel, pause, backfill),
-    /// admin (also manage tokens).
+    /// admin (also manage tokens), worker (only `tidewater worker`'s endpoints).
     #[arg(long, value_enum)]
     pub scope: TokenScopeArg,
 }
@@ -544,6 +571,7 @@ pub(crate) enum TokenScopeArg {
     Read,
     Operate,
     Admin,
+    Worker,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,8 @@ mod tables;
 mod test;
 mod token;
 mod validate;
+mod worker;
+mod workers;
 mod workflows;
 
 pub(crate) use ballista::remote_engines;
@@ -54,6 +56,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Compact(args) => maintain::compact(&project, args).await,
         Command::Vacuum(args) => maintain::vacuum(&project, args).await,
         Command::Server(args) => server::server(&project, args).await,
+        Command::Worker(args) => worker::worker(&project, args).await,
+        Command::Workers(args) => workers::workers(&project, args).await,
         Command::Pause(args) => control::pause(&project, args, true).await,
         Command::Unpause(args) => control::pause(&project, args, false).await,
         Command::Trigger(args) => control::trigger(&project, args).await,

@@ -8,7 +8,7 @@ use tidewater_store::TokenRecord;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenJson {
     pub name: String,
-    /// `read`, `operate` or `admin`.
+    /// `read`, `operate`, `admin` or `worker`.
     pub scope: String,
     pub created_at: String,
     /// When it was last used (recorded at most once a minute); `null` if never.

@@ -35,6 +35,7 @@ pub(crate) fn task(name: &str, needs: &[u32]) -> Task {
         pool_slots: 1,
         priority: 0,
         role: TaskRole::Step,
+        queue: None,
     }
 }
 

@@ -145,6 +145,7 @@ mod tests {
                 pool_slots: 1,
                 priority: 0,
                 role: tidewater_core::TaskRole::Step,
+                queue: None,
             })
             .collect();
         Dag::new(&tasks).expect("a DAG")

@@ -9,7 +9,10 @@ use tidewater_core::{
     Attempt, AttemptOutcome, FailureClass, FailureReason, NotificationEvent, ProcessIdentity,
     RunState, RunStateKind, TaskState, TaskStateKind, Timestamp,
 };
-use tidewater_store::{AttemptStep, NotificationState, RunTrigger, StoreError, TokenScope};
+use tidewater_store::{
+    AttemptStep, LeaseEpoch, NotificationState, RemoteAttemptState, RunTrigger, StoreError,
+    TokenScope, WorkerId,
+};
 
 /// Microseconds since the Unix epoch; sub-microsecond digits are dropped.
 pub(super) fn encode_timestamp(time: Timestamp) -> i64 {
@@ -499,6 +502,7 @@ pub(super) fn encode_token_scope(scope: TokenScope) -> &'static str {
         TokenScope::Read => "read",
         TokenScope::Operate => "operate",
         TokenScope::Admin => "admin",
+        TokenScope::Worker => "worker",
     }
 }
 
@@ -507,12 +511,79 @@ pub(super) fn decode_token_scope(text: &str) -> Result<TokenScope, StoreError> {
         "read" => Ok(TokenScope::Read),
         "operate" => Ok(TokenScope::Operate),
         "admin" => Ok(TokenScope::Admin),
+        "worker" => Ok(TokenScope::Worker),
         other => Err(corrupt("token scope", other)),
     }
 }
 
 fn required<T>(value: Option<T>, what: &'static str, state: &str) -> Result<T, StoreError> {
     value.ok_or_else(|| corrupt(what, format!("missing in state {state}")))
+}
+
+/// The columns of a `remote_attempts` row that make its state (migration 0015).
+pub(super) struct RemoteAttemptColumns {
+    pub state: String,
+    pub worker: Option<String>,
+    pub epoch: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub is_stop_requested: bool,
+    pub outcome: Option<String>,
+    pub ended_at: Option<i64>,
+}
+
+pub(super) fn decode_remote_attempt_state(
+    columns: RemoteAttemptColumns,
+) -> Result<RemoteAttemptState, StoreError> {
+    let ended_at = || {
+        columns
+            .ended_at
+            .ok_or_else(|| corrupt("remote attempt end", "NULL"))
+            .and_then(|at| decode_timestamp(at, "remote attempt end"))
+    };
+    let worker = || {
+        columns
+            .worker
+            .clone()
+            .map(WorkerId)
+            .ok_or_else(|| corrupt("remote attempt worker", "NULL"))
+    };
+    match columns.state.as_str() {
+        "offered" => Ok(RemoteAttemptState::Offered),
+        "claimed" => Ok(RemoteAttemptState::Claimed {
+            worker: worker()?,
+            epoch: LeaseEpoch(
+                columns
+                    .epoch
+                    .ok_or_else(|| corrupt("remote attempt epoch", "NULL"))?,
+            ),
+            expires_at: decode_timestamp(
+                columns
+                    .expires_at
+                    .ok_or_else(|| corrupt("remote attempt lease", "NULL"))?,
+                "remote attempt lease",
+            )?,
+            is_stop_requested: columns.is_stop_requested,
+        }),
+        "reported" => {
+            let text = columns
+                .outcome
+                .as_deref()
+                .ok_or_else(|| corrupt("remote attempt outcome", "NULL"))?;
+            // Serde's JSON, unlike the rest of this file: the outcome waits here only until
+            // the server's executor records it in `attempts` (by the codec above), and a
+            // server that starts abandons every row it did not offer itself.
+            let outcome =
+                serde_json::from_str(text).map_err(|_| corrupt("remote attempt outcome", text))?;
+            Ok(RemoteAttemptState::Reported {
+                worker: worker()?,
+                outcome,
+                at: ended_at()?,
+            })
+        }
+        "lost" => Ok(RemoteAttemptState::Lost { at: ended_at()? }),
+        "withdrawn" => Ok(RemoteAttemptState::Withdrawn { at: ended_at()? }),
+        other => Err(corrupt("remote attempt state", other)),
+    }
 }
 
 fn corrupt(what: &'static str, value: impl ToString) -> StoreError {

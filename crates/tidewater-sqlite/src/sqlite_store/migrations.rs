@@ -68,6 +68,10 @@ const MIGRATIONS: [(&str, &str); 14] = [
         "0014_streams",
         include_str!("../../migrations/0014_streams.sql"),
     ),
+    (
+        "0015_workers",
+        include_str!("../../migrations/0015_workers.sql"),
+    ),
 ];
 
 /// The `user_version` of an up-to-date file.

@@ -18,6 +18,7 @@ pub(super) async fn token(project: &Path, command: TokenCommand) -> anyhow::Resu
                 TokenScopeArg::Read => TokenScope::Read,
                 TokenScopeArg::Operate => TokenScope::Operate,
                 TokenScopeArg::Admin => TokenScope::Admin,
+                TokenScopeArg::Worker => TokenScope::Worker,
             };
             let created = control.create_token(&args.name, scope).await?;
             output::note(format!(

@@ -36,4 +36,5 @@ mod times;
 mod ui;
 mod views;
 mod warehouse;
+mod workers;
 mod workflows;
