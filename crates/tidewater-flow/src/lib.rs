@@ -43,8 +43,8 @@ mod schema_difference;
 mod serving_view;
 mod sql_lineage;
 mod sql_runner;
-mod stream_write;
 mod staged_write;
+mod stream_write;
 mod table_description;
 mod table_functions;
 mod table_snapshot;
@@ -66,8 +66,8 @@ pub use remote_engines::RemoteEngines;
 pub use schema_difference::SchemaDifference;
 pub use serving_view::{PruneSummary, ViewPartitions};
 pub use sql_runner::SqlRunner;
-pub use stream_write::{MESSAGES_TABLE, StreamAppend, StreamColumn, StreamCommit, StreamValues};
 pub use staged_write::STAGING_FOLDER;
+pub use stream_write::{MESSAGES_TABLE, StreamAppend, StreamColumn, StreamCommit, StreamValues};
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,
 };

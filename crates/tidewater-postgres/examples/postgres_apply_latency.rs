@@ -7,7 +7,7 @@
 //! `create_run` of a 3-task run; and the floor: one plain connection committing one row (a
 //! prepared `INSERT` in autocommit mode) into a table of the same schema. No `apply` can
 //! take less than one commit. Prints times and ratios; it never asserts them (STYLE.md).
-//! `cargo run -p tidewater-postgres --example apply_latency [-- ROUNDS]`.
+//! `cargo run -p tidewater-postgres --example postgres_apply_latency [-- ROUNDS]`.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
