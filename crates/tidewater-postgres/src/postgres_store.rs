@@ -2,18 +2,6 @@
 //! processes on any number of machines share.
 
 mod access;
-#[path = "../../tidewater-sqlite/src/sqlite_store/batch.rs"]
-mod batch;
-// The one enum↔string codec is SQLite's, compiled here too rather than copied: both
-// backends write the same column values, so `migrate-from-sqlite` copies rows as they are
-// and the two can never drift apart. (It moves to a crate of its own once both backends
-// have settled; it knows no SQL library.)
-#[path = "../../tidewater-sqlite/src/sqlite_store/codec.rs"]
-#[allow(
-    dead_code,
-    reason = "shared with the SQLite backend, which uses a few functions this one does not"
-)]
-mod codec;
 mod control;
 mod data_changes;
 mod failure;
@@ -34,7 +22,6 @@ use tidewater_store::{
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, GenericClient, Transaction};
 
-use batch::Batch;
 use codec::{
     decode_process, encode_process, encode_run_state, encode_task_state, encode_timestamp,
     encode_trigger,
@@ -42,6 +29,8 @@ use codec::{
 use failure::{OrStore, is_unique_violation};
 use pool::Pool;
 use rows::{read_attempt, read_run, read_task_instance, select_runs};
+use tidewater_store::columns::batch::{self, Batch};
+use tidewater_store::columns::codec;
 
 /// Where the store is: a `postgres://` URL (libpq's keywords work too), the password if the
 /// URL does not carry it, and the schema to keep the tables in (`None`: the connection's

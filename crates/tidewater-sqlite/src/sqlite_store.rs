@@ -3,8 +3,6 @@
 
 mod access;
 mod backup;
-mod batch;
-mod codec;
 mod connection;
 mod control;
 mod data_changes;
@@ -35,7 +33,6 @@ use tidewater_store::{
     Store, StoreError,
 };
 
-use batch::Batch;
 use codec::{
     decode_process, encode_process, encode_run_state, encode_task_state, encode_timestamp,
     encode_trigger,
@@ -43,6 +40,8 @@ use codec::{
 use connection::Link;
 use failure::Failure;
 use rows::{AttemptRow, RunRow, TaskInstanceRow};
+use tidewater_store::columns::batch::{self, Batch};
+use tidewater_store::columns::codec;
 use write_batch::write_batch;
 
 /// Runs, task instances and attempts in one SQLite file.

@@ -23,6 +23,7 @@
 // Test code, compiled only for the backends' tests (their `[dev-dependencies]` enable the
 // feature), so that it does not ship in the binary.
 mod access_store;
+pub mod columns;
 #[cfg(feature = "conformance")]
 #[expect(
     clippy::expect_used,

@@ -12,15 +12,15 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::StoreError;
 use tidewater_core::{Change, RunId, RunState};
-use tidewater_store::StoreError;
 
 use super::codec::{
     AttemptOutcomeColumns, TaskStateColumns, encode_json, encode_notification_event,
     encode_outcome, encode_process, encode_task_state, encode_timestamp,
 };
 
-pub(super) struct Batch<'a> {
+pub struct Batch<'a> {
     /// The last run state of the batch.
     pub run: Option<&'a RunState>,
     /// The last record of each task, in the order the tasks first appear.
@@ -36,7 +36,7 @@ pub(super) struct Batch<'a> {
 }
 
 #[derive(Debug)]
-pub(super) struct NotificationRow<'a> {
+pub struct NotificationRow<'a> {
     pub event: &'static str,
     pub task: &'a str,
     pub attempt: u32,
@@ -44,7 +44,7 @@ pub(super) struct NotificationRow<'a> {
 }
 
 #[derive(Debug)]
-pub(super) struct TaskRow<'a> {
+pub struct TaskRow<'a> {
     pub task: &'a str,
     pub state: TaskStateColumns<'static>,
     pub last_attempt: u32,
@@ -55,14 +55,14 @@ pub(super) struct TaskRow<'a> {
 }
 
 #[derive(Debug)]
-pub(super) struct StartedRow<'a> {
+pub struct StartedRow<'a> {
     pub task: &'a str,
     pub attempt: u32,
     pub started_at: i64,
 }
 
 #[derive(Debug)]
-pub(super) struct ProcessRow<'a> {
+pub struct ProcessRow<'a> {
     pub task: &'a str,
     pub attempt: u32,
     pub pid: i32,
@@ -70,7 +70,7 @@ pub(super) struct ProcessRow<'a> {
 }
 
 #[derive(Debug)]
-pub(super) struct FinishedRow<'a> {
+pub struct FinishedRow<'a> {
     pub task: &'a str,
     pub attempt: u32,
     pub finished_at: i64,
@@ -79,7 +79,7 @@ pub(super) struct FinishedRow<'a> {
 
 impl<'a> Batch<'a> {
     /// Whether the batch changes nothing at all.
-    pub(super) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.run.is_none()
             && self.tasks.is_empty()
             && self.started.is_empty()
@@ -89,7 +89,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Groups `changes`; refuses a batch that starts the same attempt twice.
-    pub(super) fn new(run: RunId, changes: &'a [Change]) -> Result<Batch<'a>, StoreError> {
+    pub fn new(run: RunId, changes: &'a [Change]) -> Result<Batch<'a>, StoreError> {
         let mut run_state = None;
         let mut tasks = LastByKey::default();
         let mut started = Vec::new();

@@ -1,29 +1,29 @@
-//! The database codec: the one place that turns timestamps, states, outcomes and triggers into
+//! The database codec: the one place, for every SQL backend, that turns timestamps, states, outcomes and triggers into
 //! column values and back. Each type is encoded by one `match` and decoded by one `match`.
 //!
 //! The strings are spelled out here rather than borrowed from `name()` or serde so that
 //! renaming a variant in the core cannot silently change what is on disk. Decoding never
 //! panics: a value this version does not know is [`StoreError::Corrupt`].
 
+use crate::{
+    AttemptStep, LeaseEpoch, NotificationState, RemoteAttemptState, RunTrigger, StoreError,
+    TokenScope, WorkerId,
+};
 use tidewater_core::{
     Attempt, AttemptOutcome, FailureClass, FailureReason, NotificationEvent, ProcessIdentity,
     RunState, RunStateKind, TaskState, TaskStateKind, Timestamp,
 };
-use tidewater_store::{
-    AttemptStep, LeaseEpoch, NotificationState, RemoteAttemptState, RunTrigger, StoreError,
-    TokenScope, WorkerId,
-};
 
 /// Microseconds since the Unix epoch; sub-microsecond digits are dropped.
-pub(super) fn encode_timestamp(time: Timestamp) -> i64 {
+pub fn encode_timestamp(time: Timestamp) -> i64 {
     time.timestamp_micros()
 }
 
-pub(super) fn decode_timestamp(micros: i64, what: &'static str) -> Result<Timestamp, StoreError> {
+pub fn decode_timestamp(micros: i64, what: &'static str) -> Result<Timestamp, StoreError> {
     Timestamp::from_timestamp_micros(micros).ok_or_else(|| corrupt(what, micros))
 }
 
-pub(super) fn encode_trigger(trigger: RunTrigger) -> &'static str {
+pub fn encode_trigger(trigger: RunTrigger) -> &'static str {
     match trigger {
         RunTrigger::Manual => "manual",
         RunTrigger::Scheduled => "scheduled",
@@ -32,7 +32,7 @@ pub(super) fn encode_trigger(trigger: RunTrigger) -> &'static str {
     }
 }
 
-pub(super) fn decode_trigger(text: &str) -> Result<RunTrigger, StoreError> {
+pub fn decode_trigger(text: &str) -> Result<RunTrigger, StoreError> {
     match text {
         "manual" => Ok(RunTrigger::Manual),
         "scheduled" => Ok(RunTrigger::Scheduled),
@@ -44,14 +44,14 @@ pub(super) fn decode_trigger(text: &str) -> Result<RunTrigger, StoreError> {
 
 /// `runs.state`, `runs.started_at`, `runs.finished_at`.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct RunStateColumns<'a> {
+pub struct RunStateColumns<'a> {
     pub state: &'a str,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
 }
 
 /// The `runs.state` text of a kind of state (what a filter compares with).
-pub(super) fn encode_run_state_kind(kind: RunStateKind) -> &'static str {
+pub fn encode_run_state_kind(kind: RunStateKind) -> &'static str {
     match kind {
         RunStateKind::Queued => "queued",
         RunStateKind::Running => "running",
@@ -61,7 +61,7 @@ pub(super) fn encode_run_state_kind(kind: RunStateKind) -> &'static str {
     }
 }
 
-pub(super) fn encode_run_state(state: &RunState) -> RunStateColumns<'static> {
+pub fn encode_run_state(state: &RunState) -> RunStateColumns<'static> {
     let (name, started_at, finished_at) = match state {
         RunState::Queued => ("queued", None, None),
         RunState::Running { started_at } => ("running", Some(*started_at), None),
@@ -85,7 +85,7 @@ pub(super) fn encode_run_state(state: &RunState) -> RunStateColumns<'static> {
     }
 }
 
-pub(super) fn decode_run_state(columns: RunStateColumns<'_>) -> Result<RunState, StoreError> {
+pub fn decode_run_state(columns: RunStateColumns<'_>) -> Result<RunState, StoreError> {
     let state = columns.state;
     let started_at = || {
         decode_timestamp(
@@ -122,7 +122,7 @@ pub(super) fn decode_run_state(columns: RunStateColumns<'_>) -> Result<RunState,
 
 /// The state columns of `task_instances`.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct TaskStateColumns<'a> {
+pub struct TaskStateColumns<'a> {
     pub state: &'a str,
     pub attempt: Option<i64>,
     pub queued_since: Option<i64>,
@@ -131,7 +131,7 @@ pub(super) struct TaskStateColumns<'a> {
     pub not_before: Option<i64>,
 }
 
-pub(super) fn encode_task_state(state: &TaskState) -> TaskStateColumns<'static> {
+pub fn encode_task_state(state: &TaskState) -> TaskStateColumns<'static> {
     let empty = |name| TaskStateColumns {
         state: name,
         attempt: None,
@@ -184,7 +184,7 @@ pub(super) fn encode_task_state(state: &TaskState) -> TaskStateColumns<'static> 
     }
 }
 
-pub(super) fn decode_task_state(columns: TaskStateColumns<'_>) -> Result<TaskState, StoreError> {
+pub fn decode_task_state(columns: TaskStateColumns<'_>) -> Result<TaskState, StoreError> {
     let state = columns.state;
     let attempt = || {
         required(columns.attempt, "task attempt", state)
@@ -222,7 +222,7 @@ pub(super) fn decode_task_state(columns: TaskStateColumns<'_>) -> Result<TaskSta
 
 /// The outcome columns of `attempts`.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct AttemptOutcomeColumns<'a> {
+pub struct AttemptOutcomeColumns<'a> {
     pub outcome: &'a str,
     /// JSON text of the output.
     pub output: Option<String>,
@@ -238,7 +238,7 @@ pub(super) struct AttemptOutcomeColumns<'a> {
 /// a failure was then the task's own, retried by its policy.
 const UNRECORDED_CLASS: FailureClass = FailureClass::Task;
 
-pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<'static> {
+pub fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<'static> {
     let columns = |outcome, failure| AttemptOutcomeColumns {
         outcome,
         output: None,
@@ -305,9 +305,7 @@ pub(super) fn encode_outcome(outcome: &AttemptOutcome) -> AttemptOutcomeColumns<
     }
 }
 
-pub(super) fn decode_outcome(
-    columns: AttemptOutcomeColumns<'_>,
-) -> Result<AttemptOutcome, StoreError> {
+pub fn decode_outcome(columns: AttemptOutcomeColumns<'_>) -> Result<AttemptOutcome, StoreError> {
     let reason = match columns.outcome {
         "succeeded" => {
             let output = columns
@@ -375,11 +373,11 @@ pub(super) fn decode_outcome(
 
 /// `start_ticks` is a `u64` and SQLite integers are `i64`: the bits are kept as they are, so
 /// every value round-trips (real tick counts are far below `i64::MAX` and stay readable).
-pub(super) fn encode_process(process: ProcessIdentity) -> (i32, i64) {
+pub fn encode_process(process: ProcessIdentity) -> (i32, i64) {
     (process.pid, process.start_ticks as i64)
 }
 
-pub(super) fn decode_process(
+pub fn decode_process(
     pid: Option<i32>,
     start_ticks: Option<i64>,
 ) -> Result<Option<ProcessIdentity>, StoreError> {
@@ -398,14 +396,14 @@ pub(super) fn decode_process(
 
 /// A run's or task's state name in an `events` row (the triggers copy `runs.state` and
 /// `task_instances.state`, encoded above).
-pub(super) fn decode_run_state_kind(text: &str) -> Result<RunStateKind, StoreError> {
+pub fn decode_run_state_kind(text: &str) -> Result<RunStateKind, StoreError> {
     RunStateKind::ALL
         .into_iter()
         .find(|kind| encode_run_state_kind(*kind) == text)
         .ok_or_else(|| corrupt("run state", text))
 }
 
-pub(super) fn decode_task_state_kind(text: &str) -> Result<TaskStateKind, StoreError> {
+pub fn decode_task_state_kind(text: &str) -> Result<TaskStateKind, StoreError> {
     match text {
         "pending" => Ok(TaskStateKind::Pending),
         "queued" => Ok(TaskStateKind::Queued),
@@ -421,7 +419,7 @@ pub(super) fn decode_task_state_kind(text: &str) -> Result<TaskStateKind, StoreE
 }
 
 /// An attempt event's `state` (`started`, or the `attempts.outcome` it copies) and class.
-pub(super) fn decode_attempt_step(
+pub fn decode_attempt_step(
     state: &str,
     failure_class: Option<&str>,
 ) -> Result<AttemptStep, StoreError> {
@@ -439,24 +437,24 @@ pub(super) fn decode_attempt_step(
     }
 }
 
-pub(super) fn decode_attempt(value: i64, what: &'static str) -> Result<Attempt, StoreError> {
+pub fn decode_attempt(value: i64, what: &'static str) -> Result<Attempt, StoreError> {
     decode_count(value, what).map(Attempt)
 }
 
 /// Attempt numbers and counters are `u32` in the model.
-pub(super) fn decode_count(value: i64, what: &'static str) -> Result<u32, StoreError> {
+pub fn decode_count(value: i64, what: &'static str) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| corrupt(what, value))
 }
 
-pub(super) fn encode_json(value: &serde_json::Value) -> String {
+pub fn encode_json(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
-pub(super) fn decode_json(text: &str, what: &'static str) -> Result<serde_json::Value, StoreError> {
+pub fn decode_json(text: &str, what: &'static str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|_| corrupt(what, text))
 }
 
-pub(super) fn decode_json_object(
+pub fn decode_json_object(
     text: &str,
     what: &'static str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
@@ -466,7 +464,7 @@ pub(super) fn decode_json_object(
     }
 }
 
-pub(super) fn encode_notification_event(event: NotificationEvent) -> &'static str {
+pub fn encode_notification_event(event: NotificationEvent) -> &'static str {
     match event {
         NotificationEvent::OnFailure => "on_failure",
         NotificationEvent::OnSuccess => "on_success",
@@ -475,7 +473,7 @@ pub(super) fn encode_notification_event(event: NotificationEvent) -> &'static st
     }
 }
 
-pub(super) fn decode_notification_event(text: &str) -> Result<NotificationEvent, StoreError> {
+pub fn decode_notification_event(text: &str) -> Result<NotificationEvent, StoreError> {
     NotificationEvent::ALL
         .into_iter()
         .find(|event| encode_notification_event(*event) == text)
@@ -483,7 +481,7 @@ pub(super) fn decode_notification_event(text: &str) -> Result<NotificationEvent,
 }
 
 /// `notifications.state` with its `due_at`.
-pub(super) fn decode_notification_state(
+pub fn decode_notification_state(
     state: &str,
     due_at: i64,
 ) -> Result<NotificationState, StoreError> {
@@ -497,7 +495,7 @@ pub(super) fn decode_notification_state(
 }
 
 /// A column the state needs is NULL.
-pub(super) fn encode_token_scope(scope: TokenScope) -> &'static str {
+pub fn encode_token_scope(scope: TokenScope) -> &'static str {
     match scope {
         TokenScope::Read => "read",
         TokenScope::Operate => "operate",
@@ -506,7 +504,7 @@ pub(super) fn encode_token_scope(scope: TokenScope) -> &'static str {
     }
 }
 
-pub(super) fn decode_token_scope(text: &str) -> Result<TokenScope, StoreError> {
+pub fn decode_token_scope(text: &str) -> Result<TokenScope, StoreError> {
     match text {
         "read" => Ok(TokenScope::Read),
         "operate" => Ok(TokenScope::Operate),
@@ -521,7 +519,7 @@ fn required<T>(value: Option<T>, what: &'static str, state: &str) -> Result<T, S
 }
 
 /// The columns of a `remote_attempts` row that make its state (migration 0015).
-pub(super) struct RemoteAttemptColumns {
+pub struct RemoteAttemptColumns {
     pub state: String,
     pub worker: Option<String>,
     pub epoch: Option<i64>,
@@ -531,7 +529,7 @@ pub(super) struct RemoteAttemptColumns {
     pub ended_at: Option<i64>,
 }
 
-pub(super) fn decode_remote_attempt_state(
+pub fn decode_remote_attempt_state(
     columns: RemoteAttemptColumns,
 ) -> Result<RemoteAttemptState, StoreError> {
     let ended_at = || {
