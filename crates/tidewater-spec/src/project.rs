@@ -60,7 +60,13 @@ impl Project {
     /// Every `workflows/*.yaml` and `workflows/*.yml`, sorted by path. A project without a
     /// `workflows` folder has none.
     pub fn workflow_paths(&self) -> io::Result<Vec<PathBuf>> {
-        let directory = self.root.join(WORKFLOWS_DIR);
+        self.yaml_files(WORKFLOWS_DIR)
+    }
+
+    /// Every `*.yaml` and `*.yml` file of the project's folder `folder` (`workflows`,
+    /// `views`, `streams`), sorted by path. A missing folder has none.
+    pub fn yaml_files(&self, folder: &str) -> io::Result<Vec<PathBuf>> {
+        let directory = self.root.join(folder);
         let entries = match std::fs::read_dir(&directory) {
             Ok(entries) => entries,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -460,7 +466,7 @@ impl CallGraph {
     }
 }
 
-fn read_failed(path: &Path, error: &io::Error) -> Problem {
+pub(crate) fn read_failed(path: &Path, error: &io::Error) -> Problem {
     Problem::new(ProblemKind::ReadFailed {
         path: path.to_path_buf(),
         reason: error.to_string(),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tidewater_core::TableName;
 
 use crate::kinds::table_ref;
+use crate::project::read_failed;
 use crate::yaml_loader::load_yaml;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::YamlReader;
@@ -150,24 +151,7 @@ pub struct StreamTrigger {
 
 /// Every `streams/*.yaml` and `*.yml`, sorted by path.
 pub fn stream_paths(project: &Project) -> io::Result<Vec<PathBuf>> {
-    let directory = project.root.join(STREAMS_DIR);
-    let entries = match std::fs::read_dir(&directory) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(error),
-    };
-    let mut paths = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        let is_yaml = path
-            .extension()
-            .is_some_and(|extension| extension == "yaml" || extension == "yml");
-        if is_yaml && path.is_file() {
-            paths.push(path);
-        }
-    }
-    paths.sort();
-    Ok(paths)
+    project.yaml_files(STREAMS_DIR)
 }
 
 /// Every stream file of the project: the valid streams and every problem of the others. Two
@@ -177,10 +161,7 @@ pub fn load_streams(project: &Project) -> (Vec<StreamSpec>, Diagnostics) {
     let paths = match stream_paths(project) {
         Ok(paths) => paths,
         Err(error) => {
-            diagnostics.push(Problem::new(ProblemKind::ReadFailed {
-                path: project.root.join(STREAMS_DIR),
-                reason: error.to_string(),
-            }));
+            diagnostics.push(read_failed(&project.root.join(STREAMS_DIR), &error));
             return (Vec::new(), diagnostics);
         }
     };
@@ -189,10 +170,7 @@ pub fn load_streams(project: &Project) -> (Vec<StreamSpec>, Diagnostics) {
         let source = match std::fs::read_to_string(&path) {
             Ok(source) => source,
             Err(error) => {
-                diagnostics.push(Problem::new(ProblemKind::ReadFailed {
-                    path: path.clone(),
-                    reason: error.to_string(),
-                }));
+                diagnostics.push(read_failed(&path, &error));
                 continue;
             }
         };

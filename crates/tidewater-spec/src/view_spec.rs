@@ -21,6 +21,7 @@ use tidewater_core::{ServingView, SqlAction, TableName, TaskAction};
 
 use crate::did_you_mean::did_you_mean;
 use crate::kinds::table_ref;
+use crate::project::read_failed;
 use crate::yaml_loader::load_yaml;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::YamlReader;
@@ -56,24 +57,7 @@ impl Project {
     /// Every `views/*.yaml` and `views/*.yml`, sorted by path. A project without a `views`
     /// folder has none.
     pub fn view_paths(&self) -> io::Result<Vec<PathBuf>> {
-        let directory = self.root.join(VIEWS_DIR);
-        let entries = match std::fs::read_dir(&directory) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => return Err(error),
-        };
-        let mut paths = Vec::new();
-        for entry in entries {
-            let path = entry?.path();
-            let is_yaml = path
-                .extension()
-                .is_some_and(|extension| extension == "yaml" || extension == "yml");
-            if is_yaml && path.is_file() {
-                paths.push(path);
-            }
-        }
-        paths.sort();
-        Ok(paths)
+        self.yaml_files(VIEWS_DIR)
     }
 
     /// Reads every view file: the valid views, and every problem of the others. Of two files
@@ -83,10 +67,7 @@ impl Project {
         let paths = match self.view_paths() {
             Ok(paths) => paths,
             Err(error) => {
-                diagnostics.push(Problem::new(ProblemKind::ReadFailed {
-                    path: self.root.join(VIEWS_DIR),
-                    reason: error.to_string(),
-                }));
+                diagnostics.push(read_failed(&self.root.join(VIEWS_DIR), &error));
                 return (Vec::new(), diagnostics);
             }
         };
@@ -95,10 +76,7 @@ impl Project {
             let source = match std::fs::read_to_string(&path) {
                 Ok(source) => source,
                 Err(error) => {
-                    diagnostics.push(Problem::new(ProblemKind::ReadFailed {
-                        path: path.clone(),
-                        reason: error.to_string(),
-                    }));
+                    diagnostics.push(read_failed(&path, &error));
                     continue;
                 }
             };
