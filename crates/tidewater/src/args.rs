@@ -250,7 +250,7 @@ pub(crate) struct ServerArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
-    /// The server's base URL, e.g. http://tidewater.example.com:8080.
+    /// The server's base URL, e.g. `http://tidewater.example.com:8080`.
     #[arg(long, value_name = "URL")]
     pub server: String,
     /// A token of scope `worker` (`tidewater token create --scope worker`).
