@@ -349,7 +349,7 @@ fn each_write_mode_through_the_cluster_leaves_the_same_table_as_embedded() {
     let table = project.table_folder("mart.merge_cluster");
     let python = Command::new("python3")
         .arg("-c")
-        .arg("import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows)")
+        .arg("import os, sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows, flush=True); os._exit(0)")
         .arg(&table)
         .output()
         .expect("python3 runs");
