@@ -15,11 +15,13 @@ pub struct SignalWakeups;
 
 impl Wakeups for SignalWakeups {
     fn wake(&self, owner: ProcessIdentity) {
-        // A process that is gone is not an error: see `Wakeups::wake`. The pid alone is
-        // signalled, unchecked against its start time: a check could not close the instant
-        // before the signal in which the pid is reused anyway. A pid of 0 or below names a
-        // group or every process, never an owner.
-        if owner.pid > 0 {
+        // A process that is gone is not an error: see `Wakeups::wake`. SIGUSR1 kills a
+        // process that does not handle it, so the owner's start time is checked first: a
+        // dead owner's pid, reused by another process, is left alone. (The check cannot
+        // close the instant between it and the signal; Tidewater's own processes ignore
+        // SIGUSR1 from their first instruction, so such a race can only ever wake them.) A
+        // pid of 0 or below names a group or every process, never an owner.
+        if owner.pid > 0 && crate::process::is_alive(owner) {
             let _ = kill(Pid::from_raw(owner.pid), Signal::SIGUSR1);
         }
     }

@@ -146,10 +146,11 @@ fn spawn_unlisted(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
 }
 
 /// Signals a Tidewater process ignores that a task must get at their default: SIGPIPE (Rust's
-/// runtime ignores it) and SIGXFSZ (the binary ignores it, so that a write past the file-size
+/// runtime ignores it), SIGXFSZ (the binary ignores it, so that a write past the file-size
 /// limit fails with EFBIG, which the store and the logs report, instead of killing Tidewater
-/// and leaving its runs orphaned).
-const IGNORED_IN_TIDEWATER: [libc::c_int; 2] = [libc::SIGPIPE, libc::SIGXFSZ];
+/// and leaving its runs orphaned) and SIGUSR1 (the binary ignores it until it listens for
+/// wake-ups, so that a wake-up meant for a process whose pid it now has cannot kill it).
+const IGNORED_IN_TIDEWATER: [libc::c_int; 3] = [libc::SIGPIPE, libc::SIGXFSZ, libc::SIGUSR1];
 
 fn spawn_with_tokio(spec: &ProcessSpec<'_>) -> io::Result<TaskProcess> {
     let mut command = tokio::process::Command::new(spec.program);

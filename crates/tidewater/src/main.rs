@@ -50,6 +50,14 @@ fn main() -> ExitCode {
         eprintln!("error: cannot ignore SIGXFSZ: {error}");
         return ExitCode::from(2);
     }
+    // Wake-ups are SIGUSR1, whose default kills: one sent to a dead owner's pid that this
+    // process now has (a crash test's server restarted, say) must not end it before it listens
+    // (a listener replaces this with its handler). Tasks get the signal back at its default.
+    // SAFETY: as above, before any thread starts.
+    if let Err(error) = unsafe { signal::signal(Signal::SIGUSR1, SigHandler::SigIgn) } {
+        eprintln!("error: cannot ignore SIGUSR1: {error}");
+        return ExitCode::from(2);
+    }
     // Logs are diagnostics: stderr, never stdout, which carries data.
     tracing_subscriber::fmt()
         .with_writer(|| output::RedactedStderr)
