@@ -295,6 +295,19 @@ impl ConfigReader<'_> {
     }
 
     /// A whole number of at least 1 that fits a `u32`; `name` is the key's full name.
+    /// A positive duration such as `"10s"`, or a problem at `value` and `None`.
+    fn duration(&mut self, name: &str, value: &Value<'_>) -> Option<std::time::Duration> {
+        let parsed = value
+            .get_ref()
+            .as_str()
+            .and_then(|text| crate::parse_duration(text).ok())
+            .filter(|duration| !duration.is_zero());
+        if parsed.is_none() {
+            self.wrong_type(name, "a duration such as \"10s\"", value);
+        }
+        parsed
+    }
+
     fn count(&mut self, name: &str, value: &Value<'_>) -> Option<u32> {
         let Some(integer) = value.get_ref().as_integer() else {
             self.wrong_type(name, "a whole number", value);
@@ -481,25 +494,14 @@ impl ConfigReader<'_> {
             return settings;
         };
         for (setting, setting_value) in table.iter() {
-            let duration = |reader: &mut Self, name: &str| {
-                let parsed = setting_value
-                    .get_ref()
-                    .as_str()
-                    .and_then(|text| crate::parse_duration(text).ok())
-                    .filter(|duration| !duration.is_zero());
-                if parsed.is_none() {
-                    reader.wrong_type(name, "a duration such as \"10s\"", setting_value);
-                }
-                parsed
-            };
             match setting.get_ref().as_ref() {
                 "timeout" => {
-                    if let Some(timeout) = duration(self, "notifications.timeout") {
+                    if let Some(timeout) = self.duration("notifications.timeout", setting_value) {
                         settings.timeout = timeout;
                     }
                 }
                 "backoff" => {
-                    if let Some(backoff) = duration(self, "notifications.backoff") {
+                    if let Some(backoff) = self.duration("notifications.backoff", setting_value) {
                         settings.backoff = backoff;
                     }
                 }
@@ -522,25 +524,14 @@ impl ConfigReader<'_> {
         };
         let mut lease_value = None;
         for (setting, setting_value) in table.iter() {
-            let duration = |reader: &mut Self, name: &str| {
-                let parsed = setting_value
-                    .get_ref()
-                    .as_str()
-                    .and_then(|text| crate::parse_duration(text).ok())
-                    .filter(|duration| !duration.is_zero());
-                if parsed.is_none() {
-                    reader.wrong_type(name, "a duration such as \"10s\"", setting_value);
-                }
-                parsed
-            };
             match setting.get_ref().as_ref() {
                 "heartbeat" => {
-                    if let Some(heartbeat) = duration(self, "workers.heartbeat") {
+                    if let Some(heartbeat) = self.duration("workers.heartbeat", setting_value) {
                         settings.heartbeat = heartbeat;
                     }
                 }
                 "lease" => {
-                    if let Some(lease) = duration(self, "workers.lease") {
+                    if let Some(lease) = self.duration("workers.lease", setting_value) {
                         settings.lease = lease;
                         lease_value = Some(setting_value);
                     }
