@@ -2,9 +2,11 @@
 //! of its longest path from a root (so every edge points right), tasks of a layer ordered by
 //! where their upstreams are (one barycentre sweep, which removes most crossings of the
 //! shapes workflows have), edges as curves from a box's right side to the next one's left.
+//! Workflow handlers (`on_failure`, `on_success`, …) have no edges but run after the steps,
+//! so they get a layer of their own after the last step's, not the roots' first one.
 //! Pure geometry: the run page draws it as SVG with each task's state.
 
-use tidewater_core::{Dag, TaskIndex};
+use tidewater_core::{Dag, Task, TaskIndex, TaskRole};
 
 /// A task's box.
 pub(crate) const NODE_WIDTH: u32 = 168;
@@ -40,8 +42,10 @@ pub(crate) struct EdgePath {
 }
 
 impl DagLayout {
-    /// Places the `count` tasks of `dag`.
-    pub(crate) fn new(dag: &Dag, count: usize) -> DagLayout {
+    /// Places the `tasks` of `dag` (a workflow's tasks, indexed as the DAG's).
+    pub(crate) fn new(dag: &Dag, tasks: &[Task]) -> DagLayout {
+        let count = tasks.len();
+        let is_handler = |task: TaskIndex| matches!(tasks[task.get()].role, TaskRole::Handler(_));
         // Longest path from a root: the topological order visits every upstream first.
         let mut layer = vec![0u32; count];
         for &task in dag.order() {
@@ -51,6 +55,19 @@ impl DagLayout {
                 .map(|up| layer[up.get()] + 1)
                 .max()
                 .unwrap_or(0);
+        }
+        // Handlers after every step: they run once the steps are done.
+        let after_steps = dag
+            .order()
+            .iter()
+            .filter(|&&task| !is_handler(task))
+            .map(|task| layer[task.get()] + 1)
+            .max()
+            .unwrap_or(0);
+        for &task in dag.order() {
+            if is_handler(task) {
+                layer[task.get()] = after_steps;
+            }
         }
         let layers = layer.iter().max().map_or(0, |last| last + 1) as usize;
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); layers];
@@ -130,8 +147,9 @@ impl DagLayout {
 mod tests {
     use super::*;
 
-    fn dag(needs: &[&[u32]]) -> Dag {
-        let tasks: Vec<tidewater_core::Task> = needs
+    fn tasks(needs: &[&[u32]], handlers: usize) -> Vec<Task> {
+        let steps = needs.len() - handlers;
+        needs
             .iter()
             .enumerate()
             .map(|(index, needs)| tidewater_core::Task {
@@ -144,17 +162,21 @@ mod tests {
                 pool: None,
                 pool_slots: 1,
                 priority: 0,
-                role: tidewater_core::TaskRole::Step,
+                role: if index < steps {
+                    TaskRole::Step
+                } else {
+                    TaskRole::Handler(tidewater_core::HandlerKind::OnFailure)
+                },
                 queue: None,
             })
-            .collect();
-        Dag::new(&tasks).expect("a DAG")
+            .collect()
     }
 
     #[test]
     fn each_task_sits_in_the_layer_of_its_longest_path_and_every_edge_points_right() {
         // 0 → 1 → 3, 0 → 3, 2 → 3: task 3 is two steps from 0 by its longest path.
-        let layout = DagLayout::new(&dag(&[&[], &[0], &[], &[1, 0, 2]]), 4);
+        let tasks = tasks(&[&[], &[0], &[], &[1, 0, 2]], 0);
+        let layout = DagLayout::new(&Dag::new(&tasks).expect("a DAG"), &tasks);
         let layers: Vec<u32> = layout.nodes.iter().map(|node| node.layer).collect();
         assert_eq!(layers, [0, 1, 0, 2]);
         assert_eq!(layout.edges.len(), 4);
@@ -165,5 +187,17 @@ mod tests {
             assert!(node.x + NODE_WIDTH <= layout.width);
             assert!(node.y + NODE_HEIGHT <= layout.height);
         }
+    }
+
+    #[test]
+    fn handlers_sit_after_the_last_step_not_among_the_roots() {
+        // 0 → 1, then two handlers (no edges): they go in layer 2, one column after task 1.
+        let tasks = tasks(&[&[], &[0], &[], &[]], 2);
+        let layout = DagLayout::new(&Dag::new(&tasks).expect("a DAG"), &tasks);
+        let layers: Vec<u32> = layout.nodes.iter().map(|node| node.layer).collect();
+        assert_eq!(layers, [0, 1, 2, 2]);
+        assert_eq!(layout.edges.len(), 1);
+        assert!(layout.nodes[2].x > layout.nodes[1].x + NODE_WIDTH);
+        assert_ne!(layout.nodes[2].y, layout.nodes[3].y);
     }
 }

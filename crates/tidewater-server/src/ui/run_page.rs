@@ -199,7 +199,7 @@ pub(crate) async fn graph(State(api): State<Api>, UiPath(id): UiPath<i64>) -> Pa
     let graph = match api.control.pinned_workflow(&status.run.record).await {
         Ok(loaded) => {
             let workflow = &loaded.workflow;
-            let layout = DagLayout::new(workflow.dag(), workflow.tasks().len());
+            let layout = DagLayout::new(workflow.dag(), workflow.tasks());
             let nodes = workflow
                 .tasks()
                 .iter()
