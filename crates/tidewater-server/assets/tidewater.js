@@ -4,7 +4,8 @@
 //   the page's stream arrives (`data-events` on <body>: /api/v1/events, filtered to what the
 //   page shows), the page fetches itself again through htmx with `swap: none`, so htmx swaps
 //   exactly those parts by id. Refreshes are throttled: at most one in flight, and one more
-//   after it if events came meanwhile.
+//   after it if events came meanwhile. A page with `data-poll` (milliseconds) also refreshes
+//   that often without an event (a table a stream writes changes without any run).
 // - Confirmations: a form with `data-confirm` asks before it is submitted.
 // - Logs: <pre id="log"> follows a running attempt's log (`data-url?offset=`), and
 //   "Load older" fetches the part before what is shown.
@@ -55,6 +56,10 @@
     window.addEventListener("pagehide", function () {
       source.close();
     });
+  }
+
+  if (body.dataset.poll) {
+    window.setInterval(schedule, Number(body.dataset.poll));
   }
 
   document.addEventListener("submit", function (event) {

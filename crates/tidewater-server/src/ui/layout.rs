@@ -26,7 +26,13 @@ pub(crate) enum Live {
     Run(RunId),
     /// One workflow's runs'.
     Workflow(String),
+    /// Every run's events (a task's commit ends with one), and a look every few seconds too:
+    /// a stream commits to its table without any run.
+    Tables,
 }
+
+/// How often a [`Live::Tables`] page looks again without an event.
+const TABLES_POLL_MS: u32 = 5_000;
 
 /// A page's frame.
 #[derive(Debug, Clone)]
@@ -38,6 +44,8 @@ pub(crate) struct Layout {
     pub(crate) script: String,
     /// The events stream the page subscribes to (`GET /api/v1/events`, filtered).
     pub(crate) events: Option<String>,
+    /// How often the page refreshes its live parts without an event, in milliseconds.
+    pub(crate) poll_ms: Option<u32>,
 }
 
 impl Layout {
@@ -45,7 +53,7 @@ impl Layout {
     pub(crate) fn new(title: &str, nav: Nav, live: Live) -> Layout {
         let events = match &live {
             Live::Static => None,
-            Live::Everything => Some("/api/v1/events".to_owned()),
+            Live::Everything | Live::Tables => Some("/api/v1/events".to_owned()),
             Live::Run(run) => Some(format!("/api/v1/events?run={run}")),
             Live::Workflow(name) => {
                 Some(format!("/api/v1/events?workflow={}", url_component(name)))
@@ -58,6 +66,7 @@ impl Layout {
             htmx: assets::url("htmx-2.0.11.min.js"),
             script: assets::url("tidewater.js"),
             events,
+            poll_ms: matches!(live, Live::Tables).then_some(TABLES_POLL_MS),
         }
     }
 

@@ -36,6 +36,17 @@ async function api(path) {
   return response.json();
 }
 
+/// A state-changing API call, as a script makes it: with the token.
+async function apiPost(path, body) {
+  const response = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.equal(response.status, 201, `POST ${path}`);
+  return response.json();
+}
+
 // State changes must show well within this (they show within a second; CI machines are slow).
 const LIVE = 20_000;
 
@@ -279,6 +290,21 @@ test("a partition leads to the run that wrote it, and missing intervals show", a
     ["✗ 2026-01-02", "✗ 2026-01-03"],
   );
   await shoot("table");
+  // A run that writes 2026-01-02 shows on the open page without a reload: its partition
+  // appears and the interval is no longer missing.
+  await mark();
+  await apiPost("/api/v1/workflows/daily_orders/runs", { date: "2026-01-02" });
+  await page
+    .locator("#table-partitions .partition-value", { hasText: "2026-01-02" })
+    .waitFor({ timeout: LIVE });
+  await page
+    .locator("#table-missing .partition.missing .partition-value", { hasText: "2026-01-02" })
+    .waitFor({ state: "detached", timeout: LIVE });
+  assert.deepEqual(
+    await page.locator(".partition.missing .partition-value").allTextContents(),
+    ["✗ 2026-01-03"],
+  );
+  await assertNotReloaded();
   const writer = page.locator(".partition a.writer").first();
   assert.match(await writer.textContent(), /^run 1 · load_raw · attempt 1$/);
   await writer.click();
