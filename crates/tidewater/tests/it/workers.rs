@@ -222,20 +222,41 @@ tasks:
     stop_server(server);
 }
 
+/// Appends three rows to the Delta table at `argv[1]` with Python's `deltalake` (as any
+/// program a task starts could).
+const WRITE_ROWS: &str = r#"
+import os, sys
+import pyarrow as pa
+from deltalake import write_deltalake
+write_deltalake(sys.argv[1], pa.table({"id": [1, 2, 3]}), mode="append")
+# Skip interpreter teardown, where the deltalake extension's threads may hang.
+os._exit(0)
+"#;
+
+/// The host of a worker freezes (a suspended VM, a stalled machine): the worker and its
+/// task's processes stop together, past the lease; the attempt runs again on another worker.
+/// When the worker wakes it kills the frozen attempt's group before it can write, so the
+/// table the attempt was to write holds exactly one copy of the rows: the accepted attempt's.
 #[test]
 fn a_frozen_worker_past_its_lease_is_fenced_and_kills_its_attempt_on_waking() {
-    let project = TestProject::new(
-        TOML,
-        &[(
-            "remote.yaml",
+    let project = TestProject::new(TOML, &[]);
+    let script = project.path("write_rows.py");
+    std::fs::write(&script, WRITE_ROWS).expect("write the script");
+    let table = project.path("warehouse/raw/events");
+    std::fs::write(
+        project.path("workflows/remote.yaml"),
+        format!(
             r#"name: remote
 tasks:
   work:
     queue: gpu
-    sh: 'if [ -e first ]; then echo second >> out; else touch first; echo $$ > leader; sleep 60; echo first >> out; fi'
+    sh: 'if [ -e first ]; then python3 {script} {table}; else touch first; echo $$ > leader; while [ ! -e release ]; do sleep 0.02; done; python3 {script} {table}; fi'
 "#,
-        )],
-    );
+            script = script.display(),
+            table = table.display(),
+        ),
+    )
+    .expect("write the workflow");
     let token = worker_token(&project);
     let server = start_server(&project);
     let api = Api::of(&project);
@@ -243,17 +264,19 @@ tasks:
     let frozen = start_worker(folder.path(), api.port, &token, "gpu");
     trigger(&project, "remote");
     let leader = read_pid(&folder.path().join("leader"));
-    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).expect("SIGSTOP");
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).expect("SIGSTOP the worker");
+    kill(Pid::from_raw(-leader), Signal::SIGSTOP).expect("SIGSTOP its task's group");
     // Its lease expires by the server's clock; the attempt is lost and runs on another worker.
     let other = start_worker(folder.path(), api.port, &token, "gpu");
     run_in_state(&project, "succeeded");
-    assert!(is_running(leader), "the frozen worker's task still runs");
+    assert!(
+        is_running(leader),
+        "the frozen worker's task is still there"
+    );
+    // Were the frozen attempt let go on, it would now write its copy.
+    std::fs::write(folder.path().join("release"), "").expect("release");
     kill(Pid::from_raw(frozen.id() as i32), Signal::SIGCONT).expect("SIGCONT");
-    // Its next heartbeat is answered `stale`: it kills the attempt's group, reports nothing.
-    eventually("the fenced attempt to be killed", || {
-        (!is_running(leader)).then_some(())
-    });
-    let log = eventually("the frozen worker to say why", || {
+    let log = eventually("the woken worker to fence its attempt", || {
         let log = std::fs::read_to_string(folder.path().join("worker.log")).ok()?;
         log.contains("reporting nothing").then_some(log)
     });
@@ -262,11 +285,21 @@ tasks:
         log.contains("could not be renewed") || log.contains("is stale"),
         "{log}"
     );
-    // Exactly the accepted attempt's side effect.
-    assert_eq!(
-        std::fs::read_to_string(folder.path().join("out")).expect("out"),
-        "second\n"
-    );
+    // The host wakes whole: whatever is left of the task's group goes on (a stopped process
+    // that was killed is gone already).
+    let _ = kill(Pid::from_raw(-leader), Signal::SIGCONT);
+    eventually("the fenced attempt to be killed", || {
+        (!is_running(leader)).then_some(())
+    });
+    let rows = project.run(&[
+        "query",
+        "SELECT count(*) AS n FROM raw.events",
+        "--format",
+        "json",
+    ]);
+    assert!(rows.status.success(), "{}", text(&rows.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&rows.stdout).expect("JSON");
+    assert_eq!(rows, serde_json::json!([{"n": 3}]), "one copy of the rows");
     stop(frozen);
     stop(other);
     stop_server(server);
