@@ -40,7 +40,8 @@ pub use token_json::{CreatedTokenJson, TokenJson};
 pub use view_json::{ViewIntervalJson, ViewJson};
 pub use worker_json::{
     ClaimAnswerJson, ClaimRequestJson, ClaimedAttemptJson, HeartbeatAnswerJson, HeartbeatJson,
-    LeaseAnswerJson, LeaseJson, WorkerJson, WorkerRegistrationJson, WorkerReportJson,
+    HeldAttemptJson, LeaseAnswerJson, LeaseJson, WorkerJson, WorkerRegistrationJson,
+    WorkerReportJson,
 };
 pub use workflow_graph_json::{GraphEdgeJson, GraphTaskJson, WorkflowGraphJson};
 pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};

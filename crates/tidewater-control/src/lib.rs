@@ -104,6 +104,7 @@ pub use view_coverage::{
     project_views,
 };
 pub use wait_kind::WaitKind;
+pub use workers::{CLAIM_RECHECK, HeldAttempt, MAX_CLAIM_WAIT, WorkerStatus};
 pub use workflow_overview::{
     FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary, waits_for,
 };

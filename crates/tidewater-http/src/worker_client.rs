@@ -9,12 +9,12 @@ use serde::de::DeserializeOwned;
 
 use crate::http_runner::error_chain;
 
-/// How long one request to the server may take: longer than any answer should, shorter than
-/// a lease, so that a server that stopped answering is noticed before the lease runs out.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// One server, and the token to reach it with. The token is sent, never printed: errors
 /// quote the path and the server's problem, not the headers.
+///
+/// Each request says how long it may take (`timeout`): a server that stopped answering, or a
+/// network that dropped, is then noticed in time to try again before a lease runs out, and a
+/// long-polled claim is not taken for a dead server.
 pub struct WorkerClient {
     client: reqwest::Client,
     base: String,
@@ -44,7 +44,6 @@ impl WorkerClient {
     pub fn new(base: &str, token: String) -> Result<WorkerClient, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("tidewater-worker/", env!("CARGO_PKG_VERSION")))
-            .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|error| format!("cannot set up the HTTP client: {}", error_chain(&error)))?;
         Ok(WorkerClient {
@@ -59,8 +58,9 @@ impl WorkerClient {
         &self,
         path: &str,
         body: &B,
+        timeout: Duration,
     ) -> Result<A, WorkerClientError> {
-        let request = self.client.post(self.url(path)).json(body);
+        let request = self.client.post(self.url(path)).timeout(timeout).json(body);
         let response = self.send(path, request).await?;
         response
             .json()
@@ -76,24 +76,35 @@ impl WorkerClient {
         &self,
         path: &str,
         body: &B,
+        timeout: Duration,
     ) -> Result<(), WorkerClientError> {
-        let request = self.client.post(self.url(path)).json(body);
+        let request = self.client.post(self.url(path)).timeout(timeout).json(body);
         self.send(path, request).await.map(drop)
     }
 
     /// POSTs raw bytes to `path` (with its query).
-    pub async fn post_bytes(&self, path: &str, bytes: Vec<u8>) -> Result<(), WorkerClientError> {
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), WorkerClientError> {
         let request = self
             .client
             .post(self.url(path))
+            .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
         self.send(path, request).await.map(drop)
     }
 
     /// GETs the JSON at `path`.
-    pub async fn get_json<A: DeserializeOwned>(&self, path: &str) -> Result<A, WorkerClientError> {
-        let request = self.client.get(self.url(path));
+    pub async fn get_json<A: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<A, WorkerClientError> {
+        let request = self.client.get(self.url(path)).timeout(timeout);
         let response = self.send(path, request).await?;
         response
             .json()

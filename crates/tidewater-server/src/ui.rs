@@ -25,6 +25,7 @@ mod state_style;
 mod tables_page;
 mod task_page;
 mod ui_error;
+mod workers_page;
 mod workflows_page;
 
 use axum::Router;
@@ -48,6 +49,7 @@ fn pages() -> Router<Api> {
         .route("/runs", get(runs_page::runs))
         .route("/tables", get(tables_page::tables))
         .route("/tables/{name}", get(tables_page::table))
+        .route("/workers", get(workers_page::workers))
         .route("/workflows/{name}", get(grid_page::grid))
         .route("/workflows/{name}/paused", post(workflows_page::set_paused))
         .route("/workflows/{name}/runs", post(workflows_page::trigger))

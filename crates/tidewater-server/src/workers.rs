@@ -3,6 +3,8 @@
 //! log append, report. Each handler is one use case of `tidewater-control` (`workers.rs`);
 //! a stale lease is 409.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -29,16 +31,12 @@ use crate::problem::Problem;
 )]
 pub(crate) async fn list_workers(State(api): State<Api>) -> Result<Json<Vec<WorkerJson>>, Problem> {
     let workers = api.control.workers().await?;
-    Ok(Json(
-        workers
-            .iter()
-            .map(|(record, is_alive)| WorkerJson::new(record, *is_alive))
-            .collect(),
-    ))
+    Ok(Json(workers.iter().map(WorkerJson::new).collect()))
 }
 
-/// Claims the oldest attempt offered to one of the worker's queues (`attempt` is `null` when
-/// there is none), and records the worker's heartbeat.
+/// Claims the oldest attempt offered to one of the worker's queues, and records the worker's
+/// heartbeat. When none is offered, waits up to `wait_ms` for one (a long poll, woken by the
+/// offer); `attempt` is `null` when none came, or when the server stops meanwhile.
 #[utoipa::path(
     post,
     path = "/api/v1/workers/claim",
@@ -56,7 +54,15 @@ pub(crate) async fn claim(
     Body(request): Body<ClaimRequestJson>,
 ) -> Result<Json<ClaimAnswerJson>, Problem> {
     let worker = registration(&request.worker)?;
-    let claimed = api.control.claim_for_worker(&worker).await?;
+    let mut stopping = api.stopping.clone();
+    let stop = async move {
+        // An error means the server is gone: stop waiting as well.
+        let _ = stopping.wait_for(|is_stopping| *is_stopping).await;
+    };
+    let claimed = api
+        .control
+        .claim_for_worker(&worker, Duration::from_millis(request.wait_ms), stop)
+        .await?;
     let settings = api.control.project.config.workers;
     Ok(Json(ClaimAnswerJson {
         attempt: claimed.as_ref().map(ClaimedAttemptJson::new),

@@ -86,6 +86,10 @@ pub trait WorkerStore: Send + Sync {
     /// The workers that have sent a heartbeat, with the attempts they hold, newest first.
     async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError>;
 
+    /// The attempts claimed now (their lease not ended by a report or an expiry), oldest
+    /// first: what each worker holds, as the workers' page shows it.
+    async fn claimed_attempts(&self) -> Result<Vec<RemoteAttemptRecord>, StoreError>;
+
     /// An attempt by id.
     async fn remote_attempt(
         &self,

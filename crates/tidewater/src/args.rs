@@ -262,6 +262,11 @@ pub(crate) struct WorkerArgs {
     /// How many attempts it runs at once.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub slots: u32,
+    /// How long a claim may wait at the server for an attempt to be offered (a long poll), in
+    /// milliseconds, at most 20000; `0` asks every 200 ms instead.
+    #[arg(long, value_name = "MS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(0..=20_000))]
+    pub claim_wait_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -3,10 +3,11 @@
 //! prints.
 
 use serde::{Deserialize, Serialize};
+
+use crate::WorkerStatus;
 use tidewater_core::QueueName;
 use tidewater_store::{
-    ClaimedAttempt, LeaseAnswer, LeaseEpoch, RemoteAttemptId, WorkerId, WorkerRecord,
-    WorkerRegistration,
+    ClaimedAttempt, LeaseAnswer, LeaseEpoch, RemoteAttemptId, WorkerId, WorkerRegistration,
 };
 
 /// A worker as it describes itself in every request.
@@ -59,6 +60,15 @@ impl WorkerRegistrationJson {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimRequestJson {
     pub worker: WorkerRegistrationJson,
+    /// How long the server may hold the request when no attempt is offered, waiting for
+    /// one (a long poll), in milliseconds; at most 20 000. Absent or `0`: answer at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 20000))]
+    pub wait_ms: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// The answer to a claim: an attempt, or `null` when none of the worker's queues has one;
@@ -198,10 +208,29 @@ pub struct WorkerJson {
     pub last_heartbeat: String,
     /// Whether its last heartbeat is younger than a lease.
     pub is_alive: bool,
+    /// The attempts it holds a lease on, oldest first.
+    #[serde(default)]
+    pub attempts: Vec<HeldAttemptJson>,
+}
+
+/// An attempt a worker holds, with its lease.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeldAttemptJson {
+    /// The offered attempt's id.
+    pub id: i64,
+    pub run: i64,
+    pub workflow: String,
+    pub task: String,
+    pub attempt: u32,
+    pub epoch: i64,
+    /// When its lease expires unless renewed (the server's clock).
+    pub expires_at: String,
 }
 
 impl WorkerJson {
-    pub fn new(record: &WorkerRecord, is_alive: bool) -> WorkerJson {
+    pub fn new(worker: &WorkerStatus) -> WorkerJson {
+        let record = &worker.record;
         WorkerJson {
             id: record.registration.id.0.clone(),
             queues: record
@@ -215,7 +244,20 @@ impl WorkerJson {
             version: record.registration.version.clone(),
             first_seen: record.first_seen.to_rfc3339(),
             last_heartbeat: record.last_heartbeat.to_rfc3339(),
-            is_alive,
+            is_alive: worker.is_alive,
+            attempts: worker
+                .attempts
+                .iter()
+                .map(|held| HeldAttemptJson {
+                    id: held.id.0,
+                    run: held.run.0,
+                    workflow: held.workflow.to_string(),
+                    task: held.task.to_string(),
+                    attempt: held.attempt.0,
+                    epoch: held.epoch.0,
+                    expires_at: held.expires_at.to_rfc3339(),
+                })
+                .collect(),
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct RemoteAttempts {
     clock: Arc<dyn Clock>,
     settings: LeaseSettings,
     waiting: Mutex<HashMap<RemoteAttemptId, Waiting>>,
+    /// Woken each time this server offers an attempt: the claims that wait for one
+    /// ([`RemoteAttempts::offered`]) look at the store at once.
+    offered: tokio::sync::Notify,
 }
 
 /// An offered attempt this server waits for.
@@ -80,7 +83,17 @@ impl RemoteAttempts {
             clock,
             settings,
             waiting: Mutex::new(HashMap::new()),
+            offered: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Completes when this server offers an attempt after the future was enabled
+    /// ([`tokio::sync::futures::Notified::enable`]): a waiting claim enables it *before* it
+    /// looks at the store, so that an offer made between the look and the wait still wakes
+    /// it. Offers of other servers on the same database wake nobody here: a waiting claim
+    /// looks at the store every so often as well.
+    pub fn offered(&self) -> tokio::sync::futures::Notified<'_> {
+        self.offered.notified()
     }
 
     pub fn settings(&self) -> LeaseSettings {
@@ -229,6 +242,8 @@ impl PendingOffer {
                 is_stopping: false,
             },
         );
+        // Every waiting claim looks; the store gives the attempt to one of them.
+        remote.offered.notify_waiters();
         // The stop's sender lives as long as the executor's record of the attempt: it is
         // dropped, unsent, when the attempt ended.
         if stopped.await.is_err() {

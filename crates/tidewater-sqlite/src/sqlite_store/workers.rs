@@ -320,6 +320,21 @@ impl WorkerStore for SqliteStore {
             .collect()
     }
 
+    async fn claimed_attempts(&self) -> Result<Vec<RemoteAttemptRecord>, StoreError> {
+        let rows = self
+            .link
+            .call(|connection| {
+                Ok(connection
+                    .prepare_cached(&format!(
+                        "{SELECT_ATTEMPT} WHERE state = 'claimed' ORDER BY id"
+                    ))?
+                    .query_map([], RemoteAttemptRow::read)?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        rows.into_iter().map(RemoteAttemptRow::decode).collect()
+    }
+
     async fn remote_attempt(
         &self,
         attempt: RemoteAttemptId,

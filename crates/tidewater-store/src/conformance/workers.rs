@@ -314,4 +314,11 @@ pub async fn workers_are_listed_with_their_leases<S: WorkerStore + ?Sized>(store
     assert_eq!(workers[0].first_seen, instant("2026-03-02T01:00:00Z"));
     assert_eq!(workers[0].last_heartbeat, instant("2026-03-02T01:00:10Z"));
     assert_eq!(workers[0].slots_in_use, 1);
+    let held = store.claimed_attempts().await.expect("claimed attempts");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].offer, offer("load", "gpu", "2026-03-02T01:00:00Z"));
+    assert!(
+        matches!(&held[0].state, RemoteAttemptState::Claimed { worker: holder, .. } if *holder == worker("host-1")),
+        "{held:?}"
+    );
 }

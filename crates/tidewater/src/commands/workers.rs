@@ -14,12 +14,7 @@ pub(super) async fn workers(project: &Path, args: WorkersArgs) -> anyhow::Result
     let control = crate::project_context::open(project).await?;
     let workers = control.workers().await?;
     if args.json {
-        output::json(
-            &workers
-                .iter()
-                .map(|(record, is_alive)| WorkerJson::new(record, *is_alive))
-                .collect::<Vec<_>>(),
-        )?;
+        output::json(&workers.iter().map(WorkerJson::new).collect::<Vec<_>>())?;
         return Ok(Outcome::Success);
     }
     if workers.is_empty() {
@@ -30,7 +25,8 @@ pub(super) async fn workers(project: &Path, args: WorkersArgs) -> anyhow::Result
     }
     let rows: Vec<Vec<String>> = workers
         .iter()
-        .map(|(record, is_alive)| {
+        .map(|worker| {
+            let record = &worker.record;
             let registration = &record.registration;
             vec![
                 registration.id.0.clone(),
@@ -42,7 +38,7 @@ pub(super) async fn workers(project: &Path, args: WorkersArgs) -> anyhow::Result
                     .join(","),
                 format!("{}/{}", record.slots_in_use, registration.slots),
                 local_time::utc(record.last_heartbeat),
-                if *is_alive { "alive" } else { "gone" }.to_owned(),
+                if worker.is_alive { "alive" } else { "gone" }.to_owned(),
                 registration.version.clone(),
             ]
         })

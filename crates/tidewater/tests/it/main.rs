@@ -36,5 +36,6 @@ mod times;
 mod ui;
 mod views;
 mod warehouse;
+mod worker_network;
 mod workers;
 mod workflows;

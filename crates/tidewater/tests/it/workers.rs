@@ -18,7 +18,7 @@ const TOML: &str = "[workers]\nheartbeat = \"200ms\"\nlease = \"1s\"\n";
 
 /// A copy of the server's project files for a worker (as git or a shared volume would give
 /// it), in a folder of its own.
-fn worker_folder(project: &TestProject) -> tempfile::TempDir {
+pub(crate) fn worker_folder(project: &TestProject) -> tempfile::TempDir {
     let folder = tempfile::tempdir().expect("temp dir");
     std::fs::copy(
         project.path("tidewater.toml"),
@@ -37,7 +37,7 @@ fn worker_folder(project: &TestProject) -> tempfile::TempDir {
     folder
 }
 
-fn worker_token(project: &TestProject) -> String {
+pub(crate) fn worker_token(project: &TestProject) -> String {
     let output = project.run(&["token", "create", "--name", "workers", "--scope", "worker"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     text(&output.stdout).trim().to_owned()
@@ -69,13 +69,19 @@ fn start_worker(folder: &Path, port: u16, token: &str, queues: &str) -> Child {
     .expect("worker starts")
 }
 
-fn stop(mut child: Child) {
+fn read_token(project: &TestProject) -> String {
+    let output = project.run(&["token", "create", "--name", "reader", "--scope", "read"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout).trim().to_owned()
+}
+
+pub(crate) fn stop(mut child: Child) {
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
     let _ = child.wait();
 }
 
 /// The one run's id, once it has reached `state`.
-fn run_in_state(project: &TestProject, state: &str) -> i64 {
+pub(crate) fn run_in_state(project: &TestProject, state: &str) -> i64 {
     eventually(&format!("the run to be {state}"), || {
         runs(project)
             .into_iter()
@@ -84,12 +90,12 @@ fn run_in_state(project: &TestProject, state: &str) -> i64 {
     })
 }
 
-fn trigger(project: &TestProject, workflow: &str) {
+pub(crate) fn trigger(project: &TestProject, workflow: &str) {
     let output = project.run(&["trigger", workflow]);
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
 
-fn read_pid(path: &Path) -> i32 {
+pub(crate) fn read_pid(path: &Path) -> i32 {
     eventually(&format!("{} to hold a pid", path.display()), || {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
     })
@@ -132,6 +138,29 @@ tasks:
         "{log}"
     );
     assert!(log.contains("claimed by worker"), "{log}");
+    // The workers' page shows the worker and the attempt it holds.
+    *api.token.borrow_mut() = Some(read_token(&project));
+    let page = api.call("GET", "/workers", None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let html = page.body.as_str().expect("HTML");
+    assert!(
+        html.contains(r#"<a href="/workers" aria-current="page">Workers</a>"#),
+        "{html}"
+    );
+    assert!(html.contains("gpu, other"), "{html}");
+    assert!(html.contains(">1/1<"), "one slot of one in use: {html}");
+    assert!(html.contains(">alive<"), "{html}");
+    assert!(
+        html.contains(&format!(
+            r#"<a href="/runs/{run}/tasks/produce">#{run} produce</a> (attempt 1,"#
+        )),
+        "{html}"
+    );
+    let listed = api.call("GET", "/api/v1/workers", None);
+    assert_eq!(
+        listed.body[0]["attempts"][0]["task"], "produce",
+        "{listed:?}"
+    );
     std::fs::write(folder.path().join("release"), "").expect("release");
     run_in_state(&project, "succeeded");
     // It ran in the worker's folder, not the server's; its output reached `consume`, which
@@ -143,6 +172,11 @@ tasks:
     let workers: serde_json::Value = serde_json::from_slice(&workers.stdout).expect("JSON");
     assert_eq!(workers[0]["queues"], serde_json::json!(["gpu", "other"]));
     assert_eq!(workers[0]["is_alive"], true);
+    assert_eq!(
+        workers[0]["attempts"],
+        serde_json::json!([]),
+        "the attempt ended: its worker holds nothing"
+    );
     stop(worker);
     stop_server(server);
 }
@@ -188,20 +222,41 @@ tasks:
     stop_server(server);
 }
 
+/// Appends three rows to the Delta table at `argv[1]` with Python's `deltalake` (as any
+/// program a task starts could).
+const WRITE_ROWS: &str = r#"
+import os, sys
+import pyarrow as pa
+from deltalake import write_deltalake
+write_deltalake(sys.argv[1], pa.table({"id": [1, 2, 3]}), mode="append")
+# Skip interpreter teardown, where the deltalake extension's threads may hang.
+os._exit(0)
+"#;
+
+/// The host of a worker freezes (a suspended VM, a stalled machine): the worker and its
+/// task's processes stop together, past the lease; the attempt runs again on another worker.
+/// When the worker wakes it kills the frozen attempt's group before it can write, so the
+/// table the attempt was to write holds exactly one copy of the rows: the accepted attempt's.
 #[test]
 fn a_frozen_worker_past_its_lease_is_fenced_and_kills_its_attempt_on_waking() {
-    let project = TestProject::new(
-        TOML,
-        &[(
-            "remote.yaml",
+    let project = TestProject::new(TOML, &[]);
+    let script = project.path("write_rows.py");
+    std::fs::write(&script, WRITE_ROWS).expect("write the script");
+    let table = project.path("warehouse/raw/events");
+    std::fs::write(
+        project.path("workflows/remote.yaml"),
+        format!(
             r#"name: remote
 tasks:
   work:
     queue: gpu
-    sh: 'if [ -e first ]; then echo second >> out; else touch first; echo $$ > leader; sleep 60; echo first >> out; fi'
+    sh: 'if [ -e first ]; then python3 {script} {table}; else touch first; echo $$ > leader; while [ ! -e release ]; do sleep 0.02; done; python3 {script} {table}; fi'
 "#,
-        )],
-    );
+            script = script.display(),
+            table = table.display(),
+        ),
+    )
+    .expect("write the workflow");
     let token = worker_token(&project);
     let server = start_server(&project);
     let api = Api::of(&project);
@@ -209,26 +264,42 @@ tasks:
     let frozen = start_worker(folder.path(), api.port, &token, "gpu");
     trigger(&project, "remote");
     let leader = read_pid(&folder.path().join("leader"));
-    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).expect("SIGSTOP");
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).expect("SIGSTOP the worker");
+    kill(Pid::from_raw(-leader), Signal::SIGSTOP).expect("SIGSTOP its task's group");
     // Its lease expires by the server's clock; the attempt is lost and runs on another worker.
     let other = start_worker(folder.path(), api.port, &token, "gpu");
     run_in_state(&project, "succeeded");
-    assert!(is_running(leader), "the frozen worker's task still runs");
+    assert!(
+        is_running(leader),
+        "the frozen worker's task is still there"
+    );
+    // Were the frozen attempt let go on, it would now write its copy.
+    std::fs::write(folder.path().join("release"), "").expect("release");
     kill(Pid::from_raw(frozen.id() as i32), Signal::SIGCONT).expect("SIGCONT");
-    // Its next heartbeat is answered `stale`: it kills the attempt's group, reports nothing.
+    let log = eventually("the woken worker to fence its attempt", || {
+        let log = std::fs::read_to_string(folder.path().join("worker.log")).ok()?;
+        log.contains("reporting nothing").then_some(log)
+    });
+    // It stopped the attempt itself, on waking, or when the server answered `stale`.
+    assert!(
+        log.contains("could not be renewed") || log.contains("is stale"),
+        "{log}"
+    );
+    // The host wakes whole: whatever is left of the task's group goes on (a stopped process
+    // that was killed is gone already).
+    let _ = kill(Pid::from_raw(-leader), Signal::SIGCONT);
     eventually("the fenced attempt to be killed", || {
         (!is_running(leader)).then_some(())
     });
-    let log = eventually("the frozen worker to say why", || {
-        let log = std::fs::read_to_string(folder.path().join("worker.log")).ok()?;
-        log.contains("is stale").then_some(log)
-    });
-    assert!(log.contains("reporting nothing"), "{log}");
-    // Exactly the accepted attempt's side effect.
-    assert_eq!(
-        std::fs::read_to_string(folder.path().join("out")).expect("out"),
-        "second\n"
-    );
+    let rows = project.run(&[
+        "query",
+        "SELECT count(*) AS n FROM raw.events",
+        "--format",
+        "json",
+    ]);
+    assert!(rows.status.success(), "{}", text(&rows.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&rows.stdout).expect("JSON");
+    assert_eq!(rows, serde_json::json!([{"n": 3}]), "one copy of the rows");
     stop(frozen);
     stop(other);
     stop_server(server);
@@ -317,5 +388,44 @@ fn worker_endpoints_need_a_worker_token_and_a_worker_token_opens_nothing_else() 
         Some(r#"{"epoch": 1, "outcome": {"outcome": "failed", "reason": {"reason": "lost"}}}"#),
     );
     assert_eq!(stale.status, 409, "{stale:?}");
+    stop_server(server);
+}
+
+#[test]
+fn a_waiting_claim_gets_the_attempt_offered_while_it_waits() {
+    let project = TestProject::new(
+        TOML,
+        &[(
+            "remote.yaml",
+            "name: remote\ntasks:\n  work:\n    queue: gpu\n    sh: 'true'\n",
+        )],
+    );
+    let token = worker_token(&project);
+    let server = start_server(&project);
+    let api = Api::of(&project);
+    let port = api.port;
+    let waiting = std::thread::spawn({
+        let token = token.clone();
+        move || {
+            let api = Api {
+                port,
+                asked: Default::default(),
+                token: std::cell::RefCell::new(Some(token)),
+            };
+            let claim = r#"{"worker": {"id": "w1", "queues": ["gpu"], "slots": 1, "version": "0"}, "wait_ms": 20000}"#;
+            api.call("POST", "/api/v1/workers/claim", Some(claim))
+        }
+    });
+    // The claim has reached the server (it records its worker first), and no attempt is
+    // offered yet: a server that does not wait answers `null` now.
+    *api.token.borrow_mut() = Some(read_token(&project));
+    eventually("the claim's worker to be recorded", || {
+        let workers = api.call("GET", "/api/v1/workers", None);
+        (workers.body[0]["id"] == "w1").then_some(())
+    });
+    trigger(&project, "remote");
+    let claimed = waiting.join().expect("the claim returns");
+    assert_eq!(claimed.status, 200, "{claimed:?}");
+    assert_eq!(claimed.body["attempt"]["task"], "work", "{claimed:?}");
     stop_server(server);
 }
