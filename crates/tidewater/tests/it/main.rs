@@ -37,4 +37,5 @@ mod ui;
 mod views;
 mod warehouse;
 mod workers;
+mod workers_postgres;
 mod workflows;

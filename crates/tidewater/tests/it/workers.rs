@@ -14,11 +14,11 @@ use crate::api_client::Api;
 use crate::project::{TestProject, text};
 use crate::service::{eventually, is_running, runs, start_server, stop_server};
 
-const TOML: &str = "[workers]\nheartbeat = \"200ms\"\nlease = \"1s\"\n";
+pub(crate) const TOML: &str = "[workers]\nheartbeat = \"200ms\"\nlease = \"1s\"\n";
 
 /// A copy of the server's project files for a worker (as git or a shared volume would give
 /// it), in a folder of its own.
-fn worker_folder(project: &TestProject) -> tempfile::TempDir {
+pub(crate) fn worker_folder(project: &TestProject) -> tempfile::TempDir {
     let folder = tempfile::tempdir().expect("temp dir");
     std::fs::copy(
         project.path("tidewater.toml"),
@@ -37,14 +37,14 @@ fn worker_folder(project: &TestProject) -> tempfile::TempDir {
     folder
 }
 
-fn worker_token(project: &TestProject) -> String {
+pub(crate) fn worker_token(project: &TestProject) -> String {
     let output = project.run(&["token", "create", "--name", "workers", "--scope", "worker"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     text(&output.stdout).trim().to_owned()
 }
 
 /// Starts `tidewater worker` in `folder`, its messages in `folder/worker.log`.
-fn start_worker(folder: &Path, port: u16, token: &str, queues: &str) -> Child {
+pub(crate) fn start_worker(folder: &Path, port: u16, token: &str, queues: &str) -> Child {
     crate::project::command(
         folder,
         &[
@@ -69,13 +69,13 @@ fn start_worker(folder: &Path, port: u16, token: &str, queues: &str) -> Child {
     .expect("worker starts")
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
     let _ = child.wait();
 }
 
 /// The one run's id, once it has reached `state`.
-fn run_in_state(project: &TestProject, state: &str) -> i64 {
+pub(crate) fn run_in_state(project: &TestProject, state: &str) -> i64 {
     eventually(&format!("the run to be {state}"), || {
         runs(project)
             .into_iter()
@@ -84,12 +84,12 @@ fn run_in_state(project: &TestProject, state: &str) -> i64 {
     })
 }
 
-fn trigger(project: &TestProject, workflow: &str) {
+pub(crate) fn trigger(project: &TestProject, workflow: &str) {
     let output = project.run(&["trigger", workflow]);
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
 
-fn read_pid(path: &Path) -> i32 {
+pub(crate) fn read_pid(path: &Path) -> i32 {
     eventually(&format!("{} to hold a pid", path.display()), || {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
     })
