@@ -5,6 +5,7 @@
 Usage:
   python3 benches/workers.py --binary target/release/tidewater [--tasks 200] [--slots 2]
       [--workers 1,2,4] [--repeat 3]
+      [--postgres-url postgres://postgres@127.0.0.1:5432/test [--stores sqlite,postgres]]
 
 For each number of workers: a fresh project whose one workflow has `--tasks` independent tasks,
 each `queue: bench` and `sh: "true"`; the server (parallelism = tasks) and the workers (each in
@@ -12,6 +13,10 @@ its own copy of the project, `--slots` each) start; then the run is triggered an
 the trigger to the run's end (read from `GET /api/v1/runs/{id}` every 20 ms). The floor is
 `xargs -P (workers x slots)` starting the same `sh -c true` processes, measured in the same
 run. Nothing asserts a time: results go to BENCHMARKS.md by hand.
+
+With `--postgres-url`, the same measurements run on each store of `--stores` (both by
+default) in one invocation: on PostgreSQL, each server's project keeps its store in a schema of
+its own (`[store] url`, `schema`), dropped afterwards with `psql`.
 """
 
 import argparse
@@ -50,13 +55,31 @@ def run(binary, project, *args):
     ).stdout
 
 
-def through_workers(binary, tasks, workers, slots):
+def store_section(store, postgres_url, schema):
+    """The `[store]` table of a project on `store` (`sqlite`: none, the embedded default)."""
+    if store == "sqlite":
+        return ""
+    return f'[store]\nurl = "{postgres_url}"\nschema = "{schema}"\n'
+
+
+def drop_schema(postgres_url, schema):
+    subprocess.run(
+        ["psql", "--no-psqlrc", "-q", "-d", postgres_url, "-c",
+         f"DROP SCHEMA IF EXISTS {schema} CASCADE"],
+        check=True, capture_output=True,
+    )
+
+
+def through_workers(binary, tasks, workers, slots, store="sqlite", postgres_url=None):
     root = tempfile.mkdtemp(prefix="tidewater-bench-workers-")
+    schema = f"tw_bench_workers_{os.getpid()}_{time.monotonic_ns()}"
     try:
         project = os.path.join(root, "server")
         os.makedirs(os.path.join(project, "workflows"))
         with open(os.path.join(project, "tidewater.toml"), "w") as file:
-            file.write(f"parallelism = {tasks}\n" + TOML)
+            file.write(
+                f"parallelism = {tasks}\n" + store_section(store, postgres_url, schema) + TOML
+            )
         with open(os.path.join(project, "workflows", "fan.yaml"), "w") as file:
             file.write(workflow(tasks))
         worker_token = run(binary, project, "token", "create", "--name", "w", "--scope", "worker").strip()
@@ -113,6 +136,8 @@ def through_workers(binary, tasks, workers, slots):
                 child.wait()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if store == "postgres":
+            drop_schema(postgres_url, schema)
 
 
 def floor(tasks, parallel):
@@ -130,15 +155,32 @@ def main():
     parser.add_argument("--slots", type=int, default=2)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postgres-url", help="also (or only, see --stores) on this PostgreSQL")
+    parser.add_argument("--stores", help="sqlite,postgres (default: sqlite, and postgres with --postgres-url)")
     args = parser.parse_args()
-    print(f"{args.tasks} tasks of sh \"true\", {args.slots} slots per worker, median of {args.repeat}")
-    print(f"{'workers':>7} {'tidewater/s':>12} {'xargs -P/s':>11} {'ratio':>6}")
-    for workers in [int(count) for count in args.workers.split(",")]:
-        times = [through_workers(args.binary, args.tasks, workers, args.slots) for _ in range(args.repeat)]
-        floors = [floor(args.tasks, workers * args.slots) for _ in range(args.repeat)]
-        rate = args.tasks / statistics.median(times)
-        floor_rate = args.tasks / statistics.median(floors)
-        print(f"{workers:>7} {rate:>12.1f} {floor_rate:>11.1f} {floor_rate / rate:>6.1f}x")
+    stores = (args.stores or ("sqlite,postgres" if args.postgres_url else "sqlite")).split(",")
+    for store in stores:
+        if store not in ("sqlite", "postgres"):
+            parser.error(f"--stores: unknown store {store!r} (sqlite or postgres)")
+        if store == "postgres" and not args.postgres_url:
+            parser.error("--stores postgres needs --postgres-url")
+    load = os.getloadavg()
+    print(f"{args.tasks} tasks of sh \"true\", {args.slots} slots per worker, median of {args.repeat}; "
+          f"load average at start {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"{'store':>8} {'workers':>7} {'tidewater/s':>12} {'xargs -P/s':>11} {'ratio':>6}")
+    for store in stores:
+        for workers in [int(count) for count in args.workers.split(",")]:
+            times = [
+                through_workers(args.binary, args.tasks, workers, args.slots, store, args.postgres_url)
+                for _ in range(args.repeat)
+            ]
+            floors = [floor(args.tasks, workers * args.slots) for _ in range(args.repeat)]
+            rate = args.tasks / statistics.median(times)
+            floor_rate = args.tasks / statistics.median(floors)
+            print(f"{store:>8} {workers:>7} {rate:>12.1f} {floor_rate:>11.1f} {floor_rate / rate:>6.1f}x",
+                  flush=True)
+    load = os.getloadavg()
+    print(f"load average at end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ mod migrations;
 mod notifications;
 mod pool;
 mod rows;
+mod workers;
 mod write_batch;
 
 use async_trait::async_trait;
@@ -231,6 +232,10 @@ impl Store for PostgresStore {
     /// A database cannot be replaced under an open connection the way a file can.
     fn verify_store(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn worker_store(&self) -> Option<&dyn tidewater_store::WorkerStore> {
+        Some(self)
     }
 
     async fn close(&self) {

@@ -7,3 +7,4 @@ mod fixtures;
 mod postgres_conformance;
 mod races;
 mod store_open;
+mod worker_races;

@@ -2,3 +2,7 @@
 //! a schema of its own.
 
 tidewater_store::run_store_conformance_tests!(crate::fixtures::temp_postgres_store);
+
+mod workers {
+    tidewater_store::worker_store_conformance_tests!(crate::fixtures::temp_postgres_store);
+}

@@ -11,12 +11,14 @@ use tokio::sync::Barrier;
 
 use crate::fixtures::{SchemaGuard, fresh_schema, instant, new_run, open_in};
 
-const ROUNDS: usize = 25;
+pub(crate) const ROUNDS: usize = 25;
 /// Contenders per round, spread over the two stores.
-const CONTENDERS: usize = 8;
+pub(crate) const CONTENDERS: usize = 8;
 
 /// Two stores on one schema, as two servers would have.
-async fn two_stores(purpose: &str) -> (SchemaGuard, Arc<PostgresStore>, Arc<PostgresStore>) {
+pub(crate) async fn two_stores(
+    purpose: &str,
+) -> (SchemaGuard, Arc<PostgresStore>, Arc<PostgresStore>) {
     let schema = fresh_schema(purpose);
     let first = Arc::new(open_in(&schema).await);
     let second = Arc::new(open_in(&schema).await);
@@ -25,7 +27,7 @@ async fn two_stores(purpose: &str) -> (SchemaGuard, Arc<PostgresStore>, Arc<Post
 
 /// Runs `contend(store, contender)` for every contender at once (released by a barrier),
 /// half of them on each store; their results in contender order.
-async fn race<T, F, Fut>(
+pub(crate) async fn race<T, F, Fut>(
     first: &Arc<PostgresStore>,
     second: &Arc<PostgresStore>,
     contend: F,

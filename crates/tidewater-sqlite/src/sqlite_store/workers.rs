@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use tidewater_core::{AttemptOutcome, QueueName, RunId, TaskName, Timestamp, WorkflowName};
+use tidewater_core::{AttemptOutcome, QueueName, Timestamp};
 use tidewater_store::{
     AttemptOffer, ClaimedAttempt, LeaseAnswer, LeaseEpoch, RemoteAttemptId, RemoteAttemptRecord,
     StoreError, WorkerId, WorkerRecord, WorkerRegistration, WorkerStore,
@@ -18,8 +18,8 @@ use tidewater_store::{
 
 use super::SqliteStore;
 use super::codec::{
-    RemoteAttemptColumns, decode_attempt, decode_count, decode_json, decode_remote_attempt_state,
-    decode_timestamp, encode_json, encode_timestamp,
+    RemoteAttemptColumns, RemoteAttemptRow, WorkerColumns, decode_timestamp, decode_worker,
+    encode_json, encode_queues, encode_remote_outcome, encode_timestamp,
 };
 use super::failure::Failure;
 
@@ -60,12 +60,7 @@ impl WorkerStore for SqliteStore {
         worker: &WorkerRegistration,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let queues = worker
-            .queues
-            .iter()
-            .map(QueueName::as_str)
-            .collect::<Vec<_>>()
-            .join(",");
+        let queues = encode_queues(&worker.queues);
         self.link
             .call(|connection| {
                 connection
@@ -110,7 +105,7 @@ impl WorkerStore for SqliteStore {
                 ))?;
                 for queue in queues {
                     let row = statement
-                        .query_row([queue.as_str()], RemoteAttemptRow::read)
+                        .query_row([queue.as_str()], read_remote_attempt)
                         .optional()?;
                     if let Some(row) = row
                         && found.as_ref().is_none_or(|best| row.id < best.id)
@@ -133,15 +128,15 @@ impl WorkerStore for SqliteStore {
                          WHERE id = ?1",
                     )?
                     .execute(params![row.id, worker.0, epoch, expires_at])?;
-                row.epoch = Some(epoch);
-                row.expires_at = Some(expires_at);
+                row.state.epoch = Some(epoch);
+                row.state.expires_at = Some(expires_at);
                 Ok(Some(row))
             })
             .await?;
         let Some(row) = claimed else {
             return Ok(None);
         };
-        let epoch = LeaseEpoch(row.epoch.unwrap_or_default());
+        let epoch = LeaseEpoch(row.state.epoch.unwrap_or_default());
         let expires_at = decode_timestamp(expires_at, "remote attempt lease")?;
         let id = RemoteAttemptId(row.id);
         Ok(Some(ClaimedAttempt {
@@ -191,9 +186,7 @@ impl WorkerStore for SqliteStore {
         outcome: &AttemptOutcome,
         now: Timestamp,
     ) -> Result<Option<RemoteAttemptRecord>, StoreError> {
-        let outcome = serde_json::to_string(outcome).map_err(|error| StoreError::Backend {
-            source: Box::new(error),
-        })?;
+        let outcome = encode_remote_outcome(outcome)?;
         let now = encode_timestamp(now);
         let row = self
             .link
@@ -208,7 +201,7 @@ impl WorkerStore for SqliteStore {
                     )?
                     .query_row(
                         params![attempt.0, epoch.0, outcome, now],
-                        RemoteAttemptRow::read,
+                        read_remote_attempt,
                     )
                     .optional()?)
             })
@@ -228,7 +221,7 @@ impl WorkerStore for SqliteStore {
                     .prepare_cached(&format!(
                         "{SELECT_ATTEMPT} WHERE id = ?1 AND epoch = ?2 AND state = 'claimed'"
                     ))?
-                    .query_row(params![attempt.0, epoch.0], RemoteAttemptRow::read)
+                    .query_row(params![attempt.0, epoch.0], read_remote_attempt)
                     .optional()?)
             })
             .await?;
@@ -297,27 +290,7 @@ impl WorkerStore for SqliteStore {
 
     async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
         let rows = self.link.call(read_workers).await?;
-        rows.into_iter()
-            .map(
-                |(id, queues, slots, version, first_seen, last_heartbeat, in_use)| {
-                    Ok(WorkerRecord {
-                        registration: WorkerRegistration {
-                            id: WorkerId(id),
-                            queues: queues
-                                .split(',')
-                                .filter(|queue| !queue.is_empty())
-                                .map(QueueName::new)
-                                .collect(),
-                            slots: decode_count(slots, "worker slots")?,
-                            version,
-                        },
-                        first_seen: decode_timestamp(first_seen, "worker first seen")?,
-                        last_heartbeat: decode_timestamp(last_heartbeat, "worker heartbeat")?,
-                        slots_in_use: decode_count(in_use, "worker slots in use")?,
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(decode_worker).collect()
     }
 
     async fn claimed_attempts(&self) -> Result<Vec<RemoteAttemptRecord>, StoreError> {
@@ -328,7 +301,7 @@ impl WorkerStore for SqliteStore {
                     .prepare_cached(&format!(
                         "{SELECT_ATTEMPT} WHERE state = 'claimed' ORDER BY id"
                     ))?
-                    .query_map([], RemoteAttemptRow::read)?
+                    .query_map([], read_remote_attempt)?
                     .collect::<Result<Vec<_>, _>>()?)
             })
             .await?;
@@ -344,7 +317,7 @@ impl WorkerStore for SqliteStore {
             .call(|connection| {
                 Ok(connection
                     .prepare_cached(&format!("{SELECT_ATTEMPT} WHERE id = ?1"))?
-                    .query_row([attempt.0], RemoteAttemptRow::read)
+                    .query_row([attempt.0], read_remote_attempt)
                     .optional()?)
             })
             .await?;
@@ -352,9 +325,7 @@ impl WorkerStore for SqliteStore {
     }
 }
 
-type WorkerRow = (String, String, i64, String, i64, i64, i64);
-
-fn read_workers(connection: &Connection) -> Result<Vec<WorkerRow>, Failure> {
+fn read_workers(connection: &Connection) -> Result<Vec<WorkerColumns>, Failure> {
     let mut statement = connection.prepare_cached(
         "SELECT w.id, w.queues, w.slots, w.version, w.first_seen, w.last_heartbeat,
                 (SELECT count(*) FROM remote_attempts a
@@ -363,15 +334,15 @@ fn read_workers(connection: &Connection) -> Result<Vec<WorkerRow>, Failure> {
     )?;
     let rows = statement
         .query_map([], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-                row.get(6)?,
-            ))
+            Ok(WorkerColumns {
+                id: row.get(0)?,
+                queues: row.get(1)?,
+                slots: row.get(2)?,
+                version: row.get(3)?,
+                first_seen: row.get(4)?,
+                last_heartbeat: row.get(5)?,
+                slots_in_use: row.get(6)?,
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
@@ -385,38 +356,19 @@ fn lease_end(now: Timestamp, lease: Duration) -> Timestamp {
         .unwrap_or(Timestamp::MAX_UTC)
 }
 
-/// A `remote_attempts` row as read, before decoding.
-struct RemoteAttemptRow {
-    id: i64,
-    run: i64,
-    workflow: String,
-    task: String,
-    attempt: i64,
-    queue: String,
-    workflow_hash: String,
-    context: String,
-    offered_at: i64,
-    state: String,
-    worker: Option<String>,
-    epoch: Option<i64>,
-    expires_at: Option<i64>,
-    is_stop_requested: bool,
-    outcome: Option<String>,
-    ended_at: Option<i64>,
-}
-
-impl RemoteAttemptRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<RemoteAttemptRow> {
-        Ok(RemoteAttemptRow {
-            id: row.get(0)?,
-            run: row.get(1)?,
-            workflow: row.get(2)?,
-            task: row.get(3)?,
-            attempt: row.get(4)?,
-            queue: row.get(5)?,
-            workflow_hash: row.get(6)?,
-            context: row.get(7)?,
-            offered_at: row.get(8)?,
+/// A `remote_attempts` row of [`SELECT_ATTEMPT`]'s columns.
+fn read_remote_attempt(row: &Row<'_>) -> rusqlite::Result<RemoteAttemptRow> {
+    Ok(RemoteAttemptRow {
+        id: row.get(0)?,
+        run: row.get(1)?,
+        workflow: row.get(2)?,
+        task: row.get(3)?,
+        attempt: row.get(4)?,
+        queue: row.get(5)?,
+        workflow_hash: row.get(6)?,
+        context: row.get(7)?,
+        offered_at: row.get(8)?,
+        state: RemoteAttemptColumns {
             state: row.get(9)?,
             worker: row.get(10)?,
             epoch: row.get(11)?,
@@ -424,36 +376,6 @@ impl RemoteAttemptRow {
             is_stop_requested: row.get(13)?,
             outcome: row.get(14)?,
             ended_at: row.get(15)?,
-        })
-    }
-
-    fn offer(&self) -> Result<AttemptOffer, StoreError> {
-        Ok(AttemptOffer {
-            run: RunId(self.run),
-            workflow: WorkflowName::new(self.workflow.as_str()),
-            task: TaskName::new(self.task.as_str()),
-            attempt: decode_attempt(self.attempt, "remote attempt number")?,
-            queue: QueueName::new(self.queue.as_str()),
-            workflow_hash: self.workflow_hash.clone(),
-            context: decode_json(&self.context, "remote attempt context")?,
-            offered_at: decode_timestamp(self.offered_at, "remote attempt offer")?,
-        })
-    }
-
-    fn decode(self) -> Result<RemoteAttemptRecord, StoreError> {
-        let offer = self.offer()?;
-        Ok(RemoteAttemptRecord {
-            id: RemoteAttemptId(self.id),
-            offer,
-            state: decode_remote_attempt_state(RemoteAttemptColumns {
-                state: self.state,
-                worker: self.worker,
-                epoch: self.epoch,
-                expires_at: self.expires_at,
-                is_stop_requested: self.is_stop_requested,
-                outcome: self.outcome,
-                ended_at: self.ended_at,
-            })?,
-        })
-    }
+        },
+    })
 }

@@ -6,12 +6,14 @@
 //! panics: a value this version does not know is [`StoreError::Corrupt`].
 
 use crate::{
-    AttemptStep, LeaseEpoch, NotificationState, RemoteAttemptState, RunTrigger, StoreError,
-    TokenScope, WorkerId,
+    AttemptOffer, AttemptStep, LeaseEpoch, NotificationState, RemoteAttemptId, RemoteAttemptRecord,
+    RemoteAttemptState, RunTrigger, StoreError, TokenScope, WorkerId, WorkerRecord,
+    WorkerRegistration,
 };
 use tidewater_core::{
     Attempt, AttemptOutcome, FailureClass, FailureReason, NotificationEvent, ProcessIdentity,
-    RunState, RunStateKind, TaskState, TaskStateKind, Timestamp,
+    QueueName, RunId, RunState, RunStateKind, TaskName, TaskState, TaskStateKind, Timestamp,
+    WorkflowName,
 };
 
 /// Microseconds since the Unix epoch; sub-microsecond digits are dropped.
@@ -582,6 +584,93 @@ pub fn decode_remote_attempt_state(
         "withdrawn" => Ok(RemoteAttemptState::Withdrawn { at: ended_at()? }),
         other => Err(corrupt("remote attempt state", other)),
     }
+}
+
+/// A reported outcome as `remote_attempts.outcome` keeps it (serde's JSON: see
+/// [`decode_remote_attempt_state`]).
+pub fn encode_remote_outcome(outcome: &AttemptOutcome) -> Result<String, StoreError> {
+    serde_json::to_string(outcome).map_err(|error| StoreError::Backend {
+        source: Box::new(error),
+    })
+}
+
+/// Every column of a `remote_attempts` row, as a backend reads it, before decoding.
+pub struct RemoteAttemptRow {
+    pub id: i64,
+    pub run: i64,
+    pub workflow: String,
+    pub task: String,
+    pub attempt: i64,
+    pub queue: String,
+    pub workflow_hash: String,
+    /// JSON text.
+    pub context: String,
+    pub offered_at: i64,
+    pub state: RemoteAttemptColumns,
+}
+
+impl RemoteAttemptRow {
+    /// What was offered.
+    pub fn offer(&self) -> Result<AttemptOffer, StoreError> {
+        Ok(AttemptOffer {
+            run: RunId(self.run),
+            workflow: WorkflowName::new(self.workflow.as_str()),
+            task: TaskName::new(self.task.as_str()),
+            attempt: decode_attempt(self.attempt, "remote attempt number")?,
+            queue: QueueName::new(self.queue.as_str()),
+            workflow_hash: self.workflow_hash.clone(),
+            context: decode_json(&self.context, "remote attempt context")?,
+            offered_at: decode_timestamp(self.offered_at, "remote attempt offer")?,
+        })
+    }
+
+    pub fn decode(self) -> Result<RemoteAttemptRecord, StoreError> {
+        let offer = self.offer()?;
+        Ok(RemoteAttemptRecord {
+            id: RemoteAttemptId(self.id),
+            offer,
+            state: decode_remote_attempt_state(self.state)?,
+        })
+    }
+}
+
+/// `workers.queues`: the names joined by commas (a queue name has no comma).
+pub fn encode_queues(queues: &[QueueName]) -> String {
+    queues
+        .iter()
+        .map(QueueName::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A `workers` row as read, with the count of the leases its worker holds.
+pub struct WorkerColumns {
+    pub id: String,
+    pub queues: String,
+    pub slots: i64,
+    pub version: String,
+    pub first_seen: i64,
+    pub last_heartbeat: i64,
+    pub slots_in_use: i64,
+}
+
+pub fn decode_worker(columns: WorkerColumns) -> Result<WorkerRecord, StoreError> {
+    Ok(WorkerRecord {
+        registration: WorkerRegistration {
+            id: WorkerId(columns.id),
+            queues: columns
+                .queues
+                .split(',')
+                .filter(|queue| !queue.is_empty())
+                .map(QueueName::new)
+                .collect(),
+            slots: decode_count(columns.slots, "worker slots")?,
+            version: columns.version,
+        },
+        first_seen: decode_timestamp(columns.first_seen, "worker first seen")?,
+        last_heartbeat: decode_timestamp(columns.last_heartbeat, "worker heartbeat")?,
+        slots_in_use: decode_count(columns.slots_in_use, "worker slots in use")?,
+    })
 }
 
 fn corrupt(what: &'static str, value: impl ToString) -> StoreError {

@@ -38,4 +38,5 @@ mod views;
 mod warehouse;
 mod worker_network;
 mod workers;
+mod workers_postgres;
 mod workflows;

@@ -9,16 +9,16 @@ use std::process::Command;
 
 use crate::project::{TestProject, text};
 
-fn test_url() -> String {
+pub(crate) fn test_url() -> String {
     std::env::var("TIDEWATER_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// A schema of the test's own, dropped when it ends.
-struct Schema(String);
+pub(crate) struct Schema(String);
 
 impl Schema {
-    fn new(purpose: &str) -> Schema {
+    pub(crate) fn new(purpose: &str) -> Schema {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.subsec_nanos());
@@ -26,7 +26,7 @@ impl Schema {
     }
 
     /// `tidewater.toml` of a project kept in this schema.
-    fn toml(&self) -> String {
+    pub(crate) fn toml(&self) -> String {
         format!(
             "[store]\nurl = \"{}\"\nschema = \"{}\"\n",
             test_url(),
@@ -35,7 +35,7 @@ impl Schema {
     }
 
     /// One value `psql` reads from this schema.
-    fn query(&self, sql: &str) -> String {
+    pub(crate) fn query(&self, sql: &str) -> String {
         let output = Command::new("psql")
             .args(["--no-psqlrc", "-At", "-v", "ON_ERROR_STOP=1", "-d"])
             .arg(test_url())

@@ -14,7 +14,7 @@ use crate::api_client::Api;
 use crate::project::{TestProject, text};
 use crate::service::{eventually, is_running, runs, start_server, stop_server};
 
-const TOML: &str = "[workers]\nheartbeat = \"200ms\"\nlease = \"1s\"\n";
+pub(crate) const TOML: &str = "[workers]\nheartbeat = \"200ms\"\nlease = \"1s\"\n";
 
 /// A copy of the server's project files for a worker (as git or a shared volume would give
 /// it), in a folder of its own.
@@ -44,7 +44,7 @@ pub(crate) fn worker_token(project: &TestProject) -> String {
 }
 
 /// Starts `tidewater worker` in `folder`, its messages in `folder/worker.log`.
-fn start_worker(folder: &Path, port: u16, token: &str, queues: &str) -> Child {
+pub(crate) fn start_worker(folder: &Path, port: u16, token: &str, queues: &str) -> Child {
     crate::project::command(
         folder,
         &[
