@@ -718,3 +718,57 @@ tasks:
         columns("mart.empty_embedded")
     );
 }
+
+/// Two bad writes, each as a cluster task and as an embedded one: a row outside the declared
+/// partition, and a column the table does not have.
+const BAD_WRITES: &str = r#"name: bad
+tasks:
+  partition_cluster:
+    engine: cluster
+    retries: 0
+    sql: SELECT order_id, dt FROM raw.orders WHERE dt = '2026-01-02'
+    into: { table: mart.partitioned_cluster, partition: { dt: "2026-01-01" }, mode: replace_partition }
+  partition_embedded:
+    retries: 0
+    sql: SELECT order_id, dt FROM raw.orders WHERE dt = '2026-01-02'
+    into: { table: mart.partitioned_embedded, partition: { dt: "2026-01-01" }, mode: replace_partition }
+  schema_cluster:
+    engine: cluster
+    retries: 0
+    sql: SELECT order_id AS customer_id, amount_cents FROM raw.orders
+    into: { table: raw.customers, mode: append }
+  schema_embedded:
+    retries: 0
+    sql: SELECT order_id AS customer_id, amount_cents FROM raw.orders
+    into: { table: raw.customers, mode: append }
+"#;
+
+// The staged files are checked by their footers (the partition value from the statistics,
+// the schema from the file's): the errors must be the embedded path's, and nothing committed.
+#[test]
+fn a_wrong_partition_value_or_schema_fails_on_the_cluster_as_embedded() {
+    let cluster = Cluster::start(None);
+    let project = seeded(&cluster, &[("bad.yaml", BAD_WRITES)]);
+    let customers = project.table_version("raw.customers");
+    let output = project.run(&["run", "bad"]);
+    assert!(!output.status.success());
+    let run = project.last_run_id();
+    let error = |task: &str| {
+        let log = project.ok(&["logs", &run, task]);
+        log.lines()
+            .find_map(|line| {
+                let start = line.find("the query")?;
+                line.contains("nothing was written")
+                    .then(|| line[start..].to_owned())
+            })
+            .unwrap_or_else(|| panic!("{task}: no write error in {log}"))
+    };
+    for check in ["partition", "schema"] {
+        let embedded = error(&format!("{check}_embedded"));
+        assert_eq!(error(&format!("{check}_cluster")), embedded, "{check}");
+    }
+    assert!(error("partition_cluster").contains("dt = 2026-01-02"));
+    assert!(error("schema_cluster").contains("amount_cents"));
+    assert_eq!(project.table_version("mart.partitioned_cluster"), None);
+    assert_eq!(project.table_version("raw.customers"), customers);
+}
