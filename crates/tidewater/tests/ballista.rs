@@ -356,7 +356,9 @@ fn each_write_mode_through_the_cluster_leaves_the_same_table_as_embedded() {
         root = os.path.realpath(sys.argv[1])\n\
         paths = [os.path.realpath(urllib.parse.unquote(urllib.parse.urlparse(uri).path)) for uri in table.file_uris()]\n\
         print(table.to_pyarrow_table().num_rows)\n\
-        print(' '.join(os.path.relpath(path, root) for path in paths), flush=True)\n\
+        print(' '.join(os.path.relpath(path, root) for path in paths))\n\
+        import pyarrow.parquet\n\
+        print(','.join(sorted({str(pyarrow.parquet.read_schema(path).field('loaded_at').type) for path in paths})), flush=True)\n\
         os._exit(0)";
     for mode in [
         "replace_partition",
@@ -387,6 +389,9 @@ fn each_write_mode_through_the_cluster_leaves_the_same_table_as_embedded() {
             .filter(|file| !file.is_empty())
             .collect();
         assert!(!files.is_empty(), "{mode}: no files");
+        // What the table stores (microseconds, UTC) is in the files themselves, as the
+        // embedded writer puts it, not only after a reader's cast.
+        assert_eq!(lines.next(), Some("timestamp[us, tz=UTC]"), "{mode}");
         if mode == "merge" {
             continue;
         }
