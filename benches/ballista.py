@@ -12,11 +12,18 @@ the embedded engine, then times three TPC-H-shaped queries N times each, interle
 - cluster: `tidewater query --engine cluster` (snapshot resolution, the plan shipped to the
   cluster, rows back),
 - floor: `ballista_floor`, Ballista's client on the same cluster with each table registered as
-  a Parquet listing of its folder: what a Ballista user runs without Tidewater.
+  a Parquet listing of its folder, with the table's columns given (as Tidewater gives them from
+  the Delta log, so neither infers them from footers): what a Ballista user runs without
+  Tidewater.
 
 Each time is a whole process (start included) for all three. Prints medians and the ratio
-cluster / floor (the target is at most 1.2). Nothing asserts a time: results go to
-BENCHMARKS.md by hand.
+cluster / floor (the target is at most 1.2).
+
+Then the write path: `SELECT * FROM bench.lineitem` written on the cluster into a table
+(`tidewater run`, the executors stage Parquet files that Tidewater commits as they are), and
+the pass the earlier commit made on top of that: the same files read back and written by
+deltalake's writer (an embedded `read_parquet` write of them, exactly what it ran). Nothing
+asserts a time: results go to BENCHMARKS.md by hand.
 """
 
 import argparse
@@ -27,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,6 +83,40 @@ tasks:
       FROM (SELECT unnest(range(0, {rows})) AS v) ids
     into: {{ table: bench.lineitem, mode: overwrite }}
 """
+
+
+# Each table's columns, for the floor (Arrow type names).
+COLUMNS = {
+    "customer": "c_custkey:Int64,c_mktsegment:Utf8",
+    "orders": "o_orderkey:Int64,o_custkey:Int64,o_orderday:Int64",
+    "lineitem": "l_orderkey:Int64,l_quantity:Int64,l_extendedprice:Float64,"
+                "l_returnflag:Utf8,l_linestatus:Utf8,l_shipday:Int64",
+}
+
+COPY_ON_CLUSTER = """name: copy
+tasks:
+  files:
+    engine: cluster
+    sql: SELECT * FROM bench.lineitem
+    into: { table: bench.copy_cluster, mode: overwrite }
+"""
+
+
+def rewrite_workflow(folder):
+    return f"""name: rewrite
+tasks:
+  rows:
+    sql: SELECT * FROM read_parquet('{folder}/*.parquet')
+    into: {{ table: bench.copy_rewrite, mode: overwrite }}
+"""
+
+
+def folder_megabytes(folder):
+    total = 0
+    for name in os.listdir(folder):
+        if name.endswith(".parquet"):
+            total += os.path.getsize(os.path.join(folder, name))
+    return total / 1e6
 
 
 def free_port():
@@ -140,8 +182,8 @@ def main():
         with open(os.path.join(project, "workflows", "seed.yaml"), "w") as file:
             file.write(seed_workflow(args.scale))
         timed([binary, "--project", project, "run", "seed"])
-        tables = [f"bench.{name}={os.path.join(project, 'warehouse', 'bench', name)}/"
-                  for name in ("customer", "orders", "lineitem")]
+        tables = [f"bench.{name}={os.path.join(project, 'warehouse', 'bench', name)}/={columns}"
+                  for name, columns in COLUMNS.items()]
         print(f"lineitem rows: {args.scale}, runs: {args.runs}, profile: {'release' if args.release else 'debug'}")
         print(f"{'query':28} {'embedded':>9} {'cluster':>9} {'floor':>9} {'cluster/floor':>14}")
         for name, sql in QUERIES.items():
@@ -162,6 +204,34 @@ def main():
             medians = {key: statistics.median(value) for key, value in times.items()}
             print(f"{name:28} {medians['embedded']:9.3f} {medians['cluster']:9.3f} "
                   f"{medians['floor']:9.3f} {medians['cluster'] / medians['floor']:14.2f}")
+
+        workflows = os.path.join(project, "workflows")
+        with open(os.path.join(workflows, "copy.yaml"), "w") as file:
+            file.write(COPY_ON_CLUSTER)
+        copied = os.path.join(project, "warehouse", "bench", "copy_cluster")
+        times = {"cluster write": [], "rewrite pass": []}
+        for _ in range(args.runs):
+            elapsed, _ = timed([binary, "--project", project, "run", "copy"])
+            times["cluster write"].append(elapsed)
+            # The files of the latest overwrite, somewhere else, so that the rewrite reads
+            # exactly them (the table's folder also holds earlier versions' files).
+            staged = tempfile.mkdtemp(prefix="staged-", dir=project)
+            live = subprocess.run(
+                ["python3", "-c", "import sys, deltalake; print('\\n'.join(deltalake.DeltaTable(sys.argv[1]).file_uris()))",
+                 copied], capture_output=True, text=True, check=True).stdout.split()
+            for uri in live:
+                path = urllib.parse.unquote(urllib.parse.urlparse(uri).path)
+                os.link(path, os.path.join(staged, os.path.basename(path)))
+            with open(os.path.join(workflows, "rewrite.yaml"), "w") as file:
+                file.write(rewrite_workflow(staged))
+            elapsed, _ = timed([binary, "--project", project, "run", "rewrite"])
+            times["rewrite pass"].append(elapsed)
+            megabytes = folder_megabytes(staged)
+        medians = {key: statistics.median(value) for key, value in times.items()}
+        print(f"write of {megabytes:.1f} MB ({args.scale} rows): cluster, files added as they are "
+              f"{medians['cluster write']:.3f} s; the rewrite pass the earlier commit added "
+              f"{medians['rewrite pass']:.3f} s (before = the sum, "
+              f"{medians['cluster write'] + medians['rewrite pass']:.3f} s)")
     finally:
         for process in processes:
             process.kill()

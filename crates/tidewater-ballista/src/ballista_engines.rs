@@ -10,7 +10,7 @@ use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 use tidewater_flow::{
     CommitInfo, EngineName, FlowError, RecordBatch, RemoteEngines, Warehouse, WriteOutcome,
-    WriteSpec, WriteSummary,
+    WriteSpec, WriteSummary, staged_output,
 };
 use tidewater_spec::EngineConfig;
 
@@ -104,7 +104,7 @@ impl RemoteEngines for BallistaEngines {
         }
         let staging = warehouse.staging_url(&target.table, commit);
         warehouse.clear_staging(&staging)?;
-        let dataframe = self.plan(warehouse, engine, sql).await?;
+        let dataframe = staged_output(self.plan(warehouse, engine, sql).await?)?;
         let schema = Arc::new(dataframe.schema().as_arrow().clone());
         // The executors write the files; only their paths come back.
         let written = dataframe

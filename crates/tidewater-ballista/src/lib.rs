@@ -10,8 +10,10 @@
 //!   as Parquet listings with the partition columns added back, so every executor reads one
 //!   version.
 //! - Writing: the executors write Parquet to the attempt's staging folder inside the table,
-//!   and [`tidewater_flow::Warehouse::commit_staged`] commits it as one Delta transaction with
-//!   every guarantee of the embedded path. A failed or killed job commits nothing.
+//!   in the types the table stores ([`tidewater_flow::staged_output`]), and
+//!   [`tidewater_flow::Warehouse::commit_staged`] commits those files as they are in one Delta
+//!   transaction with every guarantee of the embedded path. A failed or killed job commits
+//!   nothing.
 //! - Failures are classed like every other (`cluster_error.rs`): unreachable cluster or lost
 //!   executor → environment (retried), a job that failed on its data or a rejected plan → the
 //!   task's input; each message names the cluster's address.

@@ -18,7 +18,8 @@
 //!   query; [`Warehouse::prune_stream`] deletes only stream partitions the batch covers.
 //! - [`RemoteEngines`] runs the `sql` tasks that name an `engine` (a Ballista cluster,
 //!   implemented in `tidewater-ballista`) over [`TableSnapshot`]s, and their staged output is
-//!   committed by [`Warehouse::commit_staged`] with the same guarantees as a local write.
+//!   committed by [`Warehouse::commit_staged`] with the same guarantees as a local write: the
+//!   staged Parquet files themselves, checked by their footers, are added to the log.
 //! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
 //!   `timestamp` (UTC), plain strings.
 
@@ -43,6 +44,8 @@ mod schema_difference;
 mod serving_view;
 mod sql_lineage;
 mod sql_runner;
+mod staged_commit;
+mod staged_file;
 mod staged_write;
 mod stream_write;
 mod table_description;
@@ -66,7 +69,7 @@ pub use remote_engines::RemoteEngines;
 pub use schema_difference::SchemaDifference;
 pub use serving_view::{PruneSummary, ViewPartitions};
 pub use sql_runner::SqlRunner;
-pub use staged_write::STAGING_FOLDER;
+pub use staged_write::{STAGING_FOLDER, staged_output};
 pub use stream_write::{MESSAGES_TABLE, StreamAppend, StreamColumn, StreamCommit, StreamValues};
 pub use table_description::{
     ColumnDescription, PartitionDescription, PartitionWrite, TableDescription,

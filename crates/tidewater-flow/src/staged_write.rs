@@ -1,12 +1,21 @@
 //! Output that an engine outside this process wrote for one attempt, committed here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Column;
+use datafusion::logical_expr::{Expr, cast};
+use datafusion::prelude::DataFrame;
 use url::Url;
 
 use crate::commit_info::CommitInfo;
 use crate::flow_error::FlowError;
+use crate::staged_commit::{StagedAttemptError, StagedCommit, move_back};
+use crate::staged_file::StagedFile;
+use crate::table_write::AttemptOutcome;
+use crate::warehouse::MAX_COMMIT_ATTEMPTS;
+use crate::write_input::delta_compatible;
 use crate::write_spec::{WriteMode, WriteSpec};
 use crate::write_summary::WriteSummary;
 use crate::{TableName, Warehouse};
@@ -53,15 +62,19 @@ impl Warehouse {
     }
 
     /// Commits the Parquet files under `staging` (a folder from [`Warehouse::staging_url`])
-    /// into `target`, exactly as [`Warehouse::write`] commits a query's rows: one Delta
-    /// commit, the same write modes, schema and partition checks, commit metadata and
-    /// `append_atomic` transaction id. The staging folder is removed afterwards, committed or
-    /// not (a failed commit left the table as it was, and its files are this attempt's only).
+    /// into `target`, as [`Warehouse::write`] commits a query's rows: one Delta commit, the
+    /// same write modes, schema and partition checks, commit metadata and `append_atomic`
+    /// transaction id. The staging folder is removed afterwards, committed or not (a failed
+    /// commit left the table as it was, and its files are this attempt's only).
     ///
-    /// The rows are read back and written by deltalake's writer rather than the staged files
-    /// being added to the log as they are: that is what gives the staged output every check
-    /// and mode of the embedded path (merge and the partition check need the rows), at the
-    /// cost of one more pass over the output on this machine.
+    /// The files are committed as they are: their footers give the schema, the row counts,
+    /// the statistics of the `add` actions and the proof of the declared partition values,
+    /// and a rename moves them into the table's folder, so the output is never read or
+    /// written again on this machine. Three cases need the rows and are read back and
+    /// written by deltalake's writer instead (one more pass over the output): `merge` into an
+    /// existing table (it matches rows against the table's), a write that follows the
+    /// table's partitioning without declaring its partition (each row's partition is in the
+    /// row), and a write that evolves the table's schema.
     pub async fn commit_staged(
         &self,
         staging: &Url,
@@ -69,12 +82,93 @@ impl Warehouse {
         commit: &CommitInfo,
     ) -> Result<WriteSummary, FlowError> {
         let folder = local_folder(staging)?;
+        let result = self.commit_staged_files(&folder, target, commit).await;
+        remove_folder(&folder)?;
+        result
+    }
+
+    async fn commit_staged_files(
+        &self,
+        folder: &Path,
+        target: &WriteSpec,
+        commit: &CommitInfo,
+    ) -> Result<WriteSummary, FlowError> {
+        let mut paths = Vec::new();
+        collect_files(folder, &mut paths).map_err(|source| FlowError::Io {
+            action: "listing the staging folder",
+            path: folder.display().to_string(),
+            source,
+        })?;
+        let mut paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(|(path, _)| path)
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "parquet")
+            })
+            .collect();
+        paths.sort();
+        let files = paths
+            .iter()
+            .map(|path| StagedFile::read(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let table_folder = local_folder(&self.table_url(&target.table))?;
+        let staged = StagedCommit {
+            table_folder: &table_folder,
+            spec: target,
+            commit,
+            files: &files,
+        };
+        let mut moved = Vec::new();
+        let mut attempt = 1;
+        loop {
+            let table = self.table_handle(&target.table).await?;
+            match staged.attempt(&table, &mut moved).await {
+                Ok(outcome) => {
+                    if matches!(outcome, AttemptOutcome::AlreadyCommitted { .. }) {
+                        move_back(&moved);
+                    }
+                    return Ok(WriteSummary::from_attempt(target, outcome, attempt));
+                }
+                Err(StagedAttemptError::NeedsRewrite { reason }) => {
+                    move_back(&moved);
+                    tracing::debug!(table = %target.table, reason, "the staged output is written again");
+                    return self.rewrite_staged(folder, target, commit).await;
+                }
+                Err(StagedAttemptError::Rejected(error)) => {
+                    move_back(&moved);
+                    return Err(error);
+                }
+                // The commit may have landed: its files must stay where the log says.
+                Err(StagedAttemptError::Failed(error)) => return Err(error),
+                Err(StagedAttemptError::Conflict(source)) if attempt >= MAX_COMMIT_ATTEMPTS => {
+                    move_back(&moved);
+                    return Err(FlowError::CommitConflict {
+                        table: target.table.to_string(),
+                        attempts: attempt,
+                        source: Box::new(source),
+                    });
+                }
+                Err(StagedAttemptError::Conflict(source)) => {
+                    tracing::debug!(table = %target.table, attempt, %source, "commit conflict; committing the staged files again");
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// The staged rows read back and written by deltalake's writer, with every check of the
+    /// embedded path: for the cases [`Warehouse::commit_staged`] lists.
+    async fn rewrite_staged(
+        &self,
+        folder: &Path,
+        target: &WriteSpec,
+        commit: &CommitInfo,
+    ) -> Result<WriteSummary, FlowError> {
         let shown = folder.display().to_string();
         let quoted = shown.trim_end_matches('/').replace('\'', "''");
         let sql = format!("SELECT * FROM read_parquet('{quoted}/')");
-        let result = self.write(&sql, target, commit).await;
-        remove_folder(&folder)?;
-        result
+        self.write(&sql, target, commit).await
     }
 
     /// Removes a staging folder and what is in it (nothing if it is not there): before an
@@ -139,6 +233,37 @@ impl Warehouse {
         removed.sort();
         Ok(removed)
     }
+}
+
+/// `dataframe` with each column cast to the type the table stores it as, for an engine outside
+/// this process to write its output in: the staged files are committed as they are, so they
+/// must already hold what the embedded writer would have written (e.g. timestamps as
+/// microseconds in UTC, DEPS.md pitfall 11). View and dictionary strings stay: Parquet stores
+/// them as plain strings anyway.
+pub fn staged_output(dataframe: DataFrame) -> Result<DataFrame, FlowError> {
+    let mut is_cast = false;
+    let projection: Vec<Expr> = dataframe
+        .schema()
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+            let stored = delta_compatible(field.data_type());
+            let is_same_in_parquet = matches!(
+                field.data_type(),
+                DataType::Utf8View | DataType::BinaryView | DataType::Dictionary(_, _)
+            );
+            if stored == *field.data_type() || is_same_in_parquet {
+                column
+            } else {
+                is_cast = true;
+                cast(column, stored).alias(field.name())
+            }
+        })
+        .collect();
+    if !is_cast {
+        return Ok(dataframe);
+    }
+    Ok(dataframe.select(projection)?)
 }
 
 /// Staged output is read back from a local folder: Ballista's executors on this machine (or

@@ -133,17 +133,7 @@ impl TableWrite<'_> {
     }
 
     fn commit_properties(&self) -> CommitProperties {
-        let properties = CommitProperties::default().with_metadata([(
-            COMMIT_METADATA_KEY.to_owned(),
-            self.commit.commit_metadata(self.spec.mode),
-        )]);
-        match self.spec.mode {
-            WriteMode::AppendAtomic => properties.with_application_transaction(Transaction::new(
-                self.commit.transaction_app_id(),
-                i64::from(self.commit.attempt),
-            )),
-            _ => properties,
-        }
+        commit_properties(self.spec, self.commit)
     }
 
     /// Every mode but merge into an existing table: one WriteBuilder commit.
@@ -237,6 +227,21 @@ impl TableWrite<'_> {
     }
 }
 
+/// The commit metadata every write of a task carries, and the `append_atomic` transaction id.
+pub(crate) fn commit_properties(spec: &WriteSpec, commit: &CommitInfo) -> CommitProperties {
+    let properties = CommitProperties::default().with_metadata([(
+        COMMIT_METADATA_KEY.to_owned(),
+        commit.commit_metadata(spec.mode),
+    )]);
+    match spec.mode {
+        WriteMode::AppendAtomic => properties.with_application_transaction(Transaction::new(
+            commit.transaction_app_id(),
+            i64::from(commit.attempt),
+        )),
+        _ => properties,
+    }
+}
+
 impl WriteSummary {
     pub(crate) fn from_attempt(
         spec: &WriteSpec,
@@ -326,7 +331,7 @@ async fn last_write_metrics(table: &DeltaTable) -> WriteMetrics {
 /// Errors that mean "someone else committed first": re-planning against the new version can
 /// succeed. A lost race to create the table is `MaxCommitAttempts(0)` (see
 /// `TableWrite::write`).
-fn is_conflict(error: &DeltaTableError) -> bool {
+pub(crate) fn is_conflict(error: &DeltaTableError) -> bool {
     matches!(
         error,
         DeltaTableError::VersionAlreadyExists(_)

@@ -31,7 +31,7 @@ use crate::write_summary::WriteSummary;
 /// commits compatible (e.g. `replace_partition` of disjoint partitions). Attempts here cover
 /// what it cannot retry: two writers creating the same table, or a real conflict after which
 /// the query must be re-planned against the new version. Each attempt re-runs the query.
-const MAX_COMMIT_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_COMMIT_ATTEMPTS: u32 = 5;
 
 /// The shortest vacuum retention callers should accept without an explicit override: Delta's
 /// default `delta.deletedFileRetentionDuration`, below which Delta's own tools refuse, because

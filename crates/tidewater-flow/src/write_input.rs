@@ -116,7 +116,7 @@ impl WriteInput {
     }
 }
 
-fn effective_partition_columns(
+pub(crate) fn effective_partition_columns(
     spec: &WriteSpec,
     existing: Option<&ExistingTable<'_>>,
 ) -> Result<Vec<String>, FlowError> {
@@ -152,7 +152,7 @@ fn effective_partition_columns(
     }
 }
 
-fn partition_value(
+pub(crate) fn partition_value(
     column: &str,
     value: &str,
     data_type: &DataType,
@@ -171,7 +171,7 @@ fn partition_value(
 /// `Utf8View`, DEPS.md pitfall 1), and every timestamp becomes `Timestamp(µs, "UTC")`, because
 /// a zone-less timestamp would need the `timestampNtz` table feature (pitfall 11). A naive
 /// timestamp is taken to be UTC.
-fn delta_compatible(data_type: &DataType) -> DataType {
+pub(crate) fn delta_compatible(data_type: &DataType) -> DataType {
     let field = |field: &Field| {
         Arc::new(
             field

@@ -298,7 +298,7 @@ fn write_modes_workflow() -> String {
     for (mode, into) in modes {
         for (prefix, engine) in [("cluster", "\n    engine: cluster"), ("embedded", "")] {
             text.push_str(&format!(
-                "  {prefix}_{mode}:\n    sql: >\n      SELECT o.customer_id, c.region, count(*) AS orders, sum(o.amount_cents) AS total\n      FROM raw.orders o JOIN raw.customers c ON o.customer_id = c.customer_id\n      WHERE o.dt <= '{{{{ ds }}}}' GROUP BY o.customer_id, c.region{engine}\n    into: {{ table: mart.{mode}_{prefix}, {into} }}\n"
+                "  {prefix}_{mode}:\n    sql: >\n      SELECT o.customer_id, c.region, count(*) AS orders, sum(o.amount_cents) AS total,\n      max(TIMESTAMP '{{{{ ds }}}} 08:30:00') AS loaded_at\n      FROM raw.orders o JOIN raw.customers c ON o.customer_id = c.customer_id\n      WHERE o.dt <= '{{{{ ds }}}}' GROUP BY o.customer_id, c.region{engine}\n    into: {{ table: mart.{mode}_{prefix}, {into} }}\n"
             ));
         }
     }
@@ -321,10 +321,12 @@ fn each_write_mode_through_the_cluster_leaves_the_same_table_as_embedded() {
         "merge",
         "append",
     ] {
+        // `loaded_at` is a timestamp without a zone in the query: the cluster's files must
+        // hold it as the table stores it (microseconds, UTC), as the embedded writer does.
         let columns = if mode == "replace_partition" {
-            "dt, customer_id, region, orders, total"
+            "dt, customer_id, region, orders, total, loaded_at"
         } else {
-            "customer_id, region, orders, total"
+            "customer_id, region, orders, total, loaded_at"
         };
         let read = |prefix: &str| {
             project.query(
@@ -345,21 +347,99 @@ fn each_write_mode_through_the_cluster_leaves_the_same_table_as_embedded() {
         assert!(left.is_empty(), "{mode}: staging left {left:?}");
     }
     // An independent Delta client (the Python `deltalake` package, which `.ci/run` installs)
-    // reads the table the cluster wrote: the same rows as the embedded engine reads.
-    let table = project.table_folder("mart.merge_cluster");
-    let python = Command::new("python3")
-        .arg("-c")
-        .arg("import os, sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows, flush=True); os._exit(0)")
-        .arg(&table)
-        .output()
-        .expect("python3 runs");
-    assert!(python.status.success(), "{}", text(&python.stderr));
-    let rows = project.query("SELECT count(*) AS n FROM mart.merge_embedded", false);
-    assert_eq!(
-        rows.lines().nth(1),
-        Some(text(&python.stdout).trim()),
-        "{rows}"
-    );
+    // reads each table the cluster wrote: the same rows as the embedded engine reads. It also
+    // lists the files the table references: those the executors staged, moved into the table
+    // (`staged-…`, in the partition's folder for `replace_partition`), not copies rewritten
+    // by deltalake's writer (`part-…`), except for `merge`, which rewrites by design.
+    const READ: &str = "import os, sys, urllib.parse, deltalake\n\
+        table = deltalake.DeltaTable(sys.argv[1])\n\
+        root = os.path.realpath(sys.argv[1])\n\
+        paths = [os.path.realpath(urllib.parse.unquote(urllib.parse.urlparse(uri).path)) for uri in table.file_uris()]\n\
+        print(table.to_pyarrow_table().num_rows)\n\
+        print(' '.join(os.path.relpath(path, root) for path in paths))\n\
+        import pyarrow.parquet\n\
+        print(','.join(sorted({str(pyarrow.parquet.read_schema(path).field('loaded_at').type) for path in paths})), flush=True)\n\
+        os._exit(0)";
+    for mode in [
+        "replace_partition",
+        "overwrite",
+        "append_atomic",
+        "merge",
+        "append",
+    ] {
+        let table = project.table_folder(&format!("mart.{mode}_cluster"));
+        let python = Command::new("python3")
+            .arg("-c")
+            .arg(READ)
+            .arg(&table)
+            .output()
+            .expect("python3 runs");
+        assert!(python.status.success(), "{mode}: {}", text(&python.stderr));
+        let output = text(&python.stdout);
+        let mut lines = output.lines();
+        let rows = project.query(
+            &format!("SELECT count(*) AS n FROM mart.{mode}_embedded"),
+            false,
+        );
+        assert_eq!(rows.lines().nth(1), lines.next(), "{mode}: {rows}");
+        let files: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|file| !file.is_empty())
+            .collect();
+        assert!(!files.is_empty(), "{mode}: no files");
+        // What the table stores (microseconds, UTC) is in the files themselves, as the
+        // embedded writer puts it, not only after a reader's cast.
+        assert_eq!(lines.next(), Some("timestamp[us, tz=UTC]"), "{mode}");
+        if mode == "merge" {
+            continue;
+        }
+        for file in files {
+            let (folder, name) = file.rsplit_once('/').unwrap_or(("", file));
+            assert!(
+                name.starts_with("staged-r"),
+                "{mode}: {file} is not a staged file"
+            );
+            assert!(
+                table.join(file).is_file(),
+                "{mode}: {file} is not in the table's folder"
+            );
+            if mode == "replace_partition" {
+                assert!(
+                    folder.starts_with("dt="),
+                    "{mode}: {file} is outside its partition"
+                );
+            }
+        }
+    }
+    // The added files carry statistics from their footers, so that readers can skip them.
+    let log = project
+        .table_folder("mart.overwrite_cluster")
+        .join("_delta_log");
+    let adds: Vec<String> = walk(&log)
+        .iter()
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "json")
+        })
+        .flat_map(|path| {
+            std::fs::read_to_string(path)
+                .expect("read the log")
+                .lines()
+                .filter(|line| line.starts_with("{\"add\"") && line.contains("staged-r"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!adds.is_empty(), "no staged file was added");
+    for add in adds {
+        assert!(
+            add.contains(r#"\"numRecords\":"#)
+                && add.contains(r#"\"minValues\":{\"customer_id\":"#),
+            "an add action without statistics: {add}"
+        );
+    }
     // Commit metadata names the run and task, as for embedded writes.
     let description = project.ok(&["tables", "mart.overwrite_cluster"]);
     assert!(
@@ -642,4 +722,58 @@ tasks:
         columns("mart.empty_cluster"),
         columns("mart.empty_embedded")
     );
+}
+
+/// Two bad writes, each as a cluster task and as an embedded one: a row outside the declared
+/// partition, and a column the table does not have.
+const BAD_WRITES: &str = r#"name: bad
+tasks:
+  partition_cluster:
+    engine: cluster
+    retries: 0
+    sql: SELECT order_id, dt FROM raw.orders WHERE dt = '2026-01-02'
+    into: { table: mart.partitioned_cluster, partition: { dt: "2026-01-01" }, mode: replace_partition }
+  partition_embedded:
+    retries: 0
+    sql: SELECT order_id, dt FROM raw.orders WHERE dt = '2026-01-02'
+    into: { table: mart.partitioned_embedded, partition: { dt: "2026-01-01" }, mode: replace_partition }
+  schema_cluster:
+    engine: cluster
+    retries: 0
+    sql: SELECT order_id AS customer_id, amount_cents FROM raw.orders
+    into: { table: raw.customers, mode: append }
+  schema_embedded:
+    retries: 0
+    sql: SELECT order_id AS customer_id, amount_cents FROM raw.orders
+    into: { table: raw.customers, mode: append }
+"#;
+
+// The staged files are checked by their footers (the partition value from the statistics,
+// the schema from the file's): the errors must be the embedded path's, and nothing committed.
+#[test]
+fn a_wrong_partition_value_or_schema_fails_on_the_cluster_as_embedded() {
+    let cluster = Cluster::start(None);
+    let project = seeded(&cluster, &[("bad.yaml", BAD_WRITES)]);
+    let customers = project.table_version("raw.customers");
+    let output = project.run(&["run", "bad"]);
+    assert!(!output.status.success());
+    let run = project.last_run_id();
+    let error = |task: &str| {
+        let log = project.ok(&["logs", &run, task]);
+        log.lines()
+            .find_map(|line| {
+                let start = line.find("the query")?;
+                line.contains("nothing was written")
+                    .then(|| line[start..].to_owned())
+            })
+            .unwrap_or_else(|| panic!("{task}: no write error in {log}"))
+    };
+    for check in ["partition", "schema"] {
+        let embedded = error(&format!("{check}_embedded"));
+        assert_eq!(error(&format!("{check}_cluster")), embedded, "{check}");
+    }
+    assert!(error("partition_cluster").contains("dt = 2026-01-02"));
+    assert!(error("schema_cluster").contains("amount_cents"));
+    assert_eq!(project.table_version("mart.partitioned_cluster"), None);
+    assert_eq!(project.table_version("raw.customers"), customers);
 }
