@@ -11,6 +11,7 @@ mod migrations;
 mod notifications;
 mod pool;
 mod rows;
+mod streams;
 mod write_batch;
 
 use async_trait::async_trait;
@@ -235,6 +236,10 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.pool.close();
+    }
+
+    fn streams(&self) -> Option<&dyn tidewater_store::StreamStore> {
+        Some(self)
     }
 }
 

@@ -12,10 +12,16 @@ use tokio_postgres::Client;
 use super::failure::OrStore;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 1] = [(
-    "0001_schema",
-    include_str!("../../migrations/0001_schema.sql"),
-)];
+const MIGRATIONS: [(&str, &str); 2] = [
+    (
+        "0001_schema",
+        include_str!("../../migrations/0001_schema.sql"),
+    ),
+    (
+        "0004_streams",
+        include_str!("../../migrations/0004_streams.sql"),
+    ),
+];
 
 /// The advisory lock (with the schema's hash) held while migrating.
 const MIGRATION_LOCK: i32 = 1952540016;

@@ -2,3 +2,7 @@
 //! a schema of its own.
 
 tidewater_store::run_store_conformance_tests!(crate::fixtures::temp_postgres_store);
+
+mod streams {
+    tidewater_store::stream_store_conformance_tests!(crate::fixtures::temp_postgres_store);
+}

@@ -12,6 +12,7 @@ pub(crate) enum Nav {
     Runs,
     Queue,
     Tables,
+    Streams,
     None,
 }
 
@@ -61,13 +62,14 @@ impl Layout {
         }
     }
 
-    /// Whether `entry` (`workflows`, `runs`, `queue`, `tables`) is the current page's.
+    /// Whether `entry` (`workflows`, `runs`, `queue`, `tables`, `streams`) is the current page's.
     pub(crate) fn is_current(&self, entry: &str) -> bool {
         let current = match self.nav {
             Nav::Workflows => "workflows",
             Nav::Runs => "runs",
             Nav::Queue => "queue",
             Nav::Tables => "tables",
+            Nav::Streams => "streams",
             Nav::None => return false,
         };
         current == entry
