@@ -23,7 +23,7 @@ use crate::service::{eventually, start_server, stop_server};
 const NATS_URL: &str = "nats://127.0.0.1:4222";
 
 /// A JetStream stream of one test, deleted when dropped.
-struct TestStream {
+pub(crate) struct TestStream {
     runtime: tokio::runtime::Runtime,
     admin: NatsAdmin,
     name: String,
@@ -31,7 +31,7 @@ struct TestStream {
 }
 
 impl TestStream {
-    fn new(test: &str) -> TestStream {
+    pub(crate) fn new(test: &str) -> TestStream {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let unique = format!(
             "{test}_{}_{}",
@@ -71,7 +71,7 @@ impl TestStream {
             .expect("create the JetStream stream");
     }
 
-    fn publish(&self, payloads: &[String]) -> u64 {
+    pub(crate) fn publish(&self, payloads: &[String]) -> u64 {
         let mut last = 0;
         for payload in payloads {
             last = self
@@ -87,7 +87,12 @@ impl TestStream {
 
     /// A project whose one stream reads this JetStream stream.
     fn project(&self, trigger: &str) -> TestProject {
-        let project = TestProject::new("", &[]);
+        self.project_with("", trigger)
+    }
+
+    /// [`TestStream::project`] with this `tidewater.toml`.
+    pub(crate) fn project_with(&self, toml: &str, trigger: &str) -> TestProject {
+        let project = TestProject::new(toml, &[]);
         std::fs::create_dir_all(project.path("streams")).expect("mkdir streams");
         std::fs::write(
             project.path("streams/orders_live.yaml"),
@@ -115,7 +120,7 @@ impl Drop for TestStream {
     }
 }
 
-fn order(id: usize) -> String {
+pub(crate) fn order(id: usize) -> String {
     format!(
         r#"{{"order_id":"o{id}","region":"{}","amount":{}.5,"ts":"2026-12-0{}T10:00:00Z"}}"#,
         ["kr", "jp", "us"][id % 3],
@@ -437,7 +442,7 @@ trigger: { every: 2 }
 }
 
 /// `tidewater streams --json`, the first (only) stream.
-fn stream_status(project: &TestProject) -> serde_json::Value {
+pub(crate) fn stream_status(project: &TestProject) -> serde_json::Value {
     let output = project.run(&["streams", "--json"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let statuses: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
