@@ -693,3 +693,29 @@ fn a_paused_stream_commits_nothing_until_resumed_through_the_cli_the_api_and_the
     assert_eq!(rows[0]["n"], 12, "{rows:?}");
     assert_eq!(rows[0]["distinct_orders"], 12, "each order once: {rows:?}");
 }
+
+#[test]
+fn a_stream_file_added_or_removed_while_the_server_runs_is_started_or_stopped() {
+    let stream = TestStream::new("files");
+    stream.publish(&[order(1), order(2)]);
+    let project = stream.project("{ every: 100ms, max_messages: 100 }");
+    let file = project.path("streams/orders_live.yaml");
+    let written = std::fs::read_to_string(&file).expect("read");
+    std::fs::remove_file(&file).expect("remove");
+    let server = start_server(&project);
+
+    std::fs::write(&file, &written).expect("add the stream file");
+    eventually("the server to run the added stream", || {
+        (stream_status(&project)["committed"] == 2).then_some(())
+    });
+    std::fs::remove_file(&file).expect("remove the stream file");
+    eventually("the server to stop the removed stream", || {
+        let log = project.read("server.log");
+        (log.contains("stream orders_live: stopping (its file is gone)")
+            && log.contains("stream orders_live: stopped"))
+        .then_some(())
+    });
+    stop_server(server);
+    let rows = query(&project, "SELECT count(*) AS n FROM stream.orders");
+    assert_eq!(rows[0]["n"], 2);
+}
