@@ -16,6 +16,7 @@ use tidewater_spec::{Connections, LoadedWorkflow, Project, StoreBackend};
 use tidewater_store::RunRecord;
 
 use crate::ProjectStore;
+use crate::StreamSources;
 use crate::child_runs::ProjectChildRuns;
 use crate::control_error::{ControlError, ControlResult};
 
@@ -43,6 +44,8 @@ pub struct Control {
     remote_engines: Option<Arc<dyn RemoteEngines>>,
     /// The attempts this process offered to workers and waits for (a server's only).
     remote: Arc<RemoteAttempts>,
+    /// What the streams' sources say (their last sequence), for the streams' listing.
+    stream_sources: Option<Arc<dyn StreamSources>>,
 }
 
 /// Where the executor runs the tasks that name a `queue`.
@@ -86,6 +89,7 @@ impl Control {
             wakeups: Arc::new(SignalWakeups),
             notices: Vec::new(),
             remote_engines: None,
+            stream_sources: None,
         };
         control.check_history().await?;
         Ok(control)
@@ -103,6 +107,18 @@ impl Control {
     pub fn with_remote_engines(mut self, engines: Arc<dyn RemoteEngines>) -> Control {
         self.remote_engines = Some(engines);
         self
+    }
+
+    /// Where the streams' listing asks a source for its last sequence (the NATS client lives
+    /// in tidewater-stream; without it the listing shows no lag).
+    pub fn with_stream_sources(mut self, sources: Arc<dyn StreamSources>) -> Control {
+        self.stream_sources = Some(sources);
+        self
+    }
+
+    /// See [`Control::with_stream_sources`].
+    pub(crate) fn stream_sources(&self) -> Option<&Arc<dyn StreamSources>> {
+        self.stream_sources.as_ref()
     }
 
     /// The project's connections with their values read: what templates see as `conn`, and

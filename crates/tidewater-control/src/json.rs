@@ -14,6 +14,7 @@ mod pause_json;
 mod queue_json;
 mod run_json;
 mod status_json;
+mod stream_json;
 mod table_json;
 mod token_json;
 mod view_json;
@@ -32,6 +33,7 @@ pub use pause_json::PauseJson;
 pub use queue_json::WaitingJson;
 pub use run_json::RunJson;
 pub use status_json::{AttemptJson, CalledByJson, NotificationJson, StatusJson, TaskJson};
+pub use stream_json::{StreamJson, StreamPauseJson};
 pub use table_json::{
     ColumnJson, MissingJson, PartitionJson, PartitionWriteJson, TableDescription, TableJson,
     WriterJson, table_names_json,

@@ -1,8 +1,8 @@
 //! Tidewater's use cases, written once below every front end: the CLI and the HTTP API
 //! (`tidewater-server`) call them. Creating a manual run (its interval and params resolved), triggering,
-//! retrying, clearing, cancelling, pausing, backfilling, explaining the queue, the API's
+//! retrying, clearing, cancelling, pausing (workflows and streams), backfilling, explaining the queue, the API's
 //! tokens and sessions ([`AccessCheck`]), and the read models behind `runs`, `status`,
-//! `logs`, `tables` and the server's metrics ([`Metrics`]); the JSON shapes of all of them live in [`json`].
+//! `logs`, `tables`, `streams` and the server's metrics ([`Metrics`]); the JSON shapes of all of them live in [`json`].
 //!
 //! A use case takes typed arguments and returns typed results or a [`ControlError`] that
 //! says who must act. It prints nothing and parses no command line: a front end translates
@@ -50,6 +50,9 @@ mod run_status;
 mod run_watch;
 mod server;
 mod steer;
+mod stream_overview;
+mod stream_pause;
+mod stream_sources;
 mod tables;
 mod task_grid;
 mod task_log;
@@ -93,6 +96,9 @@ pub use run_status::{NotificationLine, RunStatus, TaskNote, TaskStatus};
 pub use run_watch::{RunUpdate, RunWatch};
 pub use server::ServerReport;
 pub use steer::{PauseChange, Triggered};
+pub use stream_overview::{StreamList, StreamOverview, StreamState};
+pub use stream_pause::StreamPauseChange;
+pub use stream_sources::StreamSources;
 pub use tables::{TableList, check_trigger_tables, describe_table, list_tables, open_warehouse};
 pub use task_grid::{GridRow, TaskGrid};
 pub use task_log::{LOG_SETTLE, LogExtent, TaskLog};

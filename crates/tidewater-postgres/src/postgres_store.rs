@@ -11,6 +11,7 @@ mod migrations;
 mod notifications;
 mod pool;
 mod rows;
+mod streams;
 mod workers;
 mod write_batch;
 
@@ -240,6 +241,10 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.pool.close();
+    }
+
+    fn streams(&self) -> Option<&dyn tidewater_store::StreamStore> {
+        Some(self)
     }
 }
 

@@ -14,7 +14,8 @@ use utoipa_axum::routes;
 use crate::problem::Problem;
 use crate::request_refusals::document_request_refusals;
 use crate::{
-    auth, backfills, events, logs, metrics, queue, runs, tables, tokens, workers, workflows,
+    auth, backfills, events, logs, metrics, queue, runs, streams, tables, tokens, workers,
+    workflows,
 };
 
 /// The project every request works on.
@@ -52,6 +53,7 @@ pub struct Api {
         (name = "tables", description = "The warehouse's tables and their partitions"),
         (name = "meta", description = "This API itself, and the server's metrics"),
         (name = "workers", description = "`tidewater worker` processes: the list (scope read), and their protocol (scope worker)"),
+        (name = "streams", description = "Streams from NATS JetStream into Delta tables, supervised by the server"),
     ),
     components(schemas(Problem))
 )]
@@ -115,6 +117,9 @@ fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(workers::report))
         .routes(routes!(auth::sessions::login_form, auth::sessions::login))
         .routes(routes!(auth::sessions::logout))
+        .routes(routes!(streams::list_streams))
+        .routes(routes!(streams::stream))
+        .routes(routes!(streams::set_paused))
         .routes(routes!(
             auth::sessions::open_session,
             auth::sessions::end_session

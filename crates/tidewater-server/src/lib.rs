@@ -31,6 +31,7 @@ pub mod problem;
 mod queue;
 mod request_refusals;
 mod runs;
+mod streams;
 mod tables;
 mod tokens;
 pub mod ui;

@@ -22,6 +22,7 @@ mod queue_page;
 mod run_page;
 mod runs_page;
 mod state_style;
+mod streams_page;
 mod tables_page;
 mod task_page;
 mod ui_error;
@@ -71,4 +72,6 @@ fn pages() -> Router<Api> {
         .route("/backfills/preview", post(backfill_pages::preview))
         .route("/backfills", post(backfill_pages::start))
         .route("/backfills/{id}", get(backfill_pages::progress))
+        .route("/streams", get(streams_page::streams))
+        .route("/streams/{name}/paused", post(streams_page::set_paused))
 }

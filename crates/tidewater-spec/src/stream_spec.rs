@@ -62,6 +62,20 @@ pub struct StreamSpec {
     pub compact_every: Option<u32>,
 }
 
+impl StreamSpec {
+    /// The Delta transaction identifier (`txn.appId`) of this stream's commits into its
+    /// table: the stream's position of record, read by the runner and the listing alike.
+    pub fn app_id(&self) -> String {
+        format!("tidewater-stream:{}", self.name)
+    }
+
+    /// The app id of this stream's commits into its dead-letter table: its own, because the
+    /// two tables are committed one after the other and each records how far it got.
+    pub fn dead_letters_app_id(&self) -> String {
+        format!("tidewater-stream:{}:dead_letters", self.name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsSource {
     pub url: String,

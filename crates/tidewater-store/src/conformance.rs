@@ -58,6 +58,7 @@ pub use records::{
     runs_are_listed_newest_first_filtered_by_workflow_and_limited,
 };
 pub use streams::{
+    a_failure_is_recorded_until_cleared, a_paused_stream_stays_paused_until_resumed,
     a_stream_has_one_owner_claimed_by_compare_and_set,
     committed_batches_are_recorded_and_summed_per_stream,
 };
@@ -70,6 +71,8 @@ macro_rules! stream_store_conformance_tests {
         $crate::run_store_conformance_tests!(@each $open;
             a_stream_has_one_owner_claimed_by_compare_and_set,
             committed_batches_are_recorded_and_summed_per_stream,
+            a_paused_stream_stays_paused_until_resumed,
+            a_failure_is_recorded_until_cleared,
         );
     };
 }

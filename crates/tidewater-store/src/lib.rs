@@ -57,7 +57,9 @@ pub use run_store::{
 };
 pub use store::Store;
 pub use store_error::{BackendError, StoreError};
-pub use stream_store::{StreamCommitRecord, StreamOwnerClaim, StreamRecord, StreamStore};
+pub use stream_store::{
+    StreamCommitRecord, StreamFailure, StreamOwnerClaim, StreamRecord, StreamStore,
+};
 pub use tidewater_core::BackfillId;
 pub use worker_store::{
     AttemptOffer, ClaimedAttempt, LeaseAnswer, LeaseEpoch, RemoteAttemptId, RemoteAttemptRecord,

@@ -31,6 +31,32 @@ pub trait StreamStore: Send + Sync {
 
     /// Every stream the store has heard of, by name.
     async fn stream_records(&self) -> Result<Vec<StreamRecord>, StoreError>;
+
+    /// Pauses (the server stops consuming it, its position kept) or resumes `stream`.
+    /// Returns false if it already was as asked. A stream never seen before is recorded.
+    async fn set_stream_paused(
+        &self,
+        stream: &str,
+        is_paused: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Records why the server's last try of `stream` failed (`None`: it runs, or stopped
+    /// cleanly), for the listing's `failing` state.
+    async fn record_stream_failure(
+        &self,
+        stream: &str,
+        failure: Option<&StreamFailure>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Why a supervised stream stopped against its will, and when the server tries it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamFailure {
+    pub at: Timestamp,
+    pub reason: String,
+    /// When the server starts it again (its back-off).
+    pub retry_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,4 +95,8 @@ pub struct StreamRecord {
     pub messages_total: u64,
     /// Dead letters committed since the store first heard of the stream.
     pub dead_letters_total: u64,
+    /// Paused: the server does not consume it until it is resumed.
+    pub is_paused: bool,
+    /// The server's last try failed (cleared once it runs or stops cleanly).
+    pub failure: Option<StreamFailure>,
 }

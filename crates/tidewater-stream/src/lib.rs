@@ -7,7 +7,10 @@
 //!   dead letters and then the rows, each commit carrying the batch's last source sequence as
 //!   a Delta transaction identifier, and acknowledges only after both.
 //! - [`MessageDecoder`] turns JSON payloads into typed columns, or a dead letter with a reason.
-//! - [`stream_statuses`] is what `tidewater streams` shows.
+//! - [`StreamSupervisor`] runs every stream of a project in `tidewater server`, each in its
+//!   own task, restarted with back-off after a failure, stopped while paused.
+//! - [`NatsSources`] answers the streams' listing (`tidewater_control::StreamSources`): the
+//!   source's last sequence, for the lag.
 //! - [`nats_admin`] creates, fills and deletes JetStream streams: for tests and benchmarks,
 //!   so that nothing else in the workspace needs the NATS client.
 //!
@@ -23,17 +26,18 @@
 mod message_decoder;
 pub mod nats_admin;
 mod nats_source;
+mod nats_sources;
 mod stream_error;
 mod stream_runner;
-mod stream_status;
+mod stream_supervisor;
 
 pub use message_decoder::{DeadLetter, DecodedBatch, MessageDecoder};
+pub use nats_sources::NatsSources;
 pub use stream_error::StreamError;
 pub use stream_runner::{
-    BatchReport, PausePoint, RunOptions, StreamEvent, StreamRunSummary, StreamRunner, app_id,
-    dead_letters_app_id,
+    BatchReport, PausePoint, RunOptions, StreamEvent, StreamRunSummary, StreamRunner,
 };
-pub use stream_status::{StreamStatus, stream_statuses};
+pub use stream_supervisor::StreamSupervisor;
 
 /// Installs rustls' aws-lc-rs provider as the process default. Two providers are compiled in
 /// (object_store brings ring, the Delta kernel aws-lc-rs), and a rustls config built without

@@ -15,27 +15,18 @@ use crate::StreamError;
 use crate::message_decoder::{MessageDecoder, dead_letter_columns};
 use crate::nats_source::{NatsConsumer, SourceMessage};
 
-/// The Delta transaction identifier (`txn.appId`) of a stream's commits into its table.
-pub fn app_id(stream: &str) -> String {
-    format!("tidewater-stream:{stream}")
-}
-
-/// The app id of a stream's commits into its dead-letter table: its own, because the two
-/// tables are committed one after the other and each records how far it got.
-pub fn dead_letters_app_id(stream: &str) -> String {
-    format!("tidewater-stream:{stream}:dead_letters")
-}
-
 /// A place in the commit of a batch where a test can make the process stop (it reports
 /// [`StreamEvent::Paused`] and waits forever), to kill it there: before anything is
 /// committed, after the dead letters' commit, after the rows' commit but before the
-/// acknowledgement, and after the acknowledgement.
+/// acknowledgement, after the acknowledgement, and as the table's compaction begins (its
+/// optimize is one Delta commit: a kill inside it leaves at most files no commit names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PausePoint {
     BeforeCommit,
     AfterDeadLetters,
     AfterCommit,
     AfterAck,
+    BeforeCompaction,
 }
 
 impl PausePoint {
@@ -45,6 +36,7 @@ impl PausePoint {
             "after_dead_letters" => PausePoint::AfterDeadLetters,
             "after_commit" => PausePoint::AfterCommit,
             "after_ack" => PausePoint::AfterAck,
+            "before_compaction" => PausePoint::BeforeCompaction,
             _ => return None,
         })
     }
@@ -55,6 +47,7 @@ impl PausePoint {
             PausePoint::AfterDeadLetters => "after_dead_letters",
             PausePoint::AfterCommit => "after_commit",
             PausePoint::AfterAck => "after_ack",
+            PausePoint::BeforeCompaction => "before_compaction",
         }
     }
 }
@@ -121,7 +114,7 @@ impl StreamRunner<'_> {
         &self,
         options: RunOptions,
         shutdown: impl Future<Output = ()>,
-        observer: &mut dyn FnMut(StreamEvent<'_>),
+        observer: &mut (dyn FnMut(StreamEvent<'_>) + Send),
     ) -> Result<StreamRunSummary, StreamError> {
         let me = self.claim().await?;
         let outcome = self.consume(options, shutdown, observer).await;
@@ -173,7 +166,7 @@ impl StreamRunner<'_> {
         &self,
         options: RunOptions,
         shutdown: impl Future<Output = ()>,
-        observer: &mut dyn FnMut(StreamEvent<'_>),
+        observer: &mut (dyn FnMut(StreamEvent<'_>) + Send),
     ) -> Result<StreamRunSummary, StreamError> {
         let spec = self.spec;
         let decoder = MessageDecoder::new(&spec.schema);
@@ -184,11 +177,11 @@ impl StreamRunner<'_> {
         let mut position = Position {
             rows: self
                 .warehouse
-                .stream_position(&spec.into.table, &app_id(&spec.name))
+                .stream_position(&spec.into.table, &spec.app_id())
                 .await?,
             dead_letters: self
                 .warehouse
-                .stream_position(&spec.dead_letters, &dead_letters_app_id(&spec.name))
+                .stream_position(&spec.dead_letters, &spec.dead_letters_app_id())
                 .await?,
         };
         let max_messages = spec.trigger.max_messages as usize;
@@ -275,6 +268,13 @@ impl StreamRunner<'_> {
                     .is_some_and(|every| commits_since_compaction >= every)
                 {
                     commits_since_compaction = 0;
+                    pause(
+                        options,
+                        PausePoint::BeforeCompaction,
+                        report.position,
+                        observer,
+                    )
+                    .await;
                     // Compaction changes no data and records no position: a failure (or a
                     // kill) during it loses nothing, so it only warns.
                     match self.warehouse.compact(&spec.into.table).await {
@@ -307,7 +307,7 @@ impl StreamRunner<'_> {
         position: &mut Position,
         consumer: &NatsConsumer,
         options: RunOptions,
-        observer: &mut dyn FnMut(StreamEvent<'_>),
+        observer: &mut (dyn FnMut(StreamEvent<'_>) + Send),
     ) -> Result<BatchReport, StreamError> {
         let spec = self.spec;
         let Some((&last_sequence, last_message)) = batch.iter().next_back() else {
@@ -340,7 +340,7 @@ impl StreamRunner<'_> {
                     partition: &[],
                     sql: None,
                     columns,
-                    app_id: &dead_letters_app_id(&spec.name),
+                    app_id: &spec.dead_letters_app_id(),
                     position: batch_position,
                 })
                 .await
@@ -366,7 +366,7 @@ impl StreamRunner<'_> {
                 partition: &spec.into.partition,
                 sql: Some(&spec.sql),
                 columns: decoded.columns,
-                app_id: &app_id(&spec.name),
+                app_id: &spec.app_id(),
                 position: batch_position,
             })
             .await
@@ -421,7 +421,7 @@ async fn pause(
     options: RunOptions,
     point: PausePoint,
     position: i64,
-    observer: &mut dyn FnMut(StreamEvent<'_>),
+    observer: &mut (dyn FnMut(StreamEvent<'_>) + Send),
 ) {
     if options.pause_at == Some(point) {
         observer(StreamEvent::Paused { point, position });

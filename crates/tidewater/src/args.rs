@@ -100,6 +100,19 @@ pub(crate) enum Command {
 pub(crate) enum StreamCommand {
     /// Consume one stream in the foreground.
     Run(StreamRunArgs),
+    /// Pause a stream: the server stops consuming it (its position is kept) until `resume`.
+    Pause(StreamNameArgs),
+    /// Resume a paused stream from its committed position.
+    Resume(StreamNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StreamNameArgs {
+    /// The stream's name (its `name` key).
+    pub name: String,
+    /// Print JSON instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,7 @@ fn with_notices(mut control: Control) -> anyhow::Result<Control> {
     if let Some(engines) = crate::commands::remote_engines(&control.project) {
         control = control.with_remote_engines(engines);
     }
+    control = control.with_stream_sources(Arc::new(tidewater_stream::NatsSources));
     output::redact_with(control.connections().redactor());
     for notice in control.notices() {
         output::note(notice);

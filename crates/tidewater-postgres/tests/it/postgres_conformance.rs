@@ -6,3 +6,7 @@ tidewater_store::run_store_conformance_tests!(crate::fixtures::temp_postgres_sto
 mod workers {
     tidewater_store::worker_store_conformance_tests!(crate::fixtures::temp_postgres_store);
 }
+
+mod streams {
+    tidewater_store::stream_store_conformance_tests!(crate::fixtures::temp_postgres_store);
+}

@@ -13,6 +13,7 @@ pub(crate) enum Nav {
     Queue,
     Tables,
     Workers,
+    Streams,
     None,
 }
 
@@ -27,13 +28,13 @@ pub(crate) enum Live {
     Run(RunId),
     /// One workflow's runs'.
     Workflow(String),
-    /// Every run's events (a task's commit ends with one), and a look every few seconds too:
-    /// a stream commits to its table without any run.
-    Tables,
+    /// Every run's events (a task's commit ends with one), and a look every few seconds too,
+    /// for what changes without any run: a stream's commits, lag and state.
+    Polled,
 }
 
-/// How often a [`Live::Tables`] page looks again without an event.
-const TABLES_POLL_MS: u32 = 5_000;
+/// How often a [`Live::Polled`] page looks again without an event.
+const POLL_MS: u32 = 5_000;
 
 /// A page's frame.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ impl Layout {
     pub(crate) fn new(title: &str, nav: Nav, live: Live) -> Layout {
         let events = match &live {
             Live::Static => None,
-            Live::Everything | Live::Tables => Some("/api/v1/events".to_owned()),
+            Live::Everything | Live::Polled => Some("/api/v1/events".to_owned()),
             Live::Run(run) => Some(format!("/api/v1/events?run={run}")),
             Live::Workflow(name) => {
                 Some(format!("/api/v1/events?workflow={}", url_component(name)))
@@ -67,11 +68,12 @@ impl Layout {
             htmx: assets::url("htmx-2.0.11.min.js"),
             script: assets::url("tidewater.js"),
             events,
-            poll_ms: matches!(live, Live::Tables).then_some(TABLES_POLL_MS),
+            poll_ms: matches!(live, Live::Polled).then_some(POLL_MS),
         }
     }
 
-    /// Whether `entry` (`workflows`, `runs`, `queue`, `tables`, `workers`) is the current page's.
+    /// Whether `entry` (`workflows`, `runs`, `queue`, `tables`, `workers`, `streams`) is the
+    /// current page's.
     pub(crate) fn is_current(&self, entry: &str) -> bool {
         let current = match self.nav {
             Nav::Workflows => "workflows",
@@ -79,6 +81,7 @@ impl Layout {
             Nav::Queue => "queue",
             Nav::Tables => "tables",
             Nav::Workers => "workers",
+            Nav::Streams => "streams",
             Nav::None => return false,
         };
         current == entry

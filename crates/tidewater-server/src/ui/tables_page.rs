@@ -93,7 +93,7 @@ pub(crate) struct MissingQuery {
 pub(crate) async fn tables(State(api): State<Api>) -> PageResult {
     let list = list_tables(&api.control.project).await?;
     page(&TablesPage {
-        layout: Layout::new("Tables", Nav::Tables, Live::Tables),
+        layout: Layout::new("Tables", Nav::Tables, Live::Polled),
         location: list.location,
         tables: list
             .tables
@@ -127,7 +127,7 @@ pub(crate) async fn table(
         Some(missing(project, &table, &query).await)
     };
     page(&TablePage {
-        layout: Layout::new(&name, Nav::Tables, Live::Tables),
+        layout: Layout::new(&name, Nav::Tables, Live::Polled),
         table: name,
         version: description.version,
         columns: description
@@ -218,7 +218,7 @@ async fn view(project: &tidewater_spec::Project, name: &TableName) -> PageResult
     let coverage = ViewCoverage::read(project, name, None).await?;
     let view = &coverage.view;
     page(&ViewPage {
-        layout: Layout::new(&name.to_string(), Nav::Tables, Live::Tables),
+        layout: Layout::new(&name.to_string(), Nav::Tables, Live::Polled),
         view: name.to_string(),
         batch: view.batch.to_string(),
         stream: view.stream.to_string(),

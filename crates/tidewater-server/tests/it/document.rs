@@ -14,6 +14,8 @@ const ROUTES: &[&str] = &[
     "get /api/v1/queue",
     "get /api/v1/runs",
     "get /api/v1/runs/{id}",
+    "get /api/v1/streams",
+    "get /api/v1/streams/{name}",
     "get /api/v1/tokens",
     "get /api/v1/views/{name}",
     "get /api/v1/runs/{id}/tasks/{task}/attempts/{attempt}/log",
@@ -38,6 +40,7 @@ const ROUTES: &[&str] = &[
     "post /api/v1/workflows/{name}/runs",
     "post /login",
     "post /logout",
+    "put /api/v1/streams/{name}/paused",
     "put /api/v1/workflows/{name}/paused",
 ];
 

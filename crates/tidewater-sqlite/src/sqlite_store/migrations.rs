@@ -14,7 +14,7 @@ use super::connection::Link;
 use super::failure::Failure;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 15] = [
+const MIGRATIONS: [(&str, &str); 16] = [
     ("0001_runs", include_str!("../../migrations/0001_runs.sql")),
     (
         "0002_control",
@@ -71,6 +71,10 @@ const MIGRATIONS: [(&str, &str); 15] = [
     (
         "0015_workers",
         include_str!("../../migrations/0015_workers.sql"),
+    ),
+    (
+        "0016_stream_pause",
+        include_str!("../../migrations/0016_stream_pause.sql"),
     ),
 ];
 

@@ -1,10 +1,10 @@
-//! [`StreamStore`] for [`SqliteStore`]: the `streams` table of migration 0014.
+//! [`StreamStore`] for [`SqliteStore`]: the `streams` table of migrations 0014 and 0016.
 
 use async_trait::async_trait;
 use rusqlite::params;
 use tidewater_core::{ProcessIdentity, Timestamp};
 use tidewater_store::{
-    StoreError, StreamCommitRecord, StreamOwnerClaim, StreamRecord, StreamStore,
+    StoreError, StreamCommitRecord, StreamFailure, StreamOwnerClaim, StreamRecord, StreamStore,
 };
 
 use super::SqliteStore;
@@ -96,22 +96,14 @@ impl StreamStore for SqliteStore {
     }
 
     async fn stream_records(&self) -> Result<Vec<StreamRecord>, StoreError> {
-        type Row = (
-            String,
-            Option<i32>,
-            Option<i64>,
-            Option<i64>,
-            Option<(i64, i64, i64, i64, i64, f64)>,
-            i64,
-            i64,
-        );
-        let rows: Vec<Row> = self
+        let rows: Vec<StreamRow> = self
             .link
             .call(|connection| {
                 let mut statement = connection.prepare_cached(
                     "SELECT name, owner_pid, owner_start_ticks, claimed_at, last_commit_at,
                          last_position, last_table_version, last_messages, last_dead_letters,
-                         last_rate, messages_total, dead_letters_total
+                         last_rate, messages_total, dead_letters_total, paused, failure_at,
+                         failure_reason, failure_retry_at
                      FROM streams ORDER BY name",
                 )?;
                 let rows = statement
@@ -128,48 +120,129 @@ impl StreamStore for SqliteStore {
                             )),
                             None => None,
                         };
-                        Ok((
-                            row.get(0)?,
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
+                        let failure_at: Option<i64> = row.get(13)?;
+                        let failure = match failure_at {
+                            Some(at) => Some((at, row.get(14)?, row.get(15)?)),
+                            None => None,
+                        };
+                        Ok(StreamRow {
+                            name: row.get(0)?,
+                            pid: row.get(1)?,
+                            ticks: row.get(2)?,
+                            claimed_at: row.get(3)?,
                             last,
-                            row.get(10)?,
-                            row.get(11)?,
-                        ))
+                            messages_total: row.get(10)?,
+                            dead_letters_total: row.get(11)?,
+                            is_paused: row.get(12)?,
+                            failure,
+                        })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
             .await?;
-        rows.into_iter()
-            .map(
-                |(name, pid, ticks, claimed_at, last, messages_total, dead_letters_total)| {
-                    let last_commit = match last {
-                        Some((at, position, table_version, messages, dead_letters, rate)) => {
-                            Some(StreamCommitRecord {
-                                at: decode_timestamp(at, "streams.last_commit_at")?,
-                                position,
-                                table_version,
-                                messages: messages as u64,
-                                dead_letters: dead_letters as u64,
-                                rate,
-                            })
-                        }
-                        None => None,
-                    };
-                    Ok(StreamRecord {
-                        name,
-                        owner: decode_process(pid, ticks)?,
-                        claimed_at: claimed_at
-                            .map(|at| decode_timestamp(at, "streams.claimed_at"))
-                            .transpose()?,
-                        last_commit,
-                        messages_total: messages_total as u64,
-                        dead_letters_total: dead_letters_total as u64,
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(StreamRow::decode).collect()
+    }
+
+    async fn set_stream_paused(
+        &self,
+        stream: &str,
+        is_paused: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now = encode_timestamp(now);
+        self.link
+            .write(|transaction| {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO streams (name) VALUES (?1) ON CONFLICT DO NOTHING",
+                    )?
+                    .execute([stream])?;
+                let updated = transaction
+                    .prepare_cached(
+                        "UPDATE streams SET paused = ?2, paused_at = ?3
+                         WHERE name = ?1 AND paused IS NOT ?2",
+                    )?
+                    .execute(params![stream, is_paused, is_paused.then_some(now)])?;
+                Ok(updated == 1)
+            })
+            .await
+    }
+
+    async fn record_stream_failure(
+        &self,
+        stream: &str,
+        failure: Option<&StreamFailure>,
+    ) -> Result<(), StoreError> {
+        let at = failure.map(|failure| encode_timestamp(failure.at));
+        let reason = failure.map(|failure| failure.reason.clone());
+        let retry_at = failure.map(|failure| encode_timestamp(failure.retry_at));
+        self.link
+            .write(move |transaction| {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO streams (name, failure_at, failure_reason, failure_retry_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (name) DO UPDATE SET
+                             failure_at = excluded.failure_at,
+                             failure_reason = excluded.failure_reason,
+                             failure_retry_at = excluded.failure_retry_at",
+                    )?
+                    .execute(params![stream, at, reason, retry_at])?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// One row of `streams`, as read, before its columns are decoded.
+struct StreamRow {
+    name: String,
+    pid: Option<i32>,
+    ticks: Option<i64>,
+    claimed_at: Option<i64>,
+    last: Option<(i64, i64, i64, i64, i64, f64)>,
+    messages_total: i64,
+    dead_letters_total: i64,
+    is_paused: bool,
+    failure: Option<(i64, String, i64)>,
+}
+
+impl StreamRow {
+    fn decode(self) -> Result<StreamRecord, StoreError> {
+        let last_commit = match self.last {
+            Some((at, position, table_version, messages, dead_letters, rate)) => {
+                Some(StreamCommitRecord {
+                    at: decode_timestamp(at, "streams.last_commit_at")?,
+                    position,
+                    table_version,
+                    messages: messages as u64,
+                    dead_letters: dead_letters as u64,
+                    rate,
+                })
+            }
+            None => None,
+        };
+        let failure = match self.failure {
+            Some((at, reason, retry_at)) => Some(StreamFailure {
+                at: decode_timestamp(at, "streams.failure_at")?,
+                reason,
+                retry_at: decode_timestamp(retry_at, "streams.failure_retry_at")?,
+            }),
+            None => None,
+        };
+        Ok(StreamRecord {
+            name: self.name,
+            owner: decode_process(self.pid, self.ticks)?,
+            claimed_at: self
+                .claimed_at
+                .map(|at| decode_timestamp(at, "streams.claimed_at"))
+                .transpose()?,
+            last_commit,
+            messages_total: self.messages_total as u64,
+            dead_letters_total: self.dead_letters_total as u64,
+            is_paused: self.is_paused,
+            failure,
+        })
     }
 }

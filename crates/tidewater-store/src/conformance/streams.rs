@@ -1,10 +1,10 @@
 //! Behaviours of [`StreamStore`]: one owner per stream, a compare-and-set, and the committed
-//! batches summed per stream.
+//! batches summed per stream, a pause, and the server's last failure.
 
 use chrono::TimeZone;
 use tidewater_core::{ProcessIdentity, Timestamp};
 
-use crate::{StreamCommitRecord, StreamOwnerClaim, StreamStore};
+use crate::{StreamCommitRecord, StreamFailure, StreamOwnerClaim, StreamStore};
 
 fn at(second: u32) -> Timestamp {
     chrono::Utc
@@ -108,4 +108,61 @@ pub async fn committed_batches_are_recorded_and_summed_per_stream<S: StreamStore
     assert_eq!(record.messages_total, 15);
     assert_eq!(record.dead_letters_total, 2);
     assert_eq!(record.owner, Some(FIRST), "a commit leaves the owner alone");
+}
+
+pub async fn a_paused_stream_stays_paused_until_resumed<S: StreamStore + ?Sized>(store: &S) {
+    assert!(
+        store
+            .set_stream_paused("orders_live", true, at(0))
+            .await
+            .expect("pause"),
+        "a stream never seen before can be paused"
+    );
+    assert!(
+        !store
+            .set_stream_paused("orders_live", true, at(1))
+            .await
+            .expect("pause"),
+        "pausing a paused stream changes nothing"
+    );
+    store
+        .claim_stream_owner("orders_live", None, Some(FIRST), at(2))
+        .await
+        .expect("claim");
+    let records = store.stream_records().await.expect("stream_records");
+    assert!(records[0].is_paused, "claiming leaves the pause alone");
+    assert!(
+        store
+            .set_stream_paused("orders_live", false, at(3))
+            .await
+            .expect("resume")
+    );
+    let records = store.stream_records().await.expect("stream_records");
+    assert!(!records[0].is_paused);
+    assert_eq!(
+        records[0].owner,
+        Some(FIRST),
+        "pausing leaves the owner alone"
+    );
+}
+
+pub async fn a_failure_is_recorded_until_cleared<S: StreamStore + ?Sized>(store: &S) {
+    let failure = StreamFailure {
+        at: at(1),
+        reason: "cannot reach NATS at nats://127.0.0.1:1: connection refused".to_owned(),
+        retry_at: at(3),
+    };
+    store
+        .record_stream_failure("orders_live", Some(&failure))
+        .await
+        .expect("record");
+    let records = store.stream_records().await.expect("stream_records");
+    assert_eq!(records[0].failure.as_ref(), Some(&failure));
+    assert!(!records[0].is_paused);
+    store
+        .record_stream_failure("orders_live", None)
+        .await
+        .expect("clear");
+    let records = store.stream_records().await.expect("stream_records");
+    assert_eq!(records[0].failure, None);
 }

@@ -1,5 +1,5 @@
-//! `tidewater server`: the scheduler, the local executor and the HTTP API, until SIGTERM or
-//! Ctrl-C. It listens beyond loopback only once a valid token exists.
+//! `tidewater server`: the scheduler, the local executor, the project's streams and the HTTP
+//! API, until SIGTERM or Ctrl-C. It listens beyond loopback only once a valid token exists.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
@@ -43,12 +43,22 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
     ));
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    // The streams stop with the scheduler: on a signal, or when it stops on its own (its
+    // store's files replaced), which drops the sender.
+    let (streams_stop, mut streams_stopping) = tokio::sync::watch::channel(false);
     let stop = async move {
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
+        let _ = streams_stop.send(true);
     };
+    let streams = tidewater_stream::StreamSupervisor::new(
+        control.clone(),
+        Arc::new(control.warehouse()?),
+        log.clone(),
+    );
+    let woken = control.wakeups.listen().ok();
     // The API stops once the scheduler has stopped, so that a request never finds the store
     // without its server.
     let (stopped, api_stop) = tokio::sync::oneshot::channel::<()>();
@@ -60,9 +70,12 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
             let _ = api_stop.await;
         },
     ));
-    let result = control
-        .serve(me, args.execution.parallelism, log.clone(), stop)
-        .await;
+    let (result, ()) = tokio::join!(
+        control.serve(me, args.execution.parallelism, log.clone(), stop),
+        streams.run(woken, async move {
+            let _ = streams_stopping.wait_for(|is_stopping| *is_stopping).await;
+        }),
+    );
     let _ = stopped.send(());
     let api_result = api.await;
     control.release_server(me).await?;

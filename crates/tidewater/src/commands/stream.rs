@@ -1,15 +1,14 @@
-//! `tidewater stream run NAME` and `tidewater streams`.
+//! `tidewater stream run|pause|resume NAME` and `tidewater streams`.
 
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use tidewater_control::ControlError;
-use tidewater_stream::{
-    PausePoint, RunOptions, StreamError, StreamEvent, StreamRunner, stream_statuses,
-};
+use tidewater_control::json::{StreamJson, StreamPauseJson};
+use tidewater_control::{ControlError, StreamState};
+use tidewater_stream::{PausePoint, RunOptions, StreamError, StreamEvent, StreamRunner};
 
 use crate::Outcome;
-use crate::args::{StreamCommand, StreamRunArgs, StreamsArgs};
+use crate::args::{StreamCommand, StreamNameArgs, StreamRunArgs, StreamsArgs};
 use crate::output;
 
 /// The test-only hook that stops a stream at a known point of its commit, so that a crash
@@ -20,13 +19,34 @@ const PAUSE_AT_VARIABLE: &str = "TIDEWATER_STREAM_PAUSE_AT";
 pub(super) async fn stream(project: &Path, command: StreamCommand) -> anyhow::Result<Outcome> {
     match command {
         StreamCommand::Run(args) => run(project, args).await,
+        StreamCommand::Pause(args) => pause(project, args, true).await,
+        StreamCommand::Resume(args) => pause(project, args, false).await,
     }
+}
+
+async fn pause(project: &Path, args: StreamNameArgs, is_paused: bool) -> anyhow::Result<Outcome> {
+    let control = crate::project_context::open(project).await?;
+    let change = control.set_stream_paused(&args.name, is_paused).await?;
+    if args.json {
+        output::json(&StreamPauseJson::new(&change))?;
+        return Ok(Outcome::Success);
+    }
+    let name = &change.stream;
+    output::note(match (change.is_changed, is_paused) {
+        (true, true) => {
+            format!("stream {name} paused: the server stops consuming it; its position is kept")
+        }
+        (true, false) => format!("stream {name} resumed from its committed position"),
+        (false, true) => format!("stream {name} was already paused"),
+        (false, false) => format!("stream {name} was not paused"),
+    });
+    Ok(Outcome::Success)
 }
 
 async fn run(project: &Path, args: StreamRunArgs) -> anyhow::Result<Outcome> {
     let pause_at = match std::env::var(PAUSE_AT_VARIABLE) {
         Ok(text) => Some(PausePoint::parse(&text).with_context(|| {
-            format!("{PAUSE_AT_VARIABLE}={text} is not a pause point (before_commit, after_dead_letters, after_commit, after_ack)")
+            format!("{PAUSE_AT_VARIABLE}={text} is not a pause point (before_commit, after_dead_letters, after_commit, after_ack, before_compaction)")
         })?),
         Err(_) => None,
     };
@@ -37,6 +57,17 @@ async fn run(project: &Path, args: StreamRunArgs) -> anyhow::Result<Outcome> {
     let Some(store) = control.store.streams() else {
         bail!("this project's store backend does not keep streams");
     };
+    let records = store.stream_records().await?;
+    if records
+        .iter()
+        .any(|record| record.name == spec.name && record.is_paused)
+    {
+        output::note(format!(
+            "error: stream {} is paused; `tidewater stream resume {}` first",
+            spec.name, spec.name
+        ));
+        return Ok(Outcome::Failure);
+    }
     let runner = StreamRunner {
         spec: &spec,
         warehouse: &warehouse,
@@ -121,48 +152,41 @@ async fn shutdown_signal() {
 
 pub(super) async fn streams(project: &Path, args: StreamsArgs) -> anyhow::Result<Outcome> {
     let control = crate::project_context::open(project).await?;
-    let (specs, diagnostics) = tidewater_spec::load_streams(&control.project);
-    if !diagnostics.is_empty() {
-        output::diagnostics(&diagnostics);
+    let list = control.stream_list().await?;
+    if !list.diagnostics.is_empty() {
+        output::diagnostics(&list.diagnostics);
     }
-    let warehouse = control.warehouse()?;
-    let statuses = stream_statuses(
-        &specs,
-        &warehouse,
-        control.store.streams(),
-        control.owners.as_ref(),
-    )
-    .await;
     if args.json {
-        output::json(&statuses)?;
+        let shapes: Vec<StreamJson> = list.streams.iter().map(StreamJson::new).collect();
+        output::json(&shapes)?;
         return Ok(Outcome::Success);
     }
-    if statuses.is_empty() {
+    if list.streams.is_empty() {
         output::note(
             "no stream files yet; add one under streams/ (see the README's Streams section)",
         );
         return Ok(Outcome::Success);
     }
     let shown = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
-    let rows: Vec<Vec<String>> = statuses
+    let rows: Vec<Vec<String>> = list
+        .streams
         .iter()
-        .map(|status| {
+        .map(|stream| {
+            let last_commit = stream.last_commit.as_ref();
             vec![
-                status.name.clone(),
-                match status.owner_pid {
-                    Some(pid) => format!("{} (pid {pid})", status.state),
-                    None => status.state.to_owned(),
+                stream.spec.name.clone(),
+                match &stream.state {
+                    StreamState::Running { owner } => format!("running (pid {})", owner.pid),
+                    other => other.name().to_owned(),
                 },
-                status.table.clone(),
-                shown(status.committed.map(|position| position.to_string())),
-                shown(status.lag.map(|lag| lag.to_string())),
-                shown(status.rate.map(|rate| format!("{rate:.0}/s"))),
+                stream.spec.into.table.to_string(),
+                shown(stream.committed.map(|position| position.to_string())),
+                shown(stream.lag.map(|lag| lag.to_string())),
+                shown(last_commit.map(|commit| format!("{:.0}/s", commit.rate))),
                 shown(
-                    status
-                        .last_commit_at
-                        .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+                    last_commit.map(|commit| commit.at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
                 ),
-                status.dead_letters.to_string(),
+                stream.dead_letters.to_string(),
             ]
         })
         .collect();
@@ -179,9 +203,19 @@ pub(super) async fn streams(project: &Path, args: StreamsArgs) -> anyhow::Result
         ],
         &rows,
     ));
-    for status in &statuses {
-        for problem in &status.problems {
-            output::note(format!("stream {}: {problem}", status.name));
+    for stream in &list.streams {
+        if let StreamState::Failing {
+            reason, retry_at, ..
+        } = &stream.state
+        {
+            output::note(format!(
+                "stream {}: failing: {reason} (tried again at {})",
+                stream.spec.name,
+                retry_at.format("%H:%M:%S UTC")
+            ));
+        }
+        for problem in &stream.problems {
+            output::note(format!("stream {}: {problem}", stream.spec.name));
         }
     }
     Ok(Outcome::Success)

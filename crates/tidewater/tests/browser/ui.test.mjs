@@ -314,11 +314,16 @@ test("a partition leads to the run that wrote it, and missing intervals show", a
   await shoot("partition-writer-run");
 });
 
-test("the runs and the queue have their pages", async () => {
+test("the runs, the queue and the streams have their pages", async () => {
   await page.goto(`${base}/runs`);
   await page.locator("table.list tbody tr").first().waitFor();
   await shoot("runs");
   await page.goto(`${base}/queue`);
   await page.locator("h1", { hasText: "Queue" }).waitFor();
   await shoot("queue");
+  // Reached from the navigation; the example project has no stream file.
+  await page.locator("header nav a", { hasText: "Streams" }).click();
+  await page.locator("h1", { hasText: "Streams" }).waitFor();
+  await page.locator("p.empty", { hasText: "No stream files" }).waitFor();
+  await shoot("streams");
 });

@@ -1,6 +1,7 @@
 //! A project whose store is PostgreSQL (`[store] url = "postgres://…"`, `schema = …`): runs
 //! executed there, a SQLite history copied there with `tidewater store migrate-from-sqlite`,
-//! and the errors of a store that cannot be opened. Against the machine's PostgreSQL
+//! a stream's owner, pause and commits kept there, and the errors of a store that cannot be
+//! opened. Against the machine's PostgreSQL
 //! (127.0.0.1:5432, trust auth; `TIDEWATER_TEST_POSTGRES_URL` names another), each test in a
 //! schema of its own, read back with `psql` as an independent client. A server that cannot
 //! be reached fails these tests; they are never skipped.
@@ -8,6 +9,7 @@
 use std::process::Command;
 
 use crate::project::{TestProject, text};
+use crate::streams::{TestStream, order, stream_status};
 
 pub(crate) fn test_url() -> String {
     std::env::var("TIDEWATER_TEST_POSTGRES_URL")
@@ -251,4 +253,36 @@ fn a_store_password_from_an_unset_variable_is_named_not_guessed() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(!text(&output.stderr).contains("hunter2"));
     assert!(!text(&output.stdout).contains("hunter2"));
+}
+
+#[test]
+fn a_stream_keeps_its_pause_and_commits_in_a_postgres_store() {
+    let schema = Schema::new("stream");
+    let stream = TestStream::new("postgres");
+    stream.publish(&[order(1), "{broken".to_owned(), order(3)]);
+    let project = stream.project_with(&schema.toml(), "{ every: 100ms, max_messages: 100 }");
+
+    let paused = project.run(&["stream", "pause", "orders_live"]);
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    assert_eq!(schema.query("SELECT paused FROM streams"), "t");
+    let refused = project.run(&["stream", "run", "orders_live", "--until-caught-up"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert_eq!(stream_status(&project)["state"], "paused");
+
+    let resumed = project.run(&["stream", "resume", "orders_live"]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    let ran = project.run(&["stream", "run", "orders_live", "--until-caught-up"]);
+    assert!(ran.status.success(), "{}", text(&ran.stderr));
+    let status = stream_status(&project);
+    assert_eq!(status["state"], "stopped", "{status}");
+    assert_eq!(status["committed"], 3, "{status}");
+    assert_eq!(status["dead_letters"], 1, "{status}");
+    // Read back by another client: released, and the commit summed.
+    assert_eq!(
+        schema.query(
+            "SELECT paused || ',' || (owner_pid IS NULL) || ',' || last_position || ',' || messages_total FROM streams"
+        ),
+        "false,true,3,3"
+    );
+    assert!(!project.path(".tidewater/tidewater.db").exists());
 }

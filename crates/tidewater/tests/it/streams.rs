@@ -1,6 +1,8 @@
 //! Streams (issue 19) on the real binary against the machine's NATS JetStream
-//! (127.0.0.1:4222): exactly once through kills at every commit point, one owner at a time,
-//! dead letters, an independent Delta reader, and `validate` of stream files.
+//! (127.0.0.1:4222): exactly once through kills at every commit point and as the table
+//! compacts, one owner at a time, dead letters, an independent Delta reader, `validate` of
+//! stream files, and the server's supervision: restart after a failure, pause and resume
+//! through the CLI, the API and the UI.
 //!
 //! Each test uses its own JetStream stream and subject, deleted at its end. A missing NATS
 //! server fails the test: it is part of the machine.
@@ -14,12 +16,14 @@ use nix::unistd::Pid;
 use rand::{Rng, SeedableRng};
 use tidewater_stream::nats_admin::NatsAdmin;
 
+use crate::api_client::Api;
 use crate::project::{TestProject, text};
+use crate::service::{eventually, start_server, stop_server};
 
 const NATS_URL: &str = "nats://127.0.0.1:4222";
 
 /// A JetStream stream of one test, deleted when dropped.
-struct TestStream {
+pub(crate) struct TestStream {
     runtime: tokio::runtime::Runtime,
     admin: NatsAdmin,
     name: String,
@@ -27,7 +31,7 @@ struct TestStream {
 }
 
 impl TestStream {
-    fn new(test: &str) -> TestStream {
+    pub(crate) fn new(test: &str) -> TestStream {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let unique = format!(
             "{test}_{}_{}",
@@ -54,7 +58,20 @@ impl TestStream {
         }
     }
 
-    fn publish(&self, payloads: &[String]) -> u64 {
+    /// Deletes the JetStream stream now (a source that is gone), to create it again later.
+    fn delete(&self) {
+        self.runtime
+            .block_on(self.admin.delete_stream(&self.name))
+            .expect("delete the JetStream stream");
+    }
+
+    fn create(&self) {
+        self.runtime
+            .block_on(self.admin.create_stream(&self.name, &[&self.subject]))
+            .expect("create the JetStream stream");
+    }
+
+    pub(crate) fn publish(&self, payloads: &[String]) -> u64 {
         let mut last = 0;
         for payload in payloads {
             last = self
@@ -70,7 +87,12 @@ impl TestStream {
 
     /// A project whose one stream reads this JetStream stream.
     fn project(&self, trigger: &str) -> TestProject {
-        let project = TestProject::new("", &[]);
+        self.project_with("", trigger)
+    }
+
+    /// [`TestStream::project`] with this `tidewater.toml`.
+    pub(crate) fn project_with(&self, toml: &str, trigger: &str) -> TestProject {
+        let project = TestProject::new(toml, &[]);
         std::fs::create_dir_all(project.path("streams")).expect("mkdir streams");
         std::fs::write(
             project.path("streams/orders_live.yaml"),
@@ -98,7 +120,7 @@ impl Drop for TestStream {
     }
 }
 
-fn order(id: usize) -> String {
+pub(crate) fn order(id: usize) -> String {
     format!(
         r#"{{"order_id":"o{id}","region":"{}","amount":{}.5,"ts":"2026-12-0{}T10:00:00Z"}}"#,
         ["kr", "jp", "us"][id % 3],
@@ -417,4 +439,283 @@ trigger: { every: 2 }
             "missing {expected:?} in:\n{stderr}"
         );
     }
+}
+
+/// `tidewater streams --json`, the first (only) stream.
+pub(crate) fn stream_status(project: &TestProject) -> serde_json::Value {
+    let output = project.run(&["streams", "--json"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let statuses: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    statuses[0].clone()
+}
+
+#[test]
+fn killing_a_stream_as_its_table_compacts_leaves_every_message_exactly_once() {
+    let stream = TestStream::new("compact");
+    let payloads: Vec<String> = (1..=60).map(order).collect();
+    stream.publish(&payloads);
+    let project = stream.project("{ every: 100ms, max_messages: 10 }");
+    // Compaction after every second commit: each process commits two batches, then stops at
+    // the compaction's start and is killed there.
+    let file = project.path("streams/orders_live.yaml");
+    let mut text_of_file = std::fs::read_to_string(&file).expect("read");
+    text_of_file.push_str("compact_every: 2\n");
+    std::fs::write(&file, text_of_file).expect("write");
+
+    let mut kills = 0;
+    while let Some(mut child) = start_stream(&project, Some("before_compaction"), "paused at") {
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("SIGKILL");
+        child.wait().expect("wait");
+        kills += 1;
+        assert!(kills <= 10, "the stream never caught up");
+    }
+    assert!(kills >= 3, "killed {kills} times only");
+    // More messages, and a run that compacts to the end.
+    let last = stream.publish(&(61..=80).map(order).collect::<Vec<_>>());
+    assert_eq!(last, 80);
+    let mut compacting = project
+        .command(&["stream", "run", "orders_live", "--until-caught-up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let lines: Vec<String> = BufReader::new(compacting.stderr.take().expect("stderr"))
+        .lines()
+        .map(|line| line.expect("text"))
+        .collect();
+    assert!(compacting.wait().expect("wait").success(), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("compacted stream.orders")),
+        "{lines:?}"
+    );
+
+    let rows = query(
+        &project,
+        "SELECT count(*) AS n, count(DISTINCT order_id) AS distinct_orders FROM stream.orders",
+    );
+    assert_eq!(rows[0]["n"], 80, "{rows:?}");
+    assert_eq!(rows[0]["distinct_orders"], 80, "each order once: {rows:?}");
+    assert_eq!(
+        txn_version(
+            &project.path("warehouse/stream/orders"),
+            "tidewater-stream:orders_live"
+        ),
+        Some(80),
+        "the recorded position is the last sequence"
+    );
+}
+
+#[test]
+fn the_server_restarts_a_failed_stream_and_says_why() {
+    let stream = TestStream::new("restart");
+    let project = stream.project("{ every: 100ms, max_messages: 100 }");
+    // The source is gone when the server starts: the stream fails, and is tried again.
+    stream.delete();
+    let server = start_server(&project);
+    let failing = eventually("the stream to be failing", || {
+        let status = stream_status(&project);
+        (status["state"] == "failing").then_some(status)
+    });
+    let reason = failing["reason"].as_str().expect("a reason");
+    assert!(reason.contains(&stream.name), "{failing}");
+    assert!(failing["retry_at"].is_string(), "{failing}");
+    eventually("the server's log to say why", || {
+        let log = project.read("server.log");
+        (log.contains("stream orders_live: failed:") && log.contains("starting it again in"))
+            .then_some(())
+    });
+
+    // The source is back: the next try consumes it.
+    stream.create();
+    stream.publish(&[order(1), order(2), order(3)]);
+    let running = eventually("the stream to commit after its restart", || {
+        let status = stream_status(&project);
+        (status["committed"] == 3).then_some(status)
+    });
+    assert_eq!(running["state"], "running", "{running}");
+    assert_eq!(running["reason"], serde_json::Value::Null, "{running}");
+    stop_server(server);
+    let rows = query(&project, "SELECT count(*) AS n FROM stream.orders");
+    assert_eq!(rows[0]["n"], 3);
+    assert_eq!(stream_status(&project)["state"], "stopped");
+}
+
+#[test]
+fn a_paused_stream_commits_nothing_until_resumed_through_the_cli_the_api_and_the_ui() {
+    let stream = TestStream::new("pause");
+    stream.publish(&(1..=5).map(order).collect::<Vec<_>>());
+    let project = stream.project("{ every: 100ms, max_messages: 100 }");
+    let server = start_server(&project);
+    let api = Api::of(&project);
+    eventually("the server to commit the first messages", || {
+        let answer = api.get("/api/v1/streams");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        (answer.body[0]["committed"] == 5).then_some(())
+    });
+    let one = api.ask(
+        "GET",
+        "/api/v1/streams/{name}",
+        "/api/v1/streams/orders_live",
+        None,
+    );
+    assert_eq!(one.status, 200, "{one:?}");
+    assert_eq!(one.body["name"], "orders_live");
+    assert_eq!(one.body["state"], "running");
+    assert_eq!(one.body["table"], "stream.orders");
+    assert_eq!(one.body["lag"], 0);
+    let missing = api.ask(
+        "GET",
+        "/api/v1/streams/{name}",
+        "/api/v1/streams/nope",
+        None,
+    );
+    api.problem(&missing, 404, "there is no stream `nope`");
+
+    // Paused from the command line: the server stops it, position kept.
+    let paused = project.run(&["stream", "pause", "orders_live"]);
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    assert!(text(&paused.stderr).contains("stream orders_live paused"));
+    eventually("the server to stop the paused stream", || {
+        project
+            .read("server.log")
+            .contains("stream orders_live: stopped; committed through sequence 5")
+            .then_some(())
+    });
+    stream.publish(&(6..=10).map(order).collect::<Vec<_>>());
+    let status = api.call("GET", "/api/v1/streams/orders_live", None);
+    assert_eq!(status.body["state"], "paused", "{status:?}");
+    assert_eq!(
+        status.body["committed"], 5,
+        "nothing new is committed: {status:?}"
+    );
+    assert_eq!(status.body["lag"], 5, "{status:?}");
+    assert_eq!(status.body["owner_pid"], serde_json::Value::Null);
+    let again = project.run(&["stream", "run", "orders_live", "--until-caught-up"]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a paused stream is not run by hand either"
+    );
+    assert!(
+        text(&again.stderr).contains("is paused"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // The UI shows it paused, with a Resume button; its form resumes it.
+    let page = api.call("GET", "/streams", None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let html = page.body.as_str().expect("HTML");
+    assert!(
+        html.contains(r#"href="/streams" aria-current="page""#),
+        "{html}"
+    );
+    assert!(
+        html.contains("orders_live") && html.contains("paused"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"action="/streams/orders_live/paused""#),
+        "{html}"
+    );
+    assert!(html.contains(">Resume</button>"), "{html}");
+    let origin = format!("http://127.0.0.1:{}", api.port);
+    let resumed = api.call_with(
+        "POST",
+        "/streams/orders_live/paused",
+        Some("paused=false"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", &origin),
+        ],
+    );
+    assert_eq!(resumed.status, 303, "{resumed:?}");
+    assert_eq!(resumed.header("location"), "/streams");
+    eventually("the resumed stream to catch up", || {
+        let answer = api.call("GET", "/api/v1/streams/orders_live", None);
+        (answer.body["committed"] == 10).then_some(())
+    });
+
+    // Paused and resumed through the API too.
+    let body = r#"{"paused": true}"#;
+    let pause = api.ask(
+        "PUT",
+        "/api/v1/streams/{name}/paused",
+        "/api/v1/streams/orders_live/paused",
+        Some(body),
+    );
+    assert_eq!(pause.status, 200, "{pause:?}");
+    assert_eq!(
+        pause.body,
+        serde_json::json!({"stream": "orders_live", "paused": true, "changed": true})
+    );
+    let bad = api.ask(
+        "PUT",
+        "/api/v1/streams/{name}/paused",
+        "/api/v1/streams/orders_live/paused",
+        Some(r#"{"paused": "yes"}"#),
+    );
+    assert_eq!(bad.status, 422, "{bad:?}");
+    let unknown = api.ask(
+        "PUT",
+        "/api/v1/streams/{name}/paused",
+        "/api/v1/streams/nope/paused",
+        Some(body),
+    );
+    api.problem(&unknown, 404, "there is no stream `nope`");
+    eventually("the server to stop the stream paused by the API", || {
+        (project
+            .read("server.log")
+            .matches("stream orders_live: stopped")
+            .count()
+            == 2)
+            .then_some(())
+    });
+    stream.publish(&(11..=12).map(order).collect::<Vec<_>>());
+    let resume = api.call(
+        "PUT",
+        "/api/v1/streams/orders_live/paused",
+        Some(r#"{"paused": false}"#),
+    );
+    assert_eq!(resume.status, 200, "{resume:?}");
+    eventually("the stream resumed by the API to catch up", || {
+        let answer = api.call("GET", "/api/v1/streams/orders_live", None);
+        (answer.body["committed"] == 12 && answer.body["state"] == "running").then_some(())
+    });
+    stop_server(server);
+
+    let rows = query(
+        &project,
+        "SELECT count(*) AS n, count(DISTINCT order_id) AS distinct_orders FROM stream.orders",
+    );
+    assert_eq!(rows[0]["n"], 12, "{rows:?}");
+    assert_eq!(rows[0]["distinct_orders"], 12, "each order once: {rows:?}");
+}
+
+#[test]
+fn a_stream_file_added_or_removed_while_the_server_runs_is_started_or_stopped() {
+    let stream = TestStream::new("files");
+    stream.publish(&[order(1), order(2)]);
+    let project = stream.project("{ every: 100ms, max_messages: 100 }");
+    let file = project.path("streams/orders_live.yaml");
+    let written = std::fs::read_to_string(&file).expect("read");
+    std::fs::remove_file(&file).expect("remove");
+    let server = start_server(&project);
+
+    std::fs::write(&file, &written).expect("add the stream file");
+    eventually("the server to run the added stream", || {
+        (stream_status(&project)["committed"] == 2).then_some(())
+    });
+    std::fs::remove_file(&file).expect("remove the stream file");
+    eventually("the server to stop the removed stream", || {
+        let log = project.read("server.log");
+        (log.contains("stream orders_live: stopping (its file is gone)")
+            && log.contains("stream orders_live: stopped"))
+        .then_some(())
+    });
+    stop_server(server);
+    let rows = query(&project, "SELECT count(*) AS n FROM stream.orders");
+    assert_eq!(rows[0]["n"], 2);
 }
