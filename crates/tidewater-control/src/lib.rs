@@ -91,7 +91,7 @@ pub use run_entry::RunEntry;
 pub use run_list::RunList;
 pub use run_status::{NotificationLine, RunStatus, TaskNote, TaskStatus};
 pub use run_watch::{RunUpdate, RunWatch};
-pub use server::ServerReport;
+pub use server::{ServerReport, ServerSeat};
 pub use steer::{PauseChange, Triggered};
 pub use tables::{TableList, check_trigger_tables, describe_table, list_tables, open_warehouse};
 pub use task_grid::{GridRow, TaskGrid};

@@ -6,4 +6,5 @@
 mod fixtures;
 mod postgres_conformance;
 mod races;
+mod servers;
 mod store_open;

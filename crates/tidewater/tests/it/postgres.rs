@@ -15,10 +15,10 @@ fn test_url() -> String {
 }
 
 /// A schema of the test's own, dropped when it ends.
-struct Schema(String);
+pub(crate) struct Schema(pub(crate) String);
 
 impl Schema {
-    fn new(purpose: &str) -> Schema {
+    pub(crate) fn new(purpose: &str) -> Schema {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.subsec_nanos());
@@ -26,7 +26,7 @@ impl Schema {
     }
 
     /// `tidewater.toml` of a project kept in this schema.
-    fn toml(&self) -> String {
+    pub(crate) fn toml(&self) -> String {
         format!(
             "[store]\nurl = \"{}\"\nschema = \"{}\"\n",
             test_url(),
@@ -35,7 +35,7 @@ impl Schema {
     }
 
     /// One value `psql` reads from this schema.
-    fn query(&self, sql: &str) -> String {
+    pub(crate) fn query(&self, sql: &str) -> String {
         let output = Command::new("psql")
             .args(["--no-psqlrc", "-At", "-v", "ON_ERROR_STOP=1", "-d"])
             .arg(test_url())
