@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use tidewater_core::BackfillId;
 use tidewater_engine::{
-    Catalog, RunObserver, Scope, Service, ServiceObserver, SystemClock, new_run, requeue,
+    Catalog, RunObserver, Scheduling, Scope, Service, ServiceObserver, SystemClock, new_run,
+    requeue,
 };
 use tidewater_store::{BackfillRecord, NewBackfill, RunCounts, RunTrigger};
 use tokio::sync::{Notify, watch};
@@ -158,6 +159,7 @@ impl Control {
             observer,
             // A backfill's service schedules nothing, data-aware or not.
             commits: None,
+            scheduling: Scheduling::Always,
         };
         let (stopping, stopped) = watch::channel(false);
         // `cancel` of one of the runs records a request and wakes this process (SIGUSR1 by

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use tidewater_core::{RunState, Timestamp, WorkflowName};
-use tidewater_store::ServiceRecord;
+use tidewater_store::{ServerId, ServiceRecord};
 
 use crate::Control;
 use crate::control_error::ControlResult;
@@ -15,6 +15,9 @@ use crate::run_entry::RunEntry;
 pub struct Health {
     /// The running server, if one is alive.
     pub service: Option<ServiceRecord>,
+    /// Its process id: the recorded owner's, or for a server holding a lease on a shared
+    /// store (whose recorded owner names the lease, not a process) the pid it registered.
+    pub server_pid: Option<i32>,
     /// Each workflow file as the running server last reported it (none without a server).
     pub workflows: Vec<WorkflowHealth>,
     pub running_runs: usize,
@@ -107,8 +110,23 @@ impl Control {
             .map(|run| RunEntry::new(run, &*self.owners))
             .filter(|run| run.is_orphaned)
             .collect();
+        let server_pid = match (&service, self.store.servers()) {
+            (None, _) => None,
+            (Some(service), Some(servers)) if ServerId::of_owner(service.process).is_some() => {
+                let id = ServerId::of_owner(service.process);
+                servers
+                    .live_servers()
+                    .await?
+                    .servers
+                    .iter()
+                    .find(|server| Some(server.id) == id)
+                    .map(|server| server.pid)
+            }
+            (Some(service), _) => Some(service.process.pid),
+        };
         Ok(Health {
             service,
+            server_pid,
             workflows,
             running_runs,
             queued_runs,

@@ -94,7 +94,7 @@ pub use run_entry::RunEntry;
 pub use run_list::RunList;
 pub use run_status::{NotificationLine, RunStatus, TaskNote, TaskStatus};
 pub use run_watch::{RunUpdate, RunWatch};
-pub use server::ServerReport;
+pub use server::{ServerReport, ServerSeat};
 pub use steer::{PauseChange, Triggered};
 pub use stream_overview::{StreamList, StreamOverview, StreamState};
 pub use stream_pause::StreamPauseChange;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use chrono::TimeZone;
 use tidewater_core::{Change, QueueLimits, RunId, RunView, TaskState, Workflow};
 use tidewater_engine::{
-    Catalog, Clock, Executor, ExecutorSettings, ManualClock, RunObserver, Scope, Service,
-    ServiceObserver, SilentObserver, SystemClock, new_run,
+    Catalog, Clock, Executor, ExecutorSettings, ManualClock, RunObserver, Scheduling, Scope,
+    Service, ServiceObserver, SilentObserver, SystemClock, new_run,
 };
 use tidewater_spec::Project;
 use tidewater_sqlite::SqliteStore;
@@ -134,6 +134,7 @@ fn service(
         scope,
         observer: Arc::new(Quiet),
         commits: None,
+        scheduling: Scheduling::Always,
     }
 }
 

@@ -365,7 +365,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
                 }
             }
             if !changes.is_empty() {
-                self.store.apply(run, &changes).await?;
+                self.store.apply_owned(run, self.me, &changes).await?;
             }
             for action in actions {
                 match action {
@@ -404,7 +404,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
             self.runners.settle();
             if view.run.is_terminal() && running.is_empty() {
                 if !unrecorded.is_empty() {
-                    self.store.apply(run, &unrecorded).await?;
+                    self.store.apply_owned(run, self.me, &unrecorded).await?;
                 }
                 return Ok(view.run.clone());
             }
@@ -445,7 +445,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
                 // `PID_RECORD_DELAY` gets its own transaction. Until then a crash is covered by
                 // the attempt marker in the process environment (see `kill_leftovers`).
                 () = tokio::time::sleep(PID_RECORD_DELAY), if !unrecorded.is_empty() => {
-                    self.store.apply(run, &unrecorded).await?;
+                    self.store.apply_owned(run, self.me, &unrecorded).await?;
                     self.observer.changed(run, workflow, &unrecorded, &view);
                     unrecorded.clear();
                 }
@@ -539,7 +539,9 @@ impl<S: RunStore + ?Sized> Executor<S> {
     ) -> Result<RunView, EngineError> {
         let decision = decide(workflow, view, events, self.context(self.clock.now()));
         if !decision.changes.is_empty() {
-            self.store.apply(run, &decision.changes).await?;
+            self.store
+                .apply_owned(run, self.me, &decision.changes)
+                .await?;
             self.observer
                 .changed(run, workflow, &decision.changes, &decision.view);
         }

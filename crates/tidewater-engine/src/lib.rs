@@ -12,7 +12,9 @@
 //! wake each other through a [`Wakeups`]; their local implementations ([`LocalProcesses`]:
 //! pids read from `/proc`; [`SignalWakeups`]: SIGUSR1) are the only code here that knows an
 //! owner is a process of this machine, so leases or network notifications replace them
-//! without touching the executor or the service.
+//! without touching the executor or the service. [`ServerLeases`] is the lease-based one, for
+//! servers sharing a PostgreSQL store; with it the [`Service`] schedules only while its server
+//! leads ([`Scheduling`]).
 
 // Library code reports errors to its caller and prints nothing; an invariant that truly holds
 // says why with `#[expect(clippy::expect_used, reason = "...")]` (issue 16 item 9).
@@ -33,6 +35,7 @@ mod run_folder;
 mod run_observer;
 mod run_queues;
 pub mod runners;
+mod server_leases;
 mod service;
 mod signal_wakeups;
 mod subreaper;
@@ -52,7 +55,8 @@ pub use run_queues::{count_active, read_queue};
 pub use runners::{
     LeaseSettings, RemoteAttemptContext, RemoteAttempts, Runners, StoreRunProbe, worker_store,
 };
-pub use service::{Catalog, Scope, Service, ServiceObserver, new_run};
+pub use server_leases::{Beat, KnownServers, ServerLeaseSettings, ServerLeases};
+pub use service::{Catalog, Scheduling, Scope, Service, ServiceObserver, new_run};
 pub use signal_wakeups::SignalWakeups;
 pub use subreaper::adopt_orphans;
 pub use task_process::tasks_die_with_this_process;

@@ -12,10 +12,12 @@ use tidewater_store::RunRecord;
 ///
 /// The first implementation is [`LocalProcesses`](crate::LocalProcesses): an owner is a
 /// process on this machine (pid and start time), alive while `/proc` shows it. The owner type
-/// is still [`ProcessIdentity`] because the store records it. A lease-based owner for workers
-/// on other machines (issue 21) fits the same shape: `me` is the worker's id and lease epoch,
-/// `is_alive` asks whether that lease is unexpired (renewed by the worker, read from the
-/// store), and the store's owner columns become that pair; `is_orphaned` stays as it is.
+/// is still [`ProcessIdentity`] because the store records it. Servers sharing a store from
+/// several machines own runs by their lease instead ([`ServerLeases`](crate::ServerLeases):
+/// `me` is the server's lease, written in the same two columns as
+/// [`ServerId::owner`](tidewater_store::ServerId::owner) says, and `is_alive` asks whether
+/// that lease is unexpired, as the store said at the last heartbeat); `is_orphaned` stays as
+/// it is.
 pub trait Owners: Send + Sync + Debug {
     /// The owner this process records when it claims a run.
     fn me(&self) -> ProcessIdentity;

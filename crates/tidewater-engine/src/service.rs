@@ -26,8 +26,8 @@ use tokio::task::JoinSet;
 use crate::data_triggers::DataTriggers;
 use crate::error_backoff::ErrorBackoff;
 use crate::{
-    CancelHandle, Clock, CommitProbe, EngineError, Executor, Resume, count_active, read_queue,
-    requeue,
+    CancelHandle, Clock, CommitProbe, EngineError, Executor, Resume, ServerLeases, count_active,
+    read_queue, requeue,
 };
 
 /// The project's workflows as the service sees them now: the last good version of each,
@@ -79,6 +79,27 @@ pub struct Service<S: RunStore + ControlStore + ?Sized + 'static> {
     /// Where data-aware schedules on tables (`schedule: { on: [{ table }] }`) read commits;
     /// `None` reports such a workflow's table as unreadable.
     pub commits: Option<Arc<dyn CommitProbe>>,
+    /// Whether it creates the runs of schedules and data triggers (with [`Scope::Everything`]).
+    pub scheduling: Scheduling,
+}
+
+/// When a service creates the runs of schedules and data triggers. Every server executes
+/// queued runs; only one schedules, so that the store is asked for each due interval once.
+#[derive(Debug, Clone)]
+pub enum Scheduling {
+    /// Always: the one server of its store (the embedded default).
+    Always,
+    /// While this server leads the servers that share its store (issue 21).
+    WhileLeading(Arc<ServerLeases>),
+}
+
+impl Scheduling {
+    fn is_active(&self) -> bool {
+        match self {
+            Scheduling::Always => true,
+            Scheduling::WhileLeading(leases) => leases.is_leader(),
+        }
+    }
 }
 
 /// A run being executed.
@@ -119,8 +140,14 @@ impl<S: RunStore + ControlStore + ?Sized + 'static> Service<S> {
             let mut next_due = None;
             let mut executed_elsewhere = 0;
             if backoff.waiting_until(now).is_none() {
+                let is_scheduling = self.scheduling.is_active();
+                if !is_scheduling {
+                    // What the leader created meanwhile is read again on taking over.
+                    last_created.clear();
+                    published = None;
+                }
                 let turn = async {
-                    if !stopping && self.scope == Scope::Everything {
+                    if !stopping && self.scope == Scope::Everything && is_scheduling {
                         let paused: HashSet<WorkflowName> =
                             self.store.paused_workflows().await?.into_iter().collect();
                         let due = self

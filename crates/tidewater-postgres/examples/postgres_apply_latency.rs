@@ -59,7 +59,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut creates = Vec::new();
     let mut applies = Vec::new();
     let at = DateTime::<Utc>::UNIX_EPOCH;
-    for _ in 0..rounds / 4 {
+    // Every other run is written as its owner does (`apply_owned`: the owner checked, and the
+    // run's row locked, in the same transaction), interleaved so that both meet the same load.
+    let mut owned_applies = Vec::new();
+    let owner = ProcessIdentity {
+        pid: 0,
+        start_ticks: 1,
+    };
+    for round in 0..rounds / 4 {
         let new_run = NewRun {
             workflow: WorkflowName::new("bench"),
             interval: DataInterval::new(at, at + chrono::Duration::hours(1)).ok_or("interval")?,
@@ -74,6 +81,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let start = Instant::now();
         let run = store.create_run(new_run).await?;
         creates.push(start.elapsed());
+        let is_owned = round % 2 == 1;
+        if is_owned {
+            store.claim_owner(run.id, None, Some(owner)).await?;
+        }
         // One round per task boundary: the previous task's attempt ends, the next starts.
         for attempt in 1..=4u32 {
             let task = |name: &str, state| Change::Task {
@@ -120,8 +131,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 },
             ]);
             let start = Instant::now();
-            store.apply(run.id, &changes).await?;
-            applies.push(start.elapsed());
+            if is_owned {
+                store.apply_owned(run.id, owner, &changes).await?;
+                owned_applies.push(start.elapsed());
+            } else {
+                store.apply(run.id, &changes).await?;
+                applies.push(start.elapsed());
+            }
         }
     }
     store.close().await;
@@ -132,12 +148,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let floor = median(&mut floor);
     let apply = median(&mut applies);
     let create = median(&mut creates);
+    let owned = median(&mut owned_applies);
     println!("PostgreSQL store on {}", redacted(&url));
     println!("floor: one prepared INSERT committed      median {floor:>10.1?}");
     println!(
         "apply: a 5-6 change scheduling round       median {apply:>10.1?}  {:.1}x floor  ({} rounds)",
         ratio(apply, floor),
         applies.len()
+    );
+    println!(
+        "apply_owned: the same, owner checked       median {owned:>10.1?}  {:.1}x floor  ({} rounds)",
+        ratio(owned, floor),
+        owned_applies.len()
     );
     println!(
         "create_run: a 3-task run                   median {create:>10.1?}  {:.1}x floor  ({} runs)",

@@ -11,6 +11,7 @@ mod migrations;
 mod notifications;
 mod pool;
 mod rows;
+mod servers;
 mod streams;
 mod workers;
 mod write_batch;
@@ -19,7 +20,7 @@ use async_trait::async_trait;
 use tidewater_core::{Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName};
 use tidewater_store::{
     AttemptRecord, NewRun, OwnerClaim, RunCreation, RunFilter, RunParent, RunRecord, RunStore,
-    Store, StoreError,
+    ServerStore, Store, StoreError,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, GenericClient, Transaction};
@@ -244,6 +245,10 @@ impl Store for PostgresStore {
     }
 
     fn streams(&self) -> Option<&dyn tidewater_store::StreamStore> {
+        Some(self)
+    }
+
+    fn servers(&self) -> Option<&dyn ServerStore> {
         Some(self)
     }
 }
@@ -482,7 +487,19 @@ impl RunStore for PostgresStore {
         let batch = Batch::new(id, changes)?;
         let mut client = self.pool.get().await?;
         let (client, statements) = client.split();
-        write_batch::write_batch(client, statements, id, &batch).await
+        write_batch::write_batch(client, statements, id, None, &batch).await
+    }
+
+    async fn apply_owned(
+        &self,
+        id: RunId,
+        owner: ProcessIdentity,
+        changes: &[Change],
+    ) -> Result<(), StoreError> {
+        let batch = Batch::new(id, changes)?;
+        let mut client = self.pool.get().await?;
+        let (client, statements) = client.split();
+        write_batch::write_batch(client, statements, id, Some(owner), &batch).await
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {

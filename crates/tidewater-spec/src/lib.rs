@@ -61,7 +61,8 @@ pub use problem_kind::{NamedThing, ProblemKind};
 pub use project::Project;
 pub use project_config::{
     DEFAULT_BACKFILL_MAX_INTERVALS, DEFAULT_BALLISTA_PORT, DEFAULT_LINEAGE_TIMEOUT, EngineConfig,
-    LineageConfig, NotificationSettings, PoolConfig, ProjectConfig, WorkerSettings,
+    LineageConfig, NotificationSettings, PoolConfig, ProjectConfig, ServerLeaseConfig,
+    WorkerSettings,
 };
 pub use redactor::{MIN_SECRET_BYTES, REDACTED, Redactor, StreamRedactor};
 pub use store_backend::{StoreBackend, redacted_store_url};

@@ -53,6 +53,28 @@ pub struct ProjectConfig {
     pub engines: BTreeMap<tidewater_core::EngineName, EngineConfig>,
     /// `[workers]`: how `tidewater worker` processes keep their leases.
     pub workers: WorkerSettings,
+    /// `[server] heartbeat, lease`: how servers sharing a PostgreSQL store keep theirs.
+    pub server_leases: ServerLeaseConfig,
+}
+
+/// `[server] heartbeat, lease`: a server sharing its store with others (PostgreSQL) renews
+/// its lease, and the leader its leadership, every `heartbeat`; a lease not renewed for
+/// `lease` expires (by the database's clock): another server leads, and takes its runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLeaseConfig {
+    pub heartbeat: std::time::Duration,
+    pub lease: std::time::Duration,
+}
+
+impl Default for ServerLeaseConfig {
+    /// As for workers: a server's pause of a few seconds is waited for, a dead one replaced
+    /// within 30 s.
+    fn default() -> Self {
+        ServerLeaseConfig {
+            heartbeat: std::time::Duration::from_secs(10),
+            lease: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// `[workers] heartbeat, lease`: a worker renews its attempts' leases every `heartbeat`; a
@@ -122,7 +144,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "workers",
 ];
 const BACKFILL_KEYS: &[&str] = &["max_intervals"];
-const SERVER_KEYS: &[&str] = &["listen", "url"];
+const SERVER_KEYS: &[&str] = &["listen", "url", "heartbeat", "lease"];
 const NOTIFICATION_KEYS: &[&str] = &["timeout", "attempts", "backoff"];
 const WORKER_KEYS: &[&str] = &["heartbeat", "lease"];
 const WAREHOUSE_KEYS: &[&str] = &["location"];
@@ -163,6 +185,7 @@ impl ProjectConfig {
             notifications: NotificationSettings::default(),
             engines: BTreeMap::new(),
             workers: WorkerSettings::default(),
+            server_leases: ServerLeaseConfig::default(),
         };
         for (key, value) in document.get_ref().iter() {
             match key.get_ref().as_ref() {
@@ -199,6 +222,7 @@ impl ProjectConfig {
                 "server" => {
                     config.listen = reader.server_listen(key, value);
                     config.server_url = reader.server_url(value);
+                    config.server_leases = reader.server_leases(value);
                 }
                 "connections" => config.connections = reader.connections(key, value),
                 "engines" => config.engines = reader.engines(key, value),
@@ -451,7 +475,8 @@ impl ConfigReader<'_> {
         let mut listen = None;
         for (setting, setting_value) in table.iter() {
             match setting.get_ref().as_ref() {
-                "url" => {} // Read by `server_url`.
+                // Read by `server_url` and `server_leases`.
+                "url" | "heartbeat" | "lease" => {}
                 "listen" => match setting_value.get_ref().as_str() {
                     Some(text) if text.parse::<std::net::SocketAddr>().is_ok() => {
                         listen = Some(text.to_owned());
@@ -485,6 +510,41 @@ impl ConfigReader<'_> {
                 None
             }
         }
+    }
+
+    /// `[server] heartbeat, lease`; the table itself is checked by `server_listen`.
+    fn server_leases(&mut self, value: &Value<'_>) -> ServerLeaseConfig {
+        let mut settings = ServerLeaseConfig::default();
+        let Some(table) = value.get_ref().as_table() else {
+            return settings;
+        };
+        if let Some(heartbeat) = table.get("heartbeat")
+            && let Some(heartbeat) = self.duration("server.heartbeat", heartbeat)
+        {
+            settings.heartbeat = heartbeat;
+        }
+        let lease_value = table.get("lease");
+        if let Some(lease) = lease_value
+            && let Some(lease) = self.duration("server.lease", lease)
+        {
+            settings.lease = lease;
+        }
+        // A lease no longer than a heartbeat would expire between two renewals.
+        if settings.lease <= settings.heartbeat {
+            match lease_value {
+                Some(lease_value) => self.wrong_type(
+                    "server.lease",
+                    "a duration longer than `heartbeat`",
+                    lease_value,
+                ),
+                None => self.wrong_type(
+                    "server.heartbeat",
+                    "a duration shorter than the lease (30s unless `lease` is set)",
+                    table.get("heartbeat").unwrap_or(value),
+                ),
+            }
+        }
+        settings
     }
 
     fn notifications(&mut self, key: &Key<'_>, value: &Value<'_>) -> NotificationSettings {
@@ -753,6 +813,34 @@ mod tests {
                 .to_string()
                 .contains("port"),
             "{problems}"
+        );
+    }
+
+    #[test]
+    fn server_leases_are_read_and_a_lease_not_longer_than_the_heartbeat_is_reported_at_its_line() {
+        let config = parse("[server]\nheartbeat = \"1s\"\nlease = \"3s\"\n").expect("valid");
+        assert_eq!(
+            config.server_leases,
+            ServerLeaseConfig {
+                heartbeat: std::time::Duration::from_secs(1),
+                lease: std::time::Duration::from_secs(3),
+            }
+        );
+        assert_eq!(
+            parse("").expect("valid").server_leases,
+            ServerLeaseConfig::default()
+        );
+        let problems = parse("[server]\nheartbeat = \"5s\"\nlease = \"5s\"\n")
+            .expect_err("a lease as long as the heartbeat");
+        let problem = problems.iter().next().expect("a problem");
+        assert_eq!(problem.line_column().map(|(line, _)| line), Some(3));
+        assert!(problem.to_string().contains("server.lease"), "{problem}");
+        let problems = parse("[server]\nheartbeat = \"soon\"\n").expect_err("not a duration");
+        let problem = problems.iter().next().expect("a problem");
+        assert_eq!(problem.line_column().map(|(line, _)| line), Some(2));
+        assert!(
+            problem.to_string().contains("server.heartbeat"),
+            "{problem}"
         );
     }
 

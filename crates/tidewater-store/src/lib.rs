@@ -34,6 +34,7 @@ mod control_store;
 mod feed_event;
 mod notification_store;
 mod run_store;
+mod server_store;
 mod store;
 mod store_error;
 mod stream_store;
@@ -55,6 +56,7 @@ pub use notification_store::{
 pub use run_store::{
     AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
 };
+pub use server_store::{LiveServers, ServerId, ServerRecord, ServerRegistration, ServerStore};
 pub use store::Store;
 pub use store_error::{BackendError, StoreError};
 pub use stream_store::{

@@ -34,6 +34,25 @@ pub trait RunStore: Send + Sync {
     /// [`StoreError::AttemptExists`].
     async fn apply(&self, id: RunId, changes: &[Change]) -> Result<(), StoreError>;
 
+    /// [`RunStore::apply`] by the owner executing the run: refused with
+    /// [`StoreError::Fenced`], and nothing written, unless `owner` still owns the run when
+    /// the changes are written (checked in their transaction). This fences a server whose
+    /// lease expired and whose run another server took over ([`RunStore::claim_owner`] from
+    /// the dead owner): its late writes never reach the run.
+    ///
+    /// A backend that no two machines share (SQLite) may write as `apply` does: there an
+    /// owner is a process, and a run is taken over only once that process is gone, so no
+    /// late write can come.
+    async fn apply_owned(
+        &self,
+        id: RunId,
+        owner: ProcessIdentity,
+        changes: &[Change],
+    ) -> Result<(), StoreError> {
+        let _ = owner;
+        self.apply(id, changes).await
+    }
+
     /// Runs matching the filter, newest first: by `created_at`, then by id for runs created
     /// at the same instant.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;

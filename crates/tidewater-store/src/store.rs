@@ -2,7 +2,8 @@ use async_trait::async_trait;
 use tidewater_core::RunId;
 
 use crate::{
-    AccessStore, ControlStore, NotificationStore, RunStore, StoreError, StreamStore, WorkerStore,
+    AccessStore, ControlStore, NotificationStore, RunStore, ServerStore, StoreError, StreamStore,
+    WorkerStore,
 };
 
 /// Everything the binary needs from the store it opened: the engine's and the service's
@@ -46,6 +47,13 @@ pub trait Store: RunStore + ControlStore + AccessStore + NotificationStore + Sen
     /// method rather than a supertrait, so that a backend gains streams without every other
     /// backend having to follow at once.
     fn streams(&self) -> Option<&dyn StreamStore> {
+        None
+    }
+
+    /// The servers sharing this store from several machines, and their leader (issue 21),
+    /// for a backend that several machines can share. `None` (the embedded default): one
+    /// server per store, always the leader, its runs owned by its process.
+    fn servers(&self) -> Option<&dyn ServerStore> {
         None
     }
 }

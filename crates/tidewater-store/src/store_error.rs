@@ -66,6 +66,12 @@ pub enum StoreError {
     /// What this backend does not do (serve workers, say), in words for the user.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// A write to a run by an owner that no longer owns it: its lease expired and another
+    /// server took the run over. The writer must stop executing the run.
+    #[error(
+        "run {run} is no longer this server's: its lease expired and another server took the run over, so this write was refused"
+    )]
+    Fenced { run: RunId },
     #[error(
         "the store holds a value this version cannot read ({what}: {value}); this is a bug in tidewater or a newer store"
     )]

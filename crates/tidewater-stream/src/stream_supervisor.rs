@@ -25,6 +25,7 @@ use tidewater_store::StreamFailure;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::stream_error::StreamError;
 use crate::stream_runner::{RunOptions, StreamEvent, StreamRunner};
 
 /// How often the supervisor looks at the stream files and the pauses.
@@ -35,6 +36,10 @@ const BACKOFF: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// A stream that ran this long before failing starts again from the first back-off.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
+/// How often a server stands by for a stream that another live process consumes (another
+/// server on the same store, or a `stream run`): it takes the stream over once that owner
+/// is gone. Standing by is no failure, so nothing is recorded and there is no back-off.
+const STANDBY_LOOK: Duration = Duration::from_secs(2);
 
 /// Supervises a project's streams until stopped.
 pub struct StreamSupervisor {
@@ -201,6 +206,7 @@ async fn supervise(
     };
     let name = spec.name.clone();
     let mut backoff = BACKOFF;
+    let mut is_standing_by = false;
     loop {
         let runner = StreamRunner {
             spec: &spec,
@@ -249,8 +255,25 @@ async fn supervise(
                 ));
                 return;
             }
+            Err(StreamError::OwnedElsewhere { .. }) => {
+                if !is_standing_by {
+                    report.line(&format!(
+                        "stream {name}: another live process consumes it; standing by to take over"
+                    ));
+                    is_standing_by = true;
+                }
+                let is_stopped = tokio::select! {
+                    () = tokio::time::sleep(STANDBY_LOOK) => false,
+                    _ = stop.wait_for(|is_stopping| *is_stopping) => true,
+                };
+                if is_stopped {
+                    return;
+                }
+                continue;
+            }
             Err(error) => error,
         };
+        is_standing_by = false;
         if started.elapsed() >= HEALTHY_RUN {
             backoff = BACKOFF;
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use tidewater_control::{Control, ProjectStore};
+use tidewater_engine::KnownServers;
 use tidewater_flow::Warehouse;
 use tidewater_postgres::{PostgresLocation, PostgresStore};
 use tidewater_spec::{LoadedWorkflow, Project, StoreBackend};
@@ -17,7 +18,21 @@ use crate::output;
 pub(crate) async fn open(root: &Path) -> anyhow::Result<Control> {
     let project = Control::open_project(root)?;
     let store = open_store(&project).await?;
-    with_notices(Control::new(project, store).await?)
+    with_notices(with_servers(Control::new(project, store).await?).await?)
+}
+
+/// On a store that several servers share, runs owned by a server's lease are judged by the
+/// servers alive now (a server replaces this with its own lease: `Control::join_servers`).
+async fn with_servers(control: Control) -> anyhow::Result<Control> {
+    let Some(servers) = control.store.servers() else {
+        return Ok(control);
+    };
+    let live = servers
+        .live_servers()
+        .await
+        .context("cannot read which servers share the store")?;
+    let wakeups = control.wakeups.clone();
+    Ok(control.with_ownership(Arc::new(KnownServers::new(live)), wakeups))
 }
 
 /// [`open`], and the workflow called `name`, parsed on a second thread while this one opens
@@ -37,7 +52,7 @@ pub(crate) async fn open_with_workflow(
     let loaded = parsing
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    let control = with_notices(Control::new(project, store?).await?)?;
+    let control = with_notices(with_servers(Control::new(project, store?).await?).await?)?;
     Ok((control, loaded?))
 }
 

@@ -34,7 +34,7 @@ pub struct WorkflowHealthJson {
 impl HealthJson {
     pub fn new(health: &Health) -> HealthJson {
         HealthJson {
-            server: health.service.map(|service| service.process.pid),
+            server: health.server_pid,
             server_started_at: health
                 .service
                 .map(|service| service.started_at.to_rfc3339()),

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 use super::failure::OrStore;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 3] = [
+const MIGRATIONS: [(&str, &str); 4] = [
     (
         "0001_schema",
         include_str!("../../migrations/0001_schema.sql"),
@@ -20,6 +20,10 @@ const MIGRATIONS: [(&str, &str); 3] = [
     (
         "0002_workers",
         include_str!("../../migrations/0002_workers.sql"),
+    ),
+    (
+        "0003_servers",
+        include_str!("../../migrations/0003_servers.sql"),
     ),
     (
         "0004_streams",

@@ -8,12 +8,12 @@
 
 use std::collections::HashSet;
 
-use tidewater_core::{Attempt, RunId, TaskName};
+use tidewater_core::{Attempt, ProcessIdentity, RunId, TaskName};
 use tidewater_store::StoreError;
 use tokio_postgres::{Client, Transaction};
 
 use super::batch::{Batch, FinishedRow, NotificationRow, ProcessRow, StartedRow, TaskRow};
-use super::codec::{RunStateColumns, encode_run_state};
+use super::codec::{RunStateColumns, encode_process, encode_run_state};
 use super::failure::{OrStore, is_foreign_key_violation, is_unique_violation};
 use super::pool::Statements;
 use super::{lock_feed, run_exists, task_exists};
@@ -41,21 +41,34 @@ const UPDATE_FINISHED: &str = "
         signal = $9, message = $10, failure_class = $11
     WHERE run_id = $1 AND task = $2 AND attempt = $3";
 
+const CHECK_OWNER: &str = "
+    SELECT owner_pid IS NOT DISTINCT FROM $2 AND owner_start_ticks IS NOT DISTINCT FROM $3
+    FROM runs WHERE id = $1 FOR UPDATE";
+
 const INSERT_NOTIFICATION: &str = "
     INSERT INTO notifications (run_id, event, task, attempt, created_at, state, due_at)
     VALUES ($1, $2, $3, $4, $5, 'pending', $5)
     ON CONFLICT (run_id, event, task, attempt) DO NOTHING";
 
-/// Writes every change of `batch` to run `id`, or none of them.
+/// Writes every change of `batch` to run `id`, or none of them; with `owner`, only while
+/// `owner` owns the run (`apply_owned`).
 pub(super) async fn write_batch(
     client: &mut Client,
     statements: &mut Statements,
     id: RunId,
+    owner: Option<ProcessIdentity>,
     batch: &Batch<'_>,
 ) -> Result<(), StoreError> {
     let run = batch.run.map(encode_run_state);
     let transaction = client.transaction().await.db()?;
-    let written = write_rows(&transaction, statements, id, run.as_ref(), batch).await;
+    let written = async {
+        lock_feed(&transaction).await?;
+        if let Some(owner) = owner {
+            check_owner(&transaction, statements, id, owner).await?;
+        }
+        write_rows(&transaction, statements, id, run.as_ref(), batch).await
+    }
+    .await;
     match written {
         Ok(()) => transaction.commit().await.db(),
         Err(error) => {
@@ -95,7 +108,6 @@ async fn write_rows(
     run: Option<&RunStateColumns<'_>>,
     batch: &Batch<'_>,
 ) -> Result<(), StoreError> {
-    lock_feed(transaction).await?;
     let (run_first, run_last) = match run {
         Some(run) if run.finished_at.is_some() => (None, Some(run)),
         other => (other, None),
@@ -128,6 +140,29 @@ async fn write_rows(
             Err(StoreError::NoSuchRun(id))
         }
         _ => Ok(()),
+    }
+}
+
+/// Refuses the transaction ([`StoreError::Fenced`]) unless `owner` owns run `id`. The row is
+/// locked until the commit, so a takeover (`claim_owner`, an `UPDATE` of the same row) comes
+/// either before this check, which then refuses, or after the commit, when these changes are
+/// already what the new owner recovers from.
+async fn check_owner(
+    transaction: &Transaction<'_>,
+    statements: &mut Statements,
+    id: RunId,
+    owner: ProcessIdentity,
+) -> Result<(), StoreError> {
+    let (pid, start_ticks) = encode_process(owner);
+    let statement = statements.prepared(transaction, CHECK_OWNER).await?;
+    let row = transaction
+        .query_opt(&statement, &[&id.0, &pid, &start_ticks])
+        .await
+        .db()?;
+    match row {
+        None => Err(StoreError::NoSuchRun(id)),
+        Some(row) if row.try_get::<_, bool>(0).db()? => Ok(()),
+        Some(_) => Err(StoreError::Fenced { run: id }),
     }
 }
 

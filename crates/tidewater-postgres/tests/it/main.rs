@@ -6,5 +6,6 @@
 mod fixtures;
 mod postgres_conformance;
 mod races;
+mod servers;
 mod store_open;
 mod worker_races;

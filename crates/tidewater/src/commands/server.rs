@@ -14,7 +14,11 @@ use crate::args::ServerArgs;
 use crate::service_log::ServiceLog;
 
 pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<Outcome> {
-    let control = Arc::new(crate::project_context::open(project).await?);
+    let (control, leases) = crate::project_context::open(project)
+        .await?
+        .join_servers()
+        .await?;
+    let control = Arc::new(control);
     let (origin, text) = match (&args.listen, &control.project.config.listen) {
         (Some(flag), _) => ("--listen", flag.as_str()),
         (None, Some(file)) => ("[server] listen in tidewater.toml", file.as_str()),
@@ -25,11 +29,11 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
         .with_context(|| format!("{origin}: `{text}` is not an address like 127.0.0.1:8080"))?
         .collect();
     let listen = allowed_address(origin, text, &addresses, control.has_valid_tokens().await?)?;
-    let me = control.claim_server().await?;
+    let me = control.claim_server(leases).await?;
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,
         Err(error) => {
-            control.release_server(me).await?;
+            control.release_server(&me).await?;
             return Err(error).with_context(|| {
                 format!("cannot listen on {listen} (`--listen` or `[server] listen` picks another address)")
             });
@@ -71,14 +75,14 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
         },
     ));
     let (result, ()) = tokio::join!(
-        control.serve(me, args.execution.parallelism, log.clone(), stop),
+        control.serve(&me, args.execution.parallelism, log.clone(), stop),
         streams.run(woken, async move {
             let _ = streams_stopping.wait_for(|is_stopping| *is_stopping).await;
         }),
     );
     let _ = stopped.send(());
     let api_result = api.await;
-    control.release_server(me).await?;
+    control.release_server(&me).await?;
     result?;
     api_result
         .context("the HTTP API failed")?

@@ -127,7 +127,9 @@ async fn health(context: &Control, json: bool) -> anyhow::Result<Outcome> {
     let mut text = match health.service {
         Some(service) => format!(
             "server running (pid {}, since {})\n",
-            service.process.pid,
+            health
+                .server_pid
+                .map_or_else(|| "unknown".to_owned(), |pid| pid.to_string()),
             local_time::utc(service.started_at)
         ),
         None => "no server is running (`tidewater server` starts one)\n".to_owned(),

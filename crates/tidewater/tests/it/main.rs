@@ -26,6 +26,7 @@ mod retries;
 mod runs;
 mod same_interval;
 mod schemathesis;
+mod servers;
 mod service;
 mod store;
 mod store_url;

@@ -17,7 +17,7 @@ pub(crate) fn test_url() -> String {
 }
 
 /// A schema of the test's own, dropped when it ends.
-pub(crate) struct Schema(String);
+pub(crate) struct Schema(pub(crate) String);
 
 impl Schema {
     pub(crate) fn new(purpose: &str) -> Schema {
