@@ -224,7 +224,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
             OwnerClaim::Held(Some(owner)) if self.owners.is_alive(owner) => {
                 Err(EngineError::RunBusy {
                     run,
-                    pid: owner.pid,
+                    owner: Some(owner),
                 })
             }
             OwnerClaim::Held(previous) => {
@@ -232,10 +232,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
                 match self.store.claim_owner(run, previous, Some(self.me)).await? {
                     OwnerClaim::Claimed => Ok(()),
                     OwnerClaim::NoSuchRun => Err(EngineError::NoSuchRun(run)),
-                    OwnerClaim::Held(owner) => Err(EngineError::RunBusy {
-                        run,
-                        pid: owner.map(|owner| owner.pid).unwrap_or(0),
-                    }),
+                    OwnerClaim::Held(owner) => Err(EngineError::RunBusy { run, owner }),
                 }
             }
         }

@@ -69,7 +69,7 @@ async fn a_run_held_by_an_owner_the_owners_find_alive_is_refused() {
         )
         .await;
     assert!(
-        matches!(result, Err(EngineError::RunBusy { pid, .. }) if pid == holder.pid),
+        matches!(result, Err(EngineError::RunBusy { owner, .. }) if owner == Some(holder)),
         "{result:?}"
     );
     let record = harness.store.run(run).await.expect("read").expect("exists");
