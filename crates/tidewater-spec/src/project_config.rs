@@ -529,22 +529,39 @@ impl ConfigReader<'_> {
         {
             settings.lease = lease;
         }
-        // A lease no longer than a heartbeat would expire between two renewals.
-        if settings.lease <= settings.heartbeat {
-            match lease_value {
-                Some(lease_value) => self.wrong_type(
-                    "server.lease",
-                    "a duration longer than `heartbeat`",
-                    lease_value,
-                ),
-                None => self.wrong_type(
-                    "server.heartbeat",
-                    "a duration shorter than the lease (30s unless `lease` is set)",
-                    table.get("heartbeat").unwrap_or(value),
-                ),
-            }
-        }
+        self.check_lease_outlives_heartbeat(
+            "server",
+            (settings.heartbeat, settings.lease),
+            lease_value,
+            table.get("heartbeat").unwrap_or(value),
+        );
         settings
+    }
+
+    /// A lease no longer than a heartbeat would expire between two renewals: reported at the
+    /// `lease` value when the file sets one, else at `heartbeat_value`.
+    fn check_lease_outlives_heartbeat(
+        &mut self,
+        section: &str,
+        (heartbeat, lease): (std::time::Duration, std::time::Duration),
+        lease_value: Option<&Value<'_>>,
+        heartbeat_value: &Value<'_>,
+    ) {
+        if lease > heartbeat {
+            return;
+        }
+        match lease_value {
+            Some(lease_value) => self.wrong_type(
+                &format!("{section}.lease"),
+                "a duration longer than `heartbeat`",
+                lease_value,
+            ),
+            None => self.wrong_type(
+                &format!("{section}.heartbeat"),
+                "a duration shorter than the lease (30s unless `lease` is set)",
+                heartbeat_value,
+            ),
+        }
     }
 
     fn notifications(&mut self, key: &Key<'_>, value: &Value<'_>) -> NotificationSettings {
@@ -599,21 +616,12 @@ impl ConfigReader<'_> {
                 _ => self.unknown_key(setting, "`[workers]`", WORKER_KEYS),
             }
         }
-        // A lease no longer than a heartbeat would expire between two renewals.
-        if settings.lease <= settings.heartbeat {
-            match lease_value {
-                Some(lease_value) => self.wrong_type(
-                    "workers.lease",
-                    "a duration longer than `heartbeat`",
-                    lease_value,
-                ),
-                None => self.wrong_type(
-                    "workers.heartbeat",
-                    "a duration shorter than the lease (30s unless `lease` is set)",
-                    value,
-                ),
-            }
-        }
+        self.check_lease_outlives_heartbeat(
+            "workers",
+            (settings.heartbeat, settings.lease),
+            lease_value,
+            value,
+        );
         settings
     }
 
