@@ -40,8 +40,14 @@ pub(crate) fn health(project: &TestProject) -> serde_json::Value {
 }
 
 pub(crate) fn start_server(project: &TestProject) -> Child {
+    start_server_listening(project, "127.0.0.1:0")
+}
+
+/// `tidewater server --listen LISTEN`, its stderr appended to `server.log`, once it has
+/// recorded itself in the store.
+pub(crate) fn start_server_listening(project: &TestProject, listen: &str) -> Child {
     let child = project
-        .command(&["server", "--parallelism", "4", "--listen", "127.0.0.1:0"])
+        .command(&["server", "--parallelism", "4", "--listen", listen])
         .stdout(Stdio::null())
         .stderr(Stdio::from(
             std::fs::OpenOptions::new()

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::project::{TestProject, text};
-use crate::service::{eventually, health, is_running};
+use crate::service::{eventually, is_running, start_server_listening};
 use crate::workers::{read_pid, run_in_state, stop, trigger, worker_folder, worker_token};
 
 /// A network namespace joined to the host by a veth pair, removed (with both ends of the
@@ -136,29 +136,7 @@ fn ip(args: &[&str]) {
 
 /// `tidewater server` listening on the namespace's host side only; its port.
 fn start_server_on(project: &TestProject, address: &str) -> (Child, u16) {
-    let child = project
-        .command(&[
-            "server",
-            "--parallelism",
-            "4",
-            "--listen",
-            &format!("{address}:0"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(project.path("server.log"))
-                .expect("server log"),
-        ))
-        .spawn()
-        .expect("server starts");
-    eventually("the server to record itself", || {
-        health(project)["server"]
-            .as_i64()
-            .filter(|&pid| pid == i64::from(child.id()))
-    });
+    let child = start_server_listening(project, &format!("{address}:0"));
     let port = eventually("the server to say where its API listens", || {
         let log = std::fs::read_to_string(project.path("server.log")).ok()?;
         let (_, rest) = log.split_once(&format!("HTTP API on http://{address}:"))?;
