@@ -33,7 +33,9 @@
 mod as_nullable;
 mod attempt_work;
 mod commit_info;
+mod compaction_stop;
 mod flow_error;
+mod live_views;
 mod maintain_runner;
 mod maintenance_summary;
 mod output_format;
@@ -62,6 +64,7 @@ mod write_summary;
 
 pub use commit_info::CommitInfo;
 pub use flow_error::{ErrorClass, FlowError};
+pub use live_views::LiveViews;
 pub use maintain_runner::MaintainRunner;
 pub use maintenance_summary::{CompactSummary, VacuumSummary};
 pub use output_format::{OutputFormat, format_batches};
