@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
-use deltalake::{DeltaTable, DeltaTableBuilder};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::table::config::TablePropertiesExt;
+use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt;
 
 use tidewater_core::ServingView;

@@ -190,8 +190,7 @@ fn txn_version(table: &std::path::Path, app_id: &str) -> Option<i64> {
 }
 
 #[test]
-fn killing_a_stream_at_its_commit_points_and_in_its_compaction_leaves_every_message_exactly_once()
-{
+fn killing_a_stream_at_its_commit_points_and_in_its_compaction_leaves_every_message_exactly_once() {
     let stream = TestStream::new("crash");
     // Every 25th message is malformed: dead letters must come through the kills exactly
     // once too.
@@ -321,7 +320,10 @@ fn files_no_commit_names(table: &std::path::Path) -> Vec<String> {
     let mut named = std::collections::HashSet::new();
     for entry in std::fs::read_dir(table.join("_delta_log")).expect("a Delta log") {
         let commit = entry.expect("entry").path();
-        if commit.extension().is_none_or(|extension| extension != "json") {
+        if commit
+            .extension()
+            .is_none_or(|extension| extension != "json")
+        {
             continue;
         }
         for line in std::fs::read_to_string(&commit).expect("read").lines() {
@@ -338,7 +340,10 @@ fn files_no_commit_names(table: &std::path::Path) -> Vec<String> {
             let path = entry.expect("entry").path();
             if path.is_dir() {
                 folders.push(path);
-            } else if path.extension().is_some_and(|extension| extension == "parquet") {
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "parquet")
+            {
                 let relative = path
                     .strip_prefix(table)
                     .expect("inside the table")
@@ -574,7 +579,9 @@ fn killing_a_stream_as_its_table_compacts_leaves_every_message_exactly_once() {
     std::fs::write(&file, text_of_file).expect("write");
 
     let mut kills = 0;
-    while let Some(mut child) = start_stream(&project, Some("before_compaction_commit"), "paused at") {
+    while let Some(mut child) =
+        start_stream(&project, Some("before_compaction_commit"), "paused at")
+    {
         kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("SIGKILL");
         child.wait().expect("wait");
         kills += 1;
@@ -875,12 +882,18 @@ fn a_stream_joins_a_dimension_table_as_it_is_when_each_batch_runs() {
         &project,
         "SELECT m.order_id, r.segment, CAST(m.ts AS DATE) AS dt FROM messages m JOIN dim.regions r USING (region)",
     );
-    load_regions(&project, &[("kr", "gold"), ("jp", "silver"), ("us", "bronze")]);
+    load_regions(
+        &project,
+        &[("kr", "gold"), ("jp", "silver"), ("us", "bronze")],
+    );
     stream.publish(&(1..=6).map(order).collect::<Vec<_>>());
     assert!(start_stream(&project, None, "never printed").is_none());
 
     // The dimension changes between two batches: only later batches see the change.
-    load_regions(&project, &[("kr", "platinum"), ("jp", "silver"), ("us", "bronze")]);
+    load_regions(
+        &project,
+        &[("kr", "platinum"), ("jp", "silver"), ("us", "bronze")],
+    );
     stream.publish(&(7..=12).map(order).collect::<Vec<_>>());
     assert!(start_stream(&project, None, "never printed").is_none());
 
