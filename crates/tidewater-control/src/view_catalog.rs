@@ -11,7 +11,7 @@ use tidewater_core::ServingView;
 use tidewater_flow::LiveViews;
 use tidewater_spec::Project;
 
-use crate::workflow_catalog::{Fingerprint, fingerprint};
+use crate::workflow_catalog::{Fingerprint, fingerprint, relative_to};
 
 /// How often the view files are compared with what was read last: the stream supervisor's
 /// pace for stream files. View files are few and small, so no watcher is needed.
@@ -64,10 +64,7 @@ impl ViewCatalog {
     }
 
     fn relative(&self, path: &Path) -> String {
-        path.strip_prefix(&self.project.root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
+        relative_to(&self.project, path)
     }
 }
 

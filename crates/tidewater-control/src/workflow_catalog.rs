@@ -179,11 +179,16 @@ impl CatalogBuilder {
     }
 
     fn relative(&self, path: &Path) -> String {
-        path.strip_prefix(&self.project.root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
+        relative_to(&self.project, path)
     }
+}
+
+/// A project file's path as the server's log shows it: relative to the project folder.
+pub(crate) fn relative_to(project: &Project, path: &Path) -> String {
+    path.strip_prefix(&project.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Watches the project's `workflows/` folder and publishes a new catalog whenever a file
