@@ -374,6 +374,12 @@ print(json.dumps({
 sys.stdout.flush()
 os._exit(0)
 "#;
+    python_deltalake(script, table)
+}
+
+/// Runs a Python script that reads `table` (its one argument) with the `deltalake` package
+/// and prints JSON; the JSON.
+fn python_deltalake(script: &str, table: &std::path::Path) -> serde_json::Value {
     let output = std::process::Command::new("python3")
         .args(["-c", script])
         .arg(table)
@@ -498,17 +504,7 @@ print(json.dumps({
 sys.stdout.flush()
 os._exit(0)
 "#;
-    let output = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(project.path("warehouse/stream/orders"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "the Python deltalake package reads the table (pip install deltalake pyarrow): {}",
-        text(&output.stderr)
-    );
-    let read: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let read = python_deltalake(script, &project.path("warehouse/stream/orders"));
     assert_eq!(
         read,
         serde_json::json!({
