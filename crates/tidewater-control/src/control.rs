@@ -10,7 +10,9 @@ use tidewater_engine::{
     AttemptPaths, Executor, ExecutorSettings, LeaseSettings, LocalProcesses, Owners,
     RemoteAttempts, RunObserver, Runners, SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
 };
-use tidewater_flow::{MaintainRunner, RemoteEngines, SqlRunner, Warehouse, WarehouseProbe};
+use tidewater_flow::{
+    LiveViews, MaintainRunner, RemoteEngines, SqlRunner, Warehouse, WarehouseProbe,
+};
 use tidewater_http::{HttpRunner, OpenLineageHttp};
 use tidewater_spec::{Connections, LoadedWorkflow, Project, StoreBackend};
 use tidewater_store::RunRecord;
@@ -46,6 +48,9 @@ pub struct Control {
     remote: Arc<RemoteAttempts>,
     /// What the streams' sources say (their last sequence), for the streams' listing.
     stream_sources: Option<Arc<dyn StreamSources>>,
+    /// A server's serving views, which [`Control::serve`] keeps equal to the view files;
+    /// `None`: each warehouse reads the files when it is opened.
+    live_views: Option<LiveViews>,
 }
 
 /// Where the executor runs the tasks that name a `queue`.
@@ -90,6 +95,7 @@ impl Control {
             notices: Vec::new(),
             remote_engines: None,
             stream_sources: None,
+            live_views: None,
         };
         control.check_history().await?;
         Ok(control)
@@ -114,6 +120,21 @@ impl Control {
     pub fn with_stream_sources(mut self, sources: Arc<dyn StreamSources>) -> Control {
         self.stream_sources = Some(sources);
         self
+    }
+
+    /// For a server: every warehouse opened from now on shares one set of serving views,
+    /// read now and read again by [`Control::serve`] whenever a view file changes, so that
+    /// `sql` tasks and streams see a new or changed view without a restart.
+    pub fn with_live_views(mut self) -> Control {
+        self.live_views = Some(LiveViews::new(crate::view_coverage::project_views(
+            &self.project,
+        )));
+        self
+    }
+
+    /// See [`Control::with_live_views`].
+    pub(crate) fn live_views(&self) -> Option<&LiveViews> {
+        self.live_views.as_ref()
     }
 
     /// See [`Control::with_stream_sources`].
@@ -281,7 +302,11 @@ impl Control {
 
     /// The project's warehouse of Delta tables (`[warehouse] location`).
     pub fn warehouse(&self) -> ControlResult<Warehouse> {
-        crate::tables::open_warehouse(&self.project)
+        let warehouse = crate::tables::open_warehouse(&self.project)?;
+        Ok(match &self.live_views {
+            Some(views) => warehouse.with_live_views(views.clone()),
+            None => warehouse,
+        })
     }
 
     /// A path as the user knows it: relative to the project folder when inside it.

@@ -58,6 +58,7 @@ mod task_grid;
 mod task_log;
 pub mod time_arg;
 mod tokens;
+mod view_catalog;
 mod view_coverage;
 mod wait_kind;
 mod workers;

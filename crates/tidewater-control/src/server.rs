@@ -18,6 +18,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::control::QueuedTasks;
 use crate::control_error::{ControlError, ControlResult};
+use crate::view_catalog::{StopOnDrop, follow_views};
 use crate::workflow_catalog::watch_catalog;
 use crate::{Control, Notifier, ProjectStore, local_time};
 
@@ -167,6 +168,12 @@ impl Control {
         let (catalog, _watcher) =
             watch_catalog(project.clone(), move |line| catalog_report.line(line))?;
         report.follow_catalog(catalog.clone());
+        let views_report = report.clone();
+        let _views = self.live_views().map(|views| {
+            StopOnDrop(follow_views(project.clone(), views.clone(), move |line| {
+                views_report.line(line)
+            }))
+        });
         let executor =
             self.build_executor(parallelism, report.clone(), QueuedTasks::OfferToWorkers)?;
         // Nobody waits any more for what a previous server offered to workers: its runs

@@ -23,12 +23,13 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// network ones among them, send none).
 const RESCAN: Duration = Duration::from_secs(2);
 
-/// The workflow files as seen from outside: each path with its size and modification time,
+/// A folder's files as seen from outside: each path with its size and modification time,
 /// or `None` when the folder cannot be listed. Equal fingerprints mean nothing to read again.
-type Fingerprint = Option<Vec<(PathBuf, Option<(u64, SystemTime)>)>>;
+pub(crate) type Fingerprint = Option<Vec<(PathBuf, Option<(u64, SystemTime)>)>>;
 
-fn fingerprint(project: &Project) -> Fingerprint {
-    let paths = project.workflow_paths().ok()?;
+/// The fingerprint of these files (`Project::workflow_paths`, `Project::view_paths`).
+pub(crate) fn fingerprint(paths: std::io::Result<Vec<PathBuf>>) -> Fingerprint {
+    let paths = paths.ok()?;
     Some(
         paths
             .into_iter()
@@ -178,11 +179,16 @@ impl CatalogBuilder {
     }
 
     fn relative(&self, path: &Path) -> String {
-        path.strip_prefix(&self.project.root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
+        relative_to(&self.project, path)
     }
+}
+
+/// A project file's path as the server's log shows it: relative to the project folder.
+pub(crate) fn relative_to(project: &Project, path: &Path) -> String {
+    path.strip_prefix(&project.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Watches the project's `workflows/` folder and publishes a new catalog whenever a file
@@ -193,7 +199,7 @@ pub(crate) fn watch_catalog(
 ) -> ControlResult<(watch::Receiver<Arc<Catalog>>, notify::RecommendedWatcher)> {
     let mut builder = CatalogBuilder::new(project.clone());
     // Taken before reading the files, so that an edit made meanwhile shows as a change.
-    let mut seen = fingerprint(&project);
+    let mut seen = fingerprint(project.workflow_paths());
     let (catalog, changes) = builder.build();
     for line in &changes.lines {
         log(line);
@@ -230,10 +236,10 @@ pub(crate) fn watch_catalog(
                     // settle.
                     tokio::time::sleep(SETTLE).await;
                     while changed.try_recv().is_ok() {}
-                    fingerprint(&project)
+                    fingerprint(project.workflow_paths())
                 }
                 _ = rescan.tick() => {
-                    let now = fingerprint(&project);
+                    let now = fingerprint(project.workflow_paths());
                     if now == seen {
                         continue;
                     }
@@ -268,20 +274,28 @@ mod tests {
         std::fs::write(&file, "tasks:\n  a:\n    sh: \"true\"\n").expect("write");
         let project = Project::open(folder.path()).expect("the project opens");
 
-        let first = fingerprint(&project);
+        let first = fingerprint(project.workflow_paths());
         assert!(first.as_ref().is_some_and(|files| files.len() == 1));
-        assert_eq!(fingerprint(&project), first, "nothing changed");
+        assert_eq!(
+            fingerprint(project.workflow_paths()),
+            first,
+            "nothing changed"
+        );
 
         std::fs::write(&file, "tasks:\n  a:\n    sh: \"echo edited\"\n").expect("edit");
-        let edited = fingerprint(&project);
+        let edited = fingerprint(project.workflow_paths());
         assert_ne!(edited, first, "an edit");
 
         let other = folder.path().join("workflows/b.yaml");
         std::fs::write(&other, "tasks:\n  b:\n    empty: {}\n").expect("write");
-        let added = fingerprint(&project);
+        let added = fingerprint(project.workflow_paths());
         assert_ne!(added, edited, "a new file");
 
         std::fs::remove_file(&other).expect("remove");
-        assert_eq!(fingerprint(&project), edited, "the new file removed again");
+        assert_eq!(
+            fingerprint(project.workflow_paths()),
+            edited,
+            "the new file removed again"
+        );
     }
 }

@@ -16,6 +16,9 @@
 //! - Serving views (`serving.<name>`, [`Warehouse::with_views`]) read a batch table's
 //!   partition where it exists and a stream table's rows elsewhere, one snapshot of each per
 //!   query; [`Warehouse::prune_stream`] deletes only stream partitions the batch covers.
+//!   [`LiveViews`] lets a server replace them while queries run.
+//! - A stream's micro-batch ([`Warehouse::append_stream_batch`]) is planned like any query,
+//!   `messages` beside the warehouse's tables, and committed with its source position.
 //! - [`RemoteEngines`] runs the `sql` tasks that name an `engine` (a Ballista cluster,
 //!   implemented in `tidewater-ballista`) over [`TableSnapshot`]s, and their staged output is
 //!   committed by [`Warehouse::commit_staged`] with the same guarantees as a local write: the
@@ -33,7 +36,9 @@
 mod as_nullable;
 mod attempt_work;
 mod commit_info;
+mod compaction_stop;
 mod flow_error;
+mod live_views;
 mod maintain_runner;
 mod maintenance_summary;
 mod output_format;
@@ -62,6 +67,7 @@ mod write_summary;
 
 pub use commit_info::CommitInfo;
 pub use flow_error::{ErrorClass, FlowError};
+pub use live_views::LiveViews;
 pub use maintain_runner::MaintainRunner;
 pub use maintenance_summary::{CompactSummary, VacuumSummary};
 pub use output_format::{OutputFormat, format_batches};

@@ -3,6 +3,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
@@ -30,12 +31,30 @@ pub(crate) struct PlannedQuery {
     pub(crate) dataframe: DataFrame,
 }
 
+/// Rows a query reads by a bare name beside the warehouse's tables: a stream's micro-batch
+/// as `messages`.
+pub(crate) struct NamedBatch<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) batch: RecordBatch,
+}
+
 impl PlannedQuery {
     pub(crate) async fn plan(
         location: &WarehouseLocation,
         project_root: &Path,
         sql: &str,
         views: &[ServingView],
+    ) -> Result<PlannedQuery, FlowError> {
+        PlannedQuery::plan_with_batch(location, project_root, sql, views, None).await
+    }
+
+    /// [`PlannedQuery::plan`], with `batch` readable by its bare name too.
+    pub(crate) async fn plan_with_batch(
+        location: &WarehouseLocation,
+        project_root: &Path,
+        sql: &str,
+        views: &[ServingView],
+        batch: Option<NamedBatch<'_>>,
     ) -> Result<PlannedQuery, FlowError> {
         let ParsedQuery {
             context,
@@ -45,7 +64,15 @@ impl PlannedQuery {
         let state = context.state();
         let default_catalog = state.config().options().catalog.default_catalog.clone();
         let mut registered_schemas = BTreeSet::new();
+        if let Some(NamedBatch { name, batch }) = &batch {
+            context.register_batch(*name, batch.clone())?;
+        }
         for (reference, name) in references {
+            if let (TableReference::Bare { table }, Some(batch)) = (&reference, &batch)
+                && **table == *batch.name
+            {
+                continue;
+            }
             // A serving view (`serving.<name>`) is a union over its two tables' snapshots.
             if let Some(view) = name
                 .as_ref()

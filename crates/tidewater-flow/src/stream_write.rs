@@ -1,5 +1,6 @@
 //! A stream's micro-batch into its table: the batch's decoded messages registered as
-//! `messages`, the stream's SQL over them, and the result appended in one Delta commit that
+//! `messages`, the stream's SQL over them (and over the warehouse's tables, to join
+//! dimensions), and the result appended in one Delta commit that
 //! also records the stream's position as a Delta transaction identifier (`txn` action:
 //! `appId` = the stream, `version` = the last source sequence of the batch). The commit and
 //! the position are one atomic step, so a stream that crashed anywhere reads back exactly
@@ -15,14 +16,13 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::context::SQLOptions;
-use deltalake::delta_datafusion::create_session;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 
 use crate::TableName;
 use crate::flow_error::FlowError;
+use crate::planned_query::NamedBatch;
 use crate::warehouse::Warehouse;
 
 /// The name the micro-batch has in the stream's SQL.
@@ -152,7 +152,7 @@ impl Warehouse {
         }
         let messages = messages_batch(append.columns)?;
         let (schema, batches) = match append.sql {
-            Some(sql) => run_sql(sql, messages).await?,
+            Some(sql) => self.run_stream_sql(sql, messages).await?,
             None => (messages.schema(), vec![messages]),
         };
         let delta_schema = delta_schema(&schema);
@@ -184,15 +184,36 @@ impl Warehouse {
         })
     }
 
-    /// Checks that the stream's SQL plans over `messages` with the given columns (no rows):
-    /// a stream refuses to start with a query that names a missing column rather than sending
-    /// every batch to an error.
+    /// Checks that the stream's SQL plans over `messages` with the given columns (no rows) and
+    /// the warehouse: a stream refuses to start with a query that names a missing column or
+    /// table rather than sending every batch to an error.
     pub async fn check_stream_sql(
         &self,
         sql: &str,
         columns: Vec<StreamColumn>,
     ) -> Result<(), FlowError> {
-        run_sql(sql, messages_batch(columns)?).await.map(|_| ())
+        self.run_stream_sql(sql, messages_batch(columns)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// The query's output schema (known even when it returns no rows) and its rows. Beside
+    /// `messages` the query reads the warehouse's tables and serving views, each at its newest
+    /// version when the batch runs, as `tidewater query` does (a dimension table to enrich
+    /// the stream with). Only a query is accepted: the stream's SQL creates, drops or writes
+    /// nothing.
+    async fn run_stream_sql(
+        &self,
+        sql: &str,
+        messages: RecordBatch,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), FlowError> {
+        let batch = NamedBatch {
+            name: MESSAGES_TABLE,
+            batch: messages,
+        };
+        let dataframe = self.plan(sql, Some(batch)).await?.dataframe;
+        let schema: SchemaRef = Arc::new(dataframe.schema().as_arrow().clone());
+        Ok((schema, dataframe.collect().await?))
     }
 }
 
@@ -213,23 +234,6 @@ fn messages_batch(columns: Vec<StreamColumn>) -> Result<RecordBatch, FlowError> 
         datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)
         .map_err(|error| FlowError::DataFusion(Box::new(error.into())))
-}
-
-/// The query's output schema (known even when it returns no rows) and its rows.
-async fn run_sql(
-    sql: &str,
-    messages: RecordBatch,
-) -> Result<(SchemaRef, Vec<RecordBatch>), FlowError> {
-    let context = create_session().into_inner();
-    context.register_batch(MESSAGES_TABLE, messages)?;
-    // A query only: the stream's SQL must not create, drop or write anything.
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    let dataframe = context.sql_with_options(sql, options).await?;
-    let schema: SchemaRef = Arc::new(dataframe.schema().as_arrow().clone());
-    Ok((schema, dataframe.collect().await?))
 }
 
 /// The schema written: the types any Delta client reads (as `write_input.rs` does for

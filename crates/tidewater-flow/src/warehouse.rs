@@ -5,19 +5,21 @@ use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
-use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::table::config::TablePropertiesExt;
+use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt;
 
 use tidewater_core::ServingView;
 
 use crate::TableName;
 use crate::commit_info::CommitInfo;
+use crate::compaction_stop::StoppingStore;
 use crate::flow_error::FlowError;
+use crate::live_views::LiveViews;
 use crate::maintenance_summary::{CompactSummary, VacuumSummary};
-use crate::planned_query::PlannedQuery;
+use crate::planned_query::{NamedBatch, PlannedQuery};
 use crate::serving_view::{self, PruneSummary, ViewPartitions};
 use crate::table_description::TableDescription;
 use crate::table_write::{AttemptError, TableWrite};
@@ -47,7 +49,7 @@ pub struct Warehouse {
     location: WarehouseLocation,
     project_root: PathBuf,
     /// The serving views queries can read as `serving.<name>` (`views/*.yaml`).
-    views: Arc<[ServingView]>,
+    views: LiveViews,
 }
 
 impl Warehouse {
@@ -66,25 +68,36 @@ impl Warehouse {
         Ok(Warehouse {
             location: WarehouseLocation::new(location, &project_root)?,
             project_root,
-            views: Arc::from(Vec::new()),
+            views: LiveViews::default(),
         })
     }
 
     /// The same warehouse, whose queries can also read these serving views as
     /// `serving.<name>`.
     pub fn with_views(mut self, views: Vec<ServingView>) -> Warehouse {
-        self.views = Arc::from(views);
+        self.views = LiveViews::new(views);
         self
     }
 
-    /// The serving views, in the order given.
-    pub fn views(&self) -> &[ServingView] {
-        &self.views
+    /// The same warehouse, whose queries read the serving views `views` holds when they
+    /// start (a server replaces them as the view files change).
+    pub fn with_live_views(mut self, views: LiveViews) -> Warehouse {
+        self.views = views;
+        self
+    }
+
+    /// The serving views now, in the order given.
+    pub fn views(&self) -> Arc<[ServingView]> {
+        self.views.current()
     }
 
     /// The serving view called `name` (`serving.<name>`).
-    pub fn view(&self, name: &TableName) -> Option<&ServingView> {
-        self.views.iter().find(|view| view.name == *name)
+    pub fn view(&self, name: &TableName) -> Option<ServingView> {
+        self.views
+            .current()
+            .iter()
+            .find(|view| view.name == *name)
+            .cloned()
     }
 
     /// The partitions of a view's batch and stream tables, from one snapshot of each.
@@ -112,9 +125,25 @@ impl Warehouse {
     /// with `read_csv('glob')`, `read_parquet('glob')` and `read_json('glob')`, paths relative
     /// to the project root.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, FlowError> {
-        let planned =
-            PlannedQuery::plan(&self.location, &self.project_root, sql, &self.views).await?;
+        let planned = self.plan(sql, None).await?;
         Ok(planned.dataframe.collect().await?)
+    }
+
+    /// Plans `sql` over the warehouse's tables (each at its newest version) and views, and
+    /// over `batch` by its bare name when given (a stream's `messages`).
+    pub(crate) async fn plan(
+        &self,
+        sql: &str,
+        batch: Option<NamedBatch<'_>>,
+    ) -> Result<PlannedQuery, FlowError> {
+        PlannedQuery::plan_with_batch(
+            &self.location,
+            &self.project_root,
+            sql,
+            &self.views.current(),
+            batch,
+        )
+        .await
     }
 
     /// The warehouse tables `sql` reads, sorted, from its text alone (nothing is opened). A
@@ -123,7 +152,7 @@ impl Warehouse {
         let mut tables = Vec::new();
         for table in PlannedQuery::tables_read(sql)? {
             match self.view(&table) {
-                Some(view) => tables.extend([view.batch.clone(), view.stream.clone()]),
+                Some(view) => tables.extend([view.batch, view.stream]),
                 None => tables.push(table),
             }
         }
@@ -145,13 +174,14 @@ impl Warehouse {
         target: &WriteSpec,
         commit: &CommitInfo,
     ) -> Result<WriteSummary, FlowError> {
+        let views = self.views.current();
         let write = TableWrite {
             location: &self.location,
             project_root: &self.project_root,
             sql,
             spec: target,
             commit,
-            views: &self.views,
+            views: &views,
         };
         let mut attempt = 1;
         loop {
@@ -249,20 +279,26 @@ impl Warehouse {
     /// no data, so readers and `describe` see the same rows and writers.
     pub async fn compact(&self, table: &TableName) -> Result<CompactSummary, FlowError> {
         let handle = self.open_existing(table).await?;
-        let version_before = handle.version();
-        let (handle, metrics) = handle
-            .optimize()
-            .with_commit_properties(maintenance_commit_properties("compact"))
+        compact_table(handle).await
+    }
+
+    /// For crash tests only: [`Warehouse::compact`], except that once the compaction has
+    /// written its new Parquet files and is about to write its Delta commit, it tells
+    /// `reached` and never finishes (the test kills the process there). With nothing to
+    /// compact there is no commit, so it returns as `compact` does.
+    pub async fn compact_stopping_before_commit(
+        &self,
+        table: &TableName,
+        reached: tokio::sync::oneshot::Sender<()>,
+    ) -> Result<CompactSummary, FlowError> {
+        let handle = self.open_existing(table).await?;
+        let store = StoppingStore::new(handle.log_store().root_object_store(None), reached);
+        let url = self.table_url(table);
+        let handle = DeltaTableBuilder::from_url(url.clone())?
+            .with_storage_backend(Arc::new(store), url)
+            .load()
             .await?;
-        let version = handle
-            .version()
-            .filter(|after| Some(*after) != version_before);
-        Ok(CompactSummary {
-            version,
-            files_added: metrics.num_files_added,
-            files_removed: metrics.num_files_removed,
-            partitions_compacted: metrics.partitions_optimized,
-        })
+        compact_table(handle).await
     }
 
     /// Deletes files no version newer than `retention` needs (deltalake `vacuum`).
@@ -345,4 +381,22 @@ fn maintenance_commit_properties(operation: &str) -> CommitProperties {
         "tidewater_maintenance".to_owned(),
         serde_json::Value::from(operation),
     )])
+}
+
+/// deltalake's `optimize` on an opened table: one commit, or none when nothing is small.
+async fn compact_table(handle: DeltaTable) -> Result<CompactSummary, FlowError> {
+    let version_before = handle.version();
+    let (handle, metrics) = handle
+        .optimize()
+        .with_commit_properties(maintenance_commit_properties("compact"))
+        .await?;
+    let version = handle
+        .version()
+        .filter(|after| Some(*after) != version_before);
+    Ok(CompactSummary {
+        version,
+        files_added: metrics.num_files_added,
+        files_removed: metrics.num_files_removed,
+        partitions_compacted: metrics.partitions_optimized,
+    })
 }

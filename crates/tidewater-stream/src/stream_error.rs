@@ -20,7 +20,7 @@ pub enum StreamError {
     Connect { url: String, reason: String },
     #[error("JetStream stream `{stream}`: {reason}")]
     Source { stream: String, reason: String },
-    #[error("the stream's sql does not run over `messages`: {0}")]
+    #[error("the stream's sql does not run over `messages` and the warehouse: {0}")]
     InvalidSql(#[source] FlowError),
     #[error("committing a batch into `{table}` failed: {source}")]
     Commit {

@@ -18,8 +18,9 @@ use crate::nats_source::{NatsConsumer, SourceMessage};
 /// A place in the commit of a batch where a test can make the process stop (it reports
 /// [`StreamEvent::Paused`] and waits forever), to kill it there: before anything is
 /// committed, after the dead letters' commit, after the rows' commit but before the
-/// acknowledgement, after the acknowledgement, and as the table's compaction begins (its
-/// optimize is one Delta commit: a kill inside it leaves at most files no commit names).
+/// acknowledgement, after the acknowledgement, and in the table's compaction: as it begins,
+/// once its new Parquet files are written but not yet committed (a kill there leaves files
+/// no commit names), and after its commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PausePoint {
     BeforeCommit,
@@ -27,6 +28,8 @@ pub enum PausePoint {
     AfterCommit,
     AfterAck,
     BeforeCompaction,
+    BeforeCompactionCommit,
+    AfterCompaction,
 }
 
 impl PausePoint {
@@ -37,6 +40,8 @@ impl PausePoint {
             "after_commit" => PausePoint::AfterCommit,
             "after_ack" => PausePoint::AfterAck,
             "before_compaction" => PausePoint::BeforeCompaction,
+            "before_compaction_commit" => PausePoint::BeforeCompactionCommit,
+            "after_compaction" => PausePoint::AfterCompaction,
             _ => return None,
         })
     }
@@ -48,6 +53,8 @@ impl PausePoint {
             PausePoint::AfterCommit => "after_commit",
             PausePoint::AfterAck => "after_ack",
             PausePoint::BeforeCompaction => "before_compaction",
+            PausePoint::BeforeCompactionCommit => "before_compaction_commit",
+            PausePoint::AfterCompaction => "after_compaction",
         }
     }
 }
@@ -268,23 +275,7 @@ impl StreamRunner<'_> {
                     .is_some_and(|every| commits_since_compaction >= every)
                 {
                     commits_since_compaction = 0;
-                    pause(
-                        options,
-                        PausePoint::BeforeCompaction,
-                        report.position,
-                        observer,
-                    )
-                    .await;
-                    // Compaction changes no data and records no position: a failure (or a
-                    // kill) during it loses nothing, so it only warns.
-                    match self.warehouse.compact(&spec.into.table).await {
-                        Ok(compacted) => observer(StreamEvent::Compacted {
-                            files_removed: compacted.files_removed,
-                        }),
-                        Err(error) => {
-                            tracing::warn!(stream = %spec.name, %error, "compacting the stream's table failed");
-                        }
-                    }
+                    self.compact(options, report.position, observer).await;
                 }
             }
             if is_stopping {
@@ -295,6 +286,38 @@ impl StreamRunner<'_> {
             }
         }
         Ok(summary)
+    }
+
+    /// Compaction changes no data and records no position: a failure (or a kill) during it
+    /// loses nothing, so it only warns.
+    async fn compact(
+        &self,
+        options: RunOptions,
+        position: i64,
+        observer: &mut (dyn FnMut(StreamEvent<'_>) + Send),
+    ) {
+        let table = &self.spec.into.table;
+        pause(options, PausePoint::BeforeCompaction, position, observer).await;
+        let outcome = if options.pause_at == Some(PausePoint::BeforeCompactionCommit) {
+            let (reached, is_reached) = tokio::sync::oneshot::channel();
+            tokio::select! {
+                outcome = self.warehouse.compact_stopping_before_commit(table, reached) => outcome,
+                Ok(()) = is_reached => {
+                    match stop(PausePoint::BeforeCompactionCommit, position, observer).await {}
+                }
+            }
+        } else {
+            self.warehouse.compact(table).await
+        };
+        match outcome {
+            Ok(compacted) => observer(StreamEvent::Compacted {
+                files_removed: compacted.files_removed,
+            }),
+            Err(error) => {
+                tracing::warn!(stream = %self.spec.name, %error, "compacting the stream's table failed");
+            }
+        }
+        pause(options, PausePoint::AfterCompaction, position, observer).await;
     }
 
     /// Dead letters first, then the rows, each commit recording the batch's last sequence;
@@ -424,7 +447,16 @@ async fn pause(
     observer: &mut (dyn FnMut(StreamEvent<'_>) + Send),
 ) {
     if options.pause_at == Some(point) {
-        observer(StreamEvent::Paused { point, position });
-        std::future::pending::<()>().await;
+        match stop(point, position, observer).await {}
     }
+}
+
+/// Reports the pause and waits for the kill.
+async fn stop(
+    point: PausePoint,
+    position: i64,
+    observer: &mut (dyn FnMut(StreamEvent<'_>) + Send),
+) -> std::convert::Infallible {
+    observer(StreamEvent::Paused { point, position });
+    std::future::pending().await
 }

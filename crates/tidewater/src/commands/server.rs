@@ -18,7 +18,8 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
         .await?
         .join_servers()
         .await?;
-    let control = Arc::new(control);
+    // The server's tasks and streams read the view files as they change (`Control::serve`).
+    let control = Arc::new(control.with_live_views());
     let (origin, text) = match (&args.listen, &control.project.config.listen) {
         (Some(flag), _) => ("--listen", flag.as_str()),
         (None, Some(file)) => ("[server] listen in tidewater.toml", file.as_str()),

@@ -13,7 +13,8 @@ use crate::output;
 
 /// The test-only hook that stops a stream at a known point of its commit, so that a crash
 /// test kills it there without sleeping (`before_commit`, `after_dead_letters`,
-/// `after_commit`, `after_ack`). Read here, at the edge, and passed down.
+/// `after_commit`, `after_ack`, and in a compaction `before_compaction`,
+/// `before_compaction_commit`, `after_compaction`). Read here, at the edge, and passed down.
 const PAUSE_AT_VARIABLE: &str = "TIDEWATER_STREAM_PAUSE_AT";
 
 pub(super) async fn stream(project: &Path, command: StreamCommand) -> anyhow::Result<Outcome> {
@@ -46,7 +47,7 @@ async fn pause(project: &Path, args: StreamNameArgs, is_paused: bool) -> anyhow:
 async fn run(project: &Path, args: StreamRunArgs) -> anyhow::Result<Outcome> {
     let pause_at = match std::env::var(PAUSE_AT_VARIABLE) {
         Ok(text) => Some(PausePoint::parse(&text).with_context(|| {
-            format!("{PAUSE_AT_VARIABLE}={text} is not a pause point (before_commit, after_dead_letters, after_commit, after_ack, before_compaction)")
+            format!("{PAUSE_AT_VARIABLE}={text} is not a pause point (before_commit, after_dead_letters, after_commit, after_ack, before_compaction, before_compaction_commit, after_compaction)")
         })?),
         Err(_) => None,
     };

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use tidewater_stream::nats_admin::NatsAdmin;
 
 use crate::api_client::Api;
@@ -189,11 +190,11 @@ fn txn_version(table: &std::path::Path, app_id: &str) -> Option<i64> {
 }
 
 #[test]
-fn killing_a_stream_at_its_commit_points_leaves_every_message_in_the_table_exactly_once() {
+fn killing_a_stream_at_its_commit_points_and_in_its_compaction_leaves_every_message_exactly_once() {
     let stream = TestStream::new("crash");
     // Every 25th message is malformed: dead letters must come through the kills exactly
     // once too.
-    let payloads: Vec<String> = (1..=300)
+    let payloads: Vec<String> = (1..=500)
         .map(|id| {
             if id % 25 == 0 {
                 format!("{{not json {id}")
@@ -203,8 +204,13 @@ fn killing_a_stream_at_its_commit_points_leaves_every_message_in_the_table_exact
         })
         .collect();
     let last_sequence = stream.publish(&payloads);
-    assert_eq!(last_sequence, 300);
+    assert_eq!(last_sequence, 500);
     let project = stream.project("{ every: 200ms, max_messages: 10 }");
+    // Each process compacts after its second commit, so the compaction's points are reached.
+    let file = project.path("streams/orders_live.yaml");
+    let mut text_of_file = std::fs::read_to_string(&file).expect("read");
+    text_of_file.push_str("compact_every: 2\n");
+    std::fs::write(&file, text_of_file).expect("write");
 
     let seed: u64 = rand::random();
     eprintln!("kill points seeded with {seed}");
@@ -214,12 +220,18 @@ fn killing_a_stream_at_its_commit_points_leaves_every_message_in_the_table_exact
         Some("after_dead_letters"),
         Some("after_commit"),
         Some("after_ack"),
+        Some("before_compaction"),
+        // The compaction's larger files are written, its commit is not.
+        Some("before_compaction_commit"),
+        Some("after_compaction"),
         // While the batch is being gathered, before any pause point.
         None,
     ];
-    let mut kills = 0;
-    while kills < 20 {
-        let point = points[random.random_range(0..points.len())];
+    // Three kills at each point, in a random order: 24 kills, 9 of them in a compaction.
+    let mut kill_points: Vec<Option<&str>> = points.iter().flat_map(|point| [*point; 3]).collect();
+    kill_points.shuffle(&mut random);
+    let table = project.path("warehouse/stream/orders");
+    for (kills, point) in kill_points.into_iter().enumerate() {
         let until = match point {
             Some(_) => "paused at",
             None => "into stream.orders",
@@ -228,12 +240,17 @@ fn killing_a_stream_at_its_commit_points_leaves_every_message_in_the_table_exact
             Some(mut child) => {
                 kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("SIGKILL");
                 child.wait().expect("wait");
-                kills += 1;
             }
             // Caught up before reaching the point: publish more for the next kills.
             None => panic!("the stream caught up after {kills} kills; publish more messages"),
         }
     }
+    // The killed compactions left files no commit names; readers must not see their rows.
+    let unreferenced = files_no_commit_names(&table);
+    assert!(
+        unreferenced.len() >= 3,
+        "each kill before a compaction's commit leaves its new files: {unreferenced:?}"
+    );
     // The last run, undisturbed, catches up and exits.
     assert!(start_stream(&project, None, "never printed").is_none());
 
@@ -241,34 +258,139 @@ fn killing_a_stream_at_its_commit_points_leaves_every_message_in_the_table_exact
         &project,
         "SELECT count(*) AS n, count(DISTINCT order_id) AS distinct_orders FROM stream.orders",
     );
-    assert_eq!(rows[0]["n"], 288, "{rows:?}");
-    assert_eq!(rows[0]["distinct_orders"], 288, "each order once: {rows:?}");
+    assert_eq!(rows[0]["n"], 480, "{rows:?}");
+    assert_eq!(rows[0]["distinct_orders"], 480, "each order once: {rows:?}");
     let dead = query(
         &project,
         "SELECT count(*) AS n, count(DISTINCT sequence) AS distinct_sequences, min(reason) AS reason FROM stream.orders_dead_letters",
     );
-    assert_eq!(dead[0]["n"], 12, "{dead:?}");
-    assert_eq!(dead[0]["distinct_sequences"], 12, "{dead:?}");
+    assert_eq!(dead[0]["n"], 20, "{dead:?}");
+    assert_eq!(dead[0]["distinct_sequences"], 20, "{dead:?}");
     assert!(
         dead[0]["reason"]
             .as_str()
             .is_some_and(|reason| reason.starts_with("invalid JSON")),
         "{dead:?}"
     );
-    let table = project.path("warehouse/stream/orders");
     assert_eq!(
         txn_version(&table, "tidewater-stream:orders_live"),
-        Some(300),
+        Some(500),
         "the recorded position is the last sequence"
     );
+    // An independent Delta reader agrees, unreferenced files and all.
+    let read = read_with_python_deltalake(&table);
+    assert_eq!(read["rows"], 480, "{read}");
+    assert_eq!(read["distinct_orders"], 480, "{read}");
+
+    // A full vacuum deletes the unreferenced files once they are older than its retention
+    // (their age is set back rather than waited for), and the rows stay.
+    let eight_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(8 * 86_400);
+    for file in &unreferenced {
+        std::fs::File::options()
+            .write(true)
+            .open(table.join(file))
+            .and_then(|opened| opened.set_modified(eight_days_ago))
+            .expect("set a file's modification time");
+    }
+    let vacuum = project.run(&["vacuum", "stream.orders", "--retention", "7d"]);
+    assert!(vacuum.status.success(), "{}", text(&vacuum.stderr));
+    let left = files_no_commit_names(&table);
+    assert!(
+        unreferenced.iter().all(|file| !left.contains(file)),
+        "vacuum left {left:?}"
+    );
+    let read = read_with_python_deltalake(&table);
+    assert_eq!(read["rows"], 480, "{read}");
+    assert_eq!(read["distinct_orders"], 480, "{read}");
 
     let streams = project.run(&["streams", "--json"]);
     assert!(streams.status.success(), "{}", text(&streams.stderr));
     let statuses: serde_json::Value = serde_json::from_slice(&streams.stdout).expect("JSON");
     assert_eq!(statuses[0]["name"], "orders_live");
     assert_eq!(statuses[0]["state"], "stopped");
-    assert_eq!(statuses[0]["committed"], 300);
+    assert_eq!(statuses[0]["committed"], 500);
     assert_eq!(statuses[0]["lag"], 0);
+}
+
+/// The table's Parquet files (relative paths) that no commit of its log names: what a
+/// write or compaction killed before its commit leaves. (Files a commit removed are named.)
+/// The log's paths are URL-encoded, which leaves this test's `dt=2026-12-0N/part-….parquet`
+/// as they are.
+fn files_no_commit_names(table: &std::path::Path) -> Vec<String> {
+    let mut named = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(table.join("_delta_log")).expect("a Delta log") {
+        let commit = entry.expect("entry").path();
+        if commit
+            .extension()
+            .is_none_or(|extension| extension != "json")
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(&commit).expect("read").lines() {
+            let action: serde_json::Value = serde_json::from_str(line).expect("JSON action");
+            if let Some(path) = action["add"]["path"].as_str() {
+                named.insert(path.to_owned());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    let mut folders = vec![table.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read the table folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "parquet")
+            {
+                let relative = path
+                    .strip_prefix(table)
+                    .expect("inside the table")
+                    .to_string_lossy()
+                    .into_owned();
+                if !named.contains(&relative) && !relative.starts_with("_delta_log") {
+                    files.push(relative);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Rows and distinct `order_id`s of a table as the Python `deltalake` package reads it.
+fn read_with_python_deltalake(table: &std::path::Path) -> serde_json::Value {
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+data = DeltaTable(sys.argv[1]).to_pyarrow_table()
+print(json.dumps({
+    "rows": data.num_rows,
+    "distinct_orders": len(set(data.column("order_id").to_pylist())),
+}))
+# As in read_with_deltalake.py: skip interpreter teardown, where the deltalake extension's
+# background threads sometimes abort the process after the work is done.
+sys.stdout.flush()
+os._exit(0)
+"#;
+    python_deltalake(script, table)
+}
+
+/// Runs a Python script that reads `table` (its one argument) with the `deltalake` package
+/// and prints JSON; the JSON.
+fn python_deltalake(script: &str, table: &std::path::Path) -> serde_json::Value {
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(table)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the Python deltalake package reads the table (pip install deltalake pyarrow): {}",
+        text(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
 }
 
 #[test]
@@ -382,17 +504,7 @@ print(json.dumps({
 sys.stdout.flush()
 os._exit(0)
 "#;
-    let output = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(project.path("warehouse/stream/orders"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "the Python deltalake package reads the table (pip install deltalake pyarrow): {}",
-        text(&output.stderr)
-    );
-    let read: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let read = python_deltalake(script, &project.path("warehouse/stream/orders"));
     assert_eq!(
         read,
         serde_json::json!({
@@ -455,22 +567,26 @@ fn killing_a_stream_as_its_table_compacts_leaves_every_message_exactly_once() {
     let payloads: Vec<String> = (1..=60).map(order).collect();
     stream.publish(&payloads);
     let project = stream.project("{ every: 100ms, max_messages: 10 }");
-    // Compaction after every second commit: each process commits two batches, then stops at
-    // the compaction's start and is killed there.
+    // Compaction after every second commit: each process commits two batches, then stops
+    // once its compaction wrote the larger files, before their commit, and is killed there.
     let file = project.path("streams/orders_live.yaml");
     let mut text_of_file = std::fs::read_to_string(&file).expect("read");
     text_of_file.push_str("compact_every: 2\n");
     std::fs::write(&file, text_of_file).expect("write");
 
     let mut kills = 0;
-    while let Some(mut child) = start_stream(&project, Some("before_compaction"), "paused at") {
+    while let Some(mut child) =
+        start_stream(&project, Some("before_compaction_commit"), "paused at")
+    {
         kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("SIGKILL");
         child.wait().expect("wait");
         kills += 1;
         assert!(kills <= 10, "the stream never caught up");
     }
     assert!(kills >= 3, "killed {kills} times only");
-    // More messages, and a run that compacts to the end.
+    let unreferenced = files_no_commit_names(&project.path("warehouse/stream/orders"));
+    assert!(unreferenced.len() >= 3, "{unreferenced:?}");
+    // More messages, and a run that compacts to the end past the files the kills left.
     let last = stream.publish(&(61..=80).map(order).collect::<Vec<_>>());
     assert_eq!(last, 80);
     let mut compacting = project
@@ -718,4 +834,112 @@ fn a_stream_file_added_or_removed_while_the_server_runs_is_started_or_stopped() 
     stop_server(server);
     let rows = query(&project, "SELECT count(*) AS n FROM stream.orders");
     assert_eq!(rows[0]["n"], 2);
+}
+
+/// Loads `dim.regions` (region → segment) from `dim/regions.csv`, replacing the table.
+const LOAD_REGIONS: &str = r#"
+tasks:
+  load:
+    sql: SELECT region, segment FROM read_csv('dim/regions.csv')
+    into: { table: dim.regions }
+"#;
+
+fn load_regions(project: &TestProject, segments: &[(&str, &str)]) {
+    std::fs::create_dir_all(project.path("dim")).expect("mkdir dim");
+    let mut csv = String::from("region,segment\n");
+    for (region, segment) in segments {
+        csv.push_str(&format!("{region},{segment}\n"));
+    }
+    std::fs::write(project.path("dim/regions.csv"), csv).expect("write the regions");
+    let output = project.run(&["run", "load_regions"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// Replaces the stream's `sql` line.
+fn set_stream_sql(project: &TestProject, sql: &str) {
+    let file = project.path("streams/orders_live.yaml");
+    let text_of_file: String = std::fs::read_to_string(&file)
+        .expect("read")
+        .lines()
+        .map(|line| match line.starts_with("sql:") {
+            true => format!("sql: {sql}\n"),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&file, text_of_file).expect("write");
+}
+
+#[test]
+fn a_stream_joins_a_dimension_table_as_it_is_when_each_batch_runs() {
+    let stream = TestStream::new("enrich");
+    let project = stream.project("{ every: 100ms, max_messages: 100 }");
+    std::fs::write(project.path("workflows/load_regions.yaml"), LOAD_REGIONS).expect("write");
+    set_stream_sql(
+        &project,
+        "SELECT m.order_id, r.segment, CAST(m.ts AS DATE) AS dt FROM messages m JOIN dim.regions r USING (region)",
+    );
+    load_regions(
+        &project,
+        &[("kr", "gold"), ("jp", "silver"), ("us", "bronze")],
+    );
+    stream.publish(&(1..=6).map(order).collect::<Vec<_>>());
+    assert!(start_stream(&project, None, "never printed").is_none());
+
+    // The dimension changes between two batches: only later batches see the change.
+    load_regions(
+        &project,
+        &[("kr", "platinum"), ("jp", "silver"), ("us", "bronze")],
+    );
+    stream.publish(&(7..=12).map(order).collect::<Vec<_>>());
+    assert!(start_stream(&project, None, "never printed").is_none());
+
+    let rows = query(
+        &project,
+        "SELECT order_id, segment FROM stream.orders ORDER BY CAST(substr(order_id, 2) AS INT)",
+    );
+    let segments: Vec<(String, String)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row["order_id"].as_str().expect("order_id").to_owned(),
+                row["segment"].as_str().expect("segment").to_owned(),
+            )
+        })
+        .collect();
+    // order(id) is in region ["kr", "jp", "us"][id % 3].
+    let expected: Vec<(String, String)> = (1..=12)
+        .map(|id| {
+            let segment = match (id % 3, id <= 6) {
+                (0, true) => "gold",
+                (0, false) => "platinum",
+                (1, _) => "silver",
+                _ => "bronze",
+            };
+            (format!("o{id}"), segment.to_owned())
+        })
+        .collect();
+    assert_eq!(segments, expected);
+
+    // A table the warehouse does not have stops the stream before it consumes anything,
+    // naming the table.
+    set_stream_sql(
+        &project,
+        "SELECT m.order_id, r.segment FROM messages m JOIN dim.regionz r USING (region)",
+    );
+    stream.publish(&[order(13)]);
+    let output = project.run(&["stream", "run", "orders_live", "--until-caught-up"]);
+    assert!(!output.status.success(), "{}", text(&output.stderr));
+    let message = text(&output.stderr);
+    assert!(
+        message.contains("unknown table `dim.regionz`") && message.contains("dim.regions"),
+        "{message}"
+    );
+    assert_eq!(
+        txn_version(
+            &project.path("warehouse/stream/orders"),
+            "tidewater-stream:orders_live"
+        ),
+        Some(12),
+        "nothing committed past the last good batch"
+    );
 }

@@ -403,3 +403,121 @@ fn the_api_and_the_ui_show_a_view_per_interval_as_the_cli_does() {
     }
     crate::service::stop_server(server);
 }
+
+/// Copies the view into `mart.view_copy`: what a `sql` task run by the server reads.
+const COPY_VIEW: &str = r#"
+tasks:
+  copy:
+    sql: SELECT order_id, CAST(dt AS VARCHAR) AS dt FROM serving.orders
+    into: { table: mart.view_copy }
+"#;
+
+/// The same batch as [`BATCH`], into another table.
+const OTHER_BATCH: &str = r#"
+tasks:
+  recompute:
+    sql: SELECT concat('x', order_id) AS order_id, CAST(amount AS DOUBLE) AS amount FROM read_csv('batch/{{ ds }}.csv')
+    into: { table: mart.orders_v2, partition: { dt: "{{ ds }}" }, mode: replace_partition }
+"#;
+
+/// Triggers `copy_view` on the server (its `copies`-th run), waits for it, and returns the
+/// copy's order ids.
+fn copy_through_server(project: &TestProject, copies: usize) -> Vec<String> {
+    let date = format!("2026-02-0{copies}");
+    let output = project.run(&["trigger", "copy_view", "--date", &date]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let state = crate::service::eventually("the copy to end", || {
+        let copy_runs: Vec<_> = crate::service::runs(project)
+            .into_iter()
+            .filter(|run| run["workflow"] == "copy_view")
+            .collect();
+        let newest = copy_runs.iter().max_by_key(|run| run["id"].as_i64())?;
+        let state = newest["state"].as_str()?.to_owned();
+        (copy_runs.len() == copies && matches!(state.as_str(), "succeeded" | "failed"))
+            .then_some(state)
+    });
+    assert_eq!(state, "succeeded", "{}", project.read("server.log"));
+    let mut ids: Vec<String> = query(project, "SELECT order_id FROM mart.view_copy")
+        .iter()
+        .map(|row| row["order_id"].as_str().expect("order_id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn the_server_picks_up_a_new_changed_or_broken_view_file_without_a_restart() {
+    let project = TestProject::new(
+        "",
+        &[
+            ("orders_batch.yaml", BATCH),
+            ("other_batch.yaml", OTHER_BATCH),
+            ("copy_view.yaml", COPY_VIEW),
+        ],
+    );
+    write_stream(&project, &[("2026-01-01", 2)]);
+    write_batch_input(&project, "2026-01-02", 1);
+    for workflow in ["orders_batch", "other_batch"] {
+        let output = project.run(&["run", workflow, "--date", "2026-01-02"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    let server = crate::service::start_server(&project);
+    let api = crate::api_client::Api::of(&project);
+    assert_eq!(api.call("GET", "/api/v1/views/orders", None).status, 404);
+
+    // A new view file: the API answers it, and the server's own `sql` tasks read it.
+    std::fs::create_dir_all(project.path("views")).expect("mkdir views");
+    std::fs::write(project.path("views/orders.yaml"), VIEW).expect("write view");
+    crate::service::eventually("the server to load the view", || {
+        project
+            .read("server.log")
+            .contains("views/orders.yaml: view serving.orders loaded")
+            .then_some(())
+    });
+    let view = api.get("/api/v1/views/orders");
+    assert_eq!(view.body["batch"], "mart.orders", "{view:?}");
+    assert_eq!(
+        copy_through_server(&project, 1),
+        ["b-2026-01-02-0", "s-2026-01-01-0", "s-2026-01-01-1"]
+    );
+
+    // Its batch table changed: both follow.
+    std::fs::write(
+        project.path("views/orders.yaml"),
+        VIEW.replace("mart.orders", "mart.orders_v2"),
+    )
+    .expect("write view");
+    crate::service::eventually("the server to read the changed view", || {
+        project
+            .read("server.log")
+            .contains("views/orders.yaml: view serving.orders changed")
+            .then_some(())
+    });
+    let view = api.get("/api/v1/views/orders");
+    assert_eq!(view.body["batch"], "mart.orders_v2", "{view:?}");
+    assert_eq!(
+        copy_through_server(&project, 2),
+        ["s-2026-01-01-0", "s-2026-01-01-1", "xb-2026-01-02-0"]
+    );
+
+    // A broken file is a diagnostic in the server's log; the view keeps its last good
+    // version for the server's tasks, as a broken workflow file does.
+    std::fs::write(
+        project.path("views/orders.yaml"),
+        "batch: mart.orders\nby: dt\n",
+    )
+    .expect("write view");
+    let log = crate::service::eventually("the server to report the broken view", || {
+        let log = project.read("server.log");
+        log.contains(
+            "views/orders.yaml has problems; view serving.orders keeps its last good version",
+        )
+        .then_some(log)
+    });
+    assert!(log.contains("views/orders.yaml:"), "{log}");
+    assert_eq!(
+        copy_through_server(&project, 3),
+        ["s-2026-01-01-0", "s-2026-01-01-1", "xb-2026-01-02-0"]
+    );
+    crate::service::stop_server(server);
+}
