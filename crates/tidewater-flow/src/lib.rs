@@ -47,6 +47,7 @@ mod sql_runner;
 mod staged_commit;
 mod staged_file;
 mod staged_write;
+mod staging_manifest;
 mod stream_write;
 mod table_description;
 mod table_functions;
