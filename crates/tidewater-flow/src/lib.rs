@@ -19,7 +19,9 @@
 //! - [`RemoteEngines`] runs the `sql` tasks that name an `engine` (a Ballista cluster,
 //!   implemented in `tidewater-ballista`) over [`TableSnapshot`]s, and their staged output is
 //!   committed by [`Warehouse::commit_staged`] with the same guarantees as a local write: the
-//!   staged Parquet files themselves, checked by their footers, are added to the log.
+//!   staged Parquet files themselves, checked by their footers, are added to the log. Files an
+//!   attempt killed mid-commit moved into a table are deleted by the task's next attempt or by
+//!   `vacuum`, from the attempt's staging manifest (`staging_manifest.rs`).
 //! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
 //!   `timestamp` (UTC), plain strings.
 

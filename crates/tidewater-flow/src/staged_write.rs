@@ -65,7 +65,7 @@ impl Warehouse {
     /// Where this attempt's engine writes its output ([`Warehouse::staging_url`]), empty,
     /// once what earlier attempts of the same task instance left is cleaned up: their staging
     /// folders, and the files a killed attempt moved into the table but never committed
-    /// (its [`StagingManifest`]). Their attempts are over, since a run has one owner, which
+    /// (its `StagingManifest`). Their attempts are over, since a run has one owner, which
     /// starts an attempt only after the previous one ended; so a retry leaves no orphan
     /// files without waiting for `vacuum`.
     pub async fn start_staging(
@@ -73,7 +73,8 @@ impl Warehouse {
         table: &TableName,
         commit: &CommitInfo,
     ) -> Result<Url, FlowError> {
-        for attempt in 1..=commit.attempt {
+        // The earlier attempts (numbered from 1), then this one's own folder.
+        for attempt in (1..commit.attempt).chain([commit.attempt]) {
             let earlier = CommitInfo {
                 attempt,
                 ..commit.clone()
@@ -102,10 +103,10 @@ impl Warehouse {
     /// table's partitioning without declaring its partition (each row's partition is in the
     /// row), and a write that evolves the table's schema.
     ///
-    /// Before the first file moves, the staging folder gets a [`StagingManifest`] of where
-    /// they go; it is removed once they are committed or moved back. A process killed in
-    /// between leaves it, and the next attempt ([`Warehouse::start_staging`]) or `vacuum`
-    /// deletes the moved files no version references.
+    /// Before the first file moves, the staging folder gets a manifest of where they go
+    /// (`StagingManifest`); it is removed once they are committed or moved back. A process
+    /// killed in between leaves it, and the next attempt ([`Warehouse::start_staging`]) or
+    /// `vacuum` deletes the moved files no version references.
     pub async fn commit_staged(
         &self,
         staging: &Url,
@@ -229,7 +230,12 @@ impl Warehouse {
                 let orphans = manifest.orphans(&table_folder, handle.as_ref()).await?;
                 if !dry_run {
                     for orphan in &orphans {
-                        remove_file(&table_folder.join(orphan))?;
+                        let path = table_folder.join(orphan);
+                        removed_if_present(
+                            std::fs::remove_file(&path),
+                            "deleting the uncommitted file",
+                            &path,
+                        )?;
                     }
                 }
                 orphans
@@ -396,25 +402,27 @@ fn local_folder(staging: &Url) -> Result<PathBuf, FlowError> {
         })
 }
 
-fn remove_file(path: &Path) -> Result<(), FlowError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(FlowError::Io {
-            action: "deleting the uncommitted file",
-            path: path.display().to_string(),
-            source,
-        }),
-    }
+fn remove_folder(folder: &Path) -> Result<(), FlowError> {
+    removed_if_present(
+        std::fs::remove_dir_all(folder),
+        "removing the staging folder",
+        folder,
+    )
 }
 
-fn remove_folder(folder: &std::path::Path) -> Result<(), FlowError> {
-    match std::fs::remove_dir_all(folder) {
+/// The outcome of removing `path`, where a path already gone is what was wanted: a clean-up
+/// interrupted once (a killed process) is simply done again.
+pub(crate) fn removed_if_present(
+    removed: std::io::Result<()>,
+    action: &'static str,
+    path: &Path,
+) -> Result<(), FlowError> {
+    match removed {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(FlowError::Io {
-            action: "removing the staging folder",
-            path: folder.display().to_string(),
+            action,
+            path: path.display().to_string(),
             source,
         }),
     }

@@ -7,6 +7,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::flow_error::FlowError;
+use crate::staged_write::removed_if_present;
 
 /// The manifest's name inside an attempt's staging folder. It is not a `.parquet` file, so
 /// neither the commit nor a rewrite of the staged output reads it as data.
@@ -42,7 +43,10 @@ impl StagingManifest {
                 source,
             }
         };
-        let text = serde_json::to_vec(self).expect("a list of strings serializes");
+        let text = serde_json::to_vec(self).map_err(|error| FlowError::InvalidStagingManifest {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        })?;
         let mut file = std::fs::File::create(&temporary)
             .map_err(io("creating the staging manifest", &temporary))?;
         file.write_all(&text)
@@ -87,15 +91,11 @@ impl StagingManifest {
     /// Removes the manifest once its files are accounted for (nothing if it is not there).
     pub(crate) fn remove(staging_folder: &Path) -> Result<(), FlowError> {
         let path = staging_folder.join(MANIFEST_FILE);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(FlowError::Io {
-                action: "removing the staging manifest",
-                path: path.display().to_string(),
-                source,
-            }),
-        }
+        removed_if_present(
+            std::fs::remove_file(&path),
+            "removing the staging manifest",
+            &path,
+        )
     }
 
     /// The listed files that exist in `table_folder` and that no retained version of
