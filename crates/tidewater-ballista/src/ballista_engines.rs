@@ -102,8 +102,8 @@ impl RemoteEngines for BallistaEngines {
                 outcome: WriteOutcome::AlreadyCommitted { attempt },
             });
         }
-        let staging = warehouse.staging_url(&target.table, commit);
-        warehouse.clear_staging(&staging)?;
+        // Also deletes what an earlier attempt of this task, killed mid-commit, left.
+        let staging = warehouse.start_staging(&target.table, commit).await?;
         let dataframe = staged_output(self.plan(warehouse, engine, sql).await?)?;
         let schema = Arc::new(dataframe.schema().as_arrow().clone());
         // The executors write the files; only their paths come back.

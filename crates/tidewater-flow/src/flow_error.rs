@@ -121,6 +121,11 @@ pub enum FlowError {
         source: std::io::Error,
     },
 
+    /// A staging manifest (the files an attempt moved into a table) cannot be trusted: it is
+    /// left as it is, and so are the files it names, until someone looks.
+    #[error("staging manifest `{path}`: {reason}")]
+    InvalidStagingManifest { path: String, reason: String },
+
     /// Concurrent writers kept winning the commit race; the write was abandoned untouched.
     #[error("gave up committing to `{table}` after {attempts} attempts: {source}")]
     CommitConflict {
@@ -180,6 +185,7 @@ impl FlowError {
             // A `read_csv('landing/{{ ds }}/*.csv')` that matches nothing yet may match once
             // the files arrive: retrying is how a task waits for them without a `wait`.
             FlowError::Io { .. }
+            | FlowError::InvalidStagingManifest { .. }
             | FlowError::CommitConflict { .. }
             | FlowError::MissingSource { .. } => ErrorClass::Environment,
             FlowError::Delta(error) => delta_error_class(error),

@@ -22,7 +22,9 @@
 //! - [`RemoteEngines`] runs the `sql` tasks that name an `engine` (a Ballista cluster,
 //!   implemented in `tidewater-ballista`) over [`TableSnapshot`]s, and their staged output is
 //!   committed by [`Warehouse::commit_staged`] with the same guarantees as a local write: the
-//!   staged Parquet files themselves, checked by their footers, are added to the log.
+//!   staged Parquet files themselves, checked by their footers, are added to the log. Files an
+//!   attempt killed mid-commit moved into a table are deleted by the task's next attempt or by
+//!   `vacuum`, from the attempt's staging manifest (`staging_manifest.rs`).
 //! - Tables stay readable by any Delta client: protocol reader 1 / writer 2, timestamps as
 //!   `timestamp` (UTC), plain strings.
 
@@ -52,6 +54,7 @@ mod sql_runner;
 mod staged_commit;
 mod staged_file;
 mod staged_write;
+mod staging_manifest;
 mod stream_write;
 mod table_description;
 mod table_functions;

@@ -14,4 +14,8 @@ pub struct VacuumSummary {
     pub is_dry_run: bool,
     /// Paths relative to the table folder.
     pub files: Vec<String>,
+    /// Of `files`, those an attempt of a remote engine moved into the table's folder but
+    /// never committed (it was killed between the move and its commit): no version ever
+    /// referenced them.
+    pub staged_orphans: Vec<String>,
 }

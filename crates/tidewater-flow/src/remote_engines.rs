@@ -24,7 +24,8 @@ pub trait RemoteEngines: Send + Sync {
     ) -> Result<Vec<RecordBatch>, FlowError>;
 
     /// Runs `sql` on `engine`, whose executors write its rows as Parquet to the attempt's
-    /// staging folder ([`Warehouse::staging_url`]), then commits them into `target`.
+    /// staging folder ([`Warehouse::start_staging`], which also cleans up after the task's
+    /// earlier attempts), then commits them into `target`.
     async fn write(
         &self,
         warehouse: &Warehouse,

@@ -19,6 +19,7 @@ use crate::schema_difference::SchemaDifference;
 use crate::staged_file::{
     PartitionEvidence, StagedFile, delta_partition_value, has_delta_partition_form,
 };
+use crate::staging_manifest::StagingManifest;
 use crate::table_write::{AttemptOutcome, commit_properties, is_conflict};
 use crate::write_input::{
     ExistingTable, delta_compatible, effective_partition_columns, partition_value,
@@ -34,6 +35,8 @@ use crate::write_spec::{SchemaPolicy, WriteMode, WriteSpec};
 /// as a conflict and tried again against the new version; the files are moved only once.
 pub(crate) struct StagedCommit<'a> {
     pub(crate) table_folder: &'a Path,
+    /// The attempt's staging folder, which holds its [`StagingManifest`] while files are out.
+    pub(crate) staging_folder: &'a Path,
     pub(crate) spec: &'a WriteSpec,
     pub(crate) commit: &'a CommitInfo,
     pub(crate) files: &'a [StagedFile],
@@ -183,6 +186,17 @@ impl StagedCommit<'_> {
             }),
             Err(error) if is_conflict(&error) => Err(StagedAttemptError::Conflict(error)),
             Err(error) => Err(StagedAttemptError::Failed(error.into())),
+        }
+    }
+
+    /// What a process killed between the moves and the commit leaves: the files checked and
+    /// moved into the table's folder, the manifest written, no commit. Returns how many files
+    /// moved (none when the files would be rewritten instead). Only for tests of the clean-up
+    /// ([`crate::Warehouse::stage_without_commit`]).
+    pub(crate) fn move_without_commit(&self, table: &DeltaTable) -> Result<usize, FlowError> {
+        match self.layout(table)? {
+            StagedLayout::AddFiles(layout) => Ok(self.move_into_table(&layout)?.len()),
+            StagedLayout::Rewrite { .. } => Ok(0),
         }
     }
 
@@ -403,6 +417,12 @@ impl StagedCommit<'_> {
                 add,
             });
         }
+        if !planned.is_empty() {
+            StagingManifest {
+                table_paths: planned.iter().map(|file| file.add.path.clone()).collect(),
+            }
+            .write(self.staging_folder)?;
+        }
         let mut moved = Vec::new();
         for file in planned {
             if let Err(source) = std::fs::rename(&file.from, &file.to) {
@@ -451,13 +471,17 @@ impl StagedCommit<'_> {
 
 /// Undoes [`StagedCommit::move_into_table`] for files no commit references (the staging
 /// folder is then removed with them). Best effort: a file that cannot be moved back stays in
-/// the table's folder, unreferenced, which deltalake's full vacuum removes.
-pub(crate) fn move_back(moved: &[MovedFile]) {
+/// the table's folder, unreferenced, and its [`StagingManifest`] must stay too, for the next
+/// attempt or vacuum to delete it. Returns whether every file is back.
+pub(crate) fn move_back(moved: &[MovedFile]) -> bool {
+    let mut is_all_back = true;
     for file in moved {
         if let Err(error) = std::fs::rename(&file.to, &file.from) {
-            tracing::warn!(%error, path = %file.to.display(), "an uncommitted file stays in the table's folder");
+            tracing::warn!(%error, path = %file.to.display(), "an uncommitted file stays in the table's folder until the next attempt or vacuum");
+            is_all_back = false;
         }
     }
+    is_all_back
 }
 
 /// The `replace_where` predicate of the commit's operation, as deltalake's writer records it;

@@ -13,6 +13,7 @@ use crate::commit_info::CommitInfo;
 use crate::flow_error::FlowError;
 use crate::staged_commit::{StagedAttemptError, StagedCommit, move_back};
 use crate::staged_file::StagedFile;
+use crate::staging_manifest::StagingManifest;
 use crate::table_write::AttemptOutcome;
 use crate::warehouse::MAX_COMMIT_ATTEMPTS;
 use crate::write_input::delta_compatible;
@@ -61,7 +62,33 @@ impl Warehouse {
             .await?)
     }
 
-    /// Commits the Parquet files under `staging` (a folder from [`Warehouse::staging_url`])
+    /// Where this attempt's engine writes its output ([`Warehouse::staging_url`]), empty,
+    /// once what earlier attempts of the same task instance left is cleaned up: their staging
+    /// folders, and the files a killed attempt moved into the table but never committed
+    /// (its `StagingManifest`). Their attempts are over, since a run has one owner, which
+    /// starts an attempt only after the previous one ended; so a retry leaves no orphan
+    /// files without waiting for `vacuum`.
+    pub async fn start_staging(
+        &self,
+        table: &TableName,
+        commit: &CommitInfo,
+    ) -> Result<Url, FlowError> {
+        // The earlier attempts (numbered from 1), then this one's own folder.
+        for attempt in (1..commit.attempt).chain([commit.attempt]) {
+            let earlier = CommitInfo {
+                attempt,
+                ..commit.clone()
+            };
+            let folder = local_folder(&self.staging_url(table, &earlier))?;
+            let orphans = self.resolve_staging_folder(table, &folder, false).await?;
+            if !orphans.is_empty() {
+                tracing::info!(%table, attempt, ?orphans, "deleted the files an earlier attempt moved into the table but never committed");
+            }
+        }
+        Ok(self.staging_url(table, commit))
+    }
+
+    /// Commits the Parquet files under `staging` (a folder from [`Warehouse::start_staging`])
     /// into `target`, as [`Warehouse::write`] commits a query's rows: one Delta commit, the
     /// same write modes, schema and partition checks, commit metadata and `append_atomic`
     /// transaction id. The staging folder is removed afterwards, committed or not (a failed
@@ -75,6 +102,11 @@ impl Warehouse {
     /// existing table (it matches rows against the table's), a write that follows the
     /// table's partitioning without declaring its partition (each row's partition is in the
     /// row), and a write that evolves the table's schema.
+    ///
+    /// Before the first file moves, the staging folder gets a manifest of where they go
+    /// (`StagingManifest`); it is removed once they are committed or moved back. A process
+    /// killed in between leaves it, and the next attempt ([`Warehouse::start_staging`]) or
+    /// `vacuum` deletes the moved files no version references.
     pub async fn commit_staged(
         &self,
         staging: &Url,
@@ -83,8 +115,39 @@ impl Warehouse {
     ) -> Result<WriteSummary, FlowError> {
         let folder = local_folder(staging)?;
         let result = self.commit_staged_files(&folder, target, commit).await;
-        remove_folder(&folder)?;
-        result
+        // A manifest still there (a commit that failed, a file that could not be moved back)
+        // is resolved against the table as it is now; if that fails too, the next attempt
+        // or vacuum resolves it. The write's own error is the one to report.
+        let cleaned = self
+            .resolve_staging_folder(&target.table, &folder, false)
+            .await;
+        let summary = result?;
+        cleaned?;
+        Ok(summary)
+    }
+
+    /// For tests of the clean-up: does what [`Warehouse::commit_staged`] does up to its
+    /// commit and stops there, leaving what a process killed at that point leaves (the files
+    /// moved into the table's folder, the manifest, no commit). Returns how many files moved.
+    #[doc(hidden)]
+    pub async fn stage_without_commit(
+        &self,
+        staging: &Url,
+        target: &WriteSpec,
+        commit: &CommitInfo,
+    ) -> Result<usize, FlowError> {
+        let folder = local_folder(staging)?;
+        let files = staged_files(&folder)?;
+        let table_folder = local_folder(&self.table_url(&target.table))?;
+        let staged = StagedCommit {
+            table_folder: &table_folder,
+            staging_folder: &folder,
+            spec: target,
+            commit,
+            files: &files,
+        };
+        let table = self.table_handle(&target.table).await?;
+        staged.move_without_commit(&table)
     }
 
     async fn commit_staged_files(
@@ -93,31 +156,21 @@ impl Warehouse {
         target: &WriteSpec,
         commit: &CommitInfo,
     ) -> Result<WriteSummary, FlowError> {
-        let mut paths = Vec::new();
-        collect_files(folder, &mut paths).map_err(|source| FlowError::Io {
-            action: "listing the staging folder",
-            path: folder.display().to_string(),
-            source,
-        })?;
-        let mut paths: Vec<PathBuf> = paths
-            .into_iter()
-            .map(|(path, _)| path)
-            .filter(|path| {
-                path.extension()
-                    .is_some_and(|extension| extension == "parquet")
-            })
-            .collect();
-        paths.sort();
-        let files = paths
-            .iter()
-            .map(|path| StagedFile::read(path))
-            .collect::<Result<Vec<_>, _>>()?;
+        let files = staged_files(folder)?;
         let table_folder = local_folder(&self.table_url(&target.table))?;
         let staged = StagedCommit {
             table_folder: &table_folder,
+            staging_folder: folder,
             spec: target,
             commit,
             files: &files,
+        };
+        // Once the moved files are committed or all moved back, the manifest has nothing
+        // left to say.
+        let settle = |is_accounted_for: bool| {
+            if is_accounted_for && let Err(error) = StagingManifest::remove(folder) {
+                tracing::warn!(%error, "the staging manifest stays; its files are all accounted for");
+            }
         };
         let mut moved = Vec::new();
         let mut attempt = 1;
@@ -125,24 +178,26 @@ impl Warehouse {
             let table = self.table_handle(&target.table).await?;
             match staged.attempt(&table, &mut moved).await {
                 Ok(outcome) => {
-                    if matches!(outcome, AttemptOutcome::AlreadyCommitted { .. }) {
-                        move_back(&moved);
-                    }
+                    settle(match outcome {
+                        AttemptOutcome::AlreadyCommitted { .. } => move_back(&moved),
+                        AttemptOutcome::Committed { .. } => true,
+                    });
                     return Ok(WriteSummary::from_attempt(target, outcome, attempt));
                 }
                 Err(StagedAttemptError::NeedsRewrite { reason }) => {
-                    move_back(&moved);
+                    settle(move_back(&moved));
                     tracing::debug!(table = %target.table, reason, "the staged output is written again");
                     return self.rewrite_staged(folder, target, commit).await;
                 }
                 Err(StagedAttemptError::Rejected(error)) => {
-                    move_back(&moved);
+                    settle(move_back(&moved));
                     return Err(error);
                 }
-                // The commit may have landed: its files must stay where the log says.
+                // The commit may have landed: its files must stay where the log says, and
+                // the manifest stays for the table to tell.
                 Err(StagedAttemptError::Failed(error)) => return Err(error),
                 Err(StagedAttemptError::Conflict(source)) if attempt >= MAX_COMMIT_ATTEMPTS => {
-                    move_back(&moved);
+                    settle(move_back(&moved));
                     return Err(FlowError::CommitConflict {
                         table: target.table.to_string(),
                         attempts: attempt,
@@ -155,6 +210,41 @@ impl Warehouse {
                 }
             }
         }
+    }
+
+    /// Deletes the files the manifest in `folder` lists that no retained version of `table`
+    /// references ([`StagingManifest::orphans`]), then the folder. Returns those files,
+    /// relative to the table folder; with `dry_run`, the files it would delete, touching
+    /// nothing.
+    async fn resolve_staging_folder(
+        &self,
+        table: &TableName,
+        folder: &Path,
+        dry_run: bool,
+    ) -> Result<Vec<String>, FlowError> {
+        let orphans = match StagingManifest::read(folder)? {
+            None => Vec::new(),
+            Some(manifest) => {
+                let table_folder = local_folder(&self.table_url(table))?;
+                let handle = self.open_table(table).await?;
+                let orphans = manifest.orphans(&table_folder, handle.as_ref()).await?;
+                if !dry_run {
+                    for orphan in &orphans {
+                        let path = table_folder.join(orphan);
+                        removed_if_present(
+                            std::fs::remove_file(&path),
+                            "deleting the uncommitted file",
+                            &path,
+                        )?;
+                    }
+                }
+                orphans
+            }
+        };
+        if !dry_run {
+            remove_folder(folder)?;
+        }
+        Ok(orphans)
     }
 
     /// The staged rows read back and written by deltalake's writer, with every check of the
@@ -171,25 +261,27 @@ impl Warehouse {
         self.write(&sql, target, commit).await
     }
 
-    /// Removes a staging folder and what is in it (nothing if it is not there): before an
-    /// attempt writes to it, and after a job that failed.
+    /// Removes a staging folder and what is in it (nothing if it is not there), after a job
+    /// that failed before [`Warehouse::commit_staged`] moved anything out of it.
     pub fn clear_staging(&self, staging: &Url) -> Result<(), FlowError> {
         remove_folder(&local_folder(staging)?)
     }
 
     /// Removes the staging folders of `table` ([`STAGING_FOLDER`]) whose files are all older
-    /// than `retention`: what attempts that failed or were killed before committing left.
-    /// Returns the removed files, relative to the table folder.
-    pub(crate) fn remove_stale_staging(
+    /// than `retention`: what attempts that failed or were killed before committing left,
+    /// with the files a killed attempt had moved into the table without committing (its
+    /// [`StagingManifest`]). A younger folder may belong to an attempt in flight: it is left
+    /// alone.
+    pub(crate) async fn remove_stale_staging(
         &self,
         table: &TableName,
         retention: Duration,
         dry_run: bool,
-    ) -> Result<Vec<String>, FlowError> {
+    ) -> Result<StaleStaging, FlowError> {
         let table_url = self.table_url(table);
         let Ok(table_folder) = table_url.to_file_path() else {
             // Only local warehouses stage output (see `local_folder`).
-            return Ok(Vec::new());
+            return Ok(StaleStaging::default());
         };
         let staging = table_folder.join(STAGING_FOLDER);
         let io = |action: &'static str, path: &std::path::Path| {
@@ -202,13 +294,15 @@ impl Warehouse {
         };
         let entries = match std::fs::read_dir(&staging) {
             Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(StaleStaging::default());
+            }
             Err(error) => return Err(io("listing the staging folder", &staging)(error)),
         };
         let cutoff = SystemTime::now()
             .checked_sub(retention)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let mut removed = Vec::new();
+        let mut stale = StaleStaging::default();
         for entry in entries {
             let entry = entry.map_err(io("listing the staging folder", &staging))?;
             let folder = entry.path();
@@ -224,15 +318,46 @@ impl Warehouse {
             }
             for (path, _) in &files {
                 let relative = path.strip_prefix(&table_folder).unwrap_or(path.as_path());
-                removed.push(relative.display().to_string());
+                stale.files.push(relative.display().to_string());
             }
-            if !dry_run {
-                remove_folder(&folder)?;
-            }
+            stale
+                .orphans
+                .extend(self.resolve_staging_folder(table, &folder, dry_run).await?);
         }
-        removed.sort();
-        Ok(removed)
+        stale.files.sort();
+        stale.orphans.sort();
+        Ok(stale)
     }
+}
+
+/// What [`Warehouse::remove_stale_staging`] removed, or would remove; paths relative to the
+/// table folder.
+#[derive(Debug, Default)]
+pub(crate) struct StaleStaging {
+    /// The files of the stale staging folders.
+    pub(crate) files: Vec<String>,
+    /// The files killed attempts moved into the table but never committed.
+    pub(crate) orphans: Vec<String>,
+}
+
+/// The Parquet files an engine staged in `folder`, sorted, read by their footers.
+fn staged_files(folder: &Path) -> Result<Vec<StagedFile>, FlowError> {
+    let mut paths = Vec::new();
+    collect_files(folder, &mut paths).map_err(|source| FlowError::Io {
+        action: "listing the staging folder",
+        path: folder.display().to_string(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = paths
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "parquet")
+        })
+        .collect();
+    paths.sort();
+    paths.iter().map(|path| StagedFile::read(path)).collect()
 }
 
 /// `dataframe` with each column cast to the type the table stores it as, for an engine outside
@@ -277,13 +402,27 @@ fn local_folder(staging: &Url) -> Result<PathBuf, FlowError> {
         })
 }
 
-fn remove_folder(folder: &std::path::Path) -> Result<(), FlowError> {
-    match std::fs::remove_dir_all(folder) {
+fn remove_folder(folder: &Path) -> Result<(), FlowError> {
+    removed_if_present(
+        std::fs::remove_dir_all(folder),
+        "removing the staging folder",
+        folder,
+    )
+}
+
+/// The outcome of removing `path`, where a path already gone is what was wanted: a clean-up
+/// interrupted once (a killed process) is simply done again.
+pub(crate) fn removed_if_present(
+    removed: std::io::Result<()>,
+    action: &'static str,
+    path: &Path,
+) -> Result<(), FlowError> {
+    match removed {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(FlowError::Io {
-            action: "removing the staging folder",
-            path: folder.display().to_string(),
+            action,
+            path: path.display().to_string(),
             source,
         }),
     }

@@ -308,7 +308,10 @@ impl Warehouse {
     /// files the log removed are deleted ("lite" vacuum). With at least the table's retention,
     /// files no commit references are deleted too ("full"), e.g. those a failed write left;
     /// that is not done with a short retention because an in-flight write's files are
-    /// unreferenced until it commits.
+    /// unreferenced until it commits. Staging folders older than `retention` are removed
+    /// whatever it is, and with them the files their attempt moved into the table but never
+    /// committed ([`VacuumSummary::staged_orphans`]): their manifest names exactly those, so
+    /// the table's retention need not protect an in-flight write from them.
     pub async fn vacuum(
         &self,
         table: &TableName,
@@ -337,11 +340,20 @@ impl Warehouse {
             .await?;
         let mut files = metrics.files_deleted;
         // deltalake's vacuum skips folders starting with `_`, so the output that remote
-        // engines staged for attempts that never committed is removed here.
-        files.extend(self.remove_stale_staging(table, staging_retention, dry_run)?);
+        // engines staged for attempts that never committed is removed here, with the files
+        // such an attempt had already moved into the table.
+        let stale = self
+            .remove_stale_staging(table, staging_retention, dry_run)
+            .await?;
+        files.extend(stale.files);
+        // A full vacuum may have listed an old orphan already.
+        files.extend(stale.orphans.iter().cloned());
+        files.sort();
+        files.dedup();
         Ok(VacuumSummary {
             is_dry_run: metrics.dry_run,
             files,
+            staged_orphans: stale.orphans,
         })
     }
 

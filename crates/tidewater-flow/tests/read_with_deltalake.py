@@ -11,6 +11,8 @@ EXPECTATIONS.json:
                  "partitions": [{"values": {"dt": "2026-01-01"}, "rows": 2}],
                  "rows": 2}]}
 
+An optional "version" reads the table as of that version (time travel).
+
 Rows are counted from the data files (through pyarrow when installed, else deltalake's own
 query engine), not from the log statistics, so the check covers reading the Parquet files.
 Exits 1 and prints every difference when a table does not match; 0 when all match.
@@ -57,7 +59,7 @@ def count_rows_with_query_builder(table, partition_columns):
 def check_table(expected):
     problems = []
     path = expected["path"]
-    table = DeltaTable(path)
+    table = DeltaTable(path, version=expected.get("version"))
 
     protocol = table.protocol()
     if (protocol.min_reader_version, protocol.min_writer_version) != (1, 2):

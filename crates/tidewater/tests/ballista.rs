@@ -607,6 +607,14 @@ fn killing_tidewater_mid_commit_leaves_the_table_whole_and_retry_finishes_the_ru
     assert_eq!(project.run_state(&run), "succeeded");
     let rows = project.query(count, false);
     assert!(rows.contains("3000"), "exactly once: {rows}");
+    // Files the killed attempt moved into the table before its commit were deleted by the
+    // retry (its staging manifest), without waiting for vacuum.
+    let table = project.table_folder("mart.atomic");
+    let unreferenced = unreferenced_staged_files(&table);
+    assert!(
+        unreferenced.is_empty(),
+        "staged files no version references: {unreferenced:?}"
+    );
     // The killed attempt's staging folder is what vacuum removes.
     project.ok(&[
         "vacuum",
@@ -620,6 +628,36 @@ fn killing_tidewater_mid_commit_leaves_the_table_whole_and_retry_finishes_the_ru
         "vacuum removed the staged files: {:?}",
         walk(&staging)
     );
+}
+
+/// The `staged-…` files in the table's folder that no `add` action of its log names.
+fn unreferenced_staged_files(table: &Path) -> Vec<String> {
+    let mut added = std::collections::HashSet::new();
+    for entry in walk(&table.join("_delta_log")) {
+        if entry
+            .extension()
+            .is_none_or(|extension| extension != "json")
+        {
+            continue;
+        }
+        let log = std::fs::read_to_string(&entry).expect("read the log");
+        for line in log.lines() {
+            let action: serde_json::Value = serde_json::from_str(line).expect("a JSON action");
+            if let Some(path) = action["add"]["path"].as_str() {
+                added.insert(path.to_owned());
+            }
+        }
+    }
+    walk(table)
+        .iter()
+        .filter_map(|path| path.strip_prefix(table).ok())
+        .filter(|relative| !relative.starts_with("_staging") && !relative.starts_with("_delta_log"))
+        .map(|relative| relative.display().to_string())
+        .filter(|relative| {
+            let name = relative.rsplit('/').next().unwrap_or(relative);
+            name.starts_with("staged-") && !added.contains(relative)
+        })
+        .collect()
 }
 
 fn walk(path: &Path) -> Vec<PathBuf> {

@@ -11,5 +11,6 @@ mod query_errors;
 mod replace_partition;
 mod schema;
 mod serving_views;
+mod staged_commits;
 mod support;
 mod table_files;

@@ -12,7 +12,7 @@ use crate::support::{Project, commit, spec};
 /// `true` when the reader can run. Without the package the test is skipped, loudly, on a
 /// developer machine; in CI (`CI` set) a missing package fails the test instead, so the check
 /// cannot silently stop running.
-fn python_deltalake_available() -> bool {
+pub(crate) fn python_deltalake_available() -> bool {
     let imported = Command::new("python3")
         .args(["-c", "import deltalake"])
         .output()
@@ -87,6 +87,12 @@ async fn tables_are_readable_by_the_python_deltalake_package() {
             },
         ]
     });
+    assert_python_reader_agrees(&project, &expectations);
+}
+
+/// Runs `read_with_deltalake.py` on `expectations` (its JSON format) and fails the test with
+/// every difference it prints. Call [`python_deltalake_available`] first.
+pub(crate) fn assert_python_reader_agrees(project: &Project, expectations: &serde_json::Value) {
     let expectations_file = project.root().join("expectations.json");
     std::fs::write(&expectations_file, expectations.to_string()).unwrap();
 

@@ -48,5 +48,11 @@ pub(super) async fn vacuum(project: &Path, args: VacuumArgs) -> anyhow::Result<O
     for file in &summary.files {
         output::data(format!("  {file}"));
     }
+    if !summary.staged_orphans.is_empty() {
+        output::data(format!(
+            "{table}: {} of them were moved into the table by attempts killed before their commit",
+            summary.staged_orphans.len()
+        ));
+    }
     Ok(Outcome::Success)
 }
