@@ -8,7 +8,7 @@ use std::time::Duration;
 use tidewater_core::{PoolName, QueueLimits, RunId};
 use tidewater_engine::{
     AttemptPaths, Executor, ExecutorSettings, LeaseSettings, LocalProcesses, Owners,
-    RemoteAttempts, RunObserver, Runners, SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
+    RemoteAttempts, RunObserver, Runners, SharedSlots, SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
 };
 use tidewater_flow::{MaintainRunner, RemoteEngines, SqlRunner, Warehouse, WarehouseProbe};
 use tidewater_http::{HttpRunner, OpenLineageHttp};
@@ -46,6 +46,9 @@ pub struct Control {
     remote: Arc<RemoteAttempts>,
     /// What the streams' sources say (their last sequence), for the streams' listing.
     stream_sources: Option<Arc<dyn StreamSources>>,
+    /// The pools, rates and `max_active_tasks` shared with the other servers of the store
+    /// (one of several servers only: [`Control::join_servers`]).
+    pub(crate) shared_slots: Option<Arc<SharedSlots>>,
 }
 
 /// Where the executor runs the tasks that name a `queue`.
@@ -90,6 +93,7 @@ impl Control {
             notices: Vec::new(),
             remote_engines: None,
             stream_sources: None,
+            shared_slots: None,
         };
         control.check_history().await?;
         Ok(control)
@@ -273,7 +277,8 @@ impl Control {
             )
             .with_owners(self.owners.clone())
             .with_connections(self.connections.clone())
-            .with_runners(runners),
+            .with_runners(runners)
+            .with_shared_slots(self.shared_slots.clone()),
         );
         child_runs.execute_with(&executor);
         Ok(executor)
