@@ -8,7 +8,8 @@ use std::time::Duration;
 use tidewater_core::{PoolName, QueueLimits, RunId};
 use tidewater_engine::{
     AttemptPaths, Executor, ExecutorSettings, LeaseSettings, LocalProcesses, Owners,
-    RemoteAttempts, RunObserver, Runners, SharedSlots, SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
+    RemoteAttempts, RunObserver, Runners, SharedSlots, SignalWakeups, StoreRunProbe, SystemClock,
+    Wakeups,
 };
 use tidewater_flow::{MaintainRunner, RemoteEngines, SqlRunner, Warehouse, WarehouseProbe};
 use tidewater_http::{HttpRunner, OpenLineageHttp};

@@ -284,7 +284,10 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
     pub fn next_wake(&self, now: Timestamp) -> Option<Timestamp> {
         self.rate_blocked
             .iter()
-            .map(|pool| self.rate_available_at(pool).map_or(now, |until| until.max(now)))
+            .map(|pool| {
+                self.rate_available_at(pool)
+                    .map_or(now, |until| until.max(now))
+            })
             .min()
     }
 
@@ -353,7 +356,11 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
     /// [`TaskQueue::forget_elsewhere`] can learn were released.
     pub fn counts_elsewhere(&self) -> bool {
         self.elsewhere.pool_slots.values().any(|&slots| slots > 0)
-            || self.elsewhere.workflow_tasks.values().any(|&tasks| tasks > 0)
+            || self
+                .elsewhere
+                .workflow_tasks
+                .values()
+                .any(|&tasks| tasks > 0)
     }
 
     /// Counts a start of `pool` at `started_at` that this queue did not admit itself, such
@@ -778,8 +785,16 @@ mod tests {
         assert_eq!(queue.next_wake(at(1)), Some(at(40)));
         // Forgetting what other servers hold keeps a rate's time: it ends by itself.
         queue.forget_elsewhere();
-        assert!(queue.admit(&[candidate(1, 0, 1, 0)], at(39)).admitted.is_empty());
-        assert_eq!(keys(&queue.admit(&[candidate(1, 0, 1, 0)], at(40))), vec![1]);
+        assert!(
+            queue
+                .admit(&[candidate(1, 0, 1, 0)], at(39))
+                .admitted
+                .is_empty()
+        );
+        assert_eq!(
+            keys(&queue.admit(&[candidate(1, 0, 1, 0)], at(40))),
+            vec![1]
+        );
     }
 
     #[test]

@@ -211,7 +211,11 @@ impl Seat {
     /// refusal: only asking the store again tells whether they were released.
     pub fn waits_elsewhere(&self) -> bool {
         let inner = self.dispatch.lock();
-        inner.queue.counts_elsewhere() && inner.offers.get(&self.run).is_some_and(|offered| !offered.is_empty())
+        inner.queue.counts_elsewhere()
+            && inner
+                .offers
+                .get(&self.run)
+                .is_some_and(|offered| !offered.is_empty())
     }
 
     /// Forgets what other servers held, so that this run's next offer asks the store again.

@@ -304,6 +304,10 @@ impl<S: RunStore + ?Sized> Executor<S> {
         Ok(view)
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "what `execute` keeps across the loop for its error path, passed as it holds it"
+    )]
     async fn drive(
         &self,
         workflow: &Workflow,
@@ -395,7 +399,8 @@ impl<S: RunStore + ?Sized> Executor<S> {
                     |action| matches!(action, Action::Start { task: started, .. } if *started == task),
                 );
                 if !starts {
-                    self.free_place(&seat, run, workflow, task, acquired).await?;
+                    self.free_place(&seat, run, workflow, task, acquired)
+                        .await?;
                 }
             }
             if !changes.is_empty() {
@@ -446,10 +451,14 @@ impl<S: RunStore + ?Sized> Executor<S> {
             // the shared store again for what another server held (its release is not
             // signalled here).
             let recheck = seat.waits_elsewhere().then(|| now + SLOT_RECHECK);
-            let next_retry = [next_timer(workflow, &view, now), seat.next_wake(now), recheck]
-                .into_iter()
-                .flatten()
-                .min();
+            let next_retry = [
+                next_timer(workflow, &view, now),
+                seat.next_wake(now),
+                recheck,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let retry_timer = async {
                 match next_retry {
                     Some(at) => self.clock.sleep_until(at).await,
@@ -831,7 +840,11 @@ fn candidates(workflow: &Workflow, view: &RunView) -> Vec<Candidate<TaskIndex>> 
 }
 
 /// Task `index` as a candidate of the task queue, if it is queued and needs a slot.
-fn candidate(workflow: &Workflow, view: &RunView, index: TaskIndex) -> Option<Candidate<TaskIndex>> {
+fn candidate(
+    workflow: &Workflow,
+    view: &RunView,
+    index: TaskIndex,
+) -> Option<Candidate<TaskIndex>> {
     let TaskState::Queued { since, .. } = view.task(index).state else {
         return None;
     };

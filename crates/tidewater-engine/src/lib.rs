@@ -58,8 +58,8 @@ pub use runners::{
     LeaseSettings, RemoteAttemptContext, RemoteAttempts, Runners, StoreRunProbe, worker_store,
 };
 pub use server_leases::{Beat, KnownServers, ServerLeaseSettings, ServerLeases};
-pub use shared_slots::SharedSlots;
 pub use service::{Catalog, Scheduling, Scope, Service, ServiceObserver, new_run};
+pub use shared_slots::SharedSlots;
 pub use signal_wakeups::SignalWakeups;
 pub use subreaper::adopt_orphans;
 pub use task_process::tasks_die_with_this_process;

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidewater_core::{
-    HeldElsewhere, QueueLimits, RunId, TaskIndex, TaskName, Workflow,
-};
+use tidewater_core::{HeldElsewhere, QueueLimits, RunId, TaskIndex, TaskName, Workflow};
 use tidewater_store::{
     PoolRequest, ServerId, SlotGrant, SlotRefusal, SlotRequest, Store, StoreError,
 };

@@ -28,8 +28,12 @@ pub trait SlotStore: Send + Sync {
     ) -> Result<SlotGrant, StoreError>;
 
     /// Gives back the hold of `run`'s `task`, if `holder` has it.
-    async fn release(&self, holder: ServerId, run: RunId, task: &TaskName)
-    -> Result<(), StoreError>;
+    async fn release(
+        &self,
+        holder: ServerId,
+        run: RunId,
+        task: &TaskName,
+    ) -> Result<(), StoreError>;
 
     /// Gives back every hold of `holder` (a server stopping).
     async fn release_all(&self, holder: ServerId) -> Result<(), StoreError>;

@@ -29,7 +29,10 @@ const MIGRATIONS: [(&str, &str); 5] = [
         "0004_streams",
         include_str!("../../migrations/0004_streams.sql"),
     ),
-    ("0005_slots", include_str!("../../migrations/0005_slots.sql")),
+    (
+        "0005_slots",
+        include_str!("../../migrations/0005_slots.sql"),
+    ),
 ];
 
 /// The advisory lock (with the schema's hash) held while migrating.

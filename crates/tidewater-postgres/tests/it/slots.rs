@@ -258,7 +258,11 @@ async fn release_all_frees_every_hold_of_a_holder_and_only_its() {
     );
     assert!(matches!(
         acquire(&store, staying, &pooled(2, "b", 3)).await,
-        SlotGrant::Refused(SlotRefusal::PoolFull { used: 3, held_elsewhere: 2, .. })
+        SlotGrant::Refused(SlotRefusal::PoolFull {
+            used: 3,
+            held_elsewhere: 2,
+            ..
+        })
     ));
     store.release_all(stopping).await.expect("release_all");
     assert_eq!(
