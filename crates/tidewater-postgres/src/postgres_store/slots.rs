@@ -167,6 +167,27 @@ async fn decide_acquire(
     Ok(SlotGrant::Granted)
 }
 
+/// Deletes the holds of dead servers whose `column` (`workflow` or `pool`, a fixed name) is
+/// `name`: they count for nothing already.
+async fn delete_dead_holds(
+    transaction: &Transaction<'_>,
+    column: &'static str,
+    name: &str,
+) -> Result<(), StoreError> {
+    transaction
+        .execute(
+            &format!(
+                "DELETE FROM slot_holds h WHERE h.{column} = $1
+                   AND NOT EXISTS (SELECT 1 FROM servers s
+                                   WHERE s.id = h.holder AND s.expires_at > clock_timestamp())"
+            ),
+            &[&name],
+        )
+        .await
+        .db()?;
+    Ok(())
+}
+
 /// The live holds of the request's workflow against its `max_active_tasks`. Deletes the
 /// workflow's holds of dead servers on the way (they count for nothing already).
 async fn check_workflow(
@@ -176,15 +197,7 @@ async fn check_workflow(
     limit: u32,
 ) -> Result<Option<SlotRefusal>, StoreError> {
     let workflow = request.workflow.as_str();
-    transaction
-        .execute(
-            "DELETE FROM slot_holds h WHERE h.workflow = $1
-               AND NOT EXISTS (SELECT 1 FROM servers s
-                               WHERE s.id = h.holder AND s.expires_at > clock_timestamp())",
-            &[&workflow],
-        )
-        .await
-        .db()?;
+    delete_dead_holds(transaction, "workflow", workflow).await?;
     let row = transaction
         .query_one(
             "SELECT count(*), count(*) FILTER (WHERE holder <> $2)
@@ -209,15 +222,7 @@ async fn check_pool(
     pool: &PoolRequest,
 ) -> Result<Option<SlotRefusal>, StoreError> {
     let name = pool.pool.as_str();
-    transaction
-        .execute(
-            "DELETE FROM slot_holds h WHERE h.pool = $1
-               AND NOT EXISTS (SELECT 1 FROM servers s
-                               WHERE s.id = h.holder AND s.expires_at > clock_timestamp())",
-            &[&name],
-        )
-        .await
-        .db()?;
+    delete_dead_holds(transaction, "pool", name).await?;
     let row = transaction
         .query_one(
             "SELECT coalesce(sum(slots), 0)::BIGINT,
