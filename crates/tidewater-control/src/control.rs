@@ -8,7 +8,8 @@ use std::time::Duration;
 use tidewater_core::{PoolName, QueueLimits, RunId};
 use tidewater_engine::{
     AttemptPaths, Executor, ExecutorSettings, LeaseSettings, LocalProcesses, Owners,
-    RemoteAttempts, RunObserver, Runners, SignalWakeups, StoreRunProbe, SystemClock, Wakeups,
+    RemoteAttempts, RunObserver, Runners, SharedSlots, SignalWakeups, StoreRunProbe, SystemClock,
+    Wakeups,
 };
 use tidewater_flow::{
     LiveViews, MaintainRunner, RemoteEngines, SqlRunner, Warehouse, WarehouseProbe,
@@ -51,6 +52,9 @@ pub struct Control {
     /// A server's serving views, which [`Control::serve`] keeps equal to the view files;
     /// `None`: each warehouse reads the files when it is opened.
     live_views: Option<LiveViews>,
+    /// The pools, rates and `max_active_tasks` shared with the other servers of the store
+    /// (one of several servers only: [`Control::join_servers`]).
+    pub(crate) shared_slots: Option<Arc<SharedSlots>>,
 }
 
 /// Where the executor runs the tasks that name a `queue`.
@@ -96,6 +100,7 @@ impl Control {
             remote_engines: None,
             stream_sources: None,
             live_views: None,
+            shared_slots: None,
         };
         control.check_history().await?;
         Ok(control)
@@ -294,7 +299,8 @@ impl Control {
             )
             .with_owners(self.owners.clone())
             .with_connections(self.connections.clone())
-            .with_runners(runners),
+            .with_runners(runners)
+            .with_shared_slots(self.shared_slots.clone()),
         );
         child_runs.execute_with(&executor);
         Ok(executor)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tidewater_core::ProcessIdentity;
 use tidewater_engine::{
     Beat, Catalog, Owners, RunObserver, Scheduling, Scope, ServerLeaseSettings, ServerLeases,
-    Service, ServiceObserver, SystemClock,
+    Service, ServiceObserver, SharedSlots, SystemClock,
 };
 use tidewater_flow::WarehouseCommits;
 use tidewater_store::{ServerRegistration, ServiceClaim, StoreError};
@@ -82,7 +82,9 @@ impl Control {
         // Wake-ups stay signals: a server lease names no process (pid 0), and is never
         // signalled; servers look at the store every two seconds anyway.
         let wakeups = self.wakeups.clone();
-        let control = self.with_ownership(leases.clone(), wakeups);
+        let mut control = self.with_ownership(leases.clone(), wakeups);
+        control.shared_slots =
+            SharedSlots::new(control.store.clone(), leases.server()).map(Arc::new);
         Ok((control, Some(leases)))
     }
 
@@ -132,6 +134,10 @@ impl Control {
         if let ServerSeat::Shared(leases) = seat
             && let Some(servers) = self.store.servers()
         {
+            // Its holds first, so that no slot waits for its lease to be seen ended.
+            if let Some(slots) = &self.shared_slots {
+                slots.release_all().await?;
+            }
             leases.end(servers).await?;
         }
         Ok(self.store.release_service(seat.owner()).await?)

@@ -69,7 +69,7 @@ pub use task_action::{
     CallAction, HttpAction, HttpBody, HttpMethod, HttpOutput, MaintainAction, SchemaPolicy,
     SqlAction, SqlTarget, SqlText, StatusCodes, TaskAction, WaitAction, WaitCondition, WriteMode,
 };
-pub use task_queue::{Candidate, QueueLimits, TaskQueue, WaitReason};
+pub use task_queue::{Candidate, HeldElsewhere, QueueLimits, TaskQueue, WaitReason};
 pub use task_state::{TaskState, TaskStateKind};
 pub use trigger_rule::TriggerRule;
 pub use trigger_rule::{UpstreamTally, Verdict};

@@ -183,6 +183,13 @@ impl StartWindow {
         }
     }
 
+    /// Forgets one start recorded at `at` (an admission that did not start after all).
+    pub(crate) fn forget(&mut self, at: Timestamp) {
+        if let Some(position) = self.recent.iter().position(|&recorded| recorded == at) {
+            self.recent.remove(position);
+        }
+    }
+
     /// Records a start. Starts may arrive out of order (restored from the store after a
     /// restart); the window keeps the most recent ones whatever the order.
     pub(crate) fn record(&mut self, at: Timestamp) {

@@ -50,9 +50,12 @@ pub enum WaitReason {
     },
     PoolFull {
         pool: PoolName,
+        /// Slots held, those of other servers included.
         used: u32,
         slots: u32,
         needed: u32,
+        /// Of `used`, the slots other servers sharing the store hold.
+        elsewhere: u32,
     },
     /// A task ahead of it waits for the same pool; it keeps the slots it needs.
     PoolReserved {
@@ -64,6 +67,8 @@ pub enum WaitReason {
     MaxActiveTasks {
         workflow: WorkflowName,
         limit: u32,
+        /// Tasks of the workflow that other servers sharing the store run.
+        elsewhere: u32,
     },
     /// The pool started as many tasks as its rate allows within the last window; a start at
     /// `until` is within the rate again.
@@ -84,15 +89,42 @@ impl std::fmt::Display for WaitReason {
                 used,
                 slots,
                 needed,
+                elsewhere: 0,
             } => {
                 write!(f, "pool {pool} {used}/{slots} slots (needs {needed})")
+            }
+            WaitReason::PoolFull {
+                pool,
+                used,
+                slots,
+                needed,
+                elsewhere,
+            } => {
+                write!(
+                    f,
+                    "pool {pool} {used}/{slots} slots (needs {needed}; {elsewhere} on other servers)"
+                )
             }
             WaitReason::PoolReserved { pool } => {
                 write!(f, "pool {pool} reserved for a task ahead in the queue")
             }
             WaitReason::UnknownPool { pool } => write!(f, "pool {pool} is not declared"),
-            WaitReason::MaxActiveTasks { workflow, limit } => {
+            WaitReason::MaxActiveTasks {
+                workflow,
+                limit,
+                elsewhere: 0,
+            } => {
                 write!(f, "max_active_tasks {limit} reached for {workflow}")
+            }
+            WaitReason::MaxActiveTasks {
+                workflow,
+                limit,
+                elsewhere,
+            } => {
+                write!(
+                    f,
+                    "max_active_tasks {limit} reached for {workflow} ({elsewhere} on other servers)"
+                )
             }
             WaitReason::RateLimited { pool, until } => {
                 let until = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -107,6 +139,13 @@ impl std::fmt::Display for WaitReason {
 /// Rate limits are kept by this queue alone: two queues guarding the same pool each allow
 /// the full rate, so one queue must see every start of a rate-limited pool (a restarted
 /// queue learns earlier starts through [`TaskQueue::record_start`]).
+///
+/// Queues of several servers sharing a store each admit within their own view, then confirm
+/// in the store; what a refusal teaches (slots and tasks other servers hold, a rate window
+/// the store counts) is told back through [`TaskQueue::give_back`] so that this queue's
+/// wait reasons say it and it does not admit the same task again at once. That knowledge
+/// ages: [`TaskQueue::forget_elsewhere`] drops it before a retry, since another server's
+/// release reaches no queue here.
 #[derive(Debug)]
 pub struct TaskQueue<K> {
     limits: QueueLimits,
@@ -119,6 +158,37 @@ pub struct TaskQueue<K> {
     /// Pools that held back a candidate by their rate in the last `admit`: only their
     /// windows need a timer, since everything else waits for a release.
     rate_blocked: Vec<PoolName>,
+    /// What other servers sharing the store hold, as their last refusal said.
+    elsewhere: Elsewhere,
+}
+
+/// What other queues hold of the limits this queue shares with them through a store.
+#[derive(Debug, Default)]
+struct Elsewhere {
+    pool_slots: HashMap<PoolName, u32>,
+    workflow_tasks: HashMap<WorkflowName, u32>,
+    /// A pool's rate as the store counts it: no start before this instant.
+    rate_until: HashMap<PoolName, Timestamp>,
+}
+
+/// What the store said when it refused a task that this queue admitted (see
+/// [`TaskQueue::give_back`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldElsewhere {
+    /// The store counts `held` slots of the pool held, `by_others` of them by other servers.
+    PoolSlots {
+        pool: PoolName,
+        held: u32,
+        by_others: u32,
+    },
+    /// The store counts `active` tasks of the workflow, `by_others` of them other servers'.
+    WorkflowTasks {
+        workflow: WorkflowName,
+        active: u32,
+        by_others: u32,
+    },
+    /// The pool's rate, counted over every server, allows no start before `until`.
+    RateUntil { pool: PoolName, until: Timestamp },
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +196,8 @@ struct Held {
     workflow: WorkflowName,
     pool: Option<PoolName>,
     slots: u32,
+    /// When it was admitted: the start its pool's window counts.
+    admitted_at: Timestamp,
 }
 
 impl<K: Clone + Eq + Hash> TaskQueue<K> {
@@ -143,7 +215,12 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
             workflow_active: HashMap::new(),
             start_windows,
             rate_blocked: Vec::new(),
+            elsewhere: Elsewhere::default(),
         }
+    }
+
+    pub fn limits(&self) -> &QueueLimits {
+        &self.limits
     }
 
     pub fn running(&self) -> u32 {
@@ -207,9 +284,83 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
     pub fn next_wake(&self, now: Timestamp) -> Option<Timestamp> {
         self.rate_blocked
             .iter()
-            .filter_map(|pool| self.start_windows.get(pool))
-            .map(|window| window.available_at().map_or(now, |until| until.max(now)))
+            .map(|pool| {
+                self.rate_available_at(pool)
+                    .map_or(now, |until| until.max(now))
+            })
             .min()
+    }
+
+    /// When `pool`'s rate lets a task start, by this queue's window and what the store said.
+    fn rate_available_at(&self, pool: &PoolName) -> Option<Timestamp> {
+        let window = self
+            .start_windows
+            .get(pool)
+            .and_then(|window| window.available_at());
+        let store = self.elsewhere.rate_until.get(pool).copied();
+        window.max(store)
+    }
+
+    /// Gives back the place of a task this queue admitted but the store shared with other
+    /// servers refused, counting what the refusal said is held elsewhere: the task is not
+    /// admitted again until [`TaskQueue::forget_elsewhere`] (or, for a rate, the `until`
+    /// passing). Its start is not counted against this queue's rate window either: it did
+    /// not start.
+    pub fn give_back(&mut self, key: &K, held: HeldElsewhere) {
+        if let Some(entry) = self.running.get(key)
+            && let Some(pool) = &entry.pool
+            && let Some(window) = self.start_windows.get_mut(pool)
+        {
+            window.forget(entry.admitted_at);
+        }
+        self.release(key);
+        // What the store counts beyond this queue is held elsewhere, whoever the store says
+        // holds it: counting less would admit the task again at once, to be refused again.
+        match held {
+            HeldElsewhere::PoolSlots {
+                pool,
+                held,
+                by_others,
+            } => {
+                let uncounted = held.saturating_sub(self.pool_used(&pool));
+                self.elsewhere
+                    .pool_slots
+                    .insert(pool, by_others.max(uncounted));
+            }
+            HeldElsewhere::WorkflowTasks {
+                workflow,
+                active,
+                by_others,
+            } => {
+                let here = self.workflow_active.get(&workflow).copied().unwrap_or(0);
+                let uncounted = active.saturating_sub(here);
+                self.elsewhere
+                    .workflow_tasks
+                    .insert(workflow, by_others.max(uncounted));
+            }
+            HeldElsewhere::RateUntil { pool, until } => {
+                self.elsewhere.rate_until.insert(pool, until);
+            }
+        }
+    }
+
+    /// Forgets the slots and tasks other servers held at their last refusal, so that the
+    /// next `admit` tries again (the store refuses again if they still hold them). A rate's
+    /// `until` is kept: it ends by itself.
+    pub fn forget_elsewhere(&mut self) {
+        self.elsewhere.pool_slots.clear();
+        self.elsewhere.workflow_tasks.clear();
+    }
+
+    /// Whether this queue counts slots or tasks of other servers, which only a retry after
+    /// [`TaskQueue::forget_elsewhere`] can learn were released.
+    pub fn counts_elsewhere(&self) -> bool {
+        self.elsewhere.pool_slots.values().any(|&slots| slots > 0)
+            || self
+                .elsewhere
+                .workflow_tasks
+                .values()
+                .any(|&tasks| tasks > 0)
     }
 
     /// Counts a start of `pool` at `started_at` that this queue did not admit itself, such
@@ -295,15 +446,22 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
             });
         }
         if let Some(&limit) = self.limits.max_active_tasks.get(&candidate.workflow) {
+            let elsewhere = self
+                .elsewhere
+                .workflow_tasks
+                .get(&candidate.workflow)
+                .copied()
+                .unwrap_or(0);
             let active = self
                 .workflow_active
                 .get(&candidate.workflow)
                 .copied()
                 .unwrap_or(0);
-            if active >= limit {
+            if active + elsewhere >= limit {
                 return Err(WaitReason::MaxActiveTasks {
                     workflow: candidate.workflow.clone(),
                     limit,
+                    elsewhere,
                 });
             }
         }
@@ -314,20 +472,28 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
             if reserved.contains(pool) {
                 return Err(WaitReason::PoolReserved { pool: pool.clone() });
             }
-            let used = self.pool_used(pool);
+            let elsewhere = self.elsewhere.pool_slots.get(pool).copied().unwrap_or(0);
+            let used = self.pool_used(pool) + elsewhere;
             if used + candidate.pool_slots > slots {
                 return Err(WaitReason::PoolFull {
                     pool: pool.clone(),
                     used,
                     slots,
                     needed: candidate.pool_slots,
+                    elsewhere,
                 });
             }
+            let rate_limited = |until| WaitReason::RateLimited {
+                pool: pool.clone(),
+                until,
+            };
             if let Some(window) = self.start_windows.get(pool) {
-                window.check(now).map_err(|until| WaitReason::RateLimited {
-                    pool: pool.clone(),
-                    until,
-                })?;
+                window.check(now).map_err(rate_limited)?;
+            }
+            if let Some(&until) = self.elsewhere.rate_until.get(pool)
+                && until > now
+            {
+                return Err(rate_limited(until));
             }
         }
         Ok(())
@@ -351,6 +517,7 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
                 workflow: candidate.workflow.clone(),
                 pool: candidate.pool.clone(),
                 slots: candidate.pool_slots,
+                admitted_at: now,
             },
         );
     }
@@ -556,6 +723,99 @@ mod tests {
         // Recording a start of a pool without a rate changes nothing.
         queue.record_start(&PoolName::new("other"), at(0));
         assert_eq!(queue.running(), 0);
+    }
+
+    #[test]
+    fn a_task_refused_by_the_store_waits_for_what_other_servers_hold() {
+        let mut queue = TaskQueue::new(rated(100, 2, "10/min"));
+        assert_eq!(keys(&queue.admit(&[candidate(1, 0, 1, 0)], at(0))), vec![1]);
+        // The store says another server holds both slots: the task gives its place back.
+        queue.give_back(
+            &1,
+            HeldElsewhere::PoolSlots {
+                pool: PoolName::new("api"),
+                held: 2,
+                by_others: 2,
+            },
+        );
+        assert_eq!(queue.running(), 0);
+        let admission = queue.admit(&[candidate(1, 0, 1, 0)], at(1));
+        assert!(admission.admitted.is_empty());
+        let reason = &admission.waiting[0].1;
+        assert_eq!(
+            *reason,
+            WaitReason::PoolFull {
+                pool: PoolName::new("api"),
+                used: 2,
+                slots: 2,
+                needed: 1,
+                elsewhere: 2,
+            }
+        );
+        assert_eq!(
+            reason.to_string(),
+            "pool api 2/2 slots (needs 1; 2 on other servers)"
+        );
+        assert!(queue.counts_elsewhere());
+        // A retry forgets it; the refused admission counted no start against the rate.
+        queue.forget_elsewhere();
+        assert!(!queue.counts_elsewhere());
+        assert_eq!(keys(&queue.admit(&[candidate(1, 0, 1, 0)], at(2))), vec![1]);
+    }
+
+    #[test]
+    fn a_rate_counted_by_the_store_holds_until_its_time() {
+        let mut queue = TaskQueue::new(rated(100, 10, "10/min"));
+        queue.admit(&[candidate(1, 0, 1, 0)], at(0));
+        queue.give_back(
+            &1,
+            HeldElsewhere::RateUntil {
+                pool: PoolName::new("api"),
+                until: at(40),
+            },
+        );
+        let admission = queue.admit(&[candidate(1, 0, 1, 0)], at(1));
+        assert_eq!(
+            admission.waiting[0].1,
+            WaitReason::RateLimited {
+                pool: PoolName::new("api"),
+                until: at(40)
+            }
+        );
+        assert_eq!(queue.next_wake(at(1)), Some(at(40)));
+        // Forgetting what other servers hold keeps a rate's time: it ends by itself.
+        queue.forget_elsewhere();
+        assert!(
+            queue
+                .admit(&[candidate(1, 0, 1, 0)], at(39))
+                .admitted
+                .is_empty()
+        );
+        assert_eq!(
+            keys(&queue.admit(&[candidate(1, 0, 1, 0)], at(40))),
+            vec![1]
+        );
+    }
+
+    #[test]
+    fn max_active_tasks_counts_the_tasks_other_servers_run() {
+        let mut queue = TaskQueue::new(limits(100, 10));
+        queue.set_max_active_tasks(&WorkflowName::new("w"), Some(3));
+        queue.admit(&[candidate(1, 0, 1, 0)], at(0));
+        queue.admit(&[candidate(2, 0, 1, 0)], at(0));
+        queue.give_back(
+            &2,
+            HeldElsewhere::WorkflowTasks {
+                workflow: WorkflowName::new("w"),
+                active: 3,
+                by_others: 2,
+            },
+        );
+        let admission = queue.admit(&[candidate(2, 0, 1, 0)], at(1));
+        assert_eq!(
+            admission.waiting[0].1.to_string(),
+            "max_active_tasks 3 reached for w (2 on other servers)"
+        );
     }
 
     #[test]

@@ -6,12 +6,17 @@
 //! the candidates of all runs decides what starts. Tasks admitted for the run that offered
 //! are returned at once; tasks admitted for other runs (a slot freed by one run lets another
 //! run's task start) are sent to their seat's inbox.
+//!
+//! On a store shared by several servers, the executor confirms what was admitted in the
+//! store (`SharedSlots`) and gives back what the store refused ([`Seat::give_back`]), which
+//! teaches the queue what other servers hold.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tidewater_core::{
-    Candidate, QueueLimits, RunId, TaskIndex, TaskQueue, Timestamp, WaitReason, WorkflowName,
+    Candidate, HeldElsewhere, QueueLimits, RunId, TaskIndex, TaskQueue, Timestamp, WaitReason,
+    WorkflowName,
 };
 use tokio::sync::mpsc;
 
@@ -68,6 +73,11 @@ impl Dispatch {
             run,
             inbox,
         }
+    }
+
+    /// Reads the queue's limits (the pools' slots and rates a shared store is asked for).
+    pub(crate) fn with_limits<R>(&self, read: impl FnOnce(&QueueLimits) -> R) -> R {
+        read(self.lock().queue.limits())
     }
 
     /// How many tasks hold a place now.
@@ -182,6 +192,35 @@ impl Seat {
         inner.queue.release(&(self.run, task));
         let admitted = inner.round(now);
         inner.deliver(admitted, None);
+    }
+
+    /// Gives back the place of `candidate`, admitted but refused by the store shared with
+    /// other servers, with what the refusal said they hold: it waits in this run's offer
+    /// again (its reason saying so), and waiting tasks of any run may take its place.
+    pub fn give_back(&self, candidate: Candidate<TaskIndex>, held: HeldElsewhere, now: Timestamp) {
+        let mut inner = self.dispatch.lock();
+        inner.queue.give_back(&(self.run, candidate.key), held);
+        let offered = inner.offers.entry(self.run).or_default();
+        offered.retain(|offer| offer.key != candidate.key);
+        offered.push(candidate);
+        let admitted = inner.round(now);
+        inner.deliver(admitted, None);
+    }
+
+    /// Whether a task of this run waits for slots or tasks another server held at its last
+    /// refusal: only asking the store again tells whether they were released.
+    pub fn waits_elsewhere(&self) -> bool {
+        let inner = self.dispatch.lock();
+        inner.queue.counts_elsewhere()
+            && inner
+                .offers
+                .get(&self.run)
+                .is_some_and(|offered| !offered.is_empty())
+    }
+
+    /// Forgets what other servers held, so that this run's next offer asks the store again.
+    pub fn forget_elsewhere(&self) {
+        self.dispatch.lock().queue.forget_elsewhere();
     }
 
     /// Tasks admitted for this run by another run's round.

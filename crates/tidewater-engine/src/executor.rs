@@ -1,6 +1,6 @@
 //! Executes one run: decide, persist, act, until the run ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use tidewater_core::{
     Timestamp, Workflow, decide, next_timer,
 };
 use tidewater_spec::{Connections, Redactor, TemplateContext};
-use tidewater_store::{OwnerClaim, RunRecord, RunStore};
+use tidewater_store::{OwnerClaim, RunRecord, RunStore, SlotGrant};
 use tokio::sync::{mpsc, watch};
 
 use crate::dispatch::{Dispatch, Seat};
@@ -19,6 +19,7 @@ use crate::process::{
     ATTEMPT_MARKER, group_members, is_alive, kill_marked, signal_group, wait_until_gone,
 };
 use crate::runners::Runners;
+use crate::shared_slots::{SLOT_RECHECK, SharedSlots, held_elsewhere};
 use crate::{
     AttemptControl, AttemptPaths, AttemptReport, Clock, EngineError, LocalProcesses, Owners,
     RunObserver, StartRequest,
@@ -104,6 +105,9 @@ pub struct Executor<S: RunStore + ?Sized> {
     /// The project's connections, for templates; their secrets are redacted from every
     /// attempt's log and outcome.
     connections: Arc<Connections>,
+    /// The pools, rates and `max_active_tasks` this server shares with the other servers of
+    /// its store, if it shares them: what the task queue admits is confirmed there first.
+    shared_slots: Option<Arc<SharedSlots>>,
 }
 
 struct Running {
@@ -130,7 +134,15 @@ impl<S: RunStore + ?Sized> Executor<S> {
             dispatch,
             interrupted: Mutex::new(HashMap::new()),
             connections: Arc::default(),
+            shared_slots: None,
         }
+    }
+
+    /// Confirms in a store shared with other servers each task the queue admits for a pool
+    /// or a capped workflow ([`SharedSlots`]), so that those limits hold across servers.
+    pub fn with_shared_slots(mut self, slots: Option<Arc<SharedSlots>>) -> Executor<S> {
+        self.shared_slots = slots;
+        self
     }
 
     /// The project's connections (none by default): templates read them as `conn`, and
@@ -189,12 +201,21 @@ impl<S: RunStore + ?Sized> Executor<S> {
         let workflow = workflow.for_trigger(record.trigger);
         let workflow = &*workflow;
         let mut running = HashMap::new();
+        let mut acquired = HashSet::new();
         // Failing in the recovery (its own write, say) leaves the reason recorded for the
         // attempts it would have ended as it was.
         let result = match self.recover(workflow, &record, cancel).await {
             Ok(view) => {
                 let result = self
-                    .drive(workflow, &record, view, resume, cancel, &mut running)
+                    .drive(
+                        workflow,
+                        &record,
+                        view,
+                        resume,
+                        cancel,
+                        &mut running,
+                        &mut acquired,
+                    )
                     .await;
                 if let Err(error) = &result {
                     // The record can no longer follow what happens: stop what runs. The
@@ -210,6 +231,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
             }
             Err(error) => Err(error),
         };
+        self.release_leftover_holds(run, workflow, acquired).await;
         let released = self.store.claim_owner(run, Some(self.me), None).await;
         let state = result?;
         released?;
@@ -282,6 +304,10 @@ impl<S: RunStore + ?Sized> Executor<S> {
         Ok(view)
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "what `execute` keeps across the loop for its error path, passed as it holds it"
+    )]
     async fn drive(
         &self,
         workflow: &Workflow,
@@ -290,6 +316,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
         resume: Resume,
         cancel: &CancelHandle,
         running: &mut HashMap<TaskIndex, Running>,
+        acquired: &mut HashSet<TaskIndex>,
     ) -> Result<RunState, EngineError> {
         let run = record.id;
 
@@ -324,6 +351,17 @@ impl<S: RunStore + ?Sized> Executor<S> {
             let mut changes = std::mem::take(&mut unrecorded);
             let mut actions = Vec::new();
             let mut batch = std::mem::take(&mut events);
+            // Tasks another run's round admitted into this run's inbox are confirmed like
+            // the ones its own offer admits.
+            for event in &mut batch {
+                if let Event::Admit(tasks) = event {
+                    let admitted = std::mem::take(tasks);
+                    *tasks = self
+                        .confirm(&seat, workflow, run, &view, admitted, now, acquired)
+                        .await?;
+                }
+            }
+            batch.retain(|event| !matches!(event, Event::Admit(tasks) if tasks.is_empty()));
             // Tasks given a place in the queue in this round; any that does not start
             // (cancelled meanwhile) gives its place back below.
             let mut admitted_now: Vec<TaskIndex> = batch
@@ -345,7 +383,10 @@ impl<S: RunStore + ?Sized> Executor<S> {
                     seat.offer(Vec::new(), now);
                     break;
                 }
-                let mut admitted = seat.offer(candidates(workflow, &view), now);
+                let offered = seat.offer(candidates(workflow, &view), now);
+                let mut admitted = self
+                    .confirm(&seat, workflow, run, &view, offered, now, acquired)
+                    .await?;
                 admitted_now.extend(&admitted);
                 admitted.extend(queued_sensors(workflow, &view));
                 if admitted.is_empty() {
@@ -358,7 +399,8 @@ impl<S: RunStore + ?Sized> Executor<S> {
                     |action| matches!(action, Action::Start { task: started, .. } if *started == task),
                 );
                 if !starts {
-                    seat.release(task, now);
+                    self.free_place(&seat, run, workflow, task, acquired)
+                        .await?;
                 }
             }
             if !changes.is_empty() {
@@ -405,11 +447,18 @@ impl<S: RunStore + ?Sized> Executor<S> {
                 }
                 return Ok(view.run.clone());
             }
-            // Wake for the next retry, or when a rate limit lets a waiting task start.
-            let next_retry = [next_timer(workflow, &view, now), seat.next_wake(now)]
-                .into_iter()
-                .flatten()
-                .min();
+            // Wake for the next retry, when a rate limit lets a waiting task start, or to ask
+            // the shared store again for what another server held (its release is not
+            // signalled here).
+            let recheck = seat.waits_elsewhere().then(|| now + SLOT_RECHECK);
+            let next_retry = [
+                next_timer(workflow, &view, now),
+                seat.next_wake(now),
+                recheck,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let retry_timer = async {
                 match next_retry {
                     Some(at) => self.clock.sleep_until(at).await,
@@ -418,9 +467,14 @@ impl<S: RunStore + ?Sized> Executor<S> {
             };
             tokio::select! {
                 Some(report) = done.recv() => {
-                    self.finished(report, &seat, running, &mut events);
+                    let mut reports = vec![report];
                     while let Ok(report) = done.try_recv() {
-                        self.finished(report, &seat, running, &mut events);
+                        reports.push(report);
+                    }
+                    for report in reports {
+                        if let Some(task) = self.finished(report, running, &mut events) {
+                            self.free_place(&seat, run, workflow, task, acquired).await?;
+                        }
                     }
                     // Releasing a place admits this run's next task into its own inbox: take
                     // it now, so that it is decided and persisted in the same transaction as
@@ -436,7 +490,12 @@ impl<S: RunStore + ?Sized> Executor<S> {
                     is_cancelling = true;
                     events.push(Event::Cancel);
                 }
-                () = retry_timer => events.push(Event::Tick),
+                () = retry_timer => {
+                    if recheck.is_some() {
+                        seat.forget_elsewhere();
+                    }
+                    events.push(Event::Tick);
+                }
                 // Pids ride along with the next decision's transaction, which for short tasks
                 // comes within a millisecond or two; a task still running after
                 // `PID_RECORD_DELAY` gets its own transaction. Until then a crash is covered by
@@ -450,28 +509,121 @@ impl<S: RunStore + ?Sized> Executor<S> {
         }
     }
 
+    /// Records an attempt's end among the events; returns its task if it held a place in
+    /// the queue (the attempt this run started), which the caller gives back.
     fn finished(
         &self,
         mut report: AttemptReport,
-        seat: &Seat,
         running: &mut HashMap<TaskIndex, Running>,
         events: &mut Vec<Event>,
-    ) {
+    ) -> Option<TaskIndex> {
         // Before anything records or shows it: an error message may quote a secret (a
         // failed request's URL, a query's text), and so may an output.
         redact_outcome(&mut report.outcome, self.connections.redactor());
-        if running
+        let freed = running
             .get(&report.task)
             .is_some_and(|entry| entry.attempt == report.attempt)
-        {
-            running.remove(&report.task);
-            seat.release(report.task, self.clock.now());
-        }
+            .then(|| {
+                running.remove(&report.task);
+                report.task
+            });
         events.push(Event::AttemptFinished {
             task: report.task,
             attempt: report.attempt,
             outcome: report.outcome,
         });
+        freed
+    }
+
+    /// Gives back the place `task` held: its hold in a shared store first, since the local
+    /// release may admit a task that asks the store for it.
+    async fn free_place(
+        &self,
+        seat: &Seat,
+        run: RunId,
+        workflow: &Workflow,
+        task: TaskIndex,
+        acquired: &mut HashSet<TaskIndex>,
+    ) -> Result<(), EngineError> {
+        self.release_hold(run, workflow, task, acquired).await?;
+        seat.release(task, self.clock.now());
+        Ok(())
+    }
+
+    /// Confirms in the store shared with other servers what the task queue `admitted` for
+    /// `run`; a refused task gives its place back and waits, its reason naming what other
+    /// servers hold, and the run asks again within [`SLOT_RECHECK`]. Without a shared
+    /// store everything admitted is confirmed.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the loop's own state, passed as the loop holds it"
+    )]
+    async fn confirm(
+        &self,
+        seat: &Seat,
+        workflow: &Workflow,
+        run: RunId,
+        view: &RunView,
+        admitted: Vec<TaskIndex>,
+        now: Timestamp,
+        acquired: &mut HashSet<TaskIndex>,
+    ) -> Result<Vec<TaskIndex>, EngineError> {
+        let Some(shared) = &self.shared_slots else {
+            return Ok(admitted);
+        };
+        let mut confirmed = Vec::with_capacity(admitted.len());
+        for task in admitted {
+            let request = self
+                .dispatch
+                .with_limits(|limits| SharedSlots::request(limits, run, workflow, task));
+            let Some(request) = request else {
+                confirmed.push(task);
+                continue;
+            };
+            match shared.acquire(&request).await? {
+                SlotGrant::Granted => {
+                    acquired.insert(task);
+                    confirmed.push(task);
+                }
+                SlotGrant::Refused(refusal) => match candidate(workflow, view, task) {
+                    Some(waiting) => seat.give_back(waiting, held_elsewhere(refusal), now),
+                    None => seat.release(task, now),
+                },
+            }
+        }
+        Ok(confirmed)
+    }
+
+    /// Gives back the store's hold of `task`, if it took one.
+    async fn release_hold(
+        &self,
+        run: RunId,
+        workflow: &Workflow,
+        task: TaskIndex,
+        acquired: &mut HashSet<TaskIndex>,
+    ) -> Result<(), EngineError> {
+        if acquired.remove(&task)
+            && let Some(shared) = &self.shared_slots
+        {
+            shared.release(run, &workflow.task(task).name).await?;
+        }
+        Ok(())
+    }
+
+    /// After the run stopped on an error (a store write failed), gives back the holds of
+    /// its stopped tasks. Best effort, its failure ignored: the store is what failed as a
+    /// rule, and what stays held is released when this server stops, or ends with its
+    /// lease.
+    async fn release_leftover_holds(
+        &self,
+        run: RunId,
+        workflow: &Workflow,
+        acquired: HashSet<TaskIndex>,
+    ) {
+        for task in acquired {
+            let mut held = HashSet::from([task]);
+            let _ = self.release_hold(run, workflow, task, &mut held).await;
+        }
     }
 
     fn start(
@@ -683,25 +835,32 @@ async fn decide_ended<S: RunStore + ?Sized>(
 fn candidates(workflow: &Workflow, view: &RunView) -> Vec<Candidate<TaskIndex>> {
     workflow
         .indices()
-        .filter_map(|index| {
-            let TaskState::Queued { since, .. } = view.task(index).state else {
-                return None;
-            };
-            let task = workflow.task(index);
-            if !task.action.holds_a_slot() {
-                return None;
-            }
-            Some(Candidate {
-                key: index,
-                workflow: workflow.name.clone(),
-                priority: task.priority,
-                pool: task.pool.clone(),
-                pool_slots: task.pool_slots,
-                queued_since: since,
-                sequence: u64::from(index.0),
-            })
-        })
+        .filter_map(|index| candidate(workflow, view, index))
         .collect()
+}
+
+/// Task `index` as a candidate of the task queue, if it is queued and needs a slot.
+fn candidate(
+    workflow: &Workflow,
+    view: &RunView,
+    index: TaskIndex,
+) -> Option<Candidate<TaskIndex>> {
+    let TaskState::Queued { since, .. } = view.task(index).state else {
+        return None;
+    };
+    let task = workflow.task(index);
+    if !task.action.holds_a_slot() {
+        return None;
+    }
+    Some(Candidate {
+        key: index,
+        workflow: workflow.name.clone(),
+        priority: task.priority,
+        pool: task.pool.clone(),
+        pool_slots: task.pool_slots,
+        queued_since: since,
+        sequence: u64::from(index.0),
+    })
 }
 
 /// Queued sensors: they start at once and wait without holding a slot.

@@ -14,7 +14,8 @@
 //! owner is a process of this machine, so leases or network notifications replace them
 //! without touching the executor or the service. [`ServerLeases`] is the lease-based one, for
 //! servers sharing a PostgreSQL store; with it the [`Service`] schedules only while its server
-//! leads ([`Scheduling`]).
+//! leads ([`Scheduling`]), and the executor confirms in the store what its task queue admits
+//! for pools and capped workflows ([`SharedSlots`]), so that those limits hold across servers.
 
 // Library code reports errors to its caller and prints nothing; an invariant that truly holds
 // says why with `#[expect(clippy::expect_used, reason = "...")]` (issue 16 item 9).
@@ -37,6 +38,7 @@ mod run_queues;
 pub mod runners;
 mod server_leases;
 mod service;
+mod shared_slots;
 mod signal_wakeups;
 mod subreaper;
 mod task_process;
@@ -57,6 +59,7 @@ pub use runners::{
 };
 pub use server_leases::{Beat, KnownServers, ServerLeaseSettings, ServerLeases};
 pub use service::{Catalog, Scheduling, Scope, Service, ServiceObserver, new_run};
+pub use shared_slots::SharedSlots;
 pub use signal_wakeups::SignalWakeups;
 pub use subreaper::adopt_orphans;
 pub use task_process::tasks_die_with_this_process;

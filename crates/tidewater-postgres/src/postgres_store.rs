@@ -12,6 +12,7 @@ mod notifications;
 mod pool;
 mod rows;
 mod servers;
+mod slots;
 mod streams;
 mod workers;
 mod write_batch;
@@ -249,6 +250,10 @@ impl Store for PostgresStore {
     }
 
     fn servers(&self) -> Option<&dyn ServerStore> {
+        Some(self)
+    }
+
+    fn slots(&self) -> Option<&dyn tidewater_store::SlotStore> {
         Some(self)
     }
 }

@@ -5,7 +5,9 @@
 //! service and backfills need besides (with the change feed, [`FeedEvent`]), [`AccessStore`]
 //! who may use the HTTP API (tokens and sessions, by hash), and [`Store`] all three, with the
 //! operations on the store as a whole, behind the `Arc<dyn Store>` the binary hands out.
-//! [`StoreError`] is backend-neutral: a backend's own failures travel inside it as a
+//! A backend that several servers share adds [`ServerStore`] (their leases) and [`SlotStore`]
+//! (the pool slots, rates and `max_active_tasks` they hold) through [`Store`]'s provided
+//! methods. [`StoreError`] is backend-neutral: a backend's own failures travel inside it as a
 //! [`BackendError`]. With the `conformance` feature, `conformance` is the suite every backend
 //! must pass.
 //!
@@ -35,6 +37,7 @@ mod feed_event;
 mod notification_store;
 mod run_store;
 mod server_store;
+mod slot_store;
 mod store;
 mod store_error;
 mod stream_store;
@@ -57,6 +60,7 @@ pub use run_store::{
     AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
 };
 pub use server_store::{LiveServers, ServerId, ServerRecord, ServerRegistration, ServerStore};
+pub use slot_store::{PoolRequest, SlotGrant, SlotRefusal, SlotRequest, SlotStore};
 pub use store::Store;
 pub use store_error::{BackendError, StoreError};
 pub use stream_store::{

@@ -2,8 +2,8 @@ use async_trait::async_trait;
 use tidewater_core::RunId;
 
 use crate::{
-    AccessStore, ControlStore, NotificationStore, RunStore, ServerStore, StoreError, StreamStore,
-    WorkerStore,
+    AccessStore, ControlStore, NotificationStore, RunStore, ServerStore, SlotStore, StoreError,
+    StreamStore, WorkerStore,
 };
 
 /// Everything the binary needs from the store it opened: the engine's and the service's
@@ -54,6 +54,13 @@ pub trait Store: RunStore + ControlStore + AccessStore + NotificationStore + Sen
     /// for a backend that several machines can share. `None` (the embedded default): one
     /// server per store, always the leader, its runs owned by its process.
     fn servers(&self) -> Option<&dyn ServerStore> {
+        None
+    }
+
+    /// The pool slots, rates and `max_active_tasks` held by the servers sharing this store
+    /// ([`SlotStore`]), for a backend that several servers can share. `None` (the embedded
+    /// default): one server per store, whose own task queue is already global.
+    fn slots(&self) -> Option<&dyn SlotStore> {
         None
     }
 }

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 use super::failure::OrStore;
 
 /// Every script, in order; a script's number is its place in this list, counting from 1.
-const MIGRATIONS: [(&str, &str); 4] = [
+const MIGRATIONS: [(&str, &str); 5] = [
     (
         "0001_schema",
         include_str!("../../migrations/0001_schema.sql"),
@@ -28,6 +28,10 @@ const MIGRATIONS: [(&str, &str); 4] = [
     (
         "0004_streams",
         include_str!("../../migrations/0004_streams.sql"),
+    ),
+    (
+        "0005_slots",
+        include_str!("../../migrations/0005_slots.sql"),
     ),
 ];
 

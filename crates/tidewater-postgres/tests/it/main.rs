@@ -7,5 +7,6 @@ mod fixtures;
 mod postgres_conformance;
 mod races;
 mod servers;
+mod slots;
 mod store_open;
 mod worker_races;

@@ -27,6 +27,7 @@ mod runs;
 mod same_interval;
 mod schemathesis;
 mod servers;
+mod servers_pools;
 mod service;
 mod store;
 mod store_url;
