@@ -22,6 +22,9 @@ pub struct WorkflowJson {
     /// How many ended intervals have no run yet (a server creates them at once).
     pub intervals_due_now: usize,
     pub last_run: Option<LastRunJson>,
+    /// The newest runs (at most [`crate::RECENT_RUNS`]), newest first: the strip of states
+    /// that shows whether the workflow has been failing lately.
+    pub recent_runs: Vec<RecentRunJson>,
     pub problem: Option<ProblemJson>,
 }
 
@@ -31,6 +34,18 @@ pub struct LastRunJson {
     pub id: i64,
     pub state: &'static str,
     pub at: String,
+}
+
+/// One run of a workflow's strip of recent runs.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecentRunJson {
+    pub id: i64,
+    pub state: &'static str,
+    /// Recorded `running`, but the process executing it died: `tidewater retry` resumes it.
+    pub orphaned: bool,
+    /// The start of its data interval.
+    pub interval_start: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,6 +69,7 @@ impl WorkflowJson {
                 next_due: None,
                 intervals_due_now: 0,
                 last_run: None,
+                recent_runs: Vec::new(),
                 problem: Some(ProblemJson {
                     message: problems.first.clone(),
                     location: problems.location.clone(),
@@ -84,6 +100,19 @@ impl WorkflowJson {
                         state: last.state.name(),
                         at: local_time::rfc3339(last.at, timezone),
                     }),
+                    recent_runs: summary
+                        .recent_runs
+                        .iter()
+                        .map(|entry| RecentRunJson {
+                            id: entry.record.id.0,
+                            state: entry.record.state.name(),
+                            orphaned: entry.is_orphaned,
+                            interval_start: local_time::rfc3339(
+                                entry.record.interval.start,
+                                timezone,
+                            ),
+                        })
+                        .collect(),
                     problem: None,
                 }
             }
