@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::local_time;
+use crate::run_entry::RunEntry;
 use crate::workflow_overview::{FileStatus, NextDue, WorkflowOverview};
 
 /// A workflow file as `--json` shows it; times are RFC 3339 in the workflow's time zone.
@@ -103,19 +104,23 @@ impl WorkflowJson {
                     recent_runs: summary
                         .recent_runs
                         .iter()
-                        .map(|entry| RecentRunJson {
-                            id: entry.record.id.0,
-                            state: entry.record.state.name(),
-                            orphaned: entry.is_orphaned,
-                            interval_start: local_time::rfc3339(
-                                entry.record.interval.start,
-                                timezone,
-                            ),
-                        })
+                        .map(|entry| RecentRunJson::new(entry, timezone))
                         .collect(),
                     problem: None,
                 }
             }
+        }
+    }
+}
+
+impl RecentRunJson {
+    /// `entry` with its interval's start in the workflow's `timezone`.
+    fn new(entry: &RunEntry, timezone: chrono_tz::Tz) -> RecentRunJson {
+        RecentRunJson {
+            id: entry.record.id.0,
+            state: entry.record.state.name(),
+            orphaned: entry.is_orphaned,
+            interval_start: local_time::rfc3339(entry.record.interval.start, timezone),
         }
     }
 }
