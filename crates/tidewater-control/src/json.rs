@@ -46,4 +46,4 @@ pub use worker_json::{
     WorkerReportJson,
 };
 pub use workflow_graph_json::{GraphEdgeJson, GraphTaskJson, WorkflowGraphJson};
-pub use workflow_json::{LastRunJson, ProblemJson, WorkflowJson};
+pub use workflow_json::{LastRunJson, ProblemJson, RecentRunJson, WorkflowJson};

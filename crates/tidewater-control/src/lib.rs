@@ -113,7 +113,8 @@ pub use view_coverage::{
 pub use wait_kind::WaitKind;
 pub use workers::{CLAIM_RECHECK, HeldAttempt, MAX_CLAIM_WAIT, WorkerStatus};
 pub use workflow_overview::{
-    FileProblems, FileStatus, LastRun, NextDue, WorkflowOverview, WorkflowSummary, waits_for,
+    FileProblems, FileStatus, LastRun, NextDue, RECENT_RUNS, WorkflowOverview, WorkflowSummary,
+    waits_for,
 };
 // What callers of the use cases pass in and get back from the engine.
 pub use tidewater_engine::{

@@ -9,7 +9,7 @@ use crate::json::RunJson;
 
 /// A run as a reader sees it: its record, and whether it is orphaned (recorded `running`,
 /// but the process executing it died), asked once when it was read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunEntry {
     pub record: RunRecord,
     pub is_orphaned: bool,

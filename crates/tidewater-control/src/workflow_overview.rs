@@ -1,20 +1,26 @@
 //! The read model of `tidewater workflows`: every workflow file of the project with its
-//! schedule, when its next run is due, whether it is paused, its last run, and the problems
-//! of a broken file. It needs no server: due times come from the core's [`SchedulePlan`] and
-//! the store's record of what the scheduler already created, as the server computes them.
+//! schedule, when its next run is due, whether it is paused, its recent runs, and the
+//! problems of a broken file. It needs no server: due times come from the core's
+//! [`SchedulePlan`] and the store's record of what the scheduler already created, as the
+//! server computes them.
 //!
 //! Kept apart from any printing, so that another front end (an HTTP API) can serve it; its
 //! JSON is [`crate::json::WorkflowJson`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use tidewater_core::{DataTrigger, RunId, RunState, SchedulePlan, Timestamp, WorkflowName};
+use tidewater_engine::Owners;
 use tidewater_spec::{Diagnostics, Project};
-use tidewater_store::{ControlStore, RunFilter, RunStore};
+use tidewater_store::{ControlStore, RunStore};
 
-use crate::Control;
 use crate::control_error::ControlResult;
+use crate::{Control, RunEntry};
+
+/// How many recent runs each workflow shows: a strip of states to see at a glance whether it
+/// has been failing lately (Airflow's "recent runs" column).
+pub const RECENT_RUNS: u32 = 10;
 
 /// One workflow file.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +48,8 @@ pub struct WorkflowSummary {
     pub next_due: NextDue,
     pub is_paused: bool,
     pub last_run: Option<LastRun>,
+    /// Its newest [`RECENT_RUNS`] runs, newest first.
+    pub recent_runs: Vec<RunEntry>,
 }
 
 impl WorkflowSummary {
@@ -97,7 +105,7 @@ pub struct FileProblems {
 impl Control {
     /// Every workflow file of the project, sorted by path, as of `now`.
     pub async fn workflow_overview(&self, now: Timestamp) -> ControlResult<Vec<WorkflowOverview>> {
-        workflow_overview(&self.project, self.store.as_ref(), now).await
+        workflow_overview(&self.project, self.store.as_ref(), &*self.owners, now).await
     }
 }
 
@@ -105,10 +113,23 @@ impl Control {
 async fn workflow_overview<S: RunStore + ControlStore + ?Sized>(
     project: &Project,
     store: &S,
+    owners: &dyn Owners,
     now: Timestamp,
 ) -> ControlResult<Vec<WorkflowOverview>> {
     let (loaded, diagnostics) = project.load_workflows();
     let paused: HashSet<WorkflowName> = store.paused_workflows().await?.into_iter().collect();
+    let names: Vec<WorkflowName> = loaded
+        .iter()
+        .map(|loaded| loaded.workflow.name.clone())
+        .collect();
+    // One read for every workflow's strip, newest first within each.
+    let mut recent: HashMap<WorkflowName, Vec<RunEntry>> = HashMap::new();
+    for record in store.recent_runs(&names, RECENT_RUNS).await? {
+        recent
+            .entry(record.workflow.clone())
+            .or_default()
+            .push(RunEntry::new(record, owners));
+    }
     let mut files: BTreeMap<PathBuf, WorkflowOverview> = BTreeMap::new();
     for (path, problems) in problems_by_file(project, &diagnostics) {
         files.insert(
@@ -138,24 +159,19 @@ async fn workflow_overview<S: RunStore + ControlStore + ?Sized>(
                 }
             }
         };
-        let last_run = store
-            .list_runs(&RunFilter {
-                workflow: Some(workflow.name.clone()),
-                limit: Some(1),
-                ..RunFilter::default()
-            })
-            .await?
-            .into_iter()
-            .next()
-            .map(|record| LastRun {
+        let recent_runs = recent.remove(&workflow.name).unwrap_or_default();
+        let last_run = recent_runs.first().map(|entry| {
+            let record = &entry.record;
+            LastRun {
                 id: record.id,
                 at: record
                     .state
                     .finished_at()
                     .or(record.state.started_at())
                     .unwrap_or(record.created_at),
-                state: record.state,
-            });
+                state: record.state.clone(),
+            }
+        });
         files.insert(
             loaded.path.clone(),
             WorkflowOverview {
@@ -171,6 +187,7 @@ async fn workflow_overview<S: RunStore + ControlStore + ?Sized>(
                     next_due,
                     is_paused,
                     last_run,
+                    recent_runs,
                 }),
             },
         );

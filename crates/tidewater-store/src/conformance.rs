@@ -40,6 +40,7 @@ pub use control::{
     backfills_keep_their_runs_and_can_be_found_until_finished,
     one_service_at_a_time_with_its_health_report, pausing_is_recorded_per_workflow,
     queues_give_their_heads_in_start_order, runs_are_counted_by_workflow_and_state,
+    the_recent_runs_of_each_workflow_are_its_newest_ones,
     the_same_backfill_given_twice_is_one_backfill,
 };
 pub use data_changes::{
@@ -119,6 +120,7 @@ macro_rules! run_store_conformance_tests {
             the_same_backfill_given_twice_is_one_backfill,
             a_run_is_refused_while_its_interval_has_an_active_run,
             runs_are_counted_by_workflow_and_state,
+            the_recent_runs_of_each_workflow_are_its_newest_ones,
             a_calling_task_has_one_child_run,
             tokens_are_created_listed_and_found_by_hash,
             a_token_name_is_unique_among_unrevoked_tokens,

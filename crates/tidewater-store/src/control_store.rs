@@ -114,6 +114,16 @@ pub trait ControlStore: Send + Sync {
     /// a list of the runs.
     async fn run_counts_by_workflow(&self) -> Result<Vec<WorkflowRunCount>, StoreError>;
 
+    /// The newest `per_workflow` runs of each of `workflows` (the strip of recent runs a
+    /// workflow overview shows), by workflow in the order given, newest first within each.
+    /// One statement that reads at most `per_workflow` index entries per workflow, however
+    /// long the history: never a query per workflow, never a scan of every run.
+    async fn recent_runs(
+        &self,
+        workflows: &[WorkflowName],
+        per_workflow: u32,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+
     /// How many runs of a backfill are in each state.
     async fn backfill_counts(&self, id: BackfillId) -> Result<RunCounts, StoreError>;
 

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::local_time;
+use crate::run_entry::RunEntry;
 use crate::workflow_overview::{FileStatus, NextDue, WorkflowOverview};
 
 /// A workflow file as `--json` shows it; times are RFC 3339 in the workflow's time zone.
@@ -22,6 +23,9 @@ pub struct WorkflowJson {
     /// How many ended intervals have no run yet (a server creates them at once).
     pub intervals_due_now: usize,
     pub last_run: Option<LastRunJson>,
+    /// The newest runs (at most [`crate::RECENT_RUNS`]), newest first: the strip of states
+    /// that shows whether the workflow has been failing lately.
+    pub recent_runs: Vec<RecentRunJson>,
     pub problem: Option<ProblemJson>,
 }
 
@@ -31,6 +35,18 @@ pub struct LastRunJson {
     pub id: i64,
     pub state: &'static str,
     pub at: String,
+}
+
+/// One run of a workflow's strip of recent runs.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecentRunJson {
+    pub id: i64,
+    pub state: &'static str,
+    /// Recorded `running`, but the process executing it died: `tidewater retry` resumes it.
+    pub orphaned: bool,
+    /// The start of its data interval.
+    pub interval_start: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,6 +70,7 @@ impl WorkflowJson {
                 next_due: None,
                 intervals_due_now: 0,
                 last_run: None,
+                recent_runs: Vec::new(),
                 problem: Some(ProblemJson {
                     message: problems.first.clone(),
                     location: problems.location.clone(),
@@ -84,9 +101,26 @@ impl WorkflowJson {
                         state: last.state.name(),
                         at: local_time::rfc3339(last.at, timezone),
                     }),
+                    recent_runs: summary
+                        .recent_runs
+                        .iter()
+                        .map(|entry| RecentRunJson::new(entry, timezone))
+                        .collect(),
                     problem: None,
                 }
             }
+        }
+    }
+}
+
+impl RecentRunJson {
+    /// `entry` with its interval's start in the workflow's `timezone`.
+    fn new(entry: &RunEntry, timezone: chrono_tz::Tz) -> RecentRunJson {
+        RecentRunJson {
+            id: entry.record.id.0,
+            state: entry.record.state.name(),
+            orphaned: entry.is_orphaned,
+            interval_start: local_time::rfc3339(entry.record.interval.start, timezone),
         }
     }
 }

@@ -468,6 +468,28 @@ impl ControlStore for PostgresStore {
         Ok(counts)
     }
 
+    async fn recent_runs(
+        &self,
+        workflows: &[WorkflowName],
+        per_workflow: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        // A lateral join walks `runs_by_workflow_newest_first` for `per_workflow` entries of
+        // each name; a window function would read the workflows' whole history instead.
+        let names: Vec<&str> = workflows.iter().map(WorkflowName::as_str).collect();
+        self.runs_where(
+            select_runs!(
+                "WHERE id IN (
+                   SELECT recent.id FROM unnest($1::TEXT[]) AS names (name)
+                   CROSS JOIN LATERAL (
+                     SELECT id FROM runs WHERE workflow = names.name
+                     ORDER BY created_at DESC, id DESC LIMIT $2) AS recent)
+                 ORDER BY workflow, created_at DESC, id DESC"
+            ),
+            &[&names, &i64::from(per_workflow)],
+        )
+        .await
+    }
+
     async fn backfill_counts(&self, id: BackfillId) -> Result<RunCounts, StoreError> {
         let client = self.pool.get().await?;
         let row = client

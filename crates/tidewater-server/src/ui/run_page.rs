@@ -27,6 +27,8 @@ pub(crate) struct RunHeader {
     pub(crate) trigger: &'static str,
     pub(crate) ds: String,
     pub(crate) interval: String,
+    /// The run's params as JSON (`{"region":"us"}`); `None` for a workflow without params.
+    pub(crate) params: Option<String>,
     pub(crate) created: String,
     pub(crate) started: Option<String>,
     pub(crate) finished: Option<String>,
@@ -56,6 +58,8 @@ impl RunHeader {
                 local_time::minutes(record.interval.start, zone),
                 local_time::minutes(record.interval.end, zone)
             ),
+            params: (!record.params.is_empty())
+                .then(|| serde_json::Value::Object(record.params.clone()).to_string()),
             created: local_time::seconds(record.created_at, zone),
             started: record
                 .state

@@ -10,15 +10,11 @@ use tidewater_control::{
     Concurrency, FileStatus, IntervalRequest, ManualRunRequest, NextDue, local_time,
 };
 use tidewater_core::WorkflowName;
-use tidewater_store::RunFilter;
 
 use super::layout::{Layout, Live, Nav, url_component};
 use super::state_style::Shown;
 use super::ui_error::{PageResult, UiError, UiForm, UiPath, page};
 use crate::api::Api;
-
-/// Runs the strip of a workflow shows.
-const STRIP: u32 = 14;
 
 #[derive(Template)]
 #[template(path = "workflows.html")]
@@ -77,16 +73,9 @@ pub(crate) async fn workflows(State(api): State<Api>) -> PageResult {
             },
             FileStatus::Loaded(summary) => {
                 let timezone = summary.timezone;
-                let runs = api
-                    .control
-                    .list_runs(&RunFilter {
-                        workflow: Some(summary.name.clone()),
-                        limit: Some(STRIP),
-                        ..RunFilter::default()
-                    })
-                    .await?;
-                let recent = runs
-                    .runs
+                // The overview read every workflow's recent runs in one go.
+                let recent = summary
+                    .recent_runs
                     .iter()
                     .rev()
                     .map(|entry| {

@@ -467,6 +467,35 @@ impl ControlStore for SqliteStore {
         Ok(counts)
     }
 
+    async fn recent_runs(
+        &self,
+        workflows: &[WorkflowName],
+        per_workflow: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        // For each name, the correlated subquery walks `runs_by_workflow_newest_first` for
+        // `per_workflow` entries; a window function over the workflows' runs would read their
+        // whole history instead.
+        let names = serde_json::Value::Array(
+            workflows
+                .iter()
+                .map(|workflow| serde_json::Value::String(workflow.to_string()))
+                .collect(),
+        )
+        .to_string();
+        self.runs_where(
+            select_runs!(
+                "WHERE id IN (
+                   SELECT recent.id FROM json_each(?1) AS names, runs AS recent
+                   WHERE recent.id IN (
+                     SELECT id FROM runs WHERE workflow = names.value
+                     ORDER BY created_at DESC, id DESC LIMIT ?2))
+                 ORDER BY workflow, created_at DESC, id DESC"
+            ),
+            &[names.into(), i64::from(per_workflow).into()],
+        )
+        .await
+    }
+
     async fn backfill_counts(&self, id: BackfillId) -> Result<RunCounts, StoreError> {
         let counts: [i64; 5] = self
             .link

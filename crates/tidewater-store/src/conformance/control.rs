@@ -2,8 +2,8 @@
 
 use chrono::NaiveDate;
 use tidewater_core::{
-    BackfillOrder, Change, DataInterval, ProcessIdentity, RunQueueKey, RunState, RunStateKind,
-    TaskName, WorkflowName, start_order,
+    BackfillOrder, Change, DataInterval, ProcessIdentity, RunId, RunQueueKey, RunState,
+    RunStateKind, TaskName, WorkflowName, start_order,
 };
 
 use super::fixtures::{instant, new_run};
@@ -708,6 +708,58 @@ pub async fn runs_are_counted_by_workflow_and_state<S: RunStore + ControlStore +
             count("daily", RunStateKind::Queued, 3),
             count("other", RunStateKind::Failed, 1),
         ]
+    );
+}
+
+pub async fn the_recent_runs_of_each_workflow_are_its_newest_ones<
+    S: RunStore + ControlStore + ?Sized,
+>(
+    store: &S,
+) {
+    let names = |names: &[&str]| -> Vec<WorkflowName> {
+        names.iter().map(|name| WorkflowName::new(*name)).collect()
+    };
+    assert_eq!(
+        store
+            .recent_runs(&names(&["daily"]), 3)
+            .await
+            .expect("recent_runs"),
+        vec![],
+        "no runs, none recent"
+    );
+    // Created out of interval order: newest means created last, whatever the interval.
+    let mut daily = Vec::new();
+    for day_of_march in [3, 1, 4, 2] {
+        daily.push(
+            store
+                .create_run(scheduled("daily", day_of_march))
+                .await
+                .expect("create_run"),
+        );
+    }
+    let other = store
+        .create_run(scheduled("other", 1))
+        .await
+        .expect("create_run");
+    store
+        .create_run(scheduled("unasked", 1))
+        .await
+        .expect("create_run");
+    let recent = store
+        .recent_runs(&names(&["other", "daily", "idle"]), 3)
+        .await
+        .expect("recent_runs");
+    let ids: Vec<RunId> = recent.iter().map(|run| run.id).collect();
+    assert_eq!(
+        ids,
+        vec![daily[3].id, daily[2].id, daily[1].id, other.id],
+        "by workflow, newest first, at most 3 each; none of a workflow not asked for"
+    );
+    assert_eq!(recent[0], daily[3], "whole records");
+    assert_eq!(
+        store.recent_runs(&[], 3).await.expect("recent_runs"),
+        vec![],
+        "no workflow asked for"
     );
 }
 

@@ -20,11 +20,10 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
         .await?;
     // The server's tasks and streams read the view files as they change (`Control::serve`).
     let control = Arc::new(control.with_live_views());
-    let (origin, text) = match (&args.listen, &control.project.config.listen) {
-        (Some(flag), _) => ("--listen", flag.as_str()),
-        (None, Some(file)) => ("[server] listen in tidewater.toml", file.as_str()),
-        (None, None) => ("--listen", DEFAULT_LISTEN),
-    };
+    let (origin, text) = listen_setting(
+        args.listen.as_deref(),
+        control.project.config.listen.as_deref(),
+    );
     let addresses: Vec<SocketAddr> = text
         .to_socket_addrs()
         .with_context(|| format!("{origin}: `{text}` is not an address like 127.0.0.1:8080"))?
@@ -95,6 +94,16 @@ pub(super) async fn server(project: &Path, args: ServerArgs) -> anyhow::Result<O
 /// Where the API listens unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// Where to listen, and where that was said: the flag wins over `tidewater.toml`, and
+/// without either the API stays on this machine ([`DEFAULT_LISTEN`]).
+fn listen_setting<'a>(flag: Option<&'a str>, file: Option<&'a str>) -> (&'static str, &'a str) {
+    match (flag, file) {
+        (Some(flag), _) => ("--listen", flag),
+        (None, Some(file)) => ("[server] listen in tidewater.toml", file),
+        (None, None) => ("--listen", DEFAULT_LISTEN),
+    }
+}
+
 /// The address to listen on among `addresses` (what `listen`, from `origin`, resolves to).
 /// Beyond loopback only while a valid token exists: without one the API is open to anyone
 /// who can reach it, who could then run and cancel anything. (Once a token exists the API
@@ -124,6 +133,21 @@ fn allowed_address(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17: "default `127.0.0.1:8080`", checked without binding the port, which may be
+    /// busy on the machine running the tests.
+    #[test]
+    fn the_api_listens_on_loopback_port_8080_unless_told_otherwise() {
+        assert_eq!(listen_setting(None, None), ("--listen", "127.0.0.1:8080"));
+        assert_eq!(
+            listen_setting(None, Some("127.0.0.1:9000")),
+            ("[server] listen in tidewater.toml", "127.0.0.1:9000")
+        );
+        assert_eq!(
+            listen_setting(Some("[::1]:7000"), Some("127.0.0.1:9000")),
+            ("--listen", "[::1]:7000")
+        );
+    }
 
     #[test]
     fn beyond_loopback_only_with_a_valid_token() {

@@ -47,6 +47,38 @@ async function apiPost(path, body) {
   return response.json();
 }
 
+/// Any API call as a script makes it, with the token; fails unless the answer is `expected`.
+async function apiSend(method, path, body, expected) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.equal(response.status, expected, `${method} ${path}`);
+  return response.json();
+}
+
+/// Polls the API (bounded by LIVE) until run `id` has ended; its status.
+async function ended(id) {
+  const deadline = Date.now() + LIVE;
+  for (;;) {
+    const status = await api(`/api/v1/runs/${id}`);
+    if (["succeeded", "failed", "cancelled"].includes(status.run.state)) {
+      return status;
+    }
+    assert.ok(Date.now() < deadline, `run ${id} ended in time: ${JSON.stringify(status.run)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/// A refused form shows the refusal as a page: the browser logs its status as a console
+/// error, which is the expected outcome of the test that says so, not a problem of the page.
+/// Left out when the test ends (the message may arrive after the page loaded).
+let refusals = [];
+function expectRefusal(status) {
+  refusals.push(`status of ${status}`);
+}
+
 // State changes must show well within this (they show within a second; CI machines are slow).
 const LIVE = 20_000;
 
@@ -89,8 +121,10 @@ before(async () => {
 });
 
 afterEach(() => {
-  const seen = problems;
+  const expected = refusals;
+  const seen = problems.filter((problem) => !expected.some((refusal) => problem.includes(refusal)));
   problems = [];
+  refusals = [];
   assert.deepEqual(seen, [], "no console error or uncaught exception");
 });
 
@@ -326,4 +360,230 @@ test("the runs, the queue and the streams have their pages", async () => {
   await page.locator("h1", { hasText: "Streams" }).waitFor();
   await page.locator("p.empty", { hasText: "No stream files" }).waitFor();
   await shoot("streams");
+});
+
+test("a failed attempt's task page shows its failure class and reason", async () => {
+  const run = await apiPost("/api/v1/workflows/pinned/runs", { date: "2026-02-01" });
+  assert.equal((await ended(run.id)).run.state, "failed");
+  await page.goto(`${base}/runs/${run.id}/tasks/broken`);
+  const attempt = page.locator("#task-attempts tbody tr").first();
+  await attempt.locator('.badge[data-state="failed"]').waitFor();
+  assert.equal(await attempt.locator(".tag").textContent(), "task");
+  assert.equal((await attempt.locator("td.note").textContent()).trim(), "exited with status 4");
+  await shoot("task-failed");
+});
+
+test("a failed run retried from its page ends succeeded once fixed, and its Gantt shows both attempts", async () => {
+  const run = await apiPost("/api/v1/workflows/flaky/runs", { date: "2026-02-01" });
+  assert.equal((await ended(run.id)).run.state, "failed");
+  await page.goto(`${base}/runs/${run.id}`);
+  await page.locator('#run-state[data-state="failed"]').waitFor();
+  // The fix is outside the workflow file: the run's own (pinned) version passes now.
+  fs.writeFileSync(path.join(project, "fixed.flaky"), "");
+  const asked = confirmations.length;
+  await Promise.all([page.waitForEvent("load"), page.locator("button", { hasText: /^Retry$/ }).click()]);
+  assert.match(confirmations[asked] ?? "", new RegExp(`^Retry run ${run.id}\\?`));
+  await mark();
+  await page.locator('#run-state[data-state="succeeded"]').waitFor({ timeout: LIVE });
+  await assertNotReloaded();
+  const status = await api(`/api/v1/runs/${run.id}`);
+  const check = status.tasks.find((task) => task.task === "check");
+  assert.deepEqual(
+    check.attempts.map((attempt) => attempt.outcome),
+    ["failed", "succeeded"],
+  );
+  await page.locator("nav.tabs a", { hasText: "Gantt" }).click();
+  await page.waitForURL(new RegExp(`/runs/${run.id}/gantt$`));
+  const titles = await page.locator("svg.gantt a.bar title").allTextContents();
+  assert.deepEqual(
+    titles.filter((title) => title.startsWith("check ")).map((title) => title.split(" · ").slice(0, 2).join(" · ")),
+    ["check attempt 1 · failed", "check attempt 2 · succeeded"],
+  );
+  assert.equal(titles.filter((title) => title.startsWith("fetch ")).length, 1, "fetch succeeded once and kept");
+  await shoot("run-retried-gantt");
+});
+
+test("retry keeps a run's version; retry on the latest version is refused once the file changed", async () => {
+  const run = await apiPost("/api/v1/workflows/pinned/runs", { date: "2026-02-02" });
+  assert.equal((await ended(run.id)).run.state, "failed");
+  const pinnedHash = run.workflow_hash;
+  // The file is fixed: the run's own version still fails.
+  const file = path.join(project, "workflows", "pinned.yaml");
+  fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("exit 4", "echo fixed"));
+  await page.goto(`${base}/runs/${run.id}`);
+  await Promise.all([page.waitForEvent("load"), page.locator("button", { hasText: /^Retry$/ }).click()]);
+  const retried = await ended(run.id);
+  const broken = retried.tasks.find((task) => task.task === "broken");
+  assert.deepEqual(broken.attempts.map((attempt) => attempt.reason), ["exited with status 4", "exited with status 4"]);
+  assert.equal(retried.run.workflow_hash, pinnedHash, "a plain retry keeps the pinned version");
+  // On the latest version: the server executes runs on their own version, so it refuses
+  // and says how to resume on the new one.
+  await page.goto(`${base}/runs/${run.id}`);
+  const asked = confirmations.length;
+  await Promise.all([
+    page.waitForEvent("load"),
+    page.locator("button", { hasText: "Retry on latest version" }).click(),
+  ]);
+  assert.match(confirmations[asked] ?? "", /on the workflow file as it is now/);
+  expectRefusal(409);
+  assert.match(await page.content(), new RegExp(`the file of pinned changed since run ${run.id} was created`));
+  assert.match(await page.content(), new RegExp(`tidewater retry ${run.id} --latest`));
+  await shoot("retry-latest-refused");
+  const after = await api(`/api/v1/runs/${run.id}`);
+  assert.equal(after.run.state, "failed", "the refusal recorded nothing");
+  assert.equal(after.tasks[0].attempts.length, 2);
+});
+
+test("a long log loads its older parts and downloads whole", async () => {
+  const run = await apiPost("/api/v1/workflows/bulky/runs", { date: "2026-02-01" });
+  assert.equal((await ended(run.id)).run.state, "succeeded");
+  await page.goto(`${base}/runs/${run.id}/tasks/bulk`);
+  const log = page.locator("#log");
+  assert.match(await log.textContent(), /bulk line 2500 of/);
+  assert.doesNotMatch(await log.textContent(), /bulk line 1 of/, "the page shows the log's end first");
+  const older = page.locator("#log-older");
+  // Each click prepends the part before; the button hides at the log's start.
+  for (let clicks = 0; await older.isVisible(); clicks += 1) {
+    assert.ok(clicks < 10, "the log's start is reached");
+    const before = (await log.textContent()).length;
+    await older.click();
+    await page.waitForFunction((length) => document.getElementById("log").textContent.length > length, before, {
+      timeout: LIVE,
+    });
+  }
+  const whole = await log.textContent();
+  assert.match(whole, /out\| bulk line 1 of/);
+  const numbers = [...whole.matchAll(/bulk line (\d+) of/g)].map((match) => Number(match[1]));
+  assert.deepEqual(numbers, Array.from({ length: 2500 }, (_, index) => index + 1), "every line once, in order");
+  await shoot("log-older");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.locator("a", { hasText: "Download" }).click()]);
+  const saved = fs.readFileSync(await download.path(), "utf8");
+  assert.equal(saved.match(/bulk line \d+ of/g).length, 2500);
+  assert.match(download.suggestedFilename(), /bulk/);
+});
+
+test("the queue shows a task waiting for a pool slot, and why", async () => {
+  const run = await apiPost("/api/v1/workflows/pooled/runs", { date: "2026-02-01" });
+  await page.goto(`${base}/queue`);
+  await mark();
+  // A row of the waiting tasks (a task link), not of the queued runs.
+  const row = page.locator("#queue tbody tr", { has: page.locator(`a[href^="/runs/${run.id}/tasks/"]`) });
+  await row.waitFor({ timeout: LIVE });
+  assert.match(await row.locator("td.note").textContent(), /pool single/);
+  await shoot("queue-waiting");
+  fs.writeFileSync(path.join(project, "go.pooled"), "");
+  await row.waitFor({ state: "detached", timeout: LIVE });
+  await assertNotReloaded();
+  assert.equal((await ended(run.id)).run.state, "succeeded");
+});
+
+test("a run triggered with params shows them on its page and in the workflow's strip", async () => {
+  await page.goto(`${base}/`);
+  const form = card("regional").locator("form.trigger");
+  await form.locator('input[name="date"]').fill("2026-02-01");
+  await form.locator('input[name="params"]').fill('{"region": "us"}');
+  await Promise.all([page.waitForURL(`${base}/workflows/regional`), form.locator('button[type="submit"]').click()]);
+  await page.locator("table.grid tbody tr").first().locator("th a").click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  assert.equal(await page.locator("#run-params").textContent(), '{"region":"us"}');
+  await page.locator('#run-state[data-state="succeeded"]').waitFor({ timeout: LIVE });
+  const id = Number(page.url().split("/").pop());
+  await page.locator(".tabs a", { hasText: "Graph" }).waitFor();
+  await shoot("run-params");
+  await page.goto(`${base}/runs/${id}/tasks/report`);
+  assert.match(await page.locator("#log").textContent(), /report for us/);
+  // The workflows page's strip of recent runs links to it.
+  await page.goto(`${base}/`);
+  await card("regional").locator(`.strip a.chip.s-succeeded[href="/runs/${id}"]`).waitFor();
+});
+
+test("a paused workflow is unpaused from the workflows page", async () => {
+  await apiSend("PUT", "/api/v1/workflows/bulky/paused", { paused: true }, 200);
+  await page.goto(`${base}/`);
+  await card("bulky").locator(".badge.s-paused").waitFor();
+  const asked = confirmations.length;
+  await Promise.all([page.waitForEvent("load"), card("bulky").locator("button", { hasText: "Unpause" }).click()]);
+  assert.match(confirmations[asked] ?? "", /^Unpause bulky\?/);
+  await card("bulky").locator("button", { hasText: /^Pause$/ }).waitFor();
+  assert.equal(await card("bulky").locator(".badge.s-paused").count(), 0);
+  const workflows = await api("/api/v1/workflows");
+  assert.equal(workflows.find((workflow) => workflow.workflow === "bulky").paused, false);
+});
+
+test("a broken workflow file shows its diagnostic with file and line", async () => {
+  const file = path.join(project, "workflows", "broken.yaml");
+  fs.writeFileSync(file, "timezone: UTC\ntasks:\n  a:\n    sh: echo a\n    needs: [nowhere]\n");
+  try {
+    await page.goto(`${base}/`);
+    const broken = page.locator("li.card.broken", { has: page.locator("h2", { hasText: "workflows/broken.yaml" }) });
+    await broken.waitFor();
+    const diagnostic = await broken.locator("p.error").textContent();
+    assert.match(diagnostic, /^workflows\/broken\.yaml:\d+ /);
+    assert.match(diagnostic, /nowhere/);
+    await shoot("workflows-broken");
+  } finally {
+    fs.rmSync(file);
+  }
+});
+
+test("a state change shows within a second: measured from its record to the page", async () => {
+  const run = await apiPost("/api/v1/workflows/steps/runs", { date: "2026-02-01" });
+  await page.goto(`${base}/runs/${run.id}`);
+  // The page notes when each task's badge first shows it succeeded (swaps replace the
+  // elements, so the whole body is watched).
+  await page.evaluate(() => {
+    window.seenAt = {};
+    // A task that succeeded before the page watched is left out (null): when it showed is
+    // not known.
+    const look = (at) => {
+      for (const badge of document.querySelectorAll("#run-tasks .badge[data-task]")) {
+        if (badge.dataset.state === "succeeded" && !(badge.dataset.task in window.seenAt)) {
+          window.seenAt[badge.dataset.task] = at;
+        }
+      }
+    };
+    look(null);
+    new MutationObserver(() => look(Date.now())).observe(document.body, {
+      subtree: true,
+      childList: true,
+      attributes: true,
+    });
+  });
+  await mark();
+  await page.locator('#run-state[data-state="succeeded"]').waitFor({ timeout: LIVE });
+  await assertNotReloaded();
+  const seenAt = await page.evaluate(() => window.seenAt);
+  const status = await api(`/api/v1/runs/${run.id}`);
+  // The attempt's finish as recorded (microseconds cut to the milliseconds JS reads).
+  const recorded = (time) => Date.parse(time.replace(/(\.\d{3})\d+/, "$1"));
+  const latencies = status.tasks
+    .filter((task) => seenAt[task.task] !== null && seenAt[task.task] !== undefined)
+    .map((task) => seenAt[task.task] - recorded(task.attempts.at(-1).finished_at))
+    .sort((a, b) => a - b);
+  // The first task may have finished before the page watched; every later one is measured.
+  assert.ok(latencies.length >= 6, `changes measured: ${JSON.stringify(seenAt)}`);
+  const median = latencies[Math.floor(latencies.length / 2)];
+  console.log(
+    `state change to page: median ${median} ms, max ${latencies.at(-1)} ms over ${latencies.length} changes (${latencies.join(", ")})`,
+  );
+});
+
+test("older runs are reached by the grid's pager", async () => {
+  // 27 runs: more than the grid's window of 25.
+  const backfill = await apiSend("POST", "/api/v1/backfills", { workflow: "many", from: "2025-12-01", to: "2025-12-27" }, 201);
+  assert.equal(backfill.created, 27);
+  await page.goto(`${base}/workflows/many`);
+  const days = () => page.locator("table.grid tbody tr td.nowrap").allTextContents();
+  const first = await days();
+  assert.equal(first.length, 25);
+  assert.ok(!first.includes("2025-12-01"), `the oldest run is not on the first page: ${first}`);
+  await page.locator(".pager a", { hasText: "Older runs" }).click();
+  await page.locator(".pager a", { hasText: "Newest" }).waitFor();
+  const older = await days();
+  assert.ok(older.includes("2025-12-01"), `the oldest run is on an older page: ${older}`);
+  assert.ok(older.every((day) => !first.includes(day)), "no run on both pages");
+  assert.equal(first.length + older.length, 27);
+  await shoot("grid-older");
+  await page.locator(".pager a", { hasText: "Newest" }).click();
+  assert.deepEqual(await days(), first);
 });

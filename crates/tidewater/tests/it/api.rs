@@ -454,3 +454,298 @@ fn the_api_listens_where_tidewater_toml_says() {
     assert_eq!(api.get("/api/v1/workflows").status, 200);
     stop_server(server);
 }
+
+/// Each run waits for `go`, then writes its date: a backfill's runs are seen queued behind
+/// its cap, and `order.txt` tells the order they ran in.
+const GATED: &str = r#"
+timezone: UTC
+tasks:
+  day:
+    sh: |
+      while [ ! -f go ]; do sleep 0.05; done
+      echo "{{ ds }}" >> order.txt
+"#;
+
+/// Both tasks need the one slot of pool `single` and hold it until `go` exists.
+const POOLED: &str = r#"
+timezone: UTC
+tasks:
+  first:
+    pool: single
+    sh: while [ ! -f go ]; do sleep 0.05; done
+  second:
+    pool: single
+    sh: while [ ! -f go ]; do sleep 0.05; done
+"#;
+
+/// Needs a task that no file defines.
+const BROKEN: &str = "timezone: UTC\ntasks:\n  a:\n    sh: echo a\n    needs: [nowhere]\n";
+
+/// Runs `tidewater ARGS --json` in the project; its output parsed.
+fn cli_json(project: &TestProject, args: &[&str]) -> Value {
+    let output = project.run(args);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+/// The `step` of each interval of a backfill plan.
+fn plan_steps(outcome: &Value) -> Vec<String> {
+    outcome["plan"]["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .map(|interval| interval["step"].as_str().expect("a step").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_queue_says_why_runs_and_tasks_wait_and_backfill_options_take_effect_through_the_api() {
+    let project = TestProject::new(
+        "[pools.single]\nslots = 1\n",
+        &[
+            ("gated.yaml", GATED),
+            ("pooled.yaml", POOLED),
+            ("broken.yaml", BROKEN),
+        ],
+    );
+    let server = start_server(&project);
+    let api = Api::of(&project);
+    let backfill = |body: Value| {
+        api.ask(
+            "POST",
+            "/api/v1/backfills",
+            "/api/v1/backfills",
+            Some(&body.to_string()),
+        )
+    };
+
+    // One run at a time, newest first.
+    let started = backfill(json!({
+        "workflow": "gated", "from": "2026-01-01", "to": "2026-01-03",
+        "max_active_runs": 1, "reverse": true,
+    }));
+    assert_eq!(started.status, 201, "{started:?}");
+    assert_eq!(started.body["created"], 3);
+    assert_eq!(started.body["plan"]["max_active_runs"], 1);
+    assert_eq!(started.body["plan"]["reverse"], true);
+    let pooled = api.call("POST", "/api/v1/workflows/pooled/runs", Some("{}"));
+    assert_eq!(pooled.status, 201, "{pooled:?}");
+    let pooled = pooled.body["id"].as_i64().expect("an id");
+
+    // What waits, and why: two runs behind the backfill's cap, a task behind the pool's
+    // one slot. The same explanation as `tidewater queue --json`.
+    let waiting = eventually("two runs and a task to wait", || {
+        let queue = api.get("/api/v1/queue");
+        assert_eq!(queue.status, 200, "{queue:?}");
+        let waiting = queue.body.as_array().expect("a list").clone();
+        let is_task_waiting = waiting
+            .iter()
+            .any(|entry| entry["workflow"] == "pooled" && entry["task"].is_string());
+        (waiting.len() == 3 && is_task_waiting).then_some(waiting)
+    });
+    let backfill_runs: Vec<&Value> = waiting
+        .iter()
+        .filter(|entry| entry["workflow"] == "gated")
+        .collect();
+    assert_eq!(backfill_runs.len(), 2, "{waiting:?}");
+    for run in &backfill_runs {
+        assert_eq!(run["task"], Value::Null, "{run}");
+        assert_eq!(run["state"], "queued", "{run}");
+        assert!(
+            run["why"]
+                .as_str()
+                .is_some_and(|why| why.contains("max_active_runs 1")),
+            "{run}"
+        );
+    }
+    let task = waiting
+        .iter()
+        .find(|entry| entry["workflow"] == "pooled")
+        .expect("the pooled task");
+    assert_eq!(task["run"], pooled);
+    assert!(
+        task["why"]
+            .as_str()
+            .is_some_and(|why| why.contains("pool single 1/1 slots")),
+        "{task}"
+    );
+    // Explained against the server's parallelism (`start_server` gives it `--parallelism 4`;
+    // the CLI knows only tidewater.toml's).
+    assert_eq!(
+        Value::Array(waiting.clone()),
+        cli_json(&project, &["queue", "--json", "--parallelism", "4"]),
+        "the API and the CLI explain the queue alike"
+    );
+
+    std::fs::write(project.path("go"), "").expect("release the tasks");
+    let id = started.body["backfill"]["id"].as_i64().expect("an id");
+    eventually("the backfill to finish", || {
+        let progress = api.get(&format!("/api/v1/backfills/{id}"));
+        (progress.body["runs"]["succeeded"] == 3).then_some(())
+    });
+    assert_eq!(
+        project.read("order.txt"),
+        "2026-01-03\n2026-01-02\n2026-01-01\n",
+        "newest first, one at a time"
+    );
+
+    // only_missing skips the intervals that succeeded; a dry run records nothing.
+    let wider =
+        json!({"workflow": "gated", "from": "2025-12-31", "to": "2026-01-04", "dry_run": true});
+    let every = backfill(wider.clone());
+    assert_eq!(every.status, 200, "{every:?}");
+    assert_eq!(plan_steps(&every.body), ["create"; 5]);
+    let mut missing = wider.clone();
+    missing["only_missing"] = json!(true);
+    let only_missing = backfill(missing.clone());
+    assert_eq!(only_missing.status, 200, "{only_missing:?}");
+    assert_eq!(
+        plan_steps(&only_missing.body),
+        ["create", "skip", "skip", "skip", "create"]
+    );
+    assert_eq!(api.all_runs().len(), 4, "the dry runs recorded nothing");
+    missing["dry_run"] = json!(false);
+    let filled = backfill(missing);
+    assert_eq!(filled.status, 201, "{filled:?}");
+    assert_eq!(filled.body["created"], 2);
+    let filled_id = filled.body["backfill"]["id"].as_i64().expect("an id");
+    eventually("the gaps to be filled", || {
+        let progress = api.get(&format!("/api/v1/backfills/{filled_id}"));
+        (progress.body["runs"]["succeeded"] == 2).then_some(())
+    });
+    let mut days: Vec<String> = project
+        .read("order.txt")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    days.sort();
+    assert_eq!(
+        days,
+        [
+            "2025-12-31",
+            "2026-01-01",
+            "2026-01-02",
+            "2026-01-03",
+            "2026-01-04"
+        ],
+        "each interval ran once"
+    );
+
+    // The workflows: a broken file's diagnostic, each workflow's recent runs newest first;
+    // the same as `tidewater workflows --json`.
+    let workflows = api.get("/api/v1/workflows");
+    assert_eq!(workflows.status, 200, "{workflows:?}");
+    let by_file = |file: &str| {
+        workflows
+            .body
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|entry| entry["file"] == file)
+            .cloned()
+            .unwrap_or_else(|| panic!("{file} in {workflows:?}"))
+    };
+    let broken = by_file("workflows/broken.yaml");
+    assert_eq!(broken["workflow"], Value::Null);
+    assert_eq!(broken["problem"]["location"], "workflows/broken.yaml:5");
+    assert!(
+        broken["problem"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("nowhere")),
+        "{broken}"
+    );
+    assert_eq!(broken["recent_runs"], json!([]));
+    let gated = by_file("workflows/gated.yaml");
+    let gated_runs: Vec<i64> = api
+        .all_runs()
+        .iter()
+        .filter(|run| run["workflow"] == "gated")
+        .map(|run| run["id"].as_i64().expect("an id"))
+        .collect();
+    let recent: Vec<i64> = gated["recent_runs"]
+        .as_array()
+        .expect("recent runs")
+        .iter()
+        .map(|run| run["id"].as_i64().expect("an id"))
+        .collect();
+    assert_eq!(recent, gated_runs, "newest first, as the run listing");
+    assert_eq!(gated["recent_runs"][0]["state"], "succeeded");
+    assert_eq!(gated["last_run"]["id"], recent[0]);
+    assert_eq!(
+        workflows.body,
+        cli_json(&project, &["workflows", "--json"]),
+        "the API and the CLI list the workflows alike"
+    );
+    stop_server(server);
+}
+
+/// Fails until its file is fixed.
+const FAILING: &str = "timezone: UTC\ntasks:\n  broken:\n    sh: exit 4\n";
+
+#[test]
+fn a_retry_keeps_the_runs_version_and_a_retry_on_the_latest_is_refused_once_the_file_changed() {
+    let project = TestProject::new("", &[("failing.yaml", FAILING)]);
+    let server = start_server(&project);
+    let api = Api::of(&project);
+    let created = api.call(
+        "POST",
+        "/api/v1/workflows/failing/runs",
+        Some(r#"{"date": "2026-01-01"}"#),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.body["id"].as_i64().expect("an id");
+    let pinned = created.body["workflow_hash"].clone();
+    let failed = |attempts: usize| {
+        eventually("the run to fail", || {
+            let status = api.run(id);
+            (status["run"]["state"] == "failed"
+                && status["tasks"][0]["attempts"].as_array().map(Vec::len) == Some(attempts))
+            .then_some(status)
+        })
+    };
+    failed(1);
+    std::fs::write(
+        project.path("workflows/failing.yaml"),
+        FAILING.replace("exit 4", "echo fixed"),
+    )
+    .expect("fix the file");
+
+    // A plain retry resumes the version the run was created with: it fails again.
+    let retried = api.call(
+        "POST",
+        &format!("/api/v1/runs/{id}/retry"),
+        Some(r#"{"latest": false}"#),
+    );
+    assert_eq!(retried.status, 202, "{retried:?}");
+    let status = failed(2);
+    assert_eq!(status["run"]["workflow_hash"], pinned);
+    assert_eq!(
+        status["tasks"][0]["attempts"][1]["reason"],
+        "exited with status 4"
+    );
+
+    // On the latest version: the server executes runs on their own version only, so the
+    // API refuses, says how, and records nothing.
+    let latest = api.call(
+        "POST",
+        &format!("/api/v1/runs/{id}/retry"),
+        Some(r#"{"latest": true}"#),
+    );
+    api.problem(
+        &latest,
+        409,
+        &format!("the file of failing changed since run {id} was created"),
+    );
+    assert_eq!(api.run(id), status, "the refusal recorded nothing");
+
+    // The CLI resumes it on the fixed file, in the foreground.
+    let resumed = project.run(&["retry", &id.to_string(), "--latest"]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    let status = api.run(id);
+    assert_eq!(status["run"]["state"], "succeeded");
+    assert_eq!(
+        status["tasks"][0]["attempts"][2]["outcome"], "succeeded",
+        "{status}"
+    );
+    stop_server(server);
+}

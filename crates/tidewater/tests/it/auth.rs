@@ -482,6 +482,39 @@ fn token_commands_refuse_bad_names_duplicates_and_unknown_tokens() {
     assert_eq!(tokens.as_array().map(Vec::len), Some(2));
 }
 
+/// Tokens are stored hashed: the store's files hold the token's name but not its secret,
+/// so a copy of the database grants nothing.
+#[test]
+fn the_store_keeps_a_tokens_hash_never_its_secret() {
+    let project = TestProject::new("", &[("manual.yaml", MANUAL)]);
+    let token = create_token(&project, "stored-hashed", "operate");
+    let secret = token[3..].as_bytes();
+    let mut files = 0;
+    let mut has_name = false;
+    for entry in std::fs::read_dir(project.path(".tidewater")).expect("the store's folder") {
+        let path = entry.expect("an entry").path();
+        let is_store_file = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("tidewater.db"));
+        if !is_store_file {
+            continue;
+        }
+        files += 1;
+        let bytes = std::fs::read(&path).expect("read a store file");
+        has_name |= bytes
+            .windows(b"stored-hashed".len())
+            .any(|window| window == b"stored-hashed");
+        assert!(
+            !bytes.windows(secret.len()).any(|window| window == secret),
+            "the secret is in {}",
+            path.display()
+        );
+    }
+    assert!(files > 0, "the store's files were read");
+    assert!(has_name, "the token's record is in the files read");
+}
+
 #[test]
 fn the_server_stays_on_loopback_while_every_token_is_revoked() {
     let project = TestProject::new("", &[("manual.yaml", MANUAL)]);

@@ -51,6 +51,99 @@ tasks:
     sh: echo "day {{ ds }}"
 "#;
 
+/// Fails its second task until the browser test creates `fixed.flaky` (a fix outside the
+/// workflow file, so a retry on the pinned version passes).
+const FLAKY: &str = r#"
+timezone: UTC
+tasks:
+  fetch:
+    sh: echo fetched
+  check:
+    needs: [fetch]
+    sh: |
+      if [ ! -f fixed.flaky ]; then echo "the input is not fixed yet" >&2; exit 3; fi
+      echo checked
+"#;
+
+/// Always fails: the browser test edits this file to see what retrying on the latest
+/// version does.
+const PINNED: &str = r#"
+timezone: UTC
+tasks:
+  broken:
+    sh: exit 4
+"#;
+
+/// Writes a log of about 200 KiB, longer than the part a task page shows at first.
+const BULKY: &str = r#"
+timezone: UTC
+tasks:
+  bulk:
+    sh: |
+      for i in $(seq 1 2500); do echo "bulk line $i of a log long enough to need paging"; done
+"#;
+
+/// Both tasks need the one slot of pool `single` and hold it until `go.pooled` exists, so
+/// one of them waits, with the pool as the reason.
+const POOLED: &str = r#"
+timezone: UTC
+tasks:
+  first:
+    pool: single
+    sh: while [ ! -f go.pooled ]; do sleep 0.1; done
+  second:
+    pool: single
+    sh: while [ ! -f go.pooled ]; do sleep 0.1; done
+"#;
+
+/// A param the browser test sets when it triggers.
+const REGIONAL: &str = r#"
+timezone: UTC
+params:
+  region: eu
+tasks:
+  report:
+    sh: echo "report for {{ params.region }}"
+"#;
+
+/// A chain of short tasks: each turns green a little after the one before, for measuring
+/// how soon a state change shows.
+const STEPS: &str = r#"
+timezone: UTC
+tasks:
+  s1:
+    sh: sleep 0.4
+  s2:
+    needs: [s1]
+    sh: sleep 0.4
+  s3:
+    needs: [s2]
+    sh: sleep 0.4
+  s4:
+    needs: [s3]
+    sh: sleep 0.4
+  s5:
+    needs: [s4]
+    sh: sleep 0.4
+  s6:
+    needs: [s5]
+    sh: sleep 0.4
+  s7:
+    needs: [s6]
+    sh: sleep 0.4
+  s8:
+    needs: [s7]
+    sh: sleep 0.4
+"#;
+
+/// One quick task, for enough runs to page the grid.
+const MANY: &str = r#"
+timezone: UTC
+tasks:
+  one:
+    sh: echo one
+"#;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn browser_folder() -> PathBuf {
@@ -83,7 +176,8 @@ fn check_tools() -> Result<String, String> {
 }
 
 #[test]
-fn the_web_ui_logs_in_triggers_clears_follows_cancels_pauses_backfills_and_links_partitions() {
+fn the_web_ui_logs_in_triggers_retries_follows_cancels_pauses_backfills_pages_and_links_partitions()
+{
     let chromium = check_tools().unwrap_or_else(|missing| panic!("{missing}"));
     // The example project: daily_orders writes raw.orders partitioned by day. Paused, so the
     // server schedules nothing of its own; one run of it writes the 2026-01-01 partition.
@@ -92,9 +186,19 @@ fn the_web_ui_logs_in_triggers_clears_follows_cancels_pauses_backfills_and_links
         ("quick.yaml", QUICK),
         ("chatty.yaml", CHATTY),
         ("history.yaml", HISTORY),
+        ("flaky.yaml", FLAKY),
+        ("pinned.yaml", PINNED),
+        ("bulky.yaml", BULKY),
+        ("pooled.yaml", POOLED),
+        ("regional.yaml", REGIONAL),
+        ("steps.yaml", STEPS),
+        ("many.yaml", MANY),
     ] {
         std::fs::write(project.path("workflows").join(name), text).expect("write a workflow");
     }
+    let mut settings = project.read("tidewater.toml");
+    settings.push_str("\n[pools.single]\nslots = 1\n");
+    std::fs::write(project.path("tidewater.toml"), settings).expect("write tidewater.toml");
     let paused = project.run(&["pause", "daily_orders"]);
     assert!(paused.status.success(), "{}", text(&paused.stderr));
     let ran = project.run(&["run", "daily_orders", "--date", "2026-01-01"]);
@@ -129,7 +233,7 @@ fn the_web_ui_logs_in_triggers_clears_follows_cancels_pauses_backfills_and_links
     );
     // Node's runner ends with its counts; every scenario ran and passed.
     assert!(
-        report.contains("pass 9") && report.contains("fail 0"),
+        report.contains("pass 19") && report.contains("fail 0"),
         "{report}"
     );
     println!("{report}\nscreenshots: {}", screenshots.display());

@@ -85,3 +85,46 @@ fn workflows_lists_schedules_due_times_pauses_last_runs_and_broken_files_without
     assert_eq!(broken["problem"]["location"], "workflows/broken.yaml:5");
     assert_eq!(broken["problem"]["count"], 2);
 }
+
+/// Fails, for a run state other than success in the strip.
+const FAILING: &str = "tasks:\n  a:\n    sh: exit 1\n";
+
+/// "Recent run states" (issue 17): each workflow's newest runs, read for all workflows at
+/// once, newest first and at most ten, with `last_run` kept for compatibility.
+#[test]
+fn workflows_json_gives_each_workflows_ten_newest_runs_newest_first() {
+    let project = TestProject::new("", &[("adhoc.yaml", ADHOC), ("failing.yaml", FAILING)]);
+    for day in 1..=11 {
+        let ran = project.run(&["run", "adhoc", "--date", &format!("2026-01-{day:02}")]);
+        assert!(ran.status.success(), "{}", text(&ran.stderr));
+    }
+    let ran = project.run(&["run", "failing", "--date", "2026-02-01"]);
+    assert_eq!(ran.status.code(), Some(1), "{}", text(&ran.stderr));
+
+    let json = project.run(&["workflows", "--json"]);
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let json: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).expect("json");
+    let adhoc = &json[0];
+    assert_eq!(adhoc["workflow"], "adhoc");
+    let recent = adhoc["recent_runs"].as_array().expect("recent runs");
+    let ids: Vec<i64> = recent
+        .iter()
+        .map(|run| run["id"].as_i64().expect("an id"))
+        .collect();
+    assert_eq!(ids, (2..=11).rev().collect::<Vec<i64>>());
+    assert_eq!(
+        recent[0],
+        serde_json::json!({
+            "id": 11,
+            "state": "succeeded",
+            "orphaned": false,
+            "interval_start": "2026-01-11T00:00:00+00:00",
+        })
+    );
+    assert_eq!(adhoc["last_run"]["id"], 11);
+    let failing = &json[1];
+    assert_eq!(failing["workflow"], "failing");
+    assert_eq!(failing["recent_runs"][0]["id"], 12);
+    assert_eq!(failing["recent_runs"][0]["state"], "failed");
+    assert_eq!(failing["recent_runs"].as_array().map(Vec::len), Some(1));
+}
