@@ -149,7 +149,8 @@ impl<'c> Notifier<'c> {
         }
     }
 
-    /// One delivery: the webhook of the run's pinned workflow, its body rendered.
+    /// One delivery: the webhook of the run's pinned workflow, its body rendered, or its
+    /// `on_retry` command run.
     async fn deliver(&self, notification: &NotificationRecord) -> Result<(), String> {
         let control = self.control;
         let record = control
