@@ -101,7 +101,7 @@ impl Control {
         // server to send them later. A failed delivery is recorded, never the run's outcome.
         let notifier = Notifier::new(self);
         let deliver_while_running = async {
-            if workflow.webhooks.is_empty() {
+            if !workflow.has_notifications() {
                 std::future::pending::<()>().await;
             }
             loop {
@@ -114,7 +114,7 @@ impl Control {
             () = watch_requests => unreachable!("watching requests never completes"),
             () = deliver_while_running => unreachable!("delivering never completes"),
         };
-        if !workflow.webhooks.is_empty() {
+        if workflow.has_notifications() {
             notifier.drain(run).await?;
         }
         Ok(state)

@@ -3,12 +3,16 @@
 //! recorded; a failed delivery is tried again after a back-off that doubles, until
 //! `[notifications] attempts` have failed. The server delivers every run's; a run executed
 //! in the foreground delivers its own, during the run and before the command returns.
+//!
+//! `on_retry: { sh: … }` goes through the same outbox: delivering it is running the command,
+//! which succeeds when it exits 0 within the timeout.
 
 use std::collections::BTreeMap;
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tidewater_core::{NotificationEvent, RunId, TaskState, Timestamp};
+use tidewater_core::{AttemptOutcome, NotificationEvent, RunId, TaskState, Timestamp};
 use tidewater_http::{WebhookBody, WebhookSender};
 use tidewater_spec::TemplateContext;
 use tidewater_store::{DeliveryOutcome, NotificationRecord};
@@ -145,7 +149,8 @@ impl<'c> Notifier<'c> {
         }
     }
 
-    /// One delivery: the webhook of the run's pinned workflow, its body rendered.
+    /// One delivery: the webhook of the run's pinned workflow, its body rendered, or its
+    /// `on_retry` command run.
     async fn deliver(&self, notification: &NotificationRecord) -> Result<(), String> {
         let control = self.control;
         let record = control
@@ -158,9 +163,6 @@ impl<'c> Notifier<'c> {
             .map_err(|error| error.to_string())?;
         let workflow = &loaded.workflow;
         let event = notification.key.event;
-        let Some(webhook) = workflow.webhook(event) else {
-            return Err(format!("the run's workflow has no `{event}` webhook"));
-        };
         let instances = control
             .store
             .task_instances(record.id)
@@ -194,6 +196,10 @@ impl<'c> Notifier<'c> {
             connections: control.connections().clone(),
         };
         let retried = notification.key.retried.as_ref();
+        let reason = match retried {
+            Some((task, attempt)) => self.failure_reason(record.id, task, *attempt).await,
+            None => None,
+        };
         let extra = Map::from_iter([
             ("event".to_owned(), json!(event.as_str())),
             ("failed_tasks".to_owned(), json!(failed_tasks)),
@@ -206,11 +212,25 @@ impl<'c> Notifier<'c> {
                 "attempt".to_owned(),
                 json!(retried.map(|(_, attempt)| attempt.0)),
             ),
+            ("reason".to_owned(), json!(reason)),
         ]);
         let render = |template: &str| {
             context
                 .render_with(template, &extra)
                 .map_err(|error| error.to_string())
+        };
+        let webhook = match (workflow.webhook(event), &workflow.on_retry_command) {
+            (Some(webhook), _) => webhook,
+            (None, Some(command)) if event == NotificationEvent::OnRetry => {
+                let mut env = context.env_vars();
+                if let Some((task, attempt)) = retried {
+                    env.push(("TIDEWATER_RETRIED_TASK".to_owned(), task.to_string()));
+                    env.push(("TIDEWATER_ATTEMPT".to_owned(), attempt.0.to_string()));
+                }
+                env.push(("TIDEWATER_REASON".to_owned(), reason.unwrap_or_default()));
+                return self.run_command(&render(command)?, env).await;
+            }
+            (None, _) => return Err(format!("the run's workflow has no `{event}` webhook")),
         };
         let url = render(&webhook.url)?;
         let body = match &webhook.body {
@@ -237,6 +257,47 @@ impl<'c> Notifier<'c> {
                 control.project.config.notifications.timeout,
             )
             .await
+    }
+
+    /// Why `attempt` of `task` failed, as `status` says it, if it is recorded.
+    async fn failure_reason(
+        &self,
+        run: RunId,
+        task: &tidewater_core::TaskName,
+        attempt: tidewater_core::Attempt,
+    ) -> Option<String> {
+        let attempts = self.control.store.attempts(run, Some(task)).await.ok()?;
+        attempts
+            .into_iter()
+            .find(|record| record.attempt == attempt)
+            .and_then(|record| match record.finished? {
+                (_, AttemptOutcome::Failed { reason }) => Some(reason.to_string()),
+                _ => None,
+            })
+    }
+
+    /// Runs `on_retry`'s command with `sh -c` in the project folder, its output discarded
+    /// (it is no task, and has no log): delivered when it exits 0 within the timeout, else
+    /// killed and tried again like a webhook.
+    async fn run_command(&self, command: &str, env: Vec<(String, String)>) -> Result<(), String> {
+        let timeout = self.control.project.config.notifications.timeout;
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(&self.control.project.root)
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| format!("the command could not start: {error}"))?;
+        match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(Ok(status)) => Err(format!("the command ended with {status}")),
+            Ok(Err(error)) => Err(format!("the command could not be waited for: {error}")),
+            Err(_) => Err(format!("the command did not end within {timeout:?}")),
+        }
     }
 }
 

@@ -96,9 +96,10 @@ pub struct Decision {
 ///   some step is not done, `on_deadline_miss` runs, once; the run goes on and its outcome
 ///   does not depend on the handler. If the steps are done first, the handler is skipped.
 ///
-/// A workflow's webhooks ([`Workflow::webhooks`]) are no tasks: at their moment (the run ends
-/// failed or succeeded, the deadline passes, a step's failed attempt will be retried) the
-/// decision carries a [`Change::Notify`], which the store keeps once per key.
+/// A workflow's webhooks ([`Workflow::webhooks`]) and its `on_retry` command
+/// ([`Workflow::on_retry_command`]) are no tasks: at their moment (the run ends failed or
+/// succeeded, the deadline passes, a step's failed attempt will be retried) the decision
+/// carries a [`Change::Notify`], which the store keeps once per key.
 pub fn decide(
     workflow: &Workflow,
     view: &RunView,
@@ -625,11 +626,11 @@ impl Decider<'_> {
         self.set_run(finished);
     }
 
-    /// Records that the workflow's webhook for `event` is due, if it has one. Once per run
+    /// Records that the workflow's notification for `event` is due, if it has one. Once per run
     /// and event (per retried attempt for `on_retry`): the store keeps the first record of a
     /// key, so a resumed run that ends the same way again sends nothing more.
     fn notify(&mut self, event: NotificationEvent, retried: Option<(crate::TaskName, Attempt)>) {
-        if self.workflow.webhook(event).is_some() {
+        if self.workflow.is_notified(event) {
             self.changes.push(Change::Notify {
                 key: NotificationKey { event, retried },
                 at: self.context.now,

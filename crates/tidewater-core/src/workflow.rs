@@ -34,6 +34,11 @@ pub struct Workflow {
     /// The webhooks sent at the run's moments (at most one per event); not tasks: `decide`
     /// records each as a [`crate::Change::Notify`] and the engine delivers it.
     pub webhooks: Vec<Webhook>,
+    /// `on_retry: { sh: … }`: a command (a template) run once per retried attempt. Not a
+    /// task, as the other handlers are: a task instance runs once per run, and this runs
+    /// each time a step is retried, so it goes through the webhooks' outbox
+    /// ([`crate::Change::Notify`]) and is delivered like one.
+    pub on_retry_command: Option<String>,
     /// The steps of the DAG, then the handlers (`on_failure`, `on_success`,
     /// `on_deadline_miss`).
     tasks: Vec<Task>,
@@ -143,6 +148,7 @@ impl Workflow {
             timeout: settings.timeout,
             deadline: settings.deadline,
             webhooks: Vec::new(),
+            on_retry_command: None,
             tasks,
             dag,
             by_name,
@@ -174,6 +180,19 @@ impl Workflow {
 
     pub fn webhook(&self, event: NotificationEvent) -> Option<&Webhook> {
         self.webhooks.iter().find(|webhook| webhook.event == event)
+    }
+
+    /// Whether any moment of a run is notified (a webhook, or an `on_retry` command): what
+    /// a deliverer has to wait for.
+    pub fn has_notifications(&self) -> bool {
+        !self.webhooks.is_empty() || self.on_retry_command.is_some()
+    }
+
+    /// Whether `event` is to be notified: the workflow has a webhook for it, or it is
+    /// `on_retry` and the workflow has an `on_retry` command.
+    pub fn is_notified(&self, event: NotificationEvent) -> bool {
+        self.webhook(event).is_some()
+            || (event == NotificationEvent::OnRetry && self.on_retry_command.is_some())
     }
 
     pub fn indices(&self) -> impl Iterator<Item = TaskIndex> + '_ {

@@ -78,8 +78,10 @@ impl ConnectionKind {
 pub struct ConnectionField {
     pub name: String,
     pub source: ValueSource,
-    /// Replaced by `***` wherever it would be shown. `password` always is; any other value
-    /// when written `{ value = "...", secret = true }`.
+    /// Replaced by `***` wherever it would be shown. `password` always is; an `extra` value
+    /// whose key names a credential ([`is_credential_name`]) unless written
+    /// `{ value = "...", secret = false }`; any other value when written
+    /// `{ value = "...", secret = true }`.
     pub is_secret: bool,
     /// Where the value is written in `tidewater.toml`.
     pub span: Range<usize>,
@@ -135,6 +137,20 @@ impl ValueSource {
             ValueSource::File(path) => format!("file:{path}"),
         }
     }
+}
+
+/// The words that make an `extra` key a credential, found anywhere in the key (`token`,
+/// `api_token`, `client_secret`, `db_password`): its value is secret unless the key says
+/// `secret = false`. Secret by name rather than only by `secret = true`, because the one
+/// forgotten mark would put a token in clear in every log and page.
+const CREDENTIAL_WORDS: &[&str] = &["token", "secret", "password", "passwd", "credential"];
+
+/// Whether an `extra` key names a credential: it contains one of [`CREDENTIAL_WORDS`], or it
+/// is or ends with `key` (`key`, `api_key`, `apikey`, `access_key`, `private_key`), compared
+/// without case. A key that only starts with `key` (`key_id`, `keyspace`) is no credential.
+fn is_credential_name(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    CREDENTIAL_WORDS.iter().any(|word| key.contains(word)) || key.ends_with("key")
 }
 
 /// The fields a connection may have, besides `kind` and `extra`.
@@ -271,7 +287,8 @@ impl ConfigReader<'_> {
         let full_name = format!("connections.{connection}.{field}");
         let expected =
             "a string (or `env:VAR`, `file:PATH`), or `{ value = \"...\", secret = true }`";
-        let mut is_secret = field == "password";
+        // `secret = false` opts an `extra` credential out; `password` is always secret.
+        let mut is_marked_secret = None;
         let (text, span) = match value.get_ref() {
             DeValueRef::String(text) => (text.to_string(), value.span()),
             DeValueRef::Integer(integer) if field == "port" => {
@@ -292,7 +309,7 @@ impl ConfigReader<'_> {
                             ),
                         },
                         "secret" => match setting_value.get_ref().as_bool() {
-                            Some(secret) => is_secret |= secret,
+                            Some(secret) => is_marked_secret = Some(secret),
                             None => self.wrong_type(
                                 &format!("{full_name}.secret"),
                                 "true/false",
@@ -330,6 +347,8 @@ impl ConfigReader<'_> {
                 return None;
             }
         };
+        let is_credential = field.strip_prefix("extra.").is_some_and(is_credential_name);
+        let is_secret = field == "password" || is_marked_secret.unwrap_or(is_credential);
         let source = ValueSource::parse(&text);
         let is_empty = match &source {
             ValueSource::Env(name) | ValueSource::File(name) => name.trim().is_empty(),
@@ -359,5 +378,39 @@ impl ConfigReader<'_> {
             span,
             line,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_credential_name;
+
+    #[test]
+    fn extra_keys_that_name_credentials_are_secret_by_default() {
+        for key in [
+            "token",
+            "api_token",
+            "API_KEY",
+            "apikey",
+            "key",
+            "access_key",
+            "secret",
+            "client_secret",
+            "db_password",
+            "passwd",
+            "credentials",
+        ] {
+            assert!(is_credential_name(key), "{key}");
+        }
+        for key in [
+            "region",
+            "database",
+            "key_id",
+            "keyspace",
+            "schema",
+            "monkey_id",
+        ] {
+            assert!(!is_credential_name(key), "{key}");
+        }
     }
 }

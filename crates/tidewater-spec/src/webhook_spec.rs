@@ -1,5 +1,6 @@
 //! `on_failure: { webhook: { url, body } }` (and `on_success`, `on_deadline_miss`,
-//! `on_retry`): a handler that is a webhook rather than a task.
+//! `on_retry`): a handler that is a webhook rather than a task; and `on_retry: { sh: … }`,
+//! a command that is no task either (see [`tidewater_core::Workflow::on_retry_command`]).
 
 use tidewater_core::{NotificationEvent, Webhook};
 
@@ -77,6 +78,45 @@ pub(crate) fn read_webhook(
         url: url?,
         body: body?,
     })
+}
+
+/// Reads `on_retry: { sh: "command" }`, the command a template, reporting every problem at
+/// its place. Only `sh`: the command runs outside the run's DAG, so a task's keys (`retries`,
+/// `pool`…) would mean nothing.
+pub(crate) fn read_retry_command(
+    reader: &mut YamlReader<'_>,
+    value: &YamlNode<'_>,
+) -> Option<String> {
+    let context = format!("`{}`", NotificationEvent::OnRetry);
+    let entries = reader.entries(&context, value)?;
+    let mut command = None;
+    let mut is_valid = true;
+    for entry in &entries {
+        if entry.name == "sh" {
+            command = reader.string("sh", entry.value).map(|text| TemplateText {
+                text: text.to_owned(),
+                span: entry.value.span.clone(),
+            });
+            is_valid &= command.is_some();
+        } else {
+            reader.unknown_key(entry, &context, vec!["sh", "webhook"]);
+            is_valid = false;
+        }
+    }
+    let Some(command) = command else {
+        if is_valid {
+            reader.report(
+                ProblemKind::MissingKey {
+                    key: "sh",
+                    context,
+                    example: "sh: echo \"{{ retried_task }} failed attempt {{ attempt }}\" >> retries.log",
+                },
+                value.span.clone(),
+            );
+        }
+        return None;
+    };
+    (check_syntax(reader, &command) && is_valid).then_some(command.text)
 }
 
 /// An `http://` or `https://` URL with a host, or a template that renders to one.

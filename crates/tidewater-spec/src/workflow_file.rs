@@ -18,7 +18,7 @@ use crate::task_graph::TaskGraph;
 use crate::task_settings::{SETTING_KEYS, TaskSettings};
 use crate::task_spec::TaskSpec;
 use crate::template_check::{TemplateCheck, TemplateOwner};
-use crate::webhook_spec::{is_webhook, read_webhook};
+use crate::webhook_spec::{is_webhook, read_retry_command, read_webhook};
 use crate::yaml_loader::load_yaml;
 use crate::yaml_node::{YamlNode, YamlValue};
 use crate::yaml_reader::{Entry, YamlReader};
@@ -178,6 +178,7 @@ impl WorkflowReader<'_, '_> {
         let defaults = self.defaults(&top);
         let steps = self.steps(&top, root);
         let webhooks = self.webhooks(&top);
+        let on_retry_command = self.on_retry_command(&top);
         let handlers: Vec<TaskSpec> = HANDLERS
             .iter()
             .filter_map(|&kind| {
@@ -206,18 +207,20 @@ impl WorkflowReader<'_, '_> {
             self.waited_workflows(&settings.name, steps.iter().chain(&handlers));
         let mut workflow = self.assemble(settings, &defaults, steps, handlers)?;
         workflow.webhooks = webhooks?;
+        workflow.on_retry_command = on_retry_command?;
         Some(workflow)
     }
 
-    /// The handlers written as `{ webhook: … }`; `on_retry` can only be one.
+    /// The handlers written as `{ webhook: … }`.
     fn webhooks(&mut self, top: &TopLevel<'_, '_, '_>) -> Option<Vec<Webhook>> {
         let mut webhooks = Some(Vec::new());
         for event in NotificationEvent::ALL {
             let Some(entry) = top.get(event.as_str()) else {
                 continue;
             };
-            if event != NotificationEvent::OnRetry && !is_webhook(entry.value) {
-                continue; // A task, read with the steps' reader.
+            if !is_webhook(entry.value) {
+                // A task, read with the steps' reader, or `on_retry`'s command.
+                continue;
             }
             match (read_webhook(self.reader, event, entry.value), &mut webhooks) {
                 (Some(webhook), Some(list)) => list.push(webhook),
@@ -225,6 +228,16 @@ impl WorkflowReader<'_, '_> {
             }
         }
         webhooks
+    }
+
+    /// `on_retry: { sh: … }`: `Some(None)` without one, `None` if it is not readable.
+    fn on_retry_command(&mut self, top: &TopLevel<'_, '_, '_>) -> Option<Option<String>> {
+        match top.get(NotificationEvent::OnRetry.as_str()) {
+            Some(entry) if !is_webhook(entry.value) => {
+                read_retry_command(self.reader, entry.value).map(Some)
+            }
+            _ => Some(None),
+        }
     }
 
     /// The workflows the tasks wait for; waiting for this one is reported here, the others

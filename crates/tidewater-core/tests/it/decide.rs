@@ -893,7 +893,8 @@ fn retry_resets_every_state_that_is_neither_a_success_nor_in_progress() {
     }
 }
 
-fn notified(changes: &[Change]) -> Vec<tidewater_core::NotificationKey> {
+/// The notifications a decision recorded.
+pub(crate) fn notified(changes: &[Change]) -> Vec<tidewater_core::NotificationKey> {
     changes
         .iter()
         .filter_map(|change| match change {

@@ -10,7 +10,7 @@ use tidewater_core::{
     TaskRole, TaskState, Workflow, decide, next_timer,
 };
 
-use crate::decide::{Sim, at, fail, ok, task, workflow_with};
+use crate::decide::{Sim, at, fail, notified, ok, task, workflow_with};
 
 fn handler(kind: HandlerKind) -> Task {
     let mut handler = task(kind.task_name(), &[]);
@@ -326,6 +326,39 @@ fn without_a_handler_a_missed_deadline_is_recorded_by_an_empty_one() {
     met.finish("slow", ok());
     met.finish("publish", ok());
     assert_eq!(met.state("on_deadline_miss"), "skipped");
+}
+
+#[test]
+fn a_missed_deadline_records_its_webhook_once_and_a_met_one_records_none() {
+    use tidewater_core::{NotificationEvent, NotificationKey, Webhook};
+    let mut workflow = deadline_workflow(false);
+    workflow.webhooks.push(Webhook {
+        event: NotificationEvent::OnDeadlineMiss,
+        url: "http://127.0.0.1:9/late".to_owned(),
+        body: None,
+    });
+
+    let mut missed = Sim::new(&workflow);
+    assert!(notified(&missed.tick_at(at(3 * HOUR - 1))).is_empty());
+    assert_eq!(
+        notified(&missed.tick_at(at(3 * HOUR))),
+        [NotificationKey {
+            event: NotificationEvent::OnDeadlineMiss,
+            retried: None,
+        }]
+    );
+    let mut later = missed.tick_at(at(4 * HOUR));
+    later.extend(missed.finish("slow", ok()));
+    later.extend(missed.finish("publish", ok()));
+    assert!(matches!(missed.view.run, RunState::Succeeded { .. }));
+    assert!(notified(&later).is_empty(), "once per run: {later:?}");
+
+    let mut met = Sim::new(&workflow);
+    let mut changes = met.finish("slow", ok());
+    changes.extend(met.finish("publish", ok()));
+    changes.extend(met.tick_at(at(4 * HOUR)));
+    assert_eq!(met.state("on_deadline_miss"), "skipped");
+    assert!(notified(&changes).is_empty(), "{changes:?}");
 }
 
 #[test]

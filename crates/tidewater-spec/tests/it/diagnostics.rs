@@ -690,7 +690,8 @@ on_failure:
 on_success:
   webhook: { url: "hooks.example.com/ok" }
 on_retry:
-  sh: echo retrying
+  sh: echo "{{ retried_task"
+  retries: 2
 "#;
     insta::assert_snapshot!(problems_of("webhooks", source));
 }

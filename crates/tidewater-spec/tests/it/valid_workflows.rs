@@ -132,6 +132,19 @@ fn a_shell_command_keeps_its_template_text() {
 }
 
 #[test]
+fn on_retry_as_a_command_is_no_task_and_keeps_its_template_text() {
+    let source = "tasks:\n  load: { sh: echo load, retries: 2 }\non_retry:\n  sh: echo \"{{ retried_task }} {{ attempt }}\" >> retries.log\n";
+    let loaded = parse("load", source).unwrap_or_else(|problems| panic!("{problems}"));
+    let workflow = &loaded.workflow;
+    assert_eq!(
+        workflow.on_retry_command.as_deref(),
+        Some("echo \"{{ retried_task }} {{ attempt }}\" >> retries.log")
+    );
+    assert_eq!(workflow.tasks().len(), 1, "no handler task");
+    assert!(workflow.webhooks.is_empty());
+}
+
+#[test]
 fn a_minimal_workflow_takes_its_name_from_the_file_and_defaults_for_the_rest() {
     let loaded = parse("hello", "tasks:\n  say:\n    sh: echo hello\n")
         .unwrap_or_else(|problems| panic!("{problems}"));

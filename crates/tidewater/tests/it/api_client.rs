@@ -151,6 +151,17 @@ impl Api {
         self.ask("GET", path, path, None)
     }
 
+    /// The HTML of the web UI's page at `path`, which must answer 200 with a page.
+    pub(crate) fn page(&self, path: &str) -> String {
+        let answer = self.call("GET", path, None);
+        assert_eq!(answer.status, 200, "GET {path}: {answer:?}");
+        assert!(
+            answer.header("content-type").starts_with("text/html"),
+            "GET {path}: {answer:?}"
+        );
+        answer.body.as_str().expect("HTML").to_owned()
+    }
+
     /// Asserts a problem (RFC 9457) with this status whose detail contains `detail`.
     pub(crate) fn problem(&self, answer: &Answer, status: u16, detail: &str) {
         assert_eq!(answer.status, status, "{answer:?}");

@@ -3,6 +3,7 @@
 
 use std::process::Stdio;
 
+use crate::api_client::Api;
 use crate::project::{TestProject, task_states, text};
 use crate::service::{eventually, runs, start_server, stop_server};
 
@@ -103,6 +104,76 @@ fn a_call_runs_the_child_for_the_parents_interval_with_its_params_and_no_queue_s
     assert!(row.contains("child run 2"), "{shown}");
 }
 
+/// The page a link of `html` whose text is `text` leads to, after checking that exactly one
+/// such link is on the page.
+fn follow(api: &Api, html: &str, text: &str) -> String {
+    let hrefs: Vec<&str> = html
+        .split("<a href=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (href, rest) = rest.split_once('"')?;
+            let (_, rest) = rest.split_once('>')?;
+            rest.starts_with(&format!("{text}</a>")).then_some(href)
+        })
+        .collect();
+    assert_eq!(hrefs.len(), 1, "one link `{text}`: {hrefs:?} in {html}");
+    api.page(hrefs[0])
+}
+
+/// The run a run page shows, by its title.
+fn shown_run(html: &str) -> &str {
+    html.split_once("<h1>Run ")
+        .and_then(|(_, rest)| rest.split_once("</h1>"))
+        .map(|(id, _)| id)
+        .unwrap_or_else(|| panic!("a run page: {html}"))
+}
+
+#[test]
+fn the_ui_and_the_api_link_a_call_tasks_parent_and_child_runs() {
+    let project = TestProject::new("", &[("child.yaml", CHILD), ("parent.yaml", PARENT)]);
+    let output = project.run(&["run", "parent", "--date", "2026-01-03"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let server = start_server(&project);
+    let api = Api::of(&project);
+
+    // The child's page names its parent and the call task, and the link leads to the parent.
+    let child_page = api.page("/runs/2");
+    assert_eq!(shown_run(&child_page), "2");
+    assert!(
+        child_page.contains("<dt>Called by</dt>") && child_page.contains("</a> task load_child"),
+        "{child_page}"
+    );
+    let parent_page = follow(&api, &child_page, "run 1");
+    assert_eq!(shown_run(&parent_page), "1");
+    assert!(parent_page.contains(">parent</a>"), "{parent_page}");
+    // The parent's row of the call task links the child, and back to the child it leads.
+    let linked_child = follow(&api, &parent_page, "child run 2");
+    assert_eq!(shown_run(&linked_child), "2");
+    assert!(linked_child.contains(">child</a>"), "{linked_child}");
+
+    let child = api.run(2);
+    assert_eq!(
+        child["called_by"],
+        serde_json::json!({ "run": 1, "task": "load_child" })
+    );
+    let parent = api.run(1);
+    assert_eq!(parent["called_by"], serde_json::Value::Null);
+    let children: Vec<(&str, &serde_json::Value)> = parent["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|task| (task["task"].as_str().expect("a name"), &task["child_run"]))
+        .collect();
+    assert_eq!(
+        children,
+        [
+            ("prepare", &serde_json::Value::Null),
+            ("load_child", &serde_json::json!(2))
+        ]
+    );
+    stop_server(server);
+}
+
 #[test]
 fn a_failed_child_fails_its_parent_and_a_retry_resumes_the_same_child() {
     let project = TestProject::new(
@@ -145,6 +216,51 @@ fn a_failed_child_fails_its_parent_and_a_retry_resumes_the_same_child() {
         "the child's task ran again in the same run: {child}"
     );
     assert_eq!(project.status_json("1")["run"]["state"], "succeeded");
+}
+
+#[test]
+fn a_call_tasks_automatic_retry_resumes_the_same_child_run() {
+    // The child's task fails on its first attempt only; the child has no retries of its
+    // own, so its run fails once, and only the parent's `retries` can bring it back.
+    let child = "tasks:\n  check:\n    sh: 'echo tried >> tries; [ $(wc -l < tries) -ge 2 ]'\n";
+    let parent = "tasks:\n  call_child:\n    call: { workflow: once_child }\n    retries: 1\n    retry_delay: 0s\n";
+    let project = TestProject::new(
+        "",
+        &[("once_child.yaml", child), ("once_parent.yaml", parent)],
+    );
+    let output = project.run(&["run", "once_parent", "--date", "2026-01-03"]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    assert_eq!(
+        runs(&project).len(),
+        2,
+        "one child run, resumed: {:?}",
+        runs(&project)
+    );
+    let parent = project.status_json("1");
+    let call = &parent["tasks"][0];
+    assert_eq!(call["state"], "succeeded", "{parent}");
+    assert_eq!(call["child_run"], 2, "{parent}");
+    let attempts = call["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 2, "failed once, retried once: {parent}");
+    assert!(
+        attempts[0]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("child run 2")),
+        "{parent}"
+    );
+    let child = project.status_json("2");
+    assert_eq!(child["run"]["state"], "succeeded");
+    assert_eq!(
+        child["tasks"][0]["attempts"].as_array().map(Vec::len),
+        Some(2),
+        "the child's task ran again in the same run: {child}"
+    );
+    assert_eq!(project.read("tries"), "tried\ntried\n");
 }
 
 #[test]

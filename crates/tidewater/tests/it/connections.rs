@@ -18,8 +18,10 @@ const PASSWORD: &str = "Pw-7f3a9c-never-shown";
 const TOKEN: &str = "Tok-51d2e8-never-shown";
 /// A secret written in `tidewater.toml` itself, in a URL.
 const URL_PASSWORD: &str = "UrlPw-88c1";
+/// An `extra` value not marked secret, whose key (`api_key`) says it is a credential.
+const API_KEY: &str = "AKey-0b9e44-never-shown";
 
-const SECRETS: [&str; 3] = [PASSWORD, TOKEN, URL_PASSWORD];
+const SECRETS: [&str; 4] = [PASSWORD, TOKEN, URL_PASSWORD, API_KEY];
 
 /// A loopback HTTP server that answers every request with `status` and `body`, and keeps
 /// the requests it read.
@@ -64,7 +66,7 @@ password = "env:TW_TEST_WH_PASSWORD"
 [connections.api]
 url = "http://127.0.0.1:{peer_port}/"
 login = "bot"
-extra = {{ region = "eu", token = {{ value = "file:secrets/api_token", secret = true }} }}
+extra = {{ region = "eu", token = "file:secrets/api_token", api_key = "{API_KEY}", token_endpoint = {{ value = "/oauth/token", secret = false }} }}
 "#
     )
 }
@@ -80,7 +82,7 @@ tasks:
     env: { PW: "{{ conn.wh.password }}" }
   rendered:
     # The secrets rendered into the command itself: the log's first line shows the command.
-    sh: echo "pw={{ conn.wh.password }} token={{ conn.api.extra.token }} url={{ conn.wh.url }} region={{ conn.api.extra.region }}"
+    sh: echo "pw={{ conn.wh.password }} token={{ conn.api.extra.token }} url={{ conn.wh.url }} region={{ conn.api.extra.region }} key={{ conn.api.extra.api_key }} endpoint={{ conn.api.extra.token_endpoint }}"
   output:
     sh: |
       printf '{"token": "%s"}' "$TOKEN" > "$TIDEWATER_OUTPUT"
@@ -169,12 +171,16 @@ fn no_secret_leaks_from_a_foreground_run_its_logs_status_or_errors() {
     let rendered = log_of(&project, "rendered");
     assert!(
         rendered.contains(
-            "pw=*** token=*** url=postgres://tidewater:***@127.0.0.1:5432/postgres region=eu"
+            "pw=*** token=*** url=postgres://tidewater:***@127.0.0.1:5432/postgres region=eu \
+             key=*** endpoint=/oauth/token"
         ),
         "{rendered}"
     );
     assert!(log_of(&project, "fails").contains("cannot log in with ***"));
-    assert!(log_of(&project, "request").contains("bad token ***"));
+    let request = log_of(&project, "request");
+    assert!(request.contains("bad token ***"), "{request}");
+    // The request line shows the URL as rendered, the token in its path hidden.
+    assert!(request.contains("/token/***\n"), "{request}");
 
     for (path, content) in files_text(&project.path(".tidewater/logs")) {
         assert_no_secret(&path, &content);
@@ -344,6 +350,20 @@ fn connections_lists_where_values_come_from_and_never_a_secret() {
         "file:secrets/api_token"
     );
     assert_eq!(field("api", "extra.region")["value"], "eu");
+    // Secret by its key's name, not marked; and a credential-like name marked not secret.
+    assert_eq!(
+        field("api", "extra.api_key"),
+        serde_json::json!({ "name": "extra.api_key", "source": "tidewater.toml", "secret": true })
+    );
+    assert_eq!(
+        field("api", "extra.token_endpoint"),
+        serde_json::json!({
+            "name": "extra.token_endpoint",
+            "source": "tidewater.toml",
+            "value": "/oauth/token",
+            "secret": false
+        })
+    );
     assert_eq!(listed[0]["kind"], "http");
     assert_eq!(listed[1]["kind"], "postgres");
 

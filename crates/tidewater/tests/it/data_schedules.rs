@@ -2,6 +2,7 @@
 //! server process: one downstream run per upstream commit of a partition, or per upstream
 //! succeeded run, never two across a `kill -9` of the server.
 
+use crate::api_client::Api;
 use crate::project::{TestProject, text};
 use crate::service::{eventually, runs, start_server, stop_server};
 
@@ -200,6 +201,86 @@ fn next_and_workflows_say_what_a_data_aware_workflow_waits_for() {
         .expect("orders_mart is listed");
     assert_eq!(mart["waits_for"], "waits for a commit to raw.orders");
     assert_eq!(mart["schedule"], serde_json::Value::Null);
+}
+
+/// The card of `workflow` on the workflows page (`/`): from its heading to the next card.
+fn card<'h>(html: &'h str, workflow: &str) -> &'h str {
+    let heading = format!("<h2><a href=\"/workflows/{workflow}\">{workflow}</a></h2>");
+    let (_, rest) = html
+        .split_once(&heading)
+        .unwrap_or_else(|| panic!("a card for {workflow}: {html}"));
+    rest.split("<li class=\"card").next().unwrap_or(rest)
+}
+
+#[test]
+fn the_workflows_page_and_the_api_say_what_a_data_aware_workflow_waits_for() {
+    let project = TestProject::new(
+        "",
+        &[
+            ("raw_orders.yaml", RAW_ORDERS),
+            ("orders_mart.yaml", ORDERS_MART),
+            (
+                "both.yaml",
+                "schedule:\n  cron: \"@daily\"\n  on: [{ table: raw.orders }, { workflow: raw_orders }]\n\
+                 start: 2026-01-01\ntasks:\n  build: { sh: 'true' }\n",
+            ),
+        ],
+    );
+    let output = project.run(&["pause", "both"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let server = start_server(&project);
+    let api = Api::of(&project);
+
+    let html = api.page("/");
+    let mart = card(&html, "orders_mart");
+    assert!(mart.contains("<code>on data</code>"), "{mart}");
+    assert!(
+        mart.contains("<dt>On data</dt><dd>waits for a commit to raw.orders</dd>"),
+        "{mart}"
+    );
+    let both = card(&html, "both");
+    assert!(both.contains("<code>@daily</code>"), "{both}");
+    assert!(
+        both.contains(
+            "<dt>On data</dt><dd>waits for a commit to raw.orders \
+             or a successful run of workflow raw_orders</dd>"
+        ),
+        "{both}"
+    );
+    let upstream = card(&html, "raw_orders");
+    assert!(!upstream.contains("On data"), "{upstream}");
+
+    let listed = api.get("/api/v1/workflows");
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let waits_for: Vec<(&str, &serde_json::Value)> = listed
+        .body
+        .as_array()
+        .expect("workflows")
+        .iter()
+        .map(|file| {
+            (
+                file["workflow"].as_str().expect("a name"),
+                &file["waits_for"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        waits_for,
+        [
+            (
+                "both",
+                &serde_json::json!(
+                    "waits for a commit to raw.orders or a successful run of workflow raw_orders"
+                )
+            ),
+            (
+                "orders_mart",
+                &serde_json::json!("waits for a commit to raw.orders")
+            ),
+            ("raw_orders", &serde_json::Value::Null),
+        ]
+    );
+    stop_server(server);
 }
 
 #[test]

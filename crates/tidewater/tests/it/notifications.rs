@@ -110,6 +110,47 @@ fn toml(timeout: &str, attempts: u32) -> String {
     )
 }
 
+/// The Slack-compatible default body of run 1's `event` whose headline is `headline`, as a
+/// project with [`toml`]'s server URL sends it.
+fn default_body(
+    workflow: &str,
+    event: &str,
+    headline: &str,
+    interval: (&str, &str),
+    failed_tasks: &[&str],
+) -> Value {
+    let (start, end) = interval;
+    let mut text = format!("{headline}\nInterval: {start} to {end}\n");
+    if !failed_tasks.is_empty() {
+        text.push_str(&format!("Failed tasks: {}\n", failed_tasks.join(", ")));
+    }
+    text.push_str("<http://tidewater.example/runs/1|Open the run>");
+    json!({
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        "workflow": workflow,
+        "run_id": 1,
+        "event": event,
+        "data_interval_start": start,
+        "data_interval_end": end,
+        "failed_tasks": failed_tasks,
+        "run_url": "http://tidewater.example/runs/1",
+    })
+}
+
+/// `flaky` fails (exit 4) its first two attempts and succeeds on the third of its four.
+const FLAKY: &str = r#"
+timezone: UTC
+tasks:
+  flaky:
+    sh: |
+      count=$(cat tries 2>/dev/null || echo 0)
+      echo $((count + 1)) > tries
+      [ "$count" -ge 2 ] || exit 4
+    retries: 3
+    retry_delay: 0s
+"#;
+
 fn notifications(project: &TestProject, run: &str) -> Vec<Value> {
     project.status_json(run)["notifications"]
         .as_array()
@@ -149,24 +190,15 @@ on_failure:
         ),
         "every delivery is the same notification: {captured:#?}"
     );
-    let body = &captured[2].body;
-    let expected_text = "Run 1 of `alerts` failed\n\
-                         Interval: 2026-01-03T00:00:00+00:00 to 2026-01-04T00:00:00+00:00\n\
-                         Failed tasks: boom\n\
-                         <http://tidewater.example/runs/1|Open the run>";
     assert_eq!(
-        body,
-        &json!({
-            "text": expected_text,
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": expected_text}}],
-            "workflow": "alerts",
-            "run_id": 1,
-            "event": "on_failure",
-            "data_interval_start": "2026-01-03T00:00:00+00:00",
-            "data_interval_end": "2026-01-04T00:00:00+00:00",
-            "failed_tasks": ["boom"],
-            "run_url": "http://tidewater.example/runs/1",
-        })
+        captured[2].body,
+        default_body(
+            "alerts",
+            "on_failure",
+            "Run 1 of `alerts` failed",
+            ("2026-01-03T00:00:00+00:00", "2026-01-04T00:00:00+00:00"),
+            &["boom"],
+        )
     );
 
     let recorded = notifications(&project, "1");
@@ -197,17 +229,7 @@ on_failure:
 fn on_retry_fires_once_per_retried_attempt_with_its_own_body() {
     let receiver = CaptureServer::start(2, false);
     let workflow = format!(
-        r#"
-timezone: UTC
-tasks:
-  flaky:
-    sh: |
-      count=$(cat tries 2>/dev/null || echo 0)
-      echo $((count + 1)) > tries
-      [ "$count" -ge 2 ]
-    retries: 3
-    retry_delay: 0s
-on_retry:
+        r#"{FLAKY}on_retry:
   webhook:
     url: "{retry}"
     body: {{ text: "{{{{ retried_task }}}} failed attempt {{{{ attempt }}}} of run {{{{ run_id }}}} ({{{{ ds }}}})" }}
@@ -269,6 +291,145 @@ on_success:
 }
 
 #[test]
+fn a_scheduled_run_that_misses_its_deadline_sends_one_on_deadline_miss_webhook() {
+    let receiver = CaptureServer::start(0, false);
+    // The server cannot be given a clock, so the run's deadline lies in the past already: a
+    // yearly schedule without catchup creates the run of the last year that ended, due by 1 h
+    // after New Year; the run starts later than that, and the decision that starts it sees
+    // its steps unfinished past the deadline (`decide`'s `check_deadline`). Only a test run
+    // in the first hour of a year would find the deadline met.
+    let workflow = format!(
+        r#"
+timezone: UTC
+schedule: "0 0 1 1 *"
+catchup: false
+deadline: 1h
+tasks:
+  publish:
+    sh: echo published
+on_deadline_miss:
+  webhook: {{ url: "{}" }}
+"#,
+        receiver.url("/hooks/late")
+    );
+    let project = TestProject::new(&toml("5s", 5), &[("yearly.yaml", &workflow)]);
+    let server = start_server(&project);
+    let status = eventually(
+        "the scheduled run to end with its webhook delivered",
+        || {
+            // Until the scheduler created it, there is no run 1 for `status`.
+            let output = project.run(&["status", "1", "--json"]);
+            let status: Value = serde_json::from_slice(&output.stdout).ok()?;
+            let is_delivered = status["notifications"]
+                .as_array()
+                .is_some_and(|list| list.iter().any(|entry| entry["state"] == "delivered"));
+            (status["run"]["state"] == "succeeded" && is_delivered).then_some(status)
+        },
+    );
+    stop_server(server);
+    assert_eq!(status["run"]["trigger"], "scheduled", "{status}");
+    let recorded = notifications(&project, "1");
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0]["event"], "on_deadline_miss");
+    assert_eq!(recorded[0]["deliveries"], 1);
+
+    let captured = receiver.captured();
+    assert_eq!(captured.len(), 1, "exactly one delivery: {captured:#?}");
+    assert_eq!(captured[0].path, "/hooks/late");
+    let start = status["run"]["data_interval_start"]
+        .as_str()
+        .expect("start");
+    let end = status["run"]["data_interval_end"].as_str().expect("end");
+    assert_eq!(
+        captured[0].body,
+        default_body(
+            "yearly",
+            "on_deadline_miss",
+            "Run 1 of `yearly` missed its deadline",
+            (start, end),
+            &[],
+        )
+    );
+    assert!(
+        start.ends_with("-01-01T00:00:00+00:00") && end.ends_with("-01-01T00:00:00+00:00"),
+        "a yearly interval: {start} to {end}"
+    );
+}
+
+#[test]
+fn an_on_retry_command_runs_once_per_retried_attempt_with_the_attempts_facts() {
+    let workflow = format!(
+        "{FLAKY}on_retry:\n  sh: echo \"$TIDEWATER_RUN_ID $TIDEWATER_RETRIED_TASK $TIDEWATER_ATTEMPT \
+         {{{{ ds }}}} {{{{ retried_task }}}}/{{{{ attempt }}}} $TIDEWATER_REASON\" >> retries.log\n"
+    );
+    let project = TestProject::new(&toml("5s", 5), &[("flaky.yaml", &workflow)]);
+    let output = project.run(&["run", "flaky", "--date", "2026-01-03"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+
+    let mut lines: Vec<String> = project
+        .read("retries.log")
+        .lines()
+        .map(String::from)
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "1 flaky 1 2026-01-03 flaky/1 exited with status 4",
+            "1 flaky 2 2026-01-03 flaky/2 exited with status 4",
+        ],
+        "once per retried attempt, not for the attempt that succeeded"
+    );
+    let recorded = notifications(&project, "1");
+    let summary: Vec<(Value, Value, Value)> = recorded
+        .iter()
+        .map(|entry| {
+            (
+                entry["event"].clone(),
+                entry["attempt"].clone(),
+                entry["state"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("on_retry"), json!(1), json!("delivered")),
+            (json!("on_retry"), json!(2), json!("delivered")),
+        ]
+    );
+    // No task runs it: the run has only its step.
+    let status = project.status_json("1");
+    assert_eq!(
+        status["tasks"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_failing_on_retry_command_is_recorded_as_a_failed_delivery() {
+    let workflow = "timezone: UTC\ntasks:\n  boom:\n    sh: exit 1\n    retries: 1\n    retry_delay: 0s\non_retry:\n  sh: exit 7\n";
+    let project = TestProject::new(&toml("5s", 2), &[("boom.yaml", workflow)]);
+    let output = project.run(&["run", "boom", "--date", "2026-01-03"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let recorded = notifications(&project, "1");
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0]["event"], "on_retry");
+    assert_eq!(recorded[0]["state"], "failed");
+    assert_eq!(recorded[0]["deliveries"], 2);
+    assert_eq!(
+        recorded[0]["last_error"],
+        "the command ended with exit status: 7"
+    );
+    assert_eq!(
+        project.status_json("1")["run"]["state"],
+        "failed",
+        "the run fails by its task, not by its notification"
+    );
+}
+
+#[test]
 fn a_delivery_accepted_before_the_server_is_killed_is_not_sent_again() {
     let receiver = CaptureServer::start(2, false);
     let workflow = format!(
@@ -311,6 +472,60 @@ fn a_delivery_accepted_before_the_server_is_killed_is_not_sent_again() {
         .collect();
     assert_eq!(runs.iter().filter(|run| **run == json!(1)).count(), 1);
     assert_eq!(runs.iter().filter(|run| **run == json!(2)).count(), 1);
+}
+
+#[test]
+fn a_delivery_pending_when_the_server_is_killed_is_sent_once_after_the_restart() {
+    // The first delivery fails; the next is due 5 s later, long enough to kill the server
+    // while the notification waits for it.
+    let receiver = CaptureServer::start(1, false);
+    let workflow = format!(
+        "timezone: UTC\ntasks:\n  only:\n    sh: echo ok\non_success:\n  webhook: {{ url: \"{}\" }}\n",
+        receiver.url("/later")
+    );
+    let config = toml("5s", 5).replace("backoff = \"50ms\"", "backoff = \"5s\"");
+    let project = TestProject::new(&config, &[("later.yaml", &workflow)]);
+    let mut server = start_server(&project);
+    let output = project.run(&["trigger", "later", "--date", "2026-01-03"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let pending = eventually("the first delivery to fail and the next to wait", || {
+        notifications(&project, "1")
+            .first()
+            // An error recorded: the delivery is over, not claimed and in flight.
+            .filter(|entry| {
+                entry["state"] == "pending"
+                    && entry["deliveries"] == 1
+                    && entry["last_error"].is_string()
+            })
+            .cloned()
+    });
+    kill(Pid::from_raw(server.id() as i32), Signal::SIGKILL).expect("SIGKILL");
+    server.wait().expect("the server is gone");
+    assert_eq!(
+        receiver.captured().len(),
+        1,
+        "{pending}: {:#?}",
+        receiver.captured()
+    );
+
+    let server = start_server(&project);
+    let delivered = eventually("the restarted server to deliver it", || {
+        notifications(&project, "1")
+            .first()
+            .filter(|entry| entry["state"] == "delivered")
+            .cloned()
+    });
+    stop_server(server);
+    assert_eq!(delivered["deliveries"], 2, "{delivered}");
+    let statuses: Vec<u16> = receiver
+        .captured()
+        .iter()
+        .map(|request| request.status)
+        .collect();
+    assert_eq!(statuses, [500, 200], "{:#?}", receiver.captured());
+    let accepted = receiver.accepted();
+    assert_eq!(accepted.len(), 1, "{accepted:#?}");
+    assert_eq!(accepted.values().next().map(Vec::len), Some(1));
 }
 
 #[test]
