@@ -488,7 +488,7 @@ fn token_commands_refuse_bad_names_duplicates_and_unknown_tokens() {
 fn the_store_keeps_a_tokens_hash_never_its_secret() {
     let project = TestProject::new("", &[("manual.yaml", MANUAL)]);
     let token = create_token(&project, "stored-hashed", "operate");
-    let secret = token[3..].as_bytes();
+    let secret = &token.as_bytes()[3..];
     let mut files = 0;
     let mut has_name = false;
     for entry in std::fs::read_dir(project.path(".tidewater")).expect("the store's folder") {
