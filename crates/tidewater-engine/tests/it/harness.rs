@@ -225,9 +225,9 @@ impl Harness {
 
     /// Executes `run` with `executor` (kept by the caller) until it ends; returns its final
     /// state.
-    pub(crate) async fn execute(
+    pub(crate) async fn execute<S: RunStore + ?Sized + 'static>(
         &self,
-        executor: &Executor<SqliteStore>,
+        executor: &Executor<S>,
         run: RunId,
         resume: Resume,
     ) -> RunState {

@@ -69,22 +69,6 @@ fn executor<S: RunStore + ?Sized + 'static>(harness: &Harness, store: &Arc<S>) -
     )
 }
 
-async fn execute<S: RunStore + ?Sized + 'static>(
-    harness: &Harness,
-    executor: &Executor<S>,
-    run: RunId,
-) -> RunState {
-    executor
-        .execute(
-            &harness.loaded.workflow,
-            run,
-            Resume::Continue,
-            &CancelHandle::new(),
-        )
-        .await
-        .expect("executed")
-}
-
 async fn attempt_count<S: RunStore + ?Sized>(store: &S, run: RunId, task: &str) -> usize {
     store
         .attempts(run, Some(&TaskName::new(task)))
@@ -105,7 +89,7 @@ async fn failed_run<S: RunStore + ?Sized + 'static>(
         .await
         .expect("create run")
         .id;
-    let state = execute(harness, executor, run).await;
+    let state = harness.execute(executor, run, Resume::Continue).await;
     assert!(matches!(state, RunState::Failed { .. }), "{state:?}");
     std::fs::write(harness.path("ready"), "").expect("write ready");
     run
@@ -150,7 +134,7 @@ async fn concurrent_retries_requeue_once<S: RunStore + ?Sized + 'static>(
         assert_eq!(record.state, RunState::Queued, "round {round}");
         assert_eq!(record.owner, None, "round {round}: every retry let go");
 
-        let state = execute(harness, &executor, run).await;
+        let state = harness.execute(&executor, run, Resume::Continue).await;
         assert!(matches!(state, RunState::Succeeded { .. }), "{state:?}");
         assert_eq!(
             attempt_count(&*store, run, "flaky").await,
