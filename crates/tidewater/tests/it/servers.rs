@@ -46,14 +46,14 @@ tasks:
     )
 }
 
-/// A server of the project, its stderr in `server-<slot>-<generation>.log`.
-pub(crate) struct Server {
+/// A server of the project, its stderr in `server-<slot>.log`.
+struct Server {
     child: Child,
     log: PathBuf,
 }
 
 impl Server {
-    pub(crate) fn start(project: &TestProject, slot: usize, generation: usize) -> Server {
+    fn start(project: &TestProject, slot: usize, generation: usize) -> Server {
         let log = project.path(&format!("server-{slot}-{generation}.log"));
         let child = project
             .command(&["server", "--parallelism", "4", "--listen", "127.0.0.1:0"])
@@ -70,13 +70,8 @@ impl Server {
         server
     }
 
-    pub(crate) fn pid(&self) -> i32 {
+    fn pid(&self) -> i32 {
         self.child.id() as i32
-    }
-
-    /// The port of its HTTP API, as its log says.
-    pub(crate) fn api_port(&self) -> u16 {
-        crate::api_client::api_port(&self.log)
     }
 
     fn log_text(&self) -> String {
@@ -216,7 +211,7 @@ fn twenty_kills_of_the_leader_and_of_executing_servers_give_every_interval_one_r
 }
 
 /// SIGTERM: a server stops gracefully, and ends its lease.
-pub(crate) fn stop(mut server: Server) {
+fn stop(mut server: Server) {
     kill(Pid::from_raw(server.pid()), Signal::SIGTERM).expect("SIGTERM");
     let status = server.child.wait().expect("server exits");
     assert!(status.success(), "{status}: {}", server.log_text());
