@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tidewater_core::BackfillId;
 use tidewater_engine::{
-    Catalog, RunObserver, Scheduling, Scope, Service, ServiceObserver, SystemClock, new_run,
-    requeue,
+    Catalog, EngineError, Requeued, RunObserver, Scheduling, Scope, Service, ServiceObserver,
+    SystemClock, new_run, requeue,
 };
 use tidewater_store::{BackfillRecord, NewBackfill, RunCounts, RunTrigger};
 use tokio::sync::{Notify, watch};
@@ -100,8 +100,20 @@ impl Control {
                     // on the version the run is pinned to.
                     let record = self.run_record(run).await?;
                     let pinned = self.pinned_workflow(&record).await?;
-                    requeue(&*self.store, &pinned.workflow, run, chrono::Utc::now()).await?;
-                    recorded.requeued += 1;
+                    let requeued = requeue(
+                        &*self.store,
+                        &*self.owners,
+                        &pinned.workflow,
+                        run,
+                        chrono::Utc::now(),
+                    )
+                    .await;
+                    match requeued {
+                        Ok(Requeued::Now) => recorded.requeued += 1,
+                        // Retried or executed by someone else meanwhile: theirs to run.
+                        Ok(Requeued::Unchanged(_)) | Err(EngineError::RunBusy { .. }) => {}
+                        Err(error) => return Err(error.into()),
+                    }
                 }
                 BackfillStep::Keep { .. } => {}
                 BackfillStep::Skip(_) => recorded.skipped += 1,

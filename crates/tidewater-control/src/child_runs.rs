@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use tidewater_core::{FailureClass, RunId, RunState, TaskState, WorkflowName};
 use tidewater_engine::{
-    CancelHandle, ChildEnd, ChildRequest, ChildRunError, ChildRuns, Executor, Owners, Resume,
-    Wakeups, new_run, requeue,
+    CancelHandle, ChildEnd, ChildRequest, ChildRunError, ChildRuns, EngineError, Executor, Owners,
+    Resume, Wakeups, new_run, requeue,
 };
 use tidewater_spec::Project;
 use tidewater_store::{RunParent, RunRecord, RunTrigger};
@@ -166,9 +166,20 @@ impl ProjectChildRuns {
         let pinned = self.pinned(child).await?;
         if is_ended {
             // The task is tried again: so is the child, from its tasks that did not succeed.
-            requeue(&*self.store, &pinned, child.id, chrono::Utc::now())
-                .await
-                .map_err(|error| environment(error.to_string()))?;
+            match requeue(
+                &*self.store,
+                &*self.owners,
+                &pinned,
+                child.id,
+                chrono::Utc::now(),
+            )
+            .await
+            {
+                Ok(_) => {}
+                // Someone holds it now (a retry, or an executor that took it up): executed.
+                Err(EngineError::RunBusy { .. }) => return Ok(()),
+                Err(error) => return Err(environment(error.to_string())),
+            }
         }
         if let Some(server) = live_service(&*self.store, &*self.owners)
             .await

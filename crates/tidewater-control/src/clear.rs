@@ -2,7 +2,7 @@
 //! reset and run again.
 
 use tidewater_core::{RunId, RunState, TaskIndex};
-use tidewater_engine::requeue_cleared;
+use tidewater_engine::{Requeued, requeue_cleared};
 use tidewater_spec::LoadedWorkflow;
 use tidewater_store::{RunRecord, ServiceRecord};
 
@@ -88,16 +88,17 @@ impl Control {
         if matches!(run.state, RunState::Queued | RunState::Running { .. }) {
             return Err(not_ended(&run.state));
         }
-        let state = requeue_cleared(
+        let requeued = requeue_cleared(
             &*self.store,
+            &*self.owners,
             &clearing.loaded.workflow,
             run.id,
             clearing.tasks.clone(),
             chrono::Utc::now(),
         )
         .await?;
-        if state != RunState::Queued {
-            // It started meanwhile (a retry): nothing was written.
+        if let Requeued::Unchanged(state) = requeued {
+            // It was queued again meanwhile (a retry): nothing was written.
             return Err(not_ended(&state));
         }
         // Told now rather than at its next look at the store.

@@ -43,9 +43,10 @@ pub enum ControlError {
     /// The store failed (its message says why and what to do).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Executing a run failed.
+    /// Executing a run failed. (A run another live process holds is a
+    /// [`ControlError::Conflict`] instead: see the `From` below.)
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Engine(EngineError),
     /// The warehouse refused a read: [`tidewater_flow::FlowError::class`] says who must act
     /// (an unknown table is the user's input).
     #[error(transparent)]
@@ -67,6 +68,17 @@ impl ControlError {
         ControlError::Environment {
             context: context.into(),
             source: source.into(),
+        }
+    }
+}
+
+impl From<EngineError> for ControlError {
+    /// A run held by another live process (it executes the run, or decides about it now) is
+    /// the state forbidding the request, as a use case's own check of the owner says.
+    fn from(error: EngineError) -> ControlError {
+        match error {
+            EngineError::RunBusy { .. } => ControlError::Conflict(error.to_string()),
+            other => ControlError::Engine(other),
         }
     }
 }

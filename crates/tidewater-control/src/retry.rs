@@ -1,7 +1,7 @@
 //! Retrying a failed or cancelled run: its succeeded tasks are kept, the others run again.
 
 use tidewater_core::RunState;
-use tidewater_engine::requeue;
+use tidewater_engine::{Requeued, requeue};
 use tidewater_spec::LoadedWorkflow;
 use tidewater_store::{RunRecord, ServiceRecord};
 
@@ -40,7 +40,8 @@ pub enum Retry {
 }
 
 impl Control {
-    /// Resumes run `id` (see [`Retry`]); refused while another live process executes it.
+    /// Resumes run `id` (see [`Retry`]); refused (a conflict) while another live process
+    /// executes it or, with a server up, decides about it, and for a run queued already.
     pub async fn retry(
         &self,
         id: tidewater_core::RunId,
@@ -71,7 +72,29 @@ impl Control {
         if version == RetryVersion::Pinned
             && let Some(server) = self.live_service().await?
         {
-            requeue(&*self.store, &loaded.workflow, run.id, chrono::Utc::now()).await?;
+            // Decided while this process holds the run: a concurrent retry, clear or executor
+            // is refused (a conflict) rather than interleaved.
+            let requeued = requeue(
+                &*self.store,
+                &*self.owners,
+                &loaded.workflow,
+                run.id,
+                chrono::Utc::now(),
+            )
+            .await?;
+            match requeued {
+                Requeued::Unchanged(RunState::Succeeded { .. }) => {
+                    return Ok(Retry::AlreadySucceeded(self.run_record(id).await?));
+                }
+                Requeued::Unchanged(RunState::Queued) => {
+                    return Err(ControlError::Conflict(format!(
+                        "run {} is queued already; the server executes it",
+                        run.id
+                    )));
+                }
+                // A run left running by a dead owner: the server resumes it.
+                Requeued::Now | Requeued::Unchanged(_) => {}
+            }
             // Told now rather than at its next look at the store.
             self.wake(server.process);
             return Ok(Retry::Requeued {

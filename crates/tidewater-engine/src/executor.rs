@@ -11,13 +11,14 @@ use tidewater_core::{
     Timestamp, Workflow, decide, next_timer,
 };
 use tidewater_spec::{Connections, Redactor, TemplateContext};
-use tidewater_store::{OwnerClaim, RunRecord, RunStore, SlotGrant};
+use tidewater_store::{RunRecord, RunStore, SlotGrant};
 use tokio::sync::{mpsc, watch};
 
 use crate::dispatch::{Dispatch, Seat};
 use crate::process::{
     ATTEMPT_MARKER, group_members, is_alive, kill_marked, signal_group, wait_until_gone,
 };
+use crate::requeue::{claim_run, claim_turn};
 use crate::runners::Runners;
 use crate::shared_slots::{SLOT_RECHECK, SharedSlots, held_elsewhere};
 use crate::{
@@ -239,24 +240,14 @@ impl<S: RunStore + ?Sized> Executor<S> {
     }
 
     async fn claim(&self, run: RunId) -> Result<(), EngineError> {
-        match self.store.claim_owner(run, None, Some(self.me)).await? {
-            OwnerClaim::Claimed => Ok(()),
-            OwnerClaim::NoSuchRun => Err(EngineError::NoSuchRun(run)),
-            OwnerClaim::Held(Some(owner)) if owner == self.me => Ok(()),
-            OwnerClaim::Held(Some(owner)) if self.owners.is_alive(owner) => {
-                Err(EngineError::RunBusy {
-                    run,
-                    owner: Some(owner),
-                })
-            }
-            OwnerClaim::Held(previous) => {
-                // The previous owner died: take over.
-                match self.store.claim_owner(run, previous, Some(self.me)).await? {
-                    OwnerClaim::Claimed => Ok(()),
-                    OwnerClaim::NoSuchRun => Err(EngineError::NoSuchRun(run)),
-                    OwnerClaim::Held(owner) => Err(EngineError::RunBusy { run, owner }),
-                }
-            }
+        let _turn = claim_turn(run, self.me).await;
+        match claim_run(&*self.store, &*self.owners, run).await {
+            // Recorded under this executor's own name: what it left after a failed write.
+            // (Not a decision of this process: those hold the claim turn until they let go.)
+            Err(EngineError::RunBusy {
+                owner: Some(owner), ..
+            }) if owner == self.me => Ok(()),
+            other => other,
         }
     }
 
@@ -754,7 +745,7 @@ impl<S: RunStore + ?Sized> Executor<S> {
 
 /// The run as `decide` sees it: its recorded state and its task instances in the order of
 /// `workflow`'s tasks (the version the run is pinned to).
-async fn load_view<S: RunStore + ?Sized>(
+pub(crate) async fn load_view<S: RunStore + ?Sized>(
     store: &S,
     workflow: &Workflow,
     record: &RunRecord,
@@ -779,56 +770,6 @@ async fn load_view<S: RunStore + ?Sized>(
         record.interval,
         instances,
     ))
-}
-
-/// Puts an ended run back in the queue, as `decide` decides it ([`Event::Requeue`]: only a
-/// failed or cancelled run goes back, its failed tasks reset), and returns its state after.
-/// Whoever executes it next goes on with [`Resume::Continue`]. `workflow` is the version the
-/// run is pinned to.
-pub async fn requeue<S: RunStore + ?Sized>(
-    store: &S,
-    workflow: &Workflow,
-    run: RunId,
-    now: Timestamp,
-) -> Result<RunState, EngineError> {
-    decide_ended(store, workflow, run, Event::Requeue, now).await
-}
-
-/// Resets `tasks` of an ended run (succeeded ones too) and puts it back in the queue, in one
-/// store write ([`Event::Clear`]), and returns its state after: `Queued` unless the run had
-/// not ended. Whoever executes it next goes on with [`Resume::Continue`] and runs `tasks`
-/// again (and no other failed task of the run), which is how the server executes a `clear`. `workflow` is the version the run is
-/// pinned to.
-pub async fn requeue_cleared<S: RunStore + ?Sized>(
-    store: &S,
-    workflow: &Workflow,
-    run: RunId,
-    tasks: Vec<TaskIndex>,
-    now: Timestamp,
-) -> Result<RunState, EngineError> {
-    decide_ended(store, workflow, run, Event::Clear(tasks), now).await
-}
-
-/// Decides `event` for a run no executor holds, and persists it.
-async fn decide_ended<S: RunStore + ?Sized>(
-    store: &S,
-    workflow: &Workflow,
-    run: RunId,
-    event: Event,
-    now: Timestamp,
-) -> Result<RunState, EngineError> {
-    let record = store.run(run).await?.ok_or(EngineError::NoSuchRun(run))?;
-    let view = load_view(store, workflow, &record).await?;
-    // Nothing random is decided in a requeue: no seed to keep.
-    let context = DecideContext {
-        now,
-        jitter_seed: 0,
-    };
-    let decision = decide(workflow, &view, &[event], context);
-    if !decision.changes.is_empty() {
-        store.apply(run, &decision.changes).await?;
-    }
-    Ok(decision.view.run)
 }
 
 /// Queued tasks that need a slot of the task queue.

@@ -32,6 +32,7 @@ mod executor;
 mod local_processes;
 mod owners;
 mod process;
+mod requeue;
 mod run_folder;
 mod run_observer;
 mod run_queues;
@@ -46,12 +47,13 @@ mod wakeups;
 
 pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
-pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume, requeue, requeue_cleared};
+pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
 pub use local_processes::LocalProcesses;
 pub use owners::Owners;
 pub use process::{
     ATTEMPT_MARKER, is_alive, kill_marked, kill_orphaned_marked, process_identity, signal_group,
 };
+pub use requeue::{Requeued, requeue, requeue_cleared};
 pub use run_observer::{RunObserver, SilentObserver};
 pub use run_queues::{count_active, read_queue};
 pub use runners::{

@@ -262,7 +262,14 @@ impl<S: RunStore + ControlStore + ?Sized + 'static> Service<S> {
                         && matches!(result, Ok(RunState::Cancelled { .. }))
                     {
                         stopped_runs.insert(run);
-                        requeue(&*self.store, &ended.pinned, run, self.clock.now()).await?;
+                        let owners = self.executor.owners();
+                        match requeue(&*self.store, &**owners, &ended.pinned, run, self.clock.now())
+                            .await
+                        {
+                            // A retry or clear of another process holds it now: it decides.
+                            Ok(_) | Err(EngineError::RunBusy { .. }) => {}
+                            Err(error) => return Err(error),
+                        }
                     }
                     let result = result.map_err(|error| error.to_string());
                     self.observer.run_ended(run, &ended.workflow, &result);

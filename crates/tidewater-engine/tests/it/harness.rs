@@ -138,26 +138,31 @@ impl Harness {
 
     /// A run as the scheduler would create it (only those can miss a deadline).
     pub(crate) async fn create_run_triggered(&self, trigger: RunTrigger) -> RunId {
-        let workflow = &self.loaded.workflow;
         self.store
-            .create_run(NewRun {
-                workflow: workflow.name.clone(),
-                interval: DataInterval::new(at(0), at(86_400)).expect("valid"),
-                trigger,
-                params: workflow.params.clone(),
-                workflow_source: self.loaded.source.clone(),
-                workflow_hash: self.loaded.hash.clone(),
-                tasks: workflow
-                    .tasks()
-                    .iter()
-                    .map(|task| task.name.clone())
-                    .collect(),
-                created_at: at(0),
-                backfill: None,
-            })
+            .create_run(self.new_run(trigger))
             .await
             .expect("create run")
             .id
+    }
+
+    /// A run of the harness's workflow, for any store.
+    pub(crate) fn new_run(&self, trigger: RunTrigger) -> NewRun {
+        let workflow = &self.loaded.workflow;
+        NewRun {
+            workflow: workflow.name.clone(),
+            interval: DataInterval::new(at(0), at(86_400)).expect("valid"),
+            trigger,
+            params: workflow.params.clone(),
+            workflow_source: self.loaded.source.clone(),
+            workflow_hash: self.loaded.hash.clone(),
+            tasks: workflow
+                .tasks()
+                .iter()
+                .map(|task| task.name.clone())
+                .collect(),
+            created_at: at(0),
+            backfill: None,
+        }
     }
 
     pub(crate) fn executor(
@@ -174,7 +179,23 @@ impl Harness {
         pools: &[(&str, u32)],
         rates: &[(&str, &str)],
     ) -> Executor<SqliteStore> {
-        let settings = ExecutorSettings {
+        Executor::new(
+            self.store.clone(),
+            Arc::new(self.clock.clone()),
+            self.settings(parallelism, pools, rates),
+            self.observer.clone(),
+        )
+    }
+
+    /// What the harness's executors know of the project and the machine, for an executor of
+    /// another store.
+    pub(crate) fn settings(
+        &self,
+        parallelism: u32,
+        pools: &[(&str, u32)],
+        rates: &[(&str, &str)],
+    ) -> ExecutorSettings {
+        ExecutorSettings {
             project_root: self.root().to_path_buf(),
             state_dir: self.root().join(".tidewater"),
             limits: QueueLimits {
@@ -192,13 +213,7 @@ impl Harness {
             },
             kill_grace: Duration::from_secs(10),
             jitter_seed: 1,
-        };
-        Executor::new(
-            self.store.clone(),
-            Arc::new(self.clock.clone()),
-            settings,
-            self.observer.clone(),
-        )
+        }
     }
 
     /// Executes `run` from where its record is until it ends, at `parallelism`, and returns
@@ -210,9 +225,9 @@ impl Harness {
 
     /// Executes `run` with `executor` (kept by the caller) until it ends; returns its final
     /// state.
-    pub(crate) async fn execute(
+    pub(crate) async fn execute<S: RunStore + ?Sized + 'static>(
         &self,
-        executor: &Executor<SqliteStore>,
+        executor: &Executor<S>,
         run: RunId,
         resume: Resume,
     ) -> RunState {
