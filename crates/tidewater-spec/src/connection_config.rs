@@ -79,7 +79,8 @@ pub struct ConnectionField {
     pub name: String,
     pub source: ValueSource,
     /// Replaced by `***` wherever it would be shown. `password` always is; an `extra` value
-    /// whose key names a credential ([`is_credential_name`]) unless written
+    /// whose key names a credential (contains `token`, `secret`, `password`, `passwd` or
+    /// `credential`, or ends with `key`) unless written
     /// `{ value = "...", secret = false }`; any other value when written
     /// `{ value = "...", secret = true }`.
     pub is_secret: bool,
