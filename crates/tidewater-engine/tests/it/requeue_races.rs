@@ -17,7 +17,7 @@ use tidewater_sqlite::SqliteStore;
 use tidewater_store::{RunStore, RunTrigger, ServerId};
 use tokio::sync::Barrier;
 
-use crate::harness::{Harness, at};
+use crate::harness::{Harness, at, wait_for_file};
 use crate::postgres::postgres_store;
 
 /// `flaky` fails until the file `ready` exists; `steady` always succeeds.
@@ -173,9 +173,9 @@ async fn concurrent_retries_of_servers_sharing_a_postgres_store_requeue_a_failed
     concurrent_retries_requeue_once(&harness, store, Contenders::Servers).await;
 }
 
-/// `flaky` fails until `ready` exists, then waits for `open` (executed: it holds the run).
-const HELD: &str =
-    "tasks:\n  flaky:\n    sh: test -f ready && until [ -e open ]; do sleep 0.01; done\n";
+/// `flaky` fails until `ready` exists, then writes `started` and waits for `open`
+/// (executed: it holds the run).
+const HELD: &str = "tasks:\n  flaky:\n    sh: test -f ready && echo > started && until [ -e open ]; do sleep 0.01; done\n";
 
 /// A server retries a failed run and executes it; while it does, a retry from another
 /// server, a retry and a clear from the executing server itself are each refused with the
@@ -203,7 +203,9 @@ async fn retries_during_execution_are_refused<S: RunStore + ?Sized + 'static>(
                 .await
         })
     };
-    harness.wait_for("flaky", "pid").await;
+    // The second attempt itself: a change of the first one (its pid) may still be queued
+    // for `wait_for`, and the executor claims the run before it starts the task.
+    wait_for_file(&harness.path("started")).await;
 
     let other_server = LiveServer(ServerId(2));
     let workflow = &harness.loaded.workflow;
