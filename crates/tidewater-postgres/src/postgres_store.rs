@@ -683,11 +683,14 @@ impl RunStore for PostgresStore {
             .await
             .db()?;
         if updated == 0 {
-            return Ok(if run_exists(&transaction, id).await? {
+            let refusal = if run_exists(&transaction, id).await? {
                 Repin::Refused
             } else {
                 Repin::NoSuchRun
-            });
+            };
+            // Ended explicitly: a dropped transaction would go back to the pool still open.
+            transaction.rollback().await.db()?;
+            return Ok(refusal);
         }
         // The new tasks go after the run's own, in the version's order.
         transaction
