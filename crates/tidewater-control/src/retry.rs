@@ -1,9 +1,9 @@
 //! Retrying a failed or cancelled run: its succeeded tasks are kept, the others run again.
 
 use tidewater_core::RunState;
-use tidewater_engine::{Requeued, requeue};
+use tidewater_engine::{Requeued, requeue, run_version};
 use tidewater_spec::LoadedWorkflow;
-use tidewater_store::{RunRecord, ServiceRecord};
+use tidewater_store::{Repin, RunRecord, ServiceRecord};
 
 use crate::Control;
 use crate::control_error::{ControlError, ControlResult};
@@ -13,7 +13,8 @@ use crate::control_error::{ControlError, ControlResult};
 pub enum RetryVersion {
     /// The version the run was created with (the default: a run is reproducible).
     Pinned,
-    /// The workflow file as it is now (`--latest`), e.g. after fixing the failed task.
+    /// The workflow file as it is now (`--latest`), e.g. after fixing the failed task: the
+    /// run is pinned to it first, so that any process (a server too) resumes it on it.
     Latest,
 }
 
@@ -28,13 +29,11 @@ pub enum Retry {
         loaded: LoadedWorkflow,
         server: ServiceRecord,
     },
-    /// No server takes it (or it resumes on another version than the pinned one, which only
-    /// this process can execute): the caller executes it with
-    /// [`tidewater_engine::Resume::Failed`].
+    /// No server takes it: the caller executes it with [`tidewater_engine::Resume::Failed`].
     ExecuteHere {
         run: RunRecord,
         loaded: LoadedWorkflow,
-        /// `--latest` found the file changed since the run started.
+        /// `--latest` found the file changed since the run started and pinned the run to it.
         is_version_changed: bool,
     },
 }
@@ -57,21 +56,16 @@ impl Control {
                 run.id, owner.pid, run.id
             )));
         }
-        let (loaded, is_version_changed) = match version {
-            RetryVersion::Latest => {
-                let current = self.load_workflow(run.workflow.as_str())?;
-                let is_changed = current.hash != run.workflow_hash;
-                (current, is_changed)
+        let (run, loaded, is_version_changed) = match version {
+            RetryVersion::Latest => self.pin_to_latest(run).await?,
+            RetryVersion::Pinned => {
+                let loaded = self.pinned_workflow(&run).await?;
+                (run, loaded, false)
             }
-            RetryVersion::Pinned => (self.pinned_workflow(&run).await?, false),
         };
         // With a server up, the run is queued again and the server resumes it (a queued
-        // run's tasks that did not succeed run again). A run resumed on another version
-        // than its pinned one is executed here: the server executes runs on the version
-        // they are pinned to.
-        if version == RetryVersion::Pinned
-            && let Some(server) = self.live_service().await?
-        {
+        // run's tasks that did not succeed run again) on the version it is pinned to.
+        if let Some(server) = self.live_service().await? {
             // Decided while this process holds the run: a concurrent retry, clear or executor
             // is refused (a conflict) rather than interleaved.
             let requeued = requeue(
@@ -108,5 +102,54 @@ impl Control {
             loaded,
             is_version_changed,
         })
+    }
+
+    /// The workflow file as it is now, with `run` pinned to it if it is another version
+    /// than the run's (and whether it was). The new version must keep every task the run
+    /// has an instance of; its new tasks start pending.
+    async fn pin_to_latest(
+        &self,
+        run: RunRecord,
+    ) -> ControlResult<(RunRecord, LoadedWorkflow, bool)> {
+        let current = self.load_workflow(run.workflow.as_str())?;
+        if current.hash == run.workflow_hash {
+            return Ok((run, current, false));
+        }
+        let removed: Vec<String> = self
+            .store
+            .task_instances(run.id)
+            .await?
+            .into_iter()
+            .map(|(task, _)| task)
+            .filter(|task| current.workflow.index_of(task.as_str()).is_none())
+            .map(|task| task.to_string())
+            .collect();
+        if !removed.is_empty() {
+            return Err(ControlError::Conflict(format!(
+                "the current file of {} no longer has task(s) {} of run {}, so the run cannot \
+                 resume on it; start a new run instead (`tidewater run {}`), or retry on the \
+                 run's own version without --latest",
+                run.workflow,
+                removed.join(", "),
+                run.id,
+                run.workflow
+            )));
+        }
+        match self
+            .store
+            .repin_run(run.id, run.owner, &run_version(&current))
+            .await?
+        {
+            Repin::Repinned => Ok((self.run_record(run.id).await?, current, true)),
+            Repin::Refused => Err(ControlError::Conflict(format!(
+                "run {} changed while it was being retried (another process took it or \
+                 queued it); `tidewater status {}` shows it",
+                run.id, run.id
+            ))),
+            Repin::NoSuchRun => Err(ControlError::NotFound(format!(
+                "there is no run {}; `tidewater runs` lists them",
+                run.id
+            ))),
+        }
     }
 }

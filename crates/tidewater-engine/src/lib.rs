@@ -60,7 +60,7 @@ pub use runners::{
     LeaseSettings, RemoteAttemptContext, RemoteAttempts, Runners, StoreRunProbe, worker_store,
 };
 pub use server_leases::{Beat, KnownServers, ServerLeaseSettings, ServerLeases};
-pub use service::{Catalog, Scheduling, Scope, Service, ServiceObserver, new_run};
+pub use service::{Catalog, Scheduling, Scope, Service, ServiceObserver, new_run, run_version};
 pub use shared_slots::SharedSlots;
 pub use signal_wakeups::SignalWakeups;
 pub use subreaper::adopt_orphans;

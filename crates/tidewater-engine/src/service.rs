@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewater_core::{
-    RunId, RunQueueKey, RunState, SchedulePlan, Timestamp, Workflow, WorkflowName,
+    RunId, RunQueueKey, RunState, SchedulePlan, TaskName, Timestamp, Workflow, WorkflowName,
 };
 use tidewater_spec::{LoadedWorkflow, Project};
 use tidewater_store::{
-    BackfillId, ControlStore, NewRun, RunRecord, RunStore, RunTrigger, WorkflowHealth,
+    BackfillId, ControlStore, NewRun, RunRecord, RunStore, RunTrigger, RunVersion, WorkflowHealth,
 };
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -536,15 +536,30 @@ pub fn new_run(
         params: loaded.workflow.params.clone(),
         workflow_source: loaded.source.clone(),
         workflow_hash: loaded.hash.clone(),
-        tasks: loaded
-            .workflow
-            .tasks()
-            .iter()
-            .map(|task| task.name.clone())
-            .collect(),
+        tasks: task_names(loaded),
         created_at: now,
         backfill,
     }
+}
+
+/// The version `loaded` is, for re-pinning an ended run to it
+/// ([`tidewater_store::RunStore::repin_run`]).
+pub fn run_version(loaded: &LoadedWorkflow) -> RunVersion {
+    RunVersion {
+        workflow_source: loaded.source.clone(),
+        workflow_hash: loaded.hash.clone(),
+        tasks: task_names(loaded),
+    }
+}
+
+/// Every task of `loaded`, handlers included: the task instances a run of it has.
+fn task_names(loaded: &LoadedWorkflow) -> Vec<TaskName> {
+    loaded
+        .workflow
+        .tasks()
+        .iter()
+        .map(|task| task.name.clone())
+        .collect()
 }
 
 fn health_report(

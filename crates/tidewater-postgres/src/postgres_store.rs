@@ -20,8 +20,8 @@ mod write_batch;
 use async_trait::async_trait;
 use tidewater_core::{Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName};
 use tidewater_store::{
-    AttemptRecord, NewRun, OwnerClaim, RunCreation, RunFilter, RunParent, RunRecord, RunStore,
-    ServerStore, Store, StoreError,
+    AttemptRecord, NewRun, OwnerClaim, Repin, RunCreation, RunFilter, RunParent, RunRecord,
+    RunStore, RunVersion, ServerStore, Store, StoreError,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, GenericClient, Transaction};
@@ -652,6 +652,66 @@ impl RunStore for PostgresStore {
         };
         transaction.commit().await.db()?;
         Ok(claim)
+    }
+
+    async fn repin_run(
+        &self,
+        id: RunId,
+        expected_owner: Option<ProcessIdentity>,
+        version: &RunVersion,
+    ) -> Result<Repin, StoreError> {
+        let (expected_pid, expected_ticks) = expected_owner.map(encode_process).unzip();
+        let tasks: Vec<String> = version.tasks.iter().map(ToString::to_string).collect();
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await.db()?;
+        // One conditional `UPDATE`, as in `claim_owner`: a concurrent claim or requeue waits
+        // for the row lock, and the condition is checked again on the row it left.
+        let updated = transaction
+            .execute(
+                "UPDATE runs SET workflow_hash = $2, workflow_source = $3
+                 WHERE id = $1 AND state IN ('failed', 'cancelled')
+                   AND owner_pid IS NOT DISTINCT FROM $4
+                   AND owner_start_ticks IS NOT DISTINCT FROM $5",
+                &[
+                    &id.0,
+                    &version.workflow_hash.as_str(),
+                    &version.workflow_source.as_str(),
+                    &expected_pid,
+                    &expected_ticks,
+                ],
+            )
+            .await
+            .db()?;
+        if updated == 0 {
+            let refusal = if run_exists(&transaction, id).await? {
+                Repin::Refused
+            } else {
+                Repin::NoSuchRun
+            };
+            // Ended explicitly: a dropped transaction would go back to the pool still open.
+            transaction.rollback().await.db()?;
+            return Ok(refusal);
+        }
+        // The new tasks go after the run's own, in the version's order.
+        transaction
+            .execute(
+                "INSERT INTO task_instances (run_id, task, position, state, last_attempt,
+                     attempt_base)
+                 SELECT $1, task,
+                     position + (SELECT max(position) FROM task_instances WHERE run_id = $1),
+                     $2, 0, 0
+                 FROM unnest($3::TEXT[]) WITH ORDINALITY AS tasks (task, position)
+                 WHERE task NOT IN (SELECT task FROM task_instances WHERE run_id = $1)",
+                &[
+                    &id.0,
+                    &encode_task_state(&TaskInstance::new().state).state,
+                    &tasks,
+                ],
+            )
+            .await
+            .db()?;
+        transaction.commit().await.db()?;
+        Ok(Repin::Repinned)
     }
 }
 

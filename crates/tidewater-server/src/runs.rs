@@ -175,9 +175,9 @@ pub(crate) async fn retry(
 }
 
 /// Retries run `id` the way a front end of the server does (the API, the UI): the run is
-/// queued again for the live server, never executed in the request. `latest` resumes it on
-/// the workflow file as it is now, which the server can do only while that is the version
-/// the run was created with.
+/// queued again for the live server, never executed in the request. `latest` first pins the
+/// run to the workflow file as it is now (see [`Control::retry`]), as `tidewater retry
+/// --latest` does.
 pub(crate) async fn requeue_for_server(
     control: &Control,
     id: RunId,
@@ -188,28 +188,11 @@ pub(crate) async fn requeue_for_server(
     } else {
         RetryVersion::Pinned
     };
-    let retried = match control.retry(id, version).await? {
-        // The current file is the pinned version: the server resumes it as for a plain retry.
-        Retry::ExecuteHere {
-            is_version_changed: false,
-            ..
-        } if latest => control.retry(id, RetryVersion::Pinned).await?,
-        other => other,
-    };
-    match retried {
+    match control.retry(id, version).await? {
         Retry::Requeued { run, .. } => control.run_record(run.id).await,
         Retry::AlreadySucceeded(run) => Err(ControlError::Conflict(format!(
             "run {} already succeeded; clearing its tasks runs them again",
             run.id
-        ))),
-        Retry::ExecuteHere {
-            run,
-            is_version_changed: true,
-            ..
-        } => Err(ControlError::Conflict(format!(
-            "the file of {} changed since run {} was created, and the server executes runs on \
-             their own version: `tidewater retry {} --latest` resumes it on the new one",
-            run.workflow, run.id, run.id
         ))),
         Retry::ExecuteHere { run, .. } => Err(ControlError::Conflict(format!(
             "no server takes run {} now; `tidewater retry {}` resumes it",

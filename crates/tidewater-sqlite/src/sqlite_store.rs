@@ -29,8 +29,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use tidewater_core::{Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName};
 use tidewater_store::{
-    AttemptRecord, NewRun, OwnerClaim, RunCreation, RunFilter, RunParent, RunRecord, RunStore,
-    Store, StoreError,
+    AttemptRecord, NewRun, OwnerClaim, Repin, RunCreation, RunFilter, RunParent, RunRecord,
+    RunStore, RunVersion, Store, StoreError,
 };
 
 use codec::{
@@ -247,13 +247,7 @@ impl NewRunRow {
             params: serde_json::Value::Object(run.params.clone()).to_string(),
             // A JSON array of strings, built by hand: serialising strings cannot fail, and
             // so there is no error to carry.
-            tasks: serde_json::Value::Array(
-                run.tasks
-                    .iter()
-                    .map(|task| serde_json::Value::String(task.to_string()))
-                    .collect(),
-            )
-            .to_string(),
+            tasks: tasks_json(&run.tasks),
             pending: encode_task_state(&TaskInstance::new().state).state,
         }
     }
@@ -311,6 +305,17 @@ impl NewRunRow {
             backfill: run.backfill,
         }
     }
+}
+
+/// Task names as a JSON array, for `json_each` to insert one instance per task.
+fn tasks_json(tasks: &[TaskName]) -> String {
+    serde_json::Value::Array(
+        tasks
+            .iter()
+            .map(|task| serde_json::Value::String(task.to_string()))
+            .collect(),
+    )
+    .to_string()
 }
 
 /// A unique index refused the run: the interval already has the run it may have only one of.
@@ -538,6 +543,55 @@ impl RunStore for SqliteStore {
                         Ok(OwnerClaim::Held(decode_process(pid, start_ticks)?))
                     }
                 }
+            })
+            .await
+    }
+
+    async fn repin_run(
+        &self,
+        id: RunId,
+        expected_owner: Option<ProcessIdentity>,
+        version: &RunVersion,
+    ) -> Result<Repin, StoreError> {
+        let (expected_pid, expected_ticks) = expected_owner.map(encode_process).unzip();
+        let source = version.workflow_source.clone();
+        let hash = version.workflow_hash.clone();
+        let tasks = tasks_json(&version.tasks);
+        self.link
+            .write(move |transaction| {
+                // `IS` rather than `=`: it compares NULL (no owner) as a value.
+                let updated = transaction
+                    .prepare_cached(
+                        "UPDATE runs SET workflow_hash = ?2, workflow_source = ?3
+                         WHERE id = ?1 AND state IN ('failed', 'cancelled')
+                           AND owner_pid IS ?4 AND owner_start_ticks IS ?5",
+                    )?
+                    .execute(params![id.0, hash, source, expected_pid, expected_ticks])?;
+                if updated == 0 {
+                    return Ok(if run_exists(transaction, id)? {
+                        Repin::Refused
+                    } else {
+                        Repin::NoSuchRun
+                    });
+                }
+                // The new tasks go after the run's own, in the version's order.
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO task_instances (run_id, task, position, state,
+                             last_attempt, attempt_base)
+                         SELECT ?1, value,
+                             key + 1 + (SELECT max(position) FROM task_instances
+                                        WHERE run_id = ?1),
+                             ?2, 0, 0
+                         FROM json_each(?3)
+                         WHERE value NOT IN (SELECT task FROM task_instances WHERE run_id = ?1)",
+                    )?
+                    .execute(params![
+                        id.0,
+                        encode_task_state(&TaskInstance::new().state).state,
+                        tasks
+                    ])?;
+                Ok(Repin::Repinned)
             })
             .await
     }

@@ -55,7 +55,8 @@ pub use notifications::a_notification_is_recorded_once_claimed_once_and_ends_del
 pub use records::{
     a_created_run_reads_back_with_its_tasks_in_order, an_unknown_run_is_absent_or_refused,
     attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
-    claiming_an_owner_is_a_compare_and_set, runs_are_filtered_by_the_start_of_their_data_interval,
+    claiming_an_owner_is_a_compare_and_set, repinning_an_ended_run_is_a_compare_and_set,
+    runs_are_filtered_by_the_start_of_their_data_interval,
     runs_are_listed_newest_first_filtered_by_workflow_and_limited,
 };
 pub use streams::{
@@ -109,6 +110,7 @@ macro_rules! run_store_conformance_tests {
             runs_are_filtered_by_the_start_of_their_data_interval,
             attempts_are_listed_in_task_order_then_by_number_and_filtered_by_task,
             claiming_an_owner_is_a_compare_and_set,
+            repinning_an_ended_run_is_a_compare_and_set,
             an_unknown_run_is_absent_or_refused,
             a_scheduled_interval_gets_exactly_one_run,
             active_runs_are_the_queued_and_running_ones_oldest_interval_first,

@@ -57,7 +57,8 @@ pub use notification_store::{
     DeliveryOutcome, NotificationId, NotificationRecord, NotificationState, NotificationStore,
 };
 pub use run_store::{
-    AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger,
+    AttemptRecord, NewRun, OwnerClaim, Repin, RunFilter, RunRecord, RunStore, RunTrigger,
+    RunVersion,
 };
 pub use server_store::{LiveServers, ServerId, ServerRecord, ServerRegistration, ServerStore};
 pub use slot_store::{PoolRequest, SlotGrant, SlotRefusal, SlotRequest, SlotStore};

@@ -74,6 +74,39 @@ pub trait RunStore: Send + Sync {
         expected: Option<ProcessIdentity>,
         owner: Option<ProcessIdentity>,
     ) -> Result<OwnerClaim, StoreError>;
+
+    /// Pins an ended (failed or cancelled) run to another version of its workflow, so that
+    /// retrying it resumes on that version, in any process (a server executes a run on the
+    /// version it is pinned to). In one transaction: the run's hash and source become
+    /// `version`'s, and each task of `version.tasks` the run has no instance of gets a
+    /// `Pending` one. Compare-and-set: [`Repin::Refused`], and nothing written, unless the
+    /// run is still ended and its owner still `expected_owner` (none, or one the caller
+    /// found dead). The caller checks that the version keeps the run's tasks.
+    async fn repin_run(
+        &self,
+        id: RunId,
+        expected_owner: Option<ProcessIdentity>,
+        version: &RunVersion,
+    ) -> Result<Repin, StoreError>;
+}
+
+/// A version of a workflow a run is pinned to (see [`RunStore::repin_run`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunVersion {
+    pub workflow_source: String,
+    /// Hash of `workflow_source`, to tell versions apart.
+    pub workflow_hash: String,
+    /// Every task of the workflow, handlers included.
+    pub tasks: Vec<TaskName>,
+}
+
+/// What [`RunStore::repin_run`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repin {
+    Repinned,
+    /// The run is not ended, or another process owns it now.
+    Refused,
+    NoSuchRun,
 }
 
 #[derive(Debug, Clone, PartialEq)]

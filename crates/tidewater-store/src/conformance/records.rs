@@ -2,14 +2,16 @@
 
 use serde_json::json;
 use tidewater_core::{
-    Attempt, Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName, WorkflowName,
+    Attempt, Change, ProcessIdentity, RunId, RunState, TaskInstance, TaskName, TaskState,
+    WorkflowName,
 };
 
 use crate::{
-    AttemptRecord, NewRun, OwnerClaim, RunFilter, RunRecord, RunStore, RunTrigger, StoreError,
+    AttemptRecord, NewRun, OwnerClaim, Repin, RunFilter, RunRecord, RunStore, RunTrigger,
+    RunVersion, StoreError,
 };
 
-use super::fixtures::{instant, new_run, object, pending, task_change};
+use super::fixtures::{instant, new_run, object, pending, snapshot, task_change};
 
 /// `create_run` returns the run as `run` reads it back: queued, unowned, with every task
 /// instance pending in the order given (not sorted), and the workflow's text kept verbatim.
@@ -411,6 +413,123 @@ pub async fn claiming_an_owner_is_a_compare_and_set<S: RunStore + ?Sized>(store:
             .expect("claim"),
         OwnerClaim::NoSuchRun
     );
+}
+
+/// `repin_run` moves an ended run to another version (its hash and source, with a pending
+/// instance for each new task, the run's own instances untouched) only while the run is
+/// ended and owned as expected; otherwise it writes nothing.
+pub async fn repinning_an_ended_run_is_a_compare_and_set<S: RunStore + ?Sized>(store: &S) {
+    let run = store
+        .create_run(new_run("repinned", &["extract", "load"]))
+        .await
+        .expect("create_run");
+    let id = run.id;
+    let dead = ProcessIdentity {
+        pid: 4242,
+        start_ticks: 987_654_321,
+    };
+    let version = RunVersion {
+        workflow_source: "name: repinned\n# fixed\n".into(),
+        workflow_hash: "hash-of-the-fix".into(),
+        tasks: ["report", "extract", "load", "notify"]
+            .map(TaskName::new)
+            .to_vec(),
+    };
+    let repin = async |owner| store.repin_run(id, owner, &version).await.expect("repin");
+
+    // Queued, then running: not ended.
+    let queued = snapshot(store, id).await;
+    assert_eq!(repin(None).await, Repin::Refused);
+    assert_eq!(snapshot(store, id).await, queued);
+    let running = RunState::Running {
+        started_at: instant("2026-03-02T00:00:06Z"),
+    };
+    store
+        .apply(id, &[Change::Run(running)])
+        .await
+        .expect("apply");
+    let running = snapshot(store, id).await;
+    assert_eq!(repin(None).await, Repin::Refused);
+    assert_eq!(snapshot(store, id).await, running);
+    let failed = RunState::Failed {
+        started_at: instant("2026-03-02T00:00:06Z"),
+        finished_at: instant("2026-03-02T00:00:09Z"),
+    };
+    let extract_done = TaskInstance {
+        state: TaskState::Succeeded {
+            attempt: Attempt(1),
+            finished_at: instant("2026-03-02T00:00:08Z"),
+        },
+        last_attempt: 1,
+        output: Some(json!({"rows": 3})),
+        ..TaskInstance::new()
+    };
+    store
+        .apply(
+            id,
+            &[
+                Change::Run(failed.clone()),
+                task_change("extract", extract_done.clone()),
+            ],
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        store
+            .claim_owner(id, None, Some(dead))
+            .await
+            .expect("claim"),
+        OwnerClaim::Claimed
+    );
+    let failed_owned = snapshot(store, id).await;
+    // Ended, but owned by another process than the one expected.
+    assert_eq!(repin(None).await, Repin::Refused);
+    assert_eq!(snapshot(store, id).await, failed_owned);
+    assert_eq!(
+        store.workflow_source(id).await.expect("workflow_source"),
+        Some(run_source("repinned"))
+    );
+
+    assert_eq!(repin(Some(dead)).await, Repin::Repinned);
+    let repinned = store.run(id).await.expect("run").expect("the run exists");
+    assert_eq!(
+        repinned,
+        RunRecord {
+            workflow_hash: version.workflow_hash.clone(),
+            state: failed,
+            owner: Some(dead),
+            ..run.clone()
+        }
+    );
+    assert_eq!(
+        store.workflow_source(id).await.expect("workflow_source"),
+        Some(version.workflow_source.clone())
+    );
+    assert_eq!(
+        store.task_instances(id).await.expect("task_instances"),
+        vec![
+            (TaskName::new("extract"), extract_done),
+            (TaskName::new("load"), TaskInstance::new()),
+            (TaskName::new("report"), TaskInstance::new()),
+            (TaskName::new("notify"), TaskInstance::new()),
+        ]
+    );
+    // Repinning again to the same version adds nothing.
+    let once = snapshot(store, id).await;
+    assert_eq!(repin(Some(dead)).await, Repin::Repinned);
+    assert_eq!(snapshot(store, id).await, once);
+
+    assert_eq!(
+        store
+            .repin_run(RunId(id.0 + 1000), None, &version)
+            .await
+            .expect("repin"),
+        Repin::NoSuchRun
+    );
+}
+
+fn run_source(workflow: &str) -> String {
+    new_run(workflow, &[]).workflow_source
 }
 
 /// Questions about a run that does not exist answer `None`, and changes to it are refused.

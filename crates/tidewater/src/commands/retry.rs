@@ -52,7 +52,7 @@ pub(super) async fn retry(project: &Path, args: RetryArgs) -> anyhow::Result<Out
         } => {
             if is_version_changed {
                 output::note(format!(
-                    "run {} resumes on the current version of {} (it started on another)",
+                    "run {} is now pinned to the current version of {} (it started on another)",
                     run.id, run.workflow
                 ));
             }

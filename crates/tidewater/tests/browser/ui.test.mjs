@@ -403,7 +403,7 @@ test("a failed run retried from its page ends succeeded once fixed, and its Gant
   await shoot("run-retried-gantt");
 });
 
-test("retry keeps a run's version; retry on the latest version is refused once the file changed", async () => {
+test("retry keeps a run's version; retry on the latest version re-pins it to the fixed file", async () => {
   const run = await apiPost("/api/v1/workflows/pinned/runs", { date: "2026-02-02" });
   assert.equal((await ended(run.id)).run.state, "failed");
   const pinnedHash = run.workflow_hash;
@@ -416,8 +416,7 @@ test("retry keeps a run's version; retry on the latest version is refused once t
   const broken = retried.tasks.find((task) => task.task === "broken");
   assert.deepEqual(broken.attempts.map((attempt) => attempt.reason), ["exited with status 4", "exited with status 4"]);
   assert.equal(retried.run.workflow_hash, pinnedHash, "a plain retry keeps the pinned version");
-  // On the latest version: the server executes runs on their own version, so it refuses
-  // and says how to resume on the new one.
+  // On the latest version: the run is pinned to the fixed file and succeeds on it.
   await page.goto(`${base}/runs/${run.id}`);
   const asked = confirmations.length;
   await Promise.all([
@@ -425,13 +424,16 @@ test("retry keeps a run's version; retry on the latest version is refused once t
     page.locator("button", { hasText: "Retry on latest version" }).click(),
   ]);
   assert.match(confirmations[asked] ?? "", /on the workflow file as it is now/);
-  expectRefusal(409);
-  assert.match(await page.content(), new RegExp(`the file of pinned changed since run ${run.id} was created`));
-  assert.match(await page.content(), new RegExp(`tidewater retry ${run.id} --latest`));
-  await shoot("retry-latest-refused");
-  const after = await api(`/api/v1/runs/${run.id}`);
-  assert.equal(after.run.state, "failed", "the refusal recorded nothing");
-  assert.equal(after.tasks[0].attempts.length, 2);
+  await page.locator('#run-state[data-state="succeeded"]').waitFor({ timeout: LIVE });
+  await shoot("retry-latest-repinned");
+  const after = await ended(run.id);
+  assert.equal(after.run.state, "succeeded");
+  assert.notEqual(after.run.workflow_hash, pinnedHash, "retry on the latest version re-pins the run");
+  const fixed = after.tasks.find((task) => task.task === "broken");
+  assert.deepEqual(
+    fixed.attempts.map((attempt) => attempt.outcome),
+    ["failed", "failed", "succeeded"],
+  );
 });
 
 test("a long log loads its older parts and downloads whole", async () => {

@@ -683,7 +683,7 @@ fn the_queue_says_why_runs_and_tasks_wait_and_backfill_options_take_effect_throu
 const FAILING: &str = "timezone: UTC\ntasks:\n  broken:\n    sh: exit 4\n";
 
 #[test]
-fn a_retry_keeps_the_runs_version_and_a_retry_on_the_latest_is_refused_once_the_file_changed() {
+fn a_retry_keeps_the_runs_version_and_a_retry_on_the_latest_repins_it_to_the_fixed_file() {
     let project = TestProject::new("", &[("failing.yaml", FAILING)]);
     let server = start_server(&project);
     let api = Api::of(&project);
@@ -704,11 +704,12 @@ fn a_retry_keeps_the_runs_version_and_a_retry_on_the_latest_is_refused_once_the_
         })
     };
     failed(1);
-    std::fs::write(
-        project.path("workflows/failing.yaml"),
-        FAILING.replace("exit 4", "echo fixed"),
-    )
-    .expect("fix the file");
+    let workflow_file = project.path("workflows/failing.yaml");
+    let fixed = format!(
+        "{}  report:\n    sh: echo reported\n    needs: [broken]\n",
+        FAILING.replace("exit 4", "echo fixed")
+    );
+    std::fs::write(&workflow_file, &fixed).expect("fix the file");
 
     // A plain retry resumes the version the run was created with: it fails again.
     let retried = api.call(
@@ -724,28 +725,44 @@ fn a_retry_keeps_the_runs_version_and_a_retry_on_the_latest_is_refused_once_the_
         "exited with status 4"
     );
 
-    // On the latest version: the server executes runs on their own version only, so the
-    // API refuses, says how, and records nothing.
+    // A version without a task the run has cannot take the run over: refused, nothing recorded.
+    std::fs::write(&workflow_file, FAILING.replace("broken", "renamed")).expect("remove the task");
+    let removed = api.call(
+        "POST",
+        &format!("/api/v1/runs/{id}/retry"),
+        Some(r#"{"latest": true}"#),
+    );
+    api.problem(&removed, 409, "no longer has task(s) broken");
+    api.problem(&removed, 409, "start a new run instead");
+    assert_eq!(api.run(id), status, "the refusal recorded nothing");
+
+    // On the fixed file: the run is pinned to it, its new task starts pending, the server
+    // resumes it and it succeeds.
+    std::fs::write(&workflow_file, &fixed).expect("fix the file again");
     let latest = api.call(
         "POST",
         &format!("/api/v1/runs/{id}/retry"),
         Some(r#"{"latest": true}"#),
     );
-    api.problem(
-        &latest,
-        409,
-        &format!("the file of failing changed since run {id} was created"),
-    );
-    assert_eq!(api.run(id), status, "the refusal recorded nothing");
-
-    // The CLI resumes it on the fixed file, in the foreground.
-    let resumed = project.run(&["retry", &id.to_string(), "--latest"]);
-    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
-    let status = api.run(id);
-    assert_eq!(status["run"]["state"], "succeeded");
+    assert_eq!(latest.status, 202, "{latest:?}");
+    let status = eventually("the run to succeed", || {
+        let status = api.run(id);
+        (status["run"]["state"] == "succeeded").then_some(status)
+    });
+    let repinned = status["run"]["workflow_hash"].clone();
+    assert_ne!(repinned, pinned, "the run is pinned to the fixed file");
     assert_eq!(
         status["tasks"][0]["attempts"][2]["outcome"], "succeeded",
         "{status}"
     );
+    let report = status["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|task| task["task"] == "report")
+        .expect("the new task is in the run");
+    assert_eq!(report["state"], "succeeded", "{status}");
+    let cli_status = cli_json(&project, &["status", &id.to_string(), "--json"]);
+    assert_eq!(cli_status["run"]["workflow_hash"], repinned);
     stop_server(server);
 }
