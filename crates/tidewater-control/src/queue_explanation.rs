@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use tidewater_core::{
-    Candidate, PoolName, RunId, RunQueueKey, RunState, TaskIndex, TaskName, TaskQueue, TaskState,
-    Timestamp, WaitReason, Workflow, WorkflowName,
+    Candidate, PoolName, ProcessIdentity, RunId, RunQueueKey, RunState, TaskIndex, TaskName,
+    TaskQueue, TaskState, Timestamp, WaitReason, Workflow, WorkflowName,
 };
 use tidewater_engine::{count_active, read_queue};
 use tidewater_store::RunRecord;
@@ -76,10 +76,14 @@ impl Control {
     ) -> ControlResult<QueueExplanation> {
         let now = chrono::Utc::now();
         let service = self.live_service().await?;
-        let mut queue = TaskQueue::<(RunId, TaskIndex)>::new(self.queue_limits(parallelism));
+        let limits = self.queue_limits(parallelism);
         let mut rows = Vec::new();
         let mut groups = Vec::new();
-        let mut candidates = Vec::new();
+        // Each owner (a server) admits its own runs' tasks within its own parallelism;
+        // pools and `max_active_tasks` are shared by all of them (see `OwnerQueue`).
+        let mut owners: Vec<OwnerQueue> = Vec::new();
+        let mut capped: HashMap<WorkflowName, Option<u32>> = HashMap::new();
+        let mut starts: Vec<(PoolName, Timestamp)> = Vec::new();
         let mut workflows: HashMap<RunId, (RunRecord, Workflow)> = HashMap::new();
         // Queued runs: the service's own rule over the head of each queue (`read_queue`,
         // `RunQueue::admit`), so that what this says starts next is what the server starts.
@@ -219,7 +223,21 @@ impl Control {
             }
             let run = run.record;
             let pinned = self.pinned_workflow(&run).await?.workflow;
-            queue.set_max_active_tasks(&pinned.name, pinned.max_active_tasks);
+            capped.insert(pinned.name.clone(), pinned.max_active_tasks);
+            let owner = match owners.iter().position(|queue| queue.owner == run.owner) {
+                Some(found) => found,
+                None => {
+                    owners.push(OwnerQueue {
+                        owner: run.owner,
+                        queue: TaskQueue::new(limits.clone()),
+                        candidates: Vec::new(),
+                    });
+                    owners.len() - 1
+                }
+            };
+            let OwnerQueue {
+                queue, candidates, ..
+            } = &mut owners[owner];
             let instances = self.store.task_instances(run.id).await?;
             // Starts inside a rate window count against it, finished or not.
             for attempt in self.store.attempts(run.id, None).await? {
@@ -227,7 +245,7 @@ impl Control {
                     && let Some(pool) = &pinned.task(index).pool
                     && attempt.finished.is_some()
                 {
-                    queue.record_start(pool, attempt.started_at);
+                    starts.push((pool.clone(), attempt.started_at));
                 }
             }
             for (index, (_, instance)) in instances.iter().enumerate() {
@@ -298,7 +316,7 @@ impl Control {
             }
             workflows.insert(run.id, (run, pinned));
         }
-        let admission = queue.admit(&candidates, now);
+        let admission = admit_by_owner(&mut owners, &capped, &starts, now);
         let queued_task = |run: RunId, index: TaskIndex, why: String, kind: WaitKind| {
             let (record, workflow) = &workflows[&run];
             let task = workflow.task(index);
@@ -343,4 +361,91 @@ impl Control {
             waiting: rows,
         })
     }
+}
+
+/// The replay of one owner's task queue: a server admits its own runs' tasks, within its
+/// own `parallelism` (one machine's capacity), while pools and `max_active_tasks` hold
+/// across every server sharing the store. With one server (the embedded store) there is
+/// one of these and the replay is that server's own queue.
+struct OwnerQueue {
+    owner: Option<ProcessIdentity>,
+    queue: TaskQueue<(RunId, TaskIndex)>,
+    candidates: Vec<Candidate<(RunId, TaskIndex)>>,
+}
+
+/// What the replay of every owner's admission found.
+struct Replayed {
+    admitted: Vec<(RunId, TaskIndex)>,
+    waiting: Vec<((RunId, TaskIndex), WaitReason)>,
+}
+
+/// Replays the owners' admissions one after the other: each counts what the others hold
+/// (their running tasks, and what the owners replayed before it admitted) as held
+/// elsewhere, as its store would when it confirms. Which of two servers confirms first is
+/// a race in the real thing; the replay settles it in owner order.
+fn admit_by_owner(
+    owners: &mut [OwnerQueue],
+    capped: &HashMap<WorkflowName, Option<u32>>,
+    starts: &[(PoolName, Timestamp)],
+    now: Timestamp,
+) -> Replayed {
+    let pools: Vec<PoolName> = owners
+        .first()
+        .map(|owner| owner.queue.limits().pools.keys().cloned().collect())
+        .unwrap_or_default();
+    for owner in owners.iter_mut() {
+        for (workflow, limit) in capped {
+            owner.queue.set_max_active_tasks(workflow, *limit);
+        }
+        // A pool's rate is counted over every server's starts.
+        for (pool, started_at) in starts {
+            owner.queue.record_start(pool, *started_at);
+        }
+    }
+    let mut all = Replayed {
+        admitted: Vec::new(),
+        waiting: Vec::new(),
+    };
+    for this in 0..owners.len() {
+        let others = || owners.iter().enumerate().filter(move |(at, _)| *at != this);
+        let pool_slots = pools
+            .iter()
+            .map(|pool| {
+                let held = others().map(|(_, other)| other.queue.pool_used(pool)).sum();
+                (pool.clone(), held)
+            })
+            .collect();
+        let workflow_tasks = capped
+            .keys()
+            .map(|workflow| {
+                let active = others()
+                    .map(|(_, other)| other.queue.workflow_active(workflow))
+                    .sum();
+                (workflow.clone(), active)
+            })
+            .collect();
+        let owner = &mut owners[this];
+        owner.queue.hold_elsewhere(pool_slots, workflow_tasks);
+        let admission = owner.queue.admit(&owner.candidates, now);
+        // What this owner admitted starts now, for the rate windows of those after it.
+        let started: Vec<PoolName> = admission
+            .admitted
+            .iter()
+            .filter_map(|key| {
+                owner
+                    .candidates
+                    .iter()
+                    .find(|candidate| candidate.key == *key)
+                    .and_then(|candidate| candidate.pool.clone())
+            })
+            .collect();
+        for later in owners.iter_mut().skip(this + 1) {
+            for pool in &started {
+                later.queue.record_start(pool, now);
+            }
+        }
+        all.admitted.extend(admission.admitted);
+        all.waiting.extend(admission.waiting);
+    }
+    all
 }

@@ -352,6 +352,23 @@ impl<K: Clone + Eq + Hash> TaskQueue<K> {
         self.elsewhere.workflow_tasks.clear();
     }
 
+    /// Counts what other queues sharing the store hold now (pool slots, tasks of capped
+    /// workflows), replacing what it counted before: for a replay that knows every queue's
+    /// holds, such as `tidewater queue` over several servers' runs.
+    pub fn hold_elsewhere(
+        &mut self,
+        pool_slots: HashMap<PoolName, u32>,
+        workflow_tasks: HashMap<WorkflowName, u32>,
+    ) {
+        self.elsewhere.pool_slots = pool_slots;
+        self.elsewhere.workflow_tasks = workflow_tasks;
+    }
+
+    /// How many admitted tasks of `workflow` this queue holds.
+    pub fn workflow_active(&self, workflow: &WorkflowName) -> u32 {
+        self.workflow_active.get(workflow).copied().unwrap_or(0)
+    }
+
     /// Whether this queue counts slots or tasks of other servers, which only a retry after
     /// [`TaskQueue::forget_elsewhere`] can learn were released.
     pub fn counts_elsewhere(&self) -> bool {
@@ -761,6 +778,29 @@ mod tests {
         queue.forget_elsewhere();
         assert!(!queue.counts_elsewhere());
         assert_eq!(keys(&queue.admit(&[candidate(1, 0, 1, 0)], at(2))), vec![1]);
+    }
+
+    #[test]
+    fn what_a_replay_says_other_queues_hold_counts_against_pools_and_capped_workflows() {
+        let mut limits = limits(100, 3);
+        limits.max_active_tasks.insert(WorkflowName::new("w"), 2);
+        let mut queue = TaskQueue::new(limits);
+        queue.hold_elsewhere(
+            HashMap::from([(PoolName::new("api"), 2)]),
+            HashMap::from([(WorkflowName::new("w"), 1)]),
+        );
+        // One slot of three is left, and one task of the workflow's two.
+        let admission = queue.admit(&[candidate(1, 0, 1, 0), candidate(2, 0, 1, 1)], at(2));
+        assert_eq!(keys(&admission), vec![1]);
+        assert_eq!(queue.workflow_active(&WorkflowName::new("w")), 1);
+        assert_eq!(
+            admission.waiting[0].1.to_string(),
+            "max_active_tasks 2 reached for w (1 on other servers)"
+        );
+        // A later replay replaces what it said before.
+        queue.hold_elsewhere(HashMap::new(), HashMap::new());
+        assert!(!queue.counts_elsewhere());
+        assert_eq!(keys(&queue.admit(&[candidate(2, 0, 1, 1)], at(3))), vec![2]);
     }
 
     #[test]

@@ -18,8 +18,13 @@ pub(crate) struct TestProject {
 
 impl TestProject {
     pub(crate) async fn new(workflows: &[(&str, &str)]) -> TestProject {
+        TestProject::with_config("", workflows).await
+    }
+
+    /// A project whose tidewater.toml is `toml`.
+    pub(crate) async fn with_config(toml: &str, workflows: &[(&str, &str)]) -> TestProject {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("tidewater.toml"), "").expect("write toml");
+        std::fs::write(dir.path().join("tidewater.toml"), toml).expect("write toml");
         std::fs::create_dir_all(dir.path().join("workflows")).expect("mkdir");
         for (name, text) in workflows {
             std::fs::write(dir.path().join("workflows").join(name), text).expect("write workflow");

@@ -3,7 +3,9 @@ use tidewater_control::{
     AttemptProgress, ControlError, FollowScope, LogEnd, QueuedRuns, TaskNote, list_tables,
     read_log_chunk,
 };
-use tidewater_core::{Attempt, FailureClass, RunId, RunState, RunStateKind, TaskName};
+use tidewater_core::{
+    Attempt, Change, FailureClass, RunId, RunState, RunStateKind, TaskInstance, TaskName, TaskState,
+};
 use tidewater_store::RunFilter;
 
 use crate::project::TestProject;
@@ -64,6 +66,107 @@ async fn a_queued_run_without_a_server_waits_for_one() {
         .expect("the queue is explained");
     assert!(grouped.waiting.is_empty(), "{grouped:?}");
     assert_eq!(grouped.groups.len(), 1);
+}
+
+const POOLED: &str =
+    "tasks:\n  a:\n    pool: api\n    sh: \"true\"\n  b:\n    pool: api\n    sh: \"true\"\n";
+
+/// Two servers sharing a store (two live owners here), each with `parallelism = 2` and one
+/// task of the 2-slot pool running: a task queued by the first waits for the pool, whose
+/// other slot the second server holds, not for a parallelism the two servers' tasks would
+/// exceed only if they shared one machine's.
+#[tokio::test]
+async fn with_several_owners_each_admits_within_its_own_parallelism_and_the_pools_are_shared() {
+    let project = TestProject::with_config(
+        "parallelism = 2\n[pools.api]\nslots = 2\n",
+        &[("pooled.yaml", POOLED)],
+    )
+    .await;
+    let mut other_server = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("sleep starts");
+    let owners = [
+        tidewater_engine::process_identity(std::process::id() as i32).expect("this process"),
+        tidewater_engine::process_identity(other_server.id() as i32).expect("the other one"),
+    ];
+    let now = chrono::Utc::now();
+    let task = |name: &str, state: TaskState| Change::Task {
+        task: TaskName::new(name),
+        instance: TaskInstance {
+            state,
+            last_attempt: 1,
+            ..TaskInstance::new()
+        },
+    };
+    let running = TaskState::Running {
+        attempt: Attempt::FIRST,
+        started_at: now,
+    };
+    let mut runs = Vec::new();
+    for owner in owners {
+        let run = project.queue_run("pooled").await;
+        let store = &project.control.store;
+        store
+            .claim_owner(run, None, Some(owner))
+            .await
+            .expect("the run is claimed");
+        store
+            .apply(
+                run,
+                &[
+                    Change::Run(RunState::Running { started_at: now }),
+                    task("a", running.clone()),
+                ],
+            )
+            .await
+            .expect("its first task runs");
+        runs.push(run);
+    }
+    project
+        .control
+        .store
+        .apply(
+            runs[0],
+            &[task(
+                "b",
+                TaskState::Queued {
+                    attempt: Attempt::FIRST,
+                    since: now,
+                },
+            )],
+        )
+        .await
+        .expect("the second task is queued");
+
+    let explanation = project
+        .control
+        .explain_queue(None, QueuedRuns::EachRun)
+        .await;
+    other_server.kill().expect("the other server stops");
+    other_server.wait().expect("reaped");
+    let explanation = explanation.expect("the queue is explained");
+    let queued: Vec<(RunId, Option<&str>, &str)> = explanation
+        .waiting
+        .iter()
+        .filter(|waiting| waiting.state == "queued")
+        .map(|waiting| {
+            (
+                waiting.run,
+                waiting.task.as_ref().map(TaskName::as_str),
+                waiting.why.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        queued,
+        vec![(
+            runs[0],
+            Some("b"),
+            "pool api 2/2 slots (needs 1; 1 on other servers)"
+        )],
+        "{explanation:?}"
+    );
 }
 
 #[tokio::test]
