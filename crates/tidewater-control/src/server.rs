@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tidewater_core::ProcessIdentity;
 use tidewater_engine::{
-    Beat, Catalog, Owners, RunObserver, Scheduling, Scope, ServerLeaseSettings, ServerLeases,
-    Service, ServiceObserver, SharedSlots, SystemClock,
+    Beat, Catalog, LeaseWakeups, Owners, RunObserver, Scheduling, Scope, ServerLeaseSettings,
+    ServerLeases, Service, ServiceObserver, SharedSlots, SystemClock, Wakeups,
 };
 use tidewater_flow::WarehouseCommits;
 use tidewater_store::{ServerRegistration, ServiceClaim, StoreError};
@@ -79,9 +79,10 @@ impl Control {
         let leases = Arc::new(ServerLeases::register(servers, &registration, settings).await?);
         // A first look: whether this server leads, and who else is alive.
         leases.beat(servers).await?;
-        // Wake-ups stay signals: a server lease names no process (pid 0), and is never
-        // signalled; servers look at the store every two seconds anyway.
-        let wakeups = self.wakeups.clone();
+        // A server lease names no process (pid 0) that a signal could reach: a wake-up
+        // addressed to one wakes this server in its process (`LeaseWakeups`), and other
+        // servers look at the store every two seconds.
+        let wakeups: Arc<dyn Wakeups> = Arc::new(LeaseWakeups::new(self.wakeups.clone()));
         let mut control = self.with_ownership(leases.clone(), wakeups);
         control.shared_slots =
             SharedSlots::new(control.store.clone(), leases.server()).map(Arc::new);

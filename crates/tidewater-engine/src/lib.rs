@@ -29,6 +29,7 @@ mod dispatch;
 mod engine_error;
 mod error_backoff;
 mod executor;
+mod lease_wakeups;
 mod local_processes;
 mod owners;
 mod process;
@@ -48,6 +49,7 @@ mod wakeups;
 pub use dispatch::{Dispatch, Seat};
 pub use engine_error::EngineError;
 pub use executor::{CancelHandle, Executor, ExecutorSettings, Resume};
+pub use lease_wakeups::LeaseWakeups;
 pub use local_processes::LocalProcesses;
 pub use owners::Owners;
 pub use process::{
