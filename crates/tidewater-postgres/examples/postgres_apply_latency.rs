@@ -6,7 +6,8 @@
 //! finished, three task changes, an attempt started and its process), back to back, and
 //! `create_run` of a 3-task run; and the floor: one plain connection committing one row (a
 //! prepared `INSERT` in autocommit mode) into a table of the same schema. No `apply` can
-//! take less than one commit. Prints times and ratios; it never asserts them (STYLE.md).
+//! take less than one commit. Also a pool slot's `acquire` and `release` as a server of
+//! several confirms it (`SlotStore`). Prints times and ratios; it never asserts them (STYLE.md).
 //! `cargo run -p tidewater-postgres --example postgres_apply_latency [-- ROUNDS]`.
 
 use std::error::Error;
@@ -14,11 +15,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tidewater_core::{
-    Attempt, AttemptOutcome, Change, DataInterval, FailureReason, ProcessIdentity, TaskInstance,
-    TaskName, TaskState, WorkflowName,
+    Attempt, AttemptOutcome, Change, DataInterval, FailureReason, PoolName, ProcessIdentity, RunId,
+    TaskInstance, TaskName, TaskState, WorkflowName,
 };
 use tidewater_postgres::{PostgresLocation, PostgresStore};
-use tidewater_store::{NewRun, RunStore, RunTrigger, Store};
+use tidewater_store::{
+    NewRun, PoolRequest, RunStore, RunTrigger, ServerRegistration, ServerStore, SlotGrant,
+    SlotRequest, SlotStore, Store,
+};
 
 const DEFAULT_ROUNDS: u32 = 500;
 
@@ -140,6 +144,44 @@ async fn main() -> Result<(), Box<dyn Error>> {
             }
         }
     }
+    // A pool's hold as a server confirms it before a task starts (several servers on one
+    // database, `SlotStore`), and its release when the task ends: of a pool with a rate,
+    // whose acquire also counts the start in the window.
+    let server = store
+        .register_server(
+            &ServerRegistration {
+                host: "bench".to_owned(),
+                pid: std::process::id() as i32,
+            },
+            Duration::from_secs(600),
+        )
+        .await?;
+    let mut acquires = Vec::new();
+    let mut releases = Vec::new();
+    for round in 0..rounds {
+        let request = SlotRequest {
+            run: RunId(i64::from(round)),
+            task: TaskName::new("extract"),
+            workflow: WorkflowName::new("bench"),
+            max_active_tasks: None,
+            pool: Some(PoolRequest {
+                pool: PoolName::new("api"),
+                slots: 4,
+                needed: 1,
+                rate: Some("100000/s".parse()?),
+            }),
+        };
+        let start = Instant::now();
+        let grant = store.acquire(server, &request).await?;
+        acquires.push(start.elapsed());
+        if grant != SlotGrant::Granted {
+            return Err(format!("round {round}: the pool's slot was refused: {grant:?}").into());
+        }
+        let start = Instant::now();
+        store.release(server, request.run, &request.task).await?;
+        releases.push(start.elapsed());
+    }
+    store.end_server(server).await?;
     store.close().await;
     client
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
@@ -165,6 +207,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "create_run: a 3-task run                   median {create:>10.1?}  {:.1}x floor  ({} runs)",
         ratio(create, floor),
         creates.len()
+    );
+    let acquire = median(&mut acquires);
+    let release = median(&mut releases);
+    println!(
+        "slots: acquire of a rated pool's slot      median {acquire:>10.1?}  {:.1}x floor  ({} rounds)",
+        ratio(acquire, floor),
+        acquires.len()
+    );
+    println!(
+        "slots: its release                         median {release:>10.1?}  {:.1}x floor  ({} rounds)",
+        ratio(release, floor),
+        releases.len()
     );
     Ok(())
 }
