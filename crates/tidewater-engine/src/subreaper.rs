@@ -143,17 +143,18 @@ pub(crate) struct Escaped {
 const KILLED_WAIT: Duration = Duration::from_secs(1);
 
 /// Kills the adopted processes whose attempt has ended (or is `ending`: the attempt with that
-/// marker, whose process has ended), and reaps adopted processes that have ended. Returns the
-/// ones it killed. Does nothing unless [`adopt_orphans`] was called. Blocks for at most
-/// [`KILLED_WAIT`], and only when it killed something.
-pub(crate) fn end_escaped(ending: Option<&OsStr>) -> Vec<Escaped> {
+/// marker, whose process has ended), but those of the attempts `spared` (whose own end will
+/// see to them), and reaps adopted processes that have ended. Returns the ones it killed.
+/// Does nothing unless [`adopt_orphans`] was called. Blocks for at most [`KILLED_WAIT`], and
+/// only when it killed something.
+pub(crate) fn end_escaped(ending: Option<&OsStr>, spared: &[OsString]) -> Vec<Escaped> {
     if !IS_SUBREAPER.load(Ordering::Relaxed) {
         return Vec::new();
     }
     let mut ended = Vec::new();
     let give_up = Instant::now() + KILLED_WAIT;
     loop {
-        let killed = end_escaped_once(ending);
+        let killed = end_escaped_once(ending, spared);
         if killed.is_empty() {
             return ended;
         }
@@ -170,7 +171,7 @@ pub(crate) fn end_escaped(ending: Option<&OsStr>) -> Vec<Escaped> {
     }
 }
 
-fn end_escaped_once(ending: Option<&OsStr>) -> Vec<Escaped> {
+fn end_escaped_once(ending: Option<&OsStr>, spared: &[OsString]) -> Vec<Escaped> {
     let mut registry = registry();
     let children = own_children();
     let adopted: Vec<i32> = children
@@ -191,7 +192,10 @@ fn end_escaped_once(ending: Option<&OsStr>) -> Vec<Escaped> {
         }
         let marker = marker(pid);
         let belongs_to_a_running_attempt = match &marker {
-            Some(marker) => registry.is_running(marker, ending),
+            Some(marker) => {
+                registry.is_running(marker, ending)
+                    || (Some(marker.as_os_str()) != ending && spared.contains(marker))
+            }
             None => {
                 let running: Vec<OsString> = registry
                     .tasks

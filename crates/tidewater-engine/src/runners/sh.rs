@@ -35,8 +35,32 @@ pub struct ShRunner {
     /// start, creating the log file finds it gone and makes it then.
     last_folder: Mutex<Option<Arc<RunFolder>>>,
     /// Logs of finished attempts, complete but not yet written out, with their attempts'
-    /// markers: see [`ShRunner::settle`].
-    finished_logs: Arc<Mutex<Vec<FinishedLog>>>,
+    /// markers, and the attempts not settled yet: see [`ShRunner::settle`].
+    settling: Arc<Mutex<Settling>>,
+}
+
+/// What [`ShRunner::settle`] works on, behind one lock so that an attempt moves from
+/// `unsettled` to `logs` at once.
+#[derive(Debug, Default)]
+struct Settling {
+    logs: Vec<FinishedLog>,
+    /// The markers of the attempts started and not yet in `logs`: those still running, and
+    /// those whose process has ended but which are still closing their output (it may wait
+    /// for a process that escaped their group, see [`end_escaped_holders`]). A process of
+    /// theirs that escaped is left to them, so that it is noted in their own log: ended by
+    /// another attempt's sweep, it could only be a warning.
+    unsettled: Vec<String>,
+}
+
+impl Settling {
+    /// The unsettled attempts' markers but `own`, which the subreaper spares.
+    fn spared(&self, own: Option<&str>) -> Vec<OsString> {
+        self.unsettled
+            .iter()
+            .filter(|marker| Some(marker.as_str()) != own)
+            .map(OsString::from)
+            .collect()
+    }
 }
 
 impl ShRunner {
@@ -49,17 +73,18 @@ impl ShRunner {
     /// Processes of these attempts that escaped their group kill are ended here too, for the
     /// same reason, and noted in their attempt's log (see the `subreaper` module).
     pub fn settle(&self) {
-        let logs = std::mem::take(
-            &mut *self
-                .finished_logs
+        let (logs, spared) = {
+            let mut settling = self
+                .settling
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (std::mem::take(&mut settling.logs), settling.spared(None))
+        };
         if logs.is_empty() {
             return;
         }
         let groups: Vec<i32> = logs.iter().map(|finished| finished.group).collect();
-        for escaped in subreaper::end_escaped(None) {
+        for escaped in subreaper::end_escaped(None, &spared) {
             let finished = logs.iter().find(|finished| {
                 finished.marker.is_some()
                     && escaped.marker.as_deref() == finished.marker.as_deref().map(OsStr::new)
@@ -239,7 +264,14 @@ impl<'a> TaskRunner<ShCommand<'a>> for ShRunner {
         let deadline = request.deadline();
         let kill_grace = request.kill_grace;
         let output_name = output_name.to_owned();
-        let finished_logs = self.finished_logs.clone();
+        let settling = self.settling.clone();
+        if let Some(marker) = &marker {
+            settling
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .unsettled
+                .push(marker.clone());
+        }
         // One task per attempt: it waits for the process and copies both of its streams,
         // rather than a task per stream, which cost two more spawns and wake-ups per attempt.
         tokio::spawn(async move {
@@ -282,7 +314,7 @@ impl<'a> TaskRunner<ShCommand<'a>> for ShRunner {
                     () = &mut copying => return,
                     Ok(()) = ended_receiver => {}
                 }
-                end_escaped_holders(copying, marker.as_deref(), pid, &log).await;
+                end_escaped_holders(copying, marker.as_deref(), pid, &log, &settling).await;
             };
             let ((forced, status), ()) = tokio::join!(supervise, copies);
             let elapsed = started.elapsed().as_secs_f64();
@@ -304,14 +336,21 @@ impl<'a> TaskRunner<ShCommand<'a>> for ShRunner {
             // A success whose log lost lines says so. (Only the writes made so far count:
             // the last lines are written after the report, see `settle`.)
             let outcome = outcome.with_log_error(log.write_error());
-            finished_logs
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(FinishedLog {
+            {
+                let mut settling = settling
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if let Some(marker) = &marker
+                    && let Some(at) = settling.unsettled.iter().position(|m| m == marker)
+                {
+                    settling.unsettled.swap_remove(at);
+                }
+                settling.logs.push(FinishedLog {
                     log,
                     marker,
                     group: pid,
                 });
+            }
             reporter.report(outcome);
         });
         StartedAttempt {
@@ -337,6 +376,7 @@ async fn end_escaped_holders(
     marker: Option<&str>,
     group: i32,
     log: &AttemptLog,
+    settling: &Mutex<Settling>,
 ) {
     let mut wait = ESCAPED_AFTER;
     loop {
@@ -344,7 +384,11 @@ async fn end_escaped_holders(
             () = &mut copying => return,
             () = tokio::time::sleep(wait) => {}
         }
-        for escaped in subreaper::end_escaped(marker.map(OsStr::new)) {
+        let spared = settling
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .spared(marker);
+        for escaped in subreaper::end_escaped(marker.map(OsStr::new), &spared) {
             let is_ours = marker.is_some() && escaped.marker.as_deref() == marker.map(OsStr::new);
             note_escaped(&escaped, is_ours.then_some(log), &[group]);
         }
