@@ -192,7 +192,11 @@ impl Control {
         {
             workers.abandon_attempts(chrono::Utc::now()).await?;
         }
-        let leases = expire_leases(self.remote_attempts().clone(), report.clone());
+        let leases = expire_leases(
+            self.remote_attempts().clone(),
+            report.clone(),
+            matches!(seat, ServerSeat::Shared(_)),
+        );
         let service = Service {
             store: self.store.clone(),
             clock: Arc::new(SystemClock),
@@ -382,11 +386,23 @@ fn is_alone(seat: &ServerSeat) -> bool {
 async fn expire_leases(
     remote: Arc<tidewater_engine::RemoteAttempts>,
     report: Arc<dyn ServerReport>,
+    is_shared: bool,
 ) -> std::convert::Infallible {
     let mut has_failed = false;
     loop {
         tokio::time::sleep(remote.expiry_interval()).await;
-        match remote.expire_leases().await {
+        // With servers sharing the store, a worker may report (or a server expire) through
+        // another server than the one that offered the attempt: collect those too.
+        let collected = if is_shared {
+            remote.collect_ended().await.map(|_| ())
+        } else {
+            Ok(())
+        };
+        match remote
+            .expire_leases()
+            .await
+            .and_then(|count| collected.map(|()| count))
+        {
             Ok(count) if count > 0 => report.line(&format!(
                 "{count} worker lease(s) expired: their attempts are lost and run again"
             )),

@@ -95,6 +95,28 @@ pub trait WorkerStore: Send + Sync {
         &self,
         attempt: RemoteAttemptId,
     ) -> Result<Option<RemoteAttemptRecord>, StoreError>;
+
+    /// Those of `attempts` that are reported or lost: what the server that offered them
+    /// collects when another server sharing the store took the report or saw the lease
+    /// expire. By default one [`WorkerStore::remote_attempt`] each; a backend that servers
+    /// share reads them in one statement.
+    async fn ended_attempts(
+        &self,
+        attempts: &[RemoteAttemptId],
+    ) -> Result<Vec<RemoteAttemptRecord>, StoreError> {
+        let mut ended = Vec::new();
+        for &attempt in attempts {
+            if let Some(record) = self.remote_attempt(attempt).await?
+                && matches!(
+                    record.state,
+                    RemoteAttemptState::Reported { .. } | RemoteAttemptState::Lost { .. }
+                )
+            {
+                ended.push(record);
+            }
+        }
+        Ok(ended)
+    }
 }
 
 /// The id of an offered attempt (not the task's attempt number: that is in the record).

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tidewater_core::{
     AttemptOutcome, DataInterval, FailureClass, FailureReason, QueueName, TaskAction, Timestamp,
 };
-use tidewater_store::{AttemptOffer, RemoteAttemptId, Store, StoreError};
+use tidewater_store::{AttemptOffer, RemoteAttemptId, RemoteAttemptState, Store, StoreError};
 use tokio::sync::oneshot;
 
 use crate::{AttemptControl, AttemptLog, AttemptReporter, Clock, StartRequest, StartedAttempt};
@@ -134,6 +134,42 @@ impl RemoteAttempts {
                 FailureReason::Lost
             };
             self.deliver(id, AttemptOutcome::Failed { reason });
+        }
+        Ok(count)
+    }
+
+    /// Reports the attempts this server waits for that the store has as reported or lost,
+    /// when another server sharing the store took the worker's report (a worker may claim
+    /// through any server) or expired the lease: that server's `deliver` found nothing to
+    /// wake. Called with [`RemoteAttempts::expire_leases`] on a store that servers share.
+    /// Returns how many it reported.
+    pub async fn collect_ended(&self) -> Result<usize, StoreError> {
+        let waiting: Vec<RemoteAttemptId> = self.waiting().keys().copied().collect();
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        let workers = worker_store(&*self.store)?;
+        let mut count = 0;
+        for record in workers.ended_attempts(&waiting).await? {
+            let outcome = match record.state {
+                RemoteAttemptState::Reported { outcome, .. } => outcome,
+                RemoteAttemptState::Lost { .. } => {
+                    let is_stopping = self
+                        .waiting()
+                        .get(&record.id)
+                        .is_some_and(|waiting| waiting.is_stopping);
+                    let reason = if is_stopping {
+                        FailureReason::Cancelled
+                    } else {
+                        FailureReason::Lost
+                    };
+                    AttemptOutcome::Failed { reason }
+                }
+                _ => continue,
+            };
+            if self.deliver(record.id, outcome) {
+                count += 1;
+            }
         }
         Ok(count)
     }

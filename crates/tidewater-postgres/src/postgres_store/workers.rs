@@ -323,6 +323,32 @@ impl WorkerStore for PostgresStore {
             .collect()
     }
 
+    async fn ended_attempts(
+        &self,
+        attempts: &[RemoteAttemptId],
+    ) -> Result<Vec<RemoteAttemptRecord>, StoreError> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = attempts.iter().map(|attempt| attempt.0).collect();
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                concat!(
+                    "SELECT ",
+                    attempt_columns!(),
+                    " FROM remote_attempts WHERE id = ANY($1) AND state IN ('reported', 'lost')",
+                    " ORDER BY id"
+                ),
+                &[&ids],
+            )
+            .await
+            .db()?;
+        rows.iter()
+            .map(|row| read_remote_attempt(row)?.decode())
+            .collect()
+    }
+
     async fn remote_attempt(
         &self,
         attempt: RemoteAttemptId,

@@ -29,6 +29,15 @@ impl Answer {
     }
 }
 
+/// The port of the API of the server whose stderr goes to `log`, once it says it listens.
+pub(crate) fn api_port(log: &std::path::Path) -> u16 {
+    eventually("the server to say where its API listens", || {
+        let log = std::fs::read_to_string(log).ok()?;
+        let (_, rest) = log.split_once("HTTP API on http://127.0.0.1:")?;
+        rest.split_once('/')?.0.parse::<u16>().ok()
+    })
+}
+
 /// The API of a server started by `start_server`, at the port its log names.
 pub(crate) struct Api {
     pub(crate) port: u16,
@@ -40,11 +49,7 @@ pub(crate) struct Api {
 
 impl Api {
     pub(crate) fn of(project: &TestProject) -> Api {
-        let port = eventually("the server to say where its API listens", || {
-            let log = std::fs::read_to_string(project.path("server.log")).ok()?;
-            let (_, rest) = log.split_once("HTTP API on http://127.0.0.1:")?;
-            rest.split_once('/')?.0.parse::<u16>().ok()
-        });
+        let port = api_port(&project.path("server.log"));
         Api {
             port,
             asked: Default::default(),

@@ -47,7 +47,7 @@ tasks:
     )
 }
 
-/// A server of the project, its stderr in `server-<slot>.log`.
+/// A server of the project, its stderr in `server-<slot>-<generation>.log`.
 pub(crate) struct Server {
     child: Child,
     log: PathBuf,
@@ -73,6 +73,11 @@ impl Server {
 
     pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
+    }
+
+    /// The port of its HTTP API, as its log says.
+    pub(crate) fn api_port(&self) -> u16 {
+        crate::api_client::api_port(&self.log)
     }
 
     fn log_text(&self) -> String {

@@ -1,14 +1,16 @@
 //! `tidewater worker` against a server whose store is PostgreSQL (issue 21): the same real
 //! processes on loopback as `workers.rs`, with two workers in project folders of their own,
 //! the server's project in a schema of its own, and the offered attempts and their leases
-//! read back from that schema with `psql`. Leases are short (`[workers] lease = "1s"`);
-//! nothing sleeps for time.
+//! read back from that schema with `psql`; and a worker of one server running an attempt
+//! that another server sharing the schema offered. Leases are short
+//! (`[workers] lease = "1s"`); nothing sleeps for time.
 
 use std::path::Path;
 
 use crate::api_client::Api;
 use crate::postgres::Schema;
 use crate::project::{TestProject, text};
+use crate::servers::{Server, stop as stop_server_gracefully};
 use crate::service::{eventually, is_running, start_server, stop_server};
 use crate::workers::{
     TOML, read_pid, run_in_state, start_worker, stop, trigger, worker_folder, worker_token,
@@ -152,4 +154,81 @@ tasks:
         stop(worker);
     }
     stop_server(server);
+}
+
+/// Two servers share the schema; a worker long-polls server A only, and the run is executed
+/// by server B, which offers its `queue:` task: A's claim route, woken by its own offers only,
+/// finds B's in the store at its next look (`CLAIM_RECHECK`), the worker runs the task and
+/// reports it to A, and B collects the report from the store (`RemoteAttempts::
+/// collect_ended`; before it, B waited for that report forever and the run never ended).
+/// The latency from B's offer to the task's start is printed, not asserted.
+#[test]
+fn on_postgres_a_worker_of_one_server_runs_an_attempt_offered_by_another() {
+    let schema = Schema::new("workers_cross");
+    let project = TestProject::new(
+        &format!(
+            "{}{TOML}[server]\nheartbeat = \"1s\"\nlease = \"3s\"\n",
+            schema.toml()
+        ),
+        &[(
+            "remote.yaml",
+            r#"name: remote
+tasks:
+  gate:
+    sh: until [ -e open ]; do sleep 0.02; done
+  produce:
+    needs: [gate]
+    queue: gpu
+    sh: 'date +%s%6N > started_at; cat whoami > produced_by'
+"#,
+        )],
+    );
+    let token = worker_token(&project);
+    // B alone when the run is triggered: it executes the run (its lease owns it, pid 0).
+    let server_b = Server::start(&project, 1, 0);
+    trigger(&project, "remote");
+    let lease_b = eventually("server B to execute the run", || {
+        let owner = schema.query("SELECT owner_pid || ':' || owner_start_ticks FROM runs");
+        let id = schema.query(&format!(
+            "SELECT id FROM servers WHERE pid = {}",
+            server_b.pid()
+        ));
+        (owner == format!("0:{id}")).then_some(id)
+    });
+    let server_a = Server::start(&project, 0, 0);
+    let folder = worker_folder(&project);
+    std::fs::write(folder.path().join("whoami"), "A's worker").expect("write whoami");
+    let worker = start_worker(folder.path(), server_a.api_port(), &token, "gpu");
+    eventually("the worker to be recorded", || {
+        (schema.query("SELECT count(*) FROM workers") == "1").then_some(())
+    });
+
+    std::fs::write(project.path("open"), "").expect("write open");
+    run_in_state(&project, "succeeded");
+    assert_eq!(read(&folder.path().join("produced_by")), "A's worker");
+    assert!(!project.path("produced_by").exists());
+    // B executed the run throughout: it offered the attempt, and A never took the run over.
+    assert_eq!(
+        schema.query("SELECT string_agg(task || ':' || state, ',') FROM remote_attempts"),
+        "produce:reported"
+    );
+    assert_eq!(
+        schema.query("SELECT count(*) FROM attempts WHERE failure = 'lost'"),
+        "0"
+    );
+    let offered_at: i64 = schema
+        .query("SELECT offered_at FROM remote_attempts")
+        .parse()
+        .expect("microseconds");
+    let started_at: i64 = read(&folder.path().join("started_at"))
+        .trim()
+        .parse()
+        .expect("microseconds");
+    eprintln!(
+        "server {lease_b} offered the attempt; the worker of the other server started it {} ms later",
+        (started_at - offered_at) / 1000
+    );
+    stop(worker);
+    stop_server_gracefully(server_a);
+    stop_server_gracefully(server_b);
 }
