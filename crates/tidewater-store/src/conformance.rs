@@ -82,7 +82,7 @@ pub use workers::{
     a_report_ends_an_attempt_once_and_a_stop_reaches_its_holder,
     an_expired_lease_fences_out_its_holder,
     an_offered_attempt_is_claimed_once_by_a_worker_of_its_queue,
-    workers_are_listed_with_their_leases,
+    only_reported_and_lost_attempts_are_ended, workers_are_listed_with_their_leases,
 };
 
 /// Generates one `#[tokio::test]` per conformance behaviour. `$open` is an async fn that
@@ -158,6 +158,7 @@ macro_rules! worker_store_conformance_tests {
             an_offered_attempt_is_claimed_once_by_a_worker_of_its_queue,
             an_expired_lease_fences_out_its_holder,
             a_report_ends_an_attempt_once_and_a_stop_reaches_its_holder,
+            only_reported_and_lost_attempts_are_ended,
             workers_are_listed_with_their_leases,
         );
     };

@@ -161,6 +161,87 @@ pub async fn an_expired_lease_fences_out_its_holder<S: WorkerStore + ?Sized>(sto
     );
 }
 
+/// `ended_attempts` gives, of the ids asked, the attempts reported or lost (what the server
+/// that offered them collects when another server took the report or expired the lease),
+/// not those still offered or claimed, nor ids never offered.
+pub async fn only_reported_and_lost_attempts_are_ended<S: WorkerStore + ?Sized>(store: &S) {
+    let at = "2026-03-03T01:00:00Z";
+    let mut ids = Vec::new();
+    for task in ["reported", "lost", "claimed", "offered"] {
+        ids.push(
+            store
+                .offer_attempt(&offer(task, "gpu", at))
+                .await
+                .expect("offer"),
+        );
+    }
+    let a = worker("a");
+    let gpu = [QueueName::new("gpu")];
+    let claim = |lease| store.claim_attempt(&a, &gpu, instant(at), lease);
+    let reported = claim(LEASE).await.expect("claim").expect("claimed");
+    // A short lease, so that it alone expires below.
+    let lost = claim(Duration::from_secs(5))
+        .await
+        .expect("claim")
+        .expect("claimed");
+    let _claimed = claim(LEASE).await.expect("claim").expect("claimed");
+    assert_eq!(
+        (reported.id, lost.id),
+        (ids[0], ids[1]),
+        "claimed oldest first"
+    );
+    store
+        .report_attempt(
+            reported.id,
+            reported.epoch,
+            &succeeded(),
+            instant("2026-03-03T01:00:01Z"),
+        )
+        .await
+        .expect("report")
+        .expect("accepted");
+    assert_eq!(
+        store
+            .expire_leases(instant("2026-03-03T01:00:06Z"))
+            .await
+            .expect("expire"),
+        vec![lost.id]
+    );
+    let mut asked = ids.clone();
+    asked.push(crate::RemoteAttemptId(ids[3].0 + 1000));
+    let ended = store.ended_attempts(&asked).await.expect("ended_attempts");
+    let states: Vec<(crate::RemoteAttemptId, &RemoteAttemptState)> = ended
+        .iter()
+        .map(|record| (record.id, &record.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (
+                ids[0],
+                &RemoteAttemptState::Reported {
+                    worker: worker("a"),
+                    outcome: succeeded(),
+                    at: instant("2026-03-03T01:00:01Z"),
+                }
+            ),
+            (
+                ids[1],
+                &RemoteAttemptState::Lost {
+                    at: instant("2026-03-03T01:00:06Z")
+                }
+            ),
+        ]
+    );
+    assert!(
+        store
+            .ended_attempts(&[])
+            .await
+            .expect("ended_attempts")
+            .is_empty()
+    );
+}
+
 /// A report under the live lease ends the attempt with its outcome, once; a stop asked of
 /// an offered attempt withdraws it, of a claimed one is answered `Cancel` at renewal.
 pub async fn a_report_ends_an_attempt_once_and_a_stop_reaches_its_holder<
