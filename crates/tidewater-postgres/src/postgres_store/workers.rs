@@ -318,9 +318,7 @@ impl WorkerStore for PostgresStore {
             )
             .await
             .db()?;
-        rows.iter()
-            .map(|row| read_remote_attempt(row)?.decode())
-            .collect()
+        decode_all(&rows)
     }
 
     async fn ended_attempts(
@@ -344,9 +342,7 @@ impl WorkerStore for PostgresStore {
             )
             .await
             .db()?;
-        rows.iter()
-            .map(|row| read_remote_attempt(row)?.decode())
-            .collect()
+        decode_all(&rows)
     }
 
     async fn remote_attempt(
@@ -404,4 +400,10 @@ fn read_remote_attempt(row: &Row) -> Result<RemoteAttemptRow, StoreError> {
 fn decode(row: Option<&Row>) -> Result<Option<RemoteAttemptRecord>, StoreError> {
     row.map(|row| read_remote_attempt(row)?.decode())
         .transpose()
+}
+
+fn decode_all(rows: &[Row]) -> Result<Vec<RemoteAttemptRecord>, StoreError> {
+    rows.iter()
+        .map(|row| read_remote_attempt(row)?.decode())
+        .collect()
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::api_client::Api;
 use crate::project::{TestProject, text};
-use crate::service::{eventually, start_server, stop_server};
+use crate::service::{POOLED, eventually, start_server, stop_server};
 
 /// No schedule: only the requests of the test create runs. `slow` blocks the first time
 /// until its sleeper is killed (a cancel); later it passes.
@@ -466,18 +466,6 @@ tasks:
       echo "{{ ds }}" >> order.txt
 "#;
 
-/// Both tasks need the one slot of pool `single` and hold it until `go` exists.
-const POOLED: &str = r#"
-timezone: UTC
-tasks:
-  first:
-    pool: single
-    sh: while [ ! -f go ]; do sleep 0.05; done
-  second:
-    pool: single
-    sh: while [ ! -f go ]; do sleep 0.05; done
-"#;
-
 /// Needs a task that no file defines.
 const BROKEN: &str = "timezone: UTC\ntasks:\n  a:\n    sh: echo a\n    needs: [nowhere]\n";
 
@@ -577,11 +565,20 @@ fn the_queue_says_why_runs_and_tasks_wait_and_backfill_options_take_effect_throu
         "the API and the CLI explain the queue alike"
     );
 
-    std::fs::write(project.path("go"), "").expect("release the tasks");
+    std::fs::write(project.path("go"), "").expect("release the backfill's runs");
+    std::fs::write(project.path("go.pooled"), "").expect("release the pooled tasks");
     let id = started.body["backfill"]["id"].as_i64().expect("an id");
     eventually("the backfill to finish", || {
         let progress = api.get(&format!("/api/v1/backfills/{id}"));
         (progress.body["runs"]["succeeded"] == 3).then_some(())
+    });
+    // The pooled run ends too, so that the workflows' listings compared below do not race it.
+    eventually("the pooled run to finish", || {
+        api.all_runs()
+            .iter()
+            .filter(|run| run["workflow"] == "pooled")
+            .all(|run| run["state"] == "succeeded")
+            .then_some(())
     });
     assert_eq!(
         project.read("order.txt"),

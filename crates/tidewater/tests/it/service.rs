@@ -14,6 +14,20 @@ use crate::project::{TestProject, text};
 /// loaded machine (CI building other crates meanwhile) is never taken for a broken test.
 pub(crate) const EVENTUALLY_BOUND: Duration = Duration::from_secs(120);
 
+/// A workflow whose two tasks both need the one slot of pool `single` (declare it with
+/// `[pools.single] slots = 1`) and hold it until the file `go.pooled` exists, so that one of
+/// them waits, with the pool as the reason.
+pub(crate) const POOLED: &str = r#"
+timezone: UTC
+tasks:
+  first:
+    pool: single
+    sh: while [ ! -f go.pooled ]; do sleep 0.1; done
+  second:
+    pool: single
+    sh: while [ ! -f go.pooled ]; do sleep 0.1; done
+"#;
+
 /// Polls `check` (which reads what real processes wrote) until it gives a value; bounded by
 /// [`EVENTUALLY_BOUND`], so that a broken test fails instead of hanging.
 pub(crate) fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::api_client::Api;
 use crate::project::{TestProject, text};
-use crate::service::{start_server, stop_server};
+use crate::service::{POOLED, start_server, stop_server};
 
 /// Manual; its first task waits until the browser test creates `go.quick`, so the grid is
 /// seen running before it turns green.
@@ -81,19 +81,6 @@ tasks:
   bulk:
     sh: |
       for i in $(seq 1 2500); do echo "bulk line $i of a log long enough to need paging"; done
-"#;
-
-/// Both tasks need the one slot of pool `single` and hold it until `go.pooled` exists, so
-/// one of them waits, with the pool as the reason.
-const POOLED: &str = r#"
-timezone: UTC
-tasks:
-  first:
-    pool: single
-    sh: while [ ! -f go.pooled ]; do sleep 0.1; done
-  second:
-    pool: single
-    sh: while [ ! -f go.pooled ]; do sleep 0.1; done
 "#;
 
 /// A param the browser test sets when it triggers.
