@@ -120,22 +120,30 @@ impl RemoteAttempts {
         let expired = workers.expire_leases(self.clock.now()).await?;
         let count = expired.len();
         for id in expired {
-            let is_stopping = self
-                .waiting()
-                .get(&id)
-                .is_some_and(|waiting| waiting.is_stopping);
-            let reason = if is_stopping {
-                FailureReason::Cancelled
-            } else {
+            let reason = self.lost_reason(id);
+            if reason == FailureReason::Lost {
                 tracing::warn!(
                     attempt = id.0,
                     "a worker's lease expired; the attempt is lost"
                 );
-                FailureReason::Lost
-            };
+            }
             self.deliver(id, AttemptOutcome::Failed { reason });
         }
         Ok(count)
+    }
+
+    /// Why attempt `id` ended when its lease did: cancelled if it was being stopped (a lost
+    /// attempt would be started again), else lost.
+    fn lost_reason(&self, id: RemoteAttemptId) -> FailureReason {
+        let is_stopping = self
+            .waiting()
+            .get(&id)
+            .is_some_and(|waiting| waiting.is_stopping);
+        if is_stopping {
+            FailureReason::Cancelled
+        } else {
+            FailureReason::Lost
+        }
     }
 
     /// Reports the attempts this server waits for that the store has as reported or lost,
@@ -153,18 +161,9 @@ impl RemoteAttempts {
         for record in workers.ended_attempts(&waiting).await? {
             let outcome = match record.state {
                 RemoteAttemptState::Reported { outcome, .. } => outcome,
-                RemoteAttemptState::Lost { .. } => {
-                    let is_stopping = self
-                        .waiting()
-                        .get(&record.id)
-                        .is_some_and(|waiting| waiting.is_stopping);
-                    let reason = if is_stopping {
-                        FailureReason::Cancelled
-                    } else {
-                        FailureReason::Lost
-                    };
-                    AttemptOutcome::Failed { reason }
-                }
+                RemoteAttemptState::Lost { .. } => AttemptOutcome::Failed {
+                    reason: self.lost_reason(record.id),
+                },
                 _ => continue,
             };
             if self.deliver(record.id, outcome) {
